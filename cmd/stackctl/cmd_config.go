@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/stackctl/stackctl/internal/stack"
+)
+
+type configOptions struct {
+	base string
+}
+
+func (o *configOptions) AddFlags(fs *pflag.FlagSet) {
+	profileFlag(fs, &o.base)
+}
+
+func newConfigCommand(g *globalOptions) *cobra.Command {
+	o := &configOptions{}
+	cmd := &cobra.Command{
+		Use:   "config STACK",
+		Short: "Print a stack's compose file as the Compose SDK will run it",
+		Long: `Print a stack's compose file as the Compose SDK will run it: loaded, interpolated
+for the base profile and normalized. The profile is the recorded one, else --base;
+with auto and nothing recorded, the engine is asked which applies.`,
+		Example: `  stackctl config nginx --base debian
+  stackctl config nginx --base upstream > /tmp/nginx-upstream.yaml`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runConfig(cmd.Context(), g, o, args)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runConfig(ctx context.Context, g *globalOptions, o *configOptions, args []string) error {
+	st, err := stackArg(args)
+	if err != nil {
+		return err
+	}
+	profile, err := stack.ParseProfile(o.base)
+	if err != nil {
+		return err
+	}
+	root, err := g.projectRoot()
+	if err != nil {
+		return err
+	}
+	r := stack.Runner{Root: root, State: stack.StateDir(g.stateDir)}
+	if profile == stack.ProfileAuto {
+		d, err := g.connect(ctx)
+		if err != nil {
+			return err
+		}
+		r.Engine = d.Engine
+	}
+	y, err := r.Config(ctx, st, profile)
+	if err != nil {
+		return err
+	}
+	_, err = g.stdout.Write(y)
+	return err
+}

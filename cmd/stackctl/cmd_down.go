@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+type downOptions struct {
+	volumes bool
+}
+
+func (o *downOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.BoolVarP(&o.volumes, "volumes", "v", false, "also remove the stack's named volumes, i.e. all its data, and forget its base profile")
+}
+
+func newDownCommand(g *globalOptions) *cobra.Command {
+	o := &downOptions{}
+	cmd := &cobra.Command{
+		Use:   "down STACK",
+		Short: "Stop and remove a stack's containers and network",
+		Long: `Stop and remove a stack's containers and network. Named volumes, and with
+them the stack's data, are kept unless --volumes is given.`,
+		Example: `  stackctl down nginx
+  stackctl down nginx --volumes   # start over: removes the data too`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDown(cmd.Context(), g, o, args)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runDown(ctx context.Context, g *globalOptions, o *downOptions, args []string) error {
+	st, err := stackArg(args)
+	if err != nil {
+		return err
+	}
+	r, err := g.runner(ctx)
+	if err != nil {
+		return err
+	}
+	if err := r.Down(ctx, st, o.volumes); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stderr, "stack %s is down\n", st.Name)
+	return nil
+}

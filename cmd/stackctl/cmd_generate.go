@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/stackctl/stackctl/internal/stack"
+)
+
+type generateOptions struct {
+	check bool
+}
+
+func (o *generateOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.check, "check", false, "write nothing; fail (exit 2) when a compose file differs from its model")
+}
+
+func newGenerateCommand(g *globalOptions) *cobra.Command {
+	o := &generateOptions{}
+	cmd := &cobra.Command{
+		Use:   "generate [STACK...]",
+		Short: "Write the stacks' compose files from their typed models",
+		Long: `Write stacks/<stack>/compose.yaml from the typed compose model in internal/stack.
+The compose files are generated, never edited by hand; the test suite fails when a
+committed file drifts from its model.`,
+		Example: `  stackctl generate
+  stackctl generate nginx --check`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runGenerate(cmd.Context(), g, o, args)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runGenerate(_ context.Context, g *globalOptions, o *generateOptions, args []string) error {
+	if len(args) == 0 {
+		args = stack.StackNames()
+	}
+	root, err := g.projectRoot()
+	if err != nil {
+		return err
+	}
+	var drifted []string
+	for _, name := range args {
+		st, err := stack.LookupStack(name)
+		if err != nil {
+			return err
+		}
+		want, err := stack.Generate(st)
+		if err != nil {
+			return err
+		}
+		path := root.ComposeFile(st)
+		have, _ := os.ReadFile(path)
+		switch {
+		case bytes.Equal(have, want):
+			fmt.Fprintf(g.stderr, "%s: up to date\n", path)
+		case o.check:
+			drifted = append(drifted, path)
+		default:
+			if err := os.WriteFile(path, want, 0o644); err != nil {
+				return fmt.Errorf("writing %s: %w", path, err)
+			}
+			fmt.Fprintf(g.stderr, "%s: written\n", path)
+		}
+	}
+	if len(drifted) > 0 {
+		return fmt.Errorf("%w: %v differ from their models: run 'stackctl generate'", stack.ErrInvalidInput, drifted)
+	}
+	return nil
+}

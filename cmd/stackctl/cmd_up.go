@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/stackctl/stackctl/internal/stack"
+)
+
+type upOptions struct {
+	base         string
+	listen       string
+	mirror       string
+	rebuildBases bool
+	timeout      time.Duration
+}
+
+func (o *upOptions) AddFlags(fs *pflag.FlagSet) {
+	profileFlag(fs, &o.base)
+	fs.StringVar(&o.listen, "listen", "", "host address:port to publish the stack on (default: as last time, else "+stack.DefaultListen+")")
+	mirrorFlag(fs, &o.mirror)
+	fs.BoolVar(&o.rebuildBases, "rebuild-bases", false, "rebuild the debian bases even when their recipe has not changed")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the stack to become healthy")
+}
+
+func newUpCommand(g *globalOptions) *cobra.Command {
+	o := &upOptions{}
+	cmd := &cobra.Command{
+		Use:   "up STACK",
+		Short: "Build what is missing, start a stack and wait until it answers",
+		Long: `Build what is missing, start a stack and wait until it answers.
+
+On the debian profile the base images are built first when missing or stale
+(see 'stackctl base build'). The stack's images are then built, its containers
+created or recreated only where their configuration changed, and stackctl waits
+until every service is healthy and the stack's URL answers, then prints the URL.
+Running it again changes nothing.`,
+		Example: `  stackctl up nginx
+  stackctl up nginx --base debian --listen 0.0.0.0:8080
+  STACKCTL_BASE=debian stackctl up nginx`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runUp(cmd.Context(), g, o, args)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) error {
+	st, err := stackArg(args)
+	if err != nil {
+		return err
+	}
+	profile, err := stack.ParseProfile(o.base)
+	if err != nil {
+		return err
+	}
+	r, err := g.runner(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := r.Up(ctx, st, stack.UpOptions{
+		Profile: profile, Listen: o.listen, Mirror: o.mirror, RebuildBases: o.rebuildBases, Timeout: o.timeout,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stderr, "stack %s is up on base %s\n", st.Name, res.Choice.Profile)
+	fmt.Fprintln(g.stdout, res.URL)
+	return nil
+}

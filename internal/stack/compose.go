@@ -1,0 +1,231 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/compose/v5/pkg/api"
+)
+
+// Runner runs stacks through the Compose SDK, in-process.
+type Runner struct {
+	Compose api.Compose
+	Engine  Engine
+	Root    Root
+	State   StateDir
+	// Log receives stackctl's own progress lines (the SDK renders its own events).
+	Log io.Writer
+}
+
+// UpOptions are the operator's choices for Up.
+type UpOptions struct {
+	Profile Profile
+	// Listen overrides the recorded or default host address:port; empty keeps it.
+	Listen string
+	// Mirror and RebuildBases apply to debian bases.
+	Mirror       string
+	RebuildBases bool
+	// Timeout bounds the wait for the stack to become healthy and answer.
+	Timeout time.Duration
+}
+
+// UpResult is what Up reports back.
+type UpResult struct {
+	Choice Choice
+	URL    string
+}
+
+// Up builds what is missing, starts the stack, waits until every service is
+// healthy and the entry URL answers, and records the profile on first start.
+func (r Runner) Up(ctx context.Context, st Stack, o UpOptions) (UpResult, error) {
+	state, err := r.State.Load(st.Name)
+	if err != nil {
+		return UpResult{}, err
+	}
+	choice, err := ChooseProfile(ctx, st, o.Profile, state.Profile, r.Engine)
+	if err != nil {
+		return UpResult{}, err
+	}
+	r.logf("stack %s: base %s (%s)", st.Name, choice.Profile, choice.Reason)
+	if choice.Profile == ProfileDebian {
+		bb := BaseBuilder{Engine: r.Engine, Mirror: o.Mirror, Force: o.RebuildBases, Log: r.Log}
+		for _, b := range st.Bases() {
+			if _, err := bb.Ensure(ctx, b); err != nil {
+				return UpResult{}, err
+			}
+		}
+	}
+	set := Settings{Profile: choice.Profile, Listen: firstNonEmpty(o.Listen, state.Listen, DefaultListen)}
+	p, err := r.Root.Load(ctx, st, set)
+	if err != nil {
+		return UpResult{}, err
+	}
+	if state.Profile == "" {
+		state.FirstUpAt = time.Now().UTC()
+	}
+	state.Profile, state.Listen = choice.Profile, set.Listen
+	if err := r.State.Save(st.Name, state); err != nil {
+		return UpResult{}, fmt.Errorf("recording the profile of %s: %w", st.Name, err)
+	}
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Minute
+	}
+	err = r.Compose.Up(ctx, p, api.UpOptions{
+		Create: api.CreateOptions{
+			Build:                &api.BuildOptions{Deps: true},
+			RemoveOrphans:        true,
+			Recreate:             api.RecreateDiverged,
+			RecreateDependencies: api.RecreateDiverged,
+		},
+		Start: api.StartOptions{Project: p, Wait: true, WaitTimeout: timeout},
+	})
+	if err != nil {
+		return UpResult{}, fmt.Errorf("starting %s: %w", st.Name, err)
+	}
+	url, err := entryURL(set.Listen)
+	if err != nil {
+		return UpResult{}, err
+	}
+	if err := waitHTTP(ctx, url, timeout); err != nil {
+		return UpResult{}, fmt.Errorf("stack %s started but %s does not answer: %w: see 'stackctl logs %s'", st.Name, url, err, st.Name)
+	}
+	return UpResult{Choice: choice, URL: url}, nil
+}
+
+// Down stops and removes the stack's containers and network; with volumes it also
+// removes its named volumes, and forgets the recorded profile with them.
+func (r Runner) Down(ctx context.Context, st Stack, volumes bool) error {
+	p, err := r.recorded(ctx, st)
+	if err != nil {
+		return err
+	}
+	if err := r.Compose.Down(ctx, p.Name, api.DownOptions{Project: p, RemoveOrphans: true, Volumes: volumes}); err != nil {
+		return fmt.Errorf("stopping %s: %w", st.Name, err)
+	}
+	if volumes {
+		return r.State.Forget(st.Name)
+	}
+	return nil
+}
+
+// Ps lists the stack's containers; ErrNotRunning when there are none.
+func (r Runner) Ps(ctx context.Context, st Stack) ([]api.ContainerSummary, error) {
+	cs, err := r.Compose.Ps(ctx, st.Project(), api.PsOptions{All: true})
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", st.Name, err)
+	}
+	if len(cs) == 0 {
+		return nil, notRunning(st)
+	}
+	return cs, nil
+}
+
+// Logs streams the stack's container logs to consumer.
+func (r Runner) Logs(ctx context.Context, st Stack, consumer api.LogConsumer, o api.LogOptions) error {
+	if _, err := r.Ps(ctx, st); err != nil {
+		return err
+	}
+	p, err := r.recorded(ctx, st)
+	if err != nil {
+		return err
+	}
+	o.Project = p
+	return r.Compose.Logs(ctx, p.Name, consumer, o)
+}
+
+// Config returns the stack's normalized compose YAML under the given profile,
+// or the recorded one when profile is auto.
+func (r Runner) Config(ctx context.Context, st Stack, profile Profile) ([]byte, error) {
+	state, err := r.State.Load(st.Name)
+	if err != nil {
+		return nil, err
+	}
+	choice, err := ChooseProfile(ctx, st, profile, state.Profile, r.Engine)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.Root.Load(ctx, st, Settings{Profile: choice.Profile, Listen: firstNonEmpty(state.Listen, DefaultListen)})
+	if err != nil {
+		return nil, err
+	}
+	return p.MarshalYAML()
+}
+
+// recorded loads the stack as it was last started. A stack never started loads
+// as upstream: only names matter then, and they do not depend on the profile.
+func (r Runner) recorded(ctx context.Context, st Stack) (*types.Project, error) {
+	state, err := r.State.Load(st.Name)
+	if err != nil {
+		return nil, err
+	}
+	set := Settings{Profile: state.Profile, Listen: firstNonEmpty(state.Listen, DefaultListen)}
+	if set.Profile == "" {
+		set.Profile = ProfileUpstream
+	}
+	return r.Root.Load(ctx, st, set)
+}
+
+func notRunning(st Stack) error {
+	return fmt.Errorf("%w: stack %s has no containers: start it with 'stackctl up %s'", ErrNotRunning, st.Name, st.Name)
+}
+
+func (r Runner) logf(format string, args ...any) {
+	if r.Log != nil {
+		fmt.Fprintf(r.Log, format+"\n", args...)
+	}
+}
+
+// entryURL is the URL an operator opens for a stack published on listen.
+func entryURL(listen string) (string, error) {
+	host, port, err := splitListen(listen)
+	if err != nil {
+		return "", err
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/", nil
+}
+
+// waitHTTP polls url until it answers with a status below 500 or timeout passes.
+func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: 5 * time.Second}
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 500 {
+				return nil
+			}
+			err = fmt.Errorf("HTTP %s", resp.Status)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return last
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,133 @@
+package stack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/client"
+)
+
+// ImageInfo is what the domain reads back about an image.
+type ImageInfo struct {
+	ID     string
+	Labels map[string]string
+	Size   int64
+}
+
+// Engine is the handful of image operations the domain needs from the Docker
+// engine; unit tests use a fake, the end-to-end tests the real thing.
+type Engine interface {
+	Availability
+	// Image returns the image ref names; found is false when there is none.
+	Image(ctx context.Context, ref string) (info ImageInfo, found bool, err error)
+	// Import creates an untagged image from a root file system tar and returns its ID.
+	Import(ctx context.Context, rootfs io.Reader, changes []string) (string, error)
+	Tag(ctx context.Context, id, ref string) error
+	Remove(ctx context.Context, id string) error
+}
+
+// DockerEngine is Engine over the Docker API client.
+type DockerEngine struct {
+	API client.APIClient
+	// PullProbeTimeout bounds the registry probe behind CanPull.
+	PullProbeTimeout time.Duration
+}
+
+var _ Engine = DockerEngine{}
+
+// Ping checks that the engine answers, turning a refused or missing socket into
+// ErrUnavailable with the next step for the operator.
+func Ping(ctx context.Context, api client.APIClient) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := api.Ping(ctx, client.PingOptions{}); err != nil {
+		return fmt.Errorf("%w: cannot reach the Docker engine at %s: %v: "+
+			"start it (systemctl start docker) or point DOCKER_HOST at a running one", ErrUnavailable, api.DaemonHost(), err)
+	}
+	return nil
+}
+
+// Image implements Engine.
+func (e DockerEngine) Image(ctx context.Context, ref string) (ImageInfo, bool, error) {
+	res, err := e.API.ImageInspect(ctx, ref)
+	if cerrdefs.IsNotFound(err) {
+		return ImageInfo{}, false, nil
+	}
+	if err != nil {
+		return ImageInfo{}, false, fmt.Errorf("inspecting image %s: %w", ref, err)
+	}
+	info := ImageInfo{ID: res.ID, Size: res.Size}
+	if res.Config != nil {
+		info.Labels = res.Config.Labels
+	}
+	return info, true, nil
+}
+
+// ImagePresent implements Availability.
+func (e DockerEngine) ImagePresent(ctx context.Context, ref string) (bool, error) {
+	_, found, err := e.Image(ctx, ref)
+	return found, err
+}
+
+// CanPull implements Availability by asking the registry for the manifest, which
+// answers quickly without downloading layers.
+func (e DockerEngine) CanPull(ctx context.Context, ref string) error {
+	timeout := e.PullProbeTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err := e.API.DistributionInspect(ctx, ref, client.DistributionInspectOptions{})
+	return err
+}
+
+// Import implements Engine.
+func (e DockerEngine) Import(ctx context.Context, rootfs io.Reader, changes []string) (string, error) {
+	res, err := e.API.ImageImport(ctx, client.ImageImportSource{Source: rootfs, SourceName: "-"}, "",
+		client.ImageImportOptions{Changes: changes})
+	if err != nil {
+		return "", fmt.Errorf("importing image: %w", err)
+	}
+	defer res.Close()
+	var id string
+	dec := json.NewDecoder(res)
+	for {
+		var m jsonstream.Message
+		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return "", fmt.Errorf("importing image: reading the engine's answer: %w", err)
+		}
+		if m.Error != nil {
+			return "", fmt.Errorf("importing image: %s", m.Error.Message)
+		}
+		if m.Status != "" {
+			id = m.Status // the import stream ends with the new image's ID
+		}
+	}
+	if id == "" {
+		return "", errors.New("importing image: the engine reported no image ID")
+	}
+	return id, nil
+}
+
+// Tag implements Engine.
+func (e DockerEngine) Tag(ctx context.Context, id, ref string) error {
+	if _, err := e.API.ImageTag(ctx, client.ImageTagOptions{Source: id, Target: ref}); err != nil {
+		return fmt.Errorf("tagging %s as %s: %w", id, ref, err)
+	}
+	return nil
+}
+
+// Remove implements Engine.
+func (e DockerEngine) Remove(ctx context.Context, id string) error {
+	_, err := e.API.ImageRemove(ctx, id, client.ImageRemoveOptions{PruneChildren: true})
+	return err
+}
