@@ -53,6 +53,9 @@ The profile a stack first starts with is recorded and used again.
   stackctl down nginx`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			g.stdout, g.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+		},
 	}
 	cmd.SetOut(g.stdout)
 	cmd.SetErr(g.stderr)

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run executes the command tree in-process, as main does, and returns the exit
+// code with what was printed.
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := newRootCommand()
+	cmd.SetArgs(append(args, "--state-dir", t.TempDir()))
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	err := cmd.ExecuteContext(context.Background())
+	if err != nil {
+		errb.WriteString(err.Error())
+	}
+	return exitCode(err, false), out.String(), errb.String()
+}
+
+func TestExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+		msg  string
+	}{
+		{name: "unknown stack", args: []string{"up", "wordpress"}, code: exitInvalid, msg: `unknown stack "wordpress"`},
+		{name: "no stack", args: []string{"ps"}, code: exitInvalid, msg: "name one stack"},
+		{name: "unknown base profile", args: []string{"up", "nginx", "--base", "alpine"}, code: exitInvalid, msg: "unknown base profile"},
+		{name: "unknown base profile from env", env: map[string]string{"STACKCTL_BASE": "centos"}, args: []string{"config", "nginx"}, code: exitInvalid, msg: "unknown base profile"},
+		{name: "unknown base image", args: []string{"base", "build", "mysql"}, code: exitInvalid, msg: `unknown base "mysql"`},
+		{name: "bad flag", args: []string{"up", "nginx", "--colour"}, code: exitInvalid, msg: "unknown flag"},
+		{name: "bad listen", env: map[string]string{"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+			args: []string{"up", "nginx", "--listen", "x"}, code: exitInvalid, msg: "want HOST:PORT"},
+		{name: "no project", args: []string{"config", "nginx", "--base", "debian", "--root", os.TempDir()}, code: exitNotFound, msg: "no stackctl project"},
+		{name: "engine unreachable", env: map[string]string{"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+			args: []string{"up", "nginx"}, code: exitUnavailable, msg: "cannot reach the Docker engine"},
+		{name: "engine unreachable for base build", env: map[string]string{"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+			args: []string{"base", "build", "nginx"}, code: exitUnavailable, msg: "start it"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			code, _, stderr := run(t, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.msg) {
+				t.Fatalf("stackctl %v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, stderr, tc.code, tc.msg)
+			}
+		})
+	}
+}
+
+func TestConfigNeedsNoEngine(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	code, stdout, stderr := run(t, "config", "nginx", "--base", "debian")
+	if code != exitOK || !strings.Contains(stdout, "NGINX_BASE: stackctl/base-nginx:trixie") {
+		t.Fatalf("config --base debian: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+func TestGenerateCheck(t *testing.T) {
+	if code, _, stderr := run(t, "generate", "--check"); code != exitOK {
+		t.Fatalf("generate --check on the committed tree: exit %d: %s", code, stderr)
+	}
+	// A copy of the project with a hand-edited compose file must be caught.
+	dir := t.TempDir()
+	stackDir := filepath.Join(dir, "stacks", "nginx")
+	if err := os.MkdirAll(stackDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stackDir, "compose.yaml"), []byte("services: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, "generate", "--check", "--root", dir)
+	if code != exitInvalid || !strings.Contains(stderr, "differ from their models") {
+		t.Fatalf("generate --check on an edited file: exit %d: %s", code, stderr)
+	}
+}
+
+// TestExitCodesDocumented keeps the README's exit-code table the same as --help's.
+func TestExitCodesDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(exitCodeHelp, "\n")[1:] {
+		if !strings.Contains(string(readme), strings.TrimSpace(line)) {
+			t.Errorf("README.md lacks the exit-code line %q: copy the table from 'stackctl --help'", strings.TrimSpace(line))
+		}
+	}
+	_, stdout, _ := run(t, "--help")
+	if !strings.Contains(stdout, exitCodeHelp) {
+		t.Error("--help does not show the exit-code table")
+	}
+}

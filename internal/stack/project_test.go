@@ -1,0 +1,196 @@
+package stack
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// update reports -update: rewrite golden files and generated compose files. A test
+// helper linked in through the Compose SDK may define the flag already; share it.
+var update = func() func() bool {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite golden files and generated compose files")
+	}
+	return func() bool { return flag.Lookup("update").Value.String() == "true" }
+}()
+
+func repoRoot(t *testing.T) Root {
+	t.Helper()
+	r, err := FindRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestComposeFilesUpToDate is the drift check: every committed compose file is
+// exactly what its typed model generates.
+func TestComposeFilesUpToDate(t *testing.T) {
+	root := repoRoot(t)
+	for _, name := range StackNames() {
+		t.Run(name, func(t *testing.T) {
+			st, _ := LookupStack(name)
+			want, err := Generate(st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := root.ComposeFile(st)
+			if update() {
+				if err := os.WriteFile(path, want, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			have, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(have) != string(want) {
+				t.Fatalf("%s differs from its model: run 'go run ./cmd/stackctl generate' (or go test ./internal/stack -update)", path)
+			}
+		})
+	}
+}
+
+// TestLoadGolden loads each stack under each profile as 'stackctl config' does
+// and compares the normalized YAML with testdata/<stack>-<profile>.golden.yaml.
+func TestLoadGolden(t *testing.T) {
+	root := repoRoot(t)
+	for _, name := range StackNames() {
+		for _, p := range []Profile{ProfileUpstream, ProfileDebian} {
+			t.Run(name+"/"+string(p), func(t *testing.T) {
+				st, _ := LookupStack(name)
+				proj, err := root.Load(context.Background(), st, Settings{Profile: p, Listen: "127.0.0.1:8080"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				y, err := proj.MarshalYAML()
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := strings.ReplaceAll(string(y), string(root), "$ROOT")
+				golden := filepath.Join("testdata", name+"-"+string(p)+".golden.yaml")
+				if update() {
+					if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (create it with go test ./internal/stack -update)", err)
+				}
+				if got != string(want) {
+					t.Fatalf("normalized compose differs from %s (refresh with -update if intended):\n%s", golden, got)
+				}
+				for _, b := range st.Bases() {
+					if !strings.Contains(got, b.Ref(p)) {
+						t.Errorf("profile %s does not build on %s", p, b.Ref(p))
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestDockerfilesHonourProfiles checks, statically, what the upstream path cannot
+// be run here to prove: each stack's Dockerfile has a single FROM taken from its
+// base's build arg (the classic builder runs every stage, so a second FROM would
+// need a pull on the debian path), and the ARG's default is the pinned upstream.
+func TestDockerfilesHonourProfiles(t *testing.T) {
+	root := repoRoot(t)
+	for _, name := range StackNames() {
+		st, _ := LookupStack(name)
+		t.Run(name, func(t *testing.T) {
+			f, err := os.Open(filepath.Join(root.StackDir(st), "Dockerfile"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			args := map[string]string{}
+			var froms []string
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				fields := strings.Fields(sc.Text())
+				if len(fields) < 2 {
+					continue
+				}
+				switch strings.ToUpper(fields[0]) {
+				case "ARG":
+					k, v, _ := strings.Cut(fields[1], "=")
+					args[k] = v
+				case "FROM":
+					froms = append(froms, fields[1])
+				}
+			}
+			b := st.Bases()[0]
+			arg := strings.TrimSuffix(strings.TrimPrefix(froms[0], "${"), "}")
+			if len(froms) != 1 {
+				t.Fatalf("FROM lines = %v, want exactly one", froms)
+			}
+			if args[arg] != b.Upstream {
+				t.Errorf("ARG %s defaults to %q, want the pinned upstream %q", arg, args[arg], b.Upstream)
+			}
+			if !strings.Contains(b.Upstream, ":") || strings.HasSuffix(b.Upstream, ":latest") {
+				t.Errorf("upstream base %q is not pinned to a tag", b.Upstream)
+			}
+		})
+	}
+}
+
+func TestEnvListen(t *testing.T) {
+	st, _ := LookupStack("nginx")
+	for _, tc := range []struct {
+		listen, host, port string
+		wantErr            bool
+	}{
+		{"", "127.0.0.1", "8080", false},
+		{"0.0.0.0:80", "0.0.0.0", "80", false},
+		{":8081", "0.0.0.0", "8081", false},
+		{"[::1]:9000", "::1", "9000", false},
+		{"8080", "", "", true},
+		{"127.0.0.1:http", "", "", true},
+		{"127.0.0.1:70000", "", "", true},
+	} {
+		t.Run(tc.listen, func(t *testing.T) {
+			env, err := st.Env(Settings{Profile: ProfileDebian, Listen: tc.listen})
+			if tc.wantErr {
+				if !errors.Is(err, ErrInvalidInput) {
+					t.Fatalf("error = %v, want ErrInvalidInput", err)
+				}
+				return
+			}
+			if err != nil || env[varHTTPAddr] != tc.host || env[varHTTPPort] != tc.port {
+				t.Fatalf("env = %v, %v; want host %s port %s", env, err, tc.host, tc.port)
+			}
+		})
+	}
+}
+
+func TestEntryURL(t *testing.T) {
+	for listen, want := range map[string]string{
+		"127.0.0.1:8080": "http://127.0.0.1:8080/",
+		"0.0.0.0:80":     "http://localhost:80/",
+		"[::1]:9000":     "http://[::1]:9000/",
+	} {
+		if got, err := entryURL(listen); err != nil || got != want {
+			t.Errorf("entryURL(%q) = %q, %v; want %q", listen, got, err, want)
+		}
+	}
+}
+
+func TestLookup(t *testing.T) {
+	if _, err := LookupStack("wordpress"); !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "nginx") {
+		t.Errorf("LookupStack(wordpress) error = %v, want ErrInvalidInput listing the known stacks", err)
+	}
+	if _, err := LookupBase("mysql"); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("LookupBase(mysql) error = %v, want ErrInvalidInput", err)
+	}
+	if _, err := FindRoot(t.TempDir()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("FindRoot outside a project: %v, want ErrNotFound", err)
+	}
+}
