@@ -15,7 +15,7 @@ func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	cmd := newRootCommand()
-	cmd.SetArgs(append(args, "--state-dir", t.TempDir()))
+	cmd.SetArgs(append([]string{"--state-dir", t.TempDir()}, args...))
 	cmd.SetOut(&out)
 	cmd.SetErr(&errb)
 	err := cmd.ExecuteContext(context.Background())
