@@ -71,7 +71,7 @@ func (bb *BaseBuilder) Ensure(ctx context.Context, b Base) (BaseResult, error) {
 		return BaseResult{}, fmt.Errorf("building base %s: %w", b.Name, err)
 	}
 	if err := bb.Engine.Tag(ctx, id, ref); err != nil {
-		_ = bb.Engine.Remove(context.WithoutCancel(ctx), id)
+		bb.removeUntagged(context.WithoutCancel(ctx), hash)
 		return BaseResult{}, err
 	}
 	info, _, err = bb.Engine.Image(ctx, ref)
@@ -133,9 +133,7 @@ func (bb *BaseBuilder) buildAndImport(ctx context.Context, tool, mirror string, 
 	}
 	imp := <-done
 	if runErr != nil || imp.err != nil {
-		if imp.id != "" {
-			_ = bb.Engine.Remove(context.WithoutCancel(ctx), imp.id)
-		}
+		bb.removeUntagged(context.WithoutCancel(ctx), hash)
 		if runErr != nil {
 			if ctx.Err() != nil {
 				return "", ctx.Err()
@@ -149,10 +147,26 @@ func (bb *BaseBuilder) buildAndImport(ctx context.Context, tool, mirror string, 
 		err = fmt.Errorf("imported image %s does not carry recipe %s", shortID(imp.id), hash)
 	}
 	if err != nil {
-		_ = bb.Engine.Remove(context.WithoutCancel(ctx), imp.id)
+		bb.removeUntagged(context.WithoutCancel(ctx), hash)
 		return "", err
 	}
 	return imp.id, nil
+}
+
+// removeUntagged removes every untagged image of recipe hash. The engine may
+// have stored an image from a stream that broke after its last byte arrived,
+// without the client ever learning its ID; the recipe label finds it anyway.
+func (bb *BaseBuilder) removeUntagged(ctx context.Context, hash string) {
+	ids, err := bb.Engine.Untagged(ctx, LabelRecipe, hash)
+	if err != nil {
+		bb.logf("warning: looking for partial images: %v", err)
+		return
+	}
+	for _, id := range ids {
+		if err := bb.Engine.Remove(ctx, id); err != nil {
+			bb.logf("warning: removing partial image %s: %v", shortID(id), err)
+		}
+	}
 }
 
 // mmdebstrapArgs is the mmdebstrap command line for r; the tar goes to stdout.

@@ -16,13 +16,11 @@ import (
 
 // fakeEngine is an in-memory image store with the Engine interface.
 type fakeEngine struct {
-	mu       sync.Mutex
-	images   map[string]ImageInfo // by ID
-	tags     map[string]string    // ref -> ID
-	imports  int
-	imported []byte
-	removed  []string
-	n        int
+	mu      sync.Mutex
+	images  map[string]ImageInfo // by ID
+	tags    map[string]string    // ref -> ID
+	imports int
+	n       int
 }
 
 func newFakeEngine() *fakeEngine {
@@ -51,10 +49,6 @@ func (f *fakeEngine) Import(_ context.Context, r io.Reader, changes []string) (s
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.imports++
-	if err != nil {
-		return "", fmt.Errorf("import: %w", err)
-	}
-	f.imported = data
 	f.n++
 	id := fmt.Sprintf("sha256:%064d", f.n)
 	labels := map[string]string{}
@@ -66,7 +60,12 @@ func (f *fakeEngine) Import(_ context.Context, r io.Reader, changes []string) (s
 			}
 		}
 	}
+	// Like a real engine may, store what arrived even when the stream then broke:
+	// the builder must find and remove it without being told its ID.
 	f.images[id] = ImageInfo{ID: id, Labels: labels, Size: int64(len(data))}
+	if err != nil {
+		return "", fmt.Errorf("import: %w", err)
+	}
 	return id, nil
 }
 
@@ -77,11 +76,26 @@ func (f *fakeEngine) Tag(_ context.Context, id, ref string) error {
 	return nil
 }
 
+func (f *fakeEngine) Untagged(_ context.Context, key, value string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	tagged := map[string]bool{}
+	for _, id := range f.tags {
+		tagged[id] = true
+	}
+	var ids []string
+	for id, info := range f.images {
+		if !tagged[id] && info.Labels[key] == value {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
 func (f *fakeEngine) Remove(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.images, id)
-	f.removed = append(f.removed, id)
 	return nil
 }
 

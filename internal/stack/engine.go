@@ -30,6 +30,8 @@ type Engine interface {
 	Import(ctx context.Context, rootfs io.Reader, changes []string) (string, error)
 	Tag(ctx context.Context, id, ref string) error
 	Remove(ctx context.Context, id string) error
+	// Untagged lists the IDs of untagged images carrying the label key=value.
+	Untagged(ctx context.Context, key, value string) ([]string, error)
 }
 
 // DockerEngine is Engine over the Docker API client.
@@ -130,4 +132,19 @@ func (e DockerEngine) Tag(ctx context.Context, id, ref string) error {
 func (e DockerEngine) Remove(ctx context.Context, id string) error {
 	_, err := e.API.ImageRemove(ctx, id, client.ImageRemoveOptions{PruneChildren: true})
 	return err
+}
+
+// Untagged implements Engine.
+func (e DockerEngine) Untagged(ctx context.Context, key, value string) ([]string, error) {
+	res, err := e.API.ImageList(ctx, client.ImageListOptions{
+		Filters: client.Filters{}.Add("label", key+"="+value).Add("dangling", "true"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing images: %w", err)
+	}
+	ids := make([]string, len(res.Items))
+	for i, im := range res.Items {
+		ids[i] = im.ID
+	}
+	return ids, nil
 }
