@@ -228,7 +228,7 @@ func TestRecipeHash(t *testing.T) {
 func TestMmdebstrapArgs(t *testing.T) {
 	got := strings.Join(mmdebstrapArgs(nginxBase.Recipe, "http://m/debian", "/tmp/hook.sh"), " ")
 	for _, want := range []string{
-		"--variant=essential", "--include=nginx,wget", "--format=tar", "--skip=output/dev",
+		"--variant=essential", "--include=nginx,busybox", "--format=tar", "--skip=output/dev",
 		"--dpkgopt=path-exclude=/usr/share/doc/*",
 		`--customize-hook=chroot "$1" /bin/sh -eu < '/tmp/hook.sh'`,
 		"trixie - http://m/debian",

@@ -3,6 +3,7 @@ package stack
 import (
 	_ "embed"
 	"path"
+	"slices"
 
 	"github.com/compose-spec/compose-go/v2/types"
 )
@@ -21,9 +22,11 @@ var nginxBase = Base{
 	Recipe: Recipe{
 		Suite: "trixie",
 		// essential + the packages we need: the image never runs apt, so apt stays out.
-		Variant:   "essential",
-		Packages:  []string{"nginx", "wget"},
-		DpkgOpts:  docsExcluded,
+		// busybox supplies wget as Alpine does, without GNU wget's 8 MB TLS stack.
+		Variant:  "essential",
+		Packages: []string{"nginx", "busybox"},
+		// nginx converts no character sets: glibc's 8 MB of gconv modules go too.
+		DpkgOpts:  append(slices.Clone(docsExcluded), "path-exclude=/usr/lib/*/gconv/*"),
 		Customize: nginxCustomize,
 		Changes: []string{
 			"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

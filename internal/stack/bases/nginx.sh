@@ -2,7 +2,7 @@
 # Runs inside the new root as root, with /bin/sh -eu, after packages are installed.
 # It gives the root the layout Alpine's nginx package has, which is all the
 # stacks/nginx Dockerfile relies on: nginx on PATH, /etc/nginx/mime.types,
-# a `nginx` user, busybox-like wget for health checks.
+# a `nginx` user, busybox wget for health checks.
 
 # Alpine's package runs workers as nginx (uid 100, gid 101); Debian's uses www-data.
 grep -q '^nginx:' /etc/group || echo 'nginx:x:101:' >>/etc/group
@@ -14,6 +14,9 @@ rm -rf /etc/nginx/sites-available /etc/nginx/sites-enabled /etc/nginx/conf.d /et
 	/etc/nginx/modules-available /etc/nginx/modules-enabled /var/www/html
 mkdir -p /etc/nginx/http.d /var/lib/nginx /var/log/nginx /run/nginx
 chown nginx:nginx /var/lib/nginx /run/nginx
+
+# Alpine's wget is busybox's; so is ours (the health checks use it).
+ln -sf /bin/busybox /usr/local/bin/wget
 
 # Like the official images: logs go to the container's stdout and stderr.
 ln -sf /dev/stdout /var/log/nginx/access.log

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Measures the nginx stack on the debian profile: cold and warm 'stackctl base build
+# nginx', cold and warm 'stackctl up nginx', and the image sizes. Cold means the
+# images are removed first. It prints a table; it asserts nothing.
+# Usage: bench/nginx.sh [RUNS]   (default 1; warm runs are repeated RUNS times)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-1}
+work=$(mktemp -d)
+trap 'STACKCTL_STATE_DIR=$work/state "$work/stackctl" down nginx >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+go build -o "$work/stackctl" ./cmd/stackctl
+export STACKCTL_STATE_DIR=$work/state
+listen=127.0.0.1:18099
+s() { "$work/stackctl" "$@" >/dev/null 2>>"$work/log"; }
+timed() { local t0 t1; t0=$(date +%s.%N); "$@"; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
+size() { docker image inspect -f '{{.Size}}' "$1" | awk '{printf "%.1f MB", $1/1e6}'; }
+
+s down nginx --volumes || true
+docker image rm -f stackctl/nginx:debian stackctl/base-nginx:trixie >/dev/null 2>&1 || true
+printf '%-44s %s\n' "measure" "seconds"
+printf '%-44s %.1f\n' "base build nginx, cold (mmdebstrap + import)" "$(timed s base build nginx)"
+for _ in $(seq "$runs"); do
+	printf '%-44s %.2f\n' "base build nginx, warm (recipe unchanged)" "$(timed s base build nginx)"
+done
+printf '%-44s %.1f\n' "up nginx, cold image (base present)" "$(timed s up nginx --base debian --listen $listen)"
+for _ in $(seq "$runs"); do
+	printf '%-44s %.2f\n' "up nginx, warm (nothing changed)" "$(timed s up nginx)"
+done
+s down nginx --volumes
+docker image rm -f stackctl/nginx:debian stackctl/base-nginx:trixie >/dev/null 2>&1 || true
+printf '%-44s %.1f\n' "up nginx from an empty engine (base + image)" "$(timed s up nginx --base debian --listen $listen)"
+echo
+printf '%-44s %s\n' "stackctl/base-nginx:trixie" "$(size stackctl/base-nginx:trixie)"
+printf '%-44s %s\n' "stackctl/nginx:debian" "$(size stackctl/nginx:debian)"
