@@ -87,22 +87,19 @@ func (bb *BaseBuilder) Ensure(ctx context.Context, b Base) (BaseResult, error) {
 // import, and returns the new image's ID once both have succeeded and the image
 // carries the recipe hash. On any failure the untagged image is removed.
 func (bb *BaseBuilder) buildAndImport(ctx context.Context, tool, mirror string, b Base, hash string) (string, error) {
-	hook, err := os.CreateTemp("", "stackctl-customize-*.sh")
+	// The hooks and files travel to mmdebstrap as files in a private directory.
+	hooks, err := os.MkdirTemp("", "stackctl-recipe-")
 	if err != nil {
 		return "", err
 	}
-	defer os.Remove(hook.Name())
-	if _, err := hook.WriteString(b.Recipe.Customize); err != nil {
-		hook.Close()
-		return "", err
-	}
-	if err := hook.Close(); err != nil {
+	defer os.RemoveAll(hooks)
+	if err := b.Recipe.writeHookFiles(hooks); err != nil {
 		return "", err
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tool, mmdebstrapArgs(b.Recipe, mirror, hook.Name())...)
+	cmd := exec.CommandContext(ctx, tool, mmdebstrapArgs(b.Recipe, mirror, hooks)...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8")
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
@@ -169,8 +166,35 @@ func (bb *BaseBuilder) removeUntagged(ctx context.Context, hash string) {
 	}
 }
 
-// mmdebstrapArgs is the mmdebstrap command line for r; the tar goes to stdout.
-func mmdebstrapArgs(r Recipe, mirror, hookFile string) []string {
+// Names of the hook scripts and installed files inside the recipe directory.
+const (
+	essentialHookFile = "essential.sh"
+	customizeHookFile = "customize.sh"
+	filesDir          = "files"
+)
+
+// writeHookFiles lays out r's scripts and files in dir for mmdebstrapArgs.
+func (r Recipe) writeHookFiles(dir string) error {
+	for name, content := range map[string]string{essentialHookFile: r.Essential, customizeHookFile: r.Customize} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			return err
+		}
+	}
+	for _, path := range sortedKeys(r.Files) {
+		dst := filepath.Join(dir, filesDir, filepath.FromSlash(path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, []byte(r.Files[path]), 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mmdebstrapArgs is the mmdebstrap command line for r, with its hooks in dir
+// (see writeHookFiles); the tar goes to stdout.
+func mmdebstrapArgs(r Recipe, mirror, dir string) []string {
 	args := []string{
 		"--variant=" + r.Variant,
 		"--include=" + strings.Join(r.Packages, ","),
@@ -180,8 +204,16 @@ func mmdebstrapArgs(r Recipe, mirror, hookFile string) []string {
 	for _, o := range r.DpkgOpts {
 		args = append(args, "--dpkgopt="+o)
 	}
+	// Hooks run on the host with the new root as $1 (they chroot where they must).
+	inRoot := func(file string) string { return `/bin/sh -eu '` + filepath.Join(dir, file) + `' "$1"` }
+	if r.Essential != "" {
+		args = append(args, "--essential-hook="+inRoot(essentialHookFile))
+	}
+	for _, path := range sortedKeys(r.Files) {
+		args = append(args, fmt.Sprintf(`--customize-hook=install -D -m 0755 '%s' "$1%s"`, filepath.Join(dir, filesDir, path), path))
+	}
 	if r.Customize != "" {
-		args = append(args, "--customize-hook=chroot \"$1\" /bin/sh -eu < '"+hookFile+"'")
+		args = append(args, "--customize-hook="+inRoot(customizeHookFile))
 	}
 	return append(args, r.Suite, "-", mirror)
 }

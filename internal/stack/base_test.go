@@ -76,6 +76,10 @@ func (f *fakeEngine) Tag(_ context.Context, id, ref string) error {
 	return nil
 }
 
+func (f *fakeEngine) Exec(context.Context, string, []string, io.Reader) (string, error) {
+	return "", errors.New("the fake engine runs no containers")
+}
+
 func (f *fakeEngine) Untagged(_ context.Context, key, value string) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -213,6 +217,8 @@ func TestRecipeHash(t *testing.T) {
 		"customize": func(r *Recipe) { r.Customize += "\ntrue\n" },
 		"changes":   func(r *Recipe) { r.Changes = nil },
 		"dpkg opts": func(r *Recipe) { r.DpkgOpts = nil },
+		"essential": func(r *Recipe) { r.Essential = "true" },
+		"files":     func(r *Recipe) { r.Files = map[string]string{"/x": "y"} },
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := r
@@ -226,11 +232,15 @@ func TestRecipeHash(t *testing.T) {
 }
 
 func TestMmdebstrapArgs(t *testing.T) {
-	got := strings.Join(mmdebstrapArgs(nginxBase.Recipe, "http://m/debian", "/tmp/hook.sh"), " ")
+	r := nginxBase.Recipe
+	r.Essential = "true"
+	r.Files = map[string]string{"/usr/local/bin/entry": "#!/bin/sh\n"}
+	got := strings.Join(mmdebstrapArgs(r, "http://m/debian", "/tmp/r"), " ")
 	for _, want := range []string{
 		"--variant=essential", "--include=nginx,busybox", "--format=tar", "--skip=output/dev",
 		"--dpkgopt=path-exclude=/usr/share/doc/*",
-		`--customize-hook=chroot "$1" /bin/sh -eu < '/tmp/hook.sh'`,
+		`--essential-hook=/bin/sh -eu '/tmp/r/essential.sh' "$1"`,
+		`--customize-hook=install -D -m 0755 '/tmp/r/files/usr/local/bin/entry' "$1/usr/local/bin/entry" --customize-hook=/bin/sh -eu '/tmp/r/customize.sh' "$1"`,
 		"trixie - http://m/debian",
 	} {
 		if !strings.Contains(got, want) {

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -42,6 +43,10 @@ type Stack struct {
 	EntryPort uint32
 	bases     []string
 	model     func() *types.Project
+	// secrets are generated on first start and handed over as files.
+	secrets []Secret
+	// configure runs once, after the stack's first successful start.
+	configure func(context.Context, Runner, Stack) error
 }
 
 // Project is the compose project name, which prefixes the stack's containers and volumes.
@@ -57,11 +62,20 @@ func (s Stack) Bases() []Base {
 }
 
 var bases = map[string]Base{
-	"nginx": nginxBase,
+	"nginx":    nginxBase,
+	"redmine":  redmineBase,
+	"postgres": postgresBase,
 }
 
 var stacks = map[string]Stack{
 	"nginx": {Name: "nginx", Entry: "nginx", EntryPort: nginxPort, bases: []string{"nginx"}, model: nginxModel},
+	"redmine": {
+		Name: "redmine", Entry: "nginx", EntryPort: nginxPort,
+		bases:     []string{"nginx", "redmine", "postgres"},
+		model:     redmineModel,
+		secrets:   []Secret{secretDBPassword, secretKeyBase, secretAdminPassword},
+		configure: configureRedmine,
+	},
 }
 
 // StackNames lists the stacks stackctl knows, sorted.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -38,6 +39,8 @@ type UpOptions struct {
 type UpResult struct {
 	Choice Choice
 	URL    string
+	// AdminPasswordFile holds the generated administrator password, for stacks that have one.
+	AdminPasswordFile string
 }
 
 // Up builds what is missing, starts the stack, waits until every service is
@@ -60,7 +63,10 @@ func (r Runner) Up(ctx context.Context, st Stack, o UpOptions) (UpResult, error)
 			}
 		}
 	}
-	set := Settings{Profile: choice.Profile, Listen: firstNonEmpty(o.Listen, state.Listen, DefaultListen)}
+	if err := r.State.EnsureSecrets(st); err != nil {
+		return UpResult{}, err
+	}
+	set := r.settings(st, choice.Profile, firstNonEmpty(o.Listen, state.Listen))
 	p, err := r.Root.Load(ctx, st, set)
 	if err != nil {
 		return UpResult{}, err
@@ -95,7 +101,39 @@ func (r Runner) Up(ctx context.Context, st Stack, o UpOptions) (UpResult, error)
 	if err := waitHTTP(ctx, url, timeout); err != nil {
 		return UpResult{}, fmt.Errorf("stack %s started but %s does not answer: %w: see 'stackctl logs %s'", st.Name, url, err, st.Name)
 	}
-	return UpResult{Choice: choice, URL: url}, nil
+	if st.configure != nil && !state.Configured {
+		if err := st.configure(ctx, r, st); err != nil {
+			return UpResult{}, err
+		}
+		state.Configured = true
+		if err := r.State.Save(st.Name, state); err != nil {
+			return UpResult{}, err
+		}
+	}
+	res := UpResult{Choice: choice, URL: url}
+	if slices.ContainsFunc(st.secrets, func(s Secret) bool { return s.Name == secretAdminPassword.Name }) {
+		res.AdminPasswordFile = r.State.SecretPath(st.Name, secretAdminPassword.Name)
+	}
+	return res, nil
+}
+
+// settings are the interpolation settings of st under profile, with listen or the default.
+func (r Runner) settings(st Stack, profile Profile, listen string) Settings {
+	return Settings{Profile: profile, Listen: firstNonEmpty(listen, DefaultListen), SecretsDir: r.State.SecretsDir(st.Name)}
+}
+
+// containerOf returns the ID of the running container of service in st.
+func (r Runner) containerOf(ctx context.Context, st Stack, service string) (string, error) {
+	cs, err := r.Ps(ctx, st)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range cs {
+		if c.Service == service && c.State == "running" {
+			return c.ID, nil
+		}
+	}
+	return "", fmt.Errorf("%w: service %s of stack %s is not running: see 'stackctl ps %s'", ErrNotRunning, service, st.Name, st.Name)
 }
 
 // Down stops and removes the stack's containers and network; with volumes it also
@@ -150,7 +188,7 @@ func (r Runner) Config(ctx context.Context, st Stack, profile Profile) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.Root.Load(ctx, st, Settings{Profile: choice.Profile, Listen: firstNonEmpty(state.Listen, DefaultListen)})
+	p, err := r.Root.Load(ctx, st, r.settings(st, choice.Profile, state.Listen))
 	if err != nil {
 		return nil, err
 	}
@@ -164,11 +202,11 @@ func (r Runner) recorded(ctx context.Context, st Stack) (*types.Project, error) 
 	if err != nil {
 		return nil, err
 	}
-	set := Settings{Profile: state.Profile, Listen: firstNonEmpty(state.Listen, DefaultListen)}
-	if set.Profile == "" {
-		set.Profile = ProfileUpstream
+	profile := state.Profile
+	if profile == "" {
+		profile = ProfileUpstream
 	}
-	return r.Root.Load(ctx, st, set)
+	return r.Root.Load(ctx, st, r.settings(st, profile, state.Listen))
 }
 
 func notRunning(st Stack) error {

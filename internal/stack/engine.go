@@ -1,14 +1,17 @@
 package stack
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 )
@@ -32,6 +35,9 @@ type Engine interface {
 	Remove(ctx context.Context, id string) error
 	// Untagged lists the IDs of untagged images carrying the label key=value.
 	Untagged(ctx context.Context, key, value string) ([]string, error)
+	// Exec runs cmd in a running container with stdin attached, and returns its
+	// combined output; a non-zero exit is an error that includes that output.
+	Exec(ctx context.Context, container string, cmd []string, stdin io.Reader) (string, error)
 }
 
 // DockerEngine is Engine over the Docker API client.
@@ -147,4 +153,46 @@ func (e DockerEngine) Untagged(ctx context.Context, key, value string) ([]string
 		ids[i] = im.ID
 	}
 	return ids, nil
+}
+
+// Exec implements Engine.
+func (e DockerEngine) Exec(ctx context.Context, container string, cmd []string, stdin io.Reader) (string, error) {
+	created, err := e.API.ExecCreate(ctx, container, client.ExecCreateOptions{
+		Cmd: cmd, AttachStdin: stdin != nil, AttachStdout: true, AttachStderr: true,
+	})
+	if err != nil {
+		return "", fmt.Errorf("exec in %.12s: %w", container, err)
+	}
+	att, err := e.API.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return "", fmt.Errorf("exec in %.12s: %w", container, err)
+	}
+	defer att.Close()
+	if stdin != nil {
+		go func() {
+			_, _ = io.Copy(att.Conn, stdin)
+			_ = att.CloseWrite()
+		}()
+	}
+	var out bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil {
+		return out.String(), fmt.Errorf("exec in %.12s: reading output: %w", container, err)
+	}
+	res, err := e.API.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
+	if err != nil {
+		return out.String(), fmt.Errorf("exec in %.12s: %w", container, err)
+	}
+	if res.ExitCode != 0 {
+		return out.String(), fmt.Errorf("%s exited with %d: %s", cmd[0], res.ExitCode, lastLines(out.String(), 15))
+	}
+	return out.String(), nil
+}
+
+// lastLines keeps the end of a long tool output for an error message.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -66,6 +66,8 @@ type Settings struct {
 	Profile Profile
 	// Listen is the host address:port the entry service publishes on.
 	Listen string
+	// SecretsDir holds the stack's generated secrets, for compose's file secrets.
+	SecretsDir string
 }
 
 // DefaultListen keeps a new stack private to the host until the operator opens it.
@@ -79,9 +81,10 @@ func (s Stack) Env(set Settings) (map[string]string, error) {
 		return nil, err
 	}
 	env := map[string]string{
-		varProfile:  string(set.Profile),
-		varHTTPAddr: host,
-		varHTTPPort: port,
+		varProfile:    string(set.Profile),
+		varHTTPAddr:   host,
+		varHTTPPort:   port,
+		varSecretsDir: set.SecretsDir,
 	}
 	for _, b := range s.Bases() {
 		env[b.Var] = b.Ref(set.Profile)

@@ -65,7 +65,7 @@ func TestLoadGolden(t *testing.T) {
 		for _, p := range []Profile{ProfileUpstream, ProfileDebian} {
 			t.Run(name+"/"+string(p), func(t *testing.T) {
 				st, _ := LookupStack(name)
-				proj, err := root.Load(context.Background(), st, Settings{Profile: p, Listen: "127.0.0.1:8080"})
+				proj, err := root.Load(context.Background(), st, Settings{Profile: p, Listen: "127.0.0.1:8080", SecretsDir: "/state/" + name + "/secrets"})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -98,48 +98,76 @@ func TestLoadGolden(t *testing.T) {
 }
 
 // TestDockerfilesHonourProfiles checks, statically, what the upstream path cannot
-// be run here to prove: each stack's Dockerfile has a single FROM taken from its
-// base's build arg (the classic builder runs every stage, so a second FROM would
-// need a pull on the debian path), and the ARG's default is the pinned upstream.
+// be run here to prove: every built service's Dockerfile has a single FROM taken
+// from a build arg (the classic builder runs every stage, so a second FROM would
+// need a pull on the debian path), the compose model feeds that arg from a base's
+// variable, and the ARG's default is that base's pinned upstream image.
 func TestDockerfilesHonourProfiles(t *testing.T) {
 	root := repoRoot(t)
+	byVar := map[string]Base{}
+	for _, n := range BaseNames() {
+		b, _ := LookupBase(n)
+		byVar[b.Var] = b
+	}
 	for _, name := range StackNames() {
 		st, _ := LookupStack(name)
-		t.Run(name, func(t *testing.T) {
-			f, err := os.Open(filepath.Join(root.StackDir(st), "Dockerfile"))
-			if err != nil {
-				t.Fatal(err)
+		for _, svc := range st.model().Services {
+			if svc.Build == nil {
+				continue
 			}
-			defer f.Close()
-			args := map[string]string{}
-			var froms []string
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				fields := strings.Fields(sc.Text())
-				if len(fields) < 2 {
-					continue
+			t.Run(name+"/"+svc.Name, func(t *testing.T) {
+				path := filepath.Join(root.StackDir(st), filepath.FromSlash(svc.Build.Context), firstNonEmpty(svc.Build.Dockerfile, "Dockerfile"))
+				args, froms := dockerfileArgsAndFroms(t, path)
+				if len(froms) != 1 {
+					t.Fatalf("%s: FROM lines = %v, want exactly one", path, froms)
 				}
-				switch strings.ToUpper(fields[0]) {
-				case "ARG":
-					k, v, _ := strings.Cut(fields[1], "=")
-					args[k] = v
-				case "FROM":
-					froms = append(froms, fields[1])
+				arg := strings.TrimSuffix(strings.TrimPrefix(froms[0], "${"), "}")
+				value := svc.Build.Args[arg]
+				if value == nil {
+					t.Fatalf("%s builds FROM ${%s} but the compose model does not set that build arg", path, arg)
 				}
-			}
-			b := st.Bases()[0]
-			arg := strings.TrimSuffix(strings.TrimPrefix(froms[0], "${"), "}")
-			if len(froms) != 1 {
-				t.Fatalf("FROM lines = %v, want exactly one", froms)
-			}
-			if args[arg] != b.Upstream {
-				t.Errorf("ARG %s defaults to %q, want the pinned upstream %q", arg, args[arg], b.Upstream)
-			}
+				v, _, _ := strings.Cut(strings.TrimPrefix(*value, "${"), ":?")
+				b, ok := byVar[v]
+				if !ok {
+					t.Fatalf("build arg %s = %q names no base variable", arg, *value)
+				}
+				if args[arg] != b.Upstream {
+					t.Errorf("%s: ARG %s defaults to %q, want the pinned upstream %q", path, arg, args[arg], b.Upstream)
+				}
+			})
+		}
+		for _, b := range st.Bases() {
 			if !strings.Contains(b.Upstream, ":") || strings.HasSuffix(b.Upstream, ":latest") {
 				t.Errorf("upstream base %q is not pinned to a tag", b.Upstream)
 			}
-		})
+		}
 	}
+}
+
+func dockerfileArgsAndFroms(t *testing.T, path string) (map[string]string, []string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	args := map[string]string{}
+	var froms []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		switch strings.ToUpper(fields[0]) {
+		case "ARG":
+			k, v, _ := strings.Cut(fields[1], "=")
+			args[k] = v
+		case "FROM":
+			froms = append(froms, fields[1])
+		}
+	}
+	return args, froms
 }
 
 func TestEnvListen(t *testing.T) {

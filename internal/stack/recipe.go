@@ -16,7 +16,15 @@ type Recipe struct {
 	Packages []string `json:"packages"`
 	// DpkgOpts are passed as --dpkgopt, mostly path-exclude rules that keep docs out.
 	DpkgOpts []string `json:"dpkg_opts"`
-	// Customize is a shell script run inside the new root once packages are installed.
+	// Essential is a shell script run once the essential packages are installed
+	// and before the others are: debconf preseeding goes here. Like Customize, it
+	// runs on the host with /bin/sh -eu and the new root as $1.
+	Essential string `json:"essential,omitempty"`
+	// Files are installed into the new root (path: content, mode 0755) once
+	// packages are installed, before Customize runs.
+	Files map[string]string `json:"files,omitempty"`
+	// Customize is a shell script run once packages are installed, on the host
+	// with the new root as $1.
 	Customize string `json:"customize"`
 	// Changes are Dockerfile instructions applied at import (ENV, CMD, USER, ...).
 	Changes []string `json:"changes"`
@@ -24,7 +32,7 @@ type Recipe struct {
 
 // recipeFormat is bumped whenever the builder's interpretation of a Recipe changes,
 // so images built by an older stackctl are rebuilt.
-const recipeFormat = 1
+const recipeFormat = 2
 
 // Hash identifies the recipe's content: equal hashes build equivalent images.
 func (r Recipe) Hash() string {

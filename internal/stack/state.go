@@ -17,6 +17,8 @@ type State struct {
 	// Listen is the host address:port the stack was last published on.
 	Listen    string    `json:"listen,omitempty"`
 	FirstUpAt time.Time `json:"first_up_at"`
+	// Configured is set once the stack's first-start configuration has run.
+	Configured bool `json:"configured,omitempty"`
 }
 
 // StateDir holds stackctl's per-stack state. Its zero value is not usable; use

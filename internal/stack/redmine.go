@@ -1,0 +1,249 @@
+package stack
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+var (
+	//go:embed bases/redmine-essential.sh
+	redmineEssential string
+	//go:embed bases/redmine-customize.sh
+	redmineCustomize string
+	//go:embed bases/redmine-entrypoint.sh
+	redmineEntrypoint string
+	//go:embed bases/postgres-essential.sh
+	postgresEssential string
+	//go:embed bases/postgres-customize.sh
+	postgresCustomize string
+	//go:embed bases/postgres-entrypoint.sh
+	postgresEntrypoint string
+)
+
+// redmineVersionDebian is the Redmine of Debian 13's package, which the debian base carries.
+const redmineVersionDebian = "6.0.5"
+
+// redmineBase is the official redmine image upstream, pinned to the 6.0 line that
+// Debian 13 carries too, so both profiles load themes from themes/<id>. The debian
+// twin lays Debian's package out as the official image does (app in
+// /usr/src/redmine, uid 999, the same entrypoint contract).
+var redmineBase = Base{
+	Name:     "redmine",
+	Var:      "STACKCTL_REDMINE_BASE",
+	Upstream: "redmine:6.0.10",
+	Recipe: Recipe{
+		Suite:   "trixie",
+		Variant: "apt",
+		// The official image carries every database adapter; so does its twin.
+		Packages: []string{"redmine", "redmine-pgsql", "redmine-sqlite", "redmine-mysql",
+			"gosu", "passwd", "ca-certificates", "tzdata", "tzdata-legacy"},
+		DpkgOpts:  append(slices.Clone(docsExcluded), "path-include=/usr/share/locale/locale.alias"),
+		Essential: redmineEssential,
+		Files:     map[string]string{"/docker-entrypoint.sh": redmineEntrypoint},
+		Customize: redmineCustomize,
+		Changes: []string{
+			"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			"ENV LANG=C.UTF-8",
+			"ENV RAILS_ENV=production",
+			"ENV HOME=/home/redmine",
+			"ENV REDMINE_VERSION=" + redmineVersionDebian,
+			"ENV RAILS_LOG_TO_STDOUT=true",
+			"WORKDIR /usr/src/redmine",
+			"VOLUME /usr/src/redmine/files",
+			"EXPOSE 3000",
+			`ENTRYPOINT ["/docker-entrypoint.sh"]`,
+			`CMD ["rails", "server", "-b", "0.0.0.0"]`,
+		},
+	},
+}
+
+// postgresBase is the official postgres image upstream and Debian 13's
+// PostgreSQL 17 behind the same entrypoint contract on the debian side.
+var postgresBase = Base{
+	Name:     "postgres",
+	Var:      "STACKCTL_POSTGRES_BASE",
+	Upstream: "postgres:17",
+	Recipe: Recipe{
+		Suite:     "trixie",
+		Variant:   "apt",
+		Packages:  []string{"postgresql-17", "gosu"},
+		DpkgOpts:  append(slices.Clone(docsExcluded), "path-include=/usr/share/locale/locale.alias"),
+		Essential: postgresEssential,
+		Files:     map[string]string{"/usr/local/bin/docker-entrypoint.sh": postgresEntrypoint},
+		Customize: postgresCustomize,
+		Changes: []string{
+			"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/postgresql/17/bin",
+			"ENV LANG=en_US.utf8",
+			"ENV PG_MAJOR=17",
+			"ENV PGDATA=/var/lib/postgresql/data",
+			"VOLUME /var/lib/postgresql/data",
+			"EXPOSE 5432",
+			`ENTRYPOINT ["docker-entrypoint.sh"]`,
+			`CMD ["postgres"]`,
+		},
+	},
+}
+
+// Names in the Redmine stack's compose model.
+const (
+	varSecretsDir   = "STACKCTL_SECRETS_DIR"
+	redmineDB       = "redmine"
+	redmineUser     = "redmine"
+	redmineApp      = "/usr/src/redmine"
+	volDB           = "db-data"
+	volFiles        = "redmine-files"
+	volPlugins      = "redmine-plugins"
+	redminePort     = 3000
+	maxUploadSize   = "100m"
+	nginxSiteConfig = "nginx-site"
+)
+
+// RedmineVolumes says what each named volume of the Redmine stack holds; the
+// README's table is checked against it.
+var RedmineVolumes = map[string]string{
+	volDB:      "PostgreSQL's data directory: every issue, wiki page, user and setting",
+	volFiles:   "Redmine's files/: every attachment, as uploaded",
+	volPlugins: "Redmine's plugins/: plugins installed by the operator, kept across image rebuilds",
+}
+
+func redmineModel() *types.Project {
+	secretsDir := required(varSecretsDir, "the stack's secrets directory; stackctl sets it")
+	proxy := nginxService()
+	proxy.DependsOn = types.DependsOnConfig{"redmine": {Condition: types.ServiceConditionHealthy, Required: true}}
+	proxy.Configs = []types.ServiceConfigObjConfig{{Source: nginxSiteConfig, Target: "/etc/nginx/http.d/site.conf"}}
+	return &types.Project{
+		Name: "stackctl-redmine",
+		Services: types.Services{
+			"db":      dbService(),
+			"redmine": redmineService(),
+			"nginx":   proxy,
+		},
+		Volumes: types.Volumes{volDB: {}, volFiles: {}, volPlugins: {}},
+		Secrets: types.Secrets{
+			secretDBPassword.Name: {File: secretsDir + "/" + secretDBPassword.Name},
+			secretKeyBase.Name:    {File: secretsDir + "/" + secretKeyBase.Name},
+		},
+		Configs: types.Configs{nginxSiteConfig: {File: "./nginx-site.conf"}},
+	}
+}
+
+// dbService is PostgreSQL on the postgres base, unpublished, its data in a named volume.
+func dbService() types.ServiceConfig {
+	return types.ServiceConfig{
+		Name:    "db",
+		Restart: types.RestartPolicyUnlessStopped,
+		WorkloadSpec: types.WorkloadSpec{
+			HealthCheck: &types.HealthCheckConfig{
+				Test:        types.HealthCheckTest{"CMD", "pg_isready", "-h", "127.0.0.1", "-U", redmineUser, "-d", redmineDB},
+				Interval:    duration(5e9),
+				Timeout:     duration(3e9),
+				Retries:     ptr(uint64(5)),
+				StartPeriod: duration(60e9),
+			},
+		},
+		ContainerSpec: types.ContainerSpec{
+			Image: required(postgresBase.Var, "the postgres base image; stackctl sets it"),
+			Environment: types.MappingWithEquals{
+				"POSTGRES_USER":          ptr(redmineUser),
+				"POSTGRES_DB":            ptr(redmineDB),
+				"POSTGRES_PASSWORD_FILE": ptr("/run/secrets/" + secretDBPassword.Name),
+			},
+			Secrets: []types.ServiceSecretConfig{{Source: secretDBPassword.Name}},
+			Volumes: []types.ServiceVolumeConfig{{Type: types.VolumeTypeVolume, Source: volDB, Target: "/var/lib/postgresql/data"}},
+			// The official image stops on SIGINT (fast shutdown); docker import cannot
+			// set STOPSIGNAL on the debian twin, so the stack says it for both.
+			StopSignal:      "SIGINT",
+			StopGracePeriod: duration(60e9),
+			SecurityOpt:     []string{"no-new-privileges:true"},
+			MemLimit:        types.UnitBytes(1 << 30),
+			PidsLimit:       256,
+		},
+	}
+}
+
+// redmineService is our Redmine image, built with the themes baked in.
+func redmineService() types.ServiceConfig {
+	return types.ServiceConfig{
+		Name:    "redmine",
+		Restart: types.RestartPolicyUnlessStopped,
+		WorkloadSpec: types.WorkloadSpec{
+			Build: &types.BuildConfig{
+				// The context is the project root, for themes/; .dockerignore keeps it to what the image needs.
+				Context:    "../..",
+				Dockerfile: "stacks/redmine/Dockerfile",
+				Args: types.MappingWithEquals{
+					"REDMINE_BASE": ptr(required(redmineBase.Var, "the redmine base image; stackctl sets it")),
+				},
+			},
+			DependsOn: types.DependsOnConfig{"db": {Condition: types.ServiceConditionHealthy, Required: true}},
+			HealthCheck: &types.HealthCheckConfig{
+				// Ruby is in every Redmine image; wget and curl are not.
+				Test: types.HealthCheckTest{"CMD", "ruby", "-rnet/http", "-e",
+					fmt.Sprintf(`exit Net::HTTP.get_response(URI("http://127.0.0.1:%d/login")).code == "200"`, redminePort)},
+				Interval: duration(10e9),
+				Timeout:  duration(5e9),
+				Retries:  ptr(uint64(3)),
+				// First boot migrates an empty database and precompiles assets.
+				StartPeriod: duration(300e9),
+			},
+		},
+		ContainerSpec: types.ContainerSpec{
+			Image:      "stackctl/redmine:" + required(varProfile, "upstream or debian; stackctl sets it"),
+			PullPolicy: types.PullPolicyBuild,
+			Environment: types.MappingWithEquals{
+				"REDMINE_DB_POSTGRES":          ptr("db"),
+				"REDMINE_DB_USERNAME":          ptr(redmineUser),
+				"REDMINE_DB_DATABASE":          ptr(redmineDB),
+				"REDMINE_DB_PASSWORD_FILE":     ptr("/run/secrets/" + secretDBPassword.Name),
+				"REDMINE_SECRET_KEY_BASE_FILE": ptr("/run/secrets/" + secretKeyBase.Name),
+				"REDMINE_PLUGINS_MIGRATE":      ptr("true"),
+			},
+			Secrets: []types.ServiceSecretConfig{{Source: secretDBPassword.Name}, {Source: secretKeyBase.Name}},
+			Volumes: []types.ServiceVolumeConfig{
+				{Type: types.VolumeTypeVolume, Source: volFiles, Target: redmineApp + "/files"},
+				{Type: types.VolumeTypeVolume, Source: volPlugins, Target: redmineApp + "/plugins"},
+			},
+			SecurityOpt: []string{"no-new-privileges:true"},
+			MemLimit:    types.UnitBytes(1 << 30),
+			PidsLimit:   256,
+		},
+	}
+}
+
+// configureRedmineScript runs once, through the image's entrypoint (which sets up
+// database.yml and the secret key base as for the server), and reads the admin
+// password from stdin so that it never appears in a command line, environment or log.
+const configureRedmineScript = `
+pw = STDIN.read.strip
+abort "empty admin password" if pw.empty?
+admin = User.find_by_login("admin") or abort "no admin user: did the migrations run?"
+admin.password = admin.password_confirmation = pw
+admin.must_change_passwd = false
+admin.save!
+Setting.rest_api_enabled = "1"
+puts "stackctl: admin password set, REST API enabled"
+`
+
+// configureRedmine sets the generated admin password and enables the REST API,
+// the first time a stack's Redmine comes up.
+func configureRedmine(ctx context.Context, r Runner, st Stack) error {
+	id, err := r.containerOf(ctx, st, "redmine")
+	if err != nil {
+		return err
+	}
+	pw, err := r.State.ReadSecret(st.Name, secretAdminPassword.Name)
+	if err != nil {
+		return err
+	}
+	r.logf("stack %s: setting the admin password and enabling the REST API (first start only)", st.Name)
+	_, err = r.Engine.Exec(ctx, id, []string{"/docker-entrypoint.sh", "rails", "runner", configureRedmineScript}, strings.NewReader(pw+"\n"))
+	if err != nil {
+		return fmt.Errorf("configuring Redmine: %w", err)
+	}
+	return nil
+}
