@@ -38,9 +38,13 @@ On the debian profile the base images are built first when missing or stale
 (see 'stackctl base build'). The stack's images are then built, its containers
 created or recreated only where their configuration changed, and stackctl waits
 until every service is healthy and the stack's URL answers, then prints the URL.
-Running it again changes nothing.`,
-		Example: `  stackctl up nginx
-  stackctl up nginx --base debian --listen 0.0.0.0:8080
+Running it again changes nothing.
+
+The redmine stack's secrets (database password, secret key base, administrator
+password) are generated on its first start into files of mode 0600 under
+--state-dir, and handed to the containers only as files.`,
+		Example: `  stackctl up redmine
+  stackctl up redmine --base debian --listen 0.0.0.0:8080
   STACKCTL_BASE=debian stackctl up nginx`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -76,6 +80,9 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 		return err
 	}
 	fmt.Fprintf(g.stderr, "stack %s is up on base %s\n", st.Name, res.Choice.Profile)
+	if res.AdminPasswordFile != "" {
+		fmt.Fprintf(g.stderr, "log in as admin with the password in %s\n", res.AdminPasswordFile)
+	}
 	fmt.Fprintln(g.stdout, res.URL)
 	return nil
 }

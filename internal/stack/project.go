@@ -66,7 +66,8 @@ type Settings struct {
 	Profile Profile
 	// Listen is the host address:port the entry service publishes on.
 	Listen string
-	// SecretsDir holds the stack's generated secrets, for compose's file secrets.
+	// SecretsDir holds the stack's generated secrets; their values reach compose
+	// through the interpolation environment, never through a file it names.
 	SecretsDir string
 }
 
@@ -81,13 +82,17 @@ func (s Stack) Env(set Settings) (map[string]string, error) {
 		return nil, err
 	}
 	env := map[string]string{
-		varProfile:    string(set.Profile),
-		varHTTPAddr:   host,
-		varHTTPPort:   port,
-		varSecretsDir: set.SecretsDir,
+		varProfile:  string(set.Profile),
+		varHTTPAddr: host,
+		varHTTPPort: port,
 	}
 	for _, b := range s.Bases() {
 		env[b.Var] = b.Ref(set.Profile)
+	}
+	if set.SecretsDir != "" {
+		if err := s.secretEnv(set.SecretsDir, env); err != nil {
+			return nil, err
+		}
 	}
 	return env, nil
 }

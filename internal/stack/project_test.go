@@ -222,3 +222,21 @@ func TestLookup(t *testing.T) {
 		t.Errorf("FindRoot outside a project: %v, want ErrNotFound", err)
 	}
 }
+
+// TestReadmeNamesVolumes keeps the README's volume table in step with the model.
+func TestReadmeNamesVolumes(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(string(repoRoot(t)), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := redmineModel()
+	for name := range model.Volumes {
+		want := "| `" + name + "` | " + RedmineVolumes[name] + " |"
+		if RedmineVolumes[name] == "" || !strings.Contains(string(readme), want) {
+			t.Errorf("README.md lacks the row %q for volume %s", want, name)
+		}
+	}
+	if len(model.Volumes) != len(RedmineVolumes) {
+		t.Errorf("RedmineVolumes describes %d volumes, the model has %d", len(RedmineVolumes), len(model.Volumes))
+	}
+}

@@ -91,7 +91,6 @@ var postgresBase = Base{
 
 // Names in the Redmine stack's compose model.
 const (
-	varSecretsDir   = "STACKCTL_SECRETS_DIR"
 	redmineDB       = "redmine"
 	redmineUser     = "redmine"
 	redmineApp      = "/usr/src/redmine"
@@ -112,7 +111,6 @@ var RedmineVolumes = map[string]string{
 }
 
 func redmineModel() *types.Project {
-	secretsDir := required(varSecretsDir, "the stack's secrets directory; stackctl sets it")
 	proxy := nginxService()
 	proxy.DependsOn = types.DependsOnConfig{"redmine": {Condition: types.ServiceConditionHealthy, Required: true}}
 	proxy.Configs = []types.ServiceConfigObjConfig{{Source: nginxSiteConfig, Target: "/etc/nginx/http.d/site.conf"}}
@@ -124,9 +122,13 @@ func redmineModel() *types.Project {
 			"nginx":   proxy,
 		},
 		Volumes: types.Volumes{volDB: {}, volFiles: {}, volPlugins: {}},
+		// Secrets come from stackctl's environment, not from files: compose then
+		// creates them in the container owned by the user that reads them (the
+		// official Redmine entrypoint reads *_FILE after dropping to uid 999), while
+		// the files on the host stay root's, mode 0600.
 		Secrets: types.Secrets{
-			secretDBPassword.Name: {File: secretsDir + "/" + secretDBPassword.Name},
-			secretKeyBase.Name:    {File: secretsDir + "/" + secretKeyBase.Name},
+			secretDBPassword.Name: {Environment: secretDBPassword.envVar()},
+			secretKeyBase.Name:    {Environment: secretKeyBase.envVar()},
 		},
 		Configs: types.Configs{nginxSiteConfig: {File: "./nginx-site.conf"}},
 	}
@@ -153,7 +155,7 @@ func dbService() types.ServiceConfig {
 				"POSTGRES_DB":            ptr(redmineDB),
 				"POSTGRES_PASSWORD_FILE": ptr("/run/secrets/" + secretDBPassword.Name),
 			},
-			Secrets: []types.ServiceSecretConfig{{Source: secretDBPassword.Name}},
+			Secrets: []types.ServiceSecretConfig{containerSecret(secretDBPassword)},
 			Volumes: []types.ServiceVolumeConfig{{Type: types.VolumeTypeVolume, Source: volDB, Target: "/var/lib/postgresql/data"}},
 			// The official image stops on SIGINT (fast shutdown); docker import cannot
 			// set STOPSIGNAL on the debian twin, so the stack says it for both.
@@ -164,6 +166,14 @@ func dbService() types.ServiceConfig {
 			PidsLimit:       256,
 		},
 	}
+}
+
+// imageUID is the uid both the redmine and the postgres images run as (official and debian alike).
+const imageUID = "999"
+
+// containerSecret mounts s at /run/secrets/<name>, readable only by the image's user.
+func containerSecret(s Secret) types.ServiceSecretConfig {
+	return types.ServiceSecretConfig{Source: s.Name, UID: imageUID, GID: imageUID, Mode: ptr(types.FileMode(0o400))}
 }
 
 // redmineService is our Redmine image, built with the themes baked in.
@@ -203,7 +213,7 @@ func redmineService() types.ServiceConfig {
 				"REDMINE_SECRET_KEY_BASE_FILE": ptr("/run/secrets/" + secretKeyBase.Name),
 				"REDMINE_PLUGINS_MIGRATE":      ptr("true"),
 			},
-			Secrets: []types.ServiceSecretConfig{{Source: secretDBPassword.Name}, {Source: secretKeyBase.Name}},
+			Secrets: []types.ServiceSecretConfig{containerSecret(secretDBPassword), containerSecret(secretKeyBase)},
 			Volumes: []types.ServiceVolumeConfig{
 				{Type: types.VolumeTypeVolume, Source: volFiles, Target: redmineApp + "/files"},
 				{Type: types.VolumeTypeVolume, Source: volPlugins, Target: redmineApp + "/plugins"},
@@ -226,11 +236,17 @@ admin.password = admin.password_confirmation = pw
 admin.must_change_passwd = false
 admin.save!
 Setting.rest_api_enabled = "1"
+# A tracker without trackers, statuses and roles cannot take an issue: load Redmine's
+# default configuration, as Administration's "Load the default configuration" does.
+if Redmine::DefaultData::Loader.no_data?
+  Redmine::DefaultData::Loader.load("en")
+  puts "stackctl: loaded Redmine's default configuration (trackers, statuses, roles)"
+end
 puts "stackctl: admin password set, REST API enabled"
 `
 
-// configureRedmine sets the generated admin password and enables the REST API,
-// the first time a stack's Redmine comes up.
+// configureRedmine sets the generated admin password, enables the REST API and
+// loads Redmine's default configuration, the first time a stack's Redmine comes up.
 func configureRedmine(ctx context.Context, r Runner, st Stack) error {
 	id, err := r.containerOf(ctx, st, "redmine")
 	if err != nil {
@@ -240,7 +256,7 @@ func configureRedmine(ctx context.Context, r Runner, st Stack) error {
 	if err != nil {
 		return err
 	}
-	r.logf("stack %s: setting the admin password and enabling the REST API (first start only)", st.Name)
+	r.logf("stack %s: first start: setting the admin password, enabling the REST API, loading the default configuration", st.Name)
 	_, err = r.Engine.Exec(ctx, id, []string{"/docker-entrypoint.sh", "rails", "runner", configureRedmineScript}, strings.NewReader(pw+"\n"))
 	if err != nil {
 		return fmt.Errorf("configuring Redmine: %w", err)

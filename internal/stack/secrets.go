@@ -47,6 +47,9 @@ func randomHex(n int) func() (string, error) {
 	}
 }
 
+// envVar is the variable that carries the secret's value to compose, in-process.
+func (s Secret) envVar() string { return "STACKCTL_SECRET_" + strings.ToUpper(s.Name) }
+
 // SecretsDir is where a stack's secrets live: <state dir>/<stack>/secrets.
 func (d StateDir) SecretsDir(stack string) string {
 	return filepath.Join(d.StackDir(stack), "secrets")
@@ -91,4 +94,21 @@ func (d StateDir) ReadSecret(stack, name string) (string, error) {
 		return "", fmt.Errorf("reading secret %s of %s: %w", name, stack, err)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// secretEnv reads the secrets of st present in dir into their compose variables.
+// A missing secret is left out: only creating containers needs them, and Up
+// generates them first.
+func (st Stack) secretEnv(dir string, env map[string]string) error {
+	for _, s := range st.secrets {
+		b, err := os.ReadFile(filepath.Join(dir, s.Name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading secret %s of %s: %w", s.Name, st.Name, err)
+		}
+		env[s.envVar()] = strings.TrimSpace(string(b))
+	}
+	return nil
 }

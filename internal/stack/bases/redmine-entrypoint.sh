@@ -122,6 +122,9 @@ if [ -n "$isLikelyRedmine" ]; then
 			fi
 			echo "  $var: $val" >> config/database.yml
 		done
+		# the password is in database.yml now; keep it out of the server's environment
+		# (upstream leaves it exported; nothing reads it from there)
+		unset REDMINE_DB_PASSWORD
 	fi
 
 	# install additional gems for Gemfile.local and plugins.

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Measures the Redmine stack on the debian profile and prints a table; asserts nothing.
+#   cold: every stackctl image and the stack's volumes removed first; 'base build all'
+#         (mmdebstrap + import of the three bases), then 'up redmine' (image builds,
+#         first boot with migrations, first-start configuration, first page)
+#   theme: one theme file changed, then 'up redmine' (theme layer rebuilt, Redmine
+#         recreated, healthy, first page through nginx)
+#   warm: 'up redmine' with nothing changed, until the first page answers
+# It runs on a temporary copy of the project, so the theme change never touches the checkout.
+# Usage: bench/redmine.sh [RUNS]   (theme and warm runs repeated RUNS times; default 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+work=$(mktemp -d)
+export STACKCTL_STATE_DIR=$work/state STACKCTL_ROOT=$work/root
+trap '"$work/stackctl" down redmine --volumes >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+go build -o "$work/stackctl" ./cmd/stackctl
+mkdir -p "$work/root"
+cp -r stacks themes .dockerignore "$work/root/"
+s() { "$work/stackctl" "$@" >/dev/null 2>>"$work/log" || { tail -30 "$work/log" >&2; exit 1; }; }
+timed() { local t0 t1; t0=$(date +%s.%N); "$@"; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
+row() { printf '%-58s %8.1f\n' "$1" "$2"; }
+
+"$work/stackctl" down redmine --volumes >/dev/null 2>&1 || true
+docker image rm -f stackctl/redmine:debian stackctl/nginx:debian stackctl/base-redmine:trixie \
+	stackctl/base-postgres:trixie stackctl/base-nginx:trixie >/dev/null 2>&1 || true
+printf '%-58s %8s\n' "measure" "seconds"
+bases=$(timed s base build all)
+row "cold: base build all (3 bases from the mirror)" "$bases"
+first=$(timed s up redmine --base debian --listen 127.0.0.1:18199 --timeout 20m)
+row "cold: up redmine (image builds, first boot, configuration)" "$first"
+row "cold: total from an empty engine" "$(echo "$bases + $first" | bc)"
+for i in $(seq "$runs"); do
+	echo "/* bench run $i */" >>"$work/root/themes/harbor/stylesheets/application.css"
+	row "theme change: rebuild theme layer, recreate redmine" "$(timed s up redmine --timeout 20m)"
+done
+for _ in $(seq "$runs"); do
+	row "warm: up redmine, nothing changed, to first page" "$(timed s up redmine)"
+done
+echo
+for img in stackctl/base-nginx:trixie stackctl/base-redmine:trixie stackctl/base-postgres:trixie stackctl/nginx:debian stackctl/redmine:debian; do
+	printf '%-58s %8s\n' "$img" "$(docker image inspect -f '{{.Size}}' "$img" | awk '{printf "%.1f MB", $1/1e6}')"
+done

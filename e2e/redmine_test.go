@@ -1,0 +1,377 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/client"
+)
+
+const redmineProject = "stackctl-redmine"
+
+// TestRedmineStack is issue 3's demonstration on the debian profile: the stack
+// comes up from nothing, data made through Redmine's REST API survives down/up
+// byte for byte, a theme-only change recreates only Redmine and keeps sessions,
+// and no secret leaks into compose files, 'docker inspect', logs or images.
+func TestRedmineStack(t *testing.T) {
+	api := engine(t)
+	ctx := context.Background()
+	root := copyProject(t)
+	state := t.TempDir()
+	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_ROOT=" + root}
+	var transcript strings.Builder // everything stackctl printed, for the leak check
+	run := func(args ...string) result {
+		t.Helper()
+		r := mustRun(t, env, args...)
+		transcript.WriteString(r.stdout + r.stderr)
+		return r
+	}
+
+	stackctl(t, env, "down", "redmine", "--volumes")
+	t.Cleanup(func() {
+		if t.Failed() {
+			r := stackctl(t, env, "logs", "redmine", "--tail", "80")
+			t.Logf("logs of the stack:\n%s", r.stdout)
+		}
+		stackctl(t, env, "down", "redmine", "--volumes")
+	})
+
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	up := run("up", "redmine", "--base", "debian", "--listen", listen, "--timeout", "15m")
+	base := strings.TrimSpace(up.stdout)
+	secretsDir := filepath.Join(state, "redmine", "secrets")
+	if !strings.Contains(up.stderr, filepath.Join(secretsDir, "admin_password")) {
+		t.Errorf("up does not say where the admin password is:\n%s", up.stderr)
+	}
+	secrets := readSecrets(t, secretsDir)
+	rm := &redmine{t: t, base: base, password: secrets["admin_password"]}
+
+	t.Run("theme is in the image at the right path", func(t *testing.T) {
+		want, err := os.ReadFile(filepath.Join(root, "themes/harbor/stylesheets/application.css"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := fileInContainer(t, api, service(t, api, redmineProject, "redmine"), "/usr/src/redmine/themes/harbor/stylesheets/application.css")
+		if !bytes.Equal(got, want) {
+			t.Fatal("themes/harbor/stylesheets/application.css in the container differs from the source")
+		}
+	})
+
+	// Data through the REST API: a project, an issue, a 5 MB attachment.
+	attachment := make([]byte, 5<<20)
+	if _, err := rand.Read(attachment); err != nil {
+		t.Fatal(err)
+	}
+	rm.do("POST", "/projects.json", `{"project":{"name":"Harbour works","identifier":"harbour"}}`, 201)
+	var up1 struct{ Upload struct{ Token string } }
+	rm.json(rm.doRaw("POST", "/uploads.json?filename=soundings.bin", "application/octet-stream", attachment, 201), &up1)
+	var issue struct{ Issue struct{ ID int } }
+	rm.json(rm.do("POST", "/issues.json", fmt.Sprintf(`{"issue":{"project_id":"harbour","subject":"Dredge the east basin",
+		"uploads":[{"token":%q,"filename":"soundings.bin","content_type":"application/octet-stream"}]}}`, up1.Upload.Token), 201), &issue)
+	checkData := func(t *testing.T) {
+		t.Helper()
+		var got struct {
+			Issue struct {
+				Subject     string
+				Attachments []struct {
+					Filename   string
+					ContentURL string `json:"content_url"`
+				}
+			}
+		}
+		rm.json(rm.do("GET", fmt.Sprintf("/issues/%d.json?include=attachments", issue.Issue.ID), "", 200), &got)
+		if got.Issue.Subject != "Dredge the east basin" || len(got.Issue.Attachments) != 1 {
+			t.Fatalf("issue after restart: %+v", got.Issue)
+		}
+		u, err := url.Parse(got.Issue.Attachments[0].ContentURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := rm.do("GET", u.Path, "", 200)
+		if sha256.Sum256(body) != sha256.Sum256(attachment) {
+			t.Fatalf("attachment differs after restart: %d bytes, want %d identical bytes", len(body), len(attachment))
+		}
+	}
+	checkData(t)
+	session := rm.login()
+
+	t.Run("down and up keep everything", func(t *testing.T) {
+		run("down", "redmine")
+		run("up", "redmine", "--timeout", "15m")
+		checkData(t)
+		rm.checkSession(session)
+	})
+
+	t.Run("theme change recreates only redmine and keeps sessions", func(t *testing.T) {
+		before := map[string]string{}
+		for _, s := range []string{"db", "redmine", "nginx"} {
+			before[s] = service(t, api, redmineProject, s)
+		}
+		css := filepath.Join(root, "themes/harbor/stylesheets/application.css")
+		f, err := os.OpenFile(css, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintln(f, "/* e2e: a theme-only change */")
+		f.Close()
+		r := run("up", "redmine", "--timeout", "15m")
+		if !strings.Contains(r.stderr, "Using cache") {
+			t.Errorf("the rebuild did not reuse the cached layers before the theme:\n%s", r.stderr)
+		}
+		for s, id := range before {
+			after := service(t, api, redmineProject, s)
+			if recreated := after != id; recreated != (s == "redmine") {
+				t.Errorf("service %s recreated = %v, want %v", s, recreated, s == "redmine")
+			}
+		}
+		want, _ := os.ReadFile(css)
+		if got := fileInContainer(t, api, service(t, api, redmineProject, "redmine"), "/usr/src/redmine/themes/harbor/stylesheets/application.css"); !bytes.Equal(got, want) {
+			t.Error("the changed theme file is not in the new container")
+		}
+		checkData(t)
+		rm.checkSession(session)
+	})
+
+	t.Run("no secret leaks", func(t *testing.T) {
+		leaks := func(where, text string) {
+			for name, v := range secrets {
+				if strings.Contains(text, v) {
+					t.Errorf("secret %s appears in %s", name, where)
+				}
+			}
+		}
+		for _, f := range []string{"stacks/redmine/compose.yaml", "stacks/nginx/compose.yaml"} {
+			b, err := os.ReadFile(filepath.Join(root, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaks(f, string(b))
+		}
+		leaks("stackctl's output", transcript.String())
+		leaks("the config stackctl shows", mustRun(t, env, "config", "redmine").stdout)
+		res, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", "com.docker.compose.project="+redmineProject)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range res.Items {
+			raw, err := api.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaks("docker inspect of "+c.Names[0], string(raw.Raw))
+		}
+		leaks("the logs", mustRun(t, env, "logs", "redmine").stdout)
+		for _, img := range []string{"stackctl/redmine:debian", "stackctl/nginx:debian"} {
+			leaks("image "+img, imageContent(t, api, img))
+		}
+	})
+}
+
+// copyProject copies what stackctl needs of the project into a temporary root,
+// so the test can change a theme without touching the checkout.
+func copyProject(t *testing.T) string {
+	t.Helper()
+	dst := t.TempDir()
+	for _, p := range []string{"stacks", "themes", ".dockerignore"} {
+		if err := os.CopyFS(filepath.Join(dst, p), os.DirFS(filepath.Join("..", p))); err != nil {
+			// .dockerignore is a file: CopyFS wants a directory.
+			b, rerr := os.ReadFile(filepath.Join("..", p))
+			if rerr != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dst, p), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dst
+}
+
+func readSecrets(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, name := range []string{"db_password", "secret_key_base", "admin_password"} {
+		p := filepath.Join(dir, name)
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", p, fi.Mode().Perm())
+		}
+		b, _ := os.ReadFile(p)
+		if len(strings.TrimSpace(string(b))) < 20 {
+			t.Fatalf("%s holds no real secret", p)
+		}
+		out[name] = strings.TrimSpace(string(b))
+	}
+	return out
+}
+
+// service returns the ID of the running container of a compose service.
+func service(t *testing.T, api client.APIClient, project, name string) string {
+	t.Helper()
+	res, err := api.ContainerList(context.Background(), client.ContainerListOptions{
+		Filters: client.Filters{}.Add("label", "com.docker.compose.project="+project).Add("label", "com.docker.compose.service="+name),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Items) != 1 {
+		t.Fatalf("running containers of %s/%s: %d, want 1", project, name, len(res.Items))
+	}
+	return res.Items[0].ID
+}
+
+// fileInContainer reads one file out of a container through the engine's archive API.
+func fileInContainer(t *testing.T, api client.APIClient, id, path string) []byte {
+	t.Helper()
+	res, err := api.CopyFromContainer(context.Background(), id, client.CopyFromContainerOptions{SourcePath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Content.Close()
+	tr := tar.NewReader(res.Content)
+	if _, err := tr.Next(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// imageContent is the image's config, history and every file of every layer, as text.
+func imageContent(t *testing.T, api client.APIClient, ref string) string {
+	t.Helper()
+	rc, err := api.ImageSave(context.Background(), []string{ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var all bytes.Buffer
+	outer := tar.NewReader(rc)
+	for {
+		h, err := outer.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(h.Name, ".tar") {
+			inner := tar.NewReader(outer)
+			for {
+				if _, err := inner.Next(); err != nil {
+					break
+				}
+				io.Copy(&all, inner)
+			}
+			continue
+		}
+		io.Copy(&all, outer)
+	}
+	return all.String()
+}
+
+// redmine is a client of the stack's Redmine, through nginx.
+type redmine struct {
+	t        *testing.T
+	base     string
+	password string
+}
+
+func (r *redmine) do(method, path, body string, want int) []byte {
+	r.t.Helper()
+	var b []byte
+	if body != "" {
+		b = []byte(body)
+	}
+	return r.doRaw(method, path, "application/json", b, want)
+}
+
+func (r *redmine) doRaw(method, path, contentType string, body []byte, want int) []byte {
+	r.t.Helper()
+	req, err := http.NewRequest(method, strings.TrimSuffix(r.base, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	req.SetBasicAuth("admin", r.password)
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		r.t.Fatalf("%s %s: %s, want %d\n%.500s", method, path, resp.Status, want, out)
+	}
+	return out
+}
+
+func (r *redmine) json(b []byte, v any) {
+	r.t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		r.t.Fatalf("decoding %.200s: %v", b, err)
+	}
+}
+
+var authenticityToken = regexp.MustCompile(`name="authenticity_token" value="([^"]+)"`)
+
+// login signs in through the login form, as a browser does, and returns the session.
+func (r *redmine) login() http.CookieJar {
+	r.t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.Get(r.base + "login")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := authenticityToken.FindSubmatch(page)
+	if m == nil {
+		r.t.Fatalf("no authenticity token on the login page:\n%.500s", page)
+	}
+	resp, err = c.PostForm(r.base+"login", url.Values{
+		"username": {"admin"}, "password": {r.password}, "authenticity_token": {string(m[1])},
+	})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	resp.Body.Close()
+	r.checkSession(jar)
+	return jar
+}
+
+// checkSession fails unless jar's session is still logged in.
+func (r *redmine) checkSession(jar http.CookieJar) {
+	r.t.Helper()
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(r.base + "my/account")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		r.t.Fatalf("GET /my/account with the session cookie: %s (location %q), want 200: the session did not survive", resp.Status, resp.Header.Get("Location"))
+	}
+}
