@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -108,6 +109,14 @@ func TestRedmineStack(t *testing.T) {
 	}
 	checkData(t)
 	session := rm.login()
+
+	t.Run("again changes nothing", func(t *testing.T) {
+		before := containerIDs(t, api, redmineProject)
+		run("up", "redmine")
+		if after := containerIDs(t, api, redmineProject); after != before {
+			t.Fatalf("a second up recreated containers: %s -> %s", before, after)
+		}
+	})
 
 	t.Run("down and up keep everything", func(t *testing.T) {
 		run("down", "redmine")
@@ -374,4 +383,21 @@ func (r *redmine) checkSession(jar http.CookieJar) {
 	if resp.StatusCode != http.StatusOK {
 		r.t.Fatalf("GET /my/account with the session cookie: %s (location %q), want 200: the session did not survive", resp.Status, resp.Header.Get("Location"))
 	}
+}
+
+// containerIDs lists the project's container IDs, sorted, as one string.
+func containerIDs(t *testing.T, api client.APIClient, project string) string {
+	t.Helper()
+	res, err := api.ContainerList(context.Background(), client.ContainerListOptions{
+		All: true, Filters: client.Filters{}.Add("label", "com.docker.compose.project="+project),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(res.Items))
+	for i, c := range res.Items {
+		ids[i] = c.ID
+	}
+	slices.Sort(ids)
+	return strings.Join(ids, ",")
 }

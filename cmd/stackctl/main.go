@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/theme"
 )
 
 // Exit codes, documented in the root command's help and the README.
@@ -21,7 +22,14 @@ const (
 	exitInvalid     = 2
 	exitNotFound    = 3
 	exitUnavailable = 4
-	exitInterrupted = 130
+	// check-theme: the layer that failed.
+	exitThemeSource     = 10
+	exitThemeImage      = 11
+	exitThemeLogin      = 12
+	exitThemeNotOffered = 13
+	exitThemeNotApplied = 14
+	exitThemeScreenshot = 15
+	exitInterrupted     = 130
 )
 
 const exitCodeHelp = `Exit codes:
@@ -30,6 +38,12 @@ const exitCodeHelp = `Exit codes:
   2    invalid input: unknown stack, base profile or flag value
   3    not running or not found: the stack has no containers, or no stackctl project was found
   4    unavailable: the Docker engine, the Debian mirror or mmdebstrap cannot be reached or is missing
+  10   check-theme: the theme folder is not a valid Redmine theme
+  11   check-theme: the theme is missing or stale in the Redmine image
+  12   check-theme: cannot log in to Redmine as administrator
+  13   check-theme: the theme is not offered in Administration > Settings > Display
+  14   check-theme: the theme did not apply
+  15   check-theme: the screenshot failed
   130  interrupted`
 
 func main() {
@@ -56,6 +70,18 @@ func exitCode(err error, interrupted bool) int {
 		return exitNotFound
 	case errors.Is(err, stack.ErrUnavailable):
 		return exitUnavailable
+	case errors.Is(err, theme.ErrSource):
+		return exitThemeSource
+	case errors.Is(err, theme.ErrImage):
+		return exitThemeImage
+	case errors.Is(err, theme.ErrLogin):
+		return exitThemeLogin
+	case errors.Is(err, theme.ErrNotOffered):
+		return exitThemeNotOffered
+	case errors.Is(err, theme.ErrNotApplied):
+		return exitThemeNotApplied
+	case errors.Is(err, theme.ErrScreenshot):
+		return exitThemeScreenshot
 	default:
 		return exitFailure
 	}

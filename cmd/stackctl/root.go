@@ -69,6 +69,7 @@ The profile a stack first starts with is recorded and used again.
 		newConfigCommand(g),
 		newBaseCommand(g),
 		newGenerateCommand(g),
+		newCheckThemeCommand(g),
 	)
 	return cmd
 }

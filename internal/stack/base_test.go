@@ -80,6 +80,10 @@ func (f *fakeEngine) Exec(context.Context, string, []string, io.Reader) (string,
 	return "", errors.New("the fake engine runs no containers")
 }
 
+func (f *fakeEngine) ImageTar(context.Context, string, string) (io.ReadCloser, error) {
+	return nil, errors.New("the fake engine holds no files")
+}
+
 func (f *fakeEngine) Untagged(_ context.Context, key, value string) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 )
@@ -38,6 +39,8 @@ type Engine interface {
 	// Exec runs cmd in a running container with stdin attached, and returns its
 	// combined output; a non-zero exit is an error that includes that output.
 	Exec(ctx context.Context, container string, cmd []string, stdin io.Reader) (string, error)
+	// ImageTar returns path in image as a tar stream.
+	ImageTar(ctx context.Context, image, path string) (io.ReadCloser, error)
 }
 
 // DockerEngine is Engine over the Docker API client.
@@ -195,4 +198,37 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// ImageTar returns path in image as a tar stream, read from a container that is
+// created for the purpose, never started, and removed when the stream is closed.
+func (e DockerEngine) ImageTar(ctx context.Context, image, path string) (io.ReadCloser, error) {
+	created, err := e.API.ContainerCreate(ctx, client.ContainerCreateOptions{
+		// The entrypoint never runs; it only spares the create from needing a command.
+		Image: image, Config: &container.Config{Entrypoint: []string{"/nonexistent"}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading image %s: %w", image, err)
+	}
+	remove := func() {
+		_, _ = e.API.ContainerRemove(context.WithoutCancel(ctx), created.ID, client.ContainerRemoveOptions{Force: true})
+	}
+	res, err := e.API.CopyFromContainer(ctx, created.ID, client.CopyFromContainerOptions{SourcePath: path})
+	if err != nil {
+		remove()
+		return nil, err
+	}
+	return &closeFunc{ReadCloser: res.Content, after: remove}, nil
+}
+
+// closeFunc runs after once its reader is closed.
+type closeFunc struct {
+	io.ReadCloser
+	after func()
+}
+
+func (c *closeFunc) Close() error {
+	err := c.ReadCloser.Close()
+	c.after()
+	return err
 }

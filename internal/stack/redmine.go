@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -169,11 +170,12 @@ func dbService() types.ServiceConfig {
 }
 
 // imageUID is the uid both the redmine and the postgres images run as (official and debian alike).
-const imageUID = "999"
+const imageUID = 999
 
 // containerSecret mounts s at /run/secrets/<name>, readable only by the image's user.
 func containerSecret(s Secret) types.ServiceSecretConfig {
-	return types.ServiceSecretConfig{Source: s.Name, UID: imageUID, GID: imageUID, Mode: ptr(types.FileMode(0o400))}
+	id := strconv.Itoa(imageUID)
+	return types.ServiceSecretConfig{Source: s.Name, UID: id, GID: id, Mode: ptr(types.FileMode(0o400))}
 }
 
 // redmineService is our Redmine image, built with the themes baked in.
@@ -262,4 +264,42 @@ func configureRedmine(ctx context.Context, r Runner, st Stack) error {
 		return fmt.Errorf("configuring Redmine: %w", err)
 	}
 	return nil
+}
+
+// RedmineAccess is what a check needs to reach the running Redmine stack.
+type RedmineAccess struct {
+	URL   string
+	Image string
+	// AdminPasswordFile holds the administrator's password stackctl manages.
+	AdminPasswordFile string
+	// ThemesDir is where the Redmine image loads themes from, and UID who reads them.
+	ThemesDir string
+	UID       int
+}
+
+// Redmine describes the Redmine stack as last started. It fails with
+// ErrNotRunning when the stack was never started or has no running Redmine.
+func (r Runner) Redmine(ctx context.Context) (RedmineAccess, error) {
+	st := stacks["redmine"]
+	state, err := r.State.Load(st.Name)
+	if err != nil {
+		return RedmineAccess{}, err
+	}
+	if state.Profile == "" {
+		return RedmineAccess{}, fmt.Errorf("%w: stack redmine was never started: start it with 'stackctl up redmine'", ErrNotRunning)
+	}
+	if _, err := r.containerOf(ctx, st, "redmine"); err != nil {
+		return RedmineAccess{}, err
+	}
+	url, err := entryURL(firstNonEmpty(state.Listen, DefaultListen))
+	if err != nil {
+		return RedmineAccess{}, err
+	}
+	return RedmineAccess{
+		URL:               url,
+		Image:             "stackctl/redmine:" + string(state.Profile),
+		AdminPasswordFile: r.State.SecretPath(st.Name, secretAdminPassword.Name),
+		ThemesDir:         redmineApp + "/themes",
+		UID:               imageUID,
+	}, nil
 }

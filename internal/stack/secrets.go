@@ -112,3 +112,8 @@ func (st Stack) secretEnv(dir string, env map[string]string) error {
 	}
 	return nil
 }
+
+// WriteSecret replaces the secret in path, atomically and with mode 0600.
+func WriteSecret(path, value string) error {
+	return writeFileAtomic(path, []byte(value), 0o600)
+}

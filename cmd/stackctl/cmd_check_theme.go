@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/theme"
+)
+
+type checkThemeOptions struct {
+	theme             string
+	apply             bool
+	screenshot        string
+	json              bool
+	adminPasswordFile string
+}
+
+func (o *checkThemeOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.theme, "theme", "", "the theme to check, by id (default: every theme under themes/)")
+	fs.BoolVar(&o.apply, "apply", false, "make the theme Redmine's default through the Display settings, and check a page shows it")
+	fs.StringVar(&o.screenshot, "screenshot", "", "with --apply: write a PNG of Redmine rendered with the theme (needs Chromium)")
+	fs.BoolVar(&o.json, "json", false, "print the results as JSON, for scripts")
+	fs.StringVar(&o.adminPasswordFile, "admin-password-file", "", "file holding the administrator's password (default: the one stackctl generated)")
+}
+
+func newCheckThemeCommand(g *globalOptions) *cobra.Command {
+	o := &checkThemeOptions{}
+	cmd := &cobra.Command{
+		Use:   "check-theme",
+		Short: "Prove a theme is offered in Redmine's Administration → Settings → Display",
+		Long: `Prove a theme is offered in Redmine's Administration → Settings → Display, checking
+in layers and stopping at the first that fails:
+
+  source      themes/<id> is a theme Redmine will list (stylesheets/application.css)
+  image       the built Redmine image holds it, identical and readable by Redmine
+  settings    logged in as administrator, the Display settings offer it
+  apply       (--apply) it is made the default, and a page links it and carries its class
+  screenshot  (--screenshot FILE) Chromium renders a page with it into FILE
+
+Each failing layer has its own exit code (10 to 15, listed in 'stackctl --help').`,
+		Example: `  stackctl check-theme
+  stackctl check-theme --theme harbor --apply --screenshot harbor.png
+  stackctl check-theme --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runCheckTheme(cmd.Context(), g, o)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runCheckTheme(ctx context.Context, g *globalOptions, o *checkThemeOptions) error {
+	if o.screenshot != "" && !o.apply {
+		return fmt.Errorf("%w: --screenshot shows the theme applied: add --apply", errUsage)
+	}
+	root, err := g.projectRoot()
+	if err != nil {
+		return err
+	}
+	themesDir := filepath.Join(string(root), "themes")
+	var themes []theme.Theme
+	if o.theme != "" {
+		t, err := theme.Find(themesDir, o.theme)
+		if err != nil {
+			return err
+		}
+		themes = []theme.Theme{t}
+	} else if themes, err = theme.Discover(themesDir); err != nil {
+		return err
+	}
+
+	var results []theme.Result
+	report := func(r theme.Result) {
+		results = append(results, r)
+		if !o.json {
+			state := "ok"
+			if !r.OK {
+				state = "FAILED"
+			}
+			fmt.Fprintf(g.stdout, "%-12s %-11s %-7s %s\n", r.Theme, r.Layer, state, r.Detail)
+		}
+	}
+	check := theme.Check{Themes: themes, Apply: o.apply, Screenshot: o.screenshot, Report: report,
+		Connect: func(ctx context.Context) (theme.Backend, error) {
+			r, err := g.runner(ctx)
+			if err != nil {
+				return theme.Backend{}, err
+			}
+			access, err := r.Redmine(ctx)
+			if err != nil {
+				return theme.Backend{}, err
+			}
+			return theme.Backend{
+				Image:  r.Engine,
+				Target: theme.ImageTarget{Image: access.Image, ThemesDir: access.ThemesDir, UID: access.UID, GID: access.UID},
+				Site: site{access: access, passwordFile: firstNonEmpty(o.adminPasswordFile, access.AdminPasswordFile),
+					managed: o.adminPasswordFile == ""},
+			}, nil
+		},
+	}
+	return finishCheck(g, o, results, check.Run(ctx))
+}
+
+// finishCheck prints JSON results when asked, and passes err on for the exit code.
+func finishCheck(g *globalOptions, o *checkThemeOptions, results []theme.Result, err error) error {
+	if o.json {
+		if results == nil {
+			results = []theme.Result{}
+		}
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		if encErr := enc.Encode(results); encErr != nil {
+			return encErr
+		}
+	}
+	return err
+}
+
+// site reaches the running Redmine with the administrator's password from a file.
+type site struct {
+	access       stack.RedmineAccess
+	passwordFile string
+	// managed: the file is stackctl's, so a forced password change may rewrite it.
+	managed bool
+}
+
+func (s site) Client(context.Context) (*theme.Client, string, error) {
+	b, err := os.ReadFile(s.passwordFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: reading the administrator's password: %v", theme.ErrLogin, err)
+	}
+	c, err := theme.NewClient(s.access.URL, "admin", strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, "", err
+	}
+	if s.managed {
+		c.OnPasswordChange = func(pw string) error { return stack.WriteSecret(s.passwordFile, pw) }
+	}
+	return c, s.access.URL, nil
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,54 @@
+package theme
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"time"
+)
+
+// chromiumNames are the names Debian's and other distributions' Chromium installs under.
+var chromiumNames = []string{"chromium", "chromium-browser", "google-chrome"}
+
+// Screenshot renders url with headless Chromium into file, a PNG.
+func Screenshot(ctx context.Context, url, file string) error {
+	bin := ""
+	for _, n := range chromiumNames {
+		if p, err := exec.LookPath(n); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		return fmt.Errorf("%w: Chromium is not installed: install Debian's package with 'apt-get install chromium' (scripts/bootstrap does)", ErrScreenshot)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	_ = os.Remove(file)
+	// --no-sandbox: Chromium's sandbox refuses to run as root, as stackctl does.
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+		"--window-size=1280,900", "--screenshot="+file, url)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%w: %s: %v\n%s", ErrScreenshot, bin, err, lastLines(out.String(), 10))
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("%w: Chromium wrote no %s: %v", ErrScreenshot, file, err)
+	}
+	if !bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) {
+		return fmt.Errorf("%w: %s is not a PNG", ErrScreenshot, file)
+	}
+	return nil
+}
+
+func lastLines(s string, n int) string {
+	lines := bytes.Split(bytes.TrimSpace([]byte(s)), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
