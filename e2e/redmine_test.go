@@ -130,6 +130,9 @@ func TestRedmineStack(t *testing.T) {
 		for _, s := range []string{"db", "redmine", "nginx"} {
 			before[s] = service(t, api, redmineProject, s)
 		}
+		// A third-party theme dropped in the way users do it, as a folder named by its id.
+		writeFile(t, filepath.Join(root, "themes/lighthouse/stylesheets/application.css"),
+			"@import url(/application.css);\n#header { background: #7a1f1f; }\n")
 		css := filepath.Join(root, "themes/harbor/stylesheets/application.css")
 		f, err := os.OpenFile(css, os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
@@ -153,6 +156,39 @@ func TestRedmineStack(t *testing.T) {
 		}
 		checkData(t)
 		rm.checkSession(session)
+	})
+
+	t.Run("check-theme, every layer", func(t *testing.T) {
+		r := run("check-theme")
+		for _, want := range []string{"harbor       settings    ok", "lighthouse   settings    ok"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("check-theme lacks %q:\n%s", want, r.stdout)
+			}
+		}
+		shot := filepath.Join(os.TempDir(), "stackctl-e2e-harbor.png")
+		r = run("check-theme", "--theme", "harbor", "--apply", "--screenshot", shot, "--json")
+		var results []struct {
+			Theme, Layer string
+			OK           bool
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &results); err != nil {
+			t.Fatalf("check-theme --json: %v\n%s", err, r.stdout)
+		}
+		var layers []string
+		for _, res := range results {
+			if !res.OK {
+				t.Errorf("layer %s failed", res.Layer)
+			}
+			layers = append(layers, res.Layer)
+		}
+		if strings.Join(layers, ",") != "source,image,settings,apply,screenshot" {
+			t.Errorf("layers run: %v", layers)
+		}
+		png, err := os.ReadFile(shot)
+		if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) || len(png) < 10000 {
+			t.Fatalf("screenshot %s: %d bytes, %v", shot, len(png), err)
+		}
+		t.Logf("screenshot of Redmine with harbor applied: %s (%d bytes)", shot, len(png))
 	})
 
 	t.Run("no secret leaks", func(t *testing.T) {
@@ -188,6 +224,56 @@ func TestRedmineStack(t *testing.T) {
 			leaks("image "+img, imageContent(t, api, img))
 		}
 	})
+
+	t.Run("check-theme failures", func(t *testing.T) { checkThemeFailures(t, env, root) })
+}
+
+// checkThemeFailures breaks each layer in turn, on TestRedmineStack's stack, and
+// expects each layer's exit code and a message naming the fix.
+func checkThemeFailures(t *testing.T, env []string, root string) {
+	wrong := filepath.Join(t.TempDir(), "wrong")
+	writeFile(t, wrong, "not-the-password")
+	for _, tc := range []struct {
+		name  string
+		setup func()
+		args  []string
+		code  int
+		msg   string
+	}{
+		{name: "no application.css", setup: func() { writeFile(t, filepath.Join(root, "themes/bare/README"), "x") },
+			args: []string{"--theme", "bare"}, code: 10, msg: "is missing"},
+		{name: "downloaded release folder, nested", setup: func() {
+			writeFile(t, filepath.Join(root, "themes/PurpleMine2-master/PurpleMine2-master/stylesheets/application.css"), "x")
+		}, args: []string{"--theme", "PurpleMine2-master"}, code: 10, msg: "one level down"},
+		{name: "added but not built", setup: func() { writeFile(t, filepath.Join(root, "themes/fresh/stylesheets/application.css"), "x") },
+			args: []string{"--theme", "fresh"}, code: 11, msg: "rebuild with 'stackctl up redmine'"},
+		{name: "edited after the build", setup: func() {
+			writeFile(t, filepath.Join(root, "themes/lighthouse/stylesheets/application.css"), "@import url(/application.css);\n")
+		}, args: []string{"--theme", "lighthouse"}, code: 11, msg: "differs"},
+		{name: "wrong admin password", args: []string{"--theme", "harbor", "--admin-password-file", wrong}, code: 12, msg: "refused the password"},
+		{name: "stack not running", setup: func() { mustRun(t, env, "down", "redmine") },
+			args: []string{"--theme", "harbor"}, code: 3, msg: "stackctl up redmine"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.setup != nil {
+				tc.setup()
+			}
+			r := stackctl(t, env, append([]string{"check-theme"}, tc.args...)...)
+			if r.code != tc.code || !strings.Contains(r.stdout+r.stderr, tc.msg) {
+				t.Fatalf("check-theme %v: exit %d, want %d mentioning %q\n%s%s", tc.args, r.code, tc.code, tc.msg, r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // copyProject copies what stackctl needs of the project into a temporary root,
