@@ -249,8 +249,8 @@ func checkThemeFailures(t *testing.T, env []string, root string) {
 			args: []string{"--theme", "fresh"}, code: 11, msg: "rebuild with 'stackctl up redmine'"},
 		{name: "edited after the build", setup: func() {
 			writeFile(t, filepath.Join(root, "themes/lighthouse/stylesheets/application.css"), "@import url(/application.css);\n")
-		}, args: []string{"--theme", "lighthouse"}, code: 11, msg: "differs"},
-		{name: "wrong admin password", args: []string{"--theme", "harbor", "--admin-password-file", wrong}, code: 12, msg: "refused the password"},
+		}, args: []string{"--theme", "lighthouse"}, code: 12, msg: "differs"},
+		{name: "wrong admin password", args: []string{"--theme", "harbor", "--admin-password-file", wrong}, code: 13, msg: "refused the password"},
 		{name: "stack not running", setup: func() { mustRun(t, env, "down", "redmine") },
 			args: []string{"--theme", "harbor"}, code: 3, msg: "stackctl up redmine"},
 	} {

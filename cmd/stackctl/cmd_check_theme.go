@@ -45,7 +45,7 @@ in layers and stopping at the first that fails:
   apply       (--apply) it is made the default, and a page links it and carries its class
   screenshot  (--screenshot FILE) Chromium renders a page with it into FILE
 
-Each failing layer has its own exit code (10 to 15, listed in 'stackctl --help').`,
+Each failure has its own exit code (10 to 16, listed in 'stackctl --help').`,
 		Example: `  stackctl check-theme
   stackctl check-theme --theme harbor --apply --screenshot harbor.png
   stackctl check-theme --json`,

@@ -25,10 +25,11 @@ const (
 	// check-theme: the layer that failed.
 	exitThemeSource     = 10
 	exitThemeImage      = 11
-	exitThemeLogin      = 12
-	exitThemeNotOffered = 13
-	exitThemeNotApplied = 14
-	exitThemeScreenshot = 15
+	exitThemeStale      = 12
+	exitThemeLogin      = 13
+	exitThemeNotOffered = 14
+	exitThemeNotApplied = 15
+	exitThemeScreenshot = 16
 	exitInterrupted     = 130
 )
 
@@ -39,11 +40,12 @@ const exitCodeHelp = `Exit codes:
   3    not running or not found: the stack has no containers, or no stackctl project was found
   4    unavailable: the Docker engine, the Debian mirror or mmdebstrap cannot be reached or is missing
   10   check-theme: the theme folder is not a valid Redmine theme
-  11   check-theme: the theme is missing or stale in the Redmine image
-  12   check-theme: cannot log in to Redmine as administrator
-  13   check-theme: the theme is not offered in Administration > Settings > Display
-  14   check-theme: the theme did not apply
-  15   check-theme: the screenshot failed
+  11   check-theme: the theme is not in the Redmine image, or Redmine's user cannot read it
+  12   check-theme: the theme in the Redmine image differs from its source (stale image)
+  13   check-theme: cannot log in to Redmine as administrator
+  14   check-theme: the theme is not offered in Administration > Settings > Display
+  15   check-theme: the theme did not apply
+  16   check-theme: the screenshot failed
   130  interrupted`
 
 func main() {
@@ -74,6 +76,8 @@ func exitCode(err error, interrupted bool) int {
 		return exitThemeSource
 	case errors.Is(err, theme.ErrImage):
 		return exitThemeImage
+	case errors.Is(err, theme.ErrStale):
+		return exitThemeStale
 	case errors.Is(err, theme.ErrLogin):
 		return exitThemeLogin
 	case errors.Is(err, theme.ErrNotOffered):

@@ -61,8 +61,11 @@ func CheckImage(ctx context.Context, r ImageReader, target ImageTarget, t Theme,
 		got[rel] = hex.EncodeToString(sum.Sum(nil))
 	}
 	if diff := want.Diff(got); len(diff) > 0 {
+		if len(got) == 0 {
+			return fmt.Errorf("%w: %s is not in image %s: rebuild with 'stackctl up redmine'", ErrImage, dir, target.Image)
+		}
 		return fmt.Errorf("%w: theme %s in image %s differs from themes/%s: %s: rebuild with 'stackctl up redmine'",
-			ErrImage, t.ID, target.Image, t.ID, strings.Join(firstN(diff, 5), ", "))
+			ErrStale, t.ID, target.Image, t.ID, strings.Join(firstN(diff, 5), ", "))
 	}
 	if len(unreadable) > 0 {
 		return fmt.Errorf("%w: Redmine's user (uid %d) cannot read %s in image %s: make the files world-readable "+

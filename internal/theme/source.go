@@ -19,7 +19,8 @@ import (
 // Errors of each layer, for exit codes; each wraps the reason and the fix.
 var (
 	ErrSource     = errors.New("theme source is not a valid Redmine theme")
-	ErrImage      = errors.New("theme is missing or stale in the Redmine image")
+	ErrImage      = errors.New("theme is missing from the Redmine image")
+	ErrStale      = errors.New("theme in the Redmine image differs from its source")
 	ErrLogin      = errors.New("cannot log in to Redmine as administrator")
 	ErrNotOffered = errors.New("theme is not offered in Administration → Settings → Display")
 	ErrNotApplied = errors.New("theme did not apply")

@@ -127,17 +127,19 @@ func TestCheckImage(t *testing.T) {
 		name    string
 		entries []tar.Header
 		wantErr string
+		wantIs  error
 	}{
 		{name: "identical and readable", entries: []tar.Header{
 			dirEntry("harbor/", 0o755), dirEntry("harbor/stylesheets/", 0o755), file("harbor/stylesheets/application.css", 0o644, 0)}},
 		{name: "owned by redmine", entries: []tar.Header{
 			dirEntry("harbor/", 0o755), file("harbor/stylesheets/application.css", 0o600, 999)}},
 		{name: "stale", entries: []tar.Header{file("harbor/stylesheets/application.css", 0o644, 0), file("harbor/extra.css", 0o644, 0)},
-			wantErr: "extra.css (extra)"},
+			wantErr: "extra.css (extra)", wantIs: ErrStale},
+		{name: "missing", entries: nil, wantErr: "is not in image", wantIs: ErrImage},
 		{name: "unreadable", entries: []tar.Header{file("harbor/stylesheets/application.css", 0o600, 0)},
-			wantErr: "cannot read"},
+			wantErr: "cannot read", wantIs: ErrImage},
 		{name: "directory not searchable", entries: []tar.Header{dirEntry("harbor/stylesheets/", 0o700), file("harbor/stylesheets/application.css", 0o644, 0)},
-			wantErr: "cannot read"},
+			wantErr: "cannot read", wantIs: ErrImage},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := CheckImage(context.Background(), tarImage{tc.entries}, target, th, want)
@@ -147,8 +149,8 @@ func TestCheckImage(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrImage) || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "stackctl up redmine") {
-				t.Fatalf("CheckImage error = %v, want ErrImage mentioning %q and the rebuild", err, tc.wantErr)
+			if !errors.Is(err, tc.wantIs) || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "stackctl up redmine") {
+				t.Fatalf("CheckImage error = %v, want %v mentioning %q and the rebuild", err, tc.wantIs, tc.wantErr)
 			}
 		})
 	}
