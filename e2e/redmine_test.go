@@ -19,6 +19,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 )
 
@@ -189,6 +190,19 @@ func TestRedmineStack(t *testing.T) {
 			t.Fatalf("screenshot %s: %d bytes, %v", shot, len(png), err)
 		}
 		t.Logf("screenshot of Redmine with harbor applied: %s (%d bytes)", shot, len(png))
+	})
+
+	t.Run("check-theme gets past a forced password change", func(t *testing.T) {
+		execIn(t, api, service(t, api, redmineProject, "redmine"), "/docker-entrypoint.sh", "rails", "runner",
+			`User.find_by_login("admin").update_column(:must_change_passwd, true)`)
+		run("check-theme", "--theme", "harbor")
+		changed := readSecrets(t, secretsDir)["admin_password"]
+		if changed == rm.password {
+			t.Fatal("check-theme got past a forced password change without recording a new password")
+		}
+		rm.password = changed
+		secrets["admin_password (changed)"] = changed
+		rm.do("GET", "/users/current.json", "", 200)
 	})
 
 	t.Run("no secret leaks", func(t *testing.T) {
@@ -486,4 +500,28 @@ func containerIDs(t *testing.T, api client.APIClient, project string) string {
 	}
 	slices.Sort(ids)
 	return strings.Join(ids, ",")
+}
+
+// execIn runs cmd in a container and fails the test unless it exits 0.
+func execIn(t *testing.T, api client.APIClient, id string, cmd ...string) {
+	t.Helper()
+	ctx := context.Background()
+	created, err := api.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := api.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	_, err = stdcopy.StdCopy(&out, &out, att.Reader)
+	att.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := api.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("%v in %.12s: exit %d, %v\n%s", cmd, id, res.ExitCode, err, out.String())
+	}
 }
