@@ -17,6 +17,7 @@ type upOptions struct {
 	mirror       string
 	rebuildBases bool
 	timeout      time.Duration
+	noWait       bool
 }
 
 func (o *upOptions) AddFlags(fs *pflag.FlagSet) {
@@ -25,6 +26,7 @@ func (o *upOptions) AddFlags(fs *pflag.FlagSet) {
 	mirrorFlag(fs, &o.mirror)
 	fs.BoolVar(&o.rebuildBases, "rebuild-bases", false, "rebuild the debian bases even when their recipe has not changed")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the stack to become healthy")
+	fs.BoolVar(&o.noWait, "no-wait", false, "return once containers are started, without waiting for health (a first start's configuration waits for the next up)")
 }
 
 func newUpCommand(g *globalOptions) *cobra.Command {
@@ -74,12 +76,16 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 		return err
 	}
 	res, err := r.Up(ctx, st, stack.UpOptions{
-		Profile: profile, Listen: o.listen, Mirror: o.mirror, RebuildBases: o.rebuildBases, Timeout: o.timeout,
+		Profile: profile, Listen: o.listen, Mirror: o.mirror, RebuildBases: o.rebuildBases, Timeout: o.timeout, NoWait: o.noWait,
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "stack %s is up on base %s\n", st.Name, res.Choice.Profile)
+	if o.noWait {
+		fmt.Fprintf(g.stderr, "stack %s is starting on base %s; 'stackctl ps %s' shows its health\n", st.Name, res.Choice.Profile, st.Name)
+	} else {
+		fmt.Fprintf(g.stderr, "stack %s is up on base %s\n", st.Name, res.Choice.Profile)
+	}
 	if res.AdminPasswordFile != "" {
 		fmt.Fprintf(g.stderr, "log in as admin with the password in %s\n", res.AdminPasswordFile)
 	}

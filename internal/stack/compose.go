@@ -33,6 +33,9 @@ type UpOptions struct {
 	RebuildBases bool
 	// Timeout bounds the wait for the stack to become healthy and answer.
 	Timeout time.Duration
+	// NoWait returns once containers are created and started, without waiting
+	// for health; a first start's configuration then waits for the next up.
+	NoWait bool
 }
 
 // UpResult is what Up reports back.
@@ -89,7 +92,7 @@ func (r Runner) Up(ctx context.Context, st Stack, o UpOptions) (UpResult, error)
 			Recreate:             api.RecreateDiverged,
 			RecreateDependencies: api.RecreateDiverged,
 		},
-		Start: api.StartOptions{Project: p, Wait: true, WaitTimeout: timeout},
+		Start: api.StartOptions{Project: p, Wait: !o.NoWait, WaitTimeout: timeout},
 	})
 	if err != nil {
 		return UpResult{}, fmt.Errorf("starting %s: %w", st.Name, err)
@@ -97,6 +100,9 @@ func (r Runner) Up(ctx context.Context, st Stack, o UpOptions) (UpResult, error)
 	url, err := entryURL(set.Listen)
 	if err != nil {
 		return UpResult{}, err
+	}
+	if o.NoWait {
+		return UpResult{Choice: choice, URL: url}, nil
 	}
 	if err := waitHTTP(ctx, url, timeout); err != nil {
 		return UpResult{}, fmt.Errorf("stack %s started but %s does not answer: %w: see 'stackctl logs %s'", st.Name, url, err, st.Name)
