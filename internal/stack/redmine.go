@@ -197,7 +197,7 @@ func redmineService() types.ServiceConfig {
 				// Ruby is in every Redmine image; wget and curl are not.
 				Test: types.HealthCheckTest{"CMD", "ruby", "-rnet/http", "-e",
 					fmt.Sprintf(`exit Net::HTTP.get_response(URI("http://127.0.0.1:%d/login")).code == "200"`, redminePort)},
-				Interval: duration(10e9),
+				Interval: duration(5e9),
 				Timeout:  duration(5e9),
 				Retries:  ptr(uint64(3)),
 				// First boot migrates an empty database and precompiles assets.

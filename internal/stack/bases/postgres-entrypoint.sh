@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Entrypoint of the Debian-built postgres base image (rb-proto/postgres-base).
+# Entrypoint of the Debian-built postgres base image (stackctl/base-postgres:trixie).
 # A reduced version of the official docker-library/postgres entrypoint: POSTGRES_PASSWORD(_FILE),
 # POSTGRES_USER(_FILE), POSTGRES_DB(_FILE), POSTGRES_INITDB_ARGS, POSTGRES_HOST_AUTH_METHOD, PGDATA,
 # /docker-entrypoint-initdb.d (*.sh, *.sql, *.sql.gz). Never prints secret values.

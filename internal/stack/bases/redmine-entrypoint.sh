@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Entrypoint of the Debian-built redmine base image (rb-proto/redmine-base).
+# Entrypoint of the Debian-built redmine base image (stackctl/base-redmine:trixie).
 # Follows the behaviour of docker-library/redmine's docker-entrypoint.sh (6.0 line):
 # same variables, same order of steps, same files written. Never prints secret values.
 set -Eeo pipefail
@@ -132,7 +132,9 @@ if [ -n "$isLikelyRedmine" ]; then
 	# changes (it reads the adapter from config/database.yml). Upstream's `bundle check` re-resolves
 	# *remotely* (index.rubygems.org) in that case, so resolve locally first, like Debian's postinst;
 	# only if that fails (a plugin needs a gem Debian does not ship) fall back to a networked install.
-	bundle install --local --quiet || bundle install
+	# bundle check first: when nothing changed it answers in a second, and a start
+	# should not pay for a resolve it does not need.
+	bundle check >/dev/null 2>&1 || bundle install --local --quiet || bundle install
 
 	file_env 'REDMINE_SECRET_KEY_BASE'
 	if [ -n "${SECRET_KEY_BASE:-}" ] && [ -n "${REDMINE_SECRET_KEY_BASE:-}" ]; then
@@ -150,12 +152,17 @@ if [ -n "$isLikelyRedmine" ]; then
 		rake generate_secret_token
 	fi
 
+	# Both migrations in one rake process: each process boots Rails, the longest
+	# part of a start (upstream runs them as two processes; the effect is the same).
+	tasks=()
 	if [ "$1" != 'rake' ] && [ -z "${REDMINE_NO_DB_MIGRATE:-}" ]; then
-		rake db:migrate
+		tasks+=( db:migrate )
 	fi
-
 	if [ "$1" != 'rake' ] && [ -n "${REDMINE_PLUGINS_MIGRATE:-}" ]; then
-		rake redmine:plugins:migrate
+		tasks+=( redmine:plugins:migrate )
+	fi
+	if [ "${#tasks[@]}" -gt 0 ]; then
+		rake "${tasks[@]}"
 	fi
 
 	# remove a stale PID file so that the container can be restarted
