@@ -81,11 +81,7 @@ func TestNginxStack(t *testing.T) {
 		}
 	})
 	t.Run("workers are not root", func(t *testing.T) {
-		c := containers(t, api)
-		if len(c) != 1 {
-			t.Fatalf("containers of %s: %d, want 1", project, len(c))
-		}
-		top, err := api.ContainerTop(ctx, c[0].ID, client.ContainerTopOptions{Arguments: []string{"-o", "pid,uid,args"}})
+		top, err := api.ContainerTop(ctx, service(t, api, project, "nginx"), client.ContainerTopOptions{Arguments: []string{"-o", "pid,uid,args"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,12 +103,12 @@ func TestNginxStack(t *testing.T) {
 	})
 
 	t.Run("again changes nothing", func(t *testing.T) {
-		before := containers(t, api)[0].ID
+		before := containerIDs(t, api, project)
 		if r := mustRun(t, env, "base", "build", "nginx"); !strings.Contains(r.stdout, "up to date") {
 			t.Errorf("base build of an unchanged recipe: %q, want up to date", r.stdout)
 		}
 		mustRun(t, env, "up", "nginx")
-		if after := containers(t, api)[0].ID; after != before {
+		if after := containerIDs(t, api, project); after != before {
 			t.Fatalf("second up recreated the container (%.12s -> %.12s)", before, after)
 		}
 	})
@@ -154,8 +150,8 @@ func TestNginxStack(t *testing.T) {
 	})
 
 	mustRun(t, env, "down", "nginx")
-	if c := containers(t, api); len(c) != 0 {
-		t.Fatalf("down left %d containers", len(c))
+	if c := containerIDs(t, api, project); c != "" {
+		t.Fatalf("down left containers: %s", c)
 	}
 	if r := stackctl(t, env, "ps", "nginx"); r.code != 3 {
 		t.Fatalf("ps after down: exit %d, want 3\n%s", r.code, r.stderr)
@@ -194,23 +190,6 @@ func get(t *testing.T, url string) (*http.Response, string) {
 	}
 	return resp, string(b)
 }
-
-func containers(t *testing.T, api client.APIClient) []containerSummary {
-	t.Helper()
-	res, err := api.ContainerList(context.Background(), client.ContainerListOptions{
-		All: true, Filters: client.Filters{}.Add("label", "com.docker.compose.project="+project),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]containerSummary, len(res.Items))
-	for i, c := range res.Items {
-		out[i] = containerSummary{ID: c.ID}
-	}
-	return out
-}
-
-type containerSummary struct{ ID string }
 
 func imageID(t *testing.T, api client.APIClient, ref string) string {
 	t.Helper()

@@ -99,11 +99,14 @@ func runCheckTheme(ctx context.Context, g *globalOptions, o *checkThemeOptions) 
 			if err != nil {
 				return theme.Backend{}, err
 			}
+			s := site{access: access, passwordFile: o.adminPasswordFile}
+			if s.passwordFile == "" {
+				s.passwordFile, s.managed = access.AdminPasswordFile, true
+			}
 			return theme.Backend{
 				Image:  r.Engine,
 				Target: theme.ImageTarget{Image: access.Image, ThemesDir: access.ThemesDir, UID: access.UID, GID: access.UID},
-				Site: site{access: access, passwordFile: firstNonEmpty(o.adminPasswordFile, access.AdminPasswordFile),
-					managed: o.adminPasswordFile == ""},
+				Site:   s,
 			}, nil
 		},
 	}
@@ -146,13 +149,4 @@ func (s site) Client(context.Context) (*theme.Client, string, error) {
 		c.OnPasswordChange = func(pw string) error { return stack.WriteSecret(s.passwordFile, pw) }
 	}
 	return c, s.access.URL, nil
-}
-
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
