@@ -2,11 +2,15 @@
 # Measures the Redmine stack on the debian profile and prints a table; asserts nothing.
 #   cold build: every stackctl image and the stack's volumes removed first; 'base build
 #         all' (mmdebstrap + import of the three bases), then 'up redmine --no-wait'
-#         (image builds, containers created and started)
+#         (image builds, containers created and started; for the same depends_on reason
+#         this includes Redmine's first migration of an empty database)
 #   first boot: then 'up redmine' (migrations of an empty database, first-start
 #         configuration, first page through nginx)
 #   theme change: one theme file changed; 'up redmine --no-wait' (theme layer rebuilt,
-#         Redmine recreated), then the time until Redmine answers through nginx again
+#         Redmine recreated), then the time until Redmine answers through nginx again.
+#         nginx depends on Redmine being healthy, so compose returns only once the new
+#         Redmine has started: the first figure includes Redmine's start-up, the second
+#         is what is left after it (near zero).
 #   warm: 'up redmine' with nothing changed, until the first page answers
 # It runs on a temporary copy of the project, so the theme change never touches the checkout.
 # Usage: bench/redmine.sh [RUNS]   (theme and warm runs repeated RUNS times; default 3)
