@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,4 +106,10 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// sortedIDs is a set of IDs as one comparable string.
+func sortedIDs(ids []string) string {
+	slices.Sort(ids)
+	return strings.Join(ids, ",")
 }

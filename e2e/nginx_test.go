@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
 
@@ -213,6 +212,5 @@ func baseImages(t *testing.T, api client.APIClient) string {
 	for i, im := range res.Items {
 		ids[i] = im.ID
 	}
-	slices.Sort(ids)
-	return strings.Join(ids, ",")
+	return sortedIDs(ids)
 }

@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 
@@ -498,8 +497,7 @@ func containerIDs(t *testing.T, api client.APIClient, project string) string {
 	for i, c := range res.Items {
 		ids[i] = c.ID
 	}
-	slices.Sort(ids)
-	return strings.Join(ids, ",")
+	return sortedIDs(ids)
 }
 
 // execIn runs cmd in a container and fails the test unless it exits 0.

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -137,11 +135,11 @@ type site struct {
 }
 
 func (s site) Client(context.Context) (*theme.Client, string, error) {
-	b, err := os.ReadFile(s.passwordFile)
+	pw, err := stack.ReadSecretFile(s.passwordFile)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: reading the administrator's password: %v", theme.ErrLogin, err)
 	}
-	c, err := theme.NewClient(s.access.URL, "admin", strings.TrimSpace(string(b)))
+	c, err := theme.NewClient(s.access.URL, "admin", pw)
 	if err != nil {
 		return nil, "", err
 	}

@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"path"
 	"slices"
+	"strconv"
 
 	"github.com/compose-spec/compose-go/v2/types"
 )
@@ -96,7 +97,7 @@ func nginxService() types.ServiceConfig {
 // httpHealthCheck probes a local HTTP path with wget, which both base kinds carry.
 func httpHealthCheck(port int, p string) *types.HealthCheckConfig {
 	return &types.HealthCheckConfig{
-		Test: types.HealthCheckTest{"CMD", "wget", "-q", "--spider", "http://127.0.0.1:" + itoa(port) + p},
+		Test: types.HealthCheckTest{"CMD", "wget", "-q", "--spider", "http://127.0.0.1:" + strconv.Itoa(port) + p},
 		// start_interval would probe faster during start-up, but needs engine API 1.44;
 		// a 5 s interval keeps 'up' quick on older engines and costs one wget.
 		Interval:    duration(5e9),

@@ -159,6 +159,4 @@ func envList(env map[string]string) []string {
 
 func ptr[T any](v T) *T { return &v }
 
-func itoa(n int) string { return strconv.Itoa(n) }
-
 func duration(d time.Duration) *types.Duration { return ptr(types.Duration(d)) }

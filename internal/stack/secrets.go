@@ -22,28 +22,19 @@ type Secret struct {
 }
 
 var (
-	secretDBPassword    = Secret{"db_password", randomToken(32)}
-	secretKeyBase       = Secret{"secret_key_base", randomHex(64)}
-	secretAdminPassword = Secret{"admin_password", randomToken(18)}
+	secretDBPassword    = Secret{"db_password", random(32, base64.RawURLEncoding.EncodeToString)}
+	secretKeyBase       = Secret{"secret_key_base", random(64, hex.EncodeToString)}
+	secretAdminPassword = Secret{"admin_password", random(18, base64.RawURLEncoding.EncodeToString)}
 )
 
-func randomToken(n int) func() (string, error) {
+// random returns a generator of n random bytes, encoded as text.
+func random(n int, encode func([]byte) string) func() (string, error) {
 	return func() (string, error) {
 		b := make([]byte, n)
 		if _, err := rand.Read(b); err != nil {
 			return "", err
 		}
-		return base64.RawURLEncoding.EncodeToString(b), nil
-	}
-}
-
-func randomHex(n int) func() (string, error) {
-	return func() (string, error) {
-		b := make([]byte, n)
-		if _, err := rand.Read(b); err != nil {
-			return "", err
-		}
-		return hex.EncodeToString(b), nil
+		return encode(b), nil
 	}
 }
 
@@ -89,9 +80,18 @@ func (d StateDir) EnsureSecrets(st Stack) error {
 
 // ReadSecret returns the value of one of a stack's secrets.
 func (d StateDir) ReadSecret(stack, name string) (string, error) {
-	b, err := os.ReadFile(d.SecretPath(stack, name))
+	v, err := ReadSecretFile(d.SecretPath(stack, name))
 	if err != nil {
 		return "", fmt.Errorf("reading secret %s of %s: %w", name, stack, err)
+	}
+	return v, nil
+}
+
+// ReadSecretFile returns the secret held in path, without surrounding white space.
+func ReadSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
 	}
 	return strings.TrimSpace(string(b)), nil
 }
@@ -101,14 +101,14 @@ func (d StateDir) ReadSecret(stack, name string) (string, error) {
 // generates them first.
 func (st Stack) secretEnv(dir string, env map[string]string) error {
 	for _, s := range st.secrets {
-		b, err := os.ReadFile(filepath.Join(dir, s.Name))
+		v, err := ReadSecretFile(filepath.Join(dir, s.Name))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("reading secret %s of %s: %w", s.Name, st.Name, err)
 		}
-		env[s.envVar()] = strings.TrimSpace(string(b))
+		env[s.envVar()] = v
 	}
 	return nil
 }
