@@ -113,3 +113,17 @@ func sortedIDs(ids []string) string {
 	slices.Sort(ids)
 	return strings.Join(ids, ",")
 }
+
+// freshStack removes what a run before left of the stack, and removes the stack
+// again when the test ends, with its logs when the test failed.
+func freshStack(t *testing.T, env []string, name string) {
+	t.Helper()
+	stackctl(t, env, "down", name, "--volumes")
+	t.Cleanup(func() {
+		if t.Failed() {
+			r := stackctl(t, env, "logs", name, "--tail", "80")
+			t.Logf("logs of the stack:\n%s", r.stdout)
+		}
+		stackctl(t, env, "down", name, "--volumes")
+	})
+}

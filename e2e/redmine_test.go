@@ -42,14 +42,7 @@ func TestRedmineStack(t *testing.T) {
 		return r
 	}
 
-	stackctl(t, env, "down", "redmine", "--volumes")
-	t.Cleanup(func() {
-		if t.Failed() {
-			r := stackctl(t, env, "logs", "redmine", "--tail", "80")
-			t.Logf("logs of the stack:\n%s", r.stdout)
-		}
-		stackctl(t, env, "down", "redmine", "--volumes")
-	})
+	freshStack(t, env, "redmine")
 
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	up := run("up", "redmine", "--base", "debian", "--listen", listen, "--timeout", "15m")

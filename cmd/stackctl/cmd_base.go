@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -79,7 +80,7 @@ func runBaseBuild(ctx context.Context, g *globalOptions, o *baseBuildOptions, ar
 		if res.Built {
 			state = "built in " + res.Elapsed.Round(1e9).String()
 		}
-		fmt.Fprintf(g.stdout, "%s\t%s\t%s\n", res.Ref, stack.HumanBytes(res.Size), state)
+		fmt.Fprintf(g.stdout, "%s\t%s\t%s\n", res.Ref, units.HumanSize(float64(res.Size)), state)
 	}
 	return nil
 }

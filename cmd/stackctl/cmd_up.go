@@ -62,14 +62,9 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 	if err != nil {
 		return err
 	}
-	profile, err := stack.ParseProfile(o.base)
+	profile, err := profileAndListen(st, o.base, o.listen)
 	if err != nil {
 		return err
-	}
-	if o.listen != "" {
-		if _, err := st.Env(stack.Settings{Profile: profile, Listen: o.listen}); err != nil {
-			return err
-		}
 	}
 	r, err := g.runner(ctx)
 	if err != nil {

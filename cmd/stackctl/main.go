@@ -11,8 +11,11 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/stackctl/stackctl/internal/backup"
+	"github.com/stackctl/stackctl/internal/registry"
 	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/theme"
+	"github.com/stackctl/stackctl/internal/validate"
 )
 
 // Exit codes, documented in the root command's help and the README.
@@ -30,15 +33,22 @@ const (
 	exitThemeNotOffered = 14
 	exitThemeNotApplied = 15
 	exitThemeScreenshot = 16
+	// backups
+	exitBackupDamaged   = 20
+	exitBackupEncrypted = 21
+	exitRestoreRefused  = 22
+	exitRegistryAuth    = 23
 	exitInterrupted     = 130
 )
 
 const exitCodeHelp = `Exit codes:
   0    success
   1    failure (anything not listed below)
-  2    invalid input: unknown stack, base profile or flag value
-  3    not running or not found: the stack has no containers, or no stackctl project was found
-  4    unavailable: the Docker engine, the Debian mirror or mmdebstrap cannot be reached or is missing
+  2    invalid input (unknown stack, base profile or flag value), or validate found problems
+  3    not running or not found: the stack has no containers, an archive or image is missing,
+       or no stackctl project was found
+  4    unavailable: the Docker engine, the Debian mirror, mmdebstrap or a registry cannot be
+       reached or is missing
   10   check-theme: the theme folder is not a valid Redmine theme
   11   check-theme: the theme is not in the Redmine image, or Redmine's user cannot read it
   12   check-theme: the theme in the Redmine image differs from its source (stale image)
@@ -46,6 +56,11 @@ const exitCodeHelp = `Exit codes:
   14   check-theme: the theme is not offered in Administration > Settings > Display
   15   check-theme: the theme did not apply
   16   check-theme: the screenshot failed
+  20   backup archive damaged: truncated, altered or not a stackctl backup
+  21   backup archive cannot be decrypted: no or wrong --identity
+  22   restore refused, nothing changed: another stack's archive, a newer Redmine
+       or PostgreSQL than the images, or a stack with data and no --force
+  23   push: the registry wants credentials that are missing, or refuses them
   130  interrupted`
 
 func main() {
@@ -66,7 +81,7 @@ func exitCode(err error, interrupted bool) int {
 		return exitOK
 	case interrupted || errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.Is(err, stack.ErrInvalidInput), errors.Is(err, errUsage):
+	case errors.Is(err, stack.ErrInvalidInput), errors.Is(err, errUsage), errors.Is(err, validate.ErrFindings):
 		return exitInvalid
 	case errors.Is(err, stack.ErrNotRunning), errors.Is(err, stack.ErrNotFound):
 		return exitNotFound
@@ -86,6 +101,14 @@ func exitCode(err error, interrupted bool) int {
 		return exitThemeNotApplied
 	case errors.Is(err, theme.ErrScreenshot):
 		return exitThemeScreenshot
+	case errors.Is(err, backup.ErrDamaged):
+		return exitBackupDamaged
+	case errors.Is(err, backup.ErrEncrypted):
+		return exitBackupEncrypted
+	case errors.Is(err, backup.ErrRefused):
+		return exitRestoreRefused
+	case errors.Is(err, registry.ErrAuth):
+		return exitRegistryAuth
 	default:
 		return exitFailure
 	}

@@ -102,3 +102,33 @@ func TestExitCodesDocumented(t *testing.T) {
 		t.Error("--help does not show the exit-code table")
 	}
 }
+
+func TestValidateExitCodes(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock") // validate never needs the engine
+	fixture := "../../internal/validate/testdata/rules/"
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{name: "our stacks", args: []string{"validate"}, code: exitOK},
+		{name: "one stack, one profile", args: []string{"validate", "redmine", "--base", "debian"}, code: exitOK},
+		{name: "clean file", args: []string{"validate", "-f", fixture + "ReadOnlyRootfs/pass/compose.yaml"}, code: exitOK},
+		{name: "findings", args: []string{"validate", "-f", fixture + "ReadOnlyRootfs/fail/compose.yaml"}, code: exitInvalid,
+			out: "compose.yaml:6: error ReadOnlyRootfs: service proxy:"},
+		{name: "findings as JSON", args: []string{"validate", "--json", "-f", fixture + "HostAccess/fail/compose.yaml"}, code: exitInvalid,
+			out: `"rule": "HostAccess"`},
+		{name: "unreadable file", args: []string{"validate", "-f", "/nonexistent/compose.yaml"}, code: exitFailure},
+		{name: "unknown stack", args: []string{"validate", "wordpress"}, code: exitInvalid},
+		{name: "stack and file", args: []string{"validate", "nginx", "-f", "compose.yaml"}, code: exitInvalid},
+		{name: "rules", args: []string{"validate", "--list-rules"}, code: exitOK, out: "ReadOnlyRootfs\tcompose\terror\t"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := run(t, tc.args...)
+			if code != tc.code || !strings.Contains(stdout, tc.out) {
+				t.Fatalf("stackctl %v: exit %d, want %d; stdout:\n%s\nstderr:\n%s", tc.args, code, tc.code, stdout, stderr)
+			}
+		})
+	}
+}

@@ -70,6 +70,12 @@ The profile a stack first starts with is recorded and used again.
 		newBaseCommand(g),
 		newGenerateCommand(g),
 		newCheckThemeCommand(g),
+		newBackupVolumesCommand(g),
+		newVerifyBackupCommand(g),
+		newRestoreVolumesCommand(g),
+		newPushCommand(g),
+		newKernelCommand(g),
+		newValidateCommand(g),
 	)
 	return cmd
 }
@@ -98,15 +104,22 @@ func (g *globalOptions) stderrIsTerminal() bool {
 
 // runner connects to the engine and returns the domain's stack runner.
 func (g *globalOptions) runner(ctx context.Context) (stack.Runner, error) {
+	r, _, err := g.runnerEngine(ctx)
+	return r, err
+}
+
+// runnerEngine is runner, with the engine's calls beyond the runner's own
+// (streams in and out of containers) for backups and restores.
+func (g *globalOptions) runnerEngine(ctx context.Context) (stack.Runner, stack.DockerEngine, error) {
 	root, err := g.projectRoot()
 	if err != nil {
-		return stack.Runner{}, err
+		return stack.Runner{}, stack.DockerEngine{}, err
 	}
 	d, err := g.connect(ctx)
 	if err != nil {
-		return stack.Runner{}, err
+		return stack.Runner{}, stack.DockerEngine{}, err
 	}
-	return stack.Runner{Compose: d.Compose, Engine: d.Engine, Root: root, State: stack.StateDir(g.stateDir), Log: g.stderr}, nil
+	return stack.Runner{Compose: d.Compose, Engine: d.Engine, Root: root, State: stack.StateDir(g.stateDir), Log: g.stderr}, d.Engine, nil
 }
 
 // stackArg is the single STACK argument of a command; nginx when omitted only
@@ -116,6 +129,21 @@ func stackArg(args []string) (stack.Stack, error) {
 		return stack.Stack{}, fmt.Errorf("%w: name one stack: one of %v", errUsage, stack.StackNames())
 	}
 	return stack.LookupStack(args[0])
+}
+
+// profileAndListen parses --base, and checks --listen (when given) for st
+// before anything starts.
+func profileAndListen(st stack.Stack, base, listen string) (stack.Profile, error) {
+	profile, err := stack.ParseProfile(base)
+	if err != nil {
+		return "", err
+	}
+	if listen != "" {
+		if _, err := st.Env(stack.Settings{Profile: profile, Listen: listen}); err != nil {
+			return "", err
+		}
+	}
+	return profile, nil
 }
 
 // profileFlag registers --base, defaulting to $STACKCTL_BASE.

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/docker/go-units"
 )
 
 // DefaultMirror is the Debian mirror bases are built from unless the operator
@@ -79,7 +81,7 @@ func (bb *BaseBuilder) Ensure(ctx context.Context, b Base) (BaseResult, error) {
 		return BaseResult{}, err
 	}
 	res := BaseResult{Ref: ref, ID: id, Size: info.Size, Built: true, Elapsed: time.Since(start)}
-	bb.logf("base %s: built %s (%s, %s) in %s", b.Name, ref, shortID(id), HumanBytes(res.Size), res.Elapsed.Round(time.Second))
+	bb.logf("base %s: built %s (%s, %s) in %s", b.Name, ref, shortID(id), units.HumanSize(float64(res.Size)), res.Elapsed.Round(time.Second))
 	return res, nil
 }
 
@@ -313,18 +315,4 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
-}
-
-// HumanBytes renders n as the engine's CLI does (decimal units).
-func HumanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }

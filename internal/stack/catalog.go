@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -47,7 +48,55 @@ type Stack struct {
 	secrets []Secret
 	// configure runs once, after the stack's first successful start.
 	configure func(context.Context, Runner, Stack) error
+	// database is the PostgreSQL a backup dumps rather than copies; nil for none.
+	database *Database
 }
+
+// Database is a stack's PostgreSQL: the service that runs it, the named volume
+// that holds its data, and the role and database the stack uses.
+type Database struct {
+	Service, Volume, User, Name string
+}
+
+// Mount is a named volume of a stack and where a service mounts it.
+type Mount struct {
+	// Volume is the name in the compose file; Name the engine's (project-prefixed).
+	Volume, Name    string
+	Service, Target string
+}
+
+// Persistence is what of a stack must survive: its named volumes, and the
+// database among them.
+type Persistence struct {
+	Database *Database
+	Mounts   []Mount
+}
+
+// PersistenceOf lists the named volumes of st's loaded project p, each with the
+// first service (by name) that mounts it, sorted by volume.
+func PersistenceOf(st Stack, p *types.Project) Persistence {
+	seen := map[string]bool{}
+	var ms []Mount
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
+		for _, v := range p.Services[name].Volumes {
+			if v.Type != types.VolumeTypeVolume || seen[v.Source] {
+				continue
+			}
+			vol, ok := p.Volumes[v.Source]
+			if !ok {
+				continue
+			}
+			seen[v.Source] = true
+			ms = append(ms, Mount{Volume: v.Source, Name: vol.Name, Service: name, Target: v.Target})
+		}
+	}
+	slices.SortFunc(ms, func(a, b Mount) int { return strings.Compare(a.Volume, b.Volume) })
+	return Persistence{Database: st.database, Mounts: ms}
+}
+
+// ImageRef is the image a stack builds for itself under profile p (nginx: our
+// nginx; redmine: our Redmine with its themes), the one an operator publishes.
+func (s Stack) ImageRef(p Profile) string { return "stackctl/" + s.Name + ":" + string(p) }
 
 // Project is the compose project name, which prefixes the stack's containers and volumes.
 func (s Stack) Project() string { return "stackctl-" + s.Name }
@@ -61,7 +110,27 @@ func (s Stack) Bases() []Base {
 	return out
 }
 
+// debianBase is plain Debian 13 with a working apt, for images that install what
+// they need themselves (the kernel build): debian:trixie upstream, the same suite
+// from the mirror on the debian side, its sources pointing at that mirror.
+var debianBase = Base{
+	Name:     "debian",
+	Var:      "STACKCTL_DEBIAN_BASE",
+	Upstream: "debian:trixie",
+	Recipe: Recipe{
+		Suite:    "trixie",
+		Variant:  "apt",
+		Packages: []string{"ca-certificates"},
+		DpkgOpts: docsExcluded,
+		Changes: []string{
+			"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			`CMD ["bash"]`,
+		},
+	},
+}
+
 var bases = map[string]Base{
+	"debian":   debianBase,
 	"nginx":    nginxBase,
 	"redmine":  redmineBase,
 	"postgres": postgresBase,
@@ -75,6 +144,7 @@ var stacks = map[string]Stack{
 		model:     redmineModel,
 		secrets:   []Secret{secretDBPassword, secretKeyBase, secretAdminPassword},
 		configure: configureRedmine,
+		database:  &Database{Service: "db", Volume: volDB, User: redmineUser, Name: redmineDB},
 	},
 }
 

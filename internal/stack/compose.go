@@ -49,78 +49,172 @@ type UpResult struct {
 // Up builds what is missing, starts the stack, waits until every service is
 // healthy and the entry URL answers, and records the profile on first start.
 func (r Runner) Up(ctx context.Context, st Stack, o UpOptions) (UpResult, error) {
-	state, err := r.State.Load(st.Name)
+	prep, err := r.prepare(ctx, st, o)
 	if err != nil {
 		return UpResult{}, err
 	}
-	choice, err := ChooseProfile(ctx, st, o.Profile, state.Profile, r.Engine)
+	timeout := upTimeout(o)
+	err = r.Compose.Up(ctx, prep.Project, api.UpOptions{
+		Create: createOptions(&api.BuildOptions{Deps: true}),
+		Start:  api.StartOptions{Project: prep.Project, Wait: !o.NoWait, WaitTimeout: timeout},
+	})
+	if err != nil {
+		return UpResult{}, fmt.Errorf("starting %s: %w", st.Name, err)
+	}
+	url, err := entryURL(prep.State.Listen)
 	if err != nil {
 		return UpResult{}, err
+	}
+	if o.NoWait {
+		return UpResult{Choice: prep.Choice, URL: url}, nil
+	}
+	if err := waitHTTP(ctx, url, timeout); err != nil {
+		return UpResult{}, fmt.Errorf("stack %s started but %s does not answer: %w: see 'stackctl logs %s'", st.Name, url, err, st.Name)
+	}
+	if st.configure != nil && !prep.State.Configured {
+		if err := st.configure(ctx, r, st); err != nil {
+			return UpResult{}, err
+		}
+		prep.State.Configured = true
+		if err := r.State.Save(st.Name, prep.State); err != nil {
+			return UpResult{}, err
+		}
+	}
+	res := UpResult{Choice: prep.Choice, URL: url}
+	if slices.ContainsFunc(st.secrets, func(s Secret) bool { return s.Name == secretAdminPassword.Name }) {
+		res.AdminPasswordFile = r.State.SecretPath(st.Name, secretAdminPassword.Name)
+	}
+	return res, nil
+}
+
+// Prepared is a stack ready to be created: profile chosen and recorded, bases
+// and secrets in place, compose project loaded.
+type Prepared struct {
+	Choice  Choice
+	State   State
+	Project *types.Project
+}
+
+// prepare chooses the profile, builds missing debian bases, generates missing
+// secrets, loads the project and records the profile.
+func (r Runner) prepare(ctx context.Context, st Stack, o UpOptions) (Prepared, error) {
+	state, err := r.State.Load(st.Name)
+	if err != nil {
+		return Prepared{}, err
+	}
+	choice, err := ChooseProfile(ctx, st, o.Profile, state.Profile, r.Engine)
+	if err != nil {
+		return Prepared{}, err
 	}
 	r.logf("stack %s: base %s (%s)", st.Name, choice.Profile, choice.Reason)
 	if choice.Profile == ProfileDebian {
 		bb := BaseBuilder{Engine: r.Engine, Mirror: o.Mirror, Force: o.RebuildBases, Log: r.Log}
 		for _, b := range st.Bases() {
 			if _, err := bb.Ensure(ctx, b); err != nil {
-				return UpResult{}, err
+				return Prepared{}, err
 			}
 		}
 	}
 	if err := r.State.EnsureSecrets(st); err != nil {
-		return UpResult{}, err
+		return Prepared{}, err
 	}
 	set := r.settings(st, choice.Profile, firstNonEmpty(o.Listen, state.Listen))
 	p, err := r.Root.Load(ctx, st, set)
 	if err != nil {
-		return UpResult{}, err
+		return Prepared{}, err
 	}
 	if state.Profile == "" {
 		state.FirstUpAt = time.Now().UTC()
 	}
 	state.Profile, state.Listen = choice.Profile, set.Listen
 	if err := r.State.Save(st.Name, state); err != nil {
-		return UpResult{}, fmt.Errorf("recording the profile of %s: %w", st.Name, err)
+		return Prepared{}, fmt.Errorf("recording the profile of %s: %w", st.Name, err)
 	}
-	timeout := o.Timeout
+	return Prepared{Choice: choice, State: state, Project: p}, nil
+}
+
+// Build prepares the stack as Up does and builds its images, creating no
+// container or volume: a restore checks the images before it changes anything.
+func (r Runner) Build(ctx context.Context, st Stack, o UpOptions) (Prepared, error) {
+	prep, err := r.prepare(ctx, st, o)
+	if err != nil {
+		return Prepared{}, err
+	}
+	if err := r.Compose.Build(ctx, prep.Project, api.BuildOptions{Deps: true}); err != nil {
+		return Prepared{}, fmt.Errorf("building %s: %w", st.Name, err)
+	}
+	return prep, nil
+}
+
+// Create creates the prepared stack's volumes, network and containers without starting them.
+func (r Runner) Create(ctx context.Context, prep Prepared) error {
+	if err := r.Compose.Create(ctx, prep.Project, createOptions(nil)); err != nil {
+		return fmt.Errorf("creating %s: %w", prep.Project.Name, err)
+	}
+	return nil
+}
+
+// Start starts the named services of the prepared stack (all when none are
+// named) and waits until they are healthy.
+func (r Runner) Start(ctx context.Context, prep Prepared, timeout time.Duration, services ...string) error {
 	if timeout == 0 {
-		timeout = 5 * time.Minute
+		timeout = defaultTimeout
 	}
-	err = r.Compose.Up(ctx, p, api.UpOptions{
-		Create: api.CreateOptions{
-			Build:                &api.BuildOptions{Deps: true},
-			RemoveOrphans:        true,
-			Recreate:             api.RecreateDiverged,
-			RecreateDependencies: api.RecreateDiverged,
-		},
-		Start: api.StartOptions{Project: p, Wait: !o.NoWait, WaitTimeout: timeout},
-	})
+	p := prep.Project
+	if len(services) > 0 {
+		// The SDK starts every service of the project it is given: select first.
+		var err error
+		if p, err = p.WithSelectedServices(services); err != nil {
+			return fmt.Errorf("starting %s: %w", p.Name, err)
+		}
+	}
+	err := r.Compose.Start(ctx, p.Name, api.StartOptions{Project: p, Wait: true, WaitTimeout: timeout})
 	if err != nil {
-		return UpResult{}, fmt.Errorf("starting %s: %w", st.Name, err)
+		return fmt.Errorf("starting %s: %w", prep.Project.Name, err)
 	}
-	url, err := entryURL(set.Listen)
+	return nil
+}
+
+// WaitEntry waits until the prepared stack's entry URL answers and returns it.
+func (r Runner) WaitEntry(ctx context.Context, prep Prepared, timeout time.Duration) (string, error) {
+	url, err := entryURL(prep.State.Listen)
 	if err != nil {
-		return UpResult{}, err
+		return "", err
 	}
-	if o.NoWait {
-		return UpResult{Choice: choice, URL: url}, nil
+	if timeout == 0 {
+		timeout = defaultTimeout
 	}
 	if err := waitHTTP(ctx, url, timeout); err != nil {
-		return UpResult{}, fmt.Errorf("stack %s started but %s does not answer: %w: see 'stackctl logs %s'", st.Name, url, err, st.Name)
+		return "", fmt.Errorf("%s does not answer: %w: see 'stackctl logs %s'", url, err, prep.Project.Name)
 	}
-	if st.configure != nil && !state.Configured {
-		if err := st.configure(ctx, r, st); err != nil {
-			return UpResult{}, err
-		}
-		state.Configured = true
-		if err := r.State.Save(st.Name, state); err != nil {
-			return UpResult{}, err
-		}
+	return url, nil
+}
+
+// MarkConfigured records that the stack's first-start configuration is in its
+// data already (restored from a backup), so that up does not redo it.
+func (r Runner) MarkConfigured(st Stack, prep Prepared) error {
+	prep.State.Configured = true
+	return r.State.Save(st.Name, prep.State)
+}
+
+const defaultTimeout = 5 * time.Minute
+
+func upTimeout(o UpOptions) time.Duration {
+	if o.Timeout == 0 {
+		return defaultTimeout
 	}
-	res := UpResult{Choice: choice, URL: url}
-	if slices.ContainsFunc(st.secrets, func(s Secret) bool { return s.Name == secretAdminPassword.Name }) {
-		res.AdminPasswordFile = r.State.SecretPath(st.Name, secretAdminPassword.Name)
+	return o.Timeout
+}
+
+// createOptions recreates only what diverged from the model, so that a second
+// up changes nothing.
+func createOptions(build *api.BuildOptions) api.CreateOptions {
+	return api.CreateOptions{
+		Build:                build,
+		RemoveOrphans:        true,
+		Recreate:             api.RecreateDiverged,
+		RecreateDependencies: api.RecreateDiverged,
 	}
-	return res, nil
 }
 
 // settings are the interpolation settings of st under profile, with listen or the default.
@@ -128,8 +222,8 @@ func (r Runner) settings(st Stack, profile Profile, listen string) Settings {
 	return Settings{Profile: profile, Listen: firstNonEmpty(listen, DefaultListen), SecretsDir: r.State.SecretsDir(st.Name)}
 }
 
-// containerOf returns the ID of the running container of service in st.
-func (r Runner) containerOf(ctx context.Context, st Stack, service string) (string, error) {
+// Container returns the ID of the running container of service in st.
+func (r Runner) Container(ctx context.Context, st Stack, service string) (string, error) {
 	cs, err := r.Ps(ctx, st)
 	if err != nil {
 		return "", err
@@ -140,6 +234,15 @@ func (r Runner) containerOf(ctx context.Context, st Stack, service string) (stri
 		}
 	}
 	return "", fmt.Errorf("%w: service %s of stack %s is not running: see 'stackctl ps %s'", ErrNotRunning, service, st.Name, st.Name)
+}
+
+// Persistence describes the named volumes of the stack as last started.
+func (r Runner) Persistence(ctx context.Context, st Stack) (Persistence, *types.Project, error) {
+	p, err := r.recorded(ctx, st)
+	if err != nil {
+		return Persistence{}, nil, err
+	}
+	return PersistenceOf(st, p), p, nil
 }
 
 // Down stops and removes the stack's containers and network; with volumes it also

@@ -232,3 +232,103 @@ func (c *closeFunc) Close() error {
 	c.after()
 	return err
 }
+
+// ExecStream runs cmd in a running container, streaming stdin (when not nil) in
+// and its standard output to stdout; a non-zero exit is an error carrying the
+// end of its standard error. For data too large to hold, such as a database dump.
+func (e DockerEngine) ExecStream(ctx context.Context, container string, cmd []string, stdin io.Reader, stdout io.Writer) error {
+	created, err := e.API.ExecCreate(ctx, container, client.ExecCreateOptions{
+		Cmd: cmd, AttachStdin: stdin != nil, AttachStdout: true, AttachStderr: true,
+	})
+	if err != nil {
+		return fmt.Errorf("exec in %.12s: %w", container, err)
+	}
+	att, err := e.API.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return fmt.Errorf("exec in %.12s: %w", container, err)
+	}
+	defer att.Close()
+	inErr := make(chan error, 1)
+	if stdin != nil {
+		go func() {
+			_, err := io.Copy(att.Conn, stdin)
+			_ = att.CloseWrite()
+			inErr <- err
+		}()
+	} else {
+		inErr <- nil
+	}
+	var stderr bytes.Buffer
+	if _, err := stdcopy.StdCopy(stdout, &stderr, att.Reader); err != nil {
+		return fmt.Errorf("%s in %.12s: %w", cmd[0], container, err)
+	}
+	if err := <-inErr; err != nil {
+		return fmt.Errorf("%s in %.12s: feeding its input: %w", cmd[0], container, err)
+	}
+	res, err := e.API.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
+	if err != nil {
+		return fmt.Errorf("exec in %.12s: %w", container, err)
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("%s exited with %d: %s", cmd[0], res.ExitCode, lastLines(stderr.String(), 15))
+	}
+	return nil
+}
+
+// CopyFrom returns path in a container (running or not, volumes included) as a
+// tar stream whose members keep their owners, modes and times.
+func (e DockerEngine) CopyFrom(ctx context.Context, container, path string) (io.ReadCloser, error) {
+	res, err := e.API.CopyFromContainer(ctx, container, client.CopyFromContainerOptions{SourcePath: path})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s from %.12s: %w", path, container, err)
+	}
+	return res.Content, nil
+}
+
+// CopyTo extracts a tar stream into dir in a container (running or not, volumes
+// included), keeping the owners, modes and times its members carry.
+func (e DockerEngine) CopyTo(ctx context.Context, container, dir string, content io.Reader) error {
+	// CopyUIDGID would give every file the container user's ids; left false, the
+	// engine keeps the ids in the stream.
+	_, err := e.API.CopyToContainer(ctx, container, client.CopyToContainerOptions{DestinationPath: dir, Content: content})
+	if err != nil {
+		return fmt.Errorf("writing into %s of %.12s: %w", dir, container, err)
+	}
+	return nil
+}
+
+// VolumeExists says whether the engine has a volume called name.
+func (e DockerEngine) VolumeExists(ctx context.Context, name string) (bool, error) {
+	_, err := e.API.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("inspecting volume %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// ImageEnv returns the environment an image sets; found is false when there is no such image.
+func (e DockerEngine) ImageEnv(ctx context.Context, ref string) (env []string, found bool, err error) {
+	res, err := e.API.ImageInspect(ctx, ref)
+	if cerrdefs.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("inspecting image %s: %w", ref, err)
+	}
+	if res.Config == nil {
+		return nil, true, nil
+	}
+	return res.Config.Env, true, nil
+}
+
+// ContainerImage returns the image ID a container runs.
+func (e DockerEngine) ContainerImage(ctx context.Context, container string) (string, error) {
+	res, err := e.API.ContainerInspect(ctx, container, client.ContainerInspectOptions{})
+	if err != nil {
+		return "", fmt.Errorf("inspecting container %.12s: %w", container, err)
+	}
+	return res.Container.Image, nil
+}

@@ -67,10 +67,23 @@ func ChooseProfile(ctx context.Context, st Stack, requested, recorded Profile, a
 			ErrInvalidInput, st.Name, recorded, requested, recorded, st.Name)
 	case recorded != "":
 		return Choice{recorded, "recorded when the stack was first started"}, nil
-	case requested != ProfileAuto:
+	}
+	return chooseBases(ctx, st.Bases(), requested, avail)
+}
+
+// ChooseBaseProfile chooses the profile for a build on the one base b, with no
+// stack and nothing recorded: the requested one, or auto's choice.
+func ChooseBaseProfile(ctx context.Context, b Base, requested Profile, avail Availability) (Choice, error) {
+	return chooseBases(ctx, []Base{b}, requested, avail)
+}
+
+// chooseBases is the requested profile, or under auto, upstream when every base's
+// upstream image is present or can be pulled, debian otherwise.
+func chooseBases(ctx context.Context, bases []Base, requested Profile, avail Availability) (Choice, error) {
+	if requested != ProfileAuto {
 		return Choice{requested, "requested"}, nil
 	}
-	for _, b := range st.Bases() {
+	for _, b := range bases {
 		present, err := avail.ImagePresent(ctx, b.Upstream)
 		if err != nil {
 			return Choice{}, err

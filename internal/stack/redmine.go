@@ -162,11 +162,41 @@ func dbService() types.ServiceConfig {
 			// set STOPSIGNAL on the debian twin, so the stack says it for both.
 			StopSignal:      "SIGINT",
 			StopGracePeriod: duration(60e9),
-			SecurityOpt:     []string{"no-new-privileges:true"},
-			MemLimit:        types.UnitBytes(1 << 30),
-			PidsLimit:       256,
+			// Starts as root for the entrypoint's chown of its directories, then drops to
+			// postgres (uid 999) with gosu: only those steps' capabilities are added back.
+			CapDrop:     []string{"ALL"},
+			CapAdd:      entrypointCaps,
+			SecurityOpt: []string{"no-new-privileges:true"},
+			MemLimit:    types.UnitBytes(1 << 30),
+			PidsLimit:   256,
 		},
+		Extensions: optOut(map[string]string{"ReadOnlyRootfs": secretsNeedWritableRoot, "NonRootUser": secretsNeedRootStart}),
 	}
+}
+
+// entrypointCaps are what the official entrypoints (and their debian twins) use as
+// root before they drop to uid 999: chown and chmod of their directories, then gosu.
+var entrypointCaps = []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}
+
+// secretsNeedRootStart is why the redmine and db services start as root.
+const secretsNeedRootStart = "compose hands a secret with uid/gid to a container by copying it in with the engine's " +
+	"'copy UID/GID' option, and engines before 23 resolve a non-root container user in the host's /etc/passwd " +
+	"(on a host with its own postgres user the secret became 101:104, unreadable); so the container starts as root " +
+	"and the entrypoint drops to uid 999 with gosu, as the official images do"
+
+// secretsNeedWritableRoot is why a service whose secrets come from stackctl's
+// environment keeps a writable root file system.
+const secretsNeedWritableRoot = "its secrets come from stackctl's environment, and the Compose SDK copies such secrets " +
+	"into the container, which it refuses for a read-only service; a file-sourced secret would be bind-mounted with " +
+	"its host owner and mode (root, 0600), unreadable to uid 999"
+
+// optOut is the compose extension that exempts a service from stackctl validate rules, each with its reason.
+func optOut(reasons map[string]string) types.Extensions {
+	ignore := map[string]any{}
+	for rule, reason := range reasons {
+		ignore[rule] = reason
+	}
+	return types.Extensions{"x-stackctl-validate": map[string]any{"ignore": ignore}}
 }
 
 // imageUID is the uid both the redmine and the postgres images run as (official and debian alike).
@@ -220,10 +250,16 @@ func redmineService() types.ServiceConfig {
 				{Type: types.VolumeTypeVolume, Source: volFiles, Target: redmineApp + "/files"},
 				{Type: types.VolumeTypeVolume, Source: volPlugins, Target: redmineApp + "/plugins"},
 			},
+			// Starts as root, as the official image does, for the same steps as db's.
+			CapDrop:     []string{"ALL"},
+			CapAdd:      entrypointCaps,
 			SecurityOpt: []string{"no-new-privileges:true"},
 			MemLimit:    types.UnitBytes(1 << 30),
 			PidsLimit:   256,
 		},
+		Extensions: optOut(map[string]string{"NonRootUser": secretsNeedRootStart, "ReadOnlyRootfs": secretsNeedWritableRoot + "; and both entrypoints write config/database.yml " +
+			"into the application tree when a container first starts, bundler may rewrite Gemfile.lock there and Redmine 6 " +
+			"compiles theme assets into public/assets, among files the image provides that a tmpfs or volume would hide"}),
 	}
 }
 
@@ -238,19 +274,21 @@ admin.password = admin.password_confirmation = pw
 admin.must_change_passwd = false
 admin.save!
 Setting.rest_api_enabled = "1"
+# Redmine's own limit is 5 MB; nginx in front takes 100 MB: let Redmine take as much.
+Setting.attachment_max_size = "102400"
 # A tracker without trackers, statuses and roles cannot take an issue: load Redmine's
 # default configuration, as Administration's "Load the default configuration" does.
 if Redmine::DefaultData::Loader.no_data?
   Redmine::DefaultData::Loader.load("en")
   puts "stackctl: loaded Redmine's default configuration (trackers, statuses, roles)"
 end
-puts "stackctl: admin password set, REST API enabled"
+puts "stackctl: admin password set, REST API enabled, attachments up to 100 MB"
 `
 
 // configureRedmine sets the generated admin password, enables the REST API and
 // loads Redmine's default configuration, the first time a stack's Redmine comes up.
 func configureRedmine(ctx context.Context, r Runner, st Stack) error {
-	id, err := r.containerOf(ctx, st, "redmine")
+	id, err := r.Container(ctx, st, "redmine")
 	if err != nil {
 		return err
 	}
@@ -288,7 +326,7 @@ func (r Runner) Redmine(ctx context.Context) (RedmineAccess, error) {
 	if state.Profile == "" {
 		return RedmineAccess{}, fmt.Errorf("%w: stack redmine was never started: start it with 'stackctl up redmine'", ErrNotRunning)
 	}
-	if _, err := r.containerOf(ctx, st, "redmine"); err != nil {
+	if _, err := r.Container(ctx, st, "redmine"); err != nil {
 		return RedmineAccess{}, err
 	}
 	url, err := entryURL(firstNonEmpty(state.Listen, DefaultListen))
@@ -297,7 +335,7 @@ func (r Runner) Redmine(ctx context.Context) (RedmineAccess, error) {
 	}
 	return RedmineAccess{
 		URL:               url,
-		Image:             "stackctl/redmine:" + string(state.Profile),
+		Image:             st.ImageRef(state.Profile),
 		AdminPasswordFile: r.State.SecretPath(st.Name, secretAdminPassword.Name),
 		ThemesDir:         redmineApp + "/themes",
 		UID:               imageUID,

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Backup and restore of a 1 GiB Redmine files volume: stackctl against the plain
+# method of Docker's documentation (a throwaway container running tar czf over the
+# volume, and tar xzf into an empty one), on the same data in the same run. Prints
+# a table; asserts nothing.
+#   data: 1 GiB in the files volume, half random bytes (photos, PDFs, archives: what
+#         compresses no further) and half base64 text (mail exports, logs), 8 MiB files
+#   ours: 'stackctl backup-volumes' (the database dump and the plugins volume too), and
+#         'stackctl down -v' then 'stackctl restore-volumes': the whole command, and its
+#         verify and entry-restore phases as it reports them (the rest is creating and
+#         starting the stack, which the plain method leaves to the operator)
+#   plain: 'tar czf' over the volume in a container of the stack's own Redmine image
+#         (no image can be pulled here; its GNU tar and gzip are the usual ones), then
+#         'tar xzf' into a new, empty volume
+# Usage: bench/backup.sh [GiB]   (default 1)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+gib=${1:-1}
+work=$(mktemp -d)
+export STACKCTL_STATE_DIR=$work/state STACKCTL_ROOT=$work/root
+cleanup() {
+	"$work/stackctl" down redmine --volumes >/dev/null 2>&1 || true
+	docker volume rm -f stackctl-bench-plain >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+go build -o "$work/stackctl" ./cmd/stackctl
+mkdir -p "$work/root" "$work/ours" "$work/plain"
+cp -r stacks themes .dockerignore "$work/root/"
+s() { "$work/stackctl" "$@" 2>>"$work/log" || { tail -30 "$work/log" >&2; exit 1; }; }
+timed() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
+row() { printf '%-62s %10s\n' "$1" "$2"; }
+mb() { du -b "$1" | awk '{printf "%.1f MB", $1/1e6}'; }
+
+"$work/stackctl" down redmine --volumes >/dev/null 2>&1 || true
+s up redmine --base debian --listen 127.0.0.1:18198 --timeout 20m >/dev/null
+redmine=$(docker ps -qf label=com.docker.compose.project=stackctl-redmine -f label=com.docker.compose.service=redmine)
+image=$(docker inspect -f '{{.Config.Image}}' "$redmine")
+n=$((gib * 64))
+docker exec "$redmine" sh -ec "
+	mkdir -p files/bench && cd files/bench
+	for i in \$(seq $n); do head -c 8M /dev/urandom > photo-\$i.bin; done
+	for i in \$(seq $n); do head -c 6M /dev/urandom | base64 -w 76 | head -c 8M > export-\$i.txt; done
+	chown -R 999:999 ." 
+data=$(docker exec "$redmine" du -sb files | cut -f1)
+row "files volume" "$(echo "$data" | awk '{printf "%.1f MB", $1/1e6}')"
+echo
+row "measure" "seconds"
+ours_b=$(timed s backup-volumes --out "$work/ours")
+archive=$(ls "$work"/ours/redmine-*.tar.zst)
+plain_b=$(timed docker run --rm --volumes-from "$redmine" -v "$work/plain:/backup" --entrypoint tar "$image" \
+	czf /backup/files.tar.gz -C /usr/src/redmine/files .)
+row "backup: stackctl backup-volumes" "$ours_b"
+row "backup: plain tar czf in a container" "$plain_b"
+row "backup: speed-up" "$(echo "scale=1; $plain_b / $ours_b" | bc)x"
+
+s down redmine --volumes >/dev/null
+docker volume create stackctl-bench-plain >/dev/null
+plain_r=$(timed docker run --rm -v stackctl-bench-plain:/restore -v "$work/plain:/backup" --entrypoint tar "$image" \
+	xzf /backup/files.tar.gz -C /restore)
+: >"$work/log"
+ours_r=$(timed s restore-volumes "$archive" --listen 127.0.0.1:18198 --timeout 20m)
+phase() { grep -oP "^$1 \S+: .* read in \K[0-9.]+(?=s)" "$work/log" | tail -1; }
+row "restore: stackctl restore-volumes, whole command" "$ours_r"
+row "restore: stackctl, verify phase" "$(phase verify)"
+row "restore: stackctl, entries restored (volumes + pg_restore)" "$(phase restore)"
+row "restore: plain tar xzf into an empty volume" "$plain_r"
+row "restore: speed-up, verify + entries vs plain" "$(echo "scale=1; $plain_r / ($(phase verify) + $(phase restore))" | bc)x"
+echo
+row "archive: stackctl (.tar.zst, all volumes + database)" "$(mb "$archive")"
+row "archive: plain (.tar.gz, files volume only)" "$(mb "$work/plain/files.tar.gz")"

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/docker/cli/cli/streams"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/stackctl/stackctl/internal/registry"
+	"github.com/stackctl/stackctl/internal/stack"
+)
+
+type pushOptions struct {
+	to   string
+	base string
+}
+
+func (o *pushOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.to, "to", "", "where to push: REGISTRY/REPOSITORY:TAG (Docker Hub when REGISTRY is left out)")
+	fs.StringVar(&o.base, "base", "", "push the image built on this profile, upstream or debian (default: the stack's recorded profile)")
+}
+
+func newPushCommand(g *globalOptions) *cobra.Command {
+	o := &pushOptions{}
+	cmd := &cobra.Command{
+		Use:   "push STACK --to REGISTRY/REPOSITORY:TAG",
+		Short: "Tag a stack's built image and push it to a registry",
+		Long: `Tag a stack's built image (nginx: stackctl/nginx:<profile>; redmine:
+stackctl/redmine:<profile>, with its themes) and push it through the Docker engine
+to any registry, Docker Hub or another. Credentials come from the standard Docker
+configuration, as 'docker login' leaves them ($DOCKER_CONFIG or ~/.docker). The
+engine's progress is shown on stderr; the pushed image's digest reference is
+printed on stdout.
+
+Exits 3 when the image is not built yet, 4 when the registry cannot be reached,
+23 when it wants credentials that are missing or refuses them.`,
+		Example: `  docker login && stackctl push redmine --to myteam/redmine:6.0.5-harbor
+  stackctl push nginx --to registry.example.com:5000/ops/nginx:1.0
+  stackctl push redmine --base upstream --to ghcr.io/myteam/redmine:6.0.10`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPush(cmd.Context(), g, o, args)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runPush(ctx context.Context, g *globalOptions, o *pushOptions, args []string) error {
+	st, err := stackArg(args)
+	if err != nil {
+		return err
+	}
+	if o.to == "" {
+		return fmt.Errorf("%w: say where to push with --to REGISTRY/REPOSITORY:TAG", errUsage)
+	}
+	target, err := registry.ParseTarget(o.to)
+	if err != nil {
+		return err
+	}
+	d, err := g.connect(ctx)
+	if err != nil {
+		return err
+	}
+	image, err := pushedImage(ctx, g, d.Engine, st, o.base)
+	if err != nil {
+		return err
+	}
+	p := registry.Pusher{API: d.CLI.Client(), Config: d.CLI.ConfigFile(), Progress: g.stderr}
+	if f, ok := g.stderr.(*os.File); ok {
+		out := streams.NewOut(f)
+		p.TTY, p.FD = out.IsTerminal(), out.FD()
+	}
+	fmt.Fprintf(g.stderr, "pushing %s as %s\n", image, target)
+	start := time.Now()
+	res, err := p.Push(ctx, image, target)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stderr, "pushed %s in %s\n", target, time.Since(start).Round(100*time.Millisecond))
+	fmt.Fprintln(g.stdout, res.Ref)
+	return nil
+}
+
+// pushedImage is the stack's image under the chosen profile: --base, else the
+// recorded one, else the one image of the two profiles that is built.
+func pushedImage(ctx context.Context, g *globalOptions, e stack.DockerEngine, st stack.Stack, base string) (string, error) {
+	var candidates []stack.Profile
+	switch {
+	case base != "":
+		p, err := stack.ParseProfile(base)
+		if err != nil {
+			return "", err
+		}
+		if p == stack.ProfileAuto {
+			return "", fmt.Errorf("%w: --base auto: say which image to push, upstream or debian", errUsage)
+		}
+		candidates = []stack.Profile{p}
+	default:
+		state, err := stack.StateDir(g.stateDir).Load(st.Name)
+		if err != nil {
+			return "", err
+		}
+		if state.Profile != "" {
+			candidates = []stack.Profile{state.Profile}
+		} else {
+			candidates = []stack.Profile{stack.ProfileUpstream, stack.ProfileDebian}
+		}
+	}
+	var built []string
+	for _, p := range candidates {
+		ref := st.ImageRef(p)
+		if _, found, err := e.Image(ctx, ref); err != nil {
+			return "", err
+		} else if found {
+			built = append(built, ref)
+		}
+	}
+	switch len(built) {
+	case 1:
+		return built[0], nil
+	case 0:
+		return "", fmt.Errorf("%w: image %s is not built yet: build it with 'stackctl up %s'", stack.ErrNotFound, st.ImageRef(candidates[0]), st.Name)
+	}
+	return "", fmt.Errorf("%w: both %s and %s are built: choose one with --base", errUsage, built[0], built[1])
+}

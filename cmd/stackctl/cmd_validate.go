@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/validate"
+)
+
+type validateOptions struct {
+	files     []string
+	base      string
+	json      bool
+	listRules bool
+}
+
+func (o *validateOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringArrayVarP(&o.files, "file", "f", nil, "a compose file to validate instead of a stack (repeat to merge several, as docker compose -f does)")
+	fs.StringVar(&o.base, "base", "", "validate a stack under one base profile, upstream or debian (default: both)")
+	fs.BoolVar(&o.json, "json", false, "print the findings as JSON, for scripts")
+	fs.BoolVar(&o.listRules, "list-rules", false, "list the rules and exit")
+}
+
+func newValidateCommand(g *globalOptions) *cobra.Command {
+	o := &validateOptions{}
+	cmd := &cobra.Command{
+		Use:   "validate [STACK... | -f FILE...]",
+		Short: "Check compose files and their Dockerfiles against stackctl's rules",
+		Long: `Check compose files, and the Dockerfiles their services build, against what makes
+a stack safe and durable. A stack (default: every stack) is loaded as stackctl runs it,
+under both base profiles unless --base picks one; -f loads files as 'docker compose -f'
+does. Nothing is pulled or run: no Docker engine is needed.
+
+Every finding is reported at once, with its rule, file:line, what is wrong and how to
+fix it. Exit status: 0 when clean, 2 on findings, 1 when a file cannot be read.
+
+Rules:
+` + ruleHelp() + `
+Dockerfiles are also checked by BuildKit's linter ('docker build --check'); its findings
+carry its rule names (e.g. JSONArgsRecommended) and are skipped the BuildKit way, with a
+'# check=skip=RULE' line at the top of the Dockerfile (stackctl's Dockerfile rules too).
+
+Where a rule cannot apply to a service, opt the service out of it in the compose file,
+with the reason; an opt-out without a reason is itself a finding:
+
+  services:
+    redmine:
+      x-stackctl-validate:
+        ignore:
+          ReadOnlyRootfs: "the entrypoint writes config/database.yml when a container first starts"`,
+		Example: `  stackctl validate
+  stackctl validate redmine --base debian
+  stackctl validate -f compose.yaml -f compose.override.yaml --json
+  stackctl validate --list-rules`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runValidate(cmd.Context(), g, o, args)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func ruleHelp() string {
+	var b strings.Builder
+	for _, r := range validate.Rules {
+		fmt.Fprintf(&b, "  %-22s %s\n", r.ID, r.Doc)
+	}
+	return b.String()
+}
+
+func runValidate(ctx context.Context, g *globalOptions, o *validateOptions, args []string) error {
+	if o.listRules {
+		for _, r := range validate.Rules {
+			fmt.Fprintf(g.stdout, "%s\t%s\t%s\t%s\n", r.ID, r.Kind, r.Severity, r.Doc)
+		}
+		return nil
+	}
+	if len(o.files) > 0 && (len(args) > 0 || o.base != "") {
+		return fmt.Errorf("%w: name stacks (with --base) or pass -f files, not both", errUsage)
+	}
+	var report validate.Report
+	var err error
+	if len(o.files) > 0 {
+		report, err = validate.Files(ctx, o.files)
+	} else {
+		report, err = validateStacks(ctx, g, o, args)
+	}
+	if err != nil {
+		return err
+	}
+	wd, _ := os.Getwd()
+	if o.json {
+		err = report.WriteJSON(g.stdout, wd)
+	} else {
+		err = report.WriteText(g.stdout, wd)
+	}
+	if err != nil {
+		return err
+	}
+	if err := report.Err(); err != nil {
+		return err
+	}
+	if !o.json {
+		fmt.Fprintln(g.stderr, "validate: no findings")
+	}
+	return nil
+}
+
+func validateStacks(ctx context.Context, g *globalOptions, o *validateOptions, args []string) (validate.Report, error) {
+	if len(args) == 0 {
+		args = stack.StackNames()
+	}
+	var sts []stack.Stack
+	for _, name := range args {
+		st, err := stack.LookupStack(name)
+		if err != nil {
+			return validate.Report{}, err
+		}
+		sts = append(sts, st)
+	}
+	profiles := []stack.Profile{stack.ProfileUpstream, stack.ProfileDebian}
+	if o.base != "" {
+		p, err := stack.ParseProfile(o.base)
+		if err != nil {
+			return validate.Report{}, err
+		}
+		if p != stack.ProfileAuto {
+			profiles = []stack.Profile{p}
+		}
+	}
+	root, err := g.projectRoot()
+	if err != nil {
+		return validate.Report{}, err
+	}
+	return validate.Stacks(ctx, root, sts, profiles)
+}

@@ -1,0 +1,378 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/moby/moby/client"
+
+	"github.com/stackctl/stackctl/internal/backup"
+)
+
+// TestBackupRestore populates Redmine, backs it up while a probe keeps asking
+// for pages, refuses damaged and mismatched archives without changing anything,
+// survives a killed backup, removes every volume and restores them all.
+func TestBackupRestore(t *testing.T) {
+	api := engine(t)
+	root := copyProject(t)
+	state := t.TempDir()
+	out := t.TempDir()
+	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_ROOT=" + root}
+	freshStack(t, env, "redmine")
+
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	up := mustRun(t, env, "up", "redmine", "--base", "debian", "--listen", listen, "--timeout", "15m")
+	rm := &redmine{t: t, base: strings.TrimSpace(up.stdout), password: readSecrets(t, filepath.Join(state, "redmine", "secrets"))["admin_password"]}
+
+	// Data: two projects, issues with attachments (57 MB: random like photos,
+	// and text that compresses), a wiki page, and a file in the plugins volume.
+	want := populate(t, rm)
+	redmineID := service(t, api, redmineProject, "redmine")
+	notes := "/usr/src/redmine/plugins/OPERATOR-NOTES.txt"
+	execIn(t, api, redmineID, "sh", "-c", "echo 'patched the LDAP plugin by hand' > "+notes+
+		" && chown 999:999 "+notes+" && chmod 640 "+notes+" && touch -d '2024-01-02 03:04:05' "+notes)
+	notesHdr := tarHeader(t, api, redmineID, notes)
+	checkAll := func(t *testing.T) {
+		t.Helper()
+		want.check(t, rm)
+		got := tarHeader(t, api, service(t, api, redmineProject, "redmine"), notes)
+		if got.Uid != notesHdr.Uid || got.Gid != notesHdr.Gid || got.Mode != notesHdr.Mode || !got.ModTime.Equal(notesHdr.ModTime) || got.Size != notesHdr.Size {
+			t.Fatalf("plugins file: %d:%d %o %s %d bytes, want %d:%d %o %s %d bytes", got.Uid, got.Gid, got.Mode, got.ModTime, got.Size,
+				notesHdr.Uid, notesHdr.Gid, notesHdr.Mode, notesHdr.ModTime, notesHdr.Size)
+		}
+	}
+
+	// The backup, with a probe asking for a page every 100 ms throughout.
+	probe := startProbe(rm.base + "login")
+	bk := mustRun(t, env, "backup-volumes", "--out", out)
+	requests, failures := probe.stop()
+	t.Logf("probe during the backup: %d requests, %d failed", requests, len(failures))
+	if len(failures) > 0 || requests < 5 {
+		t.Errorf("probe: %d of %d requests failed during the backup: %v", len(failures), requests, failures)
+	}
+	archive := strings.TrimSpace(bk.stdout)
+	if fi, err := os.Stat(archive); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("archive %s: %v, mode %v; want mode 0600", archive, err, fi.Mode())
+	}
+	v := mustRun(t, env, "verify-backup", archive)
+	for _, entry := range []string{"db-data.pgdump", "redmine-files.tar", "redmine-plugins.tar"} {
+		if !strings.Contains(v.stdout, entry) {
+			t.Errorf("verify-backup does not list %s:\n%s", entry, v.stdout)
+		}
+	}
+
+	// Refusals, each with the stack running and holding data: nothing may change.
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongKey, _ := age.GenerateX25519Identity()
+	keyFile, wrongKeyFile := filepath.Join(out, "key.txt"), filepath.Join(out, "wrong-key.txt")
+	writeFile(t, keyFile, id.String()+"\n")
+	writeFile(t, wrongKeyFile, wrongKey.String()+"\n")
+	encrypted := strings.TrimSpace(mustRun(t, env, "backup-volumes", "--out", filepath.Join(out, "enc"), "--encrypt-to", id.Recipient().String()).stdout)
+	mustRun(t, env, "verify-backup", "--identity", keyFile, encrypted)
+
+	data, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(out, "truncated.tar.zst")
+	writeFile(t, truncated, string(data[:len(data)*3/4]))
+	// The attachments are most of the archive: its middle is inside the files entry.
+	flipped := filepath.Join(out, "flipped.tar.zst")
+	damaged := bytes.Clone(data)
+	damaged[len(damaged)/2] ^= 0x01
+	writeFile(t, flipped, string(damaged))
+	newer := rewrite(t, archive, filepath.Join(out, "newer.tar.zst"), func(m *backup.Manifest) { m.RedmineVersion = "99.0.0" })
+
+	before := containerIDs(t, api, redmineProject)
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		code    int
+		mention string
+	}{
+		{"truncated", []string{"restore-volumes", "--force", truncated}, 20, "entry redmine-files.tar"},
+		{"flipped byte in the files entry", []string{"restore-volumes", "--force", flipped}, 20, "entry redmine-files.tar"},
+		{"wrong age key", []string{"restore-volumes", "--force", "--identity", wrongKeyFile, encrypted}, 21, "none of the identities given opens it"},
+		{"no age key", []string{"restore-volumes", "--force", encrypted}, 21, "--identity"},
+		{"another stack", []string{"restore-volumes", "--stack", "nginx", archive}, 22, "backup of stack redmine, not nginx"},
+		{"newer Redmine", []string{"restore-volumes", "--force", newer}, 22, "Redmine 99.0.0, newer than the 6.0.5"},
+		{"stack has data", []string{"restore-volumes", archive}, 22, "--force"},
+	} {
+		r := stackctl(t, env, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.mention) {
+			t.Errorf("%s: exit %d, want %d with %q in:\n%s", tc.name, r.code, tc.code, tc.mention, r.stderr)
+		}
+		if t.Failed() {
+			t.FailNow()
+		}
+	}
+	if after := containerIDs(t, api, redmineProject); after != before {
+		t.Fatalf("a refused restore changed the stack's containers: %s -> %s", before, after)
+	}
+	checkAll(t)
+
+	// A backup killed halfway leaves no archive under a final name, and the stack serving.
+	killed := filepath.Join(out, "killed")
+	killBackup(t, env, killed)
+	names, _ := backup.Archives(killed, "redmine")
+	if len(names) > 0 {
+		t.Fatalf("a killed backup left %v under a final name", names)
+	}
+	for _, s := range []string{"db", "redmine", "nginx"} {
+		service(t, api, redmineProject, s)
+	}
+	rm.do("GET", "/projects.json", "", 200)
+	mustRun(t, env, "backup-volumes", "--out", killed, "--keep", "1")
+	if left, _ := filepath.Glob(filepath.Join(killed, ".*partial*")); len(left) > 0 {
+		t.Errorf("the next backup did not clear the killed one's partial file: %v", left)
+	}
+
+	// Everything gone, then back from the archive.
+	mustRun(t, env, "down", "redmine", "--volumes")
+	for _, vol := range []string{"db-data", "redmine-files", "redmine-plugins"} {
+		if _, err := api.VolumeInspect(context.Background(), redmineProject+"_"+vol, client.VolumeInspectOptions{}); err == nil {
+			t.Fatalf("volume %s survived down --volumes", vol)
+		}
+	}
+	restored := mustRun(t, env, "restore-volumes", archive, "--listen", listen, "--timeout", "15m")
+	if got := strings.TrimSpace(restored.stdout); got != rm.base {
+		t.Errorf("restore printed %q, want the stack's URL %s", got, rm.base)
+	}
+	checkAll(t)
+	// The first-start configuration must not run again over the restored admin.
+	mustRun(t, env, "up", "redmine")
+	checkAll(t)
+}
+
+// content is what populate created, to check after a restore.
+type content struct {
+	issues      map[int]string // id → subject
+	attachments map[int][32]byte
+	wiki        string
+}
+
+func populate(t *testing.T, rm *redmine) content {
+	t.Helper()
+	c := content{issues: map[int]string{}, attachments: map[int][32]byte{}}
+	for _, p := range []string{"harbour", "lighthouse"} {
+		rm.do("POST", "/projects.json", fmt.Sprintf(`{"project":{"name":"%s works","identifier":%q}}`, p, p), 201)
+	}
+	files := []struct {
+		project, subject string
+		size             int
+		random           bool
+	}{
+		{"harbour", "Survey photos of the east basin", 22 << 20, true},
+		{"harbour", "Tide tables 2026", 15 << 20, false},
+		{"lighthouse", "Lens inspection video", 20 << 20, true},
+	}
+	for _, f := range files {
+		body := make([]byte, f.size)
+		if f.random {
+			if _, err := rand.Read(body); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			line := []byte("2026-11-23 06:00 high water 4.21 m, low water 0.37 m, wind NW 4\n")
+			for i := range body {
+				body[i] = line[i%len(line)]
+			}
+		}
+		var u struct{ Upload struct{ Token string } }
+		rm.json(rm.doRaw("POST", "/uploads.json?filename=data.bin", "application/octet-stream", body, 201), &u)
+		var issue struct{ Issue struct{ ID int } }
+		rm.json(rm.do("POST", "/issues.json", fmt.Sprintf(`{"issue":{"project_id":%q,"subject":%q,
+			"uploads":[{"token":%q,"filename":"data.bin","content_type":"application/octet-stream"}]}}`, f.project, f.subject, u.Upload.Token), 201), &issue)
+		c.issues[issue.Issue.ID] = f.subject
+		c.attachments[issue.Issue.ID] = sha256.Sum256(body)
+	}
+	c.wiki = "h1. Soundings\n\nDepths are in metres below chart datum."
+	rm.do("PUT", "/projects/harbour/wiki/Soundings.json", fmt.Sprintf(`{"wiki_page":{"text":%q}}`, c.wiki), 201)
+	return c
+}
+
+// check reads every record back through Redmine, and every attachment byte.
+func (c content) check(t *testing.T, rm *redmine) {
+	t.Helper()
+	for id, subject := range c.issues {
+		var got struct {
+			Issue struct {
+				Subject     string
+				Attachments []struct {
+					ContentURL string `json:"content_url"`
+				}
+			}
+		}
+		rm.json(rm.do("GET", fmt.Sprintf("/issues/%d.json?include=attachments", id), "", 200), &got)
+		if got.Issue.Subject != subject || len(got.Issue.Attachments) != 1 {
+			t.Fatalf("issue %d: %+v, want %q with one attachment", id, got.Issue, subject)
+		}
+		u, err := url.Parse(got.Issue.Attachments[0].ContentURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sha256.Sum256(rm.do("GET", u.Path, "", 200)) != c.attachments[id] {
+			t.Fatalf("issue %d: the attachment Redmine serves differs from the one uploaded", id)
+		}
+	}
+	var wiki struct {
+		WikiPage struct{ Text string } `json:"wiki_page"`
+	}
+	rm.json(rm.do("GET", "/projects/harbour/wiki/Soundings.json", "", 200), &wiki)
+	if wiki.WikiPage.Text != c.wiki {
+		t.Fatalf("wiki page: %q, want %q", wiki.WikiPage.Text, c.wiki)
+	}
+}
+
+// tarHeader reads a file's owner, mode, time and size as the engine archives it.
+func tarHeader(t *testing.T, api client.APIClient, id, path string) *tar.Header {
+	t.Helper()
+	res, err := api.CopyFromContainer(context.Background(), id, client.CopyFromContainerOptions{SourcePath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Content.Close()
+	hdr, err := tar.NewReader(res.Content).Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hdr
+}
+
+type probe struct {
+	done     chan struct{}
+	finished chan struct{}
+	requests atomic.Int64
+	failures []string
+}
+
+// startProbe asks for url every 100 ms until stopped, recording every failure.
+func startProbe(url string) *probe {
+	p := &probe{done: make(chan struct{}), finished: make(chan struct{})}
+	client := &http.Client{Timeout: 5 * time.Second}
+	go func() {
+		defer close(p.finished)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.done:
+				return
+			case <-tick.C:
+			}
+			p.requests.Add(1)
+			resp, err := client.Get(url)
+			if err != nil {
+				p.failures = append(p.failures, err.Error())
+				continue
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				p.failures = append(p.failures, resp.Status)
+			}
+		}
+	}()
+	return p
+}
+
+func (p *probe) stop() (int64, []string) {
+	close(p.done)
+	<-p.finished
+	return p.requests.Load(), p.failures
+}
+
+// rewrite copies an archive with its manifest changed by edit, as a tool of
+// another version or a tampering hand would write it, checksums and all.
+func rewrite(t *testing.T, src, dst string, edit func(*backup.Manifest)) string {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	r, err := backup.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	m := r.Header()
+	edit(&m)
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	w, err := backup.NewWriter(out, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		e, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Add(e.Name, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// killBackup starts a backup into dir and kills it with SIGKILL once its partial
+// archive has grown past a few megabytes.
+func killBackup(t *testing.T, env []string, dir string) {
+	t.Helper()
+	cmd := exec.Command(bin, "backup-volumes", "--out", dir)
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		partial, _ := filepath.Glob(filepath.Join(dir, ".*partial*"))
+		if len(partial) == 1 {
+			if fi, err := os.Stat(partial[0]); err == nil && fi.Size() > 4<<20 {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		t.Fatalf("the backup finished before it could be killed (%v): make the data larger", err)
+	}
+	partial, _ := filepath.Glob(filepath.Join(dir, ".*partial*"))
+	t.Logf("killed the backup; it left %v", partial)
+}

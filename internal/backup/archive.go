@@ -1,0 +1,493 @@
+package backup
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"regexp"
+	"runtime"
+	"slices"
+	"time"
+
+	"filippo.io/age"
+	"github.com/klauspost/compress/zstd"
+)
+
+// The archive is a POSIX tar stream compressed with zstd, optionally encrypted to
+// age recipients, so that standard tools can open it too:
+//
+//	age -d -i key.txt x.tar.zst.age | zstd -d | tar -t
+//
+// Its members, in order:
+//
+//	stackctl-backup.json   the header: stack, versions, time and the planned entries
+//	<entry>.000000 …       each entry cut into parts of at most partSize bytes
+//	manifest.json          the header again, with the size and SHA-256 of every entry
+//
+// Entries are cut into parts because a tar member's size must be known before its
+// content, and a pg_dump or volume stream's is not: a part is buffered, then written.
+// Every part ends a zstd frame, whose checksum the decoder checks at its end, so a
+// damaged byte is reported within the entry that holds it. The manifest comes last
+// because only then are the checksums known; a reader checks every entry against it.
+const (
+	// FormatVersion is the archive layout this code writes and reads.
+	FormatVersion = 1
+	headerName    = "stackctl-backup.json"
+	manifestName  = "manifest.json"
+	partSize      = 8 << 20
+	// maxJSON bounds the header and manifest a reader accepts.
+	maxJSON = 1 << 20
+	// maxWindow bounds the decoder's memory on a hostile stream; the encoder's
+	// default window is 8 MiB at most.
+	maxWindow = 64 << 20
+)
+
+// Kinds of entries.
+const (
+	// KindPostgres is a pg_dump custom-format dump of the stack's database.
+	KindPostgres = "postgres-dump"
+	// KindVolume is a tar stream of a named volume's content, relative to its root.
+	KindVolume = "volume-tar"
+)
+
+// ageMagic starts every binary age file.
+const ageMagic = "age-encryption.org/v1\n"
+
+// Entry is one stream in the archive.
+type Entry struct {
+	// Name is the entry's name in the archive: lowercase letters, digits, '.', '-', '_'.
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Volume is the stack's named volume the entry restores (as written in the compose file).
+	Volume string `json:"volume"`
+	// Size and SHA256 are of the entry's content; known once it is written.
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// Manifest describes an archive. The header member carries it with the planned
+// entries; the manifest member, last, with every entry's size and checksum.
+type Manifest struct {
+	Format          int       `json:"format"`
+	Stack           string    `json:"stack"`
+	Profile         string    `json:"profile"`
+	RedmineVersion  string    `json:"redmine_version,omitempty"`
+	PostgresVersion string    `json:"postgres_version,omitempty"`
+	Created         time.Time `json:"created"`
+	Entries         []Entry   `json:"entries"`
+}
+
+// Size is the total size of the entries' content.
+func (m Manifest) Size() int64 {
+	var n int64
+	for _, e := range m.Entries {
+		n += e.Size
+	}
+	return n
+}
+
+// planned is m with the checksums that are unknown before writing left out.
+func (m Manifest) planned() Manifest {
+	m.Entries = slices.Clone(m.Entries)
+	for i := range m.Entries {
+		m.Entries[i].Size, m.Entries[i].SHA256 = 0, ""
+	}
+	return m
+}
+
+var entryName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,99}$`)
+
+func (m Manifest) check() error {
+	if m.Format != FormatVersion {
+		return fmt.Errorf("archive format %d, this stackctl reads format %d", m.Format, FormatVersion)
+	}
+	if m.Stack == "" {
+		return errors.New("no stack named")
+	}
+	seen := map[string]bool{}
+	for _, e := range m.Entries {
+		if !entryName.MatchString(e.Name) || e.Name == headerName || e.Name == manifestName {
+			return fmt.Errorf("bad entry name %q", e.Name)
+		}
+		if seen[e.Name] {
+			return fmt.Errorf("entry %q listed twice", e.Name)
+		}
+		seen[e.Name] = true
+		if e.Kind != KindPostgres && e.Kind != KindVolume {
+			return fmt.Errorf("entry %q: unknown kind %q", e.Name, e.Kind)
+		}
+	}
+	return nil
+}
+
+// Writer writes an archive. Add each planned entry in order, then Close.
+type Writer struct {
+	dst  io.Writer
+	enc  *zstd.Encoder
+	tw   *tar.Writer
+	m    Manifest
+	next int
+	buf  []byte
+}
+
+// NewWriter starts an archive for the entries m plans, writing to dst (which
+// the caller encrypts, syncs and closes).
+func NewWriter(dst io.Writer, m Manifest) (*Writer, error) {
+	m.Format = FormatVersion
+	m = m.planned()
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	enc, err := zstd.NewWriter(dst,
+		zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		// Spread one frame's blocks over the cores: a part is one frame.
+		zstd.WithConcurrentBlocks(true),
+		// Text that repeats nothing (base64 exports, logs of random ids) still
+		// compresses by a quarter through entropy coding alone; the default skips it.
+		zstd.WithAllLitEntropyCompression(true))
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{dst: dst, enc: enc, tw: tar.NewWriter(enc), m: m, buf: make([]byte, partSize)}
+	if err := w.writeJSON(headerName, m); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Add writes the next planned entry, named name, from src to its end.
+func (w *Writer) Add(name string, src io.Reader) (Entry, error) {
+	if w.next >= len(w.m.Entries) || w.m.Entries[w.next].Name != name {
+		return Entry{}, fmt.Errorf("entry %q is not the next one planned", name)
+	}
+	sum := sha256.New()
+	var size int64
+	for part := 0; ; part++ {
+		n, err := io.ReadFull(src, w.buf)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return Entry{}, fmt.Errorf("reading %s: %w", name, err)
+		}
+		if n > 0 || part == 0 {
+			sum.Write(w.buf[:n])
+			size += int64(n)
+			if err := w.writeMember(fmt.Sprintf("%s.%06d", name, part), w.buf[:n]); err != nil {
+				return Entry{}, fmt.Errorf("writing %s: %w", name, err)
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	e := &w.m.Entries[w.next]
+	e.Size, e.SHA256 = size, hex.EncodeToString(sum.Sum(nil))
+	w.next++
+	return *e, nil
+}
+
+// Close writes the manifest and ends the compressed stream; it does not close dst.
+func (w *Writer) Close() (Manifest, error) {
+	if w.next != len(w.m.Entries) {
+		return Manifest{}, fmt.Errorf("entry %q was planned but not written", w.m.Entries[w.next].Name)
+	}
+	if err := w.writeJSON(manifestName, w.m); err != nil {
+		return Manifest{}, err
+	}
+	if err := w.tw.Close(); err != nil {
+		return Manifest{}, err
+	}
+	return w.m, w.enc.Close()
+}
+
+func (w *Writer) writeJSON(name string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return w.writeMember(name, append(data, '\n'))
+}
+
+// writeMember writes one tar member as its own zstd frame.
+func (w *Writer) writeMember(name string, data []byte) error {
+	hdr := &tar.Header{Name: name, Mode: 0o600, Size: int64(len(data)), ModTime: w.m.Created, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
+	if err := w.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if _, err := w.tw.Write(data); err != nil {
+		return err
+	}
+	// Flush pads the member to the block boundary, so the frame ends with it.
+	if err := w.tw.Flush(); err != nil {
+		return err
+	}
+	if err := w.enc.Close(); err != nil {
+		return err
+	}
+	w.enc.Reset(w.dst)
+	return nil
+}
+
+// Reader reads an archive entry by entry, checking every entry against the
+// manifest. Its errors wrap ErrDamaged (or ErrEncrypted) and name the entry.
+type Reader struct {
+	dec    *zstd.Decoder
+	tr     *tar.Reader
+	header Manifest
+	// entry is the index of the current entry in header.Entries, -1 before the first.
+	entry   int
+	part    int
+	partEOF bool
+	sum     hash.Hash
+	size    int64
+	// pending is a member read ahead while looking for the current entry's next part.
+	pending *tar.Header
+	seen    []Entry
+	final   *Manifest
+	// err is sticky: a damaged archive stays damaged.
+	err error
+}
+
+// NewReader opens an archive, decrypting it with identities when it is encrypted,
+// and reads its header.
+func NewReader(src io.Reader, identities ...age.Identity) (*Reader, error) {
+	br := bufio.NewReader(src)
+	magic, _ := br.Peek(len(ageMagic))
+	var plain io.Reader = br
+	if string(magic) == ageMagic {
+		if len(identities) == 0 {
+			return nil, fmt.Errorf("%w: the archive is encrypted: pass the age identity that opens it with --identity FILE", ErrEncrypted)
+		}
+		r, err := age.Decrypt(br, identities...)
+		if err != nil {
+			return nil, fmt.Errorf("%w: none of the identities given opens it (%v): pass the identity of one of the recipients it was encrypted to", ErrEncrypted, err)
+		}
+		plain = r
+	}
+	dec, err := zstd.NewReader(plain, zstd.WithDecoderMaxWindow(maxWindow), zstd.WithDecoderMaxMemory(256<<20))
+	if err != nil {
+		return nil, err
+	}
+	r := &Reader{dec: dec, tr: tar.NewReader(dec), entry: -1}
+	hdr, err := r.tr.Next()
+	if err != nil {
+		dec.Close()
+		return nil, damaged("", "no archive header: %v", err)
+	}
+	if hdr.Name != headerName {
+		dec.Close()
+		return nil, damaged("", "not a stackctl backup: it starts with %q, not %s", hdr.Name, headerName)
+	}
+	if err := r.readJSON(hdr, &r.header); err != nil {
+		dec.Close()
+		return nil, damaged(headerName, "%v", err)
+	}
+	if err := r.header.check(); err != nil {
+		dec.Close()
+		return nil, damaged(headerName, "%v", err)
+	}
+	return r, nil
+}
+
+// Header is the archive's header: what it says it holds, not yet verified.
+func (r *Reader) Header() Manifest { return r.header }
+
+// Close releases the decoder.
+func (r *Reader) Close() { r.dec.Close() }
+
+// Next moves to the next entry, skipping what is left of the current one. After
+// the last entry it reads and checks the manifest and returns io.EOF.
+func (r *Reader) Next() (Entry, error) {
+	if r.err != nil {
+		return Entry{}, r.err
+	}
+	e, err := r.next()
+	if err != nil {
+		r.err = err
+	}
+	return e, err
+}
+
+func (r *Reader) next() (Entry, error) {
+	if r.entry >= 0 && r.entry < len(r.header.Entries) {
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return Entry{}, err
+		}
+	}
+	r.entry++
+	if r.entry == len(r.header.Entries) {
+		return Entry{}, r.finish()
+	}
+	e := r.header.Entries[r.entry]
+	hdr, err := r.member()
+	if err != nil {
+		return Entry{}, damaged(e.Name, "%v", err)
+	}
+	if hdr.Name != partName(e.Name, 0) {
+		return Entry{}, damaged(e.Name, "expected its first part, found %q", hdr.Name)
+	}
+	r.part, r.partEOF, r.sum, r.size = 0, false, sha256.New(), 0
+	return e, nil
+}
+
+// Read reads the current entry's content.
+func (r *Reader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if r.entry < 0 || r.entry >= len(r.header.Entries) {
+		return 0, io.EOF
+	}
+	n, err := r.read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.err = err
+	}
+	return n, err
+}
+
+func (r *Reader) read(p []byte) (int, error) {
+	name := r.header.Entries[r.entry].Name
+	for {
+		if r.partEOF {
+			return 0, io.EOF
+		}
+		n, err := r.tr.Read(p)
+		if n > 0 {
+			r.sum.Write(p[:n])
+			r.size += int64(n)
+			return n, nil
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, damaged(name, "part %d: %v", r.part, err)
+		}
+		if err == nil {
+			continue
+		}
+		// This part is done: the entry goes on only if the next member is its next part.
+		hdr, err := r.member()
+		if errors.Is(err, zstd.ErrCRCMismatch) {
+			// The checksum is checked where the part's frame ends, just here.
+			return 0, damaged(name, "part %d fails its checksum", r.part)
+		}
+		if err != nil {
+			return 0, damaged(name, "the archive breaks off or is damaged after part %d: %v", r.part, err)
+		}
+		if hdr.Name != partName(name, r.part+1) {
+			r.pending, r.partEOF = hdr, true
+			r.seen = append(r.seen, Entry{Name: name, Size: r.size, SHA256: hex.EncodeToString(r.sum.Sum(nil))})
+			return 0, io.EOF
+		}
+		r.part++
+	}
+}
+
+// member returns the next tar member, the one read ahead first.
+func (r *Reader) member() (*tar.Header, error) {
+	if h := r.pending; h != nil {
+		r.pending = nil
+		return h, nil
+	}
+	h, err := r.tr.Next()
+	if errors.Is(err, io.EOF) {
+		return nil, errors.New("the archive ends here: it is truncated")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if h.Typeflag != tar.TypeReg || h.Size < 0 || h.Size > partSize {
+		return nil, fmt.Errorf("unexpected member %q", h.Name)
+	}
+	return h, nil
+}
+
+// finish reads the manifest and checks the archive against it.
+func (r *Reader) finish() error {
+	hdr, err := r.member()
+	if err != nil {
+		return damaged(manifestName, "%v", err)
+	}
+	if hdr.Name != manifestName {
+		return damaged(manifestName, "expected the manifest, found %q", hdr.Name)
+	}
+	var m Manifest
+	if err := r.readJSON(hdr, &m); err != nil {
+		return damaged(manifestName, "%v", err)
+	}
+	if err := m.check(); err != nil {
+		return damaged(manifestName, "%v", err)
+	}
+	if !equalJSON(m.planned(), r.header) {
+		return damaged(manifestName, "it does not match the archive's header")
+	}
+	for i, e := range m.Entries {
+		got := r.seen[i]
+		if got.Size != e.Size || got.SHA256 != e.SHA256 {
+			return damaged(e.Name, "content differs from the manifest: %d bytes with SHA-256 %s, manifest says %d bytes with %s",
+				got.Size, got.SHA256, e.Size, e.SHA256)
+		}
+	}
+	if _, err := r.tr.Next(); !errors.Is(err, io.EOF) {
+		return damaged(manifestName, "data after the manifest")
+	}
+	// The tar trailer's frame: reading to the end checks its checksum and that nothing follows.
+	if _, err := io.Copy(io.Discard, r.dec); err != nil {
+		return damaged(manifestName, "after the manifest: %v", err)
+	}
+	r.final = &m
+	return io.EOF
+}
+
+// Manifest is the checked manifest, once Next has returned io.EOF.
+func (r *Reader) Manifest() (Manifest, bool) {
+	if r.final == nil {
+		return Manifest{}, false
+	}
+	return *r.final, true
+}
+
+func (r *Reader) readJSON(hdr *tar.Header, v any) error {
+	if hdr.Size > maxJSON {
+		return fmt.Errorf("%s is %d bytes, more than a manifest can be", hdr.Name, hdr.Size)
+	}
+	data, err := io.ReadAll(r.tr)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("reading %s: %v", hdr.Name, err)
+	}
+	return nil
+}
+
+func partName(entry string, part int) string { return entry + "." + fmt.Sprintf("%06d", part) }
+
+func equalJSON(a, b any) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
+}
+
+// Verify reads the whole archive and checks every entry against the manifest.
+func Verify(src io.Reader, identities ...age.Identity) (Manifest, error) {
+	r, err := NewReader(src, identities...)
+	if err != nil {
+		return Manifest{}, err
+	}
+	defer r.Close()
+	for {
+		if _, err := r.Next(); errors.Is(err, io.EOF) {
+			m, _ := r.Manifest()
+			return m, nil
+		} else if err != nil {
+			return Manifest{}, err
+		}
+	}
+}

@@ -1,0 +1,455 @@
+package backup
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"filippo.io/age"
+	"github.com/stackctl/stackctl/internal/stack"
+)
+
+// Engine is what a backup and a restore need from the Docker engine, beyond
+// the stack runner; stack.DockerEngine implements it.
+type Engine interface {
+	ExecStream(ctx context.Context, container string, cmd []string, stdin io.Reader, stdout io.Writer) error
+	CopyFrom(ctx context.Context, container, path string) (io.ReadCloser, error)
+	CopyTo(ctx context.Context, container, dir string, content io.Reader) error
+	VolumeExists(ctx context.Context, name string) (bool, error)
+	ImageEnv(ctx context.Context, ref string) (env []string, found bool, err error)
+	ContainerImage(ctx context.Context, container string) (string, error)
+}
+
+// Options are the operator's choices for a backup.
+type Options struct {
+	// Dir receives the archive.
+	Dir string
+	// Keep, when above zero, prunes the stack's older archives in Dir down to Keep.
+	Keep int
+	// Recipients, when any, encrypt the archive to them.
+	Recipients []age.Recipient
+	// Progress reports bytes read from the stack; nil for none.
+	Progress Progress
+}
+
+// Result is what a backup wrote.
+type Result struct {
+	Path     string
+	Manifest Manifest
+	// Written is the archive's size on disk.
+	Written int64
+	Pruned  []string
+}
+
+// archiveSuffix ends every archive's name: <stack>-<UTC time>.tar.zst[.age].
+const archiveSuffix = ".tar.zst"
+
+// Backup writes one archive of st's persistent state while st keeps running: the
+// database first, as a pg_dump snapshot, then every other named volume, so that
+// every attachment the dump refers to is in the archive.
+func Backup(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, o Options) (Result, error) {
+	pers, _, err := r.Persistence(ctx, st)
+	if err != nil {
+		return Result{}, err
+	}
+	if pers.Database == nil && len(pers.Mounts) == 0 {
+		return Result{}, fmt.Errorf("%w: stack %s keeps no state: there is nothing to back up", stack.ErrInvalidInput, st.Name)
+	}
+	state, err := r.State.Load(st.Name)
+	if err != nil {
+		return Result{}, err
+	}
+	src, err := newSources(ctx, r, e, st, pers)
+	if err != nil {
+		return Result{}, err
+	}
+	m := Manifest{Stack: st.Name, Profile: string(state.Profile), Created: time.Now().UTC().Truncate(time.Second), Entries: src.entries}
+	if m.RedmineVersion, m.PostgresVersion, err = src.versions(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return Result{}, fmt.Errorf("creating %s: %w", o.Dir, err)
+	}
+	unlock, err := lockDir(o.Dir)
+	if err != nil {
+		return Result{}, err
+	}
+	defer unlock()
+
+	name := st.Name + "-" + m.Created.Format("20060102T150405Z") + archiveSuffix
+	if len(o.Recipients) > 0 {
+		name += ".age"
+	}
+	final := filepath.Join(o.Dir, name)
+	if _, err := os.Lstat(final); err == nil {
+		return Result{}, fmt.Errorf("%s exists already: wait a second and run the backup again", final)
+	}
+	progress := o.Progress
+	if progress == nil {
+		progress = nopProgress{}
+	}
+	progress.Start("backup "+st.Name, src.estimate(ctx))
+	written, m, err := writeAtomic(final, func(f io.Writer) (Manifest, error) {
+		return src.write(ctx, f, m, o.Recipients, progress)
+	})
+	progress.Done(err)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Path: final, Manifest: m, Written: written}
+	if o.Keep > 0 {
+		if res.Pruned, err = prune(o.Dir, st.Name, o.Keep, name); err != nil {
+			return res, fmt.Errorf("the backup is written to %s, but pruning older ones failed: %w", final, err)
+		}
+	}
+	return res, nil
+}
+
+// sources are the running stack's containers that hold what the archive takes.
+type sources struct {
+	r       stack.Runner
+	e       Engine
+	st      stack.Stack
+	pers    stack.Persistence
+	db      string
+	mounts  map[string]string // volume → container ID
+	entries []Entry
+}
+
+func newSources(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, pers stack.Persistence) (*sources, error) {
+	s := &sources{r: r, e: e, st: st, pers: pers, mounts: map[string]string{}}
+	if d := pers.Database; d != nil {
+		id, err := r.Container(ctx, st, d.Service)
+		if err != nil {
+			return nil, err
+		}
+		s.db = id
+		s.entries = append(s.entries, Entry{Name: d.Volume + ".pgdump", Kind: KindPostgres, Volume: d.Volume})
+	}
+	for _, mt := range pers.Mounts {
+		if pers.Database != nil && mt.Volume == pers.Database.Volume {
+			continue
+		}
+		id, err := r.Container(ctx, st, mt.Service)
+		if err != nil {
+			return nil, err
+		}
+		s.mounts[mt.Volume] = id
+		s.entries = append(s.entries, Entry{Name: mt.Volume + ".tar", Kind: KindVolume, Volume: mt.Volume})
+	}
+	return s, nil
+}
+
+// versions reads the Redmine version from its image's environment (the official
+// image's contract, honoured by the debian twin) and PostgreSQL's from the server.
+func (s *sources) versions(ctx context.Context) (redmine, postgres string, err error) {
+	for _, mt := range s.pers.Mounts {
+		id, ok := s.mounts[mt.Volume]
+		if !ok {
+			continue
+		}
+		image, err := s.e.ContainerImage(ctx, id)
+		if err != nil {
+			return "", "", err
+		}
+		env, _, err := s.e.ImageEnv(ctx, image)
+		if err != nil {
+			return "", "", err
+		}
+		if v := envValue(env, "REDMINE_VERSION"); v != "" {
+			redmine = v
+			break
+		}
+	}
+	if d := s.pers.Database; d != nil {
+		var out strings.Builder
+		if err := s.e.ExecStream(ctx, s.db, []string{"psql", "-U", d.User, "-d", d.Name, "-tAc", "SHOW server_version"}, nil, &out); err != nil {
+			return "", "", fmt.Errorf("reading PostgreSQL's version: %w", err)
+		}
+		// "17.11 (Debian 17.11-0+deb13u1)": the number is what a restore compares.
+		postgres, _, _ = strings.Cut(strings.TrimSpace(out.String()), " ")
+	}
+	return redmine, postgres, nil
+}
+
+// estimate is the size the backup will read, for the progress display; zero when unknown.
+func (s *sources) estimate(ctx context.Context) int64 {
+	var total int64
+	if d := s.pers.Database; d != nil {
+		var out strings.Builder
+		if s.e.ExecStream(ctx, s.db, []string{"psql", "-U", d.User, "-d", d.Name, "-tAc", "SELECT pg_database_size(current_database())"}, nil, &out) == nil {
+			n, _ := strconv.ParseInt(strings.TrimSpace(out.String()), 10, 64)
+			total += n
+		}
+	}
+	for _, mt := range s.pers.Mounts {
+		id, ok := s.mounts[mt.Volume]
+		if !ok {
+			continue
+		}
+		var out strings.Builder
+		if s.e.ExecStream(ctx, id, []string{"du", "-sb", mt.Target}, nil, &out) == nil {
+			n, _ := strconv.ParseInt(strings.Fields(out.String() + " 0")[0], 10, 64)
+			total += n
+		}
+	}
+	return total
+}
+
+// write streams every entry into an archive on f.
+func (s *sources) write(ctx context.Context, f io.Writer, m Manifest, recipients []age.Recipient, progress Progress) (Manifest, error) {
+	dst := f
+	var enc io.WriteCloser
+	if len(recipients) > 0 {
+		var err error
+		if enc, err = age.Encrypt(f, recipients...); err != nil {
+			return Manifest{}, fmt.Errorf("encrypting: %w", err)
+		}
+		dst = enc
+	}
+	w, err := NewWriter(dst, m)
+	if err != nil {
+		return Manifest{}, err
+	}
+	for _, e := range m.Entries {
+		if err := ctx.Err(); err != nil {
+			return Manifest{}, err
+		}
+		progress.Entry(e.Name)
+		if err := s.add(ctx, w, e, progress); err != nil {
+			return Manifest{}, err
+		}
+	}
+	m, err = w.Close()
+	if err != nil {
+		return Manifest{}, err
+	}
+	if enc != nil {
+		if err := enc.Close(); err != nil {
+			return Manifest{}, fmt.Errorf("encrypting: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// add streams one entry from the stack into w.
+func (s *sources) add(ctx context.Context, w *Writer, e Entry, progress Progress) error {
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// The producer's error reaches Add as a read error.
+		pw.CloseWithError(s.produce(ctx, e, pw))
+	}()
+	_, err := w.Add(e.Name, &counting{r: pr, p: progress})
+	// A failed Add stops the producer too.
+	pr.CloseWithError(err)
+	<-done
+	return err
+}
+
+// produce writes the content of entry e.
+func (s *sources) produce(ctx context.Context, e Entry, out io.Writer) error {
+	switch e.Kind {
+	case KindPostgres:
+		d := s.pers.Database
+		// -Fc is one consistent snapshot taken while Redmine serves; -Z0 leaves
+		// compression to zstd, which does it better and faster.
+		return s.e.ExecStream(ctx, s.db, []string{"pg_dump", "-Fc", "-Z0", "-U", d.User, "-d", d.Name}, nil, out)
+	case KindVolume:
+		mt, _ := mountOf(s.pers, e.Volume)
+		rc, err := s.e.CopyFrom(ctx, s.mounts[e.Volume], mt.Target)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		return retar(out, rc, path.Base(mt.Target)+"/", "./")
+	}
+	return fmt.Errorf("unknown kind %q", e.Kind)
+}
+
+// retar copies a tar stream, moving every member from under prefix from to
+// under prefix to: the engine names a volume's content after its mount point,
+// the archive relative to the volume's root, and a restore after the mount point again.
+func retar(dst io.Writer, src io.Reader, from, to string) error {
+	tr := tar.NewReader(src)
+	tw := tar.NewWriter(dst)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return tw.Close()
+		}
+		if err != nil {
+			return err
+		}
+		if hdr.Name, err = rebase(hdr.Name, from, to); err != nil {
+			return err
+		}
+		if hdr.Typeflag == tar.TypeLink {
+			if hdr.Linkname, err = rebase(hdr.Linkname, from, to); err != nil {
+				return err
+			}
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+}
+
+func rebase(name, from, to string) (string, error) {
+	if name+"/" == from {
+		return to, nil
+	}
+	rest, ok := strings.CutPrefix(name, from)
+	if !ok {
+		return "", fmt.Errorf("member %q is outside %s", name, from)
+	}
+	return to + rest, nil
+}
+
+// writeAtomic writes an archive under a temporary name in the same directory,
+// syncs it and renames it into place, so that an interrupted run never leaves a
+// file that looks complete. The file is created 0600: it holds the whole tracker.
+func writeAtomic(final string, write func(io.Writer) (Manifest, error)) (int64, Manifest, error) {
+	dir := filepath.Dir(final)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(final)+".partial-*")
+	if err != nil {
+		return 0, Manifest{}, fmt.Errorf("creating the archive: %w", err)
+	}
+	tmp := f.Name()
+	fail := func(err error) (int64, Manifest, error) {
+		f.Close()
+		os.Remove(tmp)
+		return 0, Manifest{}, err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		return fail(err)
+	}
+	cw := &countingWriter{w: f}
+	m, err := write(cw)
+	if err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(fmt.Errorf("syncing %s: %w", tmp, err))
+	}
+	if err := f.Close(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return 0, Manifest{}, err
+	}
+	// The rename is durable once the directory is synced.
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return cw.n, m, nil
+}
+
+// lockDir takes an exclusive lock on dir for one backup at a time, and clears the
+// partial files that earlier, killed runs left: none of them can still be written.
+func lockDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".stackctl-backup.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another backup is writing to %s: wait for it to finish", dir)
+	}
+	if partial, _ := filepath.Glob(filepath.Join(dir, ".*"+archiveSuffix+"*.partial-*")); len(partial) > 0 {
+		for _, p := range partial {
+			os.Remove(p)
+		}
+	}
+	return func() { f.Close() }, nil
+}
+
+// prune removes the stack's archives in dir beyond the keep newest, never keepName.
+func prune(dir, stackName string, keep int, keepName string) ([]string, error) {
+	names, err := Archives(dir, stackName)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for i := 0; i < len(names)-keep; i++ {
+		if names[i] == keepName {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, names[i])); err != nil {
+			return removed, err
+		}
+		removed = append(removed, filepath.Join(dir, names[i]))
+	}
+	return removed, nil
+}
+
+// Archives lists the file names of stackName's archives in dir, oldest first
+// (their names carry the UTC time they were taken).
+func Archives(dir, stackName string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, de := range entries {
+		n := de.Name()
+		stamp, ok := strings.CutPrefix(n, stackName+"-")
+		if !ok || !de.Type().IsRegular() {
+			continue
+		}
+		stamp, ok = strings.CutSuffix(strings.TrimSuffix(stamp, ".age"), archiveSuffix)
+		if _, err := time.Parse("20060102T150405Z", stamp); !ok || err != nil {
+			continue
+		}
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+func envValue(env []string, key string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+type counting struct {
+	r io.Reader
+	p Progress
+}
+
+func (c *counting) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.p.Add(int64(n))
+	return n, err
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,262 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"filippo.io/age"
+	"github.com/docker/compose/v5/pkg/api"
+	"github.com/stackctl/stackctl/internal/stack"
+)
+
+// RestoreOptions are the operator's choices for a restore.
+type RestoreOptions struct {
+	// Force replaces a stack that has data; without it such a restore is refused.
+	Force      bool
+	Identities []age.Identity
+	// Up carries the profile, mirror and timeout, as for up.
+	Up       stack.UpOptions
+	Progress Progress
+}
+
+// RestoreResult is what a restore brought back.
+type RestoreResult struct {
+	Manifest Manifest
+	URL      string
+	// Replaced lists the volumes that held data before, with --force.
+	Replaced []string
+}
+
+// VerifyFile reads the archive at path in full and checks it, changing nothing.
+func VerifyFile(path string, identities []age.Identity, progress Progress) (Manifest, error) {
+	if progress == nil {
+		progress = nopProgress{}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("%w: %v", stack.ErrNotFound, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Manifest{}, err
+	}
+	progress.Start("verify "+filepath.Base(path), fi.Size())
+	m, err := Verify(&counting{r: f, p: progress}, identities...)
+	progress.Done(err)
+	return m, err
+}
+
+// Restore brings st back to the state in the archive at file: it verifies the
+// whole archive, refuses (changing nothing) an archive of another stack, of a
+// newer Redmine or PostgreSQL than the images it would run on, or a stack that
+// holds data unless forced; then replaces the stack's volumes, restores the
+// database into a fresh PostgreSQL, starts everything and waits for health.
+func Restore(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, file string, o RestoreOptions) (RestoreResult, error) {
+	if o.Progress == nil {
+		o.Progress = nopProgress{}
+	}
+	m, err := VerifyFile(file, o.Identities, o.Progress)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	if m.Stack != st.Name {
+		return RestoreResult{}, fmt.Errorf("%w: %s is a backup of stack %s, not %s", ErrRefused, file, m.Stack, st.Name)
+	}
+	pers, _, err := r.Persistence(ctx, st)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	for _, en := range m.Entries {
+		if _, ok := mountOf(pers, en.Volume); !ok {
+			return RestoreResult{}, fmt.Errorf("%w: the archive holds volume %s, which stack %s no longer has", ErrRefused, en.Volume, st.Name)
+		}
+	}
+	var existing []string
+	for _, mt := range pers.Mounts {
+		found, err := e.VolumeExists(ctx, mt.Name)
+		if err != nil {
+			return RestoreResult{}, err
+		}
+		if found {
+			existing = append(existing, mt.Name)
+		}
+	}
+	if len(existing) > 0 && !o.Force {
+		return RestoreResult{}, fmt.Errorf("%w: stack %s has data: volumes %s exist; a restore replaces them: "+
+			"back them up first ('stackctl backup-volumes %s'), then re-run with --force, or remove them with 'stackctl down -v %s'",
+			ErrRefused, st.Name, strings.Join(existing, ", "), st.Name, st.Name)
+	}
+
+	// Build (or find) the images first: their versions decide whether the data can go back.
+	prep, err := r.Build(ctx, st, o.Up)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	if err := checkVersions(ctx, e, prep, m); err != nil {
+		return RestoreResult{}, err
+	}
+	if len(existing) > 0 {
+		if err := r.Down(ctx, st, true); err != nil {
+			return RestoreResult{}, err
+		}
+		// Down forgets the recorded profile with the volumes; MarkConfigured records it again.
+	}
+	if err := r.Create(ctx, prep); err != nil {
+		return RestoreResult{}, err
+	}
+	pers = stack.PersistenceOf(st, prep.Project)
+	if d := pers.Database; d != nil {
+		// A fresh PostgreSQL initialises an empty database for the restore to fill.
+		if err := r.Start(ctx, prep, o.Up.Timeout, d.Service); err != nil {
+			return RestoreResult{}, err
+		}
+	}
+	if err := restoreEntries(ctx, r, e, st, prep, pers, file, m, o); err != nil {
+		return RestoreResult{}, err
+	}
+	if err := r.Start(ctx, prep, o.Up.Timeout); err != nil {
+		return RestoreResult{}, err
+	}
+	url, err := r.WaitEntry(ctx, prep, o.Up.Timeout)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	// The first-start configuration (admin password, default data) is in the
+	// restored database already: up must not redo it.
+	if err := r.MarkConfigured(st, prep); err != nil {
+		return RestoreResult{}, err
+	}
+	return RestoreResult{Manifest: m, URL: url, Replaced: existing}, nil
+}
+
+// restoreEntries reads the archive a second time and puts every entry back.
+func restoreEntries(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, prep stack.Prepared, pers stack.Persistence, file string, m Manifest, o RestoreOptions) (rerr error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ar, err := NewReader(f, o.Identities...)
+	if err != nil {
+		return err
+	}
+	defer ar.Close()
+	o.Progress.Start("restore "+st.Name, m.Size())
+	defer func() { o.Progress.Done(rerr) }()
+	for {
+		en, err := ar.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		o.Progress.Entry(en.Name)
+		src := &counting{r: ar, p: o.Progress}
+		switch en.Kind {
+		case KindPostgres:
+			d := pers.Database
+			id, err := r.Container(ctx, st, d.Service)
+			if err != nil {
+				return err
+			}
+			// One transaction: a failed restore leaves the fresh database empty, not half full.
+			cmd := []string{"pg_restore", "-U", d.User, "-d", d.Name, "--exit-on-error", "--single-transaction", "--no-owner"}
+			if err := e.ExecStream(ctx, id, cmd, src, io.Discard); err != nil {
+				return fmt.Errorf("restoring the database: %w", err)
+			}
+		case KindVolume:
+			mt, _ := mountOf(pers, en.Volume)
+			id, err := containerOf(ctx, r, prep, mt.Service)
+			if err != nil {
+				return err
+			}
+			pr, pw := io.Pipe()
+			go func() { pw.CloseWithError(retar(pw, src, "./", path.Base(mt.Target)+"/")) }()
+			err = e.CopyTo(ctx, id, path.Dir(mt.Target), pr)
+			pr.CloseWithError(err)
+			if err != nil {
+				return fmt.Errorf("restoring volume %s: %w", en.Volume, err)
+			}
+		}
+	}
+	got, _ := ar.Manifest()
+	if !equalJSON(got, m) {
+		return fmt.Errorf("%w: %s changed while it was being restored", ErrDamaged, file)
+	}
+	return nil
+}
+
+// containerOf finds the container of service in the prepared stack, running or only created.
+func containerOf(ctx context.Context, r stack.Runner, prep stack.Prepared, service string) (string, error) {
+	cs, err := r.Compose.Ps(ctx, prep.Project.Name, api.PsOptions{All: true})
+	if err != nil {
+		return "", err
+	}
+	for _, c := range cs {
+		if c.Service == service {
+			return c.ID, nil
+		}
+	}
+	return "", fmt.Errorf("%w: no container for service %s", stack.ErrNotRunning, service)
+}
+
+// checkVersions refuses data from a newer Redmine or PostgreSQL than the images
+// would run: neither can take a database schema from its future.
+func checkVersions(ctx context.Context, e Engine, prep stack.Prepared, m Manifest) error {
+	for _, svc := range prep.Project.Services {
+		env, found, err := e.ImageEnv(ctx, svc.Image)
+		if err != nil || !found {
+			continue
+		}
+		if v := envValue(env, "REDMINE_VERSION"); v != "" && m.RedmineVersion != "" && newer(m.RedmineVersion, v) {
+			return fmt.Errorf("%w: the archive is from Redmine %s, newer than the %s in image %s: "+
+				"Redmine cannot migrate a database down; restore it on an image of Redmine %s or later",
+				ErrRefused, m.RedmineVersion, v, svc.Image, m.RedmineVersion)
+		}
+		if v := envValue(env, "PG_MAJOR"); v != "" && m.PostgresVersion != "" && newer(major(m.PostgresVersion), v) {
+			return fmt.Errorf("%w: the archive is from PostgreSQL %s, newer than the %s in image %s: restore it on PostgreSQL %s or later",
+				ErrRefused, m.PostgresVersion, v, svc.Image, major(m.PostgresVersion))
+		}
+	}
+	return nil
+}
+
+func major(v string) string { s, _, _ := strings.Cut(v, "."); return s }
+
+// newer says whether dotted version a is above b; parts that are not numbers compare as 0.
+func newer(a, b string) bool {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < max(len(pa), len(pb)); i++ {
+		x, y := num(pa, i), num(pb, i)
+		if x != y {
+			return x > y
+		}
+	}
+	return false
+}
+
+func num(parts []string, i int) int {
+	if i >= len(parts) {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimFunc(parts[i], func(r rune) bool { return r < '0' || r > '9' }))
+	return n
+}
+
+func mountOf(p stack.Persistence, volume string) (stack.Mount, bool) {
+	for _, mt := range p.Mounts {
+		if mt.Volume == volume {
+			return mt, true
+		}
+	}
+	return stack.Mount{}, false
+}

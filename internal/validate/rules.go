@@ -1,0 +1,86 @@
+package validate
+
+import (
+	"slices"
+	"strings"
+)
+
+// Rule is one check, with a stable ID that findings and opt-outs name.
+type Rule struct {
+	ID string
+	// Kind is "compose" or "Dockerfile": what the rule reads.
+	Kind string
+	// Severity is that of the rule's findings, but for those its Doc calls warnings.
+	Severity Severity
+	// Doc says what the rule wants, in one line; the README's table repeats it.
+	Doc string
+}
+
+// Rules lists stackctl's own rules. Dockerfiles are also checked by every rule of
+// BuildKit's linter ('docker build --check'), reported under BuildKit's names.
+var Rules = []Rule{
+	{ruleLoad, "compose", Error, "the file loads with compose-go: YAML, schema, interpolation and consistency"},
+	{ruleOptOut, "compose", Error, "every opt-out names a known rule and gives a reason"},
+	{ruleState, "compose", Error, "state lives in named volumes: the data directories of known images (Redmine files/ and plugins/, PostgreSQL, MySQL/MariaDB, MongoDB, Gitea, Nextcloud, WordPress) are named volumes, and no volume is anonymous; a writable host directory is a warning"},
+	{ruleRedmineBuild, "compose", Error, "the Redmine service is built (build:), so that its themes and plugins are part of a reviewed image"},
+	{rulePinned, "compose", Error, "every pulled image names a version tag or a digest: not latest, no tag, nor a bare variant such as alpine"},
+	{ruleHealth, "compose", Error, "every long-running service has a health check, in the compose file or its Dockerfile"},
+	{ruleDependsHealthy, "compose", Error, "depends_on waits for health (condition: service_healthy), or for a one-off service to complete"},
+	{ruleSecretEnv, "compose", Error, "no secret-looking value in environment: pass secrets as files (secrets:, *_FILE variables); one taken from a host variable is a warning"},
+	{rulePorts, "compose", Error, "a database never publishes ports (error), and only the reverse proxy does (warning for any other service)"},
+	{ruleRestart, "compose", Error, "every long-running service has a restart policy"},
+	{ruleNoNewPrivs, "compose", Error, "security_opt has no-new-privileges:true"},
+	{ruleCapDrop, "compose", Error, "cap_drop: [ALL], and cap_add adds back nothing beyond Docker's default set"},
+	{ruleReadOnly, "compose", Error, "read_only: true, with tmpfs or volumes where the service writes"},
+	{ruleReadOnlyFiles, "compose", Error, "a read-only service takes its secrets and configs from files: the Compose SDK cannot copy environment or inline content into it"},
+	{ruleNonRoot, "compose", Error, "the service runs as a non-root user (user:, or its Dockerfile's USER)"},
+	{ruleMemory, "compose", Error, "a memory limit (mem_limit or deploy.resources.limits.memory)"},
+	{rulePids, "compose", Error, "a process limit (pids_limit or deploy.resources.limits.pids)"},
+	{ruleHostAccess, "compose", Error, "no Docker socket, sensitive host path, privileged mode or host namespace"},
+	{ruleDockerfileLoad, "Dockerfile", Error, "the Dockerfile parses and BuildKit can plan it"},
+	{ruleDockerfileBase, "Dockerfile", Error, "every FROM names a pinned image, as PinnedImage has it, with ARG defaults and the service's build args resolved"},
+	{ruleDockerfileUser, "Dockerfile", Error, "the image's final stage sets a non-root USER"},
+	{ruleDockerfileHealth, "Dockerfile", Warning, "the image's final stage has a HEALTHCHECK"},
+}
+
+// Rule IDs. They are part of stackctl's interface: opt-outs and scripts name them.
+const (
+	ruleLoad             = "ComposeLoad"
+	ruleOptOut           = "OptOut"
+	ruleState            = "StateInNamedVolume"
+	ruleRedmineBuild     = "RedmineBuild"
+	rulePinned           = "PinnedImage"
+	ruleHealth           = "Healthcheck"
+	ruleDependsHealthy   = "DependsOnHealthy"
+	ruleSecretEnv        = "SecretInEnvironment"
+	rulePorts            = "PublishedPorts"
+	ruleRestart          = "RestartPolicy"
+	ruleNoNewPrivs       = "NoNewPrivileges"
+	ruleCapDrop          = "CapDropAll"
+	ruleReadOnly         = "ReadOnlyRootfs"
+	ruleReadOnlyFiles    = "ReadOnlySecretSource"
+	ruleNonRoot          = "NonRootUser"
+	ruleMemory           = "MemoryLimit"
+	rulePids             = "PidsLimit"
+	ruleHostAccess       = "HostAccess"
+	ruleDockerfileLoad   = "DockerfileLoad"
+	ruleDockerfileBase   = "DockerfilePinnedBase"
+	ruleDockerfileUser   = "DockerfileUser"
+	ruleDockerfileHealth = "DockerfileHealthcheck"
+)
+
+// knownRule reports whether id names one of stackctl's rules; BuildKit's rules
+// are opted out of in the Dockerfile itself (# check=skip=...).
+func knownRule(id string) bool {
+	return slices.ContainsFunc(Rules, func(r Rule) bool { return r.ID == id })
+}
+
+func ruleIDs() string {
+	ids := make([]string, 0, len(Rules))
+	for _, r := range Rules {
+		if r.ID != ruleLoad && r.ID != ruleOptOut {
+			ids = append(ids, r.ID)
+		}
+	}
+	return strings.Join(ids, ", ")
+}

@@ -1,0 +1,37 @@
+package validate
+
+import (
+	"github.com/DefangLabs/secret-detector/pkg/detectors/aws"
+	"github.com/DefangLabs/secret-detector/pkg/detectors/azure"
+	"github.com/DefangLabs/secret-detector/pkg/detectors/basicauth"
+	"github.com/DefangLabs/secret-detector/pkg/detectors/generic"
+	"github.com/DefangLabs/secret-detector/pkg/detectors/github"
+	"github.com/DefangLabs/secret-detector/pkg/detectors/jwt"
+	"github.com/DefangLabs/secret-detector/pkg/detectors/keyword"
+	"github.com/DefangLabs/secret-detector/pkg/detectors/npm"
+	"github.com/DefangLabs/secret-detector/pkg/detectors/privatekey"
+	"github.com/DefangLabs/secret-detector/pkg/detectors/sendgrid"
+	"github.com/DefangLabs/secret-detector/pkg/detectors/slack"
+	"github.com/DefangLabs/secret-detector/pkg/detectors/stripe"
+	"github.com/DefangLabs/secret-detector/pkg/secrets"
+)
+
+// secretDetectors are the Compose SDK's own secret detector's rules ('docker
+// compose publish' refuses to publish what they find): a secret-sounding name
+// with a literal value, a password in a URL, and the token formats of well-known
+// services. The high-entropy detector is left out: it flags digests and ids.
+var secretDetectors = []secrets.Detector{
+	keyword.NewDetector(),
+	generic.NewURLPasswordDetector(),
+	basicauth.NewDetector(),
+	aws.NewClientIdDetector(),
+	aws.NewSecretKeyDetector(),
+	azure.NewDetector(),
+	github.NewDetector(),
+	jwt.NewDetector(),
+	npm.NewDetector(),
+	privatekey.NewDetector(),
+	sendgrid.NewDetector(),
+	slack.NewDetector(),
+	stripe.NewDetector(),
+}

@@ -1,0 +1,340 @@
+package validate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/dotenv"
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/stackctl/stackctl/internal/stack"
+)
+
+// source is one compose file's path and content.
+type source struct {
+	file    string
+	content []byte
+}
+
+func readSources(paths []string) ([]source, error) {
+	out := make([]source, 0, len(paths))
+	for _, p := range paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrUnreadable, p, err)
+		}
+		b, err := os.ReadFile(abs)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v: check the path and its permissions", ErrUnreadable, err)
+		}
+		out = append(out, source{file: abs, content: b})
+	}
+	return out, nil
+}
+
+// Files validates compose files as 'docker compose -f FILE...' would load them:
+// the project directory is the first file's, variables come from the process
+// environment and that directory's .env, and every profile is enabled.
+func Files(ctx context.Context, paths []string) (Report, error) {
+	srcs, err := readSources(paths)
+	if err != nil {
+		return Report{}, err
+	}
+	dir := filepath.Dir(srcs[0].file)
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	var envErr error
+	if dotEnv := filepath.Join(dir, ".env"); fileExists(dotEnv) {
+		vars, err := dotenv.GetEnvFromFile(env, []string{dotEnv})
+		envErr = err
+		for k, v := range vars {
+			if _, set := env[k]; !set {
+				env[k] = v
+			}
+		}
+	}
+	findings := check(ctx, srcs, func() (*types.Project, error) {
+		if envErr != nil {
+			return nil, envErr
+		}
+		return loadSources(ctx, srcs, dir, env)
+	})
+	r := Report{Findings: findings}
+	r.sort()
+	return r, nil
+}
+
+// loadSources loads compose files from memory with compose-go's full checks.
+func loadSources(ctx context.Context, srcs []source, dir string, env map[string]string) (*types.Project, error) {
+	files := make([]types.ConfigFile, len(srcs))
+	for i, s := range srcs {
+		files[i] = types.ConfigFile{Filename: s.file, Content: s.content}
+	}
+	name := loader.NormalizeProjectName(filepath.Base(dir))
+	if name == "" {
+		name = "validate"
+	}
+	return loader.LoadWithContext(ctx, types.ConfigDetails{WorkingDir: dir, ConfigFiles: files, Environment: env}, func(o *loader.Options) {
+		o.SetProjectName(name, false)
+		o.ResolvePaths = true
+		o.Profiles = []string{"*"}
+	})
+}
+
+// Stacks validates stackctl's stacks as stackctl loads them, under each of
+// profiles. A finding that shows under some profiles only names them.
+func Stacks(ctx context.Context, root stack.Root, sts []stack.Stack, profiles []stack.Profile) (Report, error) {
+	var r Report
+	for _, st := range sts {
+		srcs, err := readSources([]string{root.ComposeFile(st)})
+		if err != nil {
+			return Report{}, err
+		}
+		seen := map[string]int{}
+		inProfiles := map[string][]string{}
+		for _, p := range profiles {
+			fs := check(ctx, srcs, func() (*types.Project, error) {
+				return root.Load(ctx, st, stack.Settings{Profile: p, Listen: stack.DefaultListen})
+			})
+			for _, f := range fs {
+				k := f.key()
+				if _, ok := seen[k]; !ok {
+					seen[k] = len(r.Findings)
+					r.Findings = append(r.Findings, f)
+				}
+				inProfiles[k] = append(inProfiles[k], string(p))
+			}
+		}
+		for k, i := range seen {
+			if len(inProfiles[k]) < len(profiles) {
+				r.Findings[i].Profiles = inProfiles[k]
+			}
+		}
+	}
+	r.sort()
+	return r, nil
+}
+
+// check loads a project and applies every rule: compose-go's loading errors,
+// the compose rules, and the Dockerfile rules of what the services build.
+func check(ctx context.Context, srcs []source, load func() (*types.Project, error)) []Finding {
+	run := &composeRun{}
+	for _, s := range srcs {
+		run.indexes = append(run.indexes, newYAMLIndex(s.file, s.content))
+	}
+	p, err := safeLoad(load)
+	if err != nil {
+		return run.loadFindings(err)
+	}
+	run.project = p
+	run.indexRelated()
+	svcs := run.services()
+	run.dockerfiles(ctx, svcs)
+	run.check(svcs)
+	return run.findings
+}
+
+// indexRelated adds the files that the loaded files include or extend from, so
+// that a service defined there is placed there. Only regular files the loader
+// has just read are opened.
+func (c *composeRun) indexRelated() {
+	seen := map[string]bool{}
+	for _, x := range c.indexes {
+		seen[x.file] = true
+	}
+	for i := 0; i < len(c.indexes); i++ {
+		x := c.indexes[i]
+		for _, rel := range x.related() {
+			p := rel
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(filepath.Dir(x.file), p)
+			}
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() || fi.Size() > maxComposeFile {
+				continue
+			}
+			if b, err := os.ReadFile(p); err == nil {
+				c.indexes = append(c.indexes, newYAMLIndex(p, b))
+			}
+		}
+	}
+}
+
+// maxComposeFile bounds the size of a file indexRelated reads.
+const maxComposeFile = 4 << 20
+
+// loadFindings reports a loading error, one finding per error compose-go joined.
+func (c *composeRun) loadFindings(err error) []Finding {
+	var out []Finding
+	for _, e := range splitJoined(err) {
+		file, line := c.errorLocation(e)
+		fix := "make the file load with 'docker compose config'"
+		if strings.Contains(e.Error(), "STACKCTL_") {
+			fix = "stackctl's stacks need the variables stackctl sets: validate them by name (stackctl validate redmine)"
+		}
+		out = append(out, Finding{Rule: ruleLoad, Severity: Error, File: file, Line: line, Message: e.Error(), Fix: fix})
+	}
+	return out
+}
+
+// splitJoined returns the errors an errors.Join in err's chain holds (compose-go
+// joins one per interpolation failure, nested), or err alone.
+func splitJoined(err error) []error {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			var out []error
+			for _, sub := range j.Unwrap() {
+				out = append(out, splitJoined(sub)...)
+			}
+			return out
+		}
+	}
+	return []error{err}
+}
+
+// safeLoad turns a panic in the loader into an error: validate reports on any
+// input, however broken, and never crashes on it.
+func safeLoad(load func() (*types.Project, error)) (p *types.Project, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("compose-go cannot load this file (it panicked: %v)", r)
+		}
+	}()
+	return load()
+}
+
+var (
+	yamlLineRE = regexp.MustCompile(`line (\d+)`)
+	// schemaPathRE finds the key path compose-go's schema and consistency errors name.
+	schemaPathRE = regexp.MustCompile(`\b((?:services|volumes|networks|secrets|configs|models)(?:\.[A-Za-z0-9_.\-\[\]]+)?)`)
+	// serviceNameRE finds the service a consistency error names: service "web" depends on ...
+	serviceNameRE = regexp.MustCompile(`service "([^"]+)"`)
+)
+
+// errorLocation places a loading error: a "line N" it mentions, else the key
+// path it names, else the start of the file it names.
+func (c *composeRun) errorLocation(err error) (string, int) {
+	msg := err.Error()
+	file := ""
+	for _, x := range c.indexes {
+		if strings.Contains(msg, x.file) {
+			file = x.file
+		}
+	}
+	if file == "" && len(c.indexes) > 0 {
+		file = c.indexes[0].file
+	}
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return file, n
+	}
+	var path []string
+	if m := schemaPathRE.FindStringSubmatch(msg); m != nil {
+		for _, seg := range strings.Split(m[1], ".") {
+			if _, err := strconv.Atoi(seg); err == nil {
+				seg = "[" + seg + "]"
+			}
+			path = append(path, seg)
+		}
+	} else if m := serviceNameRE.FindStringSubmatch(msg); m != nil {
+		path = []string{"services", m[1]}
+	}
+	if path != nil {
+		for _, x := range c.indexes {
+			if x.file == file {
+				line, _ := x.locate(path)
+				return file, line
+			}
+		}
+	}
+	return file, 0
+}
+
+// dockerfiles lints the Dockerfile of every service that builds one, once per
+// Dockerfile, build args and target, and describes the image it builds for the
+// compose rules. A service's opt-outs cover the Dockerfile rules too.
+func (c *composeRun) dockerfiles(ctx context.Context, svcs []*service) {
+	done := map[string]*imageInfo{}
+	for _, s := range svcs {
+		if s.Build == nil {
+			continue
+		}
+		file, content, inline, err := dockerfileOf(s.Build)
+		if file == "" {
+			continue // a remote build context: nothing to read here
+		}
+		offset := 0
+		if inline {
+			// findings go to the compose file, under the dockerfile_inline key
+			file, offset = c.locate([]string{"services", s.Name, "build", "dockerfile_inline"})
+		}
+		args := map[string]string{}
+		for k, v := range s.Build.Args {
+			if v != nil {
+				args[k] = *v
+			}
+		}
+		key := fmt.Sprint(file, args, s.Build.Target)
+		if info, ok := done[key]; ok {
+			s.image = info
+			continue
+		}
+		if err != nil {
+			c.add(s, ruleDockerfileLoad, Error, []string{"build"}, fmt.Sprintf("cannot read the Dockerfile: %v", err),
+				"build from a Dockerfile that exists in the build context")
+			done[key] = nil
+			continue
+		}
+		fs, info := dockerfileCheck(ctx, file, content, args, s.Build.Target, s.Name)
+		for _, f := range fs {
+			if f.Line > 0 {
+				f.Line += offset
+			}
+			if s.ignore[f.Rule] == "" {
+				c.findings = append(c.findings, f)
+			}
+		}
+		s.image = info
+		done[key] = info
+	}
+}
+
+// dockerfileOf returns the path and content of the Dockerfile a build uses;
+// file is "" for a remote context.
+func dockerfileOf(b *types.BuildConfig) (file string, content []byte, inline bool, err error) {
+	if b.DockerfileInline != "" {
+		return "dockerfile_inline", []byte(b.DockerfileInline), true, nil
+	}
+	if strings.Contains(b.Context, "://") || strings.HasPrefix(b.Context, "git@") {
+		return "", nil, false, nil
+	}
+	file = b.Dockerfile
+	if file == "" {
+		file = "Dockerfile"
+	}
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(b.Context, file)
+	}
+	content, err = os.ReadFile(file)
+	return file, content, false, err
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return !errors.Is(err, fs.ErrNotExist)
+}

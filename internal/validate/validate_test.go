@@ -1,0 +1,230 @@
+package validate
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stackctl/stackctl/internal/stack"
+)
+
+// update reports -update: rewrite golden files. A test helper linked in through
+// the Compose SDK may define the flag already; share it.
+var update = func() func() bool {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite golden files")
+	}
+	return func() bool { return flag.Lookup("update").Value.String() == "true" }
+}()
+
+// want reads the findings a fixture directory expects from its "# want: RULE"
+// comments: at the end of a line for that line, alone on a line for the next
+// line that is no comment (a Dockerfile has no end-of-line comments).
+func want(t *testing.T, dir string) []string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	var out []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pending []string
+		sc := bufio.NewScanner(strings.NewReader(string(b)))
+		for n := 1; sc.Scan(); n++ {
+			line := strings.TrimSpace(sc.Text())
+			if rules, ok := strings.CutPrefix(line, "# want: "); ok {
+				pending = append(pending, strings.Split(rules, ", ")...)
+				continue
+			}
+			if strings.HasPrefix(line, "#") {
+				continue
+			}
+			if _, rules, ok := strings.Cut(line, "# want: "); ok {
+				pending = append(pending, strings.Split(rules, ", ")...)
+			}
+			for _, r := range pending {
+				out = append(out, fmt.Sprintf("%s:%d %s", filepath.Base(f), n, r))
+			}
+			pending = nil
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func got(r Report) []string {
+	var out []string
+	for _, f := range r.Findings {
+		out = append(out, fmt.Sprintf("%s:%d %s", filepath.Base(f.File), f.Line, f.Rule))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestRules runs every rule's fixtures: testdata/rules/<rule>/pass must give no
+// finding at all, testdata/rules/<rule>/fail exactly the findings its comments
+// name, each at its file and line.
+func TestRules(t *testing.T) {
+	dirs, _ := filepath.Glob("testdata/rules/*/*")
+	if len(dirs) == 0 {
+		t.Fatal("no fixtures")
+	}
+	for _, dir := range dirs {
+		t.Run(strings.TrimPrefix(dir, "testdata/rules/"), func(t *testing.T) {
+			r, err := Files(context.Background(), []string{filepath.Join(dir, "compose.yaml")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, g := want(t, dir), got(r)
+			if filepath.Base(dir) == "fail" && len(w) == 0 {
+				t.Fatal("a fail fixture names no finding")
+			}
+			if !slices.Equal(w, g) {
+				var text strings.Builder
+				_ = r.WriteText(&text, "")
+				t.Errorf("findings\n got  %q\n want %q\n%s", g, w, text.String())
+			}
+			for _, f := range r.Findings {
+				if f.Message == "" || f.Fix == "" || f.Severity == "" {
+					t.Errorf("finding without message, fix or severity: %+v", f)
+				}
+			}
+		})
+	}
+}
+
+// TestEveryRuleHasFixtures: a rule without a breaking and a passing compose file is untested.
+func TestEveryRuleHasFixtures(t *testing.T) {
+	for _, r := range Rules {
+		for _, kind := range []string{"pass", "fail"} {
+			dir := filepath.Join("testdata", "rules", r.ID, kind)
+			if _, err := os.Stat(filepath.Join(dir, "compose.yaml")); err != nil {
+				t.Errorf("rule %s has no %s fixture: %v", r.ID, kind, err)
+				continue
+			}
+			if kind == "fail" && !slices.ContainsFunc(want(t, dir), func(w string) bool { return strings.HasSuffix(w, " "+r.ID) }) {
+				t.Errorf("%s names no %s finding", dir, r.ID)
+			}
+		}
+	}
+}
+
+// TestStacksValidateClean: stackctl's own stacks pass every rule, as stackctl
+// loads them, under both base profiles.
+func TestStacksValidateClean(t *testing.T) {
+	root, err := stack.FindRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sts []stack.Stack
+	for _, name := range stack.StackNames() {
+		st, _ := stack.LookupStack(name)
+		sts = append(sts, st)
+	}
+	r, err := Stacks(context.Background(), root, sts, []stack.Profile{stack.ProfileUpstream, stack.ProfileDebian})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Findings) > 0 {
+		var text strings.Builder
+		_ = r.WriteText(&text, string(root))
+		t.Fatalf("stackctl validate finds problems in our stacks:\n%s", text.String())
+	}
+}
+
+func TestUnreadable(t *testing.T) {
+	_, err := Files(context.Background(), []string{filepath.Join(t.TempDir(), "missing.yaml")})
+	if !errors.Is(err, ErrUnreadable) {
+		t.Fatalf("error = %v, want ErrUnreadable", err)
+	}
+}
+
+// TestReportGolden pins both output formats on a fixture with an error and a
+// warning: testdata/report.golden.{txt,json}, refreshed with -update.
+func TestReportGolden(t *testing.T) {
+	dir := filepath.Join("testdata", "rules", "PublishedPorts", "fail")
+	r, err := Files(context.Background(), []string{filepath.Join(dir, "compose.yaml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs(dir)
+	var text, js strings.Builder
+	if err := r.WriteText(&text, abs); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteJSON(&js, abs); err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string]string{"report.golden.txt": text.String(), "report.golden.json": js.String()} {
+		golden := filepath.Join("testdata", name)
+		if update() {
+			if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (create it with go test ./internal/validate -update)", err)
+		}
+		if got != string(want) {
+			t.Errorf("output differs from %s (refresh with -update if intended):\n%s", golden, got)
+		}
+	}
+	if !errors.Is(r.Err(), ErrFindings) || !strings.Contains(r.Err().Error(), "1 error, 1 warning") {
+		t.Errorf("Err() = %v, want ErrFindings counting 1 error, 1 warning", r.Err())
+	}
+}
+
+// TestRulesDocumented keeps the README's rule table the same as --list-rules.
+func TestRulesDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range Rules {
+		row := fmt.Sprintf("| `%s` | %s | %s | %s |", r.ID, r.Kind, r.Severity, r.Doc)
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README.md lacks the row %q: copy it from 'stackctl validate --list-rules'", row)
+		}
+	}
+}
+
+// TestStacksNameProfiles: a finding that shows under one base profile only says
+// which; one that shows under both says nothing.
+func TestStacksNameProfiles(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "stacks", "nginx")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	compose, err := os.ReadFile("testdata/rules/ReadOnlyRootfs/fail/compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the image is named after the profile, untagged: a different finding under each
+	compose = []byte(strings.Replace(string(compose), "image: nginx:1.27-alpine", "image: ${STACKCTL_PROFILE}", 1))
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), compose, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := stack.LookupStack("nginx")
+	r, err := Stacks(context.Background(), stack.Root(root), []stack.Stack{st}, []stack.Profile{stack.ProfileUpstream, stack.ProfileDebian})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g []string
+	for _, f := range r.Findings {
+		g = append(g, fmt.Sprintf("%s %v", f.Rule, f.Profiles))
+	}
+	w := []string{"PinnedImage [debian]", "PinnedImage [upstream]", "ReadOnlyRootfs []"}
+	if slices.Sort(g); !slices.Equal(g, w) {
+		t.Fatalf("findings = %q, want %q", g, w)
+	}
+}
