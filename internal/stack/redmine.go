@@ -208,6 +208,10 @@ func containerSecret(s Secret) types.ServiceSecretConfig {
 	return types.ServiceSecretConfig{Source: s.Name, UID: id, GID: id, Mode: ptr(types.FileMode(0o400))}
 }
 
+// redmineHealthProbe passes when Redmine answers /up with 200. The Dockerfile's
+// HEALTHCHECK runs the same command (TestRedmineHealthCheckMatchesDockerfile).
+var redmineHealthProbe = fmt.Sprintf(`exec 3<>/dev/tcp/127.0.0.1/%d && printf 'GET /up HTTP/1.0\r\n\r\n' >&3 && head -n 1 <&3 | grep -q ' 200 '`, redminePort)
+
 // redmineService is our Redmine image, built with the themes baked in.
 func redmineService() types.ServiceConfig {
 	return types.ServiceConfig{
@@ -224,10 +228,15 @@ func redmineService() types.ServiceConfig {
 			},
 			DependsOn: types.DependsOnConfig{"db": {Condition: types.ServiceConditionHealthy, Required: true}},
 			HealthCheck: &types.HealthCheckConfig{
-				// Ruby is in every Redmine image; wget and curl are not.
-				Test: types.HealthCheckTest{"CMD", "ruby", "-rnet/http", "-e",
-					fmt.Sprintf(`exit Net::HTTP.get_response(URI("http://127.0.0.1:%d/login")).code == "200"`, redminePort)},
-				Interval: duration(5e9),
+				// Rails' own health endpoint (Redmine 6 and later), asked with bash's
+				// /dev/tcp: bash, head and grep are in both Redmine bases, wget and curl
+				// are not, and a Ruby process per check would cost more than the request.
+				// No '$' in it, so compose's interpolation leaves it alone.
+				Test: types.HealthCheckTest{"CMD", "bash", "-c", redmineHealthProbe},
+				// Short, because the first passing check after a recreate (a theme
+				// change) is what compose, and nginx behind it, wait for; the engine here
+				// (API 1.41) has no start_interval to make only the start-up checks fast.
+				Interval: duration(2e9),
 				Timeout:  duration(5e9),
 				Retries:  ptr(uint64(3)),
 				// First boot migrates an empty database and precompiles assets.
