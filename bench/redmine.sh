@@ -6,11 +6,11 @@
 #         this includes Redmine's first migration of an empty database)
 #   first boot: then 'up redmine' (migrations of an empty database, first-start
 #         configuration, first page through nginx)
-#   theme change: one theme file changed; 'up redmine --no-wait' (theme layer rebuilt,
-#         Redmine recreated), then the time until Redmine answers through nginx again.
-#         nginx depends on Redmine being healthy, so compose returns only once the new
-#         Redmine has started: the first figure includes Redmine's start-up, the second
-#         is what is left after it (near zero).
+#   theme change: one theme file changed, then 'up redmine', split where the engine's
+#         own timestamps allow: the theme layer rebuilt (until the new image exists),
+#         Redmine recreated (until its new container runs), then Redmine's start-up
+#         until it answers through nginx again (Rails booting; bench/redmine-boot.sh
+#         shows how much of that the storage driver costs), and the whole.
 #   warm: 'up redmine' with nothing changed, until the first page answers
 # It runs on a temporary copy of the project, so the theme change never touches the checkout.
 # Usage: bench/redmine.sh [RUNS]   (theme and warm runs repeated RUNS times; default 3)
@@ -38,11 +38,22 @@ images=$(timed s up redmine --base debian --listen 127.0.0.1:18199 --no-wait)
 row "cold build: image builds, containers created" "$images"
 row "cold build: total" "$(echo "$bases + $images" | bc)"
 row "first boot: migrations, configuration, first page" "$(timed s up redmine --timeout 20m)"
-answers() { until curl -fso /dev/null "$url"; do sleep 0.2; done; }
+answers() { until curl -fso /dev/null "$url"; do sleep 0.1; done; }
+# since T0 TIMESTAMP: seconds from T0 (date +%s.%N) to an RFC 3339 timestamp of the engine's.
+since() { echo "$(date -d "$2" +%s.%N) - $1" | bc; }
 for i in $(seq "$runs"); do
 	echo "/* bench run $i */" >>"$work/root/themes/harbor/stylesheets/application.css"
-	row "theme change: rebuild theme layer, recreate redmine" "$(timed s up redmine --no-wait)"
-	row "theme change: then until Redmine answers again" "$(timed answers)"
+	t0=$(date +%s.%N)
+	s up redmine --no-wait
+	answers
+	t1=$(date +%s.%N)
+	built=$(docker image inspect -f '{{.Created}}' stackctl/redmine:debian)
+	id=$(docker ps -q --filter label=com.docker.compose.project=stackctl-redmine --filter label=com.docker.compose.service=redmine)
+	started=$(docker inspect -f '{{.State.StartedAt}}' "$id")
+	row "theme change: theme layer rebuilt (new image)" "$(since "$t0" "$built")"
+	row "theme change: + Redmine recreated (new container running)" "$(since "$t0" "$started")"
+	row "theme change: then Redmine's start, until it answers" "$(echo "$t1 - $(date -d "$started" +%s.%N)" | bc)"
+	row "theme change: total, until Redmine answers again" "$(echo "$t1 - $t0" | bc)"
 done
 for _ in $(seq "$runs"); do
 	row "warm: up redmine, nothing changed, to first page" "$(timed s up redmine)"

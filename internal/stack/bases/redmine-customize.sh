@@ -43,6 +43,15 @@ cp "$root/var/lib/redmine/Gemfile.lock" "$app/Gemfile.lock"
 # dbconfig is off). Remove the dangling link so the entrypoint writes a real file, as upstream.
 rm -f "$app/config/database.yml"
 
+# Gemfile.lock resolved with every adapter the image carries, as the official image's
+# build does: Redmine's Gemfile adds the adapters' gems from config/database.yml, and a
+# lock that already holds them lets the entrypoint's 'bundle check' pass at every start
+# instead of re-resolving (1.5 s against 0.3 s per start, measured).
+printf 'pg:\n  adapter: postgresql\nmysql:\n  adapter: mysql2\nsqlite:\n  adapter: sqlite3\n' > "$app/config/database.yml"
+chroot "$root" sh -c 'cd /usr/src/redmine && bundle lock --local' >/dev/null
+grep -Eq '^    pg ' "$app/Gemfile.lock" || { echo "redmine base: bundle lock left pg out of Gemfile.lock" >&2; exit 1; }
+rm -f "$app/config/database.yml"
+
 # Debian's instance dir: fold it onto Rails.root. Redmine.root (files/, tmp/, log/, public/,
 # config/database.yml, config/secret_key.txt) then resolves to /usr/src/redmine/<x>.
 rm -rf "$root/var/lib/redmine/default"
