@@ -50,8 +50,8 @@ ours_b=$(timed s backup-volumes --out "$work/ours")
 archive=$(ls "$work"/ours/redmine-*.tar.zst)
 plain_b=$(timed docker run --rm --volumes-from "$redmine" -v "$work/plain:/backup" --entrypoint tar "$image" \
 	czf /backup/files.tar.gz -C /usr/src/redmine/files .)
-row "backup: stackctl backup-volumes" "$ours_b"
-row "backup: plain tar czf in a container" "$plain_b"
+row "backup: stackctl backup-volumes" "$(printf '%.1f' "$ours_b")"
+row "backup: plain tar czf in a container" "$(printf '%.1f' "$plain_b")"
 row "backup: speed-up" "$(echo "scale=1; $plain_b / $ours_b" | bc)x"
 
 s down redmine --volumes >/dev/null
@@ -61,10 +61,10 @@ plain_r=$(timed docker run --rm -v stackctl-bench-plain:/restore -v "$work/plain
 : >"$work/log"
 ours_r=$(timed s restore-volumes "$archive" --listen 127.0.0.1:18198 --timeout 20m)
 phase() { grep -oP "^$1 \S+: .* read in \K[0-9.]+(?=s)" "$work/log" | tail -1; }
-row "restore: stackctl restore-volumes, whole command" "$ours_r"
+row "restore: stackctl restore-volumes, whole command" "$(printf '%.1f' "$ours_r")"
 row "restore: stackctl, verify phase" "$(phase verify)"
 row "restore: stackctl, entries restored (volumes + pg_restore)" "$(phase restore)"
-row "restore: plain tar xzf into an empty volume" "$plain_r"
+row "restore: plain tar xzf into an empty volume" "$(printf '%.1f' "$plain_r")"
 row "restore: speed-up, verify + entries vs plain" "$(echo "scale=1; $plain_r / ($(phase verify) + $(phase restore))" | bc)x"
 echo
 row "archive: stackctl (.tar.zst, all volumes + database)" "$(mb "$archive")"
