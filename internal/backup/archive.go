@@ -171,8 +171,8 @@ func (w *Writer) Add(name string, src io.Reader) (Entry, error) {
 	sum := sha256.New()
 	var size int64
 	for part := 0; ; part++ {
-		n, err := io.ReadFull(src, w.buf)
-		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		n, err := fill(src, w.buf)
+		if err != nil && !errors.Is(err, io.EOF) {
 			return Entry{}, fmt.Errorf("reading %s: %w", name, err)
 		}
 		if n > 0 || part == 0 {
@@ -190,6 +190,21 @@ func (w *Writer) Add(name string, src io.Reader) (Entry, error) {
 	e.Size, e.SHA256 = size, hex.EncodeToString(sum.Sum(nil))
 	w.next++
 	return *e, nil
+}
+
+// fill reads src into buf until buf is full or src ends with io.EOF. Unlike
+// io.ReadFull it passes on io.ErrUnexpectedEOF from src, which is how a tar
+// stream cut short mid-member says so: that entry is incomplete, not at its end.
+func fill(src io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := src.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // Close writes the manifest and ends the compressed stream; it does not close dst.
@@ -265,8 +280,13 @@ func NewReader(src io.Reader, identities ...age.Identity) (*Reader, error) {
 			return nil, fmt.Errorf("%w: the archive is encrypted: pass the age identity that opens it with --identity FILE", ErrEncrypted)
 		}
 		r, err := age.Decrypt(br, identities...)
-		if err != nil {
+		var noMatch *age.NoIdentityMatchError
+		if errors.As(err, &noMatch) {
 			return nil, fmt.Errorf("%w: none of the identities given opens it (%v): pass the identity of one of the recipients it was encrypted to", ErrEncrypted, err)
+		}
+		if err != nil {
+			// A header that does not parse is a damaged file, not a wrong key.
+			return nil, damaged("", "its age encryption header: %v", err)
 		}
 		plain = r
 	}
@@ -436,8 +456,10 @@ func (r *Reader) finish() error {
 		return damaged(manifestName, "data after the manifest")
 	}
 	// The tar trailer's frame: reading to the end checks its checksum and that nothing follows.
-	if _, err := io.Copy(io.Discard, r.dec); err != nil {
+	if n, err := io.Copy(io.Discard, r.dec); err != nil {
 		return damaged(manifestName, "after the manifest: %v", err)
+	} else if n > 0 {
+		return damaged(manifestName, "%d bytes of data after the archive's end", n)
 	}
 	r.final = &m
 	return io.EOF
@@ -483,11 +505,22 @@ func Verify(src io.Reader, identities ...age.Identity) (Manifest, error) {
 	}
 	defer r.Close()
 	for {
-		if _, err := r.Next(); errors.Is(err, io.EOF) {
+		e, err := r.Next()
+		if errors.Is(err, io.EOF) {
 			m, _ := r.Manifest()
 			return m, nil
 		} else if err != nil {
 			return Manifest{}, err
+		}
+		if e.Kind == KindVolume {
+			// A volume that a restore would write outside of is refused here,
+			// before a restore changes anything.
+			if err := retar(io.Discard, r, "./", "volume/"); err != nil {
+				if errors.Is(err, ErrDamaged) || errors.Is(err, ErrEncrypted) {
+					return Manifest{}, err
+				}
+				return Manifest{}, damaged(e.Name, "its tar stream: %v", err)
+			}
 		}
 	}
 }

@@ -1,15 +1,18 @@
 package backup
 
 import (
+	"archive/tar"
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"filippo.io/age"
+	"github.com/klauspost/compress/zstd"
 )
 
 // testContent is compressible text then random bytes, over several parts.
@@ -21,6 +24,32 @@ func testContent(t testing.TB, size int) []byte {
 		t.Fatal(err)
 	}
 	return append(b, r...)
+}
+
+// volumeTar is a volume entry's content as the engine streams it and the archive
+// holds it: a tar relative to the volume's root ("./"), with one file per content.
+func volumeTar(t testing.TB, contents ...[]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	hdrs := []*tar.Header{{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755, Uid: 999, Gid: 999}}
+	for i, c := range contents {
+		hdrs = append(hdrs, &tar.Header{Name: fmt.Sprintf("./file-%d", i), Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(c)), Uid: 999, Gid: 999})
+	}
+	for i, h := range hdrs {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 {
+			if _, err := tw.Write(contents[i-1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func testManifest() Manifest {
@@ -121,7 +150,7 @@ func TestRoundTrip(t *testing.T) {
 
 // TestDamage checks that every kind of damage is refused, naming where it is.
 func TestDamage(t *testing.T) {
-	contents := [][]byte{testContent(t, 100000), testContent(t, 3*partSize/2), []byte("plugin\n")}
+	contents := [][]byte{testContent(t, 100000), volumeTar(t, testContent(t, 3*partSize/2)), volumeTar(t, []byte("plugin\n"))}
 	good := writeArchive(t, contents)
 	if _, err := Verify(bytes.NewReader(good)); err != nil {
 		t.Fatalf("undamaged archive: %v", err)
@@ -174,5 +203,101 @@ func TestDamage(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.mention)
 			}
 		})
+	}
+}
+
+// TestVerifyRefusesEscapingVolume: the checksums prove an archive intact, not
+// who made it; a volume member that a restore would write outside the volume is
+// refused by verify, so before a restore changes anything.
+func TestVerifyRefusesEscapingVolume(t *testing.T) {
+	stream := func(hdrs ...*tar.Header) []byte {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, h := range hdrs {
+			if h.Typeflag == 0 {
+				h.Typeflag, h.Size = tar.TypeReg, 1
+			}
+			if err := tw.WriteHeader(h); err != nil {
+				t.Fatal(err)
+			}
+			if h.Size > 0 {
+				tw.Write([]byte("x"))
+			}
+		}
+		tw.Close()
+		return buf.Bytes()
+	}
+	root := &tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755}
+	for _, tc := range []struct {
+		name    string
+		volume  []byte
+		mention string
+	}{
+		{"dot-dot", stream(root, &tar.Header{Name: "./../redmine-plugins/evil.rb"}), "outside the volume"},
+		{"absolute", stream(root, &tar.Header{Name: "/etc/cron.d/evil"}), "outside the volume"},
+		{"through a symlink", stream(root,
+			&tar.Header{Name: "./l", Typeflag: tar.TypeSymlink, Linkname: "/usr/src/redmine/config"},
+			&tar.Header{Name: "./l/initializers/evil.rb"}), "under the symlink"},
+		{"hard link out", stream(root, &tar.Header{Name: "./h", Typeflag: tar.TypeLink, Linkname: "./../../etc/shadow"}), "outside the volume"},
+		{"not a tar", []byte("plugin\n"), "its tar stream"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			archive := writeArchive(t, [][]byte{[]byte("dump"), tc.volume, nil})
+			_, err := Verify(bytes.NewReader(archive))
+			if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "entry redmine-files.tar") || !strings.Contains(err.Error(), tc.mention) {
+				t.Fatalf("err = %v, want ErrDamaged naming redmine-files.tar and %q", err, tc.mention)
+			}
+		})
+	}
+	// A symlink pointing anywhere is fine as long as nothing is written through it.
+	ok := stream(root, &tar.Header{Name: "./l", Typeflag: tar.TypeSymlink, Linkname: "/etc"}, &tar.Header{Name: "./ll"})
+	if _, err := Verify(bytes.NewReader(writeArchive(t, [][]byte{[]byte("dump"), ok, nil}))); err != nil {
+		t.Fatalf("a harmless symlink refused: %v", err)
+	}
+}
+
+// cutShort is a source that ends like a tar stream broken off mid-member.
+type cutShort struct{ r io.Reader }
+
+func (c cutShort) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// TestAddRefusesCutShortSource: an entry whose source broke off must fail the
+// backup, not be stored as complete with a valid checksum.
+func TestAddRefusesCutShortSource(t *testing.T) {
+	w, err := NewWriter(io.Discard, testManifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Add("db-data.pgdump", strings.NewReader("dump")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Add("redmine-files.tar", cutShort{bytes.NewReader(testContent(t, 1000))}); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("Add of a cut-short source: err = %v, want io.ErrUnexpectedEOF", err)
+	}
+}
+
+// TestVerifyRefusesTrailingDataAndDamagedAgeHeader: data appended after the
+// archive's end is damage, and so is an age header that does not parse (which
+// is not a wrong key: exit 20, not 21).
+func TestVerifyRefusesTrailingDataAndDamagedAgeHeader(t *testing.T) {
+	good := writeArchive(t, [][]byte{[]byte("dump"), volumeTar(t, []byte("files")), nil})
+	var extra bytes.Buffer
+	zw, _ := zstd.NewWriter(&extra)
+	zw.Write([]byte("appended after the end"))
+	zw.Close()
+	if _, err := Verify(bytes.NewReader(append(bytes.Clone(good), extra.Bytes()...))); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "after the archive's end") {
+		t.Fatalf("trailing frame: err = %v, want ErrDamaged", err)
+	}
+	id, _ := age.GenerateX25519Identity()
+	enc := writeArchive(t, [][]byte{[]byte("dump"), volumeTar(t, []byte("files")), nil}, id.Recipient())
+	broken := enc[:60] // the age header breaks off inside its recipient stanza
+	if _, err := Verify(bytes.NewReader(broken), id); !errors.Is(err, ErrDamaged) || errors.Is(err, ErrEncrypted) {
+		t.Fatalf("damaged age header: err = %v, want ErrDamaged", err)
 	}
 }

@@ -281,9 +281,11 @@ func (s *sources) produce(ctx context.Context, e Entry, out io.Writer) error {
 // retar copies a tar stream, moving every member from under prefix from to
 // under prefix to: the engine names a volume's content after its mount point,
 // the archive relative to the volume's root, and a restore after the mount point again.
+// It refuses a member that an extraction would write outside the volume (see contained).
 func retar(dst io.Writer, src io.Reader, from, to string) error {
 	tr := tar.NewReader(src)
 	tw := tar.NewWriter(dst)
+	symlinks := map[string]bool{}
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -292,10 +294,19 @@ func retar(dst io.Writer, src io.Reader, from, to string) error {
 		if err != nil {
 			return err
 		}
+		if err := contained(hdr.Name, symlinks); err != nil {
+			return err
+		}
+		if hdr.Typeflag == tar.TypeSymlink {
+			symlinks[path.Clean(hdr.Name)] = true
+		}
 		if hdr.Name, err = rebase(hdr.Name, from, to); err != nil {
 			return err
 		}
 		if hdr.Typeflag == tar.TypeLink {
+			if err := contained(hdr.Linkname, symlinks); err != nil {
+				return err
+			}
 			if hdr.Linkname, err = rebase(hdr.Linkname, from, to); err != nil {
 				return err
 			}
@@ -307,6 +318,24 @@ func retar(dst io.Writer, src io.Reader, from, to string) error {
 			return err
 		}
 	}
+}
+
+// contained refuses a member name that an extraction would resolve outside the
+// volume: an absolute one, one that climbs out with "..", or one under a symlink
+// that the same stream made earlier, which the extraction would follow. An
+// archive's checksums prove it intact, not who made it: anyone holding the age
+// recipient can write one.
+func contained(name string, symlinks map[string]bool) error {
+	clean := path.Clean(name)
+	if path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") {
+		return fmt.Errorf("member %q lies outside the volume", name)
+	}
+	for i := range len(clean) {
+		if clean[i] == '/' && symlinks[clean[:i]] {
+			return fmt.Errorf("member %q lies under the symlink %q, which an extraction would follow", name, clean[:i])
+		}
+	}
+	return nil
 }
 
 func rebase(name, from, to string) (string, error) {

@@ -10,7 +10,7 @@ import (
 // FuzzReader feeds the archive reader arbitrary bytes: it must fail cleanly,
 // never panic, and never accept an archive that Verify would not.
 func FuzzReader(f *testing.F) {
-	good := writeArchive(f, [][]byte{[]byte("dump"), []byte("files"), nil})
+	good := writeArchive(f, [][]byte{[]byte("dump"), volumeTar(f, []byte("files")), nil})
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add([]byte(ageMagic + "-> X25519 abc\n"))

@@ -36,19 +36,24 @@ type RestoreResult struct {
 
 // VerifyFile reads the archive at path in full and checks it, changing nothing.
 func VerifyFile(path string, identities []age.Identity, progress Progress) (Manifest, error) {
-	if progress == nil {
-		progress = nopProgress{}
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("%w: %v", stack.ErrNotFound, err)
 	}
 	defer f.Close()
+	return verifyOpen(f, identities, progress)
+}
+
+// verifyOpen verifies the archive open as f, from its start.
+func verifyOpen(f *os.File, identities []age.Identity, progress Progress) (Manifest, error) {
+	if progress == nil {
+		progress = nopProgress{}
+	}
 	fi, err := f.Stat()
 	if err != nil {
 		return Manifest{}, err
 	}
-	progress.Start("verify "+filepath.Base(path), fi.Size())
+	progress.Start("verify "+filepath.Base(f.Name()), fi.Size())
 	m, err := Verify(&counting{r: f, p: progress}, identities...)
 	progress.Done(err)
 	return m, err
@@ -63,7 +68,14 @@ func Restore(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, file
 	if o.Progress == nil {
 		o.Progress = nopProgress{}
 	}
-	m, err := VerifyFile(file, o.Identities, o.Progress)
+	// One open file for both passes: the archive verified is the archive restored,
+	// even if its path is pruned or replaced in between (a nightly --keep, say).
+	f, err := os.Open(file)
+	if err != nil {
+		return RestoreResult{}, fmt.Errorf("%w: %v", stack.ErrNotFound, err)
+	}
+	defer f.Close()
+	m, err := verifyOpen(f, o.Identities, o.Progress)
 	if err != nil {
 		return RestoreResult{}, err
 	}
@@ -119,7 +131,7 @@ func Restore(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, file
 			return RestoreResult{}, err
 		}
 	}
-	if err := restoreEntries(ctx, r, e, st, prep, pers, file, m, o); err != nil {
+	if err := restoreEntries(ctx, r, e, st, prep, pers, f, m, o); err != nil {
 		return RestoreResult{}, err
 	}
 	if err := r.Start(ctx, prep, o.Up.Timeout); err != nil {
@@ -138,12 +150,10 @@ func Restore(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, file
 }
 
 // restoreEntries reads the archive a second time and puts every entry back.
-func restoreEntries(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, prep stack.Prepared, pers stack.Persistence, file string, m Manifest, o RestoreOptions) (rerr error) {
-	f, err := os.Open(file)
-	if err != nil {
+func restoreEntries(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, prep stack.Prepared, pers stack.Persistence, f *os.File, m Manifest, o RestoreOptions) (rerr error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	defer f.Close()
 	ar, err := NewReader(f, o.Identities...)
 	if err != nil {
 		return err
@@ -190,7 +200,7 @@ func restoreEntries(ctx context.Context, r stack.Runner, e Engine, st stack.Stac
 	}
 	got, _ := ar.Manifest()
 	if !equalJSON(got, m) {
-		return fmt.Errorf("%w: %s changed while it was being restored", ErrDamaged, file)
+		return fmt.Errorf("%w: %s changed while it was being restored", ErrDamaged, f.Name())
 	}
 	return nil
 }

@@ -116,19 +116,29 @@ func extractOne(r io.Reader, path string) (int64, error) {
 		if hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		tmp := path + ".partial"
-		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		// A fresh name of our own (O_EXCL): never a file or symlink someone else
+		// put in the output directory, nor another run's.
+		f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
 		if err != nil {
 			return 0, err
 		}
 		n, err := io.Copy(f, tr)
+		if err == nil {
+			err = f.Chmod(0o644)
+		}
+		if err == nil {
+			err = f.Sync()
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
+		if err == nil {
+			err = os.Rename(f.Name(), path)
+		}
 		if err != nil {
-			os.Remove(tmp)
+			os.Remove(f.Name())
 			return 0, err
 		}
-		return n, os.Rename(tmp, path)
+		return n, nil
 	}
 }

@@ -77,7 +77,9 @@ func (p Pusher) Push(ctx context.Context, image string, t Target) (Result, error
 	}
 	auth, err := command.RetrieveAuthTokenFromImage(p.Config, ref)
 	if err != nil {
-		return Result{}, fmt.Errorf("reading the credentials for %s from the Docker configuration: %w", t.Registry(), err)
+		// A credential store or helper that fails is a credentials problem (exit 23), not an internal one.
+		return Result{}, fmt.Errorf("%w: reading the credentials for %s from the Docker configuration: %v: fix the credential store, or run 'docker login %s' again",
+			ErrAuth, t.Registry(), err, t.Registry())
 	}
 	res, err := p.API.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: auth})
 	if err != nil {

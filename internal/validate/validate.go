@@ -269,7 +269,15 @@ func (c *composeRun) errorLocation(err error) (string, int) {
 // Dockerfile, build args and target, and describes the image it builds for the
 // compose rules. A service's opt-outs cover the Dockerfile rules too.
 func (c *composeRun) dockerfiles(ctx context.Context, svcs []*service) {
-	done := map[string]*imageInfo{}
+	// Services that build the same Dockerfile with the same arguments and target
+	// share one lint: its findings, unfiltered, are reported once, under the first
+	// service that does not opt out of them.
+	type checked struct {
+		findings []Finding
+		info     *imageInfo
+	}
+	done := map[string]*checked{}
+	reported := map[string]bool{}
 	for _, s := range svcs {
 		if s.Build == nil {
 			continue
@@ -289,28 +297,36 @@ func (c *composeRun) dockerfiles(ctx context.Context, svcs []*service) {
 				args[k] = *v
 			}
 		}
-		key := fmt.Sprint(file, args, s.Build.Target)
-		if info, ok := done[key]; ok {
-			s.image = info
-			continue
-		}
-		if err != nil {
+		// The content is in the key: every inline Dockerfile of a compose file has
+		// that file's name, and two of them are not the same Dockerfile.
+		key := fmt.Sprint(file, "\x00", string(content), "\x00", args, "\x00", s.Build.Target)
+		ck, ok := done[key]
+		if !ok && err != nil {
 			c.add(s, ruleDockerfileLoad, Error, []string{"build"}, fmt.Sprintf("cannot read the Dockerfile: %v", err),
 				"build from a Dockerfile that exists in the build context")
-			done[key] = nil
+			done[key] = &checked{}
 			continue
 		}
-		fs, info := dockerfileCheck(ctx, file, content, args, s.Build.Target, s.Name)
-		for _, f := range fs {
-			if f.Line > 0 {
-				f.Line += offset
+		if !ok {
+			fs, info := dockerfileCheck(ctx, file, content, args, s.Build.Target, "")
+			for i := range fs {
+				if fs[i].Line > 0 {
+					fs[i].Line += offset
+				}
 			}
-			if s.ignore[f.Rule] == "" {
-				c.findings = append(c.findings, f)
-			}
+			ck = &checked{findings: fs, info: info}
+			done[key] = ck
 		}
-		s.image = info
-		done[key] = info
+		s.image = ck.info
+		for _, f := range ck.findings {
+			id := fmt.Sprint(f.Rule, "\x00", f.File, "\x00", f.Line, "\x00", f.Message)
+			if s.ignore[f.Rule] != "" || reported[id] {
+				continue
+			}
+			reported[id] = true
+			f.Service = s.Name
+			c.findings = append(c.findings, f)
+		}
 	}
 }
 

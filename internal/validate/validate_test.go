@@ -228,3 +228,57 @@ func TestStacksNameProfiles(t *testing.T) {
 		t.Fatalf("findings = %q, want %q", g, w)
 	}
 }
+
+// TestSharedDockerfiles: services that build the same Dockerfile share one lint,
+// but neither two inline Dockerfiles nor one service's opt-outs may hide another
+// service's findings.
+func TestSharedDockerfiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("Dockerfile", "FROM nginx:1.27\nHEALTHCHECK CMD true\n")
+	write("compose.yaml", `services:
+  inline-pinned:
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM nginx:1.27
+        USER nginx
+        HEALTHCHECK CMD true
+  inline-unpinned:
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM alpine
+        USER nobody
+        HEALTHCHECK CMD true
+  file-opted-out:
+    build: .
+    x-stackctl-validate:
+      ignore:
+        DockerfileUser: "starts as root on purpose"
+  file-same:
+    build: .
+`)
+	r, err := Files(context.Background(), []string{filepath.Join(dir, "compose.yaml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := map[string]bool{}
+	for _, f := range r.Findings {
+		has[f.Service+" "+f.Rule] = true
+	}
+	for _, w := range []string{"inline-unpinned DockerfilePinnedBase", "file-same DockerfileUser"} {
+		if !has[w] {
+			t.Errorf("no %s finding; got %v", w, has)
+		}
+	}
+	for _, nw := range []string{"inline-pinned DockerfilePinnedBase", "file-opted-out DockerfileUser"} {
+		if has[nw] {
+			t.Errorf("unexpected %s finding", nw)
+		}
+	}
+}
