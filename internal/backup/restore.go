@@ -190,9 +190,15 @@ func restoreEntries(ctx context.Context, r stack.Runner, e Engine, st stack.Stac
 				return err
 			}
 			pr, pw := io.Pipe()
-			go func() { pw.CloseWithError(retar(pw, src, "./", path.Base(mt.Target)+"/")) }()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				pw.CloseWithError(retar(pw, src, "./", path.Base(mt.Target)+"/"))
+			}()
 			err = e.CopyTo(ctx, id, path.Dir(mt.Target), pr)
 			pr.CloseWithError(err)
+			// retar reads the archive: it must be done before the next entry, or the archive's close.
+			<-done
 			if err != nil {
 				return fmt.Errorf("restoring volume %s: %w", en.Volume, err)
 			}

@@ -247,30 +247,46 @@ func (e DockerEngine) ExecStream(ctx context.Context, container string, cmd []st
 	if err != nil {
 		return fmt.Errorf("exec in %.12s: %w", container, err)
 	}
-	defer att.Close()
-	inErr := make(chan error, 1)
+	// The feeding goroutine reads the caller's stdin: it must not outlive this
+	// call, whatever way the call ends. Closing the connection ends it.
+	var inErr error
+	inDone := make(chan struct{})
 	if stdin != nil {
 		go func() {
-			_, err := io.Copy(att.Conn, stdin)
+			defer close(inDone)
+			_, inErr = io.Copy(att.Conn, stdin)
 			_ = att.CloseWrite()
-			inErr <- err
 		}()
 	} else {
-		inErr <- nil
+		close(inDone)
 	}
+	defer func() {
+		att.Close()
+		<-inDone
+	}()
+	// Once attached, the engine's connection no longer watches ctx: close it on
+	// cancellation (Ctrl-C), which ends the copy and, through a broken pipe, the program.
+	stop := context.AfterFunc(ctx, func() { att.Close() })
+	defer stop()
 	var stderr bytes.Buffer
-	if _, err := stdcopy.StdCopy(stdout, &stderr, att.Reader); err != nil {
+	_, copyErr := stdcopy.StdCopy(stdout, &stderr, att.Reader)
+	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s in %.12s: %w", cmd[0], container, err)
 	}
-	if err := <-inErr; err != nil {
-		return fmt.Errorf("%s in %.12s: feeding its input: %w", cmd[0], container, err)
+	if copyErr != nil {
+		return fmt.Errorf("%s in %.12s: %w", cmd[0], container, copyErr)
 	}
+	<-inDone
 	res, err := e.API.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
 	if err != nil {
 		return fmt.Errorf("exec in %.12s: %w", container, err)
 	}
+	// The program's own failure first: a broken pipe on its input is only its consequence.
 	if res.ExitCode != 0 {
 		return fmt.Errorf("%s exited with %d: %s", cmd[0], res.ExitCode, lastLines(stderr.String(), 15))
+	}
+	if inErr != nil {
+		return fmt.Errorf("%s in %.12s: feeding its input: %w", cmd[0], container, inErr)
 	}
 	return nil
 }

@@ -225,6 +225,9 @@ func (c *composeRun) checkHealth(s *service) {
 var (
 	// interpolationOnly is a value that only names a variable of the host: ${X}, $X, ${X:-default}.
 	interpolationOnly = regexp.MustCompile(`^\$(\{[A-Za-z_][A-Za-z0-9_]*([:]?[-?+][^}]*)?\}|[A-Za-z_][A-Za-z0-9_]*)$`)
+	// interpolationDefault is the default a ${X:-default} or ${X-default} falls back
+	// to: text written into the compose file like any other.
+	interpolationDefault = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}$`)
 	// notSecret are values that switch something on or off rather than hold a secret.
 	notSecret = regexp.MustCompile(`^(?i:true|false|yes|no|on|off|0|1|none|null|empty|random)$`)
 )
@@ -232,23 +235,32 @@ var (
 func (c *composeRun) checkSecrets(s *service) {
 	for _, k := range sortedNames(s.Environment) {
 		v := s.Environment[k]
-		if v == nil || strings.HasSuffix(strings.ToUpper(k), "_FILE") {
+		if strings.HasSuffix(strings.ToUpper(k), "_FILE") {
 			continue
 		}
 		at := []string{"environment", "=" + k}
-		raw := *v
+		var raw string
+		if v != nil {
+			raw = *v
+		}
 		if r, ok := c.rawScalar(s, at); ok {
 			raw = r
 		}
-		if raw == "" || notSecret.MatchString(raw) {
+		if v != nil && raw == "" || notSecret.MatchString(raw) {
 			continue
 		}
-		hostVar := interpolationOnly.MatchString(raw)
+		// A name with no value ("- DB_PASSWORD", "DB_PASSWORD:") passes the host's
+		// value through, as ${DB_PASSWORD} does.
+		hostVar := v == nil && raw == "" || interpolationOnly.MatchString(raw)
 		var kind string
-		if hostVar {
+		if m := interpolationDefault.FindStringSubmatch(raw); m != nil && m[1] != "" && !notSecret.MatchString(m[1]) &&
+			!interpolationOnly.MatchString(m[1]) && secretKind(k, m[1]) != "" {
+			// ${X:-S3cret}: the fallback is written in the file
+			hostVar, kind = false, secretKind(k, m[1])
+		} else if hostVar {
 			// the value is not in the file: judge the name alone
 			kind = secretKind(k, "value-from-the-host")
-		} else if kind = secretKind(k, raw); kind == "" && raw != *v {
+		} else if kind = secretKind(k, raw); kind == "" && v != nil && raw != *v {
 			kind = secretKind(k, *v)
 		}
 		switch {

@@ -26,7 +26,7 @@ var Rules = []Rule{
 	{rulePinned, "compose", Error, "every pulled image names a version tag or a digest: not latest, no tag, nor a bare variant such as alpine"},
 	{ruleHealth, "compose", Error, "every long-running service has a health check, in the compose file or its Dockerfile"},
 	{ruleDependsHealthy, "compose", Error, "depends_on waits for health (condition: service_healthy), or for a one-off service to complete"},
-	{ruleSecretEnv, "compose", Error, "no secret-looking value in environment: pass secrets as files (secrets:, *_FILE variables); one taken from a host variable is a warning"},
+	{ruleSecretEnv, "compose", Error, "no secret-looking value in environment: pass secrets as files (secrets:, *_FILE variables); one taken from a host variable (`${X}`, or a bare name) is a warning, one whose `${X:-default}` default looks secret an error"},
 	{rulePorts, "compose", Error, "a database never publishes ports (error), and only the reverse proxy does (warning for any other service)"},
 	{ruleRestart, "compose", Error, "every long-running service has a restart policy"},
 	{ruleNoNewPrivs, "compose", Error, "security_opt has no-new-privileges:true"},

@@ -219,7 +219,12 @@ func safeLoad(load func() (*types.Project, error)) (p *types.Project, err error)
 }
 
 var (
-	yamlLineRE = regexp.MustCompile(`line (\d+)`)
+	// yamlLineRE finds the line a YAML error names: go-yaml's "line N:" (the last
+	// one: "line 1: line 4: mapping key already defined at line 2" is about line 4),
+	// else its scanner's "at L5.C9", else any "line N".
+	yamlLineRE    = regexp.MustCompile(`line (\d+):`)
+	yamlPosRE     = regexp.MustCompile(`\bL(\d+)\.C\d+`)
+	yamlAnyLineRE = regexp.MustCompile(`line (\d+)`)
 	// schemaPathRE finds the key path compose-go's schema and consistency errors name.
 	schemaPathRE = regexp.MustCompile(`\b((?:services|volumes|networks|secrets|configs|models)(?:\.[A-Za-z0-9_.\-\[\]]+)?)`)
 	// serviceNameRE finds the service a consistency error names: service "web" depends on ...
@@ -239,9 +244,20 @@ func (c *composeRun) errorLocation(err error) (string, int) {
 	if file == "" && len(c.indexes) > 0 {
 		file = c.indexes[0].file
 	}
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
+	if ms := yamlLineRE.FindAllStringSubmatch(msg, -1); ms != nil {
+		n, _ := strconv.Atoi(ms[len(ms)-1][1])
 		return file, n
+	}
+	for _, re := range []*regexp.Regexp{yamlPosRE, yamlAnyLineRE} {
+		if m := re.FindStringSubmatch(msg); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			return file, n
+		}
+	}
+	// The key path is looked for in the message without the files' names: a
+	// project folder called configs/ or services/ is not a key.
+	for _, x := range c.indexes {
+		msg = strings.ReplaceAll(msg, x.file, "")
 	}
 	var path []string
 	if m := schemaPathRE.FindStringSubmatch(msg); m != nil {

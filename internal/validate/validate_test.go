@@ -282,3 +282,35 @@ func TestSharedDockerfiles(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadErrorLines: a file that does not load is reported at the line its
+// error is about, in the scanner's, go-yaml's and the schema's words, and even
+// in a project folder whose name is also a compose key.
+func TestLoadErrorLines(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "configs")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, text string
+		line       int
+	}{
+		{"unterminated quote", "services:\n  web:\n    image: nginx:1.27\n    ports:\n      - \"80:80\n", 5},
+		{"unknown key", "services:\n  web:\n    image: nginx:1.27\n    foo: bar\n", 4},
+		{"duplicate key", "services:\n  web:\n    image: nginx:1.27\n  web:\n    image: x\n", 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
+			if err := os.WriteFile(file, []byte(tc.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r, err := Files(context.Background(), []string{file})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Findings) != 1 || r.Findings[0].Rule != ruleLoad || r.Findings[0].Line != tc.line || r.Findings[0].File != file {
+				t.Fatalf("findings = %+v, want one ComposeLoad at %s:%d", r.Findings, file, tc.line)
+			}
+		})
+	}
+}
