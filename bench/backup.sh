@@ -52,7 +52,7 @@ plain_b=$(timed docker run --rm --volumes-from "$redmine" -v "$work/plain:/backu
 	czf /backup/files.tar.gz -C /usr/src/redmine/files .)
 row "backup: stackctl backup-volumes" "$(printf '%.1f' "$ours_b")"
 row "backup: plain tar czf in a container" "$(printf '%.1f' "$plain_b")"
-row "backup: speed-up" "$(echo "scale=1; $plain_b / $ours_b" | bc)x"
+row "backup: speed-up" "$(printf '%.1f' "$(echo "scale=2; $plain_b / $ours_b" | bc)")x"
 
 s down redmine --volumes >/dev/null
 docker volume create stackctl-bench-plain >/dev/null
@@ -65,7 +65,7 @@ row "restore: stackctl restore-volumes, whole command" "$(printf '%.1f' "$ours_r
 row "restore: stackctl, verify phase" "$(phase verify)"
 row "restore: stackctl, entries restored (volumes + pg_restore)" "$(phase restore)"
 row "restore: plain tar xzf into an empty volume" "$(printf '%.1f' "$plain_r")"
-row "restore: speed-up, verify + entries vs plain" "$(echo "scale=1; $plain_r / ($(phase verify) + $(phase restore))" | bc)x"
+row "restore: speed-up, verify + entries vs plain" "$(printf '%.1f' "$(echo "scale=2; $plain_r / ($(phase verify) + $(phase restore))" | bc)")x"
 echo
 row "archive: stackctl (.tar.zst, all volumes + database)" "$(mb "$archive")"
 row "archive: plain (.tar.gz, files volume only)" "$(mb "$work/plain/files.tar.gz")"
