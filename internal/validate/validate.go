@@ -136,6 +136,8 @@ func check(ctx context.Context, srcs []source, load func() (*types.Project, erro
 	}
 	p, err := safeLoad(load)
 	if err != nil {
+		// An error in an included file is placed there: index it first.
+		run.indexRelated()
 		return run.loadFindings(err)
 	}
 	run.project = p
@@ -241,7 +243,8 @@ func (c *composeRun) errorLocation(err error) (string, int) {
 			file = x.file
 		}
 	}
-	if file == "" && len(c.indexes) > 0 {
+	named := file != ""
+	if !named && len(c.indexes) > 0 {
 		file = c.indexes[0].file
 	}
 	if ms := yamlLineRE.FindAllStringSubmatch(msg, -1); ms != nil {
@@ -270,7 +273,11 @@ func (c *composeRun) errorLocation(err error) (string, int) {
 	} else if m := serviceNameRE.FindStringSubmatch(msg); m != nil {
 		path = []string{"services", m[1]}
 	}
-	if path != nil {
+	switch {
+	case path != nil && !named:
+		// No file named: the one that holds the most of the key path.
+		return c.locate(path)
+	case path != nil:
 		for _, x := range c.indexes {
 			if x.file == file {
 				line, _ := x.locate(path)

@@ -314,3 +314,38 @@ func TestLoadErrorLines(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadErrorFiles: a load error about a service defined in an included or an
+// override file is placed in that file, not in the first one given.
+func TestLoadErrorFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	main := write("main.yaml", "include:\n  - inc.yaml\nservices:\n  web:\n    image: nginx:1.27\n")
+	inc := write("inc.yaml", "services:\n  other:\n    image: nginx:1.27\n    depends_on: [ghost]\n")
+	base := write("base.yaml", "services:\n  web:\n    image: nginx:1.27\n")
+	over := write("over.yaml", "services:\n  web:\n    depends_on: [ghost]\n")
+	for _, tc := range []struct {
+		name  string
+		files []string
+		want  string
+	}{
+		{"included", []string{main}, inc},
+		{"override", []string{base, over}, over},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Files(context.Background(), tc.files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Findings) != 1 || r.Findings[0].File != tc.want || r.Findings[0].Line != 2 {
+				t.Fatalf("findings = %+v, want one at %s:2", r.Findings, tc.want)
+			}
+		})
+	}
+}
