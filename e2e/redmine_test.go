@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -152,7 +153,13 @@ func TestRedmineStack(t *testing.T) {
 	})
 
 	t.Run("check-theme, every layer", func(t *testing.T) {
+		before := volumeNames(t, api)
 		r := run("check-theme")
+		// check-theme reads the image through a throwaway container: it must
+		// not leave that container's anonymous volume (Redmine's VOLUME) behind.
+		if after := volumeNames(t, api); !slices.Equal(before, after) {
+			t.Errorf("check-theme changed the engine's volumes:\n before %v\n after  %v", before, after)
+		}
 		for _, want := range []string{"harbor       settings    ok", "lighthouse   settings    ok"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("check-theme lacks %q:\n%s", want, r.stdout)
@@ -515,4 +522,19 @@ func execIn(t *testing.T, api client.APIClient, id string, cmd ...string) {
 	if err != nil || res.ExitCode != 0 {
 		t.Fatalf("%v in %.12s: exit %d, %v\n%s", cmd, id, res.ExitCode, err, out.String())
 	}
+}
+
+// volumeNames lists the engine's volumes, sorted.
+func volumeNames(t *testing.T, api client.APIClient) []string {
+	t.Helper()
+	res, err := api.VolumeList(context.Background(), client.VolumeListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, v := range res.Items {
+		out = append(out, v.Name)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -211,7 +211,9 @@ func (e DockerEngine) ImageTar(ctx context.Context, image, path string) (io.Read
 		return nil, fmt.Errorf("reading image %s: %w", image, err)
 	}
 	remove := func() {
-		_, _ = e.API.ContainerRemove(context.WithoutCancel(ctx), created.ID, client.ContainerRemoveOptions{Force: true})
+		// With its anonymous volumes: an image that declares a VOLUME (Redmine's
+		// files/) gets one with every container, and nothing else would remove it.
+		_, _ = e.API.ContainerRemove(context.WithoutCancel(ctx), created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	}
 	res, err := e.API.CopyFromContainer(ctx, created.ID, client.CopyFromContainerOptions{SourcePath: path})
 	if err != nil {
