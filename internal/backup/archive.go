@@ -515,7 +515,7 @@ func Verify(src io.Reader, identities ...age.Identity) (Manifest, error) {
 		if e.Kind == KindVolume {
 			// A volume that a restore would write outside of is refused here,
 			// before a restore changes anything.
-			if err := retar(io.Discard, r, "./", "volume/"); err != nil {
+			if err := eachMember(r, func(*tar.Header, io.Reader) error { return nil }); err != nil {
 				if errors.Is(err, ErrDamaged) || errors.Is(err, ErrEncrypted) {
 					return Manifest{}, err
 				}

@@ -281,32 +281,15 @@ func (s *sources) produce(ctx context.Context, e Entry, out io.Writer) error {
 // retar copies a tar stream, moving every member from under prefix from to
 // under prefix to: the engine names a volume's content after its mount point,
 // the archive relative to the volume's root, and a restore after the mount point again.
-// It refuses a member that an extraction would write outside the volume (see contained).
+// It refuses a member that an extraction would write outside the volume (see eachMember).
 func retar(dst io.Writer, src io.Reader, from, to string) error {
-	tr := tar.NewReader(src)
 	tw := tar.NewWriter(dst)
-	symlinks := map[string]bool{}
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return tw.Close()
-		}
-		if err != nil {
-			return err
-		}
-		if err := contained(hdr.Name, symlinks); err != nil {
-			return err
-		}
-		if hdr.Typeflag == tar.TypeSymlink {
-			symlinks[path.Clean(hdr.Name)] = true
-		}
+	err := eachMember(src, func(hdr *tar.Header, content io.Reader) error {
+		var err error
 		if hdr.Name, err = rebase(hdr.Name, from, to); err != nil {
 			return err
 		}
 		if hdr.Typeflag == tar.TypeLink {
-			if err := contained(hdr.Linkname, symlinks); err != nil {
-				return err
-			}
 			if hdr.Linkname, err = rebase(hdr.Linkname, from, to); err != nil {
 				return err
 			}
@@ -314,7 +297,41 @@ func retar(dst io.Writer, src io.Reader, from, to string) error {
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
-		if _, err := io.Copy(tw, tr); err != nil {
+		_, err = io.Copy(tw, content)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// eachMember reads a volume's tar stream to its end and calls fn with every
+// member's header and content (which fn may leave unread). It refuses a member
+// that an extraction would write outside the volume: see contained.
+func eachMember(src io.Reader, fn func(hdr *tar.Header, content io.Reader) error) error {
+	tr := tar.NewReader(src)
+	symlinks := map[string]bool{}
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := contained(hdr.Name, symlinks); err != nil {
+			return err
+		}
+		switch hdr.Typeflag {
+		case tar.TypeSymlink:
+			symlinks[path.Clean(hdr.Name)] = true
+		case tar.TypeLink:
+			if err := contained(hdr.Linkname, symlinks); err != nil {
+				return err
+			}
+		}
+		if err := fn(hdr, tr); err != nil {
 			return err
 		}
 	}
@@ -349,45 +366,25 @@ func rebase(name, from, to string) (string, error) {
 	return to + rest, nil
 }
 
-// writeAtomic writes an archive under a temporary name in the same directory,
-// syncs it and renames it into place, so that an interrupted run never leaves a
-// file that looks complete. The file is created 0600: it holds the whole tracker.
+// writeAtomic writes an archive with stack.WriteAtomic, so that an interrupted run
+// never leaves a file that looks complete, and counts its bytes. The file is
+// created 0600: it holds the whole tracker.
 func writeAtomic(final string, write func(io.Writer) (Manifest, error)) (int64, Manifest, error) {
-	dir := filepath.Dir(final)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(final)+".partial-*")
+	var (
+		n int64
+		m Manifest
+	)
+	err := stack.WriteAtomic(final, 0o600, func(w io.Writer) error {
+		cw := &countingWriter{w: w}
+		var err error
+		m, err = write(cw)
+		n = cw.n
+		return err
+	})
 	if err != nil {
-		return 0, Manifest{}, fmt.Errorf("creating the archive: %w", err)
-	}
-	tmp := f.Name()
-	fail := func(err error) (int64, Manifest, error) {
-		f.Close()
-		os.Remove(tmp)
 		return 0, Manifest{}, err
 	}
-	if err := f.Chmod(0o600); err != nil {
-		return fail(err)
-	}
-	cw := &countingWriter{w: f}
-	m, err := write(cw)
-	if err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(fmt.Errorf("syncing %s: %w", tmp, err))
-	}
-	if err := f.Close(); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		os.Remove(tmp)
-		return 0, Manifest{}, err
-	}
-	// The rename is durable once the directory is synced.
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return cw.n, m, nil
+	return n, m, nil
 }
 
 // lockDir takes an exclusive lock on dir for one backup at a time, and clears the

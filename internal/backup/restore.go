@@ -36,12 +36,21 @@ type RestoreResult struct {
 
 // VerifyFile reads the archive at path in full and checks it, changing nothing.
 func VerifyFile(path string, identities []age.Identity, progress Progress) (Manifest, error) {
-	f, err := os.Open(path)
+	f, err := openArchive(path)
 	if err != nil {
-		return Manifest{}, fmt.Errorf("%w: %v", stack.ErrNotFound, err)
+		return Manifest{}, err
 	}
 	defer f.Close()
 	return verifyOpen(f, identities, progress)
+}
+
+// openArchive opens an archive to read; a missing one is stack.ErrNotFound.
+func openArchive(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", stack.ErrNotFound, err)
+	}
+	return f, nil
 }
 
 // verifyOpen verifies the archive open as f, from its start.
@@ -70,9 +79,9 @@ func Restore(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, file
 	}
 	// One open file for both passes: the archive verified is the archive restored,
 	// even if its path is pruned or replaced in between (a nightly --keep, say).
-	f, err := os.Open(file)
+	f, err := openArchive(file)
 	if err != nil {
-		return RestoreResult{}, fmt.Errorf("%w: %v", stack.ErrNotFound, err)
+		return RestoreResult{}, err
 	}
 	defer f.Close()
 	m, err := verifyOpen(f, o.Identities, o.Progress)

@@ -116,27 +116,15 @@ func extractOne(r io.Reader, path string) (int64, error) {
 		if hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		// A fresh name of our own (O_EXCL): never a file or symlink someone else
-		// put in the output directory, nor another run's.
-		f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
+		// A fresh temporary name of our own (never a file or symlink someone
+		// else put in the output directory, nor another run's), renamed when whole.
+		var n int64
+		err = stack.WriteAtomic(path, 0o644, func(w io.Writer) error {
+			var err error
+			n, err = io.Copy(w, tr)
+			return err
+		})
 		if err != nil {
-			return 0, err
-		}
-		n, err := io.Copy(f, tr)
-		if err == nil {
-			err = f.Chmod(0o644)
-		}
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(f.Name(), path)
-		}
-		if err != nil {
-			os.Remove(f.Name())
 			return 0, err
 		}
 		return n, nil
