@@ -12,10 +12,14 @@
 #   plain: 'tar czf' over the volume in a container of the stack's own Redmine image
 #         (no image can be pulled here; its GNU tar and gzip are the usual ones), then
 #         'tar xzf' into a new, empty volume
-# Usage: bench/backup.sh [GiB]   (default 1)
+#   restores: repeated ROUNDS times, each from a synced disk; ours reports its
+#         phases (verify, entries) and when each entry started, which gives the
+#         files volume's own time
+# Usage: bench/backup.sh [GiB] [ROUNDS]   (defaults 1 and 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 gib=${1:-1}
+rounds=${2:-3}
 work=$(mktemp -d)
 export STACKCTL_STATE_DIR=$work/state STACKCTL_ROOT=$work/root
 cleanup() {
@@ -54,18 +58,31 @@ row "backup: stackctl backup-volumes" "$(printf '%.1f' "$ours_b")"
 row "backup: plain tar czf in a container" "$(printf '%.1f' "$plain_b")"
 row "backup: speed-up" "$(printf '%.1f' "$(echo "scale=2; $plain_b / $ours_b" | bc)")x"
 
-s down redmine --volumes >/dev/null
-docker volume create stackctl-bench-plain >/dev/null
-plain_r=$(timed docker run --rm -v stackctl-bench-plain:/restore -v "$work/plain:/backup" --entrypoint tar "$image" \
-	xzf /backup/files.tar.gz -C /restore)
-: >"$work/log"
-ours_r=$(timed s restore-volumes "$archive" --listen 127.0.0.1:18198 --timeout 20m)
+# Each restore starts from a synced disk, so neither inherits the other's writeback.
 phase() { grep -oP "^$1 \S+: .* read in \K[0-9.]+(?=s)" "$work/log" | tail -1; }
-row "restore: stackctl restore-volumes, whole command" "$(printf '%.1f' "$ours_r")"
-row "restore: stackctl, verify phase" "$(phase verify)"
-row "restore: stackctl, entries restored (volumes + pg_restore)" "$(phase restore)"
-row "restore: plain tar xzf into an empty volume" "$(printf '%.1f' "$plain_r")"
-row "restore: speed-up, verify + entries vs plain" "$(printf '%.1f' "$(echo "scale=2; $plain_r / ($(phase verify) + $(phase restore))" | bc)")x"
+at() { grep -oP "^restore \S+: $1\S*, at \K[0-9.]+(?=s)" "$work/log" | tail -1; }
+for round in $(seq "$rounds"); do
+	echo
+	s down redmine --volumes >/dev/null
+	docker volume rm -f stackctl-bench-plain >/dev/null
+	docker volume create stackctl-bench-plain >/dev/null
+	sync
+	plain_r=$(timed docker run --rm -v stackctl-bench-plain:/restore -v "$work/plain:/backup" --entrypoint tar "$image" \
+		xzf /backup/files.tar.gz -C /restore)
+	s down redmine --volumes >/dev/null
+	sync
+	: >"$work/log"
+	ours_r=$(timed s restore-volumes "$archive" --listen 127.0.0.1:18198 --timeout 20m)
+	verify=$(phase verify) entries=$(phase restore)
+	files=$(echo "$(at redmine-plugins) - $(at redmine-files)" | bc)
+	row "restore $round: stackctl restore-volumes, whole command" "$(printf '%.1f' "$ours_r")"
+	row "restore $round: stackctl, verify phase (whole archive)" "$verify"
+	row "restore $round: stackctl, entries (database, files, plugins)" "$entries"
+	row "restore $round: stackctl, of which the files volume" "$(printf '%.1f' "$files")"
+	row "restore $round: plain tar xzf into an empty volume" "$(printf '%.1f' "$plain_r")"
+	row "restore $round: speed-up, plain / (verify + entries)" "$(printf '%.1f' "$(echo "scale=2; $plain_r / ($verify + $entries)" | bc)")x"
+	row "restore $round: speed-up, plain / (verify + files volume)" "$(printf '%.1f' "$(echo "scale=2; $plain_r / ($verify + $files)" | bc)")x"
+done
 echo
 row "archive: stackctl (.tar.zst, all volumes + database)" "$(mb "$archive")"
 row "archive: plain (.tar.gz, files volume only)" "$(mb "$work/plain/files.tar.gz")"

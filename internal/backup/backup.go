@@ -24,7 +24,7 @@ import (
 type Engine interface {
 	ExecStream(ctx context.Context, container string, cmd []string, stdin io.Reader, stdout io.Writer) error
 	CopyFrom(ctx context.Context, container, path string) (io.ReadCloser, error)
-	CopyTo(ctx context.Context, container, dir string, content io.Reader) error
+	StartExtractor(ctx context.Context, image string, volumes map[string]string, stackName string) (*stack.Extractor, error)
 	VolumeExists(ctx context.Context, name string) (bool, error)
 	ImageEnv(ctx context.Context, ref string) (env []string, found bool, err error)
 	ContainerImage(ctx context.Context, container string) (string, error)

@@ -95,7 +95,8 @@ func (l *lineProgress) Entry(name string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.entry = name
-	fmt.Fprintf(l.w, "%s: %s\n", l.what, name)
+	// The time each entry starts at tells, in a log, how long every entry took.
+	fmt.Fprintf(l.w, "%s: %s, at %.1fs\n", l.what, name, time.Since(l.start).Seconds())
 }
 
 func (l *lineProgress) Add(n int64) {

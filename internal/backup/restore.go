@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"filippo.io/age"
-	"github.com/docker/compose/v5/pkg/api"
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
@@ -134,14 +132,31 @@ func Restore(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, file
 		return RestoreResult{}, err
 	}
 	pers = stack.PersistenceOf(st, prep.Project)
+	// The helper that writes the volumes starts while PostgreSQL does: both take a while.
+	helper := startExtractor(ctx, e, st, prep, pers, m)
+	defer func() {
+		if x, _ := helper.wait(); x != nil {
+			x.Close()
+		}
+	}()
 	if d := pers.Database; d != nil {
 		// A fresh PostgreSQL initialises an empty database for the restore to fill.
 		if err := r.Start(ctx, prep, o.Up.Timeout, d.Service); err != nil {
 			return RestoreResult{}, err
 		}
 	}
-	if err := restoreEntries(ctx, r, e, st, prep, pers, f, m, o); err != nil {
+	x, err := helper.wait()
+	if err != nil {
 		return RestoreResult{}, err
+	}
+	if err := restoreEntries(ctx, r, e, st, pers, x, f, m, o); err != nil {
+		return RestoreResult{}, err
+	}
+	// The stack must not start beside a helper that still has its volumes open.
+	if x != nil {
+		if err := x.Close(); err != nil {
+			return RestoreResult{}, err
+		}
 	}
 	if err := r.Start(ctx, prep, o.Up.Timeout); err != nil {
 		return RestoreResult{}, err
@@ -158,8 +173,49 @@ func Restore(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, file
 	return RestoreResult{Manifest: m, URL: url, Replaced: existing}, nil
 }
 
-// restoreEntries reads the archive a second time and puts every entry back.
-func restoreEntries(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, prep stack.Prepared, pers stack.Persistence, f *os.File, m Manifest, o RestoreOptions) (rerr error) {
+// pendingExtractor is an extractor being started in the background.
+type pendingExtractor struct {
+	done chan struct{}
+	x    *stack.Extractor
+	err  error
+}
+
+// wait returns the started extractor (nil when the archive holds no volume), as
+// often as it is called.
+func (p *pendingExtractor) wait() (*stack.Extractor, error) {
+	<-p.done
+	return p.x, p.err
+}
+
+// startExtractor starts, in the background, the helper that writes the
+// archive's volumes: from the image of the service that mounts the first of
+// them (an image stackctl has just built or found), with all of them mounted.
+func startExtractor(ctx context.Context, e Engine, st stack.Stack, prep stack.Prepared, pers stack.Persistence, m Manifest) *pendingExtractor {
+	p := &pendingExtractor{done: make(chan struct{})}
+	volumes := map[string]string{}
+	image := ""
+	for _, en := range m.Entries {
+		if mt, ok := mountOf(pers, en.Volume); ok && en.Kind == KindVolume {
+			volumes[en.Volume] = mt.Name
+			if image == "" {
+				image = prep.Project.Services[mt.Service].Image
+			}
+		}
+	}
+	if len(volumes) == 0 {
+		close(p.done)
+		return p
+	}
+	go func() {
+		defer close(p.done)
+		p.x, p.err = e.StartExtractor(ctx, image, volumes, st.Name)
+	}()
+	return p
+}
+
+// restoreEntries reads the archive a second time and puts every entry back:
+// the database through pg_restore in its container, volumes through x.
+func restoreEntries(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, pers stack.Persistence, x *stack.Extractor, f *os.File, m Manifest, o RestoreOptions) (rerr error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
@@ -168,6 +224,7 @@ func restoreEntries(ctx context.Context, r stack.Runner, e Engine, st stack.Stac
 		return err
 	}
 	defer ar.Close()
+	ar.SkipChecksums()
 	o.Progress.Start("restore "+st.Name, m.Size())
 	defer func() { o.Progress.Done(rerr) }()
 	for {
@@ -193,18 +250,15 @@ func restoreEntries(ctx context.Context, r stack.Runner, e Engine, st stack.Stac
 				return fmt.Errorf("restoring the database: %w", err)
 			}
 		case KindVolume:
-			mt, _ := mountOf(pers, en.Volume)
-			id, err := containerOf(ctx, r, prep, mt.Service)
-			if err != nil {
-				return err
-			}
+			// The extractor has the volume mounted under its key: the members go
+			// there, the volume's root ("./") included, so it gets its owner and mode.
 			pr, pw := io.Pipe()
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				pw.CloseWithError(retar(pw, src, "./", path.Base(mt.Target)+"/"))
+				pw.CloseWithError(retar(pw, src, "./", en.Volume+"/"))
 			}()
-			err = e.CopyTo(ctx, id, path.Dir(mt.Target), pr)
+			err = x.Extract(ctx, pr)
 			pr.CloseWithError(err)
 			// retar reads the archive: it must be done before the next entry, or the archive's close.
 			<-done
@@ -218,20 +272,6 @@ func restoreEntries(ctx context.Context, r stack.Runner, e Engine, st stack.Stac
 		return fmt.Errorf("%w: %s changed while it was being restored", ErrDamaged, f.Name())
 	}
 	return nil
-}
-
-// containerOf finds the container of service in the prepared stack, running or only created.
-func containerOf(ctx context.Context, r stack.Runner, prep stack.Prepared, service string) (string, error) {
-	cs, err := r.Compose.Ps(ctx, prep.Project.Name, api.PsOptions{All: true})
-	if err != nil {
-		return "", err
-	}
-	for _, c := range cs {
-		if c.Service == service {
-			return c.ID, nil
-		}
-	}
-	return "", fmt.Errorf("%w: no container for service %s", stack.ErrNotRunning, service)
 }
 
 // checkVersions refuses data from a newer Redmine or PostgreSQL than the images

@@ -48,6 +48,10 @@ type DockerEngine struct {
 	API client.APIClient
 	// PullProbeTimeout bounds the registry probe behind CanPull.
 	PullProbeTimeout time.Duration
+	// NoPipe makes an Extractor write through the engine's archive API even
+	// where the engine could read a pipe on this host: the way a remote engine is
+	// written to, which a test on a local engine reaches no other way.
+	NoPipe bool
 }
 
 var _ Engine = DockerEngine{}
@@ -301,18 +305,6 @@ func (e DockerEngine) CopyFrom(ctx context.Context, container, path string) (io.
 		return nil, fmt.Errorf("reading %s from %.12s: %w", path, container, err)
 	}
 	return res.Content, nil
-}
-
-// CopyTo extracts a tar stream into dir in a container (running or not, volumes
-// included), keeping the owners, modes and times its members carry.
-func (e DockerEngine) CopyTo(ctx context.Context, container, dir string, content io.Reader) error {
-	// CopyUIDGID would give every file the container user's ids; left false, the
-	// engine keeps the ids in the stream.
-	_, err := e.API.CopyToContainer(ctx, container, client.CopyToContainerOptions{DestinationPath: dir, Content: content})
-	if err != nil {
-		return fmt.Errorf("writing into %s of %.12s: %w", dir, container, err)
-	}
-	return nil
 }
 
 // VolumeExists says whether the engine has a volume called name.
