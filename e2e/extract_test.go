@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,7 @@ func TestExtractorPaths(t *testing.T) {
 			api.VolumeRemove(ctx, vol, client.VolumeRemoveOptions{Force: true})
 			t.Cleanup(func() { api.VolumeRemove(ctx, vol, client.VolumeRemoveOptions{Force: true}) })
 			e := stack.DockerEngine{API: api, NoPipe: mode.noPipe}
+			before := volumeNames(t, api)
 
 			x, err := e.StartExtractor(ctx, image, map[string]string{"data": vol}, "e2e")
 			if err != nil {
@@ -112,6 +114,12 @@ func TestExtractorPaths(t *testing.T) {
 			}
 			if len(left.Items) > 0 {
 				t.Errorf("%d helper containers left after Close", len(left.Items))
+			}
+			// The image declares a VOLUME: the helper's anonymous volume goes with it.
+			for _, name := range volumeNames(t, api) {
+				if !slices.Contains(before, name) && name != vol {
+					t.Errorf("volume %s left after Close", name)
+				}
 			}
 
 		})
