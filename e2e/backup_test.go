@@ -24,13 +24,14 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/stackctl/stackctl/internal/backup"
+	"github.com/stackctl/stackctl/internal/backup/archive"
 )
 
 // TestBackupRestore populates Redmine, backs it up while a probe keeps asking
 // for pages, refuses damaged and mismatched archives without changing anything,
 // survives a killed backup, removes every volume and restores them all.
 func TestBackupRestore(t *testing.T) {
-	api := engine(t)
+	api := dockerAPI(t)
 	root := copyProject(t)
 	state := t.TempDir()
 	out := t.TempDir()
@@ -38,7 +39,7 @@ func TestBackupRestore(t *testing.T) {
 	freshStack(t, env, "redmine")
 
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	up := mustRun(t, env, "up", "redmine", "--base", "debian", "--listen", listen, "--timeout", "15m")
+	up := mustRun(t, env, "up", "redmine", "--profile", "debian", "--listen", listen, "--timeout", "15m")
 	rm := &redmine{t: t, base: strings.TrimSpace(up.stdout), password: readSecrets(t, filepath.Join(state, "redmine", "secrets"))["admin_password"]}
 
 	// Data: two projects, issues with attachments (57 MB: random like photos,
@@ -67,11 +68,11 @@ func TestBackupRestore(t *testing.T) {
 	if len(failures) > 0 || requests < 5 {
 		t.Errorf("probe: %d of %d requests failed during the backup: %v", len(failures), requests, failures)
 	}
-	archive := strings.TrimSpace(bk.stdout)
-	if fi, err := os.Stat(archive); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("archive %s: %v, mode %v; want mode 0600", archive, err, fi.Mode())
+	arch := strings.TrimSpace(bk.stdout)
+	if fi, err := os.Stat(arch); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("archive %s: %v, mode %v; want mode 0600", arch, err, fi.Mode())
 	}
-	v := mustRun(t, env, "verify-backup", archive)
+	v := mustRun(t, env, "verify-backup", arch)
 	for _, entry := range []string{"db-data.pgdump", "redmine-files.tar", "redmine-plugins.tar"} {
 		if !strings.Contains(v.stdout, entry) {
 			t.Errorf("verify-backup does not list %s:\n%s", entry, v.stdout)
@@ -90,7 +91,7 @@ func TestBackupRestore(t *testing.T) {
 	encrypted := strings.TrimSpace(mustRun(t, env, "backup-volumes", "--out", filepath.Join(out, "enc"), "--encrypt-to", id.Recipient().String()).stdout)
 	mustRun(t, env, "verify-backup", "--identity", keyFile, encrypted)
 
-	data, err := os.ReadFile(archive)
+	data, err := os.ReadFile(arch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestBackupRestore(t *testing.T) {
 	damaged := bytes.Clone(data)
 	damaged[len(damaged)/2] ^= 0x01
 	writeFile(t, flipped, string(damaged))
-	newer := rewrite(t, archive, filepath.Join(out, "newer.tar.zst"), func(m *backup.Manifest) { m.RedmineVersion = "99.0.0" })
+	newer := rewrite(t, arch, filepath.Join(out, "newer.tar.zst"), func(m *archive.Manifest) { m.RedmineVersion = "99.0.0" })
 
 	before := containerIDs(t, api, redmineProject)
 	for _, tc := range []struct {
@@ -114,9 +115,9 @@ func TestBackupRestore(t *testing.T) {
 		{"flipped byte in the files entry", []string{"restore-volumes", "--force", flipped}, 20, "entry redmine-files.tar"},
 		{"wrong age key", []string{"restore-volumes", "--force", "--identity", wrongKeyFile, encrypted}, 21, "none of the identities given opens it"},
 		{"no age key", []string{"restore-volumes", "--force", encrypted}, 21, "--identity"},
-		{"another stack", []string{"restore-volumes", "--stack", "nginx", archive}, 22, "backup of stack redmine, not nginx"},
+		{"another stack", []string{"restore-volumes", "--stack", "nginx", arch}, 22, "backup of stack redmine, not nginx"},
 		{"newer Redmine", []string{"restore-volumes", "--force", newer}, 22, "Redmine 99.0.0, newer than the 6.0.5"},
-		{"stack has data", []string{"restore-volumes", archive}, 22, "--force"},
+		{"stack has data", []string{"restore-volumes", arch}, 22, "--force"},
 	} {
 		r := stackctl(t, env, tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.mention) {
@@ -154,7 +155,7 @@ func TestBackupRestore(t *testing.T) {
 			t.Fatalf("volume %s survived down --volumes", vol)
 		}
 	}
-	restored := mustRun(t, env, "restore-volumes", archive, "--listen", listen, "--timeout", "15m")
+	restored := mustRun(t, env, "restore-volumes", arch, "--listen", listen, "--timeout", "15m")
 	if got := strings.TrimSpace(restored.stdout); got != rm.base {
 		t.Errorf("restore printed %q, want the stack's URL %s", got, rm.base)
 	}
@@ -304,14 +305,14 @@ func (p *probe) stop() (int64, []string) {
 
 // rewrite copies an archive with its manifest changed by edit, as a tool of
 // another version or a tampering hand would write it, checksums and all.
-func rewrite(t *testing.T, src, dst string, edit func(*backup.Manifest)) string {
+func rewrite(t *testing.T, src, dst string, edit func(*archive.Manifest)) string {
 	t.Helper()
 	in, err := os.Open(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	r, err := backup.NewReader(in)
+	r, err := archive.NewReader(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +324,7 @@ func rewrite(t *testing.T, src, dst string, edit func(*backup.Manifest)) string 
 		t.Fatal(err)
 	}
 	defer out.Close()
-	w, err := backup.NewWriter(out, m)
+	w, err := archive.NewWriter(out, m)
 	if err != nil {
 		t.Fatal(err)
 	}

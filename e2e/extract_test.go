@@ -16,7 +16,9 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
-	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/engine"
+	"github.com/stackctl/stackctl/internal/volume"
 )
 
 // TestExtractorPaths writes one tar stream into a fresh volume both ways an
@@ -24,10 +26,10 @@ import (
 // needs) and reads back what the volume holds: owners, modes, times, content,
 // links, and the volume root's own owner and mode. A stream cut short fails.
 func TestExtractorPaths(t *testing.T) {
-	api := engine(t)
+	api := dockerAPI(t)
 	env := []string{"STACKCTL_STATE_DIR=" + t.TempDir()}
 	mustRun(t, env, "base", "build", "postgres")
-	b, err := stack.LookupBase("postgres")
+	b, err := catalog.LookupBase("postgres")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,14 +71,14 @@ func TestExtractorPaths(t *testing.T) {
 			vol := "stackctl-e2e-extract-" + mode.name
 			api.VolumeRemove(ctx, vol, client.VolumeRemoveOptions{Force: true})
 			t.Cleanup(func() { api.VolumeRemove(ctx, vol, client.VolumeRemoveOptions{Force: true}) })
-			e := stack.DockerEngine{API: api, NoPipe: mode.noPipe}
+			e := &engine.Engine{API: api}
 			before := volumeNames(t, api)
 
-			x, err := e.StartExtractor(ctx, image, map[string]string{"data": vol}, "e2e")
+			x, err := volume.StartWriter(ctx, e, image, map[string]string{"data": vol}, "e2e", volume.Options{ArchiveAPI: mode.noPipe})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := x.Extract(ctx, bytes.NewReader(stream.Bytes())); err != nil {
+			if err := x.WriteTar(ctx, bytes.NewReader(stream.Bytes())); err != nil {
 				t.Fatal(err)
 			}
 			if wantPipe := local && !mode.noPipe; x.Piped() != wantPipe {
@@ -101,14 +103,14 @@ func TestExtractorPaths(t *testing.T) {
 			}
 			// Cut short in the big file: tar must fail, and so must Extract.
 			cut := stream.Bytes()[:stream.Len()/2]
-			if err := x.Extract(ctx, bytes.NewReader(cut)); err == nil {
+			if err := x.WriteTar(ctx, bytes.NewReader(cut)); err == nil {
 				t.Error("a stream cut short was extracted without an error")
 			}
 			if err := x.Close(); err != nil {
 				t.Fatal(err)
 			}
 			left, err := api.ContainerList(ctx, client.ContainerListOptions{All: true,
-				Filters: client.Filters{}.Add("label", stack.LabelHelper)})
+				Filters: client.Filters{}.Add("label", volume.LabelHelper)})
 			if err != nil {
 				t.Fatal(err)
 			}

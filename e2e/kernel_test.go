@@ -22,7 +22,7 @@ func TestKernelBuiltInContainer(t *testing.T) {
 	if os.Getenv("STACKCTL_E2E") != "1" && os.Getenv("STACKCTL_KERNEL") != "1" {
 		t.Skip("builds a kernel (minutes): set STACKCTL_KERNEL=1 to run it; CI runs it (STACKCTL_E2E=1)")
 	}
-	engine(t)
+	dockerAPI(t)
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
 		t.Fatal("qemu-system-x86_64 is not installed: run scripts/bootstrap")
@@ -30,7 +30,7 @@ func TestKernelBuiltInContainer(t *testing.T) {
 	out := t.TempDir()
 	env := []string{"STACKCTL_ROOT=" + copyProject(t)}
 	start := time.Now()
-	r := mustRun(t, env, "kernel", "build", "--base", "debian", "--out", out)
+	r := mustRun(t, env, "kernel", "build", "--profile", "debian", "--out", out)
 	t.Logf("kernel built in %s", time.Since(start).Round(time.Second))
 	kernel := strings.TrimSpace(r.stdout)
 	if kernel != filepath.Join(out, "bzImage") {

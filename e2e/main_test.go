@@ -38,9 +38,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// engine returns a client of the real engine, or skips (fails under STACKCTL_E2E=1)
+// dockerAPI returns a client of the real engine, or skips (fails under STACKCTL_E2E=1)
 // when none answers.
-func engine(t *testing.T) client.APIClient {
+func dockerAPI(t *testing.T) client.APIClient {
 	t.Helper()
 	c, err := client.New(client.FromEnv)
 	if err == nil {

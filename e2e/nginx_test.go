@@ -19,11 +19,11 @@ const (
 )
 
 // TestNginxStack is issue 2's demonstration: from an engine without stackctl's
-// images, 'stackctl up nginx --base debian' builds the base and the image, starts
+// images, 'stackctl up nginx --profile debian' builds the base and the image, starts
 // the stack, and the printed URL serves our page with the security headers and no
 // nginx version; running again changes nothing; 'down' leaves no container.
 func TestNginxStack(t *testing.T) {
-	api := engine(t)
+	api := dockerAPI(t)
 	ctx := context.Background()
 	env := []string{"STACKCTL_STATE_DIR=" + t.TempDir()}
 
@@ -35,7 +35,7 @@ func TestNginxStack(t *testing.T) {
 	t.Cleanup(func() { stackctl(t, env, "down", "nginx", "--volumes") })
 
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	up := mustRun(t, env, "up", "nginx", "--base", "debian", "--listen", listen)
+	up := mustRun(t, env, "up", "nginx", "--profile", "debian", "--listen", listen)
 	url := strings.TrimSpace(up.stdout)
 	if url != "http://"+listen+"/" {
 		t.Fatalf("up printed %q on stdout, want only the URL http://%s/\nstderr:\n%s", up.stdout, listen, up.stderr)

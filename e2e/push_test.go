@@ -25,7 +25,7 @@ import (
 // by this test on loopback, pulls it back by digest and compares; then meets a
 // registry that wants credentials: none, wrong ones, the right ones.
 func TestPush(t *testing.T) {
-	api := engine(t)
+	api := dockerAPI(t)
 	ctx := context.Background()
 	state := t.TempDir()
 	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_ROOT=" + copyProject(t), "DOCKER_CONFIG=" + t.TempDir()}
@@ -34,12 +34,12 @@ func TestPush(t *testing.T) {
 	if _, err := api.ImageRemove(ctx, "stackctl/redmine:upstream", client.ImageRemoveOptions{}); err == nil {
 		t.Log("removed a stray stackctl/redmine:upstream")
 	}
-	r := stackctl(t, env, "push", "redmine", "--base", "upstream", "--to", "127.0.0.1:1/x/redmine:1")
+	r := stackctl(t, env, "push", "redmine", "--profile", "upstream", "--to", "127.0.0.1:1/x/redmine:1")
 	if r.code != 3 || !strings.Contains(r.stderr, "stackctl up redmine") {
 		t.Fatalf("push of an image not built: exit %d, want 3 naming 'stackctl up redmine':\n%s", r.code, r.stderr)
 	}
 
-	mustRun(t, env, "up", "nginx", "--base", "debian", "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--no-wait")
+	mustRun(t, env, "up", "nginx", "--profile", "debian", "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--no-wait")
 	mustRun(t, env, "down", "nginx")
 	local := imageID(t, api, "stackctl/nginx:debian")
 

@@ -30,7 +30,7 @@ const redmineProject = "stackctl-redmine"
 // byte for byte, a theme-only change recreates only Redmine and keeps sessions,
 // and no secret leaks into compose files, 'docker inspect', logs or images.
 func TestRedmineStack(t *testing.T) {
-	api := engine(t)
+	api := dockerAPI(t)
 	ctx := context.Background()
 	root := copyProject(t)
 	state := t.TempDir()
@@ -46,7 +46,7 @@ func TestRedmineStack(t *testing.T) {
 	freshStack(t, env, "redmine")
 
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	up := run("up", "redmine", "--base", "debian", "--listen", listen, "--timeout", "15m")
+	up := run("up", "redmine", "--profile", "debian", "--listen", listen, "--timeout", "15m")
 	base := strings.TrimSpace(up.stdout)
 	secretsDir := filepath.Join(state, "redmine", "secrets")
 	if !strings.Contains(up.stderr, filepath.Join(secretsDir, "admin_password")) {

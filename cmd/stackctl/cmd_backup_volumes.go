@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stackctl/stackctl/internal/backup"
-	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/errs"
 )
 
 type backupVolumesOptions struct {
@@ -74,7 +74,7 @@ func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOpt
 	if dir == "" {
 		dir = filepath.Join(g.stateDir, "backups")
 	}
-	r, e, err := g.runnerEngine(ctx)
+	r, e, err := g.runner(ctx)
 	if err != nil {
 		return err
 	}
@@ -112,19 +112,19 @@ func parseRecipients(values []string) ([]age.Recipient, error) {
 		if strings.HasPrefix(v, "age1") {
 			r, err := age.ParseX25519Recipient(v)
 			if err != nil {
-				return nil, fmt.Errorf("%w: --encrypt-to %s: %v", stack.ErrInvalidInput, v, err)
+				return nil, fmt.Errorf("%w: --encrypt-to %s: %v", errs.InvalidInput, v, err)
 			}
 			out = append(out, r)
 			continue
 		}
 		f, err := os.Open(v)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --encrypt-to %s: neither an age recipient (age1…) nor a readable file: %v", stack.ErrInvalidInput, v, err)
+			return nil, fmt.Errorf("%w: --encrypt-to %s: neither an age recipient (age1…) nor a readable file: %v", errs.InvalidInput, v, err)
 		}
 		rs, err := age.ParseRecipients(f)
 		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("%w: --encrypt-to %s: %v", stack.ErrInvalidInput, v, err)
+			return nil, fmt.Errorf("%w: --encrypt-to %s: %v", errs.InvalidInput, v, err)
 		}
 		out = append(out, rs...)
 	}
@@ -137,12 +137,12 @@ func parseIdentities(files []string) ([]age.Identity, error) {
 	for _, p := range files {
 		f, err := os.Open(p)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --identity: %v", stack.ErrInvalidInput, err)
+			return nil, fmt.Errorf("%w: --identity: %v", errs.InvalidInput, err)
 		}
 		ids, err := age.ParseIdentities(f)
 		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("%w: --identity %s: %v", stack.ErrInvalidInput, p, err)
+			return nil, fmt.Errorf("%w: --identity %s: %v", errs.InvalidInput, p, err)
 		}
 		out = append(out, ids...)
 	}

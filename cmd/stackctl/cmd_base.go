@@ -7,8 +7,8 @@ import (
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-
-	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/basebuild"
+	"github.com/stackctl/stackctl/internal/catalog"
 )
 
 func newBaseCommand(g *globalOptions) *cobra.Command {
@@ -41,7 +41,7 @@ func newBaseBuildCommand(g *globalOptions) *cobra.Command {
 		Short: "Build debian base images that are missing or whose recipe changed",
 		Long: `Build debian base images that are missing or whose recipe changed.
 
-The recipe's hash is recorded as the image label ` + stack.LabelRecipe + `; an image
+The recipe's hash is recorded as the image label ` + basebuild.LabelRecipe + `; an image
 whose label matches is left alone, so running this again is cheap. The image is
 tagged only once it is complete: a failed or interrupted build leaves the previous
 image, if any, in place.`,
@@ -57,9 +57,9 @@ image, if any, in place.`,
 }
 
 func runBaseBuild(ctx context.Context, g *globalOptions, o *baseBuildOptions, args []string) error {
-	names := stack.BaseNames()
+	names := catalog.BaseNames()
 	if len(args) == 1 && args[0] != "all" {
-		b, err := stack.LookupBase(args[0])
+		b, err := catalog.LookupBase(args[0])
 		if err != nil {
 			return err
 		}
@@ -69,9 +69,9 @@ func runBaseBuild(ctx context.Context, g *globalOptions, o *baseBuildOptions, ar
 	if err != nil {
 		return err
 	}
-	bb := stack.BaseBuilder{Engine: d.Engine, Mirror: o.mirror, Force: o.force, Log: g.stderr}
+	bb := basebuild.Builder{Engine: d.Engine, Mirror: o.mirror, Force: o.force, Log: g.stderr}
 	for _, n := range names {
-		b, _ := stack.LookupBase(n)
+		b, _ := catalog.LookupBase(n)
 		res, err := bb.Ensure(ctx, b)
 		if err != nil {
 			return err

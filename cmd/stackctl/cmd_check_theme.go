@@ -9,7 +9,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/state"
 	"github.com/stackctl/stackctl/internal/theme"
 )
 
@@ -60,7 +62,7 @@ func runCheckTheme(ctx context.Context, g *globalOptions, o *checkThemeOptions) 
 	if o.screenshot != "" && !o.apply {
 		return fmt.Errorf("%w: --screenshot shows the theme applied: add --apply", errUsage)
 	}
-	root, err := g.projectRoot()
+	root, err := g.checkout()
 	if err != nil {
 		return err
 	}
@@ -89,11 +91,15 @@ func runCheckTheme(ctx context.Context, g *globalOptions, o *checkThemeOptions) 
 	}
 	check := theme.Check{Themes: themes, Apply: o.apply, Screenshot: o.screenshot, Report: report,
 		Connect: func(ctx context.Context) (theme.Backend, error) {
-			r, err := g.runner(ctx)
+			r, e, err := g.runner(ctx)
 			if err != nil {
 				return theme.Backend{}, err
 			}
-			access, err := r.Redmine(ctx)
+			st, err := catalog.LookupStack("redmine")
+			if err != nil {
+				return theme.Backend{}, err
+			}
+			access, err := r.Access(ctx, st, "redmine")
 			if err != nil {
 				return theme.Backend{}, err
 			}
@@ -102,8 +108,8 @@ func runCheckTheme(ctx context.Context, g *globalOptions, o *checkThemeOptions) 
 				s.passwordFile, s.managed = access.AdminPasswordFile, true
 			}
 			return theme.Backend{
-				Image:  r.Engine,
-				Target: theme.ImageTarget{Image: access.Image, ThemesDir: access.ThemesDir, UID: access.UID, GID: access.UID},
+				Image:  e,
+				Target: theme.ImageTarget{Image: access.Image, ThemesDir: catalog.RedmineThemesDir, UID: catalog.ImageUID, GID: catalog.ImageUID},
 				Site:   s,
 			}, nil
 		},
@@ -128,14 +134,14 @@ func finishCheck(g *globalOptions, o *checkThemeOptions, results []theme.Result,
 
 // site reaches the running Redmine with the administrator's password from a file.
 type site struct {
-	access       stack.RedmineAccess
+	access       stack.Access
 	passwordFile string
 	// managed: the file is stackctl's, so a forced password change may rewrite it.
 	managed bool
 }
 
 func (s site) Client(context.Context) (*theme.Client, string, error) {
-	pw, err := stack.ReadSecretFile(s.passwordFile)
+	pw, err := state.ReadSecretFile(s.passwordFile)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: reading the administrator's password: %v", theme.ErrLogin, err)
 	}
@@ -144,7 +150,7 @@ func (s site) Client(context.Context) (*theme.Client, string, error) {
 		return nil, "", err
 	}
 	if s.managed {
-		c.OnPasswordChange = func(pw string) error { return stack.WriteSecret(s.passwordFile, pw) }
+		c.OnPasswordChange = func(pw string) error { return state.WriteSecret(s.passwordFile, pw) }
 	}
 	return c, s.access.URL, nil
 }

@@ -6,7 +6,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/state"
 )
 
 type configOptions struct {
@@ -14,7 +16,7 @@ type configOptions struct {
 }
 
 func (o *configOptions) AddFlags(fs *pflag.FlagSet) {
-	profileFlag(fs, &o.base)
+	profileFlag(fs, &o.base, profileUsage)
 }
 
 func newConfigCommand(g *globalOptions) *cobra.Command {
@@ -23,10 +25,10 @@ func newConfigCommand(g *globalOptions) *cobra.Command {
 		Use:   "config STACK",
 		Short: "Print a stack's compose file as the Compose SDK will run it",
 		Long: `Print a stack's compose file as the Compose SDK will run it: loaded, interpolated
-for the base profile and normalized. The profile is the recorded one, else --base;
+for the base profile and normalized. The profile is the recorded one, else --profile;
 with auto and nothing recorded, the engine is asked which applies.`,
-		Example: `  stackctl config nginx --base debian
-  stackctl config nginx --base upstream > /tmp/nginx-upstream.yaml`,
+		Example: `  stackctl config nginx --profile debian
+  stackctl config nginx --profile upstream > /tmp/nginx-upstream.yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runConfig(cmd.Context(), g, o, args)
 		},
@@ -40,16 +42,16 @@ func runConfig(ctx context.Context, g *globalOptions, o *configOptions, args []s
 	if err != nil {
 		return err
 	}
-	profile, err := stack.ParseProfile(o.base)
+	profile, err := catalog.ParseProfile(o.base)
 	if err != nil {
 		return err
 	}
-	root, err := g.projectRoot()
+	root, err := g.checkout()
 	if err != nil {
 		return err
 	}
-	r := stack.Runner{Root: root, State: stack.StateDir(g.stateDir)}
-	if profile == stack.ProfileAuto {
+	r := stack.Runner{Checkout: root, State: state.Dir(g.stateDir)}
+	if profile == catalog.ProfileAuto {
 		d, err := g.connect(ctx)
 		if err != nil {
 			return err

@@ -38,7 +38,7 @@ func runDown(ctx context.Context, g *globalOptions, o *downOptions, args []strin
 	if err != nil {
 		return err
 	}
-	r, err := g.runner(ctx)
+	r, _, err := g.runner(ctx)
 	if err != nil {
 		return err
 	}

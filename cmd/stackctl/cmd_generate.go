@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-
-	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/errs"
 )
 
 type generateOptions struct {
@@ -40,19 +40,19 @@ committed file drifts from its model.`,
 
 func runGenerate(_ context.Context, g *globalOptions, o *generateOptions, args []string) error {
 	if len(args) == 0 {
-		args = stack.StackNames()
+		args = catalog.StackNames()
 	}
-	root, err := g.projectRoot()
+	root, err := g.checkout()
 	if err != nil {
 		return err
 	}
 	var drifted []string
 	for _, name := range args {
-		st, err := stack.LookupStack(name)
+		st, err := catalog.LookupStack(name)
 		if err != nil {
 			return err
 		}
-		want, err := stack.Generate(st)
+		want, err := catalog.Generate(st)
 		if err != nil {
 			return err
 		}
@@ -71,7 +71,7 @@ func runGenerate(_ context.Context, g *globalOptions, o *generateOptions, args [
 		}
 	}
 	if len(drifted) > 0 {
-		return fmt.Errorf("%w: %v differ from their models: run 'stackctl generate'", stack.ErrInvalidInput, drifted)
+		return fmt.Errorf("%w: %v differ from their models: run 'stackctl generate'", errs.InvalidInput, drifted)
 	}
 	return nil
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/docker/cli/cli/streams"
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/stackctl/stackctl/internal/basebuild"
+	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/kernel"
 	"github.com/stackctl/stackctl/internal/stack"
 )
@@ -22,7 +25,7 @@ type kernelBuildOptions struct {
 
 func (o *kernelBuildOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.out, "out", ".", "directory the kernel image (bzImage) is written to")
-	profileFlag(fs, &o.base)
+	profileFlag(fs, &o.base, profileUsage)
 	mirrorFlag(fs, &o.mirror)
 }
 
@@ -51,7 +54,7 @@ result in a machine, not on the host:
 
 See docs/kernel-in-container.md.`,
 		Example: `  stackctl kernel build --out /tmp/kernel
-  stackctl kernel build --base debian --mirror http://deb.debian.org/debian`,
+  stackctl kernel build --profile debian --mirror http://deb.debian.org/debian`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runKernelBuild(cmd.Context(), g, o)
@@ -62,11 +65,11 @@ See docs/kernel-in-container.md.`,
 }
 
 func runKernelBuild(ctx context.Context, g *globalOptions, o *kernelBuildOptions) error {
-	profile, err := stack.ParseProfile(o.base)
+	profile, err := catalog.ParseProfile(o.base)
 	if err != nil {
 		return err
 	}
-	root, err := g.projectRoot()
+	root, err := g.checkout()
 	if err != nil {
 		return err
 	}
@@ -74,7 +77,7 @@ func runKernelBuild(ctx context.Context, g *globalOptions, o *kernelBuildOptions
 	if err != nil {
 		return err
 	}
-	base, err := stack.LookupBase("debian")
+	base, err := catalog.LookupBase("debian")
 	if err != nil {
 		return err
 	}
@@ -83,8 +86,8 @@ func runKernelBuild(ctx context.Context, g *globalOptions, o *kernelBuildOptions
 		return err
 	}
 	fmt.Fprintf(g.stderr, "kernel: base %s (%s)\n", choice.Profile, choice.Reason)
-	if choice.Profile == stack.ProfileDebian {
-		bb := stack.BaseBuilder{Engine: d.Engine, Mirror: o.mirror, Log: g.stderr}
+	if choice.Profile == catalog.ProfileDebian {
+		bb := basebuild.Builder{Engine: d.Engine, Mirror: o.mirror, Log: g.stderr}
 		if _, err := bb.Ensure(ctx, base); err != nil {
 			return err
 		}
@@ -94,7 +97,7 @@ func runKernelBuild(ctx context.Context, g *globalOptions, o *kernelBuildOptions
 		out := streams.NewOut(f)
 		opts.TTY, opts.FD = out.IsTerminal(), out.FD()
 	}
-	res, err := kernel.Build(ctx, d.CLI.Client(), d.Engine, root, kernel.Image(choice.Profile), opts)
+	res, err := kernel.Build(ctx, d.Engine, filepath.Join(string(root), "stacks", "kernel"), kernel.Image(choice.Profile), opts)
 	if err != nil {
 		return err
 	}

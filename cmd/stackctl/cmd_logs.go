@@ -41,7 +41,7 @@ func runLogs(ctx context.Context, g *globalOptions, o *logsOptions, args []strin
 	if err != nil {
 		return err
 	}
-	r, err := g.runner(ctx)
+	r, _, err := g.runner(ctx)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func runPs(ctx context.Context, g *globalOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := g.runner(ctx)
+	r, _, err := g.runner(ctx)
 	if err != nil {
 		return err
 	}

@@ -10,8 +10,11 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/engine"
+	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/registry"
-	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/state"
 )
 
 type pushOptions struct {
@@ -21,7 +24,7 @@ type pushOptions struct {
 
 func (o *pushOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.to, "to", "", "where to push: REGISTRY/REPOSITORY:TAG (Docker Hub when REGISTRY is left out)")
-	fs.StringVar(&o.base, "base", "", "push the image built on this profile, upstream or debian (default: the stack's recorded profile)")
+	profileFlag(fs, &o.base, "push the image built on this profile, upstream or debian (default: the stack's recorded profile)")
 }
 
 func newPushCommand(g *globalOptions) *cobra.Command {
@@ -40,7 +43,7 @@ Exits 3 when the image is not built yet, 4 when the registry cannot be reached,
 23 when it wants credentials that are missing or refuses them.`,
 		Example: `  docker login && stackctl push redmine --to myteam/redmine:6.0.5-harbor
   stackctl push nginx --to registry.example.com:5000/ops/nginx:1.0
-  stackctl push redmine --base upstream --to ghcr.io/myteam/redmine:6.0.10`,
+  stackctl push redmine --profile upstream --to ghcr.io/myteam/redmine:6.0.10`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPush(cmd.Context(), g, o, args)
@@ -86,29 +89,29 @@ func runPush(ctx context.Context, g *globalOptions, o *pushOptions, args []strin
 	return nil
 }
 
-// pushedImage is the stack's image under the chosen profile: --base, else the
+// pushedImage is the stack's image under the chosen profile: --profile, else the
 // recorded one, else the one image of the two profiles that is built.
-func pushedImage(ctx context.Context, g *globalOptions, e stack.DockerEngine, st stack.Stack, base string) (string, error) {
-	var candidates []stack.Profile
+func pushedImage(ctx context.Context, g *globalOptions, e *engine.Engine, st catalog.Stack, base string) (string, error) {
+	var candidates []catalog.Profile
 	switch {
 	case base != "":
-		p, err := stack.ParseProfile(base)
+		p, err := catalog.ParseProfile(base)
 		if err != nil {
 			return "", err
 		}
-		if p == stack.ProfileAuto {
-			return "", fmt.Errorf("%w: --base auto: say which image to push, upstream or debian", errUsage)
+		if p == catalog.ProfileAuto {
+			return "", fmt.Errorf("%w: --profile auto: say which image to push, upstream or debian", errUsage)
 		}
-		candidates = []stack.Profile{p}
+		candidates = []catalog.Profile{p}
 	default:
-		state, err := stack.StateDir(g.stateDir).Load(st.Name)
+		state, err := state.Dir(g.stateDir).Load(st.Name)
 		if err != nil {
 			return "", err
 		}
 		if state.Profile != "" {
-			candidates = []stack.Profile{state.Profile}
+			candidates = []catalog.Profile{state.Profile}
 		} else {
-			candidates = []stack.Profile{stack.ProfileUpstream, stack.ProfileDebian}
+			candidates = []catalog.Profile{catalog.ProfileUpstream, catalog.ProfileDebian}
 		}
 	}
 	var built []string
@@ -124,7 +127,7 @@ func pushedImage(ctx context.Context, g *globalOptions, e stack.DockerEngine, st
 	case 1:
 		return built[0], nil
 	case 0:
-		return "", fmt.Errorf("%w: image %s is not built yet: build it with 'stackctl up %s'", stack.ErrNotFound, st.ImageRef(candidates[0]), st.Name)
+		return "", fmt.Errorf("%w: image %s is not built yet: build it with 'stackctl up %s'", errs.NotFound, st.ImageRef(candidates[0]), st.Name)
 	}
-	return "", fmt.Errorf("%w: both %s and %s are built: choose one with --base", errUsage, built[0], built[1])
+	return "", fmt.Errorf("%w: both %s and %s are built: choose one with --profile", errUsage, built[0], built[1])
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stackctl/stackctl/internal/backup"
+	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
@@ -26,8 +27,8 @@ func (o *restoreVolumesOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.stack, "stack", "redmine", "the stack to restore into; an archive of another stack is refused")
 	fs.BoolVar(&o.force, "force", false, "replace the stack's current data (its volumes and database) with the archive's")
 	fs.StringArrayVarP(&o.identities, "identity", "i", nil, "age identity file that opens an encrypted archive; repeatable")
-	profileFlag(fs, &o.base)
-	fs.StringVar(&o.listen, "listen", "", "host address:port to publish the stack on (default: as last time, else "+stack.DefaultListen+")")
+	profileFlag(fs, &o.base, profileUsage)
+	fs.StringVar(&o.listen, "listen", "", "host address:port to publish the stack on (default: as last time, else "+catalog.DefaultListen+")")
 	mirrorFlag(fs, &o.mirror)
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for each start to become healthy")
 }
@@ -60,7 +61,7 @@ until it is healthy and answers, and prints its URL.`,
 }
 
 func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesOptions, archive string) error {
-	st, err := stack.LookupStack(o.stack)
+	st, err := catalog.LookupStack(o.stack)
 	if err != nil {
 		return err
 	}
@@ -72,7 +73,7 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 	if err != nil {
 		return err
 	}
-	r, e, err := g.runnerEngine(ctx)
+	r, e, err := g.runner(ctx)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
@@ -21,8 +22,8 @@ type upOptions struct {
 }
 
 func (o *upOptions) AddFlags(fs *pflag.FlagSet) {
-	profileFlag(fs, &o.base)
-	fs.StringVar(&o.listen, "listen", "", "host address:port to publish the stack on (default: as last time, else "+stack.DefaultListen+")")
+	profileFlag(fs, &o.base, profileUsage)
+	fs.StringVar(&o.listen, "listen", "", "host address:port to publish the stack on (default: as last time, else "+catalog.DefaultListen+")")
 	mirrorFlag(fs, &o.mirror)
 	fs.BoolVar(&o.rebuildBases, "rebuild-bases", false, "rebuild the debian bases even when their recipe has not changed")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the stack to become healthy")
@@ -46,8 +47,8 @@ The redmine stack's secrets (database password, secret key base, administrator
 password) are generated on its first start into files of mode 0600 under
 --state-dir, and handed to the containers only as files.`,
 		Example: `  stackctl up redmine
-  stackctl up redmine --base debian --listen 0.0.0.0:8080
-  STACKCTL_BASE=debian stackctl up nginx`,
+  stackctl up redmine --profile debian --listen 0.0.0.0:8080
+  STACKCTL_PROFILE=debian stackctl up nginx`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runUp(cmd.Context(), g, o, args)
@@ -66,7 +67,7 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 	if err != nil {
 		return err
 	}
-	r, err := g.runner(ctx)
+	r, _, err := g.runner(ctx)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/validate"
 )
 
@@ -22,7 +22,7 @@ type validateOptions struct {
 
 func (o *validateOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&o.files, "file", "f", nil, "a compose file to validate instead of a stack (repeat to merge several, as docker compose -f does)")
-	fs.StringVar(&o.base, "base", "", "validate a stack under one base profile, upstream or debian (default: both)")
+	profileFlag(fs, &o.base, "validate a stack under one base profile, upstream or debian (default: both)")
 	fs.BoolVar(&o.json, "json", false, "print the findings as JSON, for scripts")
 	fs.BoolVar(&o.listRules, "list-rules", false, "list the rules and exit")
 }
@@ -34,7 +34,7 @@ func newValidateCommand(g *globalOptions) *cobra.Command {
 		Short: "Check compose files and their Dockerfiles against stackctl's rules",
 		Long: `Check compose files, and the Dockerfiles their services build, against what makes
 a stack safe and durable. A stack (default: every stack) is loaded as stackctl runs it,
-under both base profiles unless --base picks one; -f loads files as 'docker compose -f'
+under both base profiles unless --profile picks one; -f loads files as 'docker compose -f'
 does. Nothing is pulled or run: no Docker engine is needed.
 
 Every finding is reported at once, with its rule, file:line, what is wrong and how to
@@ -55,7 +55,7 @@ with the reason; an opt-out without a reason is itself a finding:
         ignore:
           ReadOnlyRootfs: "the entrypoint writes config/database.yml when a container first starts"`,
 		Example: `  stackctl validate
-  stackctl validate redmine --base debian
+  stackctl validate redmine --profile debian
   stackctl validate -f compose.yaml -f compose.override.yaml --json
   stackctl validate --list-rules`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -82,7 +82,7 @@ func runValidate(ctx context.Context, g *globalOptions, o *validateOptions, args
 		return nil
 	}
 	if len(o.files) > 0 && (len(args) > 0 || o.base != "") {
-		return fmt.Errorf("%w: name stacks (with --base) or pass -f files, not both", errUsage)
+		return fmt.Errorf("%w: name stacks (with --profile) or pass -f files, not both", errUsage)
 	}
 	var report validate.Report
 	var err error
@@ -114,27 +114,27 @@ func runValidate(ctx context.Context, g *globalOptions, o *validateOptions, args
 
 func validateStacks(ctx context.Context, g *globalOptions, o *validateOptions, args []string) (validate.Report, error) {
 	if len(args) == 0 {
-		args = stack.StackNames()
+		args = catalog.StackNames()
 	}
-	var sts []stack.Stack
+	var sts []catalog.Stack
 	for _, name := range args {
-		st, err := stack.LookupStack(name)
+		st, err := catalog.LookupStack(name)
 		if err != nil {
 			return validate.Report{}, err
 		}
 		sts = append(sts, st)
 	}
-	profiles := []stack.Profile{stack.ProfileUpstream, stack.ProfileDebian}
+	profiles := []catalog.Profile{catalog.ProfileUpstream, catalog.ProfileDebian}
 	if o.base != "" {
-		p, err := stack.ParseProfile(o.base)
+		p, err := catalog.ParseProfile(o.base)
 		if err != nil {
 			return validate.Report{}, err
 		}
-		if p != stack.ProfileAuto {
-			profiles = []stack.Profile{p}
+		if p != catalog.ProfileAuto {
+			profiles = []catalog.Profile{p}
 		}
 	}
-	root, err := g.projectRoot()
+	root, err := g.checkout()
 	if err != nil {
 		return validate.Report{}, err
 	}

@@ -12,8 +12,9 @@ import (
 	"syscall"
 
 	"github.com/stackctl/stackctl/internal/backup"
+	"github.com/stackctl/stackctl/internal/backup/archive"
+	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/registry"
-	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/theme"
 	"github.com/stackctl/stackctl/internal/validate"
 )
@@ -81,11 +82,11 @@ func exitCode(err error, interrupted bool) int {
 		return exitOK
 	case interrupted || errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.Is(err, stack.ErrInvalidInput), errors.Is(err, errUsage), errors.Is(err, validate.ErrFindings):
+	case errors.Is(err, errs.InvalidInput), errors.Is(err, errUsage), errors.Is(err, validate.ErrFindings):
 		return exitInvalid
-	case errors.Is(err, stack.ErrNotRunning), errors.Is(err, stack.ErrNotFound):
+	case errors.Is(err, errs.NotRunning), errors.Is(err, errs.NotFound):
 		return exitNotFound
-	case errors.Is(err, stack.ErrUnavailable):
+	case errors.Is(err, errs.Unavailable):
 		return exitUnavailable
 	case errors.Is(err, theme.ErrSource):
 		return exitThemeSource
@@ -101,9 +102,9 @@ func exitCode(err error, interrupted bool) int {
 		return exitThemeNotApplied
 	case errors.Is(err, theme.ErrScreenshot):
 		return exitThemeScreenshot
-	case errors.Is(err, backup.ErrDamaged):
+	case errors.Is(err, archive.ErrDamaged):
 		return exitBackupDamaged
-	case errors.Is(err, backup.ErrEncrypted):
+	case errors.Is(err, archive.ErrEncrypted):
 		return exitBackupEncrypted
 	case errors.Is(err, backup.ErrRefused):
 		return exitRestoreRefused

@@ -35,13 +35,15 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{name: "unknown stack", args: []string{"up", "wordpress"}, code: exitInvalid, msg: `unknown stack "wordpress"`},
 		{name: "no stack", args: []string{"ps"}, code: exitInvalid, msg: "name one stack"},
-		{name: "unknown base profile", args: []string{"up", "nginx", "--base", "alpine"}, code: exitInvalid, msg: "unknown base profile"},
-		{name: "unknown base profile from env", env: map[string]string{"STACKCTL_BASE": "centos"}, args: []string{"config", "nginx"}, code: exitInvalid, msg: "unknown base profile"},
+		{name: "unknown base profile", args: []string{"up", "nginx", "--profile", "alpine"}, code: exitInvalid, msg: "unknown base profile"},
+		{name: "unknown base profile, old flag name", args: []string{"up", "nginx", "--base", "alpine"}, code: exitInvalid, msg: "unknown base profile"},
+		{name: "unknown base profile from env", env: map[string]string{"STACKCTL_PROFILE": "centos"}, args: []string{"config", "nginx"}, code: exitInvalid, msg: "unknown base profile"},
+		{name: "unknown base profile from old env", env: map[string]string{"STACKCTL_BASE": "centos"}, args: []string{"config", "nginx"}, code: exitInvalid, msg: "unknown base profile"},
 		{name: "unknown base image", args: []string{"base", "build", "mysql"}, code: exitInvalid, msg: `unknown base "mysql"`},
 		{name: "bad flag", args: []string{"up", "nginx", "--colour"}, code: exitInvalid, msg: "unknown flag"},
 		{name: "bad listen", env: map[string]string{"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
 			args: []string{"up", "nginx", "--listen", "x"}, code: exitInvalid, msg: "want HOST:PORT"},
-		{name: "no project", args: []string{"config", "nginx", "--base", "debian", "--root", os.TempDir()}, code: exitNotFound, msg: "no stackctl project"},
+		{name: "no project", args: []string{"config", "nginx", "--profile", "debian", "--root", os.TempDir()}, code: exitNotFound, msg: "no stackctl project"},
 		{name: "engine unreachable", env: map[string]string{"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
 			args: []string{"up", "nginx"}, code: exitUnavailable, msg: "cannot reach the Docker engine"},
 		{name: "engine unreachable for base build", env: map[string]string{"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
@@ -61,9 +63,9 @@ func TestExitCodes(t *testing.T) {
 
 func TestConfigNeedsNoEngine(t *testing.T) {
 	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-	code, stdout, stderr := run(t, "config", "nginx", "--base", "debian")
+	code, stdout, stderr := run(t, "config", "nginx", "--profile", "debian")
 	if code != exitOK || !strings.Contains(stdout, "NGINX_BASE: stackctl/base-nginx:trixie") {
-		t.Fatalf("config --base debian: exit %d\n%s\n%s", code, stdout, stderr)
+		t.Fatalf("config --profile debian: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
 
@@ -113,7 +115,7 @@ func TestValidateExitCodes(t *testing.T) {
 		out  string
 	}{
 		{name: "our stacks", args: []string{"validate"}, code: exitOK},
-		{name: "one stack, one profile", args: []string{"validate", "redmine", "--base", "debian"}, code: exitOK},
+		{name: "one stack, one profile", args: []string{"validate", "redmine", "--profile", "debian"}, code: exitOK},
 		{name: "clean file", args: []string{"validate", "-f", fixture + "ReadOnlyRootfs/pass/compose.yaml"}, code: exitOK},
 		{name: "findings", args: []string{"validate", "-f", fixture + "ReadOnlyRootfs/fail/compose.yaml"}, code: exitInvalid,
 			out: "compose.yaml:6: error ReadOnlyRootfs: service proxy:"},

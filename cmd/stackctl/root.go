@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +12,11 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/stackctl/stackctl/internal/basebuild"
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/state"
 )
 
 // errUsage marks a command-line usage mistake (bad flag, wrong argument count).
@@ -28,7 +33,7 @@ type globalOptions struct {
 
 func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&g.root, "root", os.Getenv("STACKCTL_ROOT"), "stackctl project directory, the one with stacks/ (default: found from the working directory; env STACKCTL_ROOT)")
-	fs.StringVar(&g.stateDir, "state-dir", string(stack.DefaultStateDir()), "where stackctl keeps each stack's recorded profile and generated secrets (env STACKCTL_STATE_DIR)")
+	fs.StringVar(&g.stateDir, "state-dir", string(state.Default()), "where stackctl keeps each stack's recorded profile and generated secrets (env STACKCTL_STATE_DIR)")
 	fs.BoolVar(&g.debug, "debug", false, "show the Docker and Compose libraries' own debug messages")
 }
 
@@ -40,7 +45,7 @@ func newRootCommand() *cobra.Command {
 		Long: `stackctl builds and runs stackctl's Docker Compose stacks through the Compose SDK:
 nginx (our Alpine image serving our own page) and Redmine behind it.
 
-Every stack runs on one of two kinds of base image, chosen with --base:
+Every stack runs on one of two kinds of base image, its profile, chosen with --profile:
   upstream  the official images (alpine, redmine, postgres), pulled from a registry
   debian    twins that stackctl builds from a Debian mirror with mmdebstrap, for hosts
             that cannot reach Docker Hub
@@ -48,7 +53,7 @@ Every stack runs on one of two kinds of base image, chosen with --base:
 The profile a stack first starts with is recorded and used again.
 
 ` + exitCodeHelp,
-		Example: `  stackctl up nginx --base debian
+		Example: `  stackctl up nginx --profile debian
   stackctl ps nginx
   stackctl down nginx`,
 		SilenceUsage:  true,
@@ -80,21 +85,21 @@ The profile a stack first starts with is recorded and used again.
 	return cmd
 }
 
-// projectRoot is --root, or the stackctl project found from the working directory.
-func (g *globalOptions) projectRoot() (stack.Root, error) {
+// checkout is --root, or the stackctl project found from the working directory.
+func (g *globalOptions) checkout() (stack.Checkout, error) {
 	if g.root != "" {
-		return stack.FindRoot(g.root)
+		return stack.FindCheckout(g.root)
 	}
 	wd, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
-	return stack.FindRoot(wd)
+	return stack.FindCheckout(wd)
 }
 
 // connect opens the engine connection, with the SDK's live display when stderr is a terminal.
-func (g *globalOptions) connect(ctx context.Context) (*stack.Docker, error) {
-	return stack.Connect(ctx, g.stderr, g.stderrIsTerminal(), g.debug)
+func (g *globalOptions) connect(ctx context.Context) (*engine.Docker, error) {
+	return engine.Connect(ctx, g.stderr, g.stderrIsTerminal(), g.debug)
 }
 
 func (g *globalOptions) stderrIsTerminal() bool {
@@ -102,60 +107,62 @@ func (g *globalOptions) stderrIsTerminal() bool {
 	return ok && streams.NewOut(f).IsTerminal()
 }
 
-// runner connects to the engine and returns the domain's stack runner.
-func (g *globalOptions) runner(ctx context.Context) (stack.Runner, error) {
-	r, _, err := g.runnerEngine(ctx)
-	return r, err
-}
-
-// runnerEngine is runner, with the engine's calls beyond the runner's own
-// (streams in and out of containers) for backups and restores.
-func (g *globalOptions) runnerEngine(ctx context.Context) (stack.Runner, stack.DockerEngine, error) {
-	root, err := g.projectRoot()
+// runner connects to the engine and returns the stack runner, and the engine
+// handle for what goes beyond the runner (backups, restores, image reads).
+func (g *globalOptions) runner(ctx context.Context) (stack.Runner, *engine.Engine, error) {
+	c, err := g.checkout()
 	if err != nil {
-		return stack.Runner{}, stack.DockerEngine{}, err
+		return stack.Runner{}, nil, err
 	}
 	d, err := g.connect(ctx)
 	if err != nil {
-		return stack.Runner{}, stack.DockerEngine{}, err
+		return stack.Runner{}, nil, err
 	}
-	return stack.Runner{Compose: d.Compose, Engine: d.Engine, Root: root, State: stack.StateDir(g.stateDir), Log: g.stderr}, d.Engine, nil
+	return stack.Runner{Compose: d.Compose, Engine: d.Engine, Checkout: c, State: state.Dir(g.stateDir), Log: g.stderr}, d.Engine, nil
 }
 
 // stackArg is the single STACK argument of a command; nginx when omitted only
 // where the command says so.
-func stackArg(args []string) (stack.Stack, error) {
+func stackArg(args []string) (catalog.Stack, error) {
 	if len(args) != 1 {
-		return stack.Stack{}, fmt.Errorf("%w: name one stack: one of %v", errUsage, stack.StackNames())
+		return catalog.Stack{}, fmt.Errorf("%w: name one stack: one of %v", errUsage, catalog.StackNames())
 	}
-	return stack.LookupStack(args[0])
+	return catalog.LookupStack(args[0])
 }
 
-// profileAndListen parses --base, and checks --listen (when given) for st
+// profileAndListen parses --profile, and checks --listen (when given) for st
 // before anything starts.
-func profileAndListen(st stack.Stack, base, listen string) (stack.Profile, error) {
-	profile, err := stack.ParseProfile(base)
+func profileAndListen(st catalog.Stack, base, listen string) (catalog.Profile, error) {
+	profile, err := catalog.ParseProfile(base)
 	if err != nil {
 		return "", err
 	}
 	if listen != "" {
-		if _, err := st.Env(stack.Settings{Profile: profile, Listen: listen}); err != nil {
+		if _, err := st.Env(catalog.Settings{Profile: profile, Listen: listen}); err != nil {
 			return "", err
 		}
 	}
 	return profile, nil
 }
 
-// profileFlag registers --base, defaulting to $STACKCTL_BASE.
-func profileFlag(fs *pflag.FlagSet, p *string) {
-	fs.StringVar(p, "base", os.Getenv("STACKCTL_BASE"), "base profile: upstream, debian or auto (env STACKCTL_BASE; default auto)")
+// profileFlag registers --profile, defaulting to $STACKCTL_PROFILE (or the
+// older $STACKCTL_BASE), with usage saying what it picks among.
+func profileFlag(fs *pflag.FlagSet, p *string, usage string) {
+	def := cmp.Or(os.Getenv("STACKCTL_PROFILE"), os.Getenv("STACKCTL_BASE"))
+	// --base was this flag's first name; it stays, hidden, so that scripts keep working.
+	fs.StringVar(p, "base", def, usage)
+	_ = fs.MarkDeprecated("base", "use --profile")
+	fs.StringVar(p, "profile", def, usage)
 }
+
+// profileUsage is --profile's usage where it picks upstream, debian or auto.
+const profileUsage = "base profile: upstream, debian or auto (env STACKCTL_PROFILE; default auto)"
 
 // mirrorFlag registers --mirror, defaulting to $STACKCTL_DEBIAN_MIRROR.
 func mirrorFlag(fs *pflag.FlagSet, m *string) {
 	def := os.Getenv("STACKCTL_DEBIAN_MIRROR")
 	if def == "" {
-		def = stack.DefaultMirror
+		def = basebuild.DefaultMirror
 	}
 	fs.StringVar(m, "mirror", def, "Debian mirror the debian bases are built from (env STACKCTL_DEBIAN_MIRROR)")
 }

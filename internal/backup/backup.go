@@ -1,9 +1,7 @@
 package backup
 
 import (
-	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,16 +14,19 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/stackctl/stackctl/internal/atomicfile"
+	"github.com/stackctl/stackctl/internal/backup/archive"
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/engine"
+	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
-// Engine is what a backup and a restore need from the Docker engine, beyond
-// the stack runner; stack.DockerEngine implements it.
+// Engine is what a backup needs from the Docker engine, beyond the stack
+// runner; engine.Engine has it.
 type Engine interface {
-	ExecStream(ctx context.Context, container string, cmd []string, stdin io.Reader, stdout io.Writer) error
+	Exec(ctx context.Context, container string, cmd []string, o engine.ExecOptions) error
 	CopyFrom(ctx context.Context, container, path string) (io.ReadCloser, error)
-	StartExtractor(ctx context.Context, image string, volumes map[string]string, stackName string) (*stack.Extractor, error)
-	VolumeExists(ctx context.Context, name string) (bool, error)
 	ImageEnv(ctx context.Context, ref string) (env []string, found bool, err error)
 	ContainerImage(ctx context.Context, container string) (string, error)
 }
@@ -45,7 +46,7 @@ type Options struct {
 // Result is what a backup wrote.
 type Result struct {
 	Path     string
-	Manifest Manifest
+	Manifest archive.Manifest
 	// Written is the archive's size on disk.
 	Written int64
 	Pruned  []string
@@ -57,13 +58,13 @@ const archiveSuffix = ".tar.zst"
 // Backup writes one archive of st's persistent state while st keeps running: the
 // database first, as a pg_dump snapshot, then every other named volume, so that
 // every attachment the dump refers to is in the archive.
-func Backup(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, o Options) (Result, error) {
-	pers, _, err := r.Persistence(ctx, st)
+func Backup(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack, o Options) (Result, error) {
+	pers, err := r.Persistence(ctx, st)
 	if err != nil {
 		return Result{}, err
 	}
 	if pers.Database == nil && len(pers.Mounts) == 0 {
-		return Result{}, fmt.Errorf("%w: stack %s keeps no state: there is nothing to back up", stack.ErrInvalidInput, st.Name)
+		return Result{}, fmt.Errorf("%w: stack %s keeps no state: there is nothing to back up", errs.InvalidInput, st.Name)
 	}
 	state, err := r.State.Load(st.Name)
 	if err != nil {
@@ -73,7 +74,7 @@ func Backup(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, o Opt
 	if err != nil {
 		return Result{}, err
 	}
-	m := Manifest{Stack: st.Name, Profile: string(state.Profile), Created: time.Now().UTC().Truncate(time.Second), Entries: src.entries}
+	m := archive.Manifest{Stack: st.Name, Profile: string(state.Profile), Created: time.Now().UTC().Truncate(time.Second), Entries: src.entries}
 	if m.RedmineVersion, m.PostgresVersion, err = src.versions(ctx); err != nil {
 		return Result{}, err
 	}
@@ -99,7 +100,7 @@ func Backup(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, o Opt
 		progress = nopProgress{}
 	}
 	progress.Start("backup "+st.Name, src.estimate(ctx))
-	written, m, err := writeAtomic(final, func(f io.Writer) (Manifest, error) {
+	written, m, err := writeAtomic(final, func(f io.Writer) (archive.Manifest, error) {
 		return src.write(ctx, f, m, o.Recipients, progress)
 	})
 	progress.Done(err)
@@ -119,14 +120,14 @@ func Backup(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, o Opt
 type sources struct {
 	r       stack.Runner
 	e       Engine
-	st      stack.Stack
-	pers    stack.Persistence
+	st      catalog.Stack
+	pers    catalog.Persistence
 	db      string
 	mounts  map[string]string // volume → container ID
-	entries []Entry
+	entries []archive.Entry
 }
 
-func newSources(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, pers stack.Persistence) (*sources, error) {
+func newSources(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack, pers catalog.Persistence) (*sources, error) {
 	s := &sources{r: r, e: e, st: st, pers: pers, mounts: map[string]string{}}
 	if d := pers.Database; d != nil {
 		id, err := r.Container(ctx, st, d.Service)
@@ -134,7 +135,7 @@ func newSources(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, p
 			return nil, err
 		}
 		s.db = id
-		s.entries = append(s.entries, Entry{Name: d.Volume + ".pgdump", Kind: KindPostgres, Volume: d.Volume})
+		s.entries = append(s.entries, archive.Entry{Name: d.Volume + ".pgdump", Kind: archive.KindPostgres, Volume: d.Volume})
 	}
 	for _, mt := range pers.Mounts {
 		if pers.Database != nil && mt.Volume == pers.Database.Volume {
@@ -145,7 +146,7 @@ func newSources(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, p
 			return nil, err
 		}
 		s.mounts[mt.Volume] = id
-		s.entries = append(s.entries, Entry{Name: mt.Volume + ".tar", Kind: KindVolume, Volume: mt.Volume})
+		s.entries = append(s.entries, archive.Entry{Name: mt.Volume + ".tar", Kind: archive.KindVolume, Volume: mt.Volume})
 	}
 	return s, nil
 }
@@ -173,7 +174,7 @@ func (s *sources) versions(ctx context.Context) (redmine, postgres string, err e
 	}
 	if d := s.pers.Database; d != nil {
 		var out strings.Builder
-		if err := s.e.ExecStream(ctx, s.db, []string{"psql", "-U", d.User, "-d", d.Name, "-tAc", "SHOW server_version"}, nil, &out); err != nil {
+		if err := s.e.Exec(ctx, s.db, []string{"psql", "-U", d.User, "-d", d.Name, "-tAc", "SHOW server_version"}, engine.ExecOptions{Stdout: &out}); err != nil {
 			return "", "", fmt.Errorf("reading PostgreSQL's version: %w", err)
 		}
 		// "17.11 (Debian 17.11-0+deb13u1)": the number is what a restore compares.
@@ -187,7 +188,7 @@ func (s *sources) estimate(ctx context.Context) int64 {
 	var total int64
 	if d := s.pers.Database; d != nil {
 		var out strings.Builder
-		if s.e.ExecStream(ctx, s.db, []string{"psql", "-U", d.User, "-d", d.Name, "-tAc", "SELECT pg_database_size(current_database())"}, nil, &out) == nil {
+		if s.e.Exec(ctx, s.db, []string{"psql", "-U", d.User, "-d", d.Name, "-tAc", "SELECT pg_database_size(current_database())"}, engine.ExecOptions{Stdout: &out}) == nil {
 			n, _ := strconv.ParseInt(strings.TrimSpace(out.String()), 10, 64)
 			total += n
 		}
@@ -198,7 +199,7 @@ func (s *sources) estimate(ctx context.Context) int64 {
 			continue
 		}
 		var out strings.Builder
-		if s.e.ExecStream(ctx, id, []string{"du", "-sb", mt.Target}, nil, &out) == nil {
+		if s.e.Exec(ctx, id, []string{"du", "-sb", mt.Target}, engine.ExecOptions{Stdout: &out}) == nil {
 			n, _ := strconv.ParseInt(strings.Fields(out.String() + " 0")[0], 10, 64)
 			total += n
 		}
@@ -207,43 +208,43 @@ func (s *sources) estimate(ctx context.Context) int64 {
 }
 
 // write streams every entry into an archive on f.
-func (s *sources) write(ctx context.Context, f io.Writer, m Manifest, recipients []age.Recipient, progress Progress) (Manifest, error) {
+func (s *sources) write(ctx context.Context, f io.Writer, m archive.Manifest, recipients []age.Recipient, progress Progress) (archive.Manifest, error) {
 	dst := f
 	var enc io.WriteCloser
 	if len(recipients) > 0 {
 		var err error
 		if enc, err = age.Encrypt(f, recipients...); err != nil {
-			return Manifest{}, fmt.Errorf("encrypting: %w", err)
+			return archive.Manifest{}, fmt.Errorf("encrypting: %w", err)
 		}
 		dst = enc
 	}
-	w, err := NewWriter(dst, m)
+	w, err := archive.NewWriter(dst, m)
 	if err != nil {
-		return Manifest{}, err
+		return archive.Manifest{}, err
 	}
 	for _, e := range m.Entries {
 		if err := ctx.Err(); err != nil {
-			return Manifest{}, err
+			return archive.Manifest{}, err
 		}
 		progress.Entry(e.Name)
 		if err := s.add(ctx, w, e, progress); err != nil {
-			return Manifest{}, err
+			return archive.Manifest{}, err
 		}
 	}
 	m, err = w.Close()
 	if err != nil {
-		return Manifest{}, err
+		return archive.Manifest{}, err
 	}
 	if enc != nil {
 		if err := enc.Close(); err != nil {
-			return Manifest{}, fmt.Errorf("encrypting: %w", err)
+			return archive.Manifest{}, fmt.Errorf("encrypting: %w", err)
 		}
 	}
 	return m, nil
 }
 
 // add streams one entry from the stack into w.
-func (s *sources) add(ctx context.Context, w *Writer, e Entry, progress Progress) error {
+func (s *sources) add(ctx context.Context, w *archive.Writer, e archive.Entry, progress Progress) error {
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
 	go func() {
@@ -259,122 +260,34 @@ func (s *sources) add(ctx context.Context, w *Writer, e Entry, progress Progress
 }
 
 // produce writes the content of entry e.
-func (s *sources) produce(ctx context.Context, e Entry, out io.Writer) error {
+func (s *sources) produce(ctx context.Context, e archive.Entry, out io.Writer) error {
 	switch e.Kind {
-	case KindPostgres:
+	case archive.KindPostgres:
 		d := s.pers.Database
 		// -Fc is one consistent snapshot taken while Redmine serves; -Z0 leaves
 		// compression to zstd, which does it better and faster.
-		return s.e.ExecStream(ctx, s.db, []string{"pg_dump", "-Fc", "-Z0", "-U", d.User, "-d", d.Name}, nil, out)
-	case KindVolume:
+		return s.e.Exec(ctx, s.db, []string{"pg_dump", "-Fc", "-Z0", "-U", d.User, "-d", d.Name}, engine.ExecOptions{Stdout: out})
+	case archive.KindVolume:
 		mt, _ := mountOf(s.pers, e.Volume)
 		rc, err := s.e.CopyFrom(ctx, s.mounts[e.Volume], mt.Target)
 		if err != nil {
 			return err
 		}
 		defer rc.Close()
-		return retar(out, rc, path.Base(mt.Target)+"/", "./")
+		return archive.Retar(out, rc, path.Base(mt.Target)+"/", "./")
 	}
 	return fmt.Errorf("unknown kind %q", e.Kind)
 }
 
-// retar copies a tar stream, moving every member from under prefix from to
-// under prefix to: the engine names a volume's content after its mount point,
-// the archive relative to the volume's root, and a restore after the mount point again.
-// It refuses a member that an extraction would write outside the volume (see eachMember).
-func retar(dst io.Writer, src io.Reader, from, to string) error {
-	tw := tar.NewWriter(dst)
-	err := eachMember(src, func(hdr *tar.Header, content io.Reader) error {
-		var err error
-		if hdr.Name, err = rebase(hdr.Name, from, to); err != nil {
-			return err
-		}
-		if hdr.Typeflag == tar.TypeLink {
-			if hdr.Linkname, err = rebase(hdr.Linkname, from, to); err != nil {
-				return err
-			}
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		_, err = io.Copy(tw, content)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return tw.Close()
-}
-
-// eachMember reads a volume's tar stream to its end and calls fn with every
-// member's header and content (which fn may leave unread). It refuses a member
-// that an extraction would write outside the volume: see contained.
-func eachMember(src io.Reader, fn func(hdr *tar.Header, content io.Reader) error) error {
-	tr := tar.NewReader(src)
-	symlinks := map[string]bool{}
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := contained(hdr.Name, symlinks); err != nil {
-			return err
-		}
-		switch hdr.Typeflag {
-		case tar.TypeSymlink:
-			symlinks[path.Clean(hdr.Name)] = true
-		case tar.TypeLink:
-			if err := contained(hdr.Linkname, symlinks); err != nil {
-				return err
-			}
-		}
-		if err := fn(hdr, tr); err != nil {
-			return err
-		}
-	}
-}
-
-// contained refuses a member name that an extraction would resolve outside the
-// volume: an absolute one, one that climbs out with "..", or one under a symlink
-// that the same stream made earlier, which the extraction would follow. An
-// archive's checksums prove it intact, not who made it: anyone holding the age
-// recipient can write one.
-func contained(name string, symlinks map[string]bool) error {
-	clean := path.Clean(name)
-	if path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") {
-		return fmt.Errorf("member %q lies outside the volume", name)
-	}
-	for i := range len(clean) {
-		if clean[i] == '/' && symlinks[clean[:i]] {
-			return fmt.Errorf("member %q lies under the symlink %q, which an extraction would follow", name, clean[:i])
-		}
-	}
-	return nil
-}
-
-func rebase(name, from, to string) (string, error) {
-	if name+"/" == from {
-		return to, nil
-	}
-	rest, ok := strings.CutPrefix(name, from)
-	if !ok {
-		return "", fmt.Errorf("member %q is outside %s", name, from)
-	}
-	return to + rest, nil
-}
-
-// writeAtomic writes an archive with stack.WriteAtomic, so that an interrupted run
+// writeAtomic writes an archive with atomicfile.Write, so that an interrupted run
 // never leaves a file that looks complete, and counts its bytes. The file is
 // created 0600: it holds the whole tracker.
-func writeAtomic(final string, write func(io.Writer) (Manifest, error)) (int64, Manifest, error) {
+func writeAtomic(final string, write func(io.Writer) (archive.Manifest, error)) (int64, archive.Manifest, error) {
 	var (
 		n int64
-		m Manifest
+		m archive.Manifest
 	)
-	err := stack.WriteAtomic(final, 0o600, func(w io.Writer) error {
+	err := atomicfile.Write(final, 0o600, func(w io.Writer) error {
 		cw := &countingWriter{w: w}
 		var err error
 		m, err = write(cw)
@@ -382,7 +295,7 @@ func writeAtomic(final string, write func(io.Writer) (Manifest, error)) (int64, 
 		return err
 	})
 	if err != nil {
-		return 0, Manifest{}, err
+		return 0, archive.Manifest{}, err
 	}
 	return n, m, nil
 }

@@ -11,7 +11,13 @@ import (
 	"strings"
 
 	"filippo.io/age"
+
+	"github.com/stackctl/stackctl/internal/backup/archive"
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/engine"
+	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/volume"
 )
 
 // RestoreOptions are the operator's choices for a restore.
@@ -26,52 +32,52 @@ type RestoreOptions struct {
 
 // RestoreResult is what a restore brought back.
 type RestoreResult struct {
-	Manifest Manifest
+	Manifest archive.Manifest
 	URL      string
 	// Replaced lists the volumes that held data before, with --force.
 	Replaced []string
 }
 
 // VerifyFile reads the archive at path in full and checks it, changing nothing.
-func VerifyFile(path string, identities []age.Identity, progress Progress) (Manifest, error) {
+func VerifyFile(path string, identities []age.Identity, progress Progress) (archive.Manifest, error) {
 	f, err := openArchive(path)
 	if err != nil {
-		return Manifest{}, err
+		return archive.Manifest{}, err
 	}
 	defer f.Close()
 	return verifyOpen(f, identities, progress)
 }
 
-// openArchive opens an archive to read; a missing one is stack.ErrNotFound.
+// openArchive opens an archive to read; a missing one is errs.NotFound.
 func openArchive(path string) (*os.File, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", stack.ErrNotFound, err)
+		return nil, fmt.Errorf("%w: %v", errs.NotFound, err)
 	}
 	return f, nil
 }
 
 // verifyOpen verifies the archive open as f, from its start.
-func verifyOpen(f *os.File, identities []age.Identity, progress Progress) (Manifest, error) {
+func verifyOpen(f *os.File, identities []age.Identity, progress Progress) (archive.Manifest, error) {
 	if progress == nil {
 		progress = nopProgress{}
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		return Manifest{}, err
+		return archive.Manifest{}, err
 	}
 	progress.Start("verify "+filepath.Base(f.Name()), fi.Size())
-	m, err := Verify(&counting{r: f, p: progress}, identities...)
+	m, err := archive.Verify(&counting{r: f, p: progress}, identities...)
 	progress.Done(err)
 	return m, err
 }
 
-// Restore brings st back to the state in the archive at file: it verifies the
-// whole archive, refuses (changing nothing) an archive of another stack, of a
-// newer Redmine or PostgreSQL than the images it would run on, or a stack that
-// holds data unless forced; then replaces the stack's volumes, restores the
-// database into a fresh PostgreSQL, starts everything and waits for health.
-func Restore(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, file string, o RestoreOptions) (RestoreResult, error) {
+// Restore brings st back to the state in the archive at file. It verifies the
+// whole archive and refuses, changing nothing, an archive of another stack or
+// a stack that holds data unless forced; then it starts the stack through the
+// runner's one start-up sequence with the archive as its seed (see restore),
+// which refuses data from a newer Redmine or PostgreSQL than the images.
+func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, file string, o RestoreOptions) (RestoreResult, error) {
 	if o.Progress == nil {
 		o.Progress = nopProgress{}
 	}
@@ -86,199 +92,77 @@ func Restore(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, file
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	if m.Stack != st.Name {
-		return RestoreResult{}, fmt.Errorf("%w: %s is a backup of stack %s, not %s", ErrRefused, file, m.Stack, st.Name)
-	}
-	pers, _, err := r.Persistence(ctx, st)
+	existing, err := refuse(ctx, r, e, st, file, m, o.Force)
 	if err != nil {
 		return RestoreResult{}, err
 	}
+	rs := &restore{e: e, r: r, st: st, f: f, m: m, o: o}
+	defer rs.closeWriter()
+	up := o.Up
+	up.Seed, up.ReplaceVolumes = rs, len(existing) > 0
+	res, err := r.Up(ctx, st, up)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	return RestoreResult{Manifest: m, URL: res.URL, Replaced: existing}, nil
+}
+
+// refuse fails with ErrRefused when the archive m cannot go into st: another
+// stack's, a volume the stack no longer has, or data in the way without force.
+// It returns the stack's volumes that exist (and hold data).
+func refuse(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, file string, m archive.Manifest, force bool) ([]string, error) {
+	if m.Stack != st.Name {
+		return nil, fmt.Errorf("%w: %s is a backup of stack %s, not %s", ErrRefused, file, m.Stack, st.Name)
+	}
+	pers, err := r.Persistence(ctx, st)
+	if err != nil {
+		return nil, err
+	}
 	for _, en := range m.Entries {
 		if _, ok := mountOf(pers, en.Volume); !ok {
-			return RestoreResult{}, fmt.Errorf("%w: the archive holds volume %s, which stack %s no longer has", ErrRefused, en.Volume, st.Name)
+			return nil, fmt.Errorf("%w: the archive holds volume %s, which stack %s no longer has", ErrRefused, en.Volume, st.Name)
 		}
 	}
 	var existing []string
 	for _, mt := range pers.Mounts {
 		found, err := e.VolumeExists(ctx, mt.Name)
 		if err != nil {
-			return RestoreResult{}, err
+			return nil, err
 		}
 		if found {
 			existing = append(existing, mt.Name)
 		}
 	}
-	if len(existing) > 0 && !o.Force {
-		return RestoreResult{}, fmt.Errorf("%w: stack %s has data: volumes %s exist; a restore replaces them: "+
+	if len(existing) > 0 && !force {
+		return nil, fmt.Errorf("%w: stack %s has data: volumes %s exist; a restore replaces them: "+
 			"back them up first ('stackctl backup-volumes %s'), then re-run with --force, or remove them with 'stackctl down -v %s'",
 			ErrRefused, st.Name, strings.Join(existing, ", "), st.Name, st.Name)
 	}
-
-	// Build (or find) the images first: their versions decide whether the data can go back.
-	prep, err := r.Build(ctx, st, o.Up)
-	if err != nil {
-		return RestoreResult{}, err
-	}
-	if err := checkVersions(ctx, e, prep, m); err != nil {
-		return RestoreResult{}, err
-	}
-	if len(existing) > 0 {
-		if err := r.Down(ctx, st, true); err != nil {
-			return RestoreResult{}, err
-		}
-		// Down forgets the recorded profile with the volumes; MarkConfigured records it again.
-	}
-	if err := r.Create(ctx, prep); err != nil {
-		return RestoreResult{}, err
-	}
-	pers = stack.PersistenceOf(st, prep.Project)
-	// The helper that writes the volumes starts while PostgreSQL does: both take a while.
-	helper := startExtractor(ctx, e, st, prep, pers, m)
-	defer func() {
-		if x, _ := helper.wait(); x != nil {
-			x.Close()
-		}
-	}()
-	if d := pers.Database; d != nil {
-		// A fresh PostgreSQL initialises an empty database for the restore to fill.
-		if err := r.Start(ctx, prep, o.Up.Timeout, d.Service); err != nil {
-			return RestoreResult{}, err
-		}
-	}
-	x, err := helper.wait()
-	if err != nil {
-		return RestoreResult{}, err
-	}
-	if err := restoreEntries(ctx, r, e, st, pers, x, f, m, o); err != nil {
-		return RestoreResult{}, err
-	}
-	// The stack must not start beside a helper that still has its volumes open.
-	if x != nil {
-		if err := x.Close(); err != nil {
-			return RestoreResult{}, err
-		}
-	}
-	if err := r.Start(ctx, prep, o.Up.Timeout); err != nil {
-		return RestoreResult{}, err
-	}
-	url, err := r.WaitEntry(ctx, prep, o.Up.Timeout)
-	if err != nil {
-		return RestoreResult{}, err
-	}
-	// The first-start configuration (admin password, default data) is in the
-	// restored database already: up must not redo it.
-	if err := r.MarkConfigured(st, prep); err != nil {
-		return RestoreResult{}, err
-	}
-	return RestoreResult{Manifest: m, URL: url, Replaced: existing}, nil
+	return existing, nil
 }
 
-// pendingExtractor is an extractor being started in the background.
-type pendingExtractor struct {
-	done chan struct{}
-	x    *stack.Extractor
-	err  error
+// restore is the archive as the seed of a stack's start-up: the runner calls
+// Check once the images are built, Begin once the volumes are created, and
+// Fill once PostgreSQL alone is healthy.
+type restore struct {
+	e  *engine.Engine
+	r  stack.Runner
+	st catalog.Stack
+	f  *os.File
+	m  archive.Manifest
+	o  RestoreOptions
+	// writer is the helper that writes the volumes, started by Begin.
+	writer *pendingWriter
 }
 
-// wait returns the started extractor (nil when the archive holds no volume), as
-// often as it is called.
-func (p *pendingExtractor) wait() (*stack.Extractor, error) {
-	<-p.done
-	return p.x, p.err
-}
+var _ stack.Seed = (*restore)(nil)
 
-// startExtractor starts, in the background, the helper that writes the
-// archive's volumes: from the image of the service that mounts the first of
-// them (an image stackctl has just built or found), with all of them mounted.
-func startExtractor(ctx context.Context, e Engine, st stack.Stack, prep stack.Prepared, pers stack.Persistence, m Manifest) *pendingExtractor {
-	p := &pendingExtractor{done: make(chan struct{})}
-	volumes := map[string]string{}
-	image := ""
-	for _, en := range m.Entries {
-		if mt, ok := mountOf(pers, en.Volume); ok && en.Kind == KindVolume {
-			volumes[en.Volume] = mt.Name
-			if image == "" {
-				image = prep.Project.Services[mt.Service].Image
-			}
-		}
-	}
-	if len(volumes) == 0 {
-		close(p.done)
-		return p
-	}
-	go func() {
-		defer close(p.done)
-		p.x, p.err = e.StartExtractor(ctx, image, volumes, st.Name)
-	}()
-	return p
-}
-
-// restoreEntries reads the archive a second time and puts every entry back:
-// the database through pg_restore in its container, volumes through x.
-func restoreEntries(ctx context.Context, r stack.Runner, e Engine, st stack.Stack, pers stack.Persistence, x *stack.Extractor, f *os.File, m Manifest, o RestoreOptions) (rerr error) {
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	ar, err := NewReader(f, o.Identities...)
-	if err != nil {
-		return err
-	}
-	defer ar.Close()
-	ar.SkipChecksums()
-	o.Progress.Start("restore "+st.Name, m.Size())
-	defer func() { o.Progress.Done(rerr) }()
-	for {
-		en, err := ar.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		o.Progress.Entry(en.Name)
-		src := &counting{r: ar, p: o.Progress}
-		switch en.Kind {
-		case KindPostgres:
-			d := pers.Database
-			id, err := r.Container(ctx, st, d.Service)
-			if err != nil {
-				return err
-			}
-			// One transaction: a failed restore leaves the fresh database empty, not half full.
-			cmd := []string{"pg_restore", "-U", d.User, "-d", d.Name, "--exit-on-error", "--single-transaction", "--no-owner"}
-			if err := e.ExecStream(ctx, id, cmd, src, io.Discard); err != nil {
-				return fmt.Errorf("restoring the database: %w", err)
-			}
-		case KindVolume:
-			// The extractor has the volume mounted under its key: the members go
-			// there, the volume's root ("./") included, so it gets its owner and mode.
-			pr, pw := io.Pipe()
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				pw.CloseWithError(retar(pw, src, "./", en.Volume+"/"))
-			}()
-			err = x.Extract(ctx, pr)
-			pr.CloseWithError(err)
-			// retar reads the archive: it must be done before the next entry, or the archive's close.
-			<-done
-			if err != nil {
-				return fmt.Errorf("restoring volume %s: %w", en.Volume, err)
-			}
-		}
-	}
-	got, _ := ar.Manifest()
-	if !equalJSON(got, m) {
-		return fmt.Errorf("%w: %s changed while it was being restored", ErrDamaged, f.Name())
-	}
-	return nil
-}
-
-// checkVersions refuses data from a newer Redmine or PostgreSQL than the images
-// would run: neither can take a database schema from its future.
-func checkVersions(ctx context.Context, e Engine, prep stack.Prepared, m Manifest) error {
-	for _, svc := range prep.Project.Services {
-		env, found, err := e.ImageEnv(ctx, svc.Image)
+// Check refuses data from a newer Redmine or PostgreSQL than the images would
+// run: neither can take a database schema from its future.
+func (rs *restore) Check(ctx context.Context, p stack.Prepared) error {
+	m := rs.m
+	for _, svc := range p.Project.Services {
+		env, found, err := rs.e.ImageEnv(ctx, svc.Image)
 		if err != nil || !found {
 			continue
 		}
@@ -293,6 +177,150 @@ func checkVersions(ctx context.Context, e Engine, prep stack.Prepared, m Manifes
 		}
 	}
 	return nil
+}
+
+// Begin starts, in the background, the helper that writes the archive's
+// volumes (it takes as long as PostgreSQL's start, which it overlaps): from the
+// image of the service that mounts the first of them, with all of them mounted.
+func (rs *restore) Begin(ctx context.Context, p stack.Prepared) error {
+	pers := catalog.PersistenceOf(rs.st, p.Project)
+	volumes := map[string]string{}
+	image := ""
+	for _, en := range rs.m.Entries {
+		if mt, ok := mountOf(pers, en.Volume); ok && en.Kind == archive.KindVolume {
+			volumes[en.Volume] = mt.Name
+			if image == "" {
+				image = p.Project.Services[mt.Service].Image
+			}
+		}
+	}
+	rs.writer = &pendingWriter{done: make(chan struct{})}
+	if len(volumes) == 0 {
+		close(rs.writer.done)
+		return nil
+	}
+	go func() {
+		defer close(rs.writer.done)
+		rs.writer.w, rs.writer.err = volume.StartWriter(ctx, rs.e, image, volumes, rs.st.Name, volume.Options{})
+	}()
+	return nil
+}
+
+// Fill reads the archive a second time and puts every entry back: the
+// database through pg_restore in its container, volumes through the helper,
+// which is gone when Fill returns: the stack must not start beside it.
+func (rs *restore) Fill(ctx context.Context, p stack.Prepared) error {
+	w, err := rs.writer.wait()
+	if err != nil {
+		return err
+	}
+	if err := rs.entries(ctx, catalog.PersistenceOf(rs.st, p.Project), w); err != nil {
+		return err
+	}
+	if w != nil {
+		return w.Close()
+	}
+	return nil
+}
+
+// closeWriter removes the helper, on every way out of the restore.
+func (rs *restore) closeWriter() {
+	if rs.writer == nil {
+		return
+	}
+	if w, _ := rs.writer.wait(); w != nil {
+		w.Close()
+	}
+}
+
+// entries restores every entry of the archive, skipping the SHA-256 the first
+// pass checked through the same open file (zstd checksums, order and sizes are
+// checked again).
+func (rs *restore) entries(ctx context.Context, pers catalog.Persistence, w *volume.Writer) (rerr error) {
+	if _, err := rs.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	ar, err := archive.NewReader(rs.f, rs.o.Identities...)
+	if err != nil {
+		return err
+	}
+	defer ar.Close()
+	ar.SkipChecksums()
+	progress := rs.o.Progress
+	progress.Start("restore "+rs.st.Name, rs.m.Size())
+	defer func() { progress.Done(rerr) }()
+	for {
+		en, err := ar.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		progress.Entry(en.Name)
+		src := &counting{r: ar, p: progress}
+		switch en.Kind {
+		case archive.KindPostgres:
+			err = rs.database(ctx, pers.Database, src)
+		case archive.KindVolume:
+			err = writeVolume(ctx, w, en.Volume, src)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if got, _ := ar.Manifest(); !got.Equal(rs.m) {
+		return fmt.Errorf("%w: %s changed while it was being restored", archive.ErrDamaged, rs.f.Name())
+	}
+	return nil
+}
+
+// database restores a pg_dump into the stack's fresh PostgreSQL, in one
+// transaction: a failed restore leaves the database empty, not half full.
+func (rs *restore) database(ctx context.Context, d *catalog.Database, dump io.Reader) error {
+	id, err := rs.r.Container(ctx, rs.st, d.Service)
+	if err != nil {
+		return err
+	}
+	cmd := []string{"pg_restore", "-U", d.User, "-d", d.Name, "--exit-on-error", "--single-transaction", "--no-owner"}
+	if err := rs.e.Exec(ctx, id, cmd, engine.ExecOptions{Stdin: dump}); err != nil {
+		return fmt.Errorf("restoring the database: %w", err)
+	}
+	return nil
+}
+
+// writeVolume writes one volume's tar stream through w, which has the volume
+// mounted under its key: the members go there, the volume's root ("./")
+// included, so that it gets its owner and mode.
+func writeVolume(ctx context.Context, w *volume.Writer, key string, content io.Reader) error {
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.CloseWithError(archive.Retar(pw, content, "./", key+"/"))
+	}()
+	err := w.WriteTar(ctx, pr)
+	pr.CloseWithError(err)
+	// Retar reads the archive: it must be done before the next entry, or the archive's close.
+	<-done
+	if err != nil {
+		return fmt.Errorf("restoring volume %s: %w", key, err)
+	}
+	return nil
+}
+
+// pendingWriter is a volume writer being started in the background.
+type pendingWriter struct {
+	done chan struct{}
+	w    *volume.Writer
+	err  error
+}
+
+// wait returns the started writer (nil when the archive holds no volume), as
+// often as it is called.
+func (p *pendingWriter) wait() (*volume.Writer, error) {
+	<-p.done
+	return p.w, p.err
 }
 
 func major(v string) string { s, _, _ := strings.Cut(v, "."); return s }
@@ -317,11 +345,11 @@ func num(parts []string, i int) int {
 	return n
 }
 
-func mountOf(p stack.Persistence, volume string) (stack.Mount, bool) {
+func mountOf(p catalog.Persistence, volume string) (catalog.Mount, bool) {
 	for _, mt := range p.Mounts {
 		if mt.Volume == volume {
 			return mt, true
 		}
 	}
-	return stack.Mount{}, false
+	return catalog.Mount{}, false
 }

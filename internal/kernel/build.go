@@ -10,12 +10,10 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/moby/moby/api/types/build"
-	"github.com/moby/moby/api/types/jsonstream"
-	"github.com/moby/moby/client"
-	"github.com/moby/moby/client/pkg/jsonmessage"
-
-	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/atomicfile"
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/engine"
+	"github.com/stackctl/stackctl/internal/errs"
 )
 
 // imagePath is where stacks/kernel/Dockerfile leaves the kernel image.
@@ -42,31 +40,27 @@ type Result struct {
 }
 
 // Image is the tag the kernel build gets for a profile.
-func Image(p stack.Profile) string { return "stackctl/kernel:" + string(p) }
+func Image(p catalog.Profile) string { return "stackctl/kernel:" + string(p) }
 
-// Build builds stacks/kernel under root through the engine's builder, tags it
-// image, and copies the kernel image out to o.Out.
-func Build(ctx context.Context, api client.APIClient, e stack.DockerEngine, root stack.Root, image string, o Options) (Result, error) {
+// Builder is what a kernel build needs from the engine.
+type Builder interface {
+	BuildImage(ctx context.Context, buildContext io.Reader, o engine.BuildOptions) error
+	ImageTar(ctx context.Context, image, path string) (io.ReadCloser, error)
+}
+
+// Build builds the Dockerfile in dir (stacks/kernel of a checkout) through the
+// engine's builder, tags it image, and copies the kernel image out to o.Out.
+func Build(ctx context.Context, e Builder, dir, image string, o Options) (Result, error) {
 	start := time.Now()
-	dir := filepath.Join(string(root), "stacks", "kernel")
 	buildCtx, err := contextTar(dir)
 	if err != nil {
 		return Result{}, err
 	}
-	res, err := api.ImageBuild(ctx, buildCtx, client.ImageBuildOptions{
-		Tags:        []string{image},
-		BuildArgs:   map[string]*string{"DEBIAN_BASE": &o.Base},
-		Remove:      true,
-		ForceRemove: true,
-		// The engine's classic builder: no BuildKit is needed, none may be installed.
-		Version: build.BuilderV1,
+	err = e.BuildImage(ctx, buildCtx, engine.BuildOptions{
+		Tag: image, Args: map[string]*string{"DEBIAN_BASE": &o.Base}, Progress: o.Progress, TTY: o.TTY, FD: o.FD,
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("building %s: %w", image, err)
-	}
-	defer res.Body.Close()
-	if err := jsonmessage.DisplayJSONMessagesStream(res.Body, o.Progress, o.FD, o.TTY, func(jsonstream.Message) {}); err != nil {
-		return Result{}, fmt.Errorf("building %s: %w", image, err)
+		return Result{}, err
 	}
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return Result{}, err
@@ -87,7 +81,7 @@ func Build(ctx context.Context, api client.APIClient, e stack.DockerEngine, root
 // contextTar is the build context: the files of dir, as a tar stream.
 func contextTar(dir string) (io.Reader, error) {
 	if _, err := os.Stat(filepath.Join(dir, "Dockerfile")); err != nil {
-		return nil, fmt.Errorf("%w: %v: is --root a stackctl project?", stack.ErrNotFound, err)
+		return nil, fmt.Errorf("%w: %v: is --root a stackctl project?", errs.NotFound, err)
 	}
 	pr, pw := io.Pipe()
 	go func() {
@@ -119,7 +113,7 @@ func extractOne(r io.Reader, path string) (int64, error) {
 		// A fresh temporary name of our own (never a file or symlink someone
 		// else put in the output directory, nor another run's), renamed when whole.
 		var n int64
-		err = stack.WriteAtomic(path, 0o644, func(w io.Writer) error {
+		err = atomicfile.Write(path, 0o644, func(w io.Writer) error {
 			var err error
 			n, err = io.Copy(w, tr)
 			return err

@@ -14,8 +14,7 @@ import (
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/jsonmessage"
-
-	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/errs"
 )
 
 // ErrAuth: the registry wants credentials that the Docker configuration lacks, or refuses them.
@@ -31,14 +30,14 @@ type Target struct {
 func ParseTarget(s string) (Target, error) {
 	ref, err := reference.ParseNormalizedNamed(s)
 	if err != nil {
-		return Target{}, fmt.Errorf("%w: --to %q: %v: give REGISTRY/REPOSITORY:TAG, such as registry.example.com/team/redmine:6.0", stack.ErrInvalidInput, s, err)
+		return Target{}, fmt.Errorf("%w: --to %q: %v: give REGISTRY/REPOSITORY:TAG, such as registry.example.com/team/redmine:6.0", errs.InvalidInput, s, err)
 	}
 	if _, ok := ref.(reference.Digested); ok {
-		return Target{}, fmt.Errorf("%w: --to %q: a digest names what a registry holds, not where to push: give a tag", stack.ErrInvalidInput, s)
+		return Target{}, fmt.Errorf("%w: --to %q: a digest names what a registry holds, not where to push: give a tag", errs.InvalidInput, s)
 	}
 	tagged, ok := ref.(reference.NamedTagged)
 	if !ok {
-		return Target{}, fmt.Errorf("%w: --to %q has no tag: give one, such as %s:6.0", stack.ErrInvalidInput, s, reference.FamiliarString(ref))
+		return Target{}, fmt.Errorf("%w: --to %q has no tag: give one, such as %s:6.0", errs.InvalidInput, s, reference.FamiliarString(ref))
 	}
 	return Target{Named: tagged}, nil
 }
@@ -122,7 +121,7 @@ func (p Pusher) explain(t Target, err error) error {
 	case strings.Contains(lower, "connection refused"), strings.Contains(lower, "no such host"),
 		strings.Contains(lower, "i/o timeout"), strings.Contains(lower, "dial tcp"), strings.Contains(lower, "tls handshake"),
 		strings.Contains(lower, "server gave http response to https client"):
-		return fmt.Errorf("%w: registry %s cannot be reached from the Docker engine: %s", stack.ErrUnavailable, t.Registry(), msg)
+		return fmt.Errorf("%w: registry %s cannot be reached from the Docker engine: %s", errs.Unavailable, t.Registry(), msg)
 	}
 	return fmt.Errorf("pushing %s: %w", t, err)
 }

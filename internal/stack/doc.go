@@ -1,5 +1,6 @@
-// Package stack is stackctl's domain: the catalogue of stacks and the base images
-// they are built on, the choice and recording of a base profile, the typed compose
-// models, and the engine operations that build, start and inspect a stack through
-// the Compose SDK. The CLI in cmd/stackctl only parses flags and calls in here.
+// Package stack runs the catalogue's stacks through the Compose SDK, in-process:
+// the one start-up sequence (profile, bases, secrets, build, create, start, wait
+// for health, first start) that up and restore share, and down, ps, logs and
+// config. It finds the stacks' files in a checkout and records what it did in
+// the state directory.
 package stack

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"time"
+
+	"github.com/stackctl/stackctl/internal/errs"
 )
 
 // chromiumNames are the names Debian's and other distributions' Chromium installs under.
@@ -33,7 +35,7 @@ func Screenshot(ctx context.Context, url, file string) error {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%w: %s: %v\n%s", ErrScreenshot, bin, err, lastLines(out.String(), 10))
+		return fmt.Errorf("%w: %s: %v\n%s", ErrScreenshot, bin, err, errs.LastLines(out.String(), 10))
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -43,12 +45,4 @@ func Screenshot(ctx context.Context, url, file string) error {
 		return fmt.Errorf("%w: %s is not a PNG", ErrScreenshot, file)
 	}
 	return nil
-}
-
-func lastLines(s string, n int) string {
-	lines := bytes.Split(bytes.TrimSpace([]byte(s)), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -127,7 +128,7 @@ type Tree map[string]string
 // Digest is one hash over the whole tree, stable across file order.
 func (t Tree) Digest() string {
 	h := sha256.New()
-	for _, p := range sortedKeys(t) {
+	for _, p := range slices.Sorted(maps.Keys(t)) {
 		fmt.Fprintf(h, "%s %s\n", t[p], p)
 	}
 	return hex.EncodeToString(h.Sum(nil))
@@ -136,7 +137,7 @@ func (t Tree) Digest() string {
 // Diff names the paths that differ between want and got, for a message.
 func (t Tree) Diff(got Tree) []string {
 	var out []string
-	for _, p := range sortedKeys(t) {
+	for _, p := range slices.Sorted(maps.Keys(t)) {
 		switch g, ok := got[p]; {
 		case !ok:
 			out = append(out, p+" (missing)")
@@ -144,7 +145,7 @@ func (t Tree) Diff(got Tree) []string {
 			out = append(out, p+" (differs)")
 		}
 	}
-	for _, p := range sortedKeys(got) {
+	for _, p := range slices.Sorted(maps.Keys(got)) {
 		if _, ok := t[p]; !ok {
 			out = append(out, p+" (extra)")
 		}
@@ -179,13 +180,4 @@ func SourceTree(t Theme) (Tree, error) {
 		return nil, fmt.Errorf("hashing theme %s: %w", t.ID, err)
 	}
 	return tree, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

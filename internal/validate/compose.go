@@ -2,6 +2,7 @@ package validate
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -74,7 +75,7 @@ func (c *composeRun) add(s *service, rule string, sev Severity, path []string, m
 func (c *composeRun) services() []*service {
 	var out []*service
 	byName := map[string]*service{}
-	for _, name := range sortedNames(c.project.Services) {
+	for _, name := range slices.Sorted(maps.Keys(c.project.Services)) {
 		cfg := c.project.Services[name]
 		if cfg.Provider != nil {
 			continue // not a container
@@ -107,7 +108,7 @@ func (c *composeRun) optOuts(s *service) map[string]string {
 		return nil
 	}
 	out := map[string]string{}
-	for _, id := range sortedNames(ignore) {
+	for _, id := range slices.Sorted(maps.Keys(ignore)) {
 		reason, _ := ignore[id].(string)
 		switch {
 		case !knownRule(id) || id == ruleLoad || id == ruleOptOut:
@@ -212,7 +213,7 @@ func (c *composeRun) checkHealth(s *service) {
 		c.add(s, ruleHealth, Error, nil, "the service has no health check, so nothing can wait for it to work",
 			"add healthcheck: with a test the image can run (e.g. [CMD, pg_isready] or an HTTP probe)")
 	}
-	for _, dep := range sortedNames(s.DependsOn) {
+	for _, dep := range slices.Sorted(maps.Keys(s.DependsOn)) {
 		cond := s.DependsOn[dep].Condition
 		if cond == types.ServiceConditionHealthy || cond == types.ServiceConditionCompletedSuccessfully {
 			continue
@@ -233,7 +234,7 @@ var (
 )
 
 func (c *composeRun) checkSecrets(s *service) {
-	for _, k := range sortedNames(s.Environment) {
+	for _, k := range slices.Sorted(maps.Keys(s.Environment)) {
 		v := s.Environment[k]
 		if strings.HasSuffix(strings.ToUpper(k), "_FILE") {
 			continue
@@ -425,15 +426,6 @@ func (c *composeRun) checkHostAccess(s *service) {
 				"remove "+ns.key+": host; publish ports or use a compose network instead")
 		}
 	}
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // secretKind says what makes an environment variable look secret, or "".

@@ -15,6 +15,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
@@ -95,7 +96,7 @@ func loadSources(ctx context.Context, srcs []source, dir string, env map[string]
 
 // Stacks validates stackctl's stacks as stackctl loads them, under each of
 // profiles. A finding that shows under some profiles only names them.
-func Stacks(ctx context.Context, root stack.Root, sts []stack.Stack, profiles []stack.Profile) (Report, error) {
+func Stacks(ctx context.Context, root stack.Checkout, sts []catalog.Stack, profiles []catalog.Profile) (Report, error) {
 	var r Report
 	for _, st := range sts {
 		srcs, err := readSources([]string{root.ComposeFile(st)})
@@ -106,7 +107,7 @@ func Stacks(ctx context.Context, root stack.Root, sts []stack.Stack, profiles []
 		inProfiles := map[string][]string{}
 		for _, p := range profiles {
 			fs := check(ctx, srcs, func() (*types.Project, error) {
-				return root.Load(ctx, st, stack.Settings{Profile: p, Listen: stack.DefaultListen})
+				return root.Load(ctx, st, catalog.Settings{Profile: p, Listen: catalog.DefaultListen})
 			})
 			for _, f := range fs {
 				k := f.key()

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
@@ -120,16 +121,16 @@ func TestEveryRuleHasFixtures(t *testing.T) {
 // TestStacksValidateClean: stackctl's own stacks pass every rule, as stackctl
 // loads them, under both base profiles.
 func TestStacksValidateClean(t *testing.T) {
-	root, err := stack.FindRoot(".")
+	root, err := stack.FindCheckout(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sts []stack.Stack
-	for _, name := range stack.StackNames() {
-		st, _ := stack.LookupStack(name)
+	var sts []catalog.Stack
+	for _, name := range catalog.StackNames() {
+		st, _ := catalog.LookupStack(name)
 		sts = append(sts, st)
 	}
-	r, err := Stacks(context.Background(), root, sts, []stack.Profile{stack.ProfileUpstream, stack.ProfileDebian})
+	r, err := Stacks(context.Background(), root, sts, []catalog.Profile{catalog.ProfileUpstream, catalog.ProfileDebian})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,8 +215,8 @@ func TestStacksNameProfiles(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), compose, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	st, _ := stack.LookupStack("nginx")
-	r, err := Stacks(context.Background(), stack.Root(root), []stack.Stack{st}, []stack.Profile{stack.ProfileUpstream, stack.ProfileDebian})
+	st, _ := catalog.LookupStack("nginx")
+	r, err := Stacks(context.Background(), stack.Checkout(root), []catalog.Stack{st}, []catalog.Profile{catalog.ProfileUpstream, catalog.ProfileDebian})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,195 @@
+package catalog
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/stackctl/stackctl/internal/errs"
+)
+
+// Base is an image a stack builds FROM, with its two interchangeable sources: a
+// pinned official image, and a Debian-built twin that honours the same contract
+// (docs/image-contracts.md).
+type Base struct {
+	// Name identifies the base in commands and image names: "nginx".
+	Name string
+	// Var is the compose interpolation variable that carries the chosen reference
+	// into the stack's build args, so one compose file serves both profiles.
+	Var string
+	// Upstream is the official image, pinned to a tag.
+	Upstream string
+	// Recipe builds the debian twin.
+	Recipe Recipe
+}
+
+// DebianRef is the tag stackctl gives the debian twin it builds.
+func (b Base) DebianRef() string { return "stackctl/base-" + b.Name + ":" + b.Recipe.Suite }
+
+// Ref is the reference a stack builds FROM under profile p (upstream or debian).
+func (b Base) Ref(p Profile) string {
+	if p == ProfileDebian {
+		return b.DebianRef()
+	}
+	return b.Upstream
+}
+
+// Stack is one stack stackctl can run: a typed compose model, the bases it
+// needs, its secrets and what its first start sets up. It is data: the runner
+// in internal/stack does what it says.
+type Stack struct {
+	Name string
+	// Entry is the service that publishes the stack's URL, and EntryPort its container port.
+	Entry     string
+	EntryPort uint32
+	// BaseNames are the bases the stack's images build FROM (see Bases).
+	BaseNames []string
+	// Model is the typed compose model the stack's compose file is generated from.
+	Model func() *types.Project
+	// Secrets are generated on first start and handed over as files.
+	Secrets []Secret
+	// FirstStart runs once, after the stack's first healthy start; nil for none.
+	FirstStart *FirstStart
+	// Database is the PostgreSQL a backup dumps rather than copies; nil for none.
+	Database *Database
+}
+
+// FirstStart is a command run once in a service's container, after a stack's
+// first healthy start: what an administrator would otherwise click through.
+type FirstStart struct {
+	Service string
+	Command []string
+	// StdinSecret names the secret fed to the command on standard input, so
+	// that it never appears in an argument, the environment or a log.
+	StdinSecret string
+	// Says is the progress line shown while it runs.
+	Says string
+}
+
+// HasSecret says whether the stack has the secret called name.
+func (s Stack) HasSecret(name string) bool {
+	return slices.ContainsFunc(s.Secrets, func(x Secret) bool { return x.Name == name })
+}
+
+// Database is a stack's PostgreSQL: the service that runs it, the named volume
+// that holds its data, and the role and database the stack uses.
+type Database struct {
+	Service, Volume, User, Name string
+}
+
+// Mount is a named volume of a stack and where a service mounts it.
+type Mount struct {
+	// Volume is the name in the compose file; Name the engine's (project-prefixed).
+	Volume, Name    string
+	Service, Target string
+}
+
+// Persistence is what of a stack must survive: its named volumes, and the
+// database among them.
+type Persistence struct {
+	Database *Database
+	Mounts   []Mount
+}
+
+// PersistenceOf lists the named volumes of st's loaded project p, each with the
+// first service (by name) that mounts it, sorted by volume.
+func PersistenceOf(st Stack, p *types.Project) Persistence {
+	seen := map[string]bool{}
+	var ms []Mount
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
+		for _, v := range p.Services[name].Volumes {
+			if v.Type != types.VolumeTypeVolume || seen[v.Source] {
+				continue
+			}
+			vol, ok := p.Volumes[v.Source]
+			if !ok {
+				continue
+			}
+			seen[v.Source] = true
+			ms = append(ms, Mount{Volume: v.Source, Name: vol.Name, Service: name, Target: v.Target})
+		}
+	}
+	slices.SortFunc(ms, func(a, b Mount) int { return strings.Compare(a.Volume, b.Volume) })
+	return Persistence{Database: st.Database, Mounts: ms}
+}
+
+// ImageRef is the image a stack builds for itself under profile p (nginx: our
+// nginx; redmine: our Redmine with its themes), the one an operator publishes.
+func (s Stack) ImageRef(p Profile) string { return "stackctl/" + s.Name + ":" + string(p) }
+
+// ComposeProject is the compose project name, which prefixes the stack's containers and volumes.
+func (s Stack) ComposeProject() string { return "stackctl-" + s.Name }
+
+// Bases returns the bases the stack is built on, in a stable order.
+func (s Stack) Bases() []Base {
+	out := make([]Base, 0, len(s.BaseNames))
+	for _, n := range s.BaseNames {
+		out = append(out, bases[n])
+	}
+	return out
+}
+
+// debianBase is plain Debian 13 with a working apt, for images that install what
+// they need themselves (the kernel build): debian:trixie upstream, the same suite
+// from the mirror on the debian side, its sources pointing at that mirror.
+var debianBase = Base{
+	Name:     "debian",
+	Var:      "STACKCTL_DEBIAN_BASE",
+	Upstream: "debian:trixie",
+	Recipe: Recipe{
+		Suite:    "trixie",
+		Variant:  "apt",
+		Packages: []string{"ca-certificates"},
+		DpkgOpts: docsExcluded,
+		Changes: []string{
+			"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			`CMD ["bash"]`,
+		},
+	},
+}
+
+var bases = map[string]Base{
+	"debian":   debianBase,
+	"nginx":    nginxBase,
+	"redmine":  redmineBase,
+	"postgres": postgresBase,
+}
+
+var stacks = map[string]Stack{
+	"nginx": {Name: "nginx", Entry: "nginx", EntryPort: nginxPort, BaseNames: []string{"nginx"}, Model: nginxModel},
+	"redmine": {
+		Name: "redmine", Entry: "nginx", EntryPort: nginxPort,
+		BaseNames:  []string{"nginx", "redmine", "postgres"},
+		Model:      redmineModel,
+		Secrets:    []Secret{secretDBPassword, secretKeyBase, secretAdminPassword},
+		FirstStart: redmineFirstStart,
+		Database:   &Database{Service: "db", Volume: volDB, User: redmineUser, Name: redmineDB},
+	},
+}
+
+// StackNames lists the stacks stackctl knows, sorted.
+func StackNames() []string { return slices.Sorted(maps.Keys(stacks)) }
+
+// BaseNames lists the bases stackctl can build, sorted.
+func BaseNames() []string { return slices.Sorted(maps.Keys(bases)) }
+
+// LookupStack returns the stack called name.
+func LookupStack(name string) (Stack, error) {
+	s, ok := stacks[name]
+	if !ok {
+		return Stack{}, fmt.Errorf("%w: unknown stack %q: known stacks are %s", errs.InvalidInput, name, strings.Join(StackNames(), ", "))
+	}
+	return s, nil
+}
+
+// LookupBase returns the base called name.
+func LookupBase(name string) (Base, error) {
+	b, ok := bases[name]
+	if !ok {
+		return Base{}, fmt.Errorf("%w: unknown base %q: known bases are %s", errs.InvalidInput, name, strings.Join(BaseNames(), ", "))
+	}
+	return b, nil
+}

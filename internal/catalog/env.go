@@ -1,0 +1,84 @@
+package catalog
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/stackctl/stackctl/internal/errs"
+)
+
+// Interpolation variables of the generated compose files. stackctl sets them; a
+// user running `docker compose` by hand sets them too, or gets a clear error.
+const (
+	varProfile  = "STACKCTL_PROFILE"
+	varHTTPAddr = "STACKCTL_HTTP_ADDR"
+	varHTTPPort = "STACKCTL_HTTP_PORT"
+)
+
+// Settings are the per-run values the compose files interpolate.
+type Settings struct {
+	Profile Profile
+	// Listen is the host address:port the entry service publishes on.
+	Listen string
+	// Secrets are the stack's secret values by name; they reach compose through
+	// the interpolation environment, never through a file it names.
+	Secrets map[string]string
+}
+
+// DefaultListen keeps a new stack private to the host until the operator opens it.
+const DefaultListen = "127.0.0.1:8080"
+
+// Env is the exact interpolation environment of s under set: nothing from the
+// caller's environment or a stray .env file leaks into the project.
+func (s Stack) Env(set Settings) (map[string]string, error) {
+	host, port, err := SplitListen(set.Listen)
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{
+		varProfile:  string(set.Profile),
+		varHTTPAddr: host,
+		varHTTPPort: port,
+	}
+	for _, b := range s.Bases() {
+		env[b.Var] = b.Ref(set.Profile)
+	}
+	for _, sec := range s.Secrets {
+		if v, ok := set.Secrets[sec.Name]; ok {
+			env[sec.EnvVar()] = v
+		}
+	}
+	return env, nil
+}
+
+// SplitListen checks an address:port to publish on (empty is DefaultListen) and
+// splits it; an empty host is every address.
+func SplitListen(listen string) (host, port string, err error) {
+	if listen == "" {
+		listen = DefaultListen
+	}
+	host, port, err = net.SplitHostPort(listen)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: --listen %q: want HOST:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:80", errs.InvalidInput, listen)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", "", fmt.Errorf("%w: --listen %q: port must be 1-65535", errs.InvalidInput, listen)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return host, port, nil
+}
+
+// EntryURL is the URL an operator opens for a stack published on listen.
+func EntryURL(listen string) (string, error) {
+	host, port, err := SplitListen(listen)
+	if err != nil {
+		return "", err
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/", nil
+}

@@ -1,0 +1,304 @@
+package catalog
+
+import (
+	_ "embed"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+var (
+	//go:embed bases/redmine-essential.sh
+	redmineEssential string
+	//go:embed bases/redmine-customize.sh
+	redmineCustomize string
+	//go:embed bases/redmine-entrypoint.sh
+	redmineEntrypoint string
+	//go:embed bases/postgres-essential.sh
+	postgresEssential string
+	//go:embed bases/postgres-customize.sh
+	postgresCustomize string
+	//go:embed bases/postgres-entrypoint.sh
+	postgresEntrypoint string
+)
+
+// redmineVersionDebian is the Redmine of Debian 13's package, which the debian base carries.
+const redmineVersionDebian = "6.0.5"
+
+// redmineBase is the official redmine image upstream, pinned to the 6.0 line that
+// Debian 13 carries too, so both profiles load themes from themes/<id>. The debian
+// twin lays Debian's package out as the official image does (app in
+// /usr/src/redmine, uid 999, the same entrypoint contract).
+var redmineBase = Base{
+	Name:     "redmine",
+	Var:      "STACKCTL_REDMINE_BASE",
+	Upstream: "redmine:6.0.10",
+	Recipe: Recipe{
+		Suite:   "trixie",
+		Variant: "apt",
+		// The official image carries every database adapter; so does its twin.
+		Packages: []string{"redmine", "redmine-pgsql", "redmine-sqlite", "redmine-mysql",
+			"gosu", "passwd", "ca-certificates", "tzdata", "tzdata-legacy"},
+		DpkgOpts:  append(slices.Clone(docsExcluded), "path-include=/usr/share/locale/locale.alias"),
+		Essential: redmineEssential,
+		Files:     map[string]string{"/docker-entrypoint.sh": redmineEntrypoint},
+		Customize: redmineCustomize,
+		Changes: []string{
+			"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			"ENV LANG=C.UTF-8",
+			"ENV RAILS_ENV=production",
+			"ENV HOME=/home/redmine",
+			"ENV REDMINE_VERSION=" + redmineVersionDebian,
+			"ENV RAILS_LOG_TO_STDOUT=true",
+			"WORKDIR /usr/src/redmine",
+			"VOLUME /usr/src/redmine/files",
+			"EXPOSE 3000",
+			`ENTRYPOINT ["/docker-entrypoint.sh"]`,
+			`CMD ["rails", "server", "-b", "0.0.0.0"]`,
+		},
+	},
+}
+
+// postgresBase is the official postgres image upstream and Debian 13's
+// PostgreSQL 17 behind the same entrypoint contract on the debian side.
+var postgresBase = Base{
+	Name:     "postgres",
+	Var:      "STACKCTL_POSTGRES_BASE",
+	Upstream: "postgres:17",
+	Recipe: Recipe{
+		Suite:     "trixie",
+		Variant:   "apt",
+		Packages:  []string{"postgresql-17", "gosu"},
+		DpkgOpts:  append(slices.Clone(docsExcluded), "path-include=/usr/share/locale/locale.alias"),
+		Essential: postgresEssential,
+		Files:     map[string]string{"/usr/local/bin/docker-entrypoint.sh": postgresEntrypoint},
+		Customize: postgresCustomize,
+		Changes: []string{
+			"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/postgresql/17/bin",
+			"ENV LANG=en_US.utf8",
+			"ENV PG_MAJOR=17",
+			"ENV PGDATA=/var/lib/postgresql/data",
+			"VOLUME /var/lib/postgresql/data",
+			"EXPOSE 5432",
+			`ENTRYPOINT ["docker-entrypoint.sh"]`,
+			`CMD ["postgres"]`,
+		},
+	},
+}
+
+// Names in the Redmine stack's compose model.
+const (
+	redmineDB       = "redmine"
+	redmineUser     = "redmine"
+	redmineApp      = "/usr/src/redmine"
+	volDB           = "db-data"
+	volFiles        = "redmine-files"
+	volPlugins      = "redmine-plugins"
+	redminePort     = 3000
+	nginxSiteConfig = "nginx-site"
+)
+
+// RedmineVolumes says what each named volume of the Redmine stack holds; the
+// README's table is checked against it.
+var RedmineVolumes = map[string]string{
+	volDB:      "PostgreSQL's data directory: every issue, wiki page, user and setting",
+	volFiles:   "Redmine's files/: every attachment, as uploaded",
+	volPlugins: "Redmine's plugins/: plugins installed by the operator, kept across image rebuilds",
+}
+
+func redmineModel() *types.Project {
+	proxy := nginxService()
+	proxy.DependsOn = types.DependsOnConfig{"redmine": {Condition: types.ServiceConditionHealthy, Required: true}}
+	proxy.Configs = []types.ServiceConfigObjConfig{{Source: nginxSiteConfig, Target: "/etc/nginx/http.d/site.conf"}}
+	return &types.Project{
+		Name: "stackctl-redmine",
+		Services: types.Services{
+			"db":      dbService(),
+			"redmine": redmineService(),
+			"nginx":   proxy,
+		},
+		Volumes: types.Volumes{volDB: {}, volFiles: {}, volPlugins: {}},
+		// Secrets come from stackctl's environment, not from files: compose then
+		// creates them in the container owned by the user that reads them (the
+		// official Redmine entrypoint reads *_FILE after dropping to uid 999), while
+		// the files on the host stay root's, mode 0600.
+		Secrets: types.Secrets{
+			secretDBPassword.Name: {Environment: secretDBPassword.EnvVar()},
+			secretKeyBase.Name:    {Environment: secretKeyBase.EnvVar()},
+		},
+		Configs: types.Configs{nginxSiteConfig: {File: "./nginx-site.conf"}},
+	}
+}
+
+// dbService is PostgreSQL on the postgres base, unpublished, its data in a named volume.
+func dbService() types.ServiceConfig {
+	return types.ServiceConfig{
+		Name:    "db",
+		Restart: types.RestartPolicyUnlessStopped,
+		WorkloadSpec: types.WorkloadSpec{
+			HealthCheck: &types.HealthCheckConfig{
+				Test:        types.HealthCheckTest{"CMD", "pg_isready", "-h", "127.0.0.1", "-U", redmineUser, "-d", redmineDB},
+				Interval:    duration(5e9),
+				Timeout:     duration(3e9),
+				Retries:     ptr(uint64(5)),
+				StartPeriod: duration(60e9),
+			},
+		},
+		ContainerSpec: types.ContainerSpec{
+			Image: required(postgresBase.Var, "the postgres base image; stackctl sets it"),
+			Environment: types.MappingWithEquals{
+				"POSTGRES_USER":          ptr(redmineUser),
+				"POSTGRES_DB":            ptr(redmineDB),
+				"POSTGRES_PASSWORD_FILE": ptr("/run/secrets/" + secretDBPassword.Name),
+			},
+			Secrets: []types.ServiceSecretConfig{containerSecret(secretDBPassword)},
+			Volumes: []types.ServiceVolumeConfig{{Type: types.VolumeTypeVolume, Source: volDB, Target: "/var/lib/postgresql/data"}},
+			// The official image stops on SIGINT (fast shutdown); docker import cannot
+			// set STOPSIGNAL on the debian twin, so the stack says it for both.
+			StopSignal:      "SIGINT",
+			StopGracePeriod: duration(60e9),
+			// Starts as root for the entrypoint's chown of its directories, then drops to
+			// postgres (uid 999) with gosu: only those steps' capabilities are added back.
+			CapDrop:     []string{"ALL"},
+			CapAdd:      entrypointCaps,
+			SecurityOpt: []string{"no-new-privileges:true"},
+			MemLimit:    types.UnitBytes(1 << 30),
+			PidsLimit:   256,
+		},
+		Extensions: optOut(map[string]string{"ReadOnlyRootfs": secretsNeedWritableRoot, "NonRootUser": secretsNeedRootStart}),
+	}
+}
+
+// entrypointCaps are what the official entrypoints (and their debian twins) use as
+// root before they drop to uid 999: chown and chmod of their directories, then gosu.
+var entrypointCaps = []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}
+
+// secretsNeedRootStart is why the redmine and db services start as root.
+const secretsNeedRootStart = "compose hands a secret with uid/gid to a container by copying it in with the engine's " +
+	"'copy UID/GID' option, and engines before 23 resolve a non-root container user in the host's /etc/passwd " +
+	"(on a host with its own postgres user the secret became 101:104, unreadable); so the container starts as root " +
+	"and the entrypoint drops to uid 999 with gosu, as the official images do"
+
+// secretsNeedWritableRoot is why a service whose secrets come from stackctl's
+// environment keeps a writable root file system.
+const secretsNeedWritableRoot = "its secrets come from stackctl's environment, and the Compose SDK copies such secrets " +
+	"into the container, which it refuses for a read-only service; a file-sourced secret would be bind-mounted with " +
+	"its host owner and mode (root, 0600), unreadable to uid 999"
+
+// optOut is the compose extension that exempts a service from stackctl validate rules, each with its reason.
+func optOut(reasons map[string]string) types.Extensions {
+	ignore := map[string]any{}
+	for rule, reason := range reasons {
+		ignore[rule] = reason
+	}
+	return types.Extensions{"x-stackctl-validate": map[string]any{"ignore": ignore}}
+}
+
+// ImageUID is the uid both the redmine and the postgres images run as (official and debian alike).
+const ImageUID = 999
+
+// RedmineThemesDir is where the Redmine image (official and debian alike) loads themes from.
+const RedmineThemesDir = redmineApp + "/themes"
+
+// containerSecret mounts s at /run/secrets/<name>, readable only by the image's user.
+func containerSecret(s Secret) types.ServiceSecretConfig {
+	id := strconv.Itoa(ImageUID)
+	return types.ServiceSecretConfig{Source: s.Name, UID: id, GID: id, Mode: ptr(types.FileMode(0o400))}
+}
+
+// redmineHealthProbe passes when Redmine answers /up with 200. The Dockerfile's
+// HEALTHCHECK runs the same command (TestRedmineHealthCheckMatchesDockerfile).
+var redmineHealthProbe = fmt.Sprintf(`exec 3<>/dev/tcp/127.0.0.1/%d && printf 'GET /up HTTP/1.0\r\n\r\n' >&3 && head -n 1 <&3 | grep -q ' 200 '`, redminePort)
+
+// redmineService is our Redmine image, built with the themes baked in.
+func redmineService() types.ServiceConfig {
+	return types.ServiceConfig{
+		Name:    "redmine",
+		Restart: types.RestartPolicyUnlessStopped,
+		WorkloadSpec: types.WorkloadSpec{
+			Build: &types.BuildConfig{
+				// The context is the project root, for themes/; .dockerignore keeps it to what the image needs.
+				Context:    "../..",
+				Dockerfile: "stacks/redmine/Dockerfile",
+				Args: types.MappingWithEquals{
+					"REDMINE_BASE": ptr(required(redmineBase.Var, "the redmine base image; stackctl sets it")),
+				},
+			},
+			DependsOn: types.DependsOnConfig{"db": {Condition: types.ServiceConditionHealthy, Required: true}},
+			HealthCheck: &types.HealthCheckConfig{
+				// Rails' own health endpoint (Redmine 6 and later), asked with bash's
+				// /dev/tcp: bash, head and grep are in both Redmine bases, wget and curl
+				// are not, and a Ruby process per check would cost more than the request.
+				// No '$' in it, so compose's interpolation leaves it alone.
+				Test: types.HealthCheckTest{"CMD", "bash", "-c", redmineHealthProbe},
+				// Short, because the first passing check after a recreate (a theme
+				// change) is what compose, and nginx behind it, wait for; the engine here
+				// (API 1.41) has no start_interval to make only the start-up checks fast.
+				Interval: duration(2e9),
+				Timeout:  duration(5e9),
+				Retries:  ptr(uint64(3)),
+				// First boot migrates an empty database and precompiles assets.
+				StartPeriod: duration(300e9),
+			},
+		},
+		ContainerSpec: types.ContainerSpec{
+			Image:      "stackctl/redmine:" + required(varProfile, "upstream or debian; stackctl sets it"),
+			PullPolicy: types.PullPolicyBuild,
+			Environment: types.MappingWithEquals{
+				"REDMINE_DB_POSTGRES":          ptr("db"),
+				"REDMINE_DB_USERNAME":          ptr(redmineUser),
+				"REDMINE_DB_DATABASE":          ptr(redmineDB),
+				"REDMINE_DB_PASSWORD_FILE":     ptr("/run/secrets/" + secretDBPassword.Name),
+				"REDMINE_SECRET_KEY_BASE_FILE": ptr("/run/secrets/" + secretKeyBase.Name),
+				"REDMINE_PLUGINS_MIGRATE":      ptr("true"),
+			},
+			Secrets: []types.ServiceSecretConfig{containerSecret(secretDBPassword), containerSecret(secretKeyBase)},
+			Volumes: []types.ServiceVolumeConfig{
+				{Type: types.VolumeTypeVolume, Source: volFiles, Target: redmineApp + "/files"},
+				{Type: types.VolumeTypeVolume, Source: volPlugins, Target: redmineApp + "/plugins"},
+			},
+			// Starts as root, as the official image does, for the same steps as db's.
+			CapDrop:     []string{"ALL"},
+			CapAdd:      entrypointCaps,
+			SecurityOpt: []string{"no-new-privileges:true"},
+			MemLimit:    types.UnitBytes(1 << 30),
+			PidsLimit:   256,
+		},
+		Extensions: optOut(map[string]string{"NonRootUser": secretsNeedRootStart, "ReadOnlyRootfs": secretsNeedWritableRoot + "; and both entrypoints write config/database.yml " +
+			"into the application tree when a container first starts, bundler may rewrite Gemfile.lock there and Redmine 6 " +
+			"compiles theme assets into public/assets, among files the image provides that a tmpfs or volume would hide"}),
+	}
+}
+
+// configureRedmineScript runs once, through the image's entrypoint (which sets up
+// database.yml and the secret key base as for the server), and reads the admin
+// password from stdin so that it never appears in a command line, environment or log.
+const configureRedmineScript = `
+pw = STDIN.read.strip
+abort "empty admin password" if pw.empty?
+admin = User.find_by_login("admin") or abort "no admin user: did the migrations run?"
+admin.password = admin.password_confirmation = pw
+admin.must_change_passwd = false
+admin.save!
+Setting.rest_api_enabled = "1"
+# Redmine's own limit is 5 MB; nginx in front takes 100 MB: let Redmine take as much.
+Setting.attachment_max_size = "102400"
+# A tracker without trackers, statuses and roles cannot take an issue: load Redmine's
+# default configuration, as Administration's "Load the default configuration" does.
+if Redmine::DefaultData::Loader.no_data?
+  Redmine::DefaultData::Loader.load("en")
+  puts "stackctl: loaded Redmine's default configuration (trackers, statuses, roles)"
+end
+puts "stackctl: admin password set, REST API enabled, attachments up to 100 MB"
+`
+
+// redmineFirstStart sets the generated admin password, enables the REST API and
+// loads Redmine's default configuration, the first time a stack's Redmine comes up.
+var redmineFirstStart = &FirstStart{
+	Service:     "redmine",
+	Command:     []string{"/docker-entrypoint.sh", "rails", "runner", configureRedmineScript},
+	StdinSecret: AdminPassword,
+	Says:        "setting the admin password, enabling the REST API, loading the default configuration",
+}

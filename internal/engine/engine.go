@@ -1,0 +1,218 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/client"
+
+	"github.com/stackctl/stackctl/internal/errs"
+)
+
+// ImageInfo is what the domain reads back about an image.
+type ImageInfo struct {
+	ID     string
+	Labels map[string]string
+	Size   int64
+}
+
+// Engine is stackctl's one handle on the Docker engine: every call the other
+// packages make goes through it. Each of them declares the small interface it
+// needs, which this type satisfies and a fake stands in for in unit tests.
+type Engine struct {
+	API client.APIClient
+}
+
+// pullProbeTimeout bounds the registry probe behind CanPull.
+const pullProbeTimeout = 10 * time.Second
+
+// Ping checks that the engine answers, turning a refused or missing socket into
+// errs.Unavailable with the next step for the operator.
+func Ping(ctx context.Context, api client.APIClient) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := api.Ping(ctx, client.PingOptions{}); err != nil {
+		return fmt.Errorf("%w: cannot reach the Docker engine at %s: %v: "+
+			"start it (systemctl start docker) or point DOCKER_HOST at a running one", errs.Unavailable, api.DaemonHost(), err)
+	}
+	return nil
+}
+
+// Image returns what the engine knows of image ref; found is false when there is none.
+func (e *Engine) Image(ctx context.Context, ref string) (ImageInfo, bool, error) {
+	res, err := e.API.ImageInspect(ctx, ref)
+	if cerrdefs.IsNotFound(err) {
+		return ImageInfo{}, false, nil
+	}
+	if err != nil {
+		return ImageInfo{}, false, fmt.Errorf("inspecting image %s: %w", ref, err)
+	}
+	info := ImageInfo{ID: res.ID, Size: res.Size}
+	if res.Config != nil {
+		info.Labels = res.Config.Labels
+	}
+	return info, true, nil
+}
+
+// ImagePresent says whether ref is in the engine's image store.
+func (e *Engine) ImagePresent(ctx context.Context, ref string) (bool, error) {
+	_, found, err := e.Image(ctx, ref)
+	return found, err
+}
+
+// CanPull says whether ref can be pulled now, by asking the registry for the manifest, which
+// answers quickly without downloading layers.
+func (e *Engine) CanPull(ctx context.Context, ref string) error {
+	ctx, cancel := context.WithTimeout(ctx, pullProbeTimeout)
+	defer cancel()
+	_, err := e.API.DistributionInspect(ctx, ref, client.DistributionInspectOptions{})
+	return err
+}
+
+// Import creates an untagged image from a root file system tar, with Dockerfile
+// changes applied, and returns its ID.
+func (e *Engine) Import(ctx context.Context, rootfs io.Reader, changes []string) (string, error) {
+	res, err := e.API.ImageImport(ctx, client.ImageImportSource{Source: rootfs, SourceName: "-"}, "",
+		client.ImageImportOptions{Changes: changes})
+	if err != nil {
+		return "", fmt.Errorf("importing image: %w", err)
+	}
+	defer res.Close()
+	var id string
+	dec := json.NewDecoder(res)
+	for {
+		var m jsonstream.Message
+		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return "", fmt.Errorf("importing image: reading the engine's answer: %w", err)
+		}
+		if m.Error != nil {
+			return "", fmt.Errorf("importing image: %s", m.Error.Message)
+		}
+		if m.Status != "" {
+			id = m.Status // the import stream ends with the new image's ID
+		}
+	}
+	if id == "" {
+		return "", errors.New("importing image: the engine reported no image ID")
+	}
+	return id, nil
+}
+
+// Tag gives image id the reference ref.
+func (e *Engine) Tag(ctx context.Context, id, ref string) error {
+	if _, err := e.API.ImageTag(ctx, client.ImageTagOptions{Source: id, Target: ref}); err != nil {
+		return fmt.Errorf("tagging %s as %s: %w", id, ref, err)
+	}
+	return nil
+}
+
+// RemoveImage removes image id and its untagged parents.
+func (e *Engine) RemoveImage(ctx context.Context, id string) error {
+	_, err := e.API.ImageRemove(ctx, id, client.ImageRemoveOptions{PruneChildren: true})
+	return err
+}
+
+// Untagged lists the IDs of untagged images carrying the label key=value.
+func (e *Engine) Untagged(ctx context.Context, key, value string) ([]string, error) {
+	res, err := e.API.ImageList(ctx, client.ImageListOptions{
+		Filters: client.Filters{}.Add("label", key+"="+value).Add("dangling", "true"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing images: %w", err)
+	}
+	ids := make([]string, len(res.Items))
+	for i, im := range res.Items {
+		ids[i] = im.ID
+	}
+	return ids, nil
+}
+
+// ImageTar returns path in image as a tar stream, read from a container that is
+// created for the purpose, never started, and removed when the stream is closed.
+func (e *Engine) ImageTar(ctx context.Context, image, path string) (io.ReadCloser, error) {
+	created, err := e.API.ContainerCreate(ctx, client.ContainerCreateOptions{
+		// The entrypoint never runs; it only spares the create from needing a command.
+		Image: image, Config: &container.Config{Entrypoint: []string{"/nonexistent"}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading image %s: %w", image, err)
+	}
+	remove := func() {
+		// With its anonymous volumes: an image that declares a VOLUME (Redmine's
+		// files/) gets one with every container, and nothing else would remove it.
+		_, _ = e.API.ContainerRemove(context.WithoutCancel(ctx), created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	}
+	res, err := e.API.CopyFromContainer(ctx, created.ID, client.CopyFromContainerOptions{SourcePath: path})
+	if err != nil {
+		remove()
+		return nil, err
+	}
+	return &closeFunc{ReadCloser: res.Content, after: remove}, nil
+}
+
+// closeFunc runs after once its reader is closed.
+type closeFunc struct {
+	io.ReadCloser
+	after func()
+}
+
+func (c *closeFunc) Close() error {
+	err := c.ReadCloser.Close()
+	c.after()
+	return err
+}
+
+// CopyFrom returns path in a container (running or not, volumes included) as a
+// tar stream whose members keep their owners, modes and times.
+func (e *Engine) CopyFrom(ctx context.Context, container, path string) (io.ReadCloser, error) {
+	res, err := e.API.CopyFromContainer(ctx, container, client.CopyFromContainerOptions{SourcePath: path})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s from %.12s: %w", path, container, err)
+	}
+	return res.Content, nil
+}
+
+// VolumeExists says whether the engine has a volume called name.
+func (e *Engine) VolumeExists(ctx context.Context, name string) (bool, error) {
+	_, err := e.API.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("inspecting volume %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// ImageEnv returns the environment an image sets; found is false when there is no such image.
+func (e *Engine) ImageEnv(ctx context.Context, ref string) (env []string, found bool, err error) {
+	res, err := e.API.ImageInspect(ctx, ref)
+	if cerrdefs.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("inspecting image %s: %w", ref, err)
+	}
+	if res.Config == nil {
+		return nil, true, nil
+	}
+	return res.Config.Env, true, nil
+}
+
+// ContainerImage returns the image ID a container runs.
+func (e *Engine) ContainerImage(ctx context.Context, container string) (string, error) {
+	res, err := e.API.ContainerInspect(ctx, container, client.ContainerInspectOptions{})
+	if err != nil {
+		return "", fmt.Errorf("inspecting container %.12s: %w", container, err)
+	}
+	return res.Container.Image, nil
+}

@@ -1,0 +1,43 @@
+package stack
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/errs"
+)
+
+// Access is how a check reaches a running stack from the host.
+type Access struct {
+	URL string
+	// Image is the stack's own image under its recorded profile.
+	Image string
+	// AdminPasswordFile holds the administrator's password stackctl manages.
+	AdminPasswordFile string
+}
+
+// Access describes st as last started. It fails with errs.NotRunning when the
+// stack was never started or service is not running.
+func (r Runner) Access(ctx context.Context, st catalog.Stack, service string) (Access, error) {
+	rec, err := r.State.Load(st.Name)
+	if err != nil {
+		return Access{}, err
+	}
+	if rec.Profile == "" {
+		return Access{}, fmt.Errorf("%w: stack %s was never started: start it with 'stackctl up %s'", errs.NotRunning, st.Name, st.Name)
+	}
+	if _, err := r.Container(ctx, st, service); err != nil {
+		return Access{}, err
+	}
+	url, err := catalog.EntryURL(cmp.Or(rec.Listen, catalog.DefaultListen))
+	if err != nil {
+		return Access{}, err
+	}
+	return Access{
+		URL:               url,
+		Image:             st.ImageRef(rec.Profile),
+		AdminPasswordFile: r.State.SecretPath(st.Name, catalog.AdminPassword),
+	}, nil
+}

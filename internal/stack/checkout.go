@@ -1,0 +1,91 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/compose/v5/pkg/api"
+
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/errs"
+)
+
+// Checkout is a stackctl project directory: the one holding stacks/ (the
+// Dockerfiles, configuration and generated compose files) and themes/.
+type Checkout string
+
+// FindCheckout walks up from dir to the first directory that holds stacks/nginx,
+// so stackctl works from anywhere inside a checkout.
+func FindCheckout(dir string) (Checkout, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		if fi, err := os.Stat(filepath.Join(d, "stacks", "nginx")); err == nil && fi.IsDir() {
+			return Checkout(d), nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("%w: no stackctl project (a directory with stacks/) in %s or above: "+
+				"run inside a stackctl checkout or pass --root", errs.NotFound, abs)
+		}
+	}
+}
+
+// StackDir is where a stack's Dockerfile, configuration and compose file live.
+func (c Checkout) StackDir(s catalog.Stack) string { return filepath.Join(string(c), "stacks", s.Name) }
+
+// ComposeFile is the generated compose file of a stack.
+func (c Checkout) ComposeFile(s catalog.Stack) string {
+	return filepath.Join(c.StackDir(s), "compose.yaml")
+}
+
+// Load reads the stack's compose file with compose-go under set, and labels it
+// the way the Compose SDK's own loader does, so that Ps and Down find it.
+func (c Checkout) Load(ctx context.Context, s catalog.Stack, set catalog.Settings) (*types.Project, error) {
+	env, err := s.Env(set)
+	if err != nil {
+		return nil, err
+	}
+	file := c.ComposeFile(s)
+	opts, err := cli.NewProjectOptions([]string{file},
+		cli.WithWorkingDirectory(c.StackDir(s)),
+		cli.WithEnv(envList(env)),
+		cli.WithName(s.ComposeProject()),
+		cli.WithResolvedPaths(true),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", file, err)
+	}
+	p, err := opts.LoadProject(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", file, err)
+	}
+	for name, svc := range p.Services {
+		svc.CustomLabels = map[string]string{
+			api.ProjectLabel:     p.Name,
+			api.ServiceLabel:     name,
+			api.VersionLabel:     api.ComposeVersion,
+			api.WorkingDirLabel:  p.WorkingDir,
+			api.ConfigFilesLabel: strings.Join(p.ComposeFiles, ","),
+			api.OneoffLabel:      "False",
+		}
+		p.Services[name] = svc
+	}
+	return p, nil
+}
+
+func envList(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		out = append(out, k+"="+env[k])
+	}
+	return out
+}

@@ -1,0 +1,38 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// waitHTTP polls url until it answers with a status below 500 or timeout passes:
+// the last step of up, after the Compose SDK has seen every service healthy,
+// because healthy inside the network is not yet answering through the published port.
+func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: 5 * time.Second}
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 500 {
+				return nil
+			}
+			err = fmt.Errorf("HTTP %s", resp.Status)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return last
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,163 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/compose/v5/pkg/api"
+
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/engine"
+	"github.com/stackctl/stackctl/internal/state"
+)
+
+// fakeCompose records the SDK calls the start-up makes, in order; any other
+// call panics through the nil embedded interface.
+type fakeCompose struct {
+	api.Compose
+	calls []string
+	fail  string
+}
+
+func (f *fakeCompose) record(call string) error {
+	f.calls = append(f.calls, call)
+	if call == f.fail {
+		return errors.New("fails on purpose")
+	}
+	return nil
+}
+
+func (f *fakeCompose) Build(_ context.Context, p *types.Project, _ api.BuildOptions) error {
+	return f.record("build")
+}
+
+func (f *fakeCompose) Create(_ context.Context, p *types.Project, _ api.CreateOptions) error {
+	return f.record("create")
+}
+
+func (f *fakeCompose) Down(_ context.Context, _ string, o api.DownOptions) error {
+	if o.Volumes {
+		return f.record("down -v")
+	}
+	return f.record("down")
+}
+
+func (f *fakeCompose) Start(_ context.Context, _ string, o api.StartOptions) error {
+	return f.record("start " + strings.Join(o.Project.ServiceNames(), ","))
+}
+
+func (f *fakeCompose) Ps(context.Context, string, api.PsOptions) ([]api.ContainerSummary, error) {
+	return []api.ContainerSummary{{ID: "c-redmine", Service: "redmine", State: "running"}}, nil
+}
+
+// fakeEngine has every upstream image and runs execs by recording them.
+type fakeEngine struct {
+	execs []string
+	stdin []string
+}
+
+func (f *fakeEngine) ImagePresent(context.Context, string) (bool, error) { return true, nil }
+func (f *fakeEngine) CanPull(context.Context, string) error              { return nil }
+func (f *fakeEngine) Image(context.Context, string) (engine.ImageInfo, bool, error) {
+	return engine.ImageInfo{}, false, nil
+}
+func (f *fakeEngine) Import(context.Context, io.Reader, []string) (string, error) {
+	return "", errors.New("no imports here")
+}
+func (f *fakeEngine) Tag(context.Context, string, string) error                  { return nil }
+func (f *fakeEngine) RemoveImage(context.Context, string) error                  { return nil }
+func (f *fakeEngine) Untagged(context.Context, string, string) ([]string, error) { return nil, nil }
+func (f *fakeEngine) Exec(_ context.Context, id string, cmd []string, o engine.ExecOptions) error {
+	f.execs = append(f.execs, id+" "+cmd[0])
+	if o.Stdin != nil {
+		b, _ := io.ReadAll(o.Stdin)
+		f.stdin = append(f.stdin, string(b))
+	}
+	return nil
+}
+
+var _ Engine = (*fakeEngine)(nil)
+
+// seedRecorder is a Seed that notes when the runner calls it.
+type seedRecorder struct{ c *fakeCompose }
+
+func (s seedRecorder) Check(context.Context, Prepared) error { return s.c.record("seed check") }
+func (s seedRecorder) Begin(context.Context, Prepared) error { return s.c.record("seed begin") }
+func (s seedRecorder) Fill(context.Context, Prepared) error  { return s.c.record("seed fill") }
+
+// TestUpSequence: up and restore run one start-up, in one order, and only a
+// start that reaches its end records the stack as configured.
+func TestUpSequence(t *testing.T) {
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer site.Close()
+	listen := strings.TrimPrefix(site.URL, "http://")
+	st, err := catalog.LookupStack("redmine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		seed, repl bool
+		fail       string
+		want       []string
+		firstStart bool
+	}{
+		{name: "up", want: []string{"build", "create", "start db,nginx,redmine"}, firstStart: true},
+		{name: "restore", seed: true, want: []string{"build", "seed check", "create", "seed begin", "start db", "seed fill", "start db,nginx,redmine"}},
+		{name: "restore over data", seed: true, repl: true,
+			want: []string{"build", "seed check", "down -v", "create", "seed begin", "start db", "seed fill", "start db,nginx,redmine"}},
+		{name: "refused by the seed", seed: true, repl: true, fail: "seed check", want: []string{"build", "seed check"}},
+		{name: "fill fails", seed: true, fail: "seed fill", want: []string{"build", "seed check", "create", "seed begin", "start db", "seed fill"}},
+		{name: "build fails", fail: "build", want: []string{"build"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &fakeCompose{fail: tc.fail}
+			e := &fakeEngine{}
+			r := Runner{Compose: c, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+			o := UpOptions{Profile: catalog.ProfileUpstream, Listen: listen, ReplaceVolumes: tc.repl}
+			if tc.seed {
+				o.Seed = seedRecorder{c: c}
+			}
+			_, err := r.Up(context.Background(), st, o)
+			if (err != nil) != (tc.fail != "") {
+				t.Fatalf("Up error = %v, want one only when %q fails", err, tc.fail)
+			}
+			if !slices.Equal(c.calls, tc.want) {
+				t.Errorf("calls = %q\nwant    %q", c.calls, tc.want)
+			}
+			if ran := len(e.execs) > 0; ran != tc.firstStart {
+				t.Errorf("first start ran: %v, want %v (%q)", ran, tc.firstStart, e.execs)
+			}
+			if tc.firstStart {
+				pw, _ := r.State.ReadSecret(st.Name, catalog.AdminPassword)
+				if len(e.stdin) != 1 || e.stdin[0] != pw+"\n" {
+					t.Errorf("first start's stdin = %q, want the admin password", e.stdin)
+				}
+			}
+			rec, err := r.State.Load(st.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Configured != (tc.fail == "") {
+				t.Errorf("recorded configured = %v after %s", rec.Configured, tc.name)
+			}
+			// A second up of a configured stack does not run the first start again.
+			if tc.fail == "" {
+				e.execs = nil
+				if _, err := r.Up(context.Background(), st, UpOptions{Profile: catalog.ProfileUpstream}); err != nil {
+					t.Fatal(err)
+				}
+				if len(e.execs) > 0 {
+					t.Errorf("a second up ran the first start again: %q", e.execs)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,89 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/stackctl/stackctl/internal/atomicfile"
+	"github.com/stackctl/stackctl/internal/catalog"
+)
+
+// State is what stackctl remembers about one stack between runs. It lives in
+// <state dir>/<stack>/state.json, beside the stack's generated secrets.
+type State struct {
+	Profile catalog.Profile `json:"profile"`
+	// Listen is the host address:port the stack was last published on.
+	Listen    string    `json:"listen,omitempty"`
+	FirstUpAt time.Time `json:"first_up_at"`
+	// Configured is set once the stack's first-start configuration has run.
+	Configured bool `json:"configured,omitempty"`
+}
+
+// Dir holds stackctl's per-stack state. Its zero value is not usable; use
+// Default or a path of the operator's choosing.
+type Dir string
+
+// Default is $STACKCTL_STATE_DIR, else $XDG_STATE_HOME/stackctl, else
+// ~/.local/state/stackctl.
+func Default() Dir {
+	if d := os.Getenv("STACKCTL_STATE_DIR"); d != "" {
+		return Dir(d)
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return Dir(filepath.Join(d, "stackctl"))
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return Dir(filepath.Join(os.TempDir(), "stackctl-state"))
+	}
+	return Dir(filepath.Join(home, ".local", "state", "stackctl"))
+}
+
+// StackDir is the directory that holds one stack's state and secrets.
+func (d Dir) StackDir(stack string) string { return filepath.Join(string(d), stack) }
+
+func (d Dir) statePath(stack string) string {
+	return filepath.Join(d.StackDir(stack), "state.json")
+}
+
+// Load returns the recorded state of stack, or the zero State when none is recorded.
+func (d Dir) Load(stack string) (State, error) {
+	var s State
+	b, err := os.ReadFile(d.statePath(stack))
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return s, fmt.Errorf("reading state of %s: %w", stack, err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("reading state of %s: %s is damaged (%v): fix or remove it", stack, d.statePath(stack), err)
+	}
+	if _, err := catalog.ParseProfile(string(s.Profile)); err != nil || s.Profile == catalog.ProfileAuto {
+		return s, fmt.Errorf("reading state of %s: %s records profile %q: fix or remove it", stack, d.statePath(stack), s.Profile)
+	}
+	return s, nil
+}
+
+// Save records s atomically: a crash leaves the old record or the new one, never half.
+func (d Dir) Save(stack string, s State) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(d.statePath(stack), append(b, '\n'), 0o600)
+}
+
+// Forget removes the recorded state of stack (not its secrets).
+func (d Dir) Forget(stack string) error {
+	err := os.Remove(d.statePath(stack))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,224 @@
+package volume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+
+	"github.com/stackctl/stackctl/internal/engine"
+)
+
+// MountRoot is where a Writer's helper mounts the volumes it writes: volume key K
+// (its name in the compose file) at MountRoot/K.
+const MountRoot = "/restore"
+
+// LabelHelper marks the throwaway containers stackctl runs beside a stack.
+const LabelHelper = "io.stackctl.helper"
+
+// fifoMount is where the helper sees the host directory holding its pipe.
+const fifoMount = "/stackctl-in"
+
+// fifoWait bounds how long a helper may take to open the pipe before stackctl
+// decides the engine cannot see it (a remote engine, a VM's file sharing).
+const fifoWait = 10 * time.Second
+
+// A Writer writes tar streams into a stack's named volumes through a helper
+// container: one of the stack's own images, run as root (so that owners, modes
+// and times are the stream's), with no network, the volumes mounted under
+// MountRoot. The image must have GNU tar: the Redmine stack's Debian-based
+// images have it in both profiles.
+//
+// The engine's archive API (what 'docker cp' uses) writes 1 GiB in 2.9–3.5 s on
+// a 2-core host, where tar takes 0.9–1.4 s from a file. When the engine runs on
+// this host, the stream goes instead through a named pipe in a directory bind-mounted
+// into the helper, read by tar there: 1.6–1.9 s. Whether the engine sees the pipe
+// is found out, not assumed: with a remote engine the bind mount fails, and a pipe
+// the helper cannot open makes tar fail or never open it; either way nothing was
+// written yet and the archive API takes over.
+type Writer struct {
+	e  *engine.Engine
+	id string
+	// dir holds the pipe; empty once the pipe is known not to work.
+	dir string
+	// stdin is the helper's attached standard input: the helper lives as long as it is open.
+	stdin  client.HijackedResponse
+	closed bool
+}
+
+// Options change how a Writer reaches the volumes.
+type Options struct {
+	// ArchiveAPI writes through the engine's archive API even where the engine
+	// could read a pipe on this host: the way a remote engine is written to.
+	ArchiveAPI bool
+}
+
+// StartWriter starts a helper from image with the engine volumes named in
+// volumes (compose key → engine name) mounted; Close removes it. The helper
+// reads its standard input until stackctl closes it or dies, then exits and is
+// removed by the engine: a killed stackctl leaves no container holding volumes.
+func StartWriter(ctx context.Context, e *engine.Engine, image string, volumes map[string]string, stackName string, o Options) (*Writer, error) {
+	var mounts []mount.Mount
+	for key, name := range volumes {
+		mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: name, Target: path.Join(MountRoot, key)})
+	}
+	cfg := &container.Config{
+		Image: image, User: "0", Entrypoint: []string{"cat"}, Cmd: []string{},
+		OpenStdin: true, StdinOnce: true, AttachStdin: true,
+		Labels: map[string]string{LabelHelper: "extract", "io.stackctl.stack": stackName},
+	}
+	host := &container.HostConfig{
+		AutoRemove: true, NetworkMode: "none",
+		// What tar needs as root to give every file the owner, mode and times it had.
+		CapDrop:     []string{"ALL"},
+		CapAdd:      []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "MKNOD"},
+		SecurityOpt: []string{"no-new-privileges:true"},
+	}
+	x := &Writer{e: e}
+	if !o.ArchiveAPI {
+		if dir, err := pipeDir(); err == nil {
+			host.Mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: dir, Target: fifoMount, ReadOnly: true})
+			if created, err := e.API.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: host}); err == nil {
+				x.id, x.dir = created.ID, dir
+			} else {
+				// A remote engine has no such directory: use the archive API.
+				os.RemoveAll(dir)
+			}
+		}
+	}
+	if x.id == "" {
+		host.Mounts = mounts
+		created, err := e.API.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: host})
+		if err != nil {
+			return nil, fmt.Errorf("creating a helper from %s to write volumes: %w", image, err)
+		}
+		x.id = created.ID
+	}
+	att, err := e.API.ContainerAttach(ctx, x.id, client.ContainerAttachOptions{Stream: true, Stdin: true})
+	if err != nil {
+		x.Close()
+		return nil, fmt.Errorf("attaching to the volume helper: %w", err)
+	}
+	x.stdin = att.HijackedResponse
+	if _, err := e.API.ContainerStart(ctx, x.id, client.ContainerStartOptions{}); err != nil {
+		x.Close()
+		return nil, fmt.Errorf("starting a helper from %s to write volumes: %w", image, err)
+	}
+	return x, nil
+}
+
+// pipeDir makes a private temporary directory holding the named pipe "in".
+func pipeDir() (string, error) {
+	dir, err := os.MkdirTemp("", "stackctl-restore-")
+	if err != nil {
+		return "", err
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "in"), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// Piped says whether writes go through the pipe rather than the archive API.
+func (x *Writer) Piped() bool { return x.dir != "" }
+
+// WriteTar writes content, a tar stream whose members are named under the
+// volumes' keys ("redmine-files/…"), into the volumes.
+func (x *Writer) WriteTar(ctx context.Context, content io.Reader) error {
+	if x.dir != "" {
+		done, err := x.writePiped(ctx, content)
+		if done || ctx.Err() != nil {
+			return err
+		}
+		// The helper never read the pipe: nothing was written. Do without it.
+		os.RemoveAll(x.dir)
+		x.dir = ""
+	}
+	_, err := x.e.API.CopyToContainer(ctx, x.id, client.CopyToContainerOptions{DestinationPath: MountRoot, Content: content})
+	if err != nil {
+		return fmt.Errorf("writing into the volumes: %w", err)
+	}
+	return nil
+}
+
+// writePiped runs tar in the helper on the pipe and feeds it content. done is
+// false when tar did not open the pipe, having read nothing of content.
+func (x *Writer) writePiped(ctx context.Context, content io.Reader) (done bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := []string{"tar", "-x", "--numeric-owner", "-f", path.Join(fifoMount, "in"), "-C", MountRoot}
+	exited := make(chan error, 1)
+	go func() { exited <- x.e.Exec(ctx, x.id, cmd, engine.ExecOptions{}) }()
+	pipe, err := openPipe(ctx, filepath.Join(x.dir, "in"), exited)
+	if err != nil {
+		return false, err
+	}
+	_, werr := io.Copy(pipe, content)
+	cerr := pipe.Close()
+	// tar's own failure first: a broken pipe on the way in is only its consequence.
+	if err := <-exited; err != nil {
+		return true, fmt.Errorf("writing into the volumes: %w", err)
+	}
+	if werr != nil {
+		return true, fmt.Errorf("writing into the volumes: %w", werr)
+	}
+	return true, cerr
+}
+
+// openPipe opens the named pipe at p for writing once a reader has it open,
+// giving up when the reader's program ends first, or after fifoWait.
+func openPipe(ctx context.Context, p string, exited <-chan error) (*os.File, error) {
+	deadline := time.After(fifoWait)
+	for {
+		// Non-blocking: a plain open would wait for a reader forever.
+		f, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.ENXIO) {
+			return nil, err
+		}
+		select {
+		case err := <-exited:
+			return nil, fmt.Errorf("tar in the helper ended without reading the pipe: %v", err)
+		case <-deadline:
+			return nil, errors.New("tar in the helper did not open the pipe")
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// Close stops and removes the helper (its anonymous volumes too) and the pipe.
+// Calls after the first do nothing.
+func (x *Writer) Close() error {
+	if x.closed {
+		return nil
+	}
+	x.closed = true
+	if x.stdin.Conn != nil {
+		x.stdin.Close()
+	}
+	// The helper removes itself once its input closes; removing it here as well
+	// makes sure it is gone before the stack starts on its volumes.
+	_, err := x.e.API.ContainerRemove(context.Background(), x.id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if x.dir != "" {
+		os.RemoveAll(x.dir)
+	}
+	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+		return err
+	}
+	return nil
+}
