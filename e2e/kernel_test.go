@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stackctl/stackctl/internal/errs"
 )
 
 // kernelMarker is what stacks/kernel/init.c prints once the kernel has booted.
@@ -60,18 +62,10 @@ func TestKernelBuiltInContainer(t *testing.T) {
 		}
 	}
 	if line == "" {
-		t.Fatalf("no %q on the serial console:\n%s", kernelMarker, lastLines(console.String(), 40))
+		t.Fatalf("no %q on the serial console:\n%s", kernelMarker, errs.LastLines(console.String(), 40))
 	}
 	t.Logf("serial console: %s", line)
 	if ctx.Err() != nil {
-		t.Fatalf("qemu did not exit after the init rebooted:\n%s", lastLines(console.String(), 20))
+		t.Fatalf("qemu did not exit after the init rebooted:\n%s", errs.LastLines(console.String(), 20))
 	}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -150,7 +150,13 @@ func (s site) Client(context.Context) (*theme.Client, string, error) {
 		return nil, "", err
 	}
 	if s.managed {
-		c.OnPasswordChange = func(pw string) error { return state.WriteSecret(s.passwordFile, pw) }
+		c.NewPassword = func() (string, error) {
+			pw, err := catalog.NewAdminPassword()
+			if err != nil {
+				return "", err
+			}
+			return pw, state.WriteSecret(s.passwordFile, pw)
+		}
 	}
 	return c, s.access.URL, nil
 }

@@ -25,7 +25,7 @@ func newGenerateCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "generate [STACK...]",
 		Short: "Write the stacks' compose files from their typed models",
-		Long: `Write stacks/<stack>/compose.yaml from the typed compose model in internal/stack.
+		Long: `Write stacks/<stack>/compose.yaml from the typed compose model in internal/catalog.
 The compose files are generated, never edited by hand; the test suite fails when a
 committed file drifts from its model.`,
 		Example: `  stackctl generate

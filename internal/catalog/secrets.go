@@ -38,3 +38,7 @@ func random(n int, encode func([]byte) string) func() (string, error) {
 
 // EnvVar is the variable that carries the secret's value to compose, in-process.
 func (s Secret) EnvVar() string { return "STACKCTL_SECRET_" + strings.ToUpper(s.Name) }
+
+// NewAdminPassword returns a fresh administrator password, made as stackctl
+// makes the first one: for a password Redmine forces to be changed.
+func NewAdminPassword() (string, error) { return secretAdminPassword.Generate() }

@@ -2,8 +2,6 @@ package theme
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,10 +20,10 @@ type Client struct {
 	base     *url.URL
 	user     string
 	password string
-	// OnPasswordChange persists a password the client had to set because
-	// Redmine demanded a change; without it such a demand is an error.
-	OnPasswordChange func(newPassword string) error
-	http             *http.Client
+	// NewPassword makes and persists the password the client sets when
+	// Redmine demands a change; without it such a demand is an error.
+	NewPassword func() (string, error)
+	http        *http.Client
 }
 
 // NewClient returns a client of the Redmine at baseURL, logging in as user.
@@ -116,23 +114,19 @@ func (c *Client) Login(ctx context.Context) error {
 	return nil
 }
 
-// changePassword answers Redmine's forced password change with a new random
-// password, persisted through OnPasswordChange before it is submitted.
+// changePassword answers Redmine's forced password change with a new password
+// from NewPassword, which has persisted it before it is submitted.
 func (c *Client) changePassword(ctx context.Context, p *page) error {
-	if c.OnPasswordChange == nil {
+	if c.NewPassword == nil {
 		return fmt.Errorf("%w: Redmine demands a new password for %s: log in once in a browser and change it", ErrLogin, c.user)
 	}
 	f := p.formWith("new_password")
 	if f == nil {
 		return fmt.Errorf("%w: Redmine demands a new password but shows no form at %s", ErrLogin, p.url)
 	}
-	b := make([]byte, 18)
-	if _, err := rand.Read(b); err != nil {
-		return err
-	}
-	pw := base64.RawURLEncoding.EncodeToString(b)
-	if err := c.OnPasswordChange(pw); err != nil {
-		return fmt.Errorf("%w: saving the new password: %v", ErrLogin, err)
+	pw, err := c.NewPassword()
+	if err != nil {
+		return fmt.Errorf("%w: making and saving a new password: %v", ErrLogin, err)
 	}
 	f.values.Set("password", c.password)
 	f.values.Set("new_password", pw)

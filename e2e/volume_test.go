@@ -21,11 +21,11 @@ import (
 	"github.com/stackctl/stackctl/internal/volume"
 )
 
-// TestExtractorPaths writes one tar stream into a fresh volume both ways an
-// Extractor can (the pipe a local engine reads, the archive API a remote one
+// TestVolumeWriterPaths writes one tar stream into a fresh volume both ways a
+// volume.Writer can (the pipe a local engine reads, the archive API a remote one
 // needs) and reads back what the volume holds: owners, modes, times, content,
 // links, and the volume root's own owner and mode. A stream cut short fails.
-func TestExtractorPaths(t *testing.T) {
+func TestVolumeWriterPaths(t *testing.T) {
 	api := dockerAPI(t)
 	env := []string{"STACKCTL_STATE_DIR=" + t.TempDir()}
 	mustRun(t, env, "base", "build", "postgres")
