@@ -18,6 +18,7 @@
 # Usage: bench/backup.sh [GiB] [ROUNDS]   (defaults 1 and 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 gib=${1:-1}
 rounds=${2:-3}
 work=$(mktemp -d)
@@ -31,8 +32,8 @@ trap cleanup EXIT
 go build -o "$work/stackctl" ./cmd/stackctl
 mkdir -p "$work/root" "$work/ours" "$work/plain"
 cp -r stacks themes .dockerignore "$work/root/"
-s() { "$work/stackctl" "$@" 2>>"$work/log" || { tail -30 "$work/log" >&2; exit 1; }; }
-timed() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
+# s keeps stackctl's stdout (timed discards it); a failure ends the run with the log's tail.
+s_fatal=1
 row() { printf '%-62s %10s\n' "$1" "$2"; }
 mb() { du -b "$1" | awk '{printf "%.1f MB", $1/1e6}'; }
 

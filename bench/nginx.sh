@@ -5,15 +5,15 @@
 # Usage: bench/nginx.sh [RUNS]   (default 1; warm runs are repeated RUNS times)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 runs=${1:-1}
 work=$(mktemp -d)
 trap 'STACKCTL_STATE_DIR=$work/state "$work/stackctl" down nginx >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 go build -o "$work/stackctl" ./cmd/stackctl
 export STACKCTL_STATE_DIR=$work/state
 listen=127.0.0.1:18099
-s() { "$work/stackctl" "$@" >/dev/null 2>>"$work/log"; }
-timed() { local t0 t1; t0=$(date +%s.%N); "$@"; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
-size() { docker image inspect -f '{{.Size}}' "$1" | awk '{printf "%.1f MB", $1/1e6}'; }
+# s discards stackctl's stdout and returns its status: 'down' may fail on an empty engine.
+s_quiet=1
 
 s down nginx --volumes || true
 docker image rm -f stackctl/nginx:debian stackctl/base-nginx:trixie >/dev/null 2>&1 || true
@@ -30,5 +30,5 @@ s down nginx --volumes
 docker image rm -f stackctl/nginx:debian stackctl/base-nginx:trixie >/dev/null 2>&1 || true
 printf '%-44s %.1f\n' "up nginx from an empty engine (base + image)" "$(timed s up nginx --base debian --listen $listen)"
 echo
-printf '%-44s %s\n' "stackctl/base-nginx:trixie" "$(size stackctl/base-nginx:trixie)"
-printf '%-44s %s\n' "stackctl/nginx:debian" "$(size stackctl/nginx:debian)"
+printf '%-44s %s\n' "stackctl/base-nginx:trixie" "$(image_mb stackctl/base-nginx:trixie)"
+printf '%-44s %s\n' "stackctl/nginx:debian" "$(image_mb stackctl/nginx:debian)"

@@ -16,6 +16,7 @@
 # Usage: bench/redmine.sh [RUNS]   (theme and warm runs repeated RUNS times; default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 runs=${1:-3}
 work=$(mktemp -d)
 export STACKCTL_STATE_DIR=$work/state STACKCTL_ROOT=$work/root
@@ -23,8 +24,8 @@ trap '"$work/stackctl" down redmine --volumes >/dev/null 2>&1 || true; rm -rf "$
 go build -o "$work/stackctl" ./cmd/stackctl
 mkdir -p "$work/root"
 cp -r stacks themes .dockerignore "$work/root/"
-s() { "$work/stackctl" "$@" >/dev/null 2>>"$work/log" || { tail -30 "$work/log" >&2; exit 1; }; }
-timed() { local t0 t1; t0=$(date +%s.%N); "$@"; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
+# s discards stackctl's stdout; a failure ends the run with the log's tail.
+s_quiet=1 s_fatal=1
 row() { printf '%-58s %8.1f\n' "$1" "$2"; }
 
 "$work/stackctl" down redmine --volumes >/dev/null 2>&1 || true
@@ -60,5 +61,5 @@ for _ in $(seq "$runs"); do
 done
 echo
 for img in stackctl/base-nginx:trixie stackctl/base-redmine:trixie stackctl/base-postgres:trixie stackctl/nginx:debian stackctl/redmine:debian; do
-	printf '%-58s %8s\n' "$img" "$(docker image inspect -f '{{.Size}}' "$img" | awk '{printf "%.1f MB", $1/1e6}')"
+	printf '%-58s %8s\n' "$img" "$(image_mb "$img")"
 done

@@ -19,7 +19,7 @@ import (
 	"github.com/stackctl/stackctl/internal/validate"
 )
 
-// Exit codes, documented in the root command's help and the README.
+// Exit codes, documented in the root command's help and docs/reference/exit-codes.md.
 const (
 	exitOK          = 0
 	exitFailure     = 1

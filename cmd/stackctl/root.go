@@ -81,6 +81,7 @@ The profile a stack first starts with is recorded and used again.
 		newPushCommand(g),
 		newKernelCommand(g),
 		newValidateCommand(g),
+		newReferenceCommand(g),
 	)
 	return cmd
 }

@@ -97,7 +97,7 @@ func firstLine(rs []parser.Range) int {
 
 // offlineResolver stands in for a registry: validation never pulls. Every base
 // image resolves to an empty configuration on the platform asked for, so the
-// rules that need a base image's own ENV cannot know it (see the README).
+// rules that need a base image's own ENV cannot know it (see docs/validate.md).
 type offlineResolver struct{}
 
 func (offlineResolver) ResolveImageConfig(_ context.Context, ref string, opt sourceresolver.Opt) (string, digest.Digest, []byte, error) {

@@ -12,7 +12,7 @@ type Rule struct {
 	Kind string
 	// Severity is that of the rule's findings, but for those its Doc calls warnings.
 	Severity Severity
-	// Doc says what the rule wants, in one line; the README's table repeats it.
+	// Doc says what the rule wants, in one line; docs/reference/validate-rules.md is generated from it.
 	Doc string
 }
 

@@ -1,0 +1,37 @@
+# Helpers shared by the bench scripts; sourced, never run. A script sets work (its
+# temporary directory, holding the stackctl it built) before calling them, and
+# chooses how s treats stackctl's output and failures:
+#   s_log    file stackctl's stderr is appended to (default $work/log)
+#   s_quiet  when set, stackctl's stdout is discarded too
+#   s_fatal  when set, a failing stackctl prints the log's last 30 lines and exits
+#            the script (or the command substitution it runs in); otherwise s
+#            returns stackctl's status
+
+# s ARGS...: the stackctl under test.
+s() {
+	local log=${s_log:-$work/log} rc=0
+	if [ -n "${s_quiet:-}" ]; then
+		"$work/stackctl" "$@" >/dev/null 2>>"$log" || rc=$?
+	else
+		"$work/stackctl" "$@" 2>>"$log" || rc=$?
+	fi
+	if [ "$rc" -ne 0 ] && [ -n "${s_fatal:-}" ]; then
+		tail -30 "$log" >&2
+		exit 1
+	fi
+	return "$rc"
+}
+
+# timed CMD...: the seconds CMD takes, its stdout discarded.
+timed() {
+	local t0 t1
+	t0=$(date +%s.%N)
+	"$@" >/dev/null
+	t1=$(date +%s.%N)
+	echo "$t1 - $t0" | bc
+}
+
+# image_mb IMAGE: the image's size in MB, as the engine reports it.
+image_mb() {
+	docker image inspect -f '{{.Size}}' "$1" | awk '{printf "%.1f MB", $1/1e6}'
+}
