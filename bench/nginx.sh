@@ -22,13 +22,13 @@ printf '%-44s %.1f\n' "base build nginx, cold (mmdebstrap + import)" "$(timed s 
 for _ in $(seq "$runs"); do
 	printf '%-44s %.2f\n' "base build nginx, warm (recipe unchanged)" "$(timed s base build nginx)"
 done
-printf '%-44s %.1f\n' "up nginx, cold image (base present)" "$(timed s up nginx --base debian --listen $listen)"
+printf '%-44s %.1f\n' "up nginx, cold image (base present)" "$(timed s up nginx --profile debian --listen $listen)"
 for _ in $(seq "$runs"); do
 	printf '%-44s %.2f\n' "up nginx, warm (nothing changed)" "$(timed s up nginx)"
 done
 s down nginx --volumes
 docker image rm -f stackctl/nginx:debian stackctl/base-nginx:trixie >/dev/null 2>&1 || true
-printf '%-44s %.1f\n' "up nginx from an empty engine (base + image)" "$(timed s up nginx --base debian --listen $listen)"
+printf '%-44s %.1f\n' "up nginx from an empty engine (base + image)" "$(timed s up nginx --profile debian --listen $listen)"
 echo
 printf '%-44s %s\n' "stackctl/base-nginx:trixie" "$(image_mb stackctl/base-nginx:trixie)"
 printf '%-44s %s\n' "stackctl/nginx:debian" "$(image_mb stackctl/nginx:debian)"

@@ -11,13 +11,13 @@
 # The command is what a start pays before Puma listens, 'require config/environment'
 # (gems, Rails, Redmine's initializers, eager loading, asset manifest), and, on its
 # own, the 'require "rails/all"' part of it. No database is needed for either.
-# Needs root (chroot) and stackctl/redmine:debian ('stackctl up redmine --base debian').
+# Needs root (chroot) and stackctl/redmine:debian ('stackctl up redmine --profile debian').
 # Usage: bench/redmine-boot.sh [RUNS]   (default 3; prints every run)
 set -euo pipefail
 runs=${1:-3}
 image=stackctl/redmine:debian
 [ "$(id -u)" -eq 0 ] || { echo "bench/redmine-boot.sh: needs root for chroot" >&2; exit 1; }
-docker image inspect "$image" >/dev/null 2>&1 || { echo "bench/redmine-boot.sh: $image is not built: stackctl up redmine --base debian" >&2; exit 1; }
+docker image inspect "$image" >/dev/null 2>&1 || { echo "bench/redmine-boot.sh: $image is not built: stackctl up redmine --profile debian" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'umount "$work/root/proc" "$work/root/dev" 2>/dev/null || true; rm -rf "$work"' EXIT
 

@@ -35,7 +35,7 @@ printf '%-58s %8s\n' "measure" "seconds"
 url=http://127.0.0.1:18199/
 bases=$(timed s base build all)
 row "cold build: base build all (3 bases from the mirror)" "$bases"
-images=$(timed s up redmine --base debian --listen 127.0.0.1:18199 --no-wait)
+images=$(timed s up redmine --profile debian --listen 127.0.0.1:18199 --no-wait)
 row "cold build: image builds, containers created" "$images"
 row "cold build: total" "$(echo "$bases + $images" | bc)"
 row "first boot: migrations, configuration, first page" "$(timed s up redmine --timeout 20m)"

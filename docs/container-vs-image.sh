@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-runs, in order, every command docs/container-vs-image.md shows, on this
 # project's own images, and prints each command before its output. Needs the nginx
-# image: 'stackctl up nginx --base debian' (or 'stackctl base build nginx' and a
+# image: 'stackctl up nginx --profile debian' (or 'stackctl base build nginx' and a
 # docker build of stacks/nginx) builds stackctl/nginx:debian. Cleans up after itself.
 set -euo pipefail
 # run CMD: print the command exactly as it runs, then run it.

@@ -14,7 +14,7 @@ go build -o "$out/stackctl" ./cmd/stackctl
 export PATH="$out:$PATH"
 
 echo "## 1. Build the kernel in a container"
-run 'stackctl kernel build --base debian --out "$out" 2>&1 | grep -E "^(kernel|Step|Successfully)"'
+run 'stackctl kernel build --profile debian --out "$out" 2>&1 | grep -E "^(kernel|Step|Successfully)"'
 run 'ls -l "$out/bzImage" | cut -d" " -f5-'
 run 'file -b "$out/bzImage" | cut -c1-100'
 run 'docker run --rm stackctl/kernel:debian grep -E "CONFIG_(LOCALVERSION|MODULES|SERIAL_8250_CONSOLE|BLK_DEV_INITRD|INITRAMFS_SOURCE)[ =]" /out/.config'

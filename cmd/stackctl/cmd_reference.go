@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra/doc"
 	"github.com/spf13/pflag"
 
-	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/validate"
 )
 
@@ -57,7 +57,7 @@ func runReference(_ context.Context, g *globalOptions, o *referenceOptions, args
 	}
 	dir := o.out
 	if dir == "" {
-		root, err := g.projectRoot()
+		root, err := g.checkout()
 		if err != nil {
 			return err
 		}
@@ -77,7 +77,7 @@ func runReference(_ context.Context, g *globalOptions, o *referenceOptions, args
 			for _, name := range slices.Concat(changed, stale) {
 				paths = append(paths, filepath.Join(dir, name))
 			}
-			return fmt.Errorf("%w: %v differ from what the commands generate: run 'stackctl reference'", stack.ErrInvalidInput, paths)
+			return fmt.Errorf("%w: %v differ from what the commands generate: run 'stackctl reference'", errs.InvalidInput, paths)
 		}
 		fmt.Fprintf(g.stderr, "%s: up to date\n", dir)
 		return nil

@@ -101,7 +101,7 @@ const (
 )
 
 // RedmineVolumes says what each named volume of the Redmine stack holds; the
-// README's table is checked against it.
+// table in docs/redmine-stack.md is checked against it.
 var RedmineVolumes = map[string]string{
 	volDB:      "PostgreSQL's data directory: every issue, wiki page, user and setting",
 	volFiles:   "Redmine's files/: every attachment, as uploaded",
