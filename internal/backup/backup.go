@@ -70,12 +70,12 @@ func Backup(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack, o O
 	if err != nil {
 		return Result{}, err
 	}
-	src, err := newSources(ctx, r, e, st, pers)
+	stk, err := openLive(ctx, r, e, st, pers)
 	if err != nil {
 		return Result{}, err
 	}
-	m := archive.Manifest{Stack: st.Name, Profile: string(state.Profile), Created: time.Now().UTC().Truncate(time.Second), Entries: src.entries}
-	if m.RedmineVersion, m.PostgresVersion, err = src.versions(ctx); err != nil {
+	m := archive.Manifest{Stack: st.Name, Profile: string(state.Profile), Created: time.Now().UTC().Truncate(time.Second), Entries: stk.entries}
+	if m.RedmineVersion, m.PostgresVersion, err = stk.versions(ctx); err != nil {
 		return Result{}, err
 	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
@@ -99,9 +99,9 @@ func Backup(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack, o O
 	if progress == nil {
 		progress = nopProgress{}
 	}
-	progress.Start("backup "+st.Name, src.estimate(ctx))
+	progress.Start("backup "+st.Name, stk.estimate(ctx))
 	written, m, err := writeAtomic(final, func(f io.Writer) (archive.Manifest, error) {
-		return src.write(ctx, f, m, o.Recipients, progress)
+		return stk.write(ctx, f, m, o.Recipients, progress)
 	})
 	progress.Done(err)
 	if err != nil {
@@ -116,8 +116,8 @@ func Backup(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack, o O
 	return res, nil
 }
 
-// sources are the running stack's containers that hold what the archive takes.
-type sources struct {
+// live is the running stack as a backup reads it: the containers that hold what the archive takes.
+type live struct {
 	r       stack.Runner
 	e       Engine
 	st      catalog.Stack
@@ -127,8 +127,8 @@ type sources struct {
 	entries []archive.Entry
 }
 
-func newSources(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack, pers catalog.Persistence) (*sources, error) {
-	s := &sources{r: r, e: e, st: st, pers: pers, mounts: map[string]string{}}
+func openLive(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack, pers catalog.Persistence) (*live, error) {
+	s := &live{r: r, e: e, st: st, pers: pers, mounts: map[string]string{}}
 	if d := pers.Database; d != nil {
 		id, err := r.Container(ctx, st, d.Service)
 		if err != nil {
@@ -153,7 +153,7 @@ func newSources(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack,
 
 // versions reads the Redmine version from its image's environment (the official
 // image's contract, honoured by the debian twin) and PostgreSQL's from the server.
-func (s *sources) versions(ctx context.Context) (redmine, postgres string, err error) {
+func (s *live) versions(ctx context.Context) (redmine, postgres string, err error) {
 	for _, mt := range s.pers.Mounts {
 		id, ok := s.mounts[mt.Volume]
 		if !ok {
@@ -184,7 +184,7 @@ func (s *sources) versions(ctx context.Context) (redmine, postgres string, err e
 }
 
 // estimate is the size the backup will read, for the progress display; zero when unknown.
-func (s *sources) estimate(ctx context.Context) int64 {
+func (s *live) estimate(ctx context.Context) int64 {
 	var total int64
 	if d := s.pers.Database; d != nil {
 		var out strings.Builder
@@ -208,7 +208,7 @@ func (s *sources) estimate(ctx context.Context) int64 {
 }
 
 // write streams every entry into an archive on f.
-func (s *sources) write(ctx context.Context, f io.Writer, m archive.Manifest, recipients []age.Recipient, progress Progress) (archive.Manifest, error) {
+func (s *live) write(ctx context.Context, f io.Writer, m archive.Manifest, recipients []age.Recipient, progress Progress) (archive.Manifest, error) {
 	dst := f
 	var enc io.WriteCloser
 	if len(recipients) > 0 {
@@ -244,7 +244,7 @@ func (s *sources) write(ctx context.Context, f io.Writer, m archive.Manifest, re
 }
 
 // add streams one entry from the stack into w.
-func (s *sources) add(ctx context.Context, w *archive.Writer, e archive.Entry, progress Progress) error {
+func (s *live) add(ctx context.Context, w *archive.Writer, e archive.Entry, progress Progress) error {
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
 	go func() {
@@ -260,7 +260,7 @@ func (s *sources) add(ctx context.Context, w *archive.Writer, e archive.Entry, p
 }
 
 // produce writes the content of entry e.
-func (s *sources) produce(ctx context.Context, e archive.Entry, out io.Writer) error {
+func (s *live) produce(ctx context.Context, e archive.Entry, out io.Writer) error {
 	switch e.Kind {
 	case archive.KindPostgres:
 		d := s.pers.Database

@@ -34,15 +34,15 @@ func FuzzValidate(f *testing.F) {
 	dir := f.TempDir()
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, content []byte) {
-		srcs := []source{{file: filepath.Join(dir, "compose.yaml"), content: content}}
-		findings := check(ctx, srcs, func() (*types.Project, error) { return loadSources(ctx, srcs, dir, fuzzEnv) })
+		files := []composeFile{{file: filepath.Join(dir, "compose.yaml"), content: content}}
+		findings := check(ctx, files, func() (*types.Project, error) { return loadComposeFiles(ctx, files, dir, fuzzEnv) })
 		// YAML breaks lines at \r too: count every break, as an upper bound
 		lines := bytes.Count(content, []byte("\n")) + bytes.Count(content, []byte("\r")) + 1
 		for _, fd := range findings {
 			if fd.Rule == "" || fd.Message == "" {
 				t.Fatalf("finding without rule or message: %+v", fd)
 			}
-			if fd.File == srcs[0].file && (fd.Line < 0 || fd.Line > lines) {
+			if fd.File == files[0].file && (fd.Line < 0 || fd.Line > lines) {
 				t.Fatalf("finding at line %d of a %d-line file: %+v", fd.Line, lines, fd)
 			}
 		}

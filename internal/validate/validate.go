@@ -19,14 +19,14 @@ import (
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
-// source is one compose file's path and content.
-type source struct {
+// composeFile is one compose file's path and content, read once.
+type composeFile struct {
 	file    string
 	content []byte
 }
 
-func readSources(paths []string) ([]source, error) {
-	out := make([]source, 0, len(paths))
+func readComposeFiles(paths []string) ([]composeFile, error) {
+	out := make([]composeFile, 0, len(paths))
 	for _, p := range paths {
 		abs, err := filepath.Abs(p)
 		if err != nil {
@@ -36,7 +36,7 @@ func readSources(paths []string) ([]source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v: check the path and its permissions", ErrUnreadable, err)
 		}
-		out = append(out, source{file: abs, content: b})
+		out = append(out, composeFile{file: abs, content: b})
 	}
 	return out, nil
 }
@@ -45,11 +45,11 @@ func readSources(paths []string) ([]source, error) {
 // the project directory is the first file's, variables come from the process
 // environment and that directory's .env, and every profile is enabled.
 func Files(ctx context.Context, paths []string) (Report, error) {
-	srcs, err := readSources(paths)
+	files, err := readComposeFiles(paths)
 	if err != nil {
 		return Report{}, err
 	}
-	dir := filepath.Dir(srcs[0].file)
+	dir := filepath.Dir(files[0].file)
 	env := map[string]string{}
 	for _, kv := range os.Environ() {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -66,28 +66,28 @@ func Files(ctx context.Context, paths []string) (Report, error) {
 			}
 		}
 	}
-	findings := check(ctx, srcs, func() (*types.Project, error) {
+	findings := check(ctx, files, func() (*types.Project, error) {
 		if envErr != nil {
 			return nil, envErr
 		}
-		return loadSources(ctx, srcs, dir, env)
+		return loadComposeFiles(ctx, files, dir, env)
 	})
 	r := Report{Findings: findings}
 	r.sort()
 	return r, nil
 }
 
-// loadSources loads compose files from memory with compose-go's full checks.
-func loadSources(ctx context.Context, srcs []source, dir string, env map[string]string) (*types.Project, error) {
-	files := make([]types.ConfigFile, len(srcs))
-	for i, s := range srcs {
-		files[i] = types.ConfigFile{Filename: s.file, Content: s.content}
+// loadComposeFiles loads compose files from memory with compose-go's full checks.
+func loadComposeFiles(ctx context.Context, files []composeFile, dir string, env map[string]string) (*types.Project, error) {
+	configs := make([]types.ConfigFile, len(files))
+	for i, s := range files {
+		configs[i] = types.ConfigFile{Filename: s.file, Content: s.content}
 	}
 	name := loader.NormalizeProjectName(filepath.Base(dir))
 	if name == "" {
 		name = "validate"
 	}
-	return loader.LoadWithContext(ctx, types.ConfigDetails{WorkingDir: dir, ConfigFiles: files, Environment: env}, func(o *loader.Options) {
+	return loader.LoadWithContext(ctx, types.ConfigDetails{WorkingDir: dir, ConfigFiles: configs, Environment: env}, func(o *loader.Options) {
 		o.SetProjectName(name, false)
 		o.ResolvePaths = true
 		o.Profiles = []string{"*"}
@@ -99,14 +99,14 @@ func loadSources(ctx context.Context, srcs []source, dir string, env map[string]
 func Stacks(ctx context.Context, root stack.Checkout, sts []catalog.Stack, profiles []catalog.Profile) (Report, error) {
 	var r Report
 	for _, st := range sts {
-		srcs, err := readSources([]string{root.ComposeFile(st)})
+		files, err := readComposeFiles([]string{root.ComposeFile(st)})
 		if err != nil {
 			return Report{}, err
 		}
 		seen := map[string]int{}
 		inProfiles := map[string][]string{}
 		for _, p := range profiles {
-			fs := check(ctx, srcs, func() (*types.Project, error) {
+			fs := check(ctx, files, func() (*types.Project, error) {
 				return root.Load(ctx, st, catalog.Settings{Profile: p, Listen: catalog.DefaultListen})
 			})
 			for _, f := range fs {
@@ -130,9 +130,9 @@ func Stacks(ctx context.Context, root stack.Checkout, sts []catalog.Stack, profi
 
 // check loads a project and applies every rule: compose-go's loading errors,
 // the compose rules, and the Dockerfile rules of what the services build.
-func check(ctx context.Context, srcs []source, load func() (*types.Project, error)) []Finding {
+func check(ctx context.Context, files []composeFile, load func() (*types.Project, error)) []Finding {
 	run := &composeRun{}
-	for _, s := range srcs {
+	for _, s := range files {
 		run.indexes = append(run.indexes, newYAMLIndex(s.file, s.content))
 	}
 	p, err := safeLoad(load)
