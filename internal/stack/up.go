@@ -80,30 +80,8 @@ func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult
 	if err != nil {
 		return UpResult{}, err
 	}
-	if err := r.Compose.Build(ctx, prep.Project, api.BuildOptions{Deps: true}); err != nil {
-		return UpResult{}, fmt.Errorf("building %s: %w", st.Name, err)
-	}
-	if o.Seed != nil {
-		if err := o.Seed.Check(ctx, prep); err != nil {
-			return UpResult{}, err
-		}
-	}
-	if o.ReplaceVolumes {
-		if err := r.replace(ctx, &prep); err != nil {
-			return UpResult{}, err
-		}
-	}
-	// Only what diverged from the model is recreated, so a second up changes nothing.
-	err = r.Compose.Create(ctx, prep.Project, api.CreateOptions{
-		RemoveOrphans: true, Recreate: api.RecreateDiverged, RecreateDependencies: api.RecreateDiverged,
-	})
-	if err != nil {
-		return UpResult{}, fmt.Errorf("creating %s: %w", st.Name, err)
-	}
-	if o.Seed != nil {
-		if err := r.seed(ctx, prep, o.Seed, timeout); err != nil {
-			return UpResult{}, err
-		}
+	if err := r.create(ctx, &prep, o, timeout); err != nil {
+		return UpResult{}, err
 	}
 	if err := r.start(ctx, prep.Project, !o.NoWait, timeout); err != nil {
 		return UpResult{}, err
@@ -121,17 +99,7 @@ func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult
 	if err := waitHTTP(ctx, res.URL, timeout); err != nil {
 		return UpResult{}, fmt.Errorf("stack %s started but %s does not answer: %w: see 'stackctl logs %s'", st.Name, res.URL, err, st.Name)
 	}
-	if prep.State.Configured || (st.FirstStart == nil && o.Seed == nil) {
-		return res, nil
-	}
-	// Seeded data has had its first start already (admin password, default data).
-	if o.Seed == nil {
-		if err := r.firstStart(ctx, st, st.FirstStart); err != nil {
-			return UpResult{}, err
-		}
-	}
-	prep.State.Configured = true
-	if err := r.State.Save(st.Name, prep.State); err != nil {
+	if err := r.configure(ctx, prep, o.Seed != nil); err != nil {
 		return UpResult{}, err
 	}
 	return res, nil
@@ -173,6 +141,52 @@ func (r Runner) prepare(ctx context.Context, st catalog.Stack, o UpOptions) (Pre
 		return Prepared{}, fmt.Errorf("recording the profile of %s: %w", st.Name, err)
 	}
 	return Prepared{Stack: st, Choice: choice, State: rec, Project: p}, nil
+}
+
+// create builds the stack's images, lets a seed check them, replaces the
+// volumes when asked, and creates what diverged from the model (so that a
+// second up changes nothing); a seed then fills the new volumes.
+func (r Runner) create(ctx context.Context, prep *Prepared, o UpOptions, timeout time.Duration) error {
+	name := prep.Stack.Name
+	if err := r.Compose.Build(ctx, prep.Project, api.BuildOptions{Deps: true}); err != nil {
+		return fmt.Errorf("building %s: %w", name, err)
+	}
+	if o.Seed != nil {
+		if err := o.Seed.Check(ctx, *prep); err != nil {
+			return err
+		}
+	}
+	if o.ReplaceVolumes {
+		if err := r.replace(ctx, prep); err != nil {
+			return err
+		}
+	}
+	err := r.Compose.Create(ctx, prep.Project, api.CreateOptions{
+		RemoveOrphans: true, Recreate: api.RecreateDiverged, RecreateDependencies: api.RecreateDiverged,
+	})
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", name, err)
+	}
+	if o.Seed != nil {
+		return r.seed(ctx, *prep, o.Seed, timeout)
+	}
+	return nil
+}
+
+// configure records the stack as configured once its first start has run:
+// here, or in the data a seed brought (admin password, default data).
+func (r Runner) configure(ctx context.Context, prep Prepared, seeded bool) error {
+	st := prep.Stack
+	if prep.State.Configured || (st.FirstStart == nil && !seeded) {
+		return nil
+	}
+	if !seeded {
+		if err := r.firstStart(ctx, st, st.FirstStart); err != nil {
+			return err
+		}
+	}
+	prep.State.Configured = true
+	return r.State.Save(st.Name, prep.State)
 }
 
 // replace removes the stack's containers and volumes. The record says first
