@@ -12,11 +12,11 @@ import (
 )
 
 type configOptions struct {
-	base string
+	profile string
 }
 
 func (o *configOptions) AddFlags(fs *pflag.FlagSet) {
-	profileFlag(fs, &o.base, profileUsage)
+	profileFlag(fs, &o.profile, envProfile(), profileUsage)
 }
 
 func newConfigCommand(g *globalOptions) *cobra.Command {
@@ -42,7 +42,7 @@ func runConfig(ctx context.Context, g *globalOptions, o *configOptions, args []s
 	if err != nil {
 		return err
 	}
-	profile, err := catalog.ParseProfile(o.base)
+	profile, err := catalog.ParseProfile(o.profile)
 	if err != nil {
 		return err
 	}

@@ -18,14 +18,14 @@ import (
 )
 
 type kernelBuildOptions struct {
-	out    string
-	base   string
-	mirror string
+	out     string
+	profile string
+	mirror  string
 }
 
 func (o *kernelBuildOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.out, "out", ".", "directory the kernel image (bzImage) is written to")
-	profileFlag(fs, &o.base, profileUsage)
+	profileFlag(fs, &o.profile, envProfile(), profileUsage)
 	mirrorFlag(fs, &o.mirror)
 }
 
@@ -65,7 +65,7 @@ See docs/kernel-in-container.md.`,
 }
 
 func runKernelBuild(ctx context.Context, g *globalOptions, o *kernelBuildOptions) error {
-	profile, err := catalog.ParseProfile(o.base)
+	profile, err := catalog.ParseProfile(o.profile)
 	if err != nil {
 		return err
 	}

@@ -18,13 +18,13 @@ import (
 )
 
 type pushOptions struct {
-	to   string
-	base string
+	to      string
+	profile string
 }
 
 func (o *pushOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.to, "to", "", "where to push: REGISTRY/REPOSITORY:TAG (Docker Hub when REGISTRY is left out)")
-	profileFlag(fs, &o.base, "push the image built on this profile, upstream or debian (default: the stack's recorded profile)")
+	profileFlag(fs, &o.profile, "", "push the image built on this profile, upstream or debian (default: the stack's recorded profile)")
 }
 
 func newPushCommand(g *globalOptions) *cobra.Command {
@@ -69,7 +69,7 @@ func runPush(ctx context.Context, g *globalOptions, o *pushOptions, args []strin
 	if err != nil {
 		return err
 	}
-	image, err := pushedImage(ctx, g, d.Engine, st, o.base)
+	image, err := pushedImage(ctx, g, d.Engine, st, o.profile)
 	if err != nil {
 		return err
 	}
@@ -91,11 +91,11 @@ func runPush(ctx context.Context, g *globalOptions, o *pushOptions, args []strin
 
 // pushedImage is the stack's image under the chosen profile: --profile, else the
 // recorded one, else the one image of the two profiles that is built.
-func pushedImage(ctx context.Context, g *globalOptions, e *engine.Engine, st catalog.Stack, base string) (string, error) {
+func pushedImage(ctx context.Context, g *globalOptions, e *engine.Engine, st catalog.Stack, profile string) (string, error) {
 	var candidates []catalog.Profile
 	switch {
-	case base != "":
-		p, err := catalog.ParseProfile(base)
+	case profile != "":
+		p, err := catalog.ParseProfile(profile)
 		if err != nil {
 			return "", err
 		}

@@ -17,7 +17,7 @@ type restoreVolumesOptions struct {
 	stack      string
 	force      bool
 	identities []string
-	base       string
+	profile    string
 	listen     string
 	mirror     string
 	timeout    time.Duration
@@ -27,7 +27,7 @@ func (o *restoreVolumesOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.stack, "stack", "redmine", "the stack to restore into; an archive of another stack is refused")
 	fs.BoolVar(&o.force, "force", false, "replace the stack's current data (its volumes and database) with the archive's")
 	fs.StringArrayVarP(&o.identities, "identity", "i", nil, "age identity file that opens an encrypted archive; repeatable")
-	profileFlag(fs, &o.base, profileUsage)
+	profileFlag(fs, &o.profile, envProfile(), profileUsage)
 	fs.StringVar(&o.listen, "listen", "", "host address:port to publish the stack on (default: as last time, else "+catalog.DefaultListen+")")
 	mirrorFlag(fs, &o.mirror)
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for each start to become healthy")
@@ -65,7 +65,7 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 	if err != nil {
 		return err
 	}
-	profile, err := profileAndListen(st, o.base, o.listen)
+	profile, err := profileAndListen(o.profile, o.listen)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 type upOptions struct {
-	base         string
+	profile      string
 	listen       string
 	mirror       string
 	rebuildBases bool
@@ -22,7 +22,7 @@ type upOptions struct {
 }
 
 func (o *upOptions) AddFlags(fs *pflag.FlagSet) {
-	profileFlag(fs, &o.base, profileUsage)
+	profileFlag(fs, &o.profile, envProfile(), profileUsage)
 	fs.StringVar(&o.listen, "listen", "", "host address:port to publish the stack on (default: as last time, else "+catalog.DefaultListen+")")
 	mirrorFlag(fs, &o.mirror)
 	fs.BoolVar(&o.rebuildBases, "rebuild-bases", false, "rebuild the debian bases even when their recipe has not changed")
@@ -63,7 +63,7 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 	if err != nil {
 		return err
 	}
-	profile, err := profileAndListen(st, o.base, o.listen)
+	profile, err := profileAndListen(o.profile, o.listen)
 	if err != nil {
 		return err
 	}

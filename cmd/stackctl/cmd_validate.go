@@ -15,14 +15,14 @@ import (
 
 type validateOptions struct {
 	files     []string
-	base      string
+	profile   string
 	json      bool
 	listRules bool
 }
 
 func (o *validateOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&o.files, "file", "f", nil, "a compose file to validate instead of a stack (repeat to merge several, as docker compose -f does)")
-	profileFlag(fs, &o.base, "validate a stack under one base profile, upstream or debian (default: both)")
+	profileFlag(fs, &o.profile, "", "validate a stack under one base profile, upstream or debian (default: both)")
 	fs.BoolVar(&o.json, "json", false, "print the findings as JSON, for scripts")
 	fs.BoolVar(&o.listRules, "list-rules", false, "list the rules and exit")
 }
@@ -81,7 +81,7 @@ func runValidate(ctx context.Context, g *globalOptions, o *validateOptions, args
 		}
 		return nil
 	}
-	if len(o.files) > 0 && (len(args) > 0 || o.base != "") {
+	if len(o.files) > 0 && (len(args) > 0 || o.profile != "") {
 		return fmt.Errorf("%w: name stacks (with --profile) or pass -f files, not both", errUsage)
 	}
 	var report validate.Report
@@ -125,8 +125,8 @@ func validateStacks(ctx context.Context, g *globalOptions, o *validateOptions, a
 		sts = append(sts, st)
 	}
 	profiles := []catalog.Profile{catalog.ProfileUpstream, catalog.ProfileDebian}
-	if o.base != "" {
-		p, err := catalog.ParseProfile(o.base)
+	if o.profile != "" {
+		p, err := catalog.ParseProfile(o.profile)
 		if err != nil {
 			return validate.Report{}, err
 		}

@@ -69,6 +69,22 @@ func TestConfigNeedsNoEngine(t *testing.T) {
 	}
 }
 
+// TestOldProfileFlag: --base still works, says it is now --profile on stderr,
+// and leaves stdout to the result; the environment picks no profile for
+// validate or push, which default to "both" and "the recorded one".
+func TestOldProfileFlag(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	code, stdout, stderr := run(t, "config", "nginx", "--base", "debian")
+	if code != exitOK || !strings.HasPrefix(stdout, "name: stackctl-nginx") || !strings.Contains(stderr, "--base is now called --profile") {
+		t.Fatalf("config --base debian: exit %d\nstdout %q\nstderr %q", code, stdout, stderr)
+	}
+	t.Setenv("STACKCTL_PROFILE", "debian")
+	code, stdout, stderr = run(t, "validate", "-f", "../../stacks/nginx/compose.yaml")
+	if code == exitInvalid && strings.Contains(stderr, "not both") {
+		t.Fatalf("validate -f with STACKCTL_PROFILE set: exit %d: %s%s", code, stdout, stderr)
+	}
+}
+
 func TestGenerateCheck(t *testing.T) {
 	if code, _, stderr := run(t, "generate", "--check"); code != exitOK {
 		t.Fatalf("generate --check on the committed tree: exit %d: %s", code, stderr)

@@ -60,6 +60,10 @@ The profile a stack first starts with is recorded and used again.
 		SilenceErrors: true,
 		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
 			g.stdout, g.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			// Not cobra's deprecation notice: it goes to stdout, which carries only results.
+			if f := cmd.Flags().Lookup("base"); f != nil && f.Changed {
+				fmt.Fprintln(g.stderr, "stackctl: --base is now called --profile; --base will be removed")
+			}
 		},
 	}
 	cmd.SetOut(g.stdout)
@@ -131,30 +135,32 @@ func stackArg(args []string) (catalog.Stack, error) {
 	return catalog.LookupStack(args[0])
 }
 
-// profileAndListen parses --profile, and checks --listen (when given) for st
-// before anything starts.
-func profileAndListen(st catalog.Stack, base, listen string) (catalog.Profile, error) {
-	profile, err := catalog.ParseProfile(base)
+// profileAndListen parses --profile, and checks --listen (when given) before
+// anything starts.
+func profileAndListen(profile, listen string) (catalog.Profile, error) {
+	p, err := catalog.ParseProfile(profile)
 	if err != nil {
 		return "", err
 	}
 	if listen != "" {
-		if _, err := st.Env(catalog.Settings{Profile: profile, Listen: listen}); err != nil {
+		if _, _, err := catalog.SplitListen(listen); err != nil {
 			return "", err
 		}
 	}
-	return profile, nil
+	return p, nil
 }
 
-// profileFlag registers --profile, defaulting to $STACKCTL_PROFILE (or the
-// older $STACKCTL_BASE), with usage saying what it picks among.
-func profileFlag(fs *pflag.FlagSet, p *string, usage string) {
-	def := cmp.Or(os.Getenv("STACKCTL_PROFILE"), os.Getenv("STACKCTL_BASE"))
-	// --base was this flag's first name; it stays, hidden, so that scripts keep working.
+// profileFlag registers --profile with default def and usage saying what it
+// picks among. --base was its first name: it stays, hidden, so that scripts
+// keep working, and using it is noted on stderr (see newRootCommand).
+func profileFlag(fs *pflag.FlagSet, p *string, def, usage string) {
 	fs.StringVar(p, "base", def, usage)
-	_ = fs.MarkDeprecated("base", "use --profile")
+	_ = fs.MarkHidden("base")
 	fs.StringVar(p, "profile", def, usage)
 }
+
+// envProfile is $STACKCTL_PROFILE, else the older $STACKCTL_BASE.
+func envProfile() string { return cmp.Or(os.Getenv("STACKCTL_PROFILE"), os.Getenv("STACKCTL_BASE")) }
 
 // profileUsage is --profile's usage where it picks upstream, debian or auto.
 const profileUsage = "base profile: upstream, debian or auto (env STACKCTL_PROFILE; default auto)"

@@ -96,7 +96,7 @@ func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.S
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	rs := &restore{e: e, r: r, st: st, f: f, m: m, o: o}
+	rs := &restore{e: e, r: r, st: st, f: f, m: m, identities: o.Identities, progress: o.Progress}
 	defer rs.closeWriter()
 	up := o.Up
 	up.Seed, up.ReplaceVolumes = rs, len(existing) > 0
@@ -150,7 +150,9 @@ type restore struct {
 	st catalog.Stack
 	f  *os.File
 	m  archive.Manifest
-	o  RestoreOptions
+	// identities open the archive; progress shows the second pass.
+	identities []age.Identity
+	progress   Progress
 	// writer is the helper that writes the volumes, started by Begin.
 	writer *pendingWriter
 }
@@ -240,13 +242,13 @@ func (rs *restore) entries(ctx context.Context, pers catalog.Persistence, w *vol
 	if _, err := rs.f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	ar, err := archive.NewReader(rs.f, rs.o.Identities...)
+	ar, err := archive.NewReader(rs.f, rs.identities...)
 	if err != nil {
 		return err
 	}
 	defer ar.Close()
 	ar.SkipChecksums()
-	progress := rs.o.Progress
+	progress := rs.progress
 	progress.Start("restore "+rs.st.Name, rs.m.Size())
 	defer func() { progress.Done(rerr) }()
 	for {

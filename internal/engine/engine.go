@@ -24,8 +24,11 @@ type ImageInfo struct {
 }
 
 // Engine is stackctl's one handle on the Docker engine: every call the other
-// packages make goes through it. Each of them declares the small interface it
-// needs, which this type satisfies and a fake stands in for in unit tests.
+// packages make goes through it. A package whose logic can be tested without an
+// engine declares the small interface it needs (basebuild.Images, stack.Engine,
+// backup.Engine, theme.ImageReader, kernel.Builder) and fakes it in its tests;
+// writing into volumes (package volume, restore) takes the handle itself and is
+// tested end to end.
 type Engine struct {
 	API client.APIClient
 }

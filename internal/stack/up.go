@@ -3,6 +3,7 @@ package stack
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -29,7 +30,7 @@ type UpOptions struct {
 	// NoWait returns once containers are created and started, without waiting
 	// for health; a first start's configuration then waits for the next up.
 	NoWait bool
-	// Seed, when set, fills the stack's volumes before its applications run on
+	// Seed, when set (never with NoWait), fills the stack's volumes before its applications run on
 	// them: a restore.
 	Seed Seed
 	// ReplaceVolumes removes the stack's containers and volumes once its images
@@ -45,8 +46,8 @@ type Seed interface {
 	// Begin runs once the volumes and containers are created, before any of
 	// them starts: slow preparations start here, in the background.
 	Begin(ctx context.Context, p Prepared) error
-	// Fill runs once the stack's database, alone, is healthy; the rest of the
-	// stack starts when it returns.
+	// Fill runs once the stack's database (if it has one), alone, is healthy;
+	// the rest of the stack starts when it returns.
 	Fill(ctx context.Context, p Prepared) error
 }
 
@@ -75,6 +76,9 @@ const defaultTimeout = 5 * time.Minute
 // healthy and the entry URL answers, and run the stack's first start once.
 // Running it again changes nothing.
 func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult, error) {
+	if o.Seed != nil && o.NoWait {
+		return UpResult{}, errors.New("a seeded start waits for health: it records the stack configured only then")
+	}
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
 	prep, err := r.prepare(ctx, st, o)
 	if err != nil {
@@ -83,15 +87,12 @@ func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult
 	if err := r.create(ctx, &prep, o, timeout); err != nil {
 		return UpResult{}, err
 	}
-	if err := r.start(ctx, prep.Project, !o.NoWait, timeout); err != nil {
+	if err := r.start(ctx, st.Name, prep.Project, !o.NoWait, timeout); err != nil {
 		return UpResult{}, err
 	}
 	res := UpResult{Choice: prep.Choice}
 	if res.URL, err = catalog.EntryURL(prep.State.Listen); err != nil {
 		return UpResult{}, err
-	}
-	if st.HasSecret(catalog.AdminPassword) {
-		res.AdminPasswordFile = r.State.SecretPath(st.Name, catalog.AdminPassword)
 	}
 	if o.NoWait {
 		return res, nil
@@ -101,6 +102,10 @@ func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult
 	}
 	if err := r.configure(ctx, prep, o.Seed != nil); err != nil {
 		return UpResult{}, err
+	}
+	// Only now is the password set, on a first start.
+	if st.HasSecret(catalog.AdminPassword) {
+		res.AdminPasswordFile = r.State.SecretPath(st.Name, catalog.AdminPassword)
 	}
 	return res, nil
 }
@@ -116,7 +121,7 @@ func (r Runner) prepare(ctx context.Context, st catalog.Stack, o UpOptions) (Pre
 	if err != nil {
 		return Prepared{}, err
 	}
-	r.logf("stack %s: profile %s (%s)", st.Name, choice.Profile, choice.Reason)
+	r.logf("stack %s: base %s (%s)", st.Name, choice.Profile, choice.Reason)
 	if choice.Profile == catalog.ProfileDebian {
 		bb := basebuild.Builder{Engine: r.Engine, Mirror: o.Mirror, Force: o.RebuildBases, Log: r.Log}
 		for _, b := range st.Bases() {
@@ -213,20 +218,20 @@ func (r Runner) seed(ctx context.Context, prep Prepared, s Seed, timeout time.Du
 	if d := prep.Stack.Database; d != nil {
 		p, err := prep.Project.WithSelectedServices([]string{d.Service})
 		if err != nil {
-			return fmt.Errorf("starting %s: %w", p.Name, err)
+			return fmt.Errorf("starting %s: %w", prep.Stack.Name, err)
 		}
-		if err := r.start(ctx, p, true, timeout); err != nil {
+		if err := r.start(ctx, prep.Stack.Name, p, true, timeout); err != nil {
 			return err
 		}
 	}
 	return s.Fill(ctx, prep)
 }
 
-// start starts every service of p (the SDK starts all it is given), waiting
-// until they are healthy when wait is set.
-func (r Runner) start(ctx context.Context, p *types.Project, wait bool, timeout time.Duration) error {
+// start starts every service of p, a project of stack name (the SDK starts all
+// it is given), waiting until they are healthy when wait is set.
+func (r Runner) start(ctx context.Context, name string, p *types.Project, wait bool, timeout time.Duration) error {
 	if err := r.Compose.Start(ctx, p.Name, api.StartOptions{Project: p, Wait: wait, WaitTimeout: timeout}); err != nil {
-		return fmt.Errorf("starting %s: %w", p.Name, err)
+		return fmt.Errorf("starting %s: %w", name, err)
 	}
 	return nil
 }
