@@ -74,6 +74,11 @@ func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOpt
 	if dir == "" {
 		dir = filepath.Join(g.stateDir, "backups")
 	}
+	release, err := g.lock(ctx, st, "backup-volumes")
+	if err != nil {
+		return err
+	}
+	defer release()
 	r, e, err := g.runner(ctx)
 	if err != nil {
 		return err

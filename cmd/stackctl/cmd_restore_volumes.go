@@ -73,6 +73,11 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 	if err != nil {
 		return err
 	}
+	release, err := g.lock(ctx, st, "restore-volumes")
+	if err != nil {
+		return err
+	}
+	defer release()
 	r, e, err := g.runner(ctx)
 	if err != nil {
 		return err

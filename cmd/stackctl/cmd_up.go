@@ -67,6 +67,11 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 	if err != nil {
 		return err
 	}
+	release, err := g.lock(ctx, st, "up")
+	if err != nil {
+		return err
+	}
+	defer release()
 	r, _, err := g.runner(ctx)
 	if err != nil {
 		return err

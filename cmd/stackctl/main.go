@@ -26,6 +26,7 @@ const (
 	exitInvalid     = 2
 	exitNotFound    = 3
 	exitUnavailable = 4
+	exitBusy        = 5
 	// check-theme: the layer that failed.
 	exitThemeSource     = 10
 	exitThemeImage      = 11
@@ -50,6 +51,7 @@ const exitCodeHelp = `Exit codes:
        or no stackctl project was found
   4    unavailable: the Docker engine, the Debian mirror, mmdebstrap or a registry cannot be
        reached or is missing
+  5    busy: another stackctl command is changing the stack, and --no-wait-lock was given
   10   check-theme: the theme folder is not a valid Redmine theme
   11   check-theme: the theme is not in the Redmine image, or Redmine's user cannot read it
   12   check-theme: the theme in the Redmine image differs from its source (stale image)
@@ -88,6 +90,8 @@ func exitCode(err error, interrupted bool) int {
 		return exitNotFound
 	case errors.Is(err, errs.Unavailable):
 		return exitUnavailable
+	case errors.Is(err, errs.Busy):
+		return exitBusy
 	case errors.Is(err, theme.ErrSource):
 		return exitThemeSource
 	case errors.Is(err, theme.ErrImage):

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stackctl/stackctl/internal/state"
 )
 
 // run executes the command tree in-process, as main does, and returns the exit
@@ -82,6 +85,28 @@ func TestOldProfileFlag(t *testing.T) {
 	code, stdout, stderr = run(t, "validate", "-f", "../../stacks/nginx/compose.yaml")
 	if code == exitInvalid && strings.Contains(stderr, "not both") {
 		t.Fatalf("validate -f with STACKCTL_PROFILE set: exit %d: %s%s", code, stdout, stderr)
+	}
+}
+
+// TestBusy: a command that changes a stack another command is changing fails
+// with exit 5 under --no-wait-lock, before it touches the engine.
+func TestBusy(t *testing.T) {
+	dir := t.TempDir()
+	release, err := state.Dir(dir).Lock(context.Background(), "nginx", state.LockOptions{Purpose: "up nginx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	for _, args := range [][]string{{"up", "nginx"}, {"down", "nginx"}, {"backup-volumes", "nginx"}, {"restore-volumes", "--stack", "nginx", "x.tar.zst"}} {
+		cmd := newRootCommand()
+		var out, errb bytes.Buffer
+		cmd.SetArgs(append([]string{"--state-dir", dir, "--no-wait-lock"}, args...))
+		cmd.SetOut(&out)
+		cmd.SetErr(&errb)
+		err := cmd.ExecuteContext(context.Background())
+		if code := exitCode(err, false); code != exitBusy || !strings.Contains(fmt.Sprint(err), "up nginx") {
+			t.Errorf("stackctl %v while locked: exit %d (%v), want %d naming the holder", args, code, err, exitBusy)
+		}
 	}
 }
 

@@ -27,6 +27,8 @@ type globalOptions struct {
 	root     string
 	stateDir string
 	debug    bool
+	// noWaitLock fails at once when another command is changing the stack.
+	noWaitLock bool
 	stdout   io.Writer
 	stderr   io.Writer
 }
@@ -35,6 +37,7 @@ func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&g.root, "root", os.Getenv("STACKCTL_ROOT"), "stackctl project directory, the one with stacks/ (default: found from the working directory; env STACKCTL_ROOT)")
 	fs.StringVar(&g.stateDir, "state-dir", string(state.Default()), "where stackctl keeps each stack's recorded profile and generated secrets (env STACKCTL_STATE_DIR)")
 	fs.BoolVar(&g.debug, "debug", false, "show the Docker and Compose libraries' own debug messages")
+	fs.BoolVar(&g.noWaitLock, "no-wait-lock", false, "when another stackctl command is changing the stack, fail at once (exit 5) instead of waiting for it")
 }
 
 func newRootCommand() *cobra.Command {
@@ -51,6 +54,11 @@ Every stack runs on one of two kinds of base image, its profile, chosen with --p
             that cannot reach Docker Hub
   auto      upstream when its images are present or pullable, debian otherwise (default)
 The profile a stack first starts with is recorded and used again.
+
+Commands that change a stack (up, down, backup-volumes, restore-volumes) hold
+its lock in the state directory for their whole run: a second one waits, saying
+for what, or with --no-wait-lock fails at once (exit 5). Commands that only read
+(ps, logs, config, verify-backup) take none.
 
 ` + exitCodeHelp,
 		Example: `  stackctl up nginx --profile debian
@@ -124,6 +132,17 @@ func (g *globalOptions) runner(ctx context.Context) (stack.Runner, *engine.Engin
 		return stack.Runner{}, nil, err
 	}
 	return stack.Runner{Compose: d.Compose, Engine: d.Engine, Checkout: c, State: state.Dir(g.stateDir), Log: g.stderr}, d.Engine, nil
+}
+
+// lock takes st's lock for a command that changes it (up, down, restore,
+// backup), waiting for another such command unless --no-wait-lock.
+func (g *globalOptions) lock(ctx context.Context, st catalog.Stack, purpose string) (release func(), err error) {
+	return state.Dir(g.stateDir).Lock(ctx, st.Name, state.LockOptions{
+		Purpose: purpose + " " + st.Name, NoWait: g.noWaitLock,
+		Waiting: func(holder string) {
+			fmt.Fprintf(g.stderr, "stack %s is being changed by another stackctl (%s): waiting for it (Ctrl-C to give up)\n", st.Name, holder)
+		},
+	})
 }
 
 // stackArg is the single STACK argument of a command; nginx when omitted only

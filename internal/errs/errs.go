@@ -18,6 +18,9 @@ var (
 	// Unavailable: something stackctl depends on cannot be reached or is missing
 	// from the machine: the Docker engine, the Debian mirror, the mmdebstrap tool.
 	Unavailable = errors.New("unavailable")
+	// Busy: another stackctl command is changing the stack, and this one was
+	// told not to wait for it.
+	Busy = errors.New("busy")
 )
 
 // LastLines keeps the last n lines of a long tool output, for an error message.
