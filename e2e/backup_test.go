@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -103,6 +104,9 @@ func TestBackupRestore(t *testing.T) {
 	damaged[len(damaged)/2] ^= 0x01
 	writeFile(t, flipped, string(damaged))
 	newer := rewrite(t, arch, filepath.Join(out, "newer.tar.zst"), func(m *archive.Manifest) { m.RedmineVersion = "99.0.0" })
+	filesOnly := rewrite(t, arch, filepath.Join(out, "files-only.tar.zst"), func(m *archive.Manifest) {
+		m.Entries = slices.DeleteFunc(m.Entries, func(e archive.Entry) bool { return e.Kind != archive.KindVolume || e.Volume != "redmine-files" })
+	})
 
 	before := containerIDs(t, api, redmineProject)
 	for _, tc := range []struct {
@@ -118,6 +122,7 @@ func TestBackupRestore(t *testing.T) {
 		{"another stack", []string{"restore-volumes", "--stack", "nginx", arch}, 22, "backup of stack redmine, not nginx"},
 		{"newer Redmine", []string{"restore-volumes", "--force", newer}, 22, "Redmine 99.0.0, newer than the 6.0.5"},
 		{"stack has data", []string{"restore-volumes", arch}, 22, "--force"},
+		{"only the files volume", []string{"restore-volumes", "--force", filesOnly}, 22, "holds no db-data"},
 	} {
 		r := stackctl(t, env, tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.mention) {
@@ -305,6 +310,8 @@ func (p *probe) stop() (int64, []string) {
 
 // rewrite copies an archive with its manifest changed by edit, as a tool of
 // another version or a tampering hand would write it, checksums and all.
+// rewrite copies the archive src to dst with its manifest edited; entries the
+// edit removes are left out.
 func rewrite(t *testing.T, src, dst string, edit func(*archive.Manifest)) string {
 	t.Helper()
 	in, err := os.Open(src)
@@ -335,6 +342,9 @@ func rewrite(t *testing.T, src, dst string, edit func(*archive.Manifest)) string
 		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(m.Entries, func(k archive.Entry) bool { return k.Name == e.Name }) {
+			continue
 		}
 		if _, err := w.Add(e.Name, r); err != nil {
 			t.Fatal(err)

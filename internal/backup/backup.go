@@ -274,7 +274,7 @@ func (s *live) produce(ctx context.Context, e archive.Entry, out io.Writer) erro
 			return err
 		}
 		defer rc.Close()
-		return archive.Retar(out, rc, path.Base(mt.Target)+"/", "./")
+		return archive.Retar(out, rc, path.Base(mt.Target)+"/", "./", -1)
 	}
 	return fmt.Errorf("unknown kind %q", e.Kind)
 }

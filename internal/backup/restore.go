@@ -118,9 +118,18 @@ func refuse(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.St
 	if err != nil {
 		return nil, err
 	}
+	held := map[string]bool{}
 	for _, en := range m.Entries {
 		if _, ok := mountOf(pers, en.Volume); !ok {
 			return nil, fmt.Errorf("%w: the archive holds volume %s, which stack %s no longer has", ErrRefused, en.Volume, st.Name)
+		}
+		held[en.Volume] = true
+	}
+	// A restore makes every volume anew: one the archive lacks would come back empty.
+	for _, mt := range pers.Mounts {
+		if !held[mt.Volume] {
+			return nil, fmt.Errorf("%w: %s holds no %s: a restore would leave stack %s's %s empty: restore a whole backup of the stack",
+				ErrRefused, file, mt.Volume, st.Name, mt.Volume)
 		}
 	}
 	var existing []string
@@ -265,7 +274,7 @@ func (rs *restore) entries(ctx context.Context, pers catalog.Persistence, w *vol
 		case archive.KindPostgres:
 			err = rs.database(ctx, pers.Database, src)
 		case archive.KindVolume:
-			err = writeVolume(ctx, w, en.Volume, src)
+			err = writeVolume(ctx, w, en.Volume, src, rs.m.EntrySize(en.Name))
 		}
 		if err != nil {
 			return err
@@ -291,15 +300,15 @@ func (rs *restore) database(ctx context.Context, d *catalog.Database, dump io.Re
 	return nil
 }
 
-// writeVolume writes one volume's tar stream through w, which has the volume
-// mounted under its key: the members go there, the volume's root ("./")
-// included, so that it gets its owner and mode.
-func writeVolume(ctx context.Context, w *volume.Writer, key string, content io.Reader) error {
+// writeVolume writes one volume's tar stream of size bytes (as verified) through
+// w, which has the volume mounted under its key: the members go there, the
+// volume's root ("./") included, so that it gets its owner and mode.
+func writeVolume(ctx context.Context, w *volume.Writer, key string, content io.Reader, size int64) error {
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		pw.CloseWithError(archive.Retar(pw, content, "./", key+"/"))
+		pw.CloseWithError(archive.Retar(pw, content, "./", key+"/", size))
 	}()
 	err := w.WriteTar(ctx, pr)
 	pr.CloseWithError(err)

@@ -79,9 +79,11 @@ func StartWriter(ctx context.Context, e *engine.Engine, image string, volumes ma
 	}
 	host := &container.HostConfig{
 		AutoRemove: true, NetworkMode: "none",
-		// What tar needs as root to give every file the owner, mode and times it had.
+		// What tar needs as root to give every file the owner, mode and times it
+		// had; no MKNOD or FSETID: archives with device nodes or setuid and setgid
+		// bits are refused before they get here (archive.EachMember).
 		CapDrop:     []string{"ALL"},
-		CapAdd:      []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "MKNOD"},
+		CapAdd:      []string{"CHOWN", "DAC_OVERRIDE", "FOWNER"},
 		SecurityOpt: []string{"no-new-privileges:true"},
 	}
 	x := &Writer{e: e}

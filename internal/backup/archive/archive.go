@@ -93,6 +93,16 @@ func (m Manifest) Size() int64 {
 	return n
 }
 
+// EntrySize is the size of entry name's content, as the manifest records it.
+func (m Manifest) EntrySize(name string) int64 {
+	for _, e := range m.Entries {
+		if e.Name == name {
+			return e.Size
+		}
+	}
+	return 0
+}
+
 // planned is m with the checksums that are unknown before writing left out.
 func (m Manifest) planned() Manifest {
 	m.Entries = slices.Clone(m.Entries)
@@ -670,9 +680,10 @@ func Verify(src io.Reader, identities ...age.Identity) (Manifest, error) {
 			return Manifest{}, err
 		}
 		if e.Kind == KindVolume {
-			// A volume that a restore would write outside of is refused here,
-			// before a restore changes anything.
-			if err := EachMember(r, func(*tar.Header, io.Reader) error { return nil }); err != nil {
+			// What a restore would refuse is refused here, before a restore
+			// changes anything. No size bound: entry sizes come with the manifest,
+			// last, and with sparse members refused a tar cannot expand past its bytes.
+			if err := EachMember(r, -1, func(*tar.Header, io.Reader) error { return nil }); err != nil {
 				if errors.Is(err, ErrDamaged) || errors.Is(err, ErrEncrypted) {
 					return Manifest{}, err
 				}

@@ -9,19 +9,20 @@ import (
 	"strings"
 )
 
-// Retar copies a tar stream, moving every member from under prefix from to
-// under prefix to: the engine names a volume's content after its mount point,
-// the archive relative to the volume's root, and a restore after the mount point again.
-// It refuses a member that an extraction would write outside the volume (see EachMember).
-func Retar(dst io.Writer, src io.Reader, from, to string) error {
+// Retar copies a tar stream, moving every member from under directory from to
+// under directory to ("./" is the root): the engine names a volume's content
+// after its mount point, the archive relative to the volume's root, and a
+// restore after the mount point again. It refuses what EachMember refuses, with
+// limit bounding the content's expanded size (negative: no bound).
+func Retar(dst io.Writer, src io.Reader, from, to string, limit int64) error {
 	tw := tar.NewWriter(dst)
-	err := EachMember(src, func(hdr *tar.Header, content io.Reader) error {
+	err := EachMember(src, limit, func(hdr *tar.Header, content io.Reader) error {
 		var err error
-		if hdr.Name, err = rebase(hdr.Name, from, to); err != nil {
+		if hdr.Name, err = rebase(hdr.Name, from, to, hdr.Typeflag == tar.TypeDir); err != nil {
 			return err
 		}
 		if hdr.Typeflag == tar.TypeLink {
-			if hdr.Linkname, err = rebase(hdr.Linkname, from, to); err != nil {
+			if hdr.Linkname, err = rebase(hdr.Linkname, from, to, false); err != nil {
 				return err
 			}
 		}
@@ -38,11 +39,15 @@ func Retar(dst io.Writer, src io.Reader, from, to string) error {
 }
 
 // EachMember reads a volume's tar stream to its end and calls fn with every
-// member's header and content (which fn may leave unread). It refuses a member
-// that an extraction would write outside the volume: see contained.
-func EachMember(src io.Reader, fn func(hdr *tar.Header, content io.Reader) error) error {
+// member's header and content (which fn may leave unread). It is the one gate
+// for verify-backup and restore alike: it refuses a member that an extraction
+// would write outside the volume (see contained), one that is not a plain file,
+// directory or link (see plain), and content that expands beyond limit bytes
+// (negative: no bound), which is how a sparse member would fill a disk.
+func EachMember(src io.Reader, limit int64, fn func(hdr *tar.Header, content io.Reader) error) error {
 	tr := tar.NewReader(src)
 	symlinks := map[string]bool{}
+	var expanded int64
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -53,6 +58,12 @@ func EachMember(src io.Reader, fn func(hdr *tar.Header, content io.Reader) error
 		}
 		if err := contained(hdr.Name, symlinks); err != nil {
 			return err
+		}
+		if err := plain(hdr); err != nil {
+			return err
+		}
+		if expanded += hdr.Size; limit >= 0 && expanded > limit {
+			return fmt.Errorf("member %q takes the content to %d bytes, more than the %d the entry holds", hdr.Name, expanded, limit)
 		}
 		switch hdr.Typeflag {
 		case tar.TypeSymlink:
@@ -86,13 +97,55 @@ func contained(name string, symlinks map[string]bool) error {
 	return nil
 }
 
-func rebase(name, from, to string) (string, error) {
-	if name+"/" == from {
-		return to, nil
+// plain refuses what a volume of a tracker has no business holding and a
+// restore would have to be trusted with: device nodes (the volume writer has no
+// capability to make them), setuid and setgid bits, and sparse members, whose
+// size on disk the archive does not show.
+func plain(hdr *tar.Header) error {
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeFifo, tar.TypeXGlobalHeader:
+	case tar.TypeChar, tar.TypeBlock:
+		return fmt.Errorf("member %q is a device node", hdr.Name)
+	case tar.TypeGNUSparse:
+		return fmt.Errorf("member %q is sparse", hdr.Name)
+	default:
+		return fmt.Errorf("member %q is of tar type %q, which a volume restore does not take", hdr.Name, hdr.Typeflag)
 	}
-	rest, ok := strings.CutPrefix(name, from)
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return fmt.Errorf("member %q is sparse", hdr.Name)
+		}
+	}
+	if hdr.Mode&(04000|02000) != 0 {
+		return fmt.Errorf("member %q has the setuid or setgid bit (mode %o)", hdr.Name, hdr.Mode&0o7777)
+	}
+	return nil
+}
+
+// rebase moves name from under directory from to under directory to. Names
+// are compared cleaned, so that "./a", "a" and "a/" are one member and "." and
+// "./" the root, as tar writes them either way (tar -cf - . or tar -cf - *).
+func rebase(name, from, to string, dir bool) (string, error) {
+	rel, ok := under(path.Clean(name), path.Clean(from))
 	if !ok {
 		return "", fmt.Errorf("member %q is outside %s", name, from)
 	}
-	return to + rest, nil
+	if rel == "." {
+		return to, nil
+	}
+	if dir {
+		rel += "/"
+	}
+	return to + rel, nil
+}
+
+// under is name relative to dir, both cleaned; ok is false when name is not under it.
+func under(name, dir string) (rel string, ok bool) {
+	switch {
+	case dir == ".":
+		return name, true
+	case name == dir:
+		return ".", true
+	}
+	return strings.CutPrefix(name, dir+"/")
 }

@@ -3,8 +3,11 @@ package archive
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"io"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,10 +31,10 @@ func TestRetar(t *testing.T) {
 	tw.Close()
 	src := bytes.Clone(in.Bytes())
 	var mid, out bytes.Buffer
-	if err := Retar(&mid, bytes.NewReader(src), "files/", "./"); err != nil {
+	if err := Retar(&mid, bytes.NewReader(src), "files/", "./", -1); err != nil {
 		t.Fatal(err)
 	}
-	if err := Retar(&out, bytes.NewReader(bytes.Clone(mid.Bytes())), "./", "files/"); err != nil {
+	if err := Retar(&out, bytes.NewReader(bytes.Clone(mid.Bytes())), "./", "files/", -1); err != nil {
 		t.Fatal(err)
 	}
 	tr := tar.NewReader(&mid)
@@ -60,7 +63,118 @@ func TestRetar(t *testing.T) {
 		}
 	}
 	var bad bytes.Buffer
-	if err := Retar(&bad, bytes.NewReader(src), "plugins/", "./"); err == nil {
+	if err := Retar(&bad, bytes.NewReader(src), "plugins/", "./", -1); err == nil {
 		t.Fatal("a member outside the expected prefix was accepted")
+	}
+}
+
+// tarOf writes headers (regular files get size bytes of content) into a tar stream.
+func tarOf(t *testing.T, hdrs ...*tar.Header) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, h := range hdrs {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			tw.Write(bytes.Repeat([]byte("x"), int(h.Size)))
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func gunzip(t *testing.T, path string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestMemberGate: verify (EachMember) and restore (Retar) take and refuse the
+// same members: what verify passes, restore writes.
+func TestMemberGate(t *testing.T) {
+	mtime := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		stream  []byte
+		limit   int64
+		want    []string // restored names, when it passes
+		refused string
+	}{
+		{name: "names without ./ (tar -cf - *)", limit: -1, stream: tarOf(t,
+			&tar.Header{Name: "a.txt", Typeflag: tar.TypeReg, Mode: 0o644, Size: 2, ModTime: mtime},
+			&tar.Header{Name: "sub/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mtime},
+			&tar.Header{Name: "sub/b", Typeflag: tar.TypeLink, Linkname: "a.txt", ModTime: mtime}),
+			want: []string{"files/a.txt>", "files/sub/>", "files/sub/b>files/a.txt"}},
+		{name: "root as .", limit: -1, stream: tarOf(t,
+			&tar.Header{Name: ".", Typeflag: tar.TypeDir, Mode: 0o750, ModTime: mtime},
+			&tar.Header{Name: "./c", Typeflag: tar.TypeReg, Mode: 0o600, Size: 1, ModTime: mtime}),
+			want: []string{"files/>", "files/c>"}},
+		{name: "device node", limit: -1, stream: tarOf(t,
+			&tar.Header{Name: "./null", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3, Mode: 0o666, ModTime: mtime}),
+			refused: "device node"},
+		{name: "setuid file", limit: -1, stream: tarOf(t,
+			&tar.Header{Name: "./sh", Typeflag: tar.TypeReg, Mode: 0o4755, Size: 1, ModTime: mtime}),
+			refused: "setuid"},
+		{name: "setgid directory", limit: -1, stream: tarOf(t,
+			&tar.Header{Name: "./shared/", Typeflag: tar.TypeDir, Mode: 0o2775, ModTime: mtime}),
+			refused: "setgid"},
+		{name: "GNU sparse member, 1 GiB from 120 bytes", limit: -1, stream: gunzip(t, "testdata/sparse-gnu.tar.gz"), refused: "sparse"},
+		{name: "PAX sparse member", limit: -1, stream: gunzip(t, "testdata/sparse-pax.tar.gz"), refused: "sparse"},
+		{name: "more content than the entry holds", limit: 10, stream: tarOf(t,
+			&tar.Header{Name: "./a", Typeflag: tar.TypeReg, Mode: 0o644, Size: 8, ModTime: mtime},
+			&tar.Header{Name: "./b", Typeflag: tar.TypeReg, Mode: 0o644, Size: 8, ModTime: mtime}),
+			refused: "more than the 10"},
+		{name: "outside", limit: -1, stream: tarOf(t,
+			&tar.Header{Name: "../etc/passwd", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime}),
+			refused: "outside the volume"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			verr := EachMember(bytes.NewReader(tc.stream), tc.limit, func(*tar.Header, io.Reader) error { return nil })
+			var out bytes.Buffer
+			rerr := Retar(&out, bytes.NewReader(tc.stream), "./", "files/", tc.limit)
+			if (verr == nil) != (rerr == nil) {
+				t.Fatalf("verify and restore disagree: verify %v, restore %v", verr, rerr)
+			}
+			if tc.refused != "" {
+				if rerr == nil || !strings.Contains(rerr.Error(), tc.refused) {
+					t.Fatalf("restore error %v, want one saying %q", rerr, tc.refused)
+				}
+				return
+			}
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			var got []string
+			tr := tar.NewReader(&out)
+			for {
+				h, err := tr.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, h.Name+">"+h.Linkname)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("restored %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
