@@ -29,8 +29,8 @@ type globalOptions struct {
 	debug    bool
 	// noWaitLock fails at once when another command is changing the stack.
 	noWaitLock bool
-	stdout   io.Writer
-	stderr   io.Writer
+	stdout     io.Writer
+	stderr     io.Writer
 }
 
 func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
