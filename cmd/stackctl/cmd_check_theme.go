@@ -150,13 +150,7 @@ func (s site) Client(context.Context) (*theme.Client, string, error) {
 		return nil, "", err
 	}
 	if s.managed {
-		c.NewPassword = func() (string, error) {
-			pw, err := catalog.NewAdminPassword()
-			if err != nil {
-				return "", err
-			}
-			return pw, state.WriteSecret(s.passwordFile, pw)
-		}
+		c.Passwords = state.SecretKeeper{Path: s.passwordFile, Generate: catalog.NewAdminPassword}
 	}
 	return c, s.access.URL, nil
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/stack"
-	"github.com/stackctl/stackctl/internal/state"
 )
 
 type configOptions struct {
@@ -50,7 +49,11 @@ func runConfig(ctx context.Context, g *globalOptions, o *configOptions, args []s
 	if err != nil {
 		return err
 	}
-	r := stack.Runner{Checkout: root, State: state.Dir(g.stateDir)}
+	sd, err := g.state()
+	if err != nil {
+		return err
+	}
+	r := stack.Runner{Checkout: root, State: sd}
 	if profile == catalog.ProfileAuto {
 		d, err := g.connect(ctx)
 		if err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/registry"
-	"github.com/stackctl/stackctl/internal/state"
 )
 
 type pushOptions struct {
@@ -104,7 +103,11 @@ func pushedImage(ctx context.Context, g *globalOptions, e *engine.Engine, st cat
 		}
 		candidates = []catalog.Profile{p}
 	default:
-		state, err := state.Dir(g.stateDir).Load(st.Name)
+		sd, err := g.state()
+		if err != nil {
+			return "", err
+		}
+		state, err := sd.Load(st.Name)
 		if err != nil {
 			return "", err
 		}

@@ -110,6 +110,23 @@ func TestBusy(t *testing.T) {
 	}
 }
 
+// TestNoStateDir: with neither $HOME nor $STACKCTL_STATE_DIR, a command that
+// keeps state refuses, naming the variable, instead of using a shared /tmp.
+func TestNoStateDir(t *testing.T) {
+	for _, v := range []string{"HOME", "STACKCTL_STATE_DIR", "XDG_STATE_HOME"} {
+		t.Setenv(v, "")
+	}
+	cmd := newRootCommand()
+	var out, errb bytes.Buffer
+	cmd.SetArgs([]string{"up", "nginx"})
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	err := cmd.ExecuteContext(context.Background())
+	if code := exitCode(err, false); code != exitInvalid || !strings.Contains(fmt.Sprint(err), "STACKCTL_STATE_DIR") {
+		t.Fatalf("up without a state directory: exit %d (%v), want %d naming STACKCTL_STATE_DIR", code, err, exitInvalid)
+	}
+}
+
 func TestGenerateCheck(t *testing.T) {
 	if code, _, stderr := run(t, "generate", "--check"); code != exitOK {
 		t.Fatalf("generate --check on the committed tree: exit %d: %s", code, stderr)

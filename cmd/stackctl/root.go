@@ -127,6 +127,9 @@ func (g *globalOptions) runner(ctx context.Context) (stack.Runner, *engine.Engin
 	if err != nil {
 		return stack.Runner{}, nil, err
 	}
+	if _, err := g.state(); err != nil {
+		return stack.Runner{}, nil, err
+	}
 	d, err := g.connect(ctx)
 	if err != nil {
 		return stack.Runner{}, nil, err
@@ -134,10 +137,20 @@ func (g *globalOptions) runner(ctx context.Context) (stack.Runner, *engine.Engin
 	return stack.Runner{Compose: d.Compose, Engine: d.Engine, Checkout: c, State: state.Dir(g.stateDir), Log: g.stderr}, d.Engine, nil
 }
 
+// state is --state-dir, once checked to name a directory.
+func (g *globalOptions) state() (state.Dir, error) {
+	d := state.Dir(g.stateDir)
+	return d, d.Check()
+}
+
 // lock takes st's lock for a command that changes it (up, down, restore,
 // backup), waiting for another such command unless --no-wait-lock.
 func (g *globalOptions) lock(ctx context.Context, st catalog.Stack, purpose string) (release func(), err error) {
-	return state.Dir(g.stateDir).Lock(ctx, st.Name, state.LockOptions{
+	d, err := g.state()
+	if err != nil {
+		return nil, err
+	}
+	return d.Lock(ctx, st.Name, state.LockOptions{
 		Purpose: purpose + " " + st.Name, NoWait: g.noWaitLock,
 		Waiting: func(holder string) {
 			fmt.Fprintf(g.stderr, "stack %s is being changed by another stackctl (%s): waiting for it (Ctrl-C to give up)\n", st.Name, holder)

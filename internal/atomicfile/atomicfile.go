@@ -35,10 +35,15 @@ func Write(path string, mode fs.FileMode, write func(io.Writer) error) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	return Rename(tmp, path)
+}
+
+// Rename renames from to to and syncs the directory, so that the rename lasts.
+func Rename(from, to string) error {
+	if err := os.Rename(from, to); err != nil {
 		return err
 	}
-	if d, err := os.Open(dir); err == nil {
+	if d, err := os.Open(filepath.Dir(to)); err == nil {
 		_ = d.Sync()
 		d.Close()
 	}

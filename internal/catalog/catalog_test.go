@@ -191,3 +191,14 @@ func TestDocsNameVolumes(t *testing.T) {
 		t.Errorf("RedmineVolumes describes %d volumes, the model has %d", len(RedmineVolumes), len(model.Volumes))
 	}
 }
+
+// TestFirstStartHasDatabase: the runner records a first start in the stack's
+// database, so a stack with one must have one.
+func TestFirstStartHasDatabase(t *testing.T) {
+	for _, name := range StackNames() {
+		st, _ := LookupStack(name)
+		if st.FirstStart != nil && st.Database == nil {
+			t.Errorf("stack %s has a first start but no database to record it in", name)
+		}
+	}
+}

@@ -279,19 +279,26 @@ const configureRedmineScript = `
 pw = STDIN.read.strip
 abort "empty admin password" if pw.empty?
 admin = User.find_by_login("admin") or abort "no admin user: did the migrations run?"
-admin.password = admin.password_confirmation = pw
-admin.must_change_passwd = false
-admin.save!
-Setting.rest_api_enabled = "1"
-# Redmine's own limit is 5 MB; nginx in front takes 100 MB: let Redmine take as much.
-Setting.attachment_max_size = "102400"
+# Only data that still has Redmine's default admin login is set up: anything
+# else was set up before (a restored or older database), and its password and
+# settings are the operator's now.
+if admin.check_password?("admin")
+  admin.password = admin.password_confirmation = pw
+  admin.must_change_passwd = false
+  admin.save!
+  Setting.rest_api_enabled = "1"
+  # Redmine's own limit is 5 MB; nginx in front takes 100 MB: let Redmine take as much.
+  Setting.attachment_max_size = "102400"
+  puts "stackctl: admin password set, REST API enabled, attachments up to 100 MB"
+else
+  puts "stackctl: the admin login is not Redmine's default: the data was set up before; left as it is"
+end
 # A tracker without trackers, statuses and roles cannot take an issue: load Redmine's
 # default configuration, as Administration's "Load the default configuration" does.
 if Redmine::DefaultData::Loader.no_data?
   Redmine::DefaultData::Loader.load("en")
   puts "stackctl: loaded Redmine's default configuration (trackers, statuses, roles)"
 end
-puts "stackctl: admin password set, REST API enabled, attachments up to 100 MB"
 `
 
 // redmineFirstStart sets the generated admin password, enables the REST API and

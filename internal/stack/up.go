@@ -178,30 +178,30 @@ func (r Runner) create(ctx context.Context, prep *Prepared, o UpOptions, timeout
 	return nil
 }
 
-// configure records the stack as configured once its first start has run:
-// here, or in the data a seed brought (admin password, default data).
+// configure runs the stack's first start on data that has not had it, and
+// marks the data: whether a stack is configured is a fact of its database,
+// never a record that could outlive the volumes (removed behind stackctl's
+// back, the next start must not leave Redmine's default admin login open). Data
+// a seed brought has had its first start already: it is only marked.
 func (r Runner) configure(ctx context.Context, prep Prepared, seeded bool) error {
 	st := prep.Stack
-	if prep.State.Configured || (st.FirstStart == nil && !seeded) {
+	if st.FirstStart == nil {
 		return nil
+	}
+	done, err := r.configured(ctx, st)
+	if err != nil || done {
+		return err
 	}
 	if !seeded {
 		if err := r.firstStart(ctx, st, st.FirstStart); err != nil {
 			return err
 		}
 	}
-	prep.State.Configured = true
-	return r.State.Save(st.Name, prep.State)
+	return r.markConfigured(ctx, st)
 }
 
-// replace removes the stack's containers and volumes. The record says first
-// that the stack is not configured: a start that fails after this point must
-// not pass the empty volumes off as set up.
+// replace removes the stack's containers and volumes.
 func (r Runner) replace(ctx context.Context, prep *Prepared) error {
-	prep.State.Configured = false
-	if err := r.State.Save(prep.Stack.Name, prep.State); err != nil {
-		return err
-	}
 	p := prep.Project
 	if err := r.Compose.Down(ctx, p.Name, api.DownOptions{Project: p, RemoveOrphans: true, Volumes: true}); err != nil {
 		return fmt.Errorf("removing the data of %s: %w", prep.Stack.Name, err)

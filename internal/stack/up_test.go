@@ -54,13 +54,15 @@ func (f *fakeCompose) Start(_ context.Context, _ string, o api.StartOptions) err
 }
 
 func (f *fakeCompose) Ps(context.Context, string, api.PsOptions) ([]api.ContainerSummary, error) {
-	return []api.ContainerSummary{{ID: "c-redmine", Service: "redmine", State: "running"}}, nil
+	return []api.ContainerSummary{{ID: "c-redmine", Service: "redmine", State: "running"}, {ID: "c-db", Service: "db", State: "running"}}, nil
 }
 
-// fakeEngine has every upstream image and runs execs by recording them.
+// fakeEngine has every upstream image and runs execs by recording them; psql
+// in the database keeps the database's comment, the mark of a first start.
 type fakeEngine struct {
-	execs []string
-	stdin []string
+	execs   []string
+	stdin   []string
+	comment string
 }
 
 func (f *fakeEngine) ImagePresent(context.Context, string) (bool, error) { return true, nil }
@@ -75,6 +77,15 @@ func (f *fakeEngine) Tag(context.Context, string, string) error                 
 func (f *fakeEngine) RemoveImage(context.Context, string) error                  { return nil }
 func (f *fakeEngine) Untagged(context.Context, string, string) ([]string, error) { return nil, nil }
 func (f *fakeEngine) Exec(_ context.Context, id string, cmd []string, o engine.ExecOptions) error {
+	if cmd[0] == "psql" {
+		sql := cmd[len(cmd)-1]
+		if _, mark, ok := strings.Cut(sql, " IS '"); ok {
+			f.comment = strings.TrimSuffix(mark, "'")
+		} else if o.Stdout != nil {
+			io.WriteString(o.Stdout, f.comment+"\n")
+		}
+		return nil
+	}
 	f.execs = append(f.execs, id+" "+cmd[0])
 	if o.Stdin != nil {
 		b, _ := io.ReadAll(o.Stdin)
@@ -93,7 +104,7 @@ func (s seedRecorder) Begin(context.Context, Prepared) error { return s.c.record
 func (s seedRecorder) Fill(context.Context, Prepared) error  { return s.c.record("seed fill") }
 
 // TestUpSequence: up and restore run one start-up, in one order, and only a
-// start that reaches its end records the stack as configured.
+// start that reaches its end marks the stack's database as configured.
 func TestUpSequence(t *testing.T) {
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	defer site.Close()
@@ -141,12 +152,8 @@ func TestUpSequence(t *testing.T) {
 					t.Errorf("first start's stdin = %q, want the admin password", e.stdin)
 				}
 			}
-			rec, err := r.State.Load(st.Name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rec.Configured != (tc.fail == "") {
-				t.Errorf("recorded configured = %v after %s", rec.Configured, tc.name)
+			if marked := e.comment == configuredMark; marked != (tc.fail == "") {
+				t.Errorf("database marked configured: %v after %s", marked, tc.name)
 			}
 			// A second up of a configured stack does not run the first start again.
 			if tc.fail == "" {
@@ -159,5 +166,28 @@ func TestUpSequence(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFirstStartFollowsTheData: data that lost its mark (volumes removed behind
+// stackctl's back, whatever the state directory says) gets its first start again.
+func TestFirstStartFollowsTheData(t *testing.T) {
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer site.Close()
+	st, _ := catalog.LookupStack("redmine")
+	e := &fakeEngine{}
+	r := Runner{Compose: &fakeCompose{}, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+	o := UpOptions{Profile: catalog.ProfileUpstream, Listen: strings.TrimPrefix(site.URL, "http://")}
+	for i, want := range []int{1, 0, 1} {
+		if i == 2 {
+			e.comment = "" // a fresh database in new volumes
+		}
+		e.execs = nil
+		if _, err := r.Up(context.Background(), st, o); err != nil {
+			t.Fatal(err)
+		}
+		if len(e.execs) != want {
+			t.Errorf("up %d: first start ran %d times, want %d", i+1, len(e.execs), want)
+		}
 	}
 }

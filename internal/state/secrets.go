@@ -3,10 +3,12 @@ package state
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/stackctl/stackctl/internal/atomicfile"
 	"github.com/stackctl/stackctl/internal/catalog"
@@ -28,11 +30,10 @@ func (d Dir) SecretPath(stack, name string) string {
 func (d Dir) EnsureSecrets(st catalog.Stack) error {
 	for _, s := range st.Secrets {
 		path := d.SecretPath(st.Name, s.Name)
-		fi, err := os.Stat(path)
+		fi, err := os.Lstat(path)
 		if err == nil {
-			if fi.Mode().Perm()&0o077 != 0 {
-				return fmt.Errorf("%w: secret %s is readable by others (mode %v): chmod 600 %s",
-					errs.InvalidInput, path, fi.Mode().Perm(), path)
+			if err := private(path, fi); err != nil {
+				return err
 			}
 			continue
 		}
@@ -76,16 +77,74 @@ func (d Dir) SecretValues(st catalog.Stack) (map[string]string, error) {
 	return out, nil
 }
 
-// ReadSecretFile returns the secret held in path, without surrounding white space.
+// ReadSecretFile returns the secret held in path, without surrounding white
+// space, once the file is found private (see private).
 func ReadSecretFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := readPrivate(path)
 	if err != nil {
 		return "", err
 	}
 	return strings.TrimSpace(string(b)), nil
 }
 
-// WriteSecret replaces the secret in path, atomically and with mode 0600.
-func WriteSecret(path, value string) error {
-	return atomicfile.WriteFile(path, []byte(value), 0o600)
+// readPrivate reads path, a file that must be private: see private.
+func readPrivate(path string) ([]byte, error) {
+	// O_NOFOLLOW: a symlink planted in place of the file is not followed.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%w: %s is a symbolic link, not a regular file", errs.InvalidInput, path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := private(path, fi); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(f)
 }
+
+// private refuses a state or secret file that another user owns, or that its
+// group or others may read or write: such a file may have been planted, or
+// already leaked.
+func private(path string, fi fs.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is not a regular file", errs.InvalidInput, path)
+	}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
+		return fmt.Errorf("%w: %s belongs to uid %d, not to you (uid %d): a file of stackctl's state must be yours; "+
+			"if it is, chown %d %s", errs.InvalidInput, path, sys.Uid, os.Geteuid(), os.Geteuid(), path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%w: %s is open to others (mode %v): chmod 600 %s", errs.InvalidInput, path, perm, path)
+	}
+	return nil
+}
+
+// SecretKeeper replaces the secret in Path with a new one in two steps, so that
+// a password is never lost between an application taking it and the file
+// holding it: Propose writes the new value beside the file (Path + ".new",
+// mode 0600), Accepted renames it over the file, Refused removes it.
+type SecretKeeper struct {
+	Path     string
+	Generate func() (string, error)
+}
+
+// Propose makes a new secret and keeps it aside.
+func (k SecretKeeper) Propose() (string, error) {
+	v, err := k.Generate()
+	if err != nil {
+		return "", err
+	}
+	return v, atomicfile.WriteFile(k.Path+".new", []byte(v), 0o600)
+}
+
+// Accepted makes the secret kept aside the secret.
+func (k SecretKeeper) Accepted(string) error { return atomicfile.Rename(k.Path+".new", k.Path) }
+
+// Refused drops the secret kept aside.
+func (k SecretKeeper) Refused() { os.Remove(k.Path + ".new") }

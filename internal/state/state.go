@@ -11,6 +11,7 @@ import (
 
 	"github.com/stackctl/stackctl/internal/atomicfile"
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/errs"
 )
 
 // State is what stackctl remembers about one stack between runs. It lives in
@@ -20,8 +21,6 @@ type State struct {
 	// Listen is the host address:port the stack was last published on.
 	Listen    string    `json:"listen,omitempty"`
 	FirstUpAt time.Time `json:"first_up_at"`
-	// Configured is set once the stack's first-start configuration has run.
-	Configured bool `json:"configured,omitempty"`
 }
 
 // Dir holds stackctl's per-stack state. Its zero value is not usable; use
@@ -38,10 +37,20 @@ func Default() Dir {
 		return Dir(filepath.Join(d, "stackctl"))
 	}
 	home, err := os.UserHomeDir()
-	if err != nil {
-		return Dir(filepath.Join(os.TempDir(), "stackctl-state"))
+	if err != nil || home == "" {
+		// Never a shared temporary directory: the stacks' secrets live here.
+		return ""
 	}
 	return Dir(filepath.Join(home, ".local", "state", "stackctl"))
+}
+
+// Check fails when d names no directory, as Default does without a home.
+func (d Dir) Check() error {
+	if d == "" {
+		return fmt.Errorf("%w: no state directory: neither $STACKCTL_STATE_DIR nor $HOME is set: "+
+			"set STACKCTL_STATE_DIR to a private directory (never /tmp: the stacks' secrets live there) or pass --state-dir", errs.InvalidInput)
+	}
+	return nil
 }
 
 // StackDir is the directory that holds one stack's state and secrets.
@@ -54,7 +63,7 @@ func (d Dir) statePath(stack string) string {
 // Load returns the recorded state of stack, or the zero State when none is recorded.
 func (d Dir) Load(stack string) (State, error) {
 	var s State
-	b, err := os.ReadFile(d.statePath(stack))
+	b, err := readPrivate(d.statePath(stack))
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
 	}

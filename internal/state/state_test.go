@@ -1,12 +1,17 @@
 package state
 
 import (
+	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stackctl/stackctl/internal/atomicfile"
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/errs"
 )
 
 func TestStateRoundTrip(t *testing.T) {
@@ -53,5 +58,108 @@ func TestStateRejectsDamage(t *testing.T) {
 				t.Fatal("Load accepted a damaged state file")
 			}
 		})
+	}
+}
+
+// TestPrivateFiles: a state or secret file that is open to others, not a
+// regular file, or (as root can arrange) another user's, is refused, not used.
+func TestPrivateFiles(t *testing.T) {
+	st, _ := catalog.LookupStack("redmine")
+	for _, tc := range []struct {
+		name  string
+		plant func(t *testing.T, path string)
+		want  string
+	}{
+		{name: "readable by the group", want: "open to others", plant: func(t *testing.T, path string) {
+			writeOrFail(t, path, 0o640)
+		}},
+		{name: "a symlink", want: "regular file", plant: func(t *testing.T, path string) {
+			other := filepath.Join(t.TempDir(), "elsewhere")
+			writeOrFail(t, other, 0o600)
+			if err := os.Symlink(other, path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "another user's, mode 0600", want: "belongs to uid 4242", plant: func(t *testing.T, path string) {
+			if os.Geteuid() != 0 {
+				t.Skip("only root can give a file to another user")
+			}
+			writeOrFail(t, path, 0o600)
+			if err := os.Chown(path, 4242, 4242); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Dir(t.TempDir())
+			if err := os.MkdirAll(d.SecretsDir(st.Name), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			tc.plant(t, d.SecretPath(st.Name, catalog.AdminPassword))
+			tc.plant(t, d.statePath(st.Name))
+			for what, err := range map[string]error{
+				"EnsureSecrets": d.EnsureSecrets(st),
+				"ReadSecret":    second(d.ReadSecret(st.Name, catalog.AdminPassword)),
+				"SecretValues":  second(d.SecretValues(st)),
+				"Load":          second(d.Load(st.Name)),
+			} {
+				if !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("%s: %v, want errs.InvalidInput saying %q", what, err, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func writeOrFail(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte("planted\n"), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
+
+func TestNoStateDirWithoutHome(t *testing.T) {
+	t.Setenv("STACKCTL_STATE_DIR", "")
+	t.Setenv("XDG_STATE_HOME", "")
+	t.Setenv("HOME", "")
+	d := Default()
+	if err := d.Check(); !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), "STACKCTL_STATE_DIR") {
+		t.Fatalf("Default() = %q, Check: %v; want no directory, and a message naming STACKCTL_STATE_DIR", d, err)
+	}
+}
+
+// TestSecretKeeper: the working secret stays in the file until the new one is
+// accepted; a refused one leaves no trace.
+func TestSecretKeeper(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "admin_password")
+	writeOrFail(t, path, 0o600) // "planted\n" is the working password here
+	k := SecretKeeper{Path: path, Generate: func() (string, error) { return "fresh", nil }}
+	for _, accept := range []bool{false, true} {
+		pw, err := k.Propose()
+		if err != nil || pw != "fresh" {
+			t.Fatalf("Propose: %q, %v", pw, err)
+		}
+		if got, _ := ReadSecretFile(path); got != "planted" {
+			t.Fatalf("while proposed, the file holds %q, want the working password", got)
+		}
+		if accept {
+			if err := k.Accepted(pw); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			k.Refused()
+		}
+		_, err = os.Stat(path + ".new")
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("after accepted=%v, %s.new is still there (%v)", accept, path, err)
+		}
+	}
+	if got, _ := ReadSecretFile(path); got != "fresh" {
+		t.Fatalf("after Accepted, the file holds %q, want the new password", got)
 	}
 }

@@ -20,10 +20,10 @@ type Client struct {
 	base     *url.URL
 	user     string
 	password string
-	// NewPassword makes and persists the password the client sets when
-	// Redmine demands a change; without it such a demand is an error.
-	NewPassword func() (string, error)
-	http        *http.Client
+	// Passwords makes and keeps the password the client sets when Redmine
+	// demands a change; without it such a demand is an error.
+	Passwords PasswordKeeper
+	http      *http.Client
 }
 
 // NewClient returns a client of the Redmine at baseURL, logging in as user.
@@ -114,25 +114,39 @@ func (c *Client) Login(ctx context.Context) error {
 	return nil
 }
 
-// changePassword answers Redmine's forced password change with a new password
-// from NewPassword, which has persisted it before it is submitted.
+// PasswordKeeper makes and keeps the password a client sets when Redmine
+// demands a change. Propose returns a new password, kept aside where it
+// survives a crash; once Redmine has answered, Accepted makes it the password,
+// or Refused drops it: until then the working password stays where it is.
+type PasswordKeeper interface {
+	Propose() (string, error)
+	Accepted(password string) error
+	Refused()
+}
+
+// changePassword answers Redmine's forced password change with a password from
+// c.Passwords, kept only once Redmine has accepted it.
 func (c *Client) changePassword(ctx context.Context, p *page) error {
-	if c.NewPassword == nil {
+	if c.Passwords == nil {
 		return fmt.Errorf("%w: Redmine demands a new password for %s: log in once in a browser and change it", ErrLogin, c.user)
 	}
 	f := p.formWith("new_password")
 	if f == nil {
 		return fmt.Errorf("%w: Redmine demands a new password but shows no form at %s", ErrLogin, p.url)
 	}
-	pw, err := c.NewPassword()
+	pw, err := c.Passwords.Propose()
 	if err != nil {
-		return fmt.Errorf("%w: making and saving a new password: %v", ErrLogin, err)
+		return fmt.Errorf("%w: making a new password: %v", ErrLogin, err)
 	}
 	f.values.Set("password", c.password)
 	f.values.Set("new_password", pw)
 	f.values.Set("new_password_confirmation", pw)
 	if p, err := c.submit(ctx, f); err != nil || p.formWith("new_password") != nil {
-		return fmt.Errorf("%w: Redmine did not accept the new password (%v)", ErrLogin, err)
+		c.Passwords.Refused()
+		return fmt.Errorf("%w: Redmine did not accept the new password (%v); the old one is kept", ErrLogin, err)
+	}
+	if err := c.Passwords.Accepted(pw); err != nil {
+		return fmt.Errorf("%w: Redmine took a new password, but keeping it failed: %v", ErrLogin, err)
 	}
 	c.password = pw
 	return nil

@@ -1,0 +1,50 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/engine"
+	"github.com/stackctl/stackctl/internal/errs"
+)
+
+// configuredMark is the comment a configured stack's database carries. A
+// database-level comment, because it lives and dies with the data: pg_dump
+// leaves it out (without --create), so a restored database is marked anew.
+const configuredMark = "stackctl: first start done"
+
+// configured says whether st's database carries the mark of its first start.
+func (r Runner) configured(ctx context.Context, st catalog.Stack) (bool, error) {
+	out, err := r.psql(ctx, st, "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = current_database()")
+	if err != nil {
+		return false, fmt.Errorf("asking %s's database whether it is configured: %w", st.Name, err)
+	}
+	return strings.TrimSpace(out) == configuredMark, nil
+}
+
+// markConfigured marks st's database as having had its first start.
+func (r Runner) markConfigured(ctx context.Context, st catalog.Stack) error {
+	d := st.Database
+	if _, err := r.psql(ctx, st, fmt.Sprintf("COMMENT ON DATABASE %q IS '%s'", d.Name, configuredMark)); err != nil {
+		return fmt.Errorf("marking %s's database configured: %w", st.Name, err)
+	}
+	return nil
+}
+
+// psql runs one SQL command in st's database container and returns its
+// unaligned output.
+func (r Runner) psql(ctx context.Context, st catalog.Stack, sql string) (string, error) {
+	d := st.Database
+	if d == nil {
+		return "", fmt.Errorf("%w: stack %s has a first start but no database to record it in", errs.InvalidInput, st.Name)
+	}
+	id, err := r.Container(ctx, st, d.Service)
+	if err != nil {
+		return "", err
+	}
+	var out strings.Builder
+	err = r.Engine.Exec(ctx, id, []string{"psql", "-U", d.User, "-d", d.Name, "-v", "ON_ERROR_STOP=1", "-tAc", sql}, engine.ExecOptions{Stdout: &out})
+	return out.String(), err
+}

@@ -1,0 +1,67 @@
+package theme
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// keeper records what the client told it.
+type keeper struct{ proposed, accepted, refused int }
+
+func (k *keeper) Propose() (string, error) { k.proposed++; return "new-secret", nil }
+func (k *keeper) Accepted(string) error    { k.accepted++; return nil }
+func (k *keeper) Refused()                 { k.refused++ }
+
+// forcedChange is the part of Redmine a forced password change goes through:
+// the login form, then the password form, which accepts or shows itself again.
+func forcedChange(accept bool) http.Handler {
+	const login = `<form action="/login" method="post"><input name="username"><input name="password" type="password"></form>`
+	const change = `<form action="/my/password" method="post"><input name="password" type="password">` +
+		`<input name="new_password" type="password"><input name="new_password_confirmation" type="password"></form>`
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/login" && r.Method == http.MethodGet:
+			fmt.Fprint(w, login)
+		case r.URL.Path == "/login":
+			http.Redirect(w, r, "/my/password", http.StatusFound)
+		case r.URL.Path == "/my/password" && (r.Method == http.MethodGet || !accept):
+			fmt.Fprint(w, change)
+		case r.URL.Path == "/my/account":
+			fmt.Fprint(w, "<p>Password was successfully updated.</p>")
+		default:
+			http.Redirect(w, r, "/my/account", http.StatusFound)
+		}
+	})
+}
+
+// TestForcedPasswordChange: the new password is kept only once Redmine has
+// taken it; refused, the old one stays.
+func TestForcedPasswordChange(t *testing.T) {
+	for _, accept := range []bool{true, false} {
+		t.Run(fmt.Sprint("accepted=", accept), func(t *testing.T) {
+			srv := httptest.NewServer(forcedChange(accept))
+			defer srv.Close()
+			c, err := NewClient(srv.URL, "admin", "old-secret")
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := &keeper{}
+			c.Passwords = k
+			err = c.Login(context.Background())
+			if accept {
+				if err != nil || k.accepted != 1 || k.refused != 0 || c.password != "new-secret" {
+					t.Fatalf("accepted change: %v, keeper %+v, password %q", err, *k, c.password)
+				}
+				return
+			}
+			if !errors.Is(err, ErrLogin) || !strings.Contains(err.Error(), "old one is kept") || k.accepted != 0 || k.refused != 1 || c.password != "old-secret" {
+				t.Fatalf("refused change: %v, keeper %+v, password %q", err, *k, c.password)
+			}
+		})
+	}
+}
