@@ -239,6 +239,22 @@ func TestRedmineStack(t *testing.T) {
 	})
 
 	t.Run("check-theme failures", func(t *testing.T) { checkThemeFailures(t, env, root) })
+
+	// Volumes removed behind stackctl's back (another state directory's down -v,
+	// docker volume rm) while its state directory stays: the next up must set the
+	// fresh database up, not leave Redmine's default admin/admin login open.
+	t.Run("volumes removed behind stackctl's back", func(t *testing.T) {
+		run("down", "redmine")
+		for _, v := range []string{"db-data", "redmine-files", "redmine-plugins"} {
+			if _, err := api.VolumeRemove(ctx, redmineProject+"_"+v, client.VolumeRemoveOptions{Force: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run("up", "redmine", "--timeout", "15m")
+		fresh := &redmine{t: t, base: base, password: readSecrets(t, secretsDir)["admin_password"]}
+		fresh.do("GET", "/users/current.json", "", http.StatusOK)
+		(&redmine{t: t, base: base, password: "admin"}).do("GET", "/users/current.json", "", http.StatusUnauthorized)
+	})
 }
 
 // checkThemeFailures breaks each layer in turn, on TestRedmineStack's stack, and
