@@ -74,15 +74,11 @@ func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOpt
 	if dir == "" {
 		dir = filepath.Join(g.stateDir, "backups")
 	}
-	release, err := g.lock(ctx, st, "backup-volumes")
+	r, e, release, err := g.changing(ctx, st, "backup-volumes")
 	if err != nil {
 		return err
 	}
 	defer release()
-	r, e, err := g.runner(ctx)
-	if err != nil {
-		return err
-	}
 	start := time.Now()
 	res, err := backup.Backup(ctx, r, e, st, backup.Options{
 		Dir: dir, Keep: o.keep, Recipients: recipients, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()),

@@ -38,15 +38,11 @@ func runDown(ctx context.Context, g *globalOptions, o *downOptions, args []strin
 	if err != nil {
 		return err
 	}
-	release, err := g.lock(ctx, st, "down")
+	r, _, release, err := g.changing(ctx, st, "down")
 	if err != nil {
 		return err
 	}
 	defer release()
-	r, _, err := g.runner(ctx)
-	if err != nil {
-		return err
-	}
 	if err := r.Down(ctx, st, o.volumes); err != nil {
 		return err
 	}

@@ -73,15 +73,11 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 	if err != nil {
 		return err
 	}
-	release, err := g.lock(ctx, st, "restore-volumes")
+	r, e, release, err := g.changing(ctx, st, "restore-volumes")
 	if err != nil {
 		return err
 	}
 	defer release()
-	r, e, err := g.runner(ctx)
-	if err != nil {
-		return err
-	}
 	start := time.Now()
 	res, err := backup.Restore(ctx, r, e, st, archive, backup.RestoreOptions{
 		Force: o.force, Identities: ids, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()),

@@ -67,15 +67,11 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 	if err != nil {
 		return err
 	}
-	release, err := g.lock(ctx, st, "up")
+	r, _, release, err := g.changing(ctx, st, "up")
 	if err != nil {
 		return err
 	}
 	defer release()
-	r, _, err := g.runner(ctx)
-	if err != nil {
-		return err
-	}
 	res, err := r.Up(ctx, st, stack.UpOptions{
 		Profile: profile, Listen: o.listen, Mirror: o.mirror, RebuildBases: o.rebuildBases, Timeout: o.timeout, NoWait: o.noWait,
 	})

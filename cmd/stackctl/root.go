@@ -137,6 +137,19 @@ func (g *globalOptions) runner(ctx context.Context) (stack.Runner, *engine.Engin
 	return stack.Runner{Compose: d.Compose, Engine: d.Engine, Checkout: c, State: state.Dir(g.stateDir), Log: g.stderr}, d.Engine, nil
 }
 
+// changing takes st's lock for a command that changes it (see lock), then
+// connects as runner does; release gives the lock up.
+func (g *globalOptions) changing(ctx context.Context, st catalog.Stack, purpose string) (r stack.Runner, e *engine.Engine, release func(), err error) {
+	if release, err = g.lock(ctx, st, purpose); err != nil {
+		return stack.Runner{}, nil, nil, err
+	}
+	if r, e, err = g.runner(ctx); err != nil {
+		release()
+		return stack.Runner{}, nil, nil, err
+	}
+	return r, e, release, nil
+}
+
 // state is --state-dir, once checked to name a directory.
 func (g *globalOptions) state() (state.Dir, error) {
 	d := state.Dir(g.stateDir)
