@@ -77,7 +77,7 @@ const defaultTimeout = 5 * time.Minute
 // Running it again changes nothing.
 func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult, error) {
 	if o.Seed != nil && o.NoWait {
-		return UpResult{}, errors.New("a seeded start waits for health: it records the stack configured only then")
+		return UpResult{}, errors.New("a seeded start waits for health: only then is its data marked as set up")
 	}
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
 	prep, err := r.prepare(ctx, st, o)
