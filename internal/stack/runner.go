@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/compose/v5/pkg/api"
@@ -64,6 +65,13 @@ func (r Runner) Down(ctx context.Context, st catalog.Stack, volumes bool) error 
 	p, err := r.recorded(ctx, st)
 	if err != nil {
 		return err
+	}
+	if volumes {
+		var names []string
+		for _, mt := range catalog.PersistenceOf(st, p).Mounts {
+			names = append(names, mt.Name)
+		}
+		r.logf("stack %s: removing its containers and its data: volumes %s", st.Name, strings.Join(names, ", "))
 	}
 	if err := r.Compose.Down(ctx, p.Name, api.DownOptions{Project: p, RemoveOrphans: true, Volumes: volumes}); err != nil {
 		return fmt.Errorf("stopping %s: %w", st.Name, err)
