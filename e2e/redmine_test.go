@@ -262,6 +262,13 @@ func TestRedmineStack(t *testing.T) {
 func checkThemeFailures(t *testing.T, env []string, root string) {
 	wrong := filepath.Join(t.TempDir(), "wrong")
 	writeFile(t, wrong, "not-the-password")
+	// A password file must be private: this one is open to others...
+	public := filepath.Join(t.TempDir(), "public")
+	writeFile(t, public, "not-the-password")
+	// ...and the wrong password is a private file, so that Redmine is what refuses it.
+	if err := os.Chmod(wrong, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name  string
 		setup func()
@@ -280,6 +287,7 @@ func checkThemeFailures(t *testing.T, env []string, root string) {
 			writeFile(t, filepath.Join(root, "themes/lighthouse/stylesheets/application.css"), "@import url(/application.css);\n")
 		}, args: []string{"--theme", "lighthouse"}, code: 12, msg: "differs"},
 		{name: "wrong admin password", args: []string{"--theme", "harbor", "--admin-password-file", wrong}, code: 13, msg: "refused the password"},
+		{name: "admin password file open to others", args: []string{"--theme", "harbor", "--admin-password-file", public}, code: 13, msg: "chmod 600"},
 		{name: "stack not running", setup: func() { mustRun(t, env, "down", "redmine") },
 			args: []string{"--theme", "harbor"}, code: 3, msg: "stackctl up redmine"},
 	} {

@@ -352,7 +352,11 @@ func NewReader(src io.Reader, identities ...age.Identity) (*Reader, error) {
 func (r *Reader) SkipChecksums() { r.noSums = true }
 
 // Header is the archive's header: what it says it holds, not yet verified.
-func (r *Reader) Header() Manifest { return r.header }
+func (r *Reader) Header() Manifest {
+	m := r.header
+	m.Entries = slices.Clone(m.Entries) // the reader's own list is what it reads by
+	return m
+}
 
 // Close stops the read-ahead and releases the decoder. Once it returns, nothing
 // reads the source any more: the caller may seek it or close it.

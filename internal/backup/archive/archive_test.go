@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -350,5 +351,24 @@ func TestVerifyRefusesTrailingDataAndDamagedAgeHeader(t *testing.T) {
 	broken := enc[:60] // the age header breaks off inside its recipient stanza
 	if _, err := Verify(bytes.NewReader(broken), id); !errors.Is(err, ErrDamaged) || errors.Is(err, ErrEncrypted) {
 		t.Fatalf("damaged age header: err = %v, want ErrDamaged", err)
+	}
+}
+
+// TestHeaderIsACopy: editing the header a Reader hands out (as a tool that
+// rewrites archives does) leaves what the Reader reads unchanged.
+func TestHeaderIsACopy(t *testing.T) {
+	data := writeArchive(t, [][]byte{{}, {}, {}})
+	r, err := NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	h := r.Header()
+	h.Entries = slices.DeleteFunc(h.Entries, func(e Entry) bool { return e.Kind == KindPostgres })
+	for _, want := range testManifest().Entries {
+		e, err := r.Next()
+		if err != nil || e.Name != want.Name {
+			t.Fatalf("Next = %q, %v; want %q", e.Name, err, want.Name)
+		}
 	}
 }
