@@ -6,8 +6,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 )
@@ -25,7 +28,8 @@ const (
 func TestNginxStack(t *testing.T) {
 	api := dockerAPI(t)
 	ctx := context.Background()
-	env := []string{"STACKCTL_STATE_DIR=" + t.TempDir()}
+	state := t.TempDir()
+	env := []string{"STACKCTL_STATE_DIR=" + state}
 
 	stackctl(t, env, "down", "nginx", "--volumes")
 	for _, ref := range []string{nginxImage, nginxBase} {
@@ -117,6 +121,35 @@ func TestNginxStack(t *testing.T) {
 		}
 		if r := mustRun(t, env, "logs", "nginx"); !strings.Contains(r.stdout, `"GET / HTTP/1.1" 200`) {
 			t.Errorf("logs nginx lack the request made above:\n%s", r.stdout)
+		}
+	})
+	t.Run("one command at a time", func(t *testing.T) {
+		// Another process holds the stack's lock, as a running stackctl would.
+		lock := filepath.Join(state, "nginx", "lock")
+		holder := exec.Command("flock", "-o", lock, "sleep", "4")
+		if err := holder.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// flock -n fails once the holder has the lock.
+		for deadline := time.Now().Add(3 * time.Second); exec.Command("flock", "-n", lock, "true").Run() == nil; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("flock(1) never took the stack's lock")
+			}
+		}
+		if r := stackctl(t, env, "down", "nginx", "--no-wait-lock"); r.code != 5 || !strings.Contains(r.stderr, "being changed by another stackctl") {
+			t.Fatalf("down --no-wait-lock while another holds the lock: exit %d, want 5\n%s", r.code, r.stderr)
+		}
+		mustRun(t, env, "ps", "nginx") // reading takes no lock
+		start := time.Now()
+		r := mustRun(t, env, "up", "nginx")
+		if !strings.Contains(r.stderr, "waiting for it") {
+			t.Errorf("up while locked did not say it waits:\n%s", r.stderr)
+		}
+		if err := holder.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if holder.ProcessState.ExitCode() != 0 || time.Since(start) < time.Second {
+			t.Errorf("up returned after %s: it did not wait for the holder", time.Since(start))
 		}
 	})
 	t.Run("a failed base build leaves the tag alone", func(t *testing.T) {

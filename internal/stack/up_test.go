@@ -152,6 +152,10 @@ func TestUpSequence(t *testing.T) {
 					t.Errorf("first start's stdin = %q, want the admin password", e.stdin)
 				}
 			}
+			// Whatever failed, the record of the stack's profile is there.
+			if rec, err := r.State.Load(st.Name); err != nil || rec.Profile != catalog.ProfileUpstream {
+				t.Errorf("state after %s: %+v, %v; want the profile recorded", tc.name, rec, err)
+			}
 			if marked := e.comment == configuredMark; marked != (tc.fail == "") {
 				t.Errorf("database marked configured: %v after %s", marked, tc.name)
 			}
