@@ -26,7 +26,13 @@ func Retar(dst io.Writer, src io.Reader, from, to string, limit int64) error {
 				return err
 			}
 		}
-		if err := tw.WriteHeader(hdr); err != nil {
+		// Only what the gate looked at goes on: no PAX records or extended
+		// attributes (security.capability, say) that an extraction would apply.
+		out := &tar.Header{
+			Typeflag: hdr.Typeflag, Name: hdr.Name, Linkname: hdr.Linkname, Size: hdr.Size, Mode: hdr.Mode,
+			Uid: hdr.Uid, Gid: hdr.Gid, Uname: hdr.Uname, Gname: hdr.Gname, ModTime: hdr.ModTime,
+		}
+		if err := tw.WriteHeader(out); err != nil {
 			return err
 		}
 		_, err = io.Copy(tw, content)
@@ -56,14 +62,18 @@ func EachMember(src io.Reader, limit int64, fn func(hdr *tar.Header, content io.
 		if err != nil {
 			return err
 		}
-		if err := contained(hdr.Name, symlinks); err != nil {
-			return err
-		}
 		if err := plain(hdr); err != nil {
 			return err
 		}
-		if expanded += hdr.Size; limit >= 0 && expanded > limit {
-			return fmt.Errorf("member %q takes the content to %d bytes, more than the %d the entry holds", hdr.Name, expanded, limit)
+		if err := contained(hdr.Name, symlinks); err != nil {
+			return err
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			// Overflow-safe: a header may claim any size.
+			if limit >= 0 && hdr.Size > limit-expanded {
+				return fmt.Errorf("member %q takes the content past the %d bytes the entry holds", hdr.Name, limit)
+			}
+			expanded += hdr.Size
 		}
 		switch hdr.Typeflag {
 		case tar.TypeSymlink:
@@ -71,6 +81,10 @@ func EachMember(src io.Reader, limit int64, fn func(hdr *tar.Header, content io.
 		case tar.TypeLink:
 			if err := contained(hdr.Linkname, symlinks); err != nil {
 				return err
+			}
+			// A hard link to a symlink is that symlink under another name.
+			if symlinks[path.Clean(hdr.Linkname)] {
+				symlinks[path.Clean(hdr.Name)] = true
 			}
 		}
 		if err := fn(hdr, tr); err != nil {
@@ -99,11 +113,19 @@ func contained(name string, symlinks map[string]bool) error {
 
 // plain refuses what a volume of a tracker has no business holding and a
 // restore would have to be trusted with: device nodes (the volume writer has no
-// capability to make them), setuid and setgid bits, and sparse members, whose
-// size on disk the archive does not show.
+// capability to make them), setuid and setgid bits, sparse members, whose size
+// on disk the archive does not show, global headers, and a root that is not a
+// directory.
 func plain(hdr *tar.Header) error {
+	if path.Clean(hdr.Name) == "." && hdr.Typeflag != tar.TypeDir {
+		return fmt.Errorf("member %q stands for the volume's root but is not a directory", hdr.Name)
+	}
 	switch hdr.Typeflag {
-	case tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeFifo, tar.TypeXGlobalHeader:
+	case tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeFifo:
+	case tar.TypeXGlobalHeader:
+		// GNU tar applies its records (a path, a size) to every later member,
+		// which Go's reader, and so this gate, does not see.
+		return fmt.Errorf("the stream has a global PAX header, which would change members this check does not see")
 	case tar.TypeChar, tar.TypeBlock:
 		return fmt.Errorf("member %q is a device node", hdr.Name)
 	case tar.TypeGNUSparse:

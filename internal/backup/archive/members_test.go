@@ -68,7 +68,8 @@ func TestRetar(t *testing.T) {
 	}
 }
 
-// tarOf writes headers (regular files get size bytes of content) into a tar stream.
+// tarOf writes headers (regular files get size bytes of content) into a tar
+// stream; a regular file claiming more than 1 MiB ends it, unwritten.
 func tarOf(t *testing.T, hdrs ...*tar.Header) []byte {
 	t.Helper()
 	var b bytes.Buffer
@@ -76,6 +77,9 @@ func tarOf(t *testing.T, hdrs ...*tar.Header) []byte {
 	for _, h := range hdrs {
 		if err := tw.WriteHeader(h); err != nil {
 			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg && h.Size > 1<<20 {
+			return b.Bytes()
 		}
 		if h.Typeflag == tar.TypeReg {
 			tw.Write(bytes.Repeat([]byte("x"), int(h.Size)))
@@ -139,7 +143,27 @@ func TestMemberGate(t *testing.T) {
 		{name: "more content than the entry holds", limit: 10, stream: tarOf(t,
 			&tar.Header{Name: "./a", Typeflag: tar.TypeReg, Mode: 0o644, Size: 8, ModTime: mtime},
 			&tar.Header{Name: "./b", Typeflag: tar.TypeReg, Mode: 0o644, Size: 8, ModTime: mtime}),
-			refused: "more than the 10"},
+			refused: "past the 10 bytes"},
+		{name: "a directory's size is not content", limit: 10, stream: tarOf(t,
+			&tar.Header{Name: "./d/", Typeflag: tar.TypeDir, Mode: 0o755, Size: 1 << 40, ModTime: mtime},
+			&tar.Header{Name: "./d/a", Typeflag: tar.TypeReg, Mode: 0o644, Size: 8, ModTime: mtime}),
+			want: []string{"files/d/>", "files/d/a>"}},
+		{name: "a size that would overflow the count", limit: 1000, stream: tarOf(t,
+			&tar.Header{Name: "./a", Typeflag: tar.TypeReg, Mode: 0o644, Size: 100, ModTime: mtime},
+			&tar.Header{Name: "./b", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1<<63 - 50, ModTime: mtime}),
+			refused: "past the 1000 bytes"},
+		{name: "global PAX header", limit: -1, stream: tarOf(t,
+			&tar.Header{Typeflag: tar.TypeXGlobalHeader, PAXRecords: map[string]string{"path": "../elsewhere"}},
+			&tar.Header{Name: "./a", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime}),
+			refused: "global PAX header"},
+		{name: "root that is a file", limit: -1, stream: tarOf(t,
+			&tar.Header{Name: ".", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime}),
+			refused: "not a directory"},
+		{name: "under a hard link to a symlink", limit: -1, stream: tarOf(t,
+			&tar.Header{Name: "./s", Typeflag: tar.TypeSymlink, Linkname: "/etc", Mode: 0o777, ModTime: mtime},
+			&tar.Header{Name: "./h", Typeflag: tar.TypeLink, Linkname: "./s", ModTime: mtime},
+			&tar.Header{Name: "./h/passwd", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime}),
+			refused: "under the symlink"},
 		{name: "outside", limit: -1, stream: tarOf(t,
 			&tar.Header{Name: "../etc/passwd", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime}),
 			refused: "outside the volume"},
@@ -176,5 +200,23 @@ func TestMemberGate(t *testing.T) {
 				t.Fatalf("restored %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRetarDropsExtendedRecords: an extended attribute in a member's PAX
+// records (a file capability, say) does not reach the restored stream.
+func TestRetarDropsExtendedRecords(t *testing.T) {
+	src := tarOf(t, &tar.Header{Name: "./ping", Typeflag: tar.TypeReg, Mode: 0o755, Size: 1, ModTime: time.Unix(1e9, 0),
+		PAXRecords: map[string]string{"SCHILY.xattr.security.capability": "\x01\x00\x00\x02"}})
+	var out bytes.Buffer
+	if err := Retar(&out, bytes.NewReader(src), "./", "files/", -1); err != nil {
+		t.Fatal(err)
+	}
+	h, err := tar.NewReader(&out).Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.PAXRecords) != 0 || h.Mode != 0o755 || h.Name != "files/ping" {
+		t.Fatalf("restored header %+v, want files/ping, mode 0755, no PAX records", h)
 	}
 }
