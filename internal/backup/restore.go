@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"filippo.io/age"
 
@@ -88,6 +89,10 @@ func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.S
 		return RestoreResult{}, err
 	}
 	defer f.Close()
+	before, err := stampOf(f)
+	if err != nil {
+		return RestoreResult{}, err
+	}
 	m, err := verifyOpen(f, o.Identities, o.Progress)
 	if err != nil {
 		return RestoreResult{}, err
@@ -96,7 +101,7 @@ func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.S
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	rs := &restore{e: e, r: r, st: st, f: f, m: m, identities: o.Identities, progress: o.Progress}
+	rs := &restore{e: e, r: r, st: st, f: f, stamp: before, m: m, identities: o.Identities, progress: o.Progress}
 	defer rs.closeWriter()
 	up := o.Up
 	up.Seed, up.ReplaceVolumes = rs, len(existing) > 0
@@ -158,7 +163,9 @@ type restore struct {
 	r  stack.Runner
 	st catalog.Stack
 	f  *os.File
-	m  archive.Manifest
+	// stamp is the archive file as it was verified.
+	stamp stamp
+	m     archive.Manifest
 	// identities open the archive; progress shows the second pass.
 	identities []age.Identity
 	progress   Progress
@@ -248,6 +255,11 @@ func (rs *restore) closeWriter() {
 // pass checked through the same open file (zstd checksums, order and sizes are
 // checked again).
 func (rs *restore) entries(ctx context.Context, pers catalog.Persistence, w *volume.Writer) (rerr error) {
+	// The same open file survives a rename or removal, not a rewrite in place
+	// (cp, rsync --inplace): such a file is refused before anything is written.
+	if now, err := stampOf(rs.f); err != nil || now != rs.stamp {
+		return fmt.Errorf("%w: %s changed on disk since it was verified: verify it again and restore then", archive.ErrDamaged, rs.f.Name())
+	}
 	if _, err := rs.f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
@@ -318,6 +330,25 @@ func writeVolume(ctx context.Context, w *volume.Writer, key string, content io.R
 		return fmt.Errorf("restoring volume %s: %w", key, err)
 	}
 	return nil
+}
+
+// stamp identifies a file's content without reading it: a rewrite in place
+// changes its size, its modification time or at least its change time.
+type stamp struct {
+	size         int64
+	mtime, ctime syscall.Timespec
+}
+
+func stampOf(f *os.File) (stamp, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return stamp{}, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return stamp{size: fi.Size()}, nil
+	}
+	return stamp{size: fi.Size(), mtime: st.Mtim, ctime: st.Ctim}, nil
 }
 
 // pendingWriter is a volume writer being started in the background.
