@@ -80,6 +80,10 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 	}
 	if o.noWait {
 		fmt.Fprintf(g.stderr, "stack %s is starting on base %s; 'stackctl ps %s' shows its health\n", st.Name, res.Choice.Profile, st.Name)
+		if st.FirstStart != nil {
+			fmt.Fprintf(g.stderr, "on new data, the first start (%s) waits for the next 'stackctl up %s' without --no-wait: "+
+				"until then Redmine keeps its default admin/admin login\n", st.FirstStart.Says, st.Name)
+		}
 	} else {
 		fmt.Fprintf(g.stderr, "stack %s is up on base %s\n", st.Name, res.Choice.Profile)
 	}

@@ -278,11 +278,12 @@ func redmineService() types.ServiceConfig {
 const configureRedmineScript = `
 pw = STDIN.read.strip
 abort "empty admin password" if pw.empty?
-admin = User.find_by_login("admin") or abort "no admin user: did the migrations run?"
+abort "no users: did the migrations run?" unless User.exists?
+admin = User.find_by_login("admin")
 # Only data that still has Redmine's default admin login is set up: anything
-# else was set up before (a restored or older database), and its password and
-# settings are the operator's now.
-if admin.check_password?("admin")
+# else was set up before (a restored or older database, an admin renamed or
+# moved to LDAP), and its password and settings are the operator's now.
+if admin && admin.auth_source_id.nil? && admin.check_password?("admin")
   admin.password = admin.password_confirmation = pw
   admin.must_change_passwd = false
   admin.save!

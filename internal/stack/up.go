@@ -39,7 +39,7 @@ type UpOptions struct {
 }
 
 // A Seed fills a stack's new volumes during Up, before the applications first
-// run on them; the data it brings has had its first start already.
+// run on them.
 type Seed interface {
 	// Check runs once the images are built, before anything changes: refuse here.
 	Check(ctx context.Context, p Prepared) error
@@ -100,7 +100,7 @@ func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult
 	if err := waitHTTP(ctx, res.URL, timeout); err != nil {
 		return UpResult{}, fmt.Errorf("stack %s started but %s does not answer: %w: see 'stackctl logs %s'", st.Name, res.URL, err, st.Name)
 	}
-	if err := r.configure(ctx, prep, o.Seed != nil); err != nil {
+	if err := r.configure(ctx, prep); err != nil {
 		return UpResult{}, err
 	}
 	// Only now is the password set, on a first start.
@@ -178,12 +178,13 @@ func (r Runner) create(ctx context.Context, prep *Prepared, o UpOptions, timeout
 	return nil
 }
 
-// configure runs the stack's first start on data that has not had it, and
-// marks the data: whether a stack is configured is a fact of its database,
+// configure runs the stack's first start on data that does not carry its mark,
+// and marks the data: whether a stack is configured is a fact of its database,
 // never a record that could outlive the volumes (removed behind stackctl's
 // back, the next start must not leave Redmine's default admin login open). Data
-// a seed brought has had its first start already: it is only marked.
-func (r Runner) configure(ctx context.Context, prep Prepared, seeded bool) error {
+// a seed brought gets it too: the first start leaves data set up before alone,
+// and a backup of a stack that never had it must not restore an open login.
+func (r Runner) configure(ctx context.Context, prep Prepared) error {
 	st := prep.Stack
 	if st.FirstStart == nil {
 		return nil
@@ -192,10 +193,8 @@ func (r Runner) configure(ctx context.Context, prep Prepared, seeded bool) error
 	if err != nil || done {
 		return err
 	}
-	if !seeded {
-		if err := r.firstStart(ctx, st, st.FirstStart); err != nil {
-			return err
-		}
+	if err := r.firstStart(ctx, st, st.FirstStart); err != nil {
+		return err
 	}
 	return r.markConfigured(ctx, st)
 }
