@@ -89,16 +89,20 @@ func runCheckTheme(ctx context.Context, g *globalOptions, o *checkThemeOptions) 
 			fmt.Fprintf(g.stdout, "%-12s %-11s %-7s %s\n", r.Theme, r.Layer, state, r.Detail)
 		}
 	}
+	release := func() {}
+	defer func() { release() }()
 	check := theme.Check{Themes: themes, Apply: o.apply, Screenshot: o.screenshot, Report: report,
 		Connect: func(ctx context.Context) (theme.Backend, error) {
-			r, e, err := g.runner(ctx)
-			if err != nil {
-				return theme.Backend{}, err
-			}
 			st, err := catalog.LookupStack("redmine")
 			if err != nil {
 				return theme.Backend{}, err
 			}
+			// It may change the stack: the default theme, a forced password change.
+			r, e, rel, err := g.changing(ctx, st, "check-theme")
+			if err != nil {
+				return theme.Backend{}, err
+			}
+			release = rel
 			access, err := r.Access(ctx, st, "redmine")
 			if err != nil {
 				return theme.Backend{}, err

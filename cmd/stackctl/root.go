@@ -55,8 +55,8 @@ Every stack runs on one of two kinds of base image, its profile, chosen with --p
   auto      upstream when its images are present or pullable, debian otherwise (default)
 The profile a stack first starts with is recorded and used again.
 
-Commands that change a stack (up, down, backup-volumes, restore-volumes) hold
-its lock in the state directory for their whole run: a second one waits, saying
+Commands that change a stack (up, down, backup-volumes, restore-volumes,
+check-theme) hold its lock in the state directory for their whole run: a second one waits, saying
 for what, or with --no-wait-lock fails at once (exit 5). Commands that only read
 (ps, logs, config, verify-backup) take none.
 

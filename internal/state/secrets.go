@@ -134,8 +134,14 @@ type SecretKeeper struct {
 	Generate func() (string, error)
 }
 
-// Propose makes a new secret and keeps it aside.
+// Propose makes a new secret and keeps it aside. One kept aside already, by a
+// run that never learnt whether it was taken, may be the working one: it is
+// never overwritten.
 func (k SecretKeeper) Propose() (string, error) {
+	if _, err := os.Lstat(k.Path + ".new"); err == nil {
+		return "", fmt.Errorf("an earlier run left a new password in %s.new that may have been taken: "+
+			"if logging in with it works, mv %s.new %s; otherwise remove it", k.Path, k.Path, k.Path)
+	}
 	v, err := k.Generate()
 	if err != nil {
 		return "", err

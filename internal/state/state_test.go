@@ -162,4 +162,12 @@ func TestSecretKeeper(t *testing.T) {
 	if got, _ := ReadSecretFile(path); got != "fresh" {
 		t.Fatalf("after Accepted, the file holds %q, want the new password", got)
 	}
+	// A password kept aside by a run that never learnt its fate is not overwritten.
+	writeOrFail(t, path+".new", 0o600)
+	if _, err := k.Propose(); err == nil || !strings.Contains(err.Error(), "may have been taken") {
+		t.Fatalf("Propose over an earlier run's new password: %v, want a refusal", err)
+	}
+	if got, _ := ReadSecretFile(path + ".new"); got != "planted" {
+		t.Fatalf("the earlier new password became %q", got)
+	}
 }

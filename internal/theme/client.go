@@ -116,8 +116,9 @@ func (c *Client) Login(ctx context.Context) error {
 
 // PasswordKeeper makes and keeps the password a client sets when Redmine
 // demands a change. Propose returns a new password, kept aside where it
-// survives a crash; once Redmine has answered, Accepted makes it the password,
-// or Refused drops it: until then the working password stays where it is.
+// survives a crash; Accepted makes it the password once Redmine has taken it,
+// Refused drops it once Redmine has shown the form again. Without an answer
+// neither is called: the new password may be the working one, and stays aside.
 type PasswordKeeper interface {
 	Propose() (string, error)
 	Accepted(password string) error
@@ -141,9 +142,14 @@ func (c *Client) changePassword(ctx context.Context, p *page) error {
 	f.values.Set("password", c.password)
 	f.values.Set("new_password", pw)
 	f.values.Set("new_password_confirmation", pw)
-	if p, err := c.submit(ctx, f); err != nil || p.formWith("new_password") != nil {
+	answer, err := c.submit(ctx, f)
+	if err != nil {
+		// Redmine may have taken it before the answer was lost: it stays aside.
+		return fmt.Errorf("%w: no answer to the new password (%v): Redmine may have taken it, so it is kept aside", ErrLogin, err)
+	}
+	if answer.formWith("new_password") != nil {
 		c.Passwords.Refused()
-		return fmt.Errorf("%w: Redmine did not accept the new password (%v); the old one is kept", ErrLogin, err)
+		return fmt.Errorf("%w: Redmine did not accept the new password; the old one is kept", ErrLogin)
 	}
 	if err := c.Passwords.Accepted(pw); err != nil {
 		return fmt.Errorf("%w: Redmine took a new password, but keeping it failed: %v", ErrLogin, err)

@@ -40,7 +40,7 @@ func forcedChange(accept bool) http.Handler {
 }
 
 // TestForcedPasswordChange: the new password is kept only once Redmine has
-// taken it; refused, the old one stays.
+// taken it; refused, the old one stays; with no answer, neither is decided.
 func TestForcedPasswordChange(t *testing.T) {
 	for _, accept := range []bool{true, false} {
 		t.Run(fmt.Sprint("accepted=", accept), func(t *testing.T) {
@@ -63,5 +63,32 @@ func TestForcedPasswordChange(t *testing.T) {
 				t.Fatalf("refused change: %v, keeper %+v, password %q", err, *k, c.password)
 			}
 		})
+	}
+}
+
+// TestForcedPasswordChangeWithoutAnswer: the connection drops after the new
+// password was sent: the keeper is told nothing, so the new one stays aside.
+func TestForcedPasswordChangeWithoutAnswer(t *testing.T) {
+	inner := forcedChange(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/my/password" && r.Method == http.MethodPost {
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c, err := NewClient(srv.URL, "admin", "old-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &keeper{}
+	c.Passwords = k
+	if err := c.Login(context.Background()); !errors.Is(err, ErrLogin) || !strings.Contains(err.Error(), "kept aside") {
+		t.Fatalf("Login: %v, want ErrLogin saying the new password is kept aside", err)
+	}
+	if k.accepted != 0 || k.refused != 0 {
+		t.Fatalf("keeper %+v: neither Accepted nor Refused may be called without an answer", *k)
 	}
 }
