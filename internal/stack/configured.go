@@ -11,7 +11,7 @@ import (
 )
 
 // configuredMark is the comment a configured stack's database carries. A
-// database-level comment, because it lives and dies with the data: pg_dump
+// database-level comment, because it lives and dies with the data: pg_restore
 // leaves it out (without --create), so a restored database is marked anew.
 const configuredMark = "stackctl: first start done"
 
@@ -26,8 +26,9 @@ func (r Runner) configured(ctx context.Context, st catalog.Stack) (bool, error) 
 
 // markConfigured marks st's database as having had its first start.
 func (r Runner) markConfigured(ctx context.Context, st catalog.Stack) error {
-	d := st.Database
-	if _, err := r.psql(ctx, st, fmt.Sprintf("COMMENT ON DATABASE %q IS '%s'", d.Name, configuredMark)); err != nil {
+	// PostgreSQL quotes the name and the mark itself (%I, %L).
+	sql := fmt.Sprintf("DO $$BEGIN EXECUTE format('COMMENT ON DATABASE %%I IS %%L', current_database(), '%s'); END$$", configuredMark)
+	if _, err := r.psql(ctx, st, sql); err != nil {
 		return fmt.Errorf("marking %s's database configured: %w", st.Name, err)
 	}
 	return nil

@@ -79,8 +79,9 @@ func (f *fakeEngine) Untagged(context.Context, string, string) ([]string, error)
 func (f *fakeEngine) Exec(_ context.Context, id string, cmd []string, o engine.ExecOptions) error {
 	if cmd[0] == "psql" {
 		sql := cmd[len(cmd)-1]
-		if _, mark, ok := strings.Cut(sql, " IS '"); ok {
-			f.comment = strings.TrimSuffix(mark, "'")
+		if strings.Contains(sql, "COMMENT ON DATABASE") {
+			_, mark, _ := strings.Cut(sql, "current_database(), '")
+			f.comment, _, _ = strings.Cut(mark, "'")
 		} else if o.Stdout != nil {
 			io.WriteString(o.Stdout, f.comment+"\n")
 		}

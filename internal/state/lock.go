@@ -31,12 +31,19 @@ const lockPoll = 200 * time.Millisecond
 // stack holds for its whole run, so that two never interleave. The lock is the
 // kernel's (flock), so a killed holder releases it by dying. release gives it up.
 func (d Dir) Lock(ctx context.Context, stack string, o LockOptions) (release func(), err error) {
-	if err := os.MkdirAll(d.StackDir(stack), 0o700); err != nil {
+	if err := ensureDir(d.StackDir(stack)); err != nil {
 		return nil, fmt.Errorf("locking stack %s: %w", stack, err)
 	}
 	path := filepath.Join(d.StackDir(stack), "lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
+		return nil, fmt.Errorf("locking stack %s: %w", stack, err)
+	}
+	if fi, err := f.Stat(); err != nil || private(path, fi) != nil {
+		f.Close()
+		if err == nil {
+			err = private(path, fi)
+		}
 		return nil, fmt.Errorf("locking stack %s: %w", stack, err)
 	}
 	waited := false
@@ -65,9 +72,11 @@ func (d Dir) Lock(ctx context.Context, stack string, o LockOptions) (release fun
 		case <-time.After(lockPoll):
 		}
 	}
-	// Who holds it, for whoever waits next; the lock itself is the flock.
-	if err := f.Truncate(0); err == nil {
-		fmt.Fprintf(f, "%s (pid %d, since %s)\n", cmp.Or(o.Purpose, "stackctl"), os.Getpid(), time.Now().UTC().Format(time.RFC3339))
+	// Who holds it, for whoever waits next (the lock itself is the flock):
+	// written over the old line, then cut to length, so a reader never sees none.
+	line := fmt.Sprintf("%s (pid %d, since %s)\n", cmp.Or(o.Purpose, "stackctl"), os.Getpid(), time.Now().UTC().Format(time.RFC3339))
+	if _, err := f.WriteAt([]byte(line), 0); err == nil {
+		_ = f.Truncate(int64(len(line)))
 	}
 	return func() { f.Close() }, nil
 }

@@ -28,6 +28,14 @@ func (d Dir) SecretPath(stack, name string) string {
 // EnsureSecrets generates each missing secret of st into its own 0600 file, and
 // leaves existing ones alone: they are what the stack's data was created with.
 func (d Dir) EnsureSecrets(st catalog.Stack) error {
+	if len(st.Secrets) == 0 {
+		return nil
+	}
+	for _, dir := range []string{d.StackDir(st.Name), d.SecretsDir(st.Name)} {
+		if err := ensureDir(dir); err != nil {
+			return err
+		}
+	}
 	for _, s := range st.Secrets {
 		path := d.SecretPath(st.Name, s.Name)
 		fi, err := os.Lstat(path)
@@ -90,7 +98,8 @@ func ReadSecretFile(path string) (string, error) {
 // readPrivate reads path, a file that must be private: see private.
 func readPrivate(path string) ([]byte, error) {
 	// O_NOFOLLOW: a symlink planted in place of the file is not followed.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	// O_NONBLOCK: a FIFO planted in its place does not hang the open.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, syscall.ELOOP) {
 		return nil, fmt.Errorf("%w: %s is a symbolic link, not a regular file", errs.InvalidInput, path)
 	}

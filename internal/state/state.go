@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/stackctl/stackctl/internal/atomicfile"
@@ -44,11 +45,46 @@ func Default() Dir {
 	return Dir(filepath.Join(home, ".local", "state", "stackctl"))
 }
 
-// Check fails when d names no directory, as Default does without a home.
+// Check fails when d names no directory, as Default does without a home, or a
+// directory others may write to (such as /tmp): the stacks' secrets live here.
 func (d Dir) Check() error {
 	if d == "" {
 		return fmt.Errorf("%w: no state directory: neither $STACKCTL_STATE_DIR nor $HOME is set: "+
 			"set STACKCTL_STATE_DIR to a private directory (never /tmp: the stacks' secrets live there) or pass --state-dir", errs.InvalidInput)
+	}
+	fi, err := os.Stat(string(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // made, private, when first written
+	}
+	if err != nil {
+		return err
+	}
+	return privateDir(string(d), fi)
+}
+
+// ensureDir makes dir (mode 0700) when missing and checks it is private.
+func ensureDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	return privateDir(dir, fi)
+}
+
+// privateDir refuses a directory of stackctl's state that others may write
+// to, or that another user owns: files could be planted or swapped in it.
+func privateDir(path string, fi fs.FileInfo) error {
+	if !fi.IsDir() {
+		return fmt.Errorf("%w: %s is not a directory", errs.InvalidInput, path)
+	}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
+		return fmt.Errorf("%w: state directory %s belongs to uid %d, not to you (uid %d): use a directory of your own", errs.InvalidInput, path, sys.Uid, os.Geteuid())
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%w: state directory %s may be written by others (mode %v): use a private one, or chmod go-w %s", errs.InvalidInput, path, fi.Mode().Perm(), path)
 	}
 	return nil
 }

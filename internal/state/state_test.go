@@ -1,11 +1,13 @@
 package state
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -169,5 +171,55 @@ func TestSecretKeeper(t *testing.T) {
 	}
 	if got, _ := ReadSecretFile(path + ".new"); got != "planted" {
 		t.Fatalf("the earlier new password became %q", got)
+	}
+}
+
+// fakeInfo is a file's metadata as another user's file would have it.
+type fakeInfo struct {
+	fs.FileInfo
+	mode fs.FileMode
+	uid  uint32
+}
+
+func (f fakeInfo) Mode() fs.FileMode { return f.mode }
+func (f fakeInfo) IsDir() bool       { return f.mode.IsDir() }
+func (f fakeInfo) Sys() any          { return &syscall.Stat_t{Uid: f.uid} }
+
+// TestPrivateOwner: a file or directory of another user is refused whatever its
+// mode, without needing root to make one.
+func TestPrivateOwner(t *testing.T) {
+	other := uint32(os.Geteuid() + 1)
+	if err := private("secret", fakeInfo{mode: 0o600, uid: other}); !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), "belongs to uid") {
+		t.Errorf("another user's 0600 file: %v", err)
+	}
+	if err := private("secret", fakeInfo{mode: 0o600, uid: uint32(os.Geteuid())}); err != nil {
+		t.Errorf("your own 0600 file: %v", err)
+	}
+	if err := privateDir("state", fakeInfo{mode: fs.ModeDir | 0o700, uid: other}); !errors.Is(err, errs.InvalidInput) {
+		t.Errorf("another user's directory: %v", err)
+	}
+}
+
+// TestStateDirOpenToOthers: a state directory others may write to, such as
+// /tmp, is refused; so is a stack directory that became one.
+func TestStateDirOpenToOthers(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	if err := Dir(dir).Check(); !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), "written by others") {
+		t.Fatalf("Check of a 1777 directory: %v", err)
+	}
+	d := Dir(t.TempDir())
+	if err := os.MkdirAll(d.StackDir("redmine"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(d.StackDir("redmine"), 0o777)
+	if _, err := d.Lock(context.Background(), "redmine", LockOptions{}); !errors.Is(err, errs.InvalidInput) {
+		t.Fatalf("Lock in a 0777 stack directory: %v", err)
+	}
+	st, _ := catalog.LookupStack("redmine")
+	if err := d.EnsureSecrets(st); !errors.Is(err, errs.InvalidInput) {
+		t.Fatalf("EnsureSecrets in a 0777 stack directory: %v", err)
 	}
 }
