@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -124,14 +126,21 @@ func TestNginxStack(t *testing.T) {
 		}
 	})
 	t.Run("one command at a time", func(t *testing.T) {
-		// Another process holds the stack's lock, as a running stackctl would.
+		// Another process holds the stack's lock, as a running stackctl would,
+		// until the test closes its input.
 		lock := filepath.Join(state, "nginx", "lock")
-		holder := exec.Command("flock", "-o", lock, "sleep", "4")
+		holder := exec.Command("flock", "-o", lock, "cat")
+		release, err := holder.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := holder.Start(); err != nil {
 			t.Fatal(err)
 		}
+		defer holder.Wait()
+		defer release.Close()
 		// flock -n fails once the holder has the lock.
-		for deadline := time.Now().Add(3 * time.Second); exec.Command("flock", "-n", lock, "true").Run() == nil; time.Sleep(20 * time.Millisecond) {
+		for deadline := time.Now().Add(10 * time.Second); exec.Command("flock", "-n", lock, "true").Run() == nil; time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatal("flock(1) never took the stack's lock")
 			}
@@ -140,16 +149,42 @@ func TestNginxStack(t *testing.T) {
 			t.Fatalf("down --no-wait-lock while another holds the lock: exit %d, want 5\n%s", r.code, r.stderr)
 		}
 		mustRun(t, env, "ps", "nginx") // reading takes no lock
-		start := time.Now()
-		r := mustRun(t, env, "up", "nginx")
-		if !strings.Contains(r.stderr, "waiting for it") {
-			t.Errorf("up while locked did not say it waits:\n%s", r.stderr)
-		}
-		if err := holder.Wait(); err != nil {
+		up := exec.Command(bin, "up", "nginx")
+		up.Dir, up.Env = "..", append(os.Environ(), env...)
+		stderr, err := up.StderrPipe()
+		if err != nil {
 			t.Fatal(err)
 		}
-		if holder.ProcessState.ExitCode() != 0 || time.Since(start) < time.Second {
-			t.Errorf("up returned after %s: it did not wait for the holder", time.Since(start))
+		if err := up.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waiting, exited := make(chan struct{}), make(chan error, 1)
+		go func() {
+			sc := bufio.NewScanner(stderr)
+			for said := false; sc.Scan(); {
+				if !said && strings.Contains(sc.Text(), "waiting for it") {
+					said = true
+					close(waiting)
+				}
+			}
+			exited <- up.Wait() // only once its output is read
+		}()
+		select {
+		case <-waiting:
+		case err := <-exited:
+			t.Fatalf("up while locked ended (%v) without saying it waits", err)
+		case <-time.After(2 * time.Minute):
+			t.Fatal("up while locked neither waited nor ended")
+		}
+		// It waits for as long as the lock is held.
+		select {
+		case err := <-exited:
+			t.Fatalf("up ended (%v) while another held the lock", err)
+		case <-time.After(time.Second):
+		}
+		release.Close()
+		if err := <-exited; err != nil {
+			t.Fatalf("up after the lock was released: %v", err)
 		}
 	})
 	t.Run("a failed base build leaves the tag alone", func(t *testing.T) {
