@@ -39,20 +39,27 @@ func forcedChange(accept bool) http.Handler {
 	})
 }
 
+// login is a client of a Redmine served by h, as admin with "old-secret", with a recording keeper.
+func login(t *testing.T, h http.Handler) (*Client, *keeper) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c, err := NewClient(srv.URL, "admin", "old-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &keeper{}
+	c.Passwords = k
+	return c, k
+}
+
 // TestForcedPasswordChange: the new password is kept only once Redmine has
 // taken it; refused, the old one stays; with no answer, neither is decided.
 func TestForcedPasswordChange(t *testing.T) {
 	for _, accept := range []bool{true, false} {
 		t.Run(fmt.Sprint("accepted=", accept), func(t *testing.T) {
-			srv := httptest.NewServer(forcedChange(accept))
-			defer srv.Close()
-			c, err := NewClient(srv.URL, "admin", "old-secret")
-			if err != nil {
-				t.Fatal(err)
-			}
-			k := &keeper{}
-			c.Passwords = k
-			err = c.Login(context.Background())
+			c, k := login(t, forcedChange(accept))
+			err := c.Login(context.Background())
 			if accept {
 				if err != nil || k.accepted != 1 || k.refused != 0 || c.password != "new-secret" {
 					t.Fatalf("accepted change: %v, keeper %+v, password %q", err, *k, c.password)
@@ -70,7 +77,7 @@ func TestForcedPasswordChange(t *testing.T) {
 // password was sent: the keeper is told nothing, so the new one stays aside.
 func TestForcedPasswordChangeWithoutAnswer(t *testing.T) {
 	inner := forcedChange(true)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c, k := login(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/my/password" && r.Method == http.MethodPost {
 			conn, _, _ := w.(http.Hijacker).Hijack()
 			conn.Close()
@@ -78,13 +85,6 @@ func TestForcedPasswordChangeWithoutAnswer(t *testing.T) {
 		}
 		inner.ServeHTTP(w, r)
 	}))
-	defer srv.Close()
-	c, err := NewClient(srv.URL, "admin", "old-secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := &keeper{}
-	c.Passwords = k
 	if err := c.Login(context.Background()); !errors.Is(err, ErrLogin) || !strings.Contains(err.Error(), "kept aside") {
 		t.Fatalf("Login: %v, want ErrLogin saying the new password is kept aside", err)
 	}

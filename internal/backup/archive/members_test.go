@@ -37,16 +37,8 @@ func TestRetar(t *testing.T) {
 	if err := Retar(&out, bytes.NewReader(bytes.Clone(mid.Bytes())), "./", "files/", -1); err != nil {
 		t.Fatal(err)
 	}
-	tr := tar.NewReader(&mid)
 	var got []string
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, h := range headers(t, mid.Bytes()) {
 		got = append(got, h.Name+">"+h.Linkname)
 		if h.Name == "./2026/a.bin" && (h.Uid != 999 || h.Mode != 0o640 || !h.ModTime.Equal(mtime)) {
 			t.Errorf("a.bin lost its owner, mode or time: %+v", h)
@@ -89,6 +81,23 @@ func tarOf(t *testing.T, hdrs ...*tar.Header) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// headers lists the members of a tar stream.
+func headers(t *testing.T, stream []byte) []*tar.Header {
+	t.Helper()
+	var out []*tar.Header
+	tr := tar.NewReader(bytes.NewReader(stream))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, h)
+	}
 }
 
 func gunzip(t *testing.T, path string) []byte {
@@ -185,15 +194,7 @@ func TestMemberGate(t *testing.T) {
 				t.Fatal(rerr)
 			}
 			var got []string
-			tr := tar.NewReader(&out)
-			for {
-				h, err := tr.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
+			for _, h := range headers(t, out.Bytes()) {
 				got = append(got, h.Name+">"+h.Linkname)
 			}
 			if !slices.Equal(got, tc.want) {
