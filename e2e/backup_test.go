@@ -30,7 +30,8 @@ import (
 
 // TestBackupRestore populates Redmine, backs it up while a probe keeps asking
 // for pages, refuses damaged and mismatched archives without changing anything,
-// survives a killed backup, removes every volume and restores them all.
+// survives a killed backup, restores beside the running stack and rolls back
+// (see generations), removes every volume and restores them all.
 func TestBackupRestore(t *testing.T) {
 	api := dockerAPI(t)
 	root := copyProject(t)
@@ -54,7 +55,7 @@ func TestBackupRestore(t *testing.T) {
 	checkAll := func(t *testing.T) {
 		t.Helper()
 		want.check(t, rm)
-		got := tarHeader(t, api, service(t, api, redmineProject, "redmine"), notes)
+		got := tarHeader(t, api, activeRedmine(t, api), notes)
 		if got.Uid != notesHdr.Uid || got.Gid != notesHdr.Gid || got.Mode != notesHdr.Mode || !got.ModTime.Equal(notesHdr.ModTime) || got.Size != notesHdr.Size {
 			t.Fatalf("plugins file: %d:%d %o %s %d bytes, want %d:%d %o %s %d bytes", got.Uid, got.Gid, got.Mode, got.ModTime, got.Size,
 				notesHdr.Uid, notesHdr.Gid, notesHdr.Mode, notesHdr.ModTime, notesHdr.Size)
@@ -115,14 +116,14 @@ func TestBackupRestore(t *testing.T) {
 		code    int
 		mention string
 	}{
-		{"truncated", []string{"restore-volumes", "--force", truncated}, 20, "entry redmine-files.tar"},
-		{"flipped byte in the files entry", []string{"restore-volumes", "--force", flipped}, 20, "entry redmine-files.tar"},
-		{"wrong age key", []string{"restore-volumes", "--force", "--identity", wrongKeyFile, encrypted}, 21, "none of the identities given opens it"},
-		{"no age key", []string{"restore-volumes", "--force", encrypted}, 21, "--identity"},
+		{"truncated", []string{"restore-volumes", "--yes", truncated}, 20, "entry redmine-files.tar"},
+		{"flipped byte in the files entry", []string{"restore-volumes", "--yes", flipped}, 20, "entry redmine-files.tar"},
+		{"wrong age key", []string{"restore-volumes", "--yes", "--identity", wrongKeyFile, encrypted}, 21, "none of the identities given opens it"},
+		{"no age key", []string{"restore-volumes", "--yes", encrypted}, 21, "--identity"},
 		{"another stack", []string{"restore-volumes", "--stack", "nginx", arch}, 22, "backup of stack redmine, not nginx"},
-		{"newer Redmine", []string{"restore-volumes", "--force", newer}, 22, "Redmine 99.0.0, newer than the 6.0.5"},
-		{"stack has data", []string{"restore-volumes", arch}, 22, "--force"},
-		{"only the files volume", []string{"restore-volumes", "--force", filesOnly}, 22, "holds no db-data"},
+		{"newer Redmine", []string{"restore-volumes", "--yes", newer}, 22, "Redmine 99.0.0, newer than the 6.0.5"},
+		{"stack has data, no terminal, no --yes", []string{"restore-volumes", arch}, 22, "pass --yes"},
+		{"only the files volume", []string{"restore-volumes", "--yes", filesOnly}, 22, "holds no db-data"},
 	} {
 		r := stackctl(t, env, tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.mention) {
@@ -152,6 +153,9 @@ func TestBackupRestore(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(killed, ".*partial*")); len(left) > 0 {
 		t.Errorf("the next backup did not clear the killed one's partial file: %v", left)
 	}
+
+	// Restores beside the running stack, rollback, prune, and the faults between.
+	generations(t, api, env, rm, arch, out, checkAll)
 
 	// Everything gone, then back from the archive.
 	mustRun(t, env, "down", "redmine", "--volumes")

@@ -15,7 +15,7 @@ import (
 
 type restoreVolumesOptions struct {
 	stack      string
-	force      bool
+	yes        bool
 	identities []string
 	profile    string
 	listen     string
@@ -25,7 +25,10 @@ type restoreVolumesOptions struct {
 
 func (o *restoreVolumesOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.stack, "stack", "redmine", "the stack to restore into; an archive of another stack is refused")
-	fs.BoolVar(&o.force, "force", false, "replace the stack's current data (its volumes and database) with the archive's")
+	fs.BoolVarP(&o.yes, "yes", "y", false, "restore without asking, on a stack that has data (needed without a terminal)")
+	// --force replaced the data before generations; it now means --yes.
+	fs.BoolVar(&o.yes, "force", false, "same as --yes")
+	_ = fs.MarkDeprecated("force", "a restore no longer replaces data; use --yes")
 	fs.StringArrayVarP(&o.identities, "identity", "i", nil, "age identity file that opens an encrypted archive; repeatable")
 	profileFlag(fs, &o.profile, envProfile(), profileUsage)
 	fs.StringVar(&o.listen, "listen", "", "host address:port to publish the stack on (default: as last time, else "+catalog.DefaultListen+")")
@@ -38,19 +41,30 @@ func newRestoreVolumesCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restore-volumes ARCHIVE",
 		Short: "Restore a stack's database and volumes from a backup archive",
-		Long: `Restore a stack's database and volumes from an archive of 'stackctl backup-volumes'.
+		Long: `Restore a stack's database and volumes from an archive of 'stackctl backup-volumes',
+as a new generation of its data, beside the running stack, which keeps serving.
 
 The whole archive is verified first. The restore is then refused, with nothing
-changed, when the archive is of another stack, comes from a newer Redmine or
-PostgreSQL than the images the stack would run, or when the stack still has data
-(any of its volumes exists) and --force is not given. Otherwise the stack is stopped
-and its volumes removed (with --force), its images built when missing, its volumes
-filled from the archive with their owners, modes and times, the database restored
-with pg_restore into a fresh PostgreSQL, and the stack started; stackctl waits
-until it is healthy and answers, and prints its URL.`,
-		Example: `  stackctl down -v redmine && stackctl restore-volumes backups/redmine-20261123T060000Z.tar.zst
-  stackctl restore-volumes --force backups/redmine-20261123T060000Z.tar.zst
-  stackctl restore-volumes -i ~/.config/age/key.txt redmine-20261123T060000Z.tar.zst.age`,
+changed, when the archive is of another stack, lacks one of the stack's volumes,
+comes from a newer Redmine or PostgreSQL than the images the stack would run, or
+would not fit in the free space of the engine's volume storage. Otherwise the
+archive is written into new volumes (the database through a PostgreSQL of the new
+generation, never the running one), the new generation starts beside the current
+one, and once it is healthy and answers a smoke check, nginx is pointed at it
+(requests under way finish) and the old generation's containers stop.
+
+Nothing is destroyed: the generation that served before stays, with its volumes,
+reachable with 'stackctl rollback' until 'stackctl prune' removes it, and so do
+the writes it took during the restore. Any failure before nginx is pointed over
+removes the new generation and leaves the stack exactly as it was; so does a
+stackctl killed half way, at the next stackctl command on the stack.
+
+On a stack with data, the restore asks for confirmation on a terminal; pass --yes
+where there is none.`,
+		Example: `  stackctl restore-volumes backups/redmine-20261123T060000Z.tar.zst
+  stackctl restore-volumes --yes backups/redmine-20261123T060000Z.tar.zst   # from a script
+  stackctl restore-volumes -i ~/.config/age/key.txt redmine-20261123T060000Z.tar.zst.age
+  stackctl rollback redmine   # back to the data from before the restore`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRestoreVolumes(cmd.Context(), g, o, args[0])
@@ -78,20 +92,32 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 		return err
 	}
 	defer release()
+	if !o.yes {
+		has, err := backup.HasData(ctx, r, st)
+		if err != nil {
+			return err
+		}
+		if has {
+			q := fmt.Sprintf("stack %s has data: restore %s as a new generation of it (the current one stays, for 'stackctl rollback')?", st.Name, archive)
+			if err := g.confirm(q, "--yes", backup.ErrRefused); err != nil {
+				return err
+			}
+		}
+	}
 	start := time.Now()
 	res, err := backup.Restore(ctx, r, e, st, archive, backup.RestoreOptions{
-		Force: o.force, Identities: ids, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()),
+		Identities: ids, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()),
 		Up: stack.UpOptions{Profile: profile, Listen: o.listen, Mirror: o.mirror, Timeout: o.timeout},
 	})
 	if err != nil {
 		return err
 	}
-	for _, v := range res.Replaced {
-		fmt.Fprintf(g.stderr, "replaced the data in volume %s\n", v)
-	}
 	m := res.Manifest
-	fmt.Fprintf(g.stderr, "restored stack %s from %s (taken %s, Redmine %s) in %s\n",
-		st.Name, archive, m.Created.Format("2006-01-02 15:04:05 MST"), m.RedmineVersion, time.Since(start).Round(100*time.Millisecond))
+	fmt.Fprintf(g.stderr, "restored stack %s from %s (taken %s, Redmine %s) as generation %d in %s\n",
+		st.Name, archive, m.Created.Format("2006-01-02 15:04:05 MST"), m.RedmineVersion, res.Gen, time.Since(start).Round(100*time.Millisecond))
+	if res.From != 0 {
+		fmt.Fprintf(g.stderr, "generation %d, which served before, is kept: 'stackctl rollback %s' returns to it, 'stackctl prune %s' removes it\n", res.From, st.Name, st.Name)
+	}
 	fmt.Fprintln(g.stdout, res.URL)
 	return nil
 }

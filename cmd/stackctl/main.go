@@ -61,8 +61,9 @@ const exitCodeHelp = `Exit codes:
   16   check-theme: the screenshot failed
   20   backup archive damaged: truncated, altered or not a stackctl backup
   21   backup archive cannot be decrypted: no or wrong --identity
-  22   restore refused, nothing changed: another stack's archive, a newer Redmine
-       or PostgreSQL than the images, or a stack with data and no --force
+  22   restore refused, nothing changed: another stack's archive, one without every
+       volume of the stack, a newer Redmine or PostgreSQL than the images, too little
+       free space, or a stack with data, no --yes and no terminal to ask on
   23   push: the registry wants credentials that are missing, or refuses them
   130  interrupted`
 

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/docker/cli/cli/streams"
 	"github.com/spf13/cobra"
@@ -29,6 +31,7 @@ type globalOptions struct {
 	debug    bool
 	// noWaitLock fails at once when another command is changing the stack.
 	noWaitLock bool
+	stdin      io.Reader
 	stdout     io.Writer
 	stderr     io.Writer
 }
@@ -41,7 +44,7 @@ func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
 }
 
 func newRootCommand() *cobra.Command {
-	g := &globalOptions{stdout: os.Stdout, stderr: os.Stderr}
+	g := &globalOptions{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
 	cmd := &cobra.Command{
 		Use:   "stackctl",
 		Short: "Build, run and check Redmine and nginx Docker Compose stacks",
@@ -90,6 +93,9 @@ for what, or with --no-wait-lock fails at once (exit 5). Commands that only read
 		newBackupVolumesCommand(g),
 		newVerifyBackupCommand(g),
 		newRestoreVolumesCommand(g),
+		newGenerationsCommand(g),
+		newRollbackCommand(g),
+		newPruneCommand(g),
 		newPushCommand(g),
 		newKernelCommand(g),
 		newValidateCommand(g),
@@ -147,7 +153,28 @@ func (g *globalOptions) changing(ctx context.Context, st catalog.Stack, purpose 
 		release()
 		return stack.Runner{}, nil, nil, err
 	}
+	// What a stopped stackctl left half done is finished or undone first.
+	if err := r.Recover(ctx, st); err != nil {
+		release()
+		return stack.Runner{}, nil, nil, err
+	}
 	return r, e, release, nil
+}
+
+// confirm asks question on the terminal and says whether the answer was yes;
+// without a terminal to ask on it fails with refused, naming the flag that
+// answers yes in advance.
+func (g *globalOptions) confirm(question, flag string, refused error) error {
+	in, ok := g.stdin.(*os.File)
+	if !ok || !streams.NewIn(in).IsTerminal() || !g.stderrIsTerminal() {
+		return fmt.Errorf("%w: %s: no terminal to ask on: pass %s to go ahead", refused, question, flag)
+	}
+	fmt.Fprintf(g.stderr, "%s [y/N] ", question)
+	answer, _ := bufio.NewReader(in).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return fmt.Errorf("%w: not confirmed", refused)
+	}
+	return nil
 }
 
 // state is --state-dir, once checked to name a directory.

@@ -18,13 +18,12 @@ import (
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/state"
 	"github.com/stackctl/stackctl/internal/volume"
 )
 
 // RestoreOptions are the operator's choices for a restore.
 type RestoreOptions struct {
-	// Force replaces a stack that has data; without it such a restore is refused.
-	Force      bool
 	Identities []age.Identity
 	// Up carries the profile, mirror and timeout, as for up.
 	Up       stack.UpOptions
@@ -35,8 +34,10 @@ type RestoreOptions struct {
 type RestoreResult struct {
 	Manifest archive.Manifest
 	URL      string
-	// Replaced lists the volumes that held data before, with --force.
-	Replaced []string
+	// From was the active generation (0: none), Gen is the restored one, now active.
+	From, Gen int
+	// Switched says the stack kept serving throughout the restore.
+	Switched bool
 }
 
 // VerifyFile reads the archive at path in full and checks it, changing nothing.
@@ -73,11 +74,14 @@ func verifyOpen(f *os.File, identities []age.Identity, progress Progress) (archi
 	return m, err
 }
 
-// Restore brings st back to the state in the archive at file. It verifies the
-// whole archive and refuses, changing nothing, an archive of another stack or
-// a stack that holds data unless forced; then it starts the stack through the
-// runner's one start-up sequence with the archive as its seed (see restore),
-// which refuses data from a newer Redmine or PostgreSQL than the images.
+// Restore brings st back to the state in the archive at file, as a new
+// generation beside the active one, which keeps serving until the switch and
+// stays afterwards (reachable by 'stackctl rollback'): nothing is destroyed.
+// It verifies the whole archive and refuses, changing nothing, an archive of
+// another stack or one that lacks some of the stack's volumes; then it makes
+// the generation through the runner with the archive as its seed, which
+// refuses data from a newer Redmine or PostgreSQL than the images, and too
+// little free space for the archive.
 func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, file string, o RestoreOptions) (RestoreResult, error) {
 	if o.Progress == nil {
 		o.Progress = nopProgress{}
@@ -97,62 +101,63 @@ func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.S
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	existing, err := refuse(ctx, r, e, st, file, m, o.Force)
-	if err != nil {
+	if err := refuse(ctx, r, st, file, m); err != nil {
 		return RestoreResult{}, err
 	}
 	rs := &restore{e: e, r: r, st: st, f: f, stamp: before, m: m, identities: o.Identities, progress: o.Progress}
 	defer rs.closeWriter()
-	up := o.Up
-	up.Seed, up.ReplaceVolumes = rs, len(existing) > 0
-	res, err := r.Up(ctx, st, up)
+	source := file
+	if abs, err := filepath.Abs(file); err == nil {
+		source = abs
+	}
+	res, err := r.NewGeneration(ctx, st, rs, state.MadeRestore, source, o.Up)
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	return RestoreResult{Manifest: m, URL: res.URL, Replaced: existing}, nil
+	return RestoreResult{Manifest: m, URL: res.URL, From: res.From, Gen: res.Gen, Switched: res.Switched}, nil
+}
+
+// HasData says whether st has data a restore would leave behind the new
+// generation: a confirmation is asked for then.
+func HasData(ctx context.Context, r stack.Runner, st catalog.Stack) (bool, error) {
+	pers, err := r.Persistence(ctx, st)
+	if err != nil {
+		return false, err
+	}
+	for _, mt := range pers.Mounts {
+		found, err := r.Engine.VolumeExists(ctx, mt.Name)
+		if err != nil || found {
+			return found, err
+		}
+	}
+	return false, nil
 }
 
 // refuse fails with ErrRefused when the archive m cannot go into st: another
-// stack's, a volume the stack no longer has, or data in the way without force.
-// It returns the stack's volumes that exist (and hold data).
-func refuse(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, file string, m archive.Manifest, force bool) ([]string, error) {
+// stack's, or one without every volume of the stack.
+func refuse(ctx context.Context, r stack.Runner, st catalog.Stack, file string, m archive.Manifest) error {
 	if m.Stack != st.Name {
-		return nil, fmt.Errorf("%w: %s is a backup of stack %s, not %s", ErrRefused, file, m.Stack, st.Name)
+		return fmt.Errorf("%w: %s is a backup of stack %s, not %s", ErrRefused, file, m.Stack, st.Name)
 	}
 	pers, err := r.Persistence(ctx, st)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	held := map[string]bool{}
 	for _, en := range m.Entries {
 		if _, ok := mountOf(pers, en.Volume); !ok {
-			return nil, fmt.Errorf("%w: the archive holds volume %s, which stack %s no longer has", ErrRefused, en.Volume, st.Name)
+			return fmt.Errorf("%w: the archive holds volume %s, which stack %s no longer has", ErrRefused, en.Volume, st.Name)
 		}
 		held[en.Volume] = true
 	}
-	// A restore makes every volume anew: one the archive lacks would come back empty.
+	// A generation is made whole from the archive: one the archive lacks would come back empty.
 	for _, mt := range pers.Mounts {
 		if !held[mt.Volume] {
-			return nil, fmt.Errorf("%w: %s holds no %s: a restore would leave stack %s's %s empty: restore a whole backup of the stack",
+			return fmt.Errorf("%w: %s holds no %s: the restored generation of stack %s would have an empty %s: restore a whole backup of the stack",
 				ErrRefused, file, mt.Volume, st.Name, mt.Volume)
 		}
 	}
-	var existing []string
-	for _, mt := range pers.Mounts {
-		found, err := e.VolumeExists(ctx, mt.Name)
-		if err != nil {
-			return nil, err
-		}
-		if found {
-			existing = append(existing, mt.Name)
-		}
-	}
-	if len(existing) > 0 && !force {
-		return nil, fmt.Errorf("%w: stack %s has data: volumes %s exist; a restore replaces them: "+
-			"back them up first ('stackctl backup-volumes %s'), then re-run with --force, or remove them with 'stackctl down -v %s'",
-			ErrRefused, st.Name, strings.Join(existing, ", "), st.Name, st.Name)
-	}
-	return existing, nil
+	return nil
 }
 
 // restore is the archive as the seed of a stack's start-up: the runner calls
@@ -171,6 +176,8 @@ type restore struct {
 	progress   Progress
 	// writer is the helper that writes the volumes, started by Begin.
 	writer *pendingWriter
+	// gen is the generation being filled.
+	gen int
 }
 
 var _ stack.Seed = (*restore)(nil)
@@ -201,14 +208,15 @@ func (rs *restore) Check(ctx context.Context, p stack.Prepared) error {
 // volumes (it takes as long as PostgreSQL's start, which it overlaps): from the
 // image of the service that mounts the first of them, with all of them mounted.
 func (rs *restore) Begin(ctx context.Context, p stack.Prepared) error {
-	pers := catalog.PersistenceOf(rs.st, p.Project)
+	rs.gen = p.Gen
+	pers := p.Persistence()
 	volumes := map[string]string{}
 	image := ""
 	for _, en := range rs.m.Entries {
 		if mt, ok := mountOf(pers, en.Volume); ok && en.Kind == archive.KindVolume {
 			volumes[en.Volume] = mt.Name
 			if image == "" {
-				image = p.Project.Services[mt.Service].Image
+				image = p.Project.Services[p.Service(mt.Service)].Image
 			}
 		}
 	}
@@ -232,7 +240,10 @@ func (rs *restore) Fill(ctx context.Context, p stack.Prepared) error {
 	if err != nil {
 		return err
 	}
-	if err := rs.entries(ctx, catalog.PersistenceOf(rs.st, p.Project), w); err != nil {
+	if err := rs.roomFor(ctx, p, w); err != nil {
+		return err
+	}
+	if err := rs.entries(ctx, p.Persistence(), w); err != nil {
 		return err
 	}
 	if w != nil {
@@ -301,7 +312,7 @@ func (rs *restore) entries(ctx context.Context, pers catalog.Persistence, w *vol
 // database restores a pg_dump into the stack's fresh PostgreSQL, in one
 // transaction: a failed restore leaves the database empty, not half full.
 func (rs *restore) database(ctx context.Context, d *catalog.Database, dump io.Reader) error {
-	id, err := rs.r.Container(ctx, rs.st, d.Service)
+	id, err := rs.r.GenContainer(ctx, rs.st, d.Service, rs.gen)
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,8 @@ type Stack struct {
 	FirstStart *FirstStart
 	// Database is the PostgreSQL a backup dumps rather than copies; nil for none.
 	Database *Database
+	// Generations, for a stack with data, says what belongs to one generation of it.
+	Generations *Generations
 }
 
 // FirstStart is a command run once in a service's container, after a stack's
@@ -94,14 +96,14 @@ type Persistence struct {
 	Mounts   []Mount
 }
 
-// PersistenceOf lists the named volumes of st's loaded project p, each with the
+// PersistenceOf lists the data volumes of st's loaded project p, each with the
 // first service (by name) that mounts it, sorted by volume.
 func PersistenceOf(st Stack, p *types.Project) Persistence {
 	seen := map[string]bool{}
 	var ms []Mount
 	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
 		for _, v := range p.Services[name].Volumes {
-			if v.Type != types.VolumeTypeVolume || seen[v.Source] {
+			if v.Type != types.VolumeTypeVolume || seen[v.Source] || !st.isData(v.Source) {
 				continue
 			}
 			vol, ok := p.Volumes[v.Source]
@@ -167,6 +169,13 @@ var stacks = map[string]Stack{
 		Secrets:    []Secret{secretDBPassword, secretKeyBase, secretAdminPassword},
 		FirstStart: redmineFirstStart,
 		Database:   &Database{Service: "db", Volume: volDB, User: redmineUser, Name: redmineDB},
+		Generations: &Generations{
+			Services: []string{"db", "redmine"},
+			Volumes:  []string{volDB, volFiles, volPlugins},
+			Links:    []Link{{Service: "redmine", Env: "REDMINE_DB_POSTGRES", To: "db"}},
+			Front:    "nginx", App: "redmine", AppPort: redminePort,
+			FrontVolume: volUpstream, UpstreamDir: upstreamDir, UpstreamFile: "generation.conf",
+		},
 	},
 }
 

@@ -96,6 +96,8 @@ const (
 	volDB           = "db-data"
 	volFiles        = "redmine-files"
 	volPlugins      = "redmine-plugins"
+	volUpstream     = "nginx-upstream"
+	upstreamDir     = "/etc/nginx/upstream"
 	redminePort     = 3000
 	nginxSiteConfig = "nginx-site"
 )
@@ -106,12 +108,17 @@ var RedmineVolumes = map[string]string{
 	volDB:      "PostgreSQL's data directory: every issue, wiki page, user and setting",
 	volFiles:   "Redmine's files/: every attachment, as uploaded",
 	volPlugins: "Redmine's plugins/: plugins installed by the operator, kept across image rebuilds",
+	volUpstream: "nginx's choice of the generation it serves (one line, written by stackctl); not data: " +
+		"it is in no generation and no backup",
 }
 
 func redmineModel() *types.Project {
 	proxy := nginxService()
 	proxy.DependsOn = types.DependsOnConfig{"redmine": {Condition: types.ServiceConditionHealthy, Required: true}}
 	proxy.Configs = []types.ServiceConfigObjConfig{{Source: nginxSiteConfig, Target: "/etc/nginx/http.d/site.conf"}}
+	// Where stackctl points nginx at the generation it serves: a volume, so that
+	// the choice survives a restart of nginx; the image makes the directory nginx's.
+	proxy.Volumes = []types.ServiceVolumeConfig{{Type: types.VolumeTypeVolume, Source: volUpstream, Target: upstreamDir}}
 	return &types.Project{
 		Name: "stackctl-redmine",
 		Services: types.Services{
@@ -119,7 +126,7 @@ func redmineModel() *types.Project {
 			"redmine": redmineService(),
 			"nginx":   proxy,
 		},
-		Volumes: types.Volumes{volDB: {}, volFiles: {}, volPlugins: {}},
+		Volumes: types.Volumes{volDB: {}, volFiles: {}, volPlugins: {}, volUpstream: {}},
 		// Secrets come from stackctl's environment, not from files: compose then
 		// creates them in the container owned by the user that reads them (the
 		// official Redmine entrypoint reads *_FILE after dropping to uid 999), while

@@ -219,3 +219,44 @@ func (e *Engine) ContainerImage(ctx context.Context, container string) (string, 
 	}
 	return res.Container.Image, nil
 }
+
+// RemoveVolume removes the volume called name; one already gone is no error.
+// A volume still in use is retried for a few seconds: a helper that mounted it
+// for a stackctl that was killed is on its way out (its standard input closed).
+func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
+	deadline := time.Now().Add(volumeInUseWait)
+	for {
+		_, err := e.API.VolumeRemove(ctx, name, client.VolumeRemoveOptions{})
+		switch {
+		case err == nil, cerrdefs.IsNotFound(err):
+			return nil
+		case cerrdefs.IsConflict(err) && time.Now().Before(deadline):
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+		default:
+			return fmt.Errorf("removing volume %s: %w", name, err)
+		}
+	}
+}
+
+// volumeInUseWait bounds RemoveVolume's wait for a volume's last user to go.
+const volumeInUseWait = 15 * time.Second
+
+// VolumeSizes returns the bytes each volume holds (name → size), as the engine
+// counts them ('docker system df -v'): it walks every volume, so it takes a while.
+func (e *Engine) VolumeSizes(ctx context.Context) (map[string]int64, error) {
+	du, err := e.API.DiskUsage(ctx, client.DiskUsageOptions{Volumes: true, Verbose: true})
+	if err != nil {
+		return nil, fmt.Errorf("asking the engine for volume sizes: %w", err)
+	}
+	out := map[string]int64{}
+	for _, v := range du.Volumes.Items {
+		if v.UsageData != nil {
+			out[v.Name] = v.UsageData.Size
+		}
+	}
+	return out, nil
+}

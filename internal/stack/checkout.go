@@ -68,6 +68,13 @@ func (c Checkout) Load(ctx context.Context, s catalog.Stack, set catalog.Setting
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", file, err)
 	}
+	label(p)
+	return p, nil
+}
+
+// label labels p's services the way the Compose SDK's own loader does, so that
+// Ps and Down find them.
+func label(p *types.Project) {
 	for name, svc := range p.Services {
 		svc.CustomLabels = map[string]string{
 			api.ProjectLabel:     p.Name,
@@ -79,7 +86,6 @@ func (c Checkout) Load(ctx context.Context, s catalog.Stack, set catalog.Setting
 		}
 		p.Services[name] = svc
 	}
-	return p, nil
 }
 
 func envList(env map[string]string) []string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -24,6 +25,10 @@ type Engine interface {
 	Availability
 	basebuild.Images
 	Exec(ctx context.Context, container string, cmd []string, o engine.ExecOptions) error
+	ContainerImage(ctx context.Context, container string) (string, error)
+	VolumeExists(ctx context.Context, name string) (bool, error)
+	RemoveVolume(ctx context.Context, name string) error
+	VolumeSizes(ctx context.Context) (map[string]int64, error)
 }
 
 // Runner runs the catalogue's stacks through the Compose SDK, in-process.
@@ -36,8 +41,21 @@ type Runner struct {
 	Log io.Writer
 }
 
-// Container returns the ID of the running container of service in st.
+// Container returns the ID of the running container of service (a name in the
+// compose file) in st's active generation.
 func (r Runner) Container(ctx context.Context, st catalog.Stack, service string) (string, error) {
+	rec, err := r.State.Load(st.Name)
+	if err != nil {
+		return "", err
+	}
+	return r.GenContainer(ctx, st, service, activeGen(rec))
+}
+
+// GenContainer returns the ID of the running container of service in generation gen of st.
+func (r Runner) GenContainer(ctx context.Context, st catalog.Stack, service string, gen int) (string, error) {
+	if g := st.Generations; g != nil && slices.Contains(g.Services, service) {
+		service = catalog.ServiceName(service, gen)
+	}
 	cs, err := r.Ps(ctx, st)
 	if err != nil {
 		return "", err
@@ -50,36 +68,79 @@ func (r Runner) Container(ctx context.Context, st catalog.Stack, service string)
 	return "", fmt.Errorf("%w: service %s of stack %s is not running: see 'stackctl ps %s'", errs.NotRunning, service, st.Name, st.Name)
 }
 
-// Persistence describes the named volumes of the stack as last started.
+// Persistence describes the data volumes of the stack's active generation.
 func (r Runner) Persistence(ctx context.Context, st catalog.Stack) (catalog.Persistence, error) {
-	p, err := r.recorded(ctx, st)
+	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return catalog.Persistence{}, err
 	}
-	return catalog.PersistenceOf(st, p), nil
+	p, err := r.load(ctx, st, profileOr(rec.Profile), rec.Listen)
+	if err != nil {
+		return catalog.Persistence{}, err
+	}
+	return catalog.PersistenceOf(st, p).ForGeneration(p.Name, activeGen(rec)), nil
 }
 
 // Down stops and removes the stack's containers and network; with volumes it also
-// removes its named volumes, and forgets the recorded profile with them.
+// removes every generation's data volumes, says which first, and forgets the
+// stack's state with them.
 func (r Runner) Down(ctx context.Context, st catalog.Stack, volumes bool) error {
+	rec, err := r.State.Load(st.Name)
+	if err != nil {
+		return err
+	}
 	p, err := r.recorded(ctx, st)
 	if err != nil {
 		return err
 	}
+	var data []string
 	if volumes {
-		var names []string
-		for _, mt := range catalog.PersistenceOf(st, p).Mounts {
-			names = append(names, mt.Name)
+		data, err = r.allData(ctx, st, rec)
+		if err != nil {
+			return err
 		}
-		r.logf("stack %s: removing its containers and its data: volumes %s", st.Name, strings.Join(names, ", "))
+		r.logf("stack %s: removing its containers and all its data: volumes %s", st.Name, strings.Join(data, ", "))
 	}
 	if err := r.Compose.Down(ctx, p.Name, api.DownOptions{Project: p, RemoveOrphans: true, Volumes: volumes}); err != nil {
 		return fmt.Errorf("stopping %s: %w", st.Name, err)
 	}
-	if volumes {
-		return r.State.Forget(st.Name)
+	if !volumes {
+		return nil
 	}
-	return nil
+	for _, v := range data {
+		if err := r.Engine.RemoveVolume(ctx, v); err != nil {
+			return err
+		}
+	}
+	return r.State.Forget(st.Name)
+}
+
+// allData lists the data volumes of every generation of st that exist: those
+// recorded, and generation 1's (which a stack without records may have).
+func (r Runner) allData(ctx context.Context, st catalog.Stack, rec state.State) ([]string, error) {
+	if st.Generations == nil {
+		return nil, nil
+	}
+	gens := []int{1}
+	for _, g := range rec.Generations {
+		if g.N != 1 {
+			gens = append(gens, g.N)
+		}
+	}
+	var out []string
+	for _, gen := range gens {
+		for _, v := range st.Generations.Volumes {
+			name := catalog.VolumeName(st.ComposeProject(), v, gen)
+			found, err := r.Engine.VolumeExists(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			if found {
+				out = append(out, name)
+			}
+		}
+	}
+	return out, nil
 }
 
 // Ps lists the stack's containers; errs.NotRunning when there are none.
@@ -125,28 +186,49 @@ func (r Runner) Config(ctx context.Context, st catalog.Stack, profile catalog.Pr
 	return p.MarshalYAML()
 }
 
-// recorded loads the stack as it was last started. A stack never started loads
-// as upstream: only names matter then, and they do not depend on the profile.
+// recorded loads the stack as it was last started: its active generation behind
+// its front.
 func (r Runner) recorded(ctx context.Context, st catalog.Stack) (*types.Project, error) {
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return nil, err
 	}
-	profile := rec.Profile
-	if profile == "" {
-		profile = catalog.ProfileUpstream
+	p, err := r.load(ctx, st, profileOr(rec.Profile), rec.Listen)
+	if err != nil {
+		return nil, err
 	}
-	return r.load(ctx, st, profile, rec.Listen)
+	return generation(st, p, activeGen(rec), true)
 }
 
+// profileOr is the recorded profile, or upstream for a stack never started:
+// only names matter then, and they do not depend on the profile.
+func profileOr(p catalog.Profile) catalog.Profile {
+	return cmp.Or(p, catalog.ProfileUpstream)
+}
+
+// activeGen is the generation that serves, or would: generation 1 when none is recorded.
+func activeGen(rec state.State) int { return max(rec.Active, 1) }
+
 // load reads st's compose project under profile, published on listen (or the
-// default), with the stack's secrets that exist.
+// default), with the stack's secrets that exist: every service of the
+// compose file, as generation 1.
 func (r Runner) load(ctx context.Context, st catalog.Stack, profile catalog.Profile, listen string) (*types.Project, error) {
 	secrets, err := r.State.SecretValues(st)
 	if err != nil {
 		return nil, err
 	}
 	return r.Checkout.Load(ctx, st, catalog.Settings{Profile: profile, Listen: cmp.Or(listen, catalog.DefaultListen), Secrets: secrets})
+}
+
+// generation is p, st's loaded project, as generation gen: its services on its
+// volumes, behind the front when front is set, labelled for the Compose SDK.
+func generation(st catalog.Stack, p *types.Project, gen int, front bool) (*types.Project, error) {
+	g, err := st.ForGeneration(p, gen, front)
+	if err != nil {
+		return nil, err
+	}
+	label(g)
+	return g, nil
 }
 
 func (r Runner) logf(format string, args ...any) {

@@ -3,8 +3,8 @@ package stack
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,24 +30,18 @@ type UpOptions struct {
 	// NoWait returns once containers are created and started, without waiting
 	// for health; a first start's configuration then waits for the next up.
 	NoWait bool
-	// Seed, when set (never with NoWait), fills the stack's volumes before its applications run on
-	// them: a restore.
-	Seed Seed
-	// ReplaceVolumes removes the stack's containers and volumes once its images
-	// are built and Seed has checked them, so that Seed fills fresh ones.
-	ReplaceVolumes bool
 }
 
-// A Seed fills a stack's new volumes during Up, before the applications first
-// run on them.
+// A Seed fills a new generation's volumes, before the applications first run
+// on them: a restore.
 type Seed interface {
 	// Check runs once the images are built, before anything changes: refuse here.
 	Check(ctx context.Context, p Prepared) error
-	// Begin runs once the volumes and containers are created, before any of
-	// them starts: slow preparations start here, in the background.
+	// Begin runs once the generation's volumes and containers are created,
+	// before any of them starts: slow preparations start here, in the background.
 	Begin(ctx context.Context, p Prepared) error
-	// Fill runs once the stack's database (if it has one), alone, is healthy;
-	// the rest of the stack starts when it returns.
+	// Fill runs once the generation's database (if it has one), alone, is
+	// healthy; the rest of the generation starts when it returns.
 	Fill(ctx context.Context, p Prepared) error
 }
 
@@ -62,46 +56,84 @@ type UpResult struct {
 // Prepared is a stack ready to be built and created: profile chosen and
 // recorded, bases and secrets in place, compose project loaded.
 type Prepared struct {
-	Stack   catalog.Stack
-	Choice  Choice
-	State   state.State
+	Stack  catalog.Stack
+	Choice Choice
+	State  state.State
+	// Project is generation Gen of the stack, behind its front for an up, alone
+	// for a generation being made beside the active one.
 	Project *types.Project
+	Gen     int
+	// base is the stack's project as its compose file has it (generation 1, every service).
+	base *types.Project
+}
+
+// Persistence is the data volumes of the prepared generation.
+func (p Prepared) Persistence() catalog.Persistence {
+	return catalog.PersistenceOf(p.Stack, p.base).ForGeneration(p.base.Name, p.Gen)
+}
+
+// Service is the name service (as the compose file names it) has in the prepared generation.
+func (p Prepared) Service(service string) string {
+	if g := p.Stack.Generations; g != nil && slices.Contains(g.Services, service) {
+		return catalog.ServiceName(service, p.Gen)
+	}
+	return service
 }
 
 const defaultTimeout = 5 * time.Minute
 
-// Up is the one start-up sequence of a stack, for up and restore alike: choose
-// the profile, build what is missing (bases, then images), let a Seed check the
-// images, create, let it fill the volumes, start, wait until every service is
-// healthy and the entry URL answers, and run the stack's first start once.
-// Running it again changes nothing.
+// Up starts a stack's active generation (generation 1 on a first start)
+// behind its front: choose the profile, build what is missing (bases, then
+// images), create, start, wait until every service is healthy and the entry
+// URL answers, run the stack's first start once, and point the front at the
+// generation. Running it again changes nothing.
 func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult, error) {
-	if o.Seed != nil && o.NoWait {
-		return UpResult{}, errors.New("a seeded start waits for health: only then is its data marked as set up")
-	}
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
-	prep, err := r.prepare(ctx, st, o)
+	prep, err := r.prepare(ctx, st, o, true)
 	if err != nil {
 		return UpResult{}, err
 	}
-	if err := r.create(ctx, &prep, o, timeout); err != nil {
-		return UpResult{}, err
+	if err := r.Compose.Build(ctx, prep.Project, api.BuildOptions{Deps: true}); err != nil {
+		return UpResult{}, fmt.Errorf("building %s: %w", st.Name, err)
 	}
-	if err := r.start(ctx, st.Name, prep.Project, !o.NoWait, timeout); err != nil {
+	err = r.Compose.Create(ctx, prep.Project, api.CreateOptions{
+		RemoveOrphans: true, Recreate: api.RecreateDiverged, RecreateDependencies: api.RecreateDiverged,
+	})
+	if err != nil {
+		return UpResult{}, fmt.Errorf("creating %s: %w", st.Name, err)
+	}
+	return r.serve(ctx, prep, o.NoWait, timeout)
+}
+
+// serve starts the created stack prep (its generation behind the front), waits
+// for it, runs its first start when its data lacks the mark, points the front
+// at the generation and records it as ready.
+func (r Runner) serve(ctx context.Context, prep Prepared, noWait bool, timeout time.Duration) (UpResult, error) {
+	st := prep.Stack
+	if err := r.start(ctx, st.Name, prep.Project, !noWait, timeout); err != nil {
 		return UpResult{}, err
 	}
 	res := UpResult{Choice: prep.Choice}
+	var err error
 	if res.URL, err = catalog.EntryURL(prep.State.Listen); err != nil {
 		return UpResult{}, err
 	}
-	if o.NoWait {
+	if noWait {
 		return res, nil
 	}
 	if err := waitHTTP(ctx, res.URL, timeout); err != nil {
 		return UpResult{}, fmt.Errorf("stack %s started but %s does not answer: %w: see 'stackctl logs %s'", st.Name, res.URL, err, st.Name)
 	}
-	if err := r.configure(ctx, prep); err != nil {
+	if err := r.configure(ctx, st, prep.Gen); err != nil {
 		return UpResult{}, err
+	}
+	if st.Generations != nil {
+		if err := r.pointFront(ctx, st, prep.Gen, false); err != nil {
+			return UpResult{}, err
+		}
+		if err := r.recordReady(ctx, st, prep.Gen, true); err != nil {
+			return UpResult{}, err
+		}
 	}
 	// Only now is the password set, on a first start.
 	if st.HasSecret(catalog.AdminPassword) {
@@ -111,8 +143,10 @@ func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult
 }
 
 // prepare chooses the profile, builds missing debian bases, generates missing
-// secrets, loads the project and records the profile.
-func (r Runner) prepare(ctx context.Context, st catalog.Stack, o UpOptions) (Prepared, error) {
+// secrets, loads the project, and records the profile and the stack's
+// generations: data found without a record becomes generation 1; with
+// first set, a stack without data gets its first generation.
+func (r Runner) prepare(ctx context.Context, st catalog.Stack, o UpOptions, first bool) (Prepared, error) {
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return Prepared{}, err
@@ -134,8 +168,11 @@ func (r Runner) prepare(ctx context.Context, st catalog.Stack, o UpOptions) (Pre
 		return Prepared{}, err
 	}
 	listen := cmp.Or(o.Listen, rec.Listen, catalog.DefaultListen)
-	p, err := r.load(ctx, st, choice.Profile, listen)
+	base, err := r.load(ctx, st, choice.Profile, listen)
 	if err != nil {
+		return Prepared{}, err
+	}
+	if err := r.adopt(ctx, st, &rec, first); err != nil {
 		return Prepared{}, err
 	}
 	if rec.Profile == "" {
@@ -145,36 +182,40 @@ func (r Runner) prepare(ctx context.Context, st catalog.Stack, o UpOptions) (Pre
 	if err := r.State.Save(st.Name, rec); err != nil {
 		return Prepared{}, fmt.Errorf("recording the profile of %s: %w", st.Name, err)
 	}
-	return Prepared{Stack: st, Choice: choice, State: rec, Project: p}, nil
+	gen := activeGen(rec)
+	p, err := generation(st, base, gen, true)
+	if err != nil {
+		return Prepared{}, err
+	}
+	return Prepared{Stack: st, Choice: choice, State: rec, Project: p, Gen: gen, base: base}, nil
 }
 
-// create builds the stack's images, lets a seed check them, replaces the
-// volumes when asked, and creates what diverged from the model (so that a
-// second up changes nothing); a seed then fills the new volumes.
-func (r Runner) create(ctx context.Context, prep *Prepared, o UpOptions, timeout time.Duration) error {
-	name := prep.Stack.Name
-	if err := r.Compose.Build(ctx, prep.Project, api.BuildOptions{Deps: true}); err != nil {
-		return fmt.Errorf("building %s: %w", name, err)
+// adopt records generation 1 of a stack with generations but no active one:
+// found (a stack started before generations existed, or whose state was lost)
+// when its volumes exist, else, with first, as made by this first start.
+func (r Runner) adopt(ctx context.Context, st catalog.Stack, rec *state.State, first bool) error {
+	if st.Generations == nil || rec.Active != 0 {
+		return nil
 	}
-	if o.Seed != nil {
-		if err := o.Seed.Check(ctx, *prep); err != nil {
+	found := rec.Profile != ""
+	for _, v := range st.Generations.Volumes {
+		if found {
+			break
+		}
+		var err error
+		if found, err = r.Engine.VolumeExists(ctx, catalog.VolumeName(st.ComposeProject(), v, 1)); err != nil {
 			return err
 		}
 	}
-	if o.ReplaceVolumes {
-		if err := r.replace(ctx, prep); err != nil {
-			return err
-		}
+	switch {
+	case found:
+		rec.PutGen(state.Generation{N: 1, Made: state.MadeFound, At: cmp.Or(rec.FirstUpAt, time.Now().UTC()), Ready: true})
+	case first:
+		rec.PutGen(state.Generation{N: 1, Made: state.MadeFirstStart, At: time.Now().UTC()})
+	default:
+		return nil
 	}
-	err := r.Compose.Create(ctx, prep.Project, api.CreateOptions{
-		RemoveOrphans: true, Recreate: api.RecreateDiverged, RecreateDependencies: api.RecreateDiverged,
-	})
-	if err != nil {
-		return fmt.Errorf("creating %s: %w", name, err)
-	}
-	if o.Seed != nil {
-		return r.seed(ctx, *prep, o.Seed, timeout)
-	}
+	rec.Active = 1
 	return nil
 }
 
@@ -184,38 +225,28 @@ func (r Runner) create(ctx context.Context, prep *Prepared, o UpOptions, timeout
 // back, the next start must not leave Redmine's default admin login open). Data
 // a seed brought gets it too: the first start leaves data set up before alone,
 // and a backup of a stack that never had it must not restore an open login.
-func (r Runner) configure(ctx context.Context, prep Prepared) error {
-	st := prep.Stack
+func (r Runner) configure(ctx context.Context, st catalog.Stack, gen int) error {
 	if st.FirstStart == nil {
 		return nil
 	}
-	done, err := r.configured(ctx, st)
+	done, err := r.configured(ctx, st, gen)
 	if err != nil || done {
 		return err
 	}
-	if err := r.firstStart(ctx, st, st.FirstStart); err != nil {
+	if err := r.firstStart(ctx, st, gen, st.FirstStart); err != nil {
 		return err
 	}
-	return r.markConfigured(ctx, st)
+	return r.markConfigured(ctx, st, gen)
 }
 
-// replace removes the stack's containers and volumes.
-func (r Runner) replace(ctx context.Context, prep *Prepared) error {
-	p := prep.Project
-	if err := r.Compose.Down(ctx, p.Name, api.DownOptions{Project: p, RemoveOrphans: true, Volumes: true}); err != nil {
-		return fmt.Errorf("removing the data of %s: %w", prep.Stack.Name, err)
-	}
-	return nil
-}
-
-// seed lets s fill the created stack: its database starts alone (a fresh
-// PostgreSQL initialises an empty database for the seed), then s fills it.
+// seed lets s fill the created generation prep: its database starts alone (a
+// fresh PostgreSQL initialises an empty database for the seed), then s fills it.
 func (r Runner) seed(ctx context.Context, prep Prepared, s Seed, timeout time.Duration) error {
 	if err := s.Begin(ctx, prep); err != nil {
 		return err
 	}
 	if d := prep.Stack.Database; d != nil {
-		p, err := prep.Project.WithSelectedServices([]string{d.Service})
+		p, err := prep.Project.WithSelectedServices([]string{prep.Service(d.Service)})
 		if err != nil {
 			return fmt.Errorf("starting %s: %w", prep.Stack.Name, err)
 		}
@@ -237,8 +268,8 @@ func (r Runner) start(ctx context.Context, name string, p *types.Project, wait b
 
 // firstStart runs the stack's first-start command in its service's container,
 // with the named secret on standard input.
-func (r Runner) firstStart(ctx context.Context, st catalog.Stack, fs *catalog.FirstStart) error {
-	id, err := r.Container(ctx, st, fs.Service)
+func (r Runner) firstStart(ctx context.Context, st catalog.Stack, gen int, fs *catalog.FirstStart) error {
+	id, err := r.GenContainer(ctx, st, fs.Service, gen)
 	if err != nil {
 		return err
 	}
@@ -250,7 +281,7 @@ func (r Runner) firstStart(ctx context.Context, st catalog.Stack, fs *catalog.Fi
 		}
 		o.Stdin = strings.NewReader(v + "\n")
 	}
-	r.logf("stack %s: first start: %s", st.Name, fs.Says)
+	r.logf("stack %s: generation %d: first start: %s", st.Name, gen, fs.Says)
 	if err := r.Engine.Exec(ctx, id, fs.Command, o); err != nil {
 		return fmt.Errorf("first start of %s: %w", st.Name, err)
 	}

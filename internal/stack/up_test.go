@@ -53,16 +53,29 @@ func (f *fakeCompose) Start(_ context.Context, _ string, o api.StartOptions) err
 	return f.record("start " + strings.Join(o.Project.ServiceNames(), ","))
 }
 
+func (f *fakeCompose) Remove(_ context.Context, _ string, o api.RemoveOptions) error {
+	return f.record("remove " + strings.Join(o.Services, ","))
+}
+
+// Ps has every service of generations 1 and 2 running, and the front.
 func (f *fakeCompose) Ps(context.Context, string, api.PsOptions) ([]api.ContainerSummary, error) {
-	return []api.ContainerSummary{{ID: "c-redmine", Service: "redmine", State: "running"}, {ID: "c-db", Service: "db", State: "running"}}, nil
+	var cs []api.ContainerSummary
+	for _, svc := range []string{"db", "nginx", "redmine", "db-g2", "redmine-g2"} {
+		cs = append(cs, api.ContainerSummary{ID: "c-" + svc, Service: svc, State: "running"})
+	}
+	return cs, nil
 }
 
 // fakeEngine has every upstream image and runs execs by recording them; psql
-// in the database keeps the database's comment, the mark of a first start.
+// in the database keeps the database's comment, the mark of a first start;
+// the front keeps its upstream file and answers smoke checks.
 type fakeEngine struct {
-	execs   []string
-	stdin   []string
-	comment string
+	execs    []string
+	stdin    []string
+	comment  string
+	upstream string
+	volumes  map[string]bool
+	removed  []string
 }
 
 func (f *fakeEngine) ImagePresent(context.Context, string) (bool, error) { return true, nil }
@@ -76,14 +89,38 @@ func (f *fakeEngine) Import(context.Context, io.Reader, []string) (string, error
 func (f *fakeEngine) Tag(context.Context, string, string) error                  { return nil }
 func (f *fakeEngine) RemoveImage(context.Context, string) error                  { return nil }
 func (f *fakeEngine) Untagged(context.Context, string, string) ([]string, error) { return nil, nil }
+func (f *fakeEngine) ContainerImage(_ context.Context, id string) (string, error) {
+	return "sha256:" + id, nil
+}
+func (f *fakeEngine) VolumeExists(_ context.Context, name string) (bool, error) {
+	return f.volumes[name], nil
+}
+func (f *fakeEngine) RemoveVolume(_ context.Context, name string) error {
+	f.removed = append(f.removed, name)
+	return nil
+}
+func (f *fakeEngine) VolumeSizes(context.Context) (map[string]int64, error) { return nil, nil }
 func (f *fakeEngine) Exec(_ context.Context, id string, cmd []string, o engine.ExecOptions) error {
-	if cmd[0] == "psql" {
+	switch cmd[0] {
+	case "psql":
 		sql := cmd[len(cmd)-1]
 		if strings.Contains(sql, "COMMENT ON DATABASE") {
 			_, mark, _ := strings.Cut(sql, "current_database(), '")
 			f.comment, _, _ = strings.Cut(mark, "'")
 		} else if o.Stdout != nil {
 			io.WriteString(o.Stdout, f.comment+"\n")
+		}
+		return nil
+	case "wget":
+		io.WriteString(o.Stdout, `<input name="username"> {"projects":[]}`)
+		return nil
+	case "sh":
+		switch cmd[3] {
+		case "read-upstream":
+			io.WriteString(o.Stdout, f.upstream)
+		case "point-front":
+			b, _ := io.ReadAll(o.Stdin)
+			f.upstream = string(b)
 		}
 		return nil
 	}
@@ -105,7 +142,9 @@ func (s seedRecorder) Begin(context.Context, Prepared) error { return s.c.record
 func (s seedRecorder) Fill(context.Context, Prepared) error  { return s.c.record("seed fill") }
 
 // TestUpSequence: up and restore run one start-up, in one order, and only a
-// start that reaches its end runs the first start and marks the database.
+// start that reaches its end runs the first start and marks the database; a
+// restore into a stack with data makes generation 2 beside generation 1 and
+// switches to it, and one that fails before the switch removes generation 2.
 func TestUpSequence(t *testing.T) {
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	defer site.Close()
@@ -114,37 +153,51 @@ func TestUpSequence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	gen2 := []string{"stackctl-redmine_db-data-g2", "stackctl-redmine_redmine-files-g2", "stackctl-redmine_redmine-plugins-g2"}
 	for _, tc := range []struct {
 		name       string
-		seed, repl bool
+		seed, data bool
 		fail       string
 		want       []string
+		// active is the generation that serves afterwards, upstream where the front points.
+		active   int
+		upstream string
+		removed  []string
 	}{
-		{name: "up", want: []string{"build", "create", "start db,nginx,redmine"}},
-		{name: "restore", seed: true, want: []string{"build", "seed check", "create", "seed begin", "start db", "seed fill", "start db,nginx,redmine"}},
-		{name: "restore over data", seed: true, repl: true,
-			want: []string{"build", "seed check", "down -v", "create", "seed begin", "start db", "seed fill", "start db,nginx,redmine"}},
-		{name: "refused by the seed", seed: true, repl: true, fail: "seed check", want: []string{"build", "seed check"}},
-		{name: "fill fails", seed: true, fail: "seed fill", want: []string{"build", "seed check", "create", "seed begin", "start db", "seed fill"}},
-		{name: "build fails", fail: "build", want: []string{"build"}},
+		{name: "up", want: []string{"build", "create", "start db,nginx,redmine"}, active: 1, upstream: "redmine:3000"},
+		{name: "restore", seed: true, active: 1, upstream: "redmine:3000",
+			want: []string{"build", "seed check", "create", "seed begin", "start db", "seed fill", "start db,redmine", "create", "start db,nginx,redmine"}},
+		{name: "restore beside data", seed: true, data: true, active: 2, upstream: "redmine-g2:3000",
+			want: []string{"build", "seed check", "create", "seed begin", "start db-g2", "seed fill", "start db-g2,redmine-g2", "remove db,redmine"}},
+		{name: "refused by the seed", seed: true, data: true, fail: "seed check", want: []string{"build", "seed check"}, active: 1},
+		{name: "fill fails", seed: true, data: true, fail: "seed fill", active: 1, removed: gen2,
+			want: []string{"build", "seed check", "create", "seed begin", "start db-g2", "seed fill", "remove db-g2,redmine-g2"}},
+		{name: "never healthy", seed: true, data: true, fail: "start db-g2,redmine-g2", active: 1, removed: gen2,
+			want: []string{"build", "seed check", "create", "seed begin", "start db-g2", "seed fill", "start db-g2,redmine-g2", "remove db-g2,redmine-g2"}},
+		{name: "build fails", fail: "build", want: []string{"build"}, active: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &fakeCompose{fail: tc.fail}
-			e := &fakeEngine{}
+			e := &fakeEngine{volumes: map[string]bool{}}
 			r := Runner{Compose: c, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
-			o := UpOptions{Profile: catalog.ProfileUpstream, Listen: listen, ReplaceVolumes: tc.repl}
-			if tc.seed {
-				o.Seed = seedRecorder{c: c}
+			o := UpOptions{Profile: catalog.ProfileUpstream, Listen: listen}
+			if tc.data {
+				e.volumes["stackctl-redmine_db-data"] = true
+				e.comment = configuredMark
 			}
-			_, err := r.Up(context.Background(), st, o)
+			if tc.seed {
+				_, err = r.NewGeneration(context.Background(), st, seedRecorder{c: c}, state.MadeRestore, "a.tar.zst", o)
+			} else {
+				_, err = r.Up(context.Background(), st, o)
+			}
 			if (err != nil) != (tc.fail != "") {
-				t.Fatalf("Up error = %v, want one only when %q fails", err, tc.fail)
+				t.Fatalf("error = %v, want one only when %q fails", err, tc.fail)
 			}
 			if !slices.Equal(c.calls, tc.want) {
 				t.Errorf("calls = %q\nwant    %q", c.calls, tc.want)
 			}
 			// Fresh or seeded, unmarked data gets the first start once the stack is up.
-			firstStart := tc.fail == ""
+			firstStart := tc.fail == "" && !tc.data
 			if ran := len(e.execs) > 0; ran != firstStart {
 				t.Errorf("first start ran: %v, want %v (%q)", ran, firstStart, e.execs)
 			}
@@ -155,10 +208,26 @@ func TestUpSequence(t *testing.T) {
 				}
 			}
 			// Whatever failed, the record of the stack's profile is there.
-			if rec, err := r.State.Load(st.Name); err != nil || rec.Profile != catalog.ProfileUpstream {
+			rec, err := r.State.Load(st.Name)
+			if err != nil || rec.Profile != catalog.ProfileUpstream {
 				t.Errorf("state after %s: %+v, %v; want the profile recorded", tc.name, rec, err)
 			}
-			if marked := e.comment == configuredMark; marked != (tc.fail == "") {
+			if rec.Active != tc.active && !(tc.fail == "build" && rec.Active == 0) {
+				t.Errorf("active generation %d, want %d", rec.Active, tc.active)
+			}
+			if rec.Switch != nil {
+				t.Errorf("a switch is left recorded: %+v", rec.Switch)
+			}
+			if tc.upstream != "" && !strings.Contains(e.upstream, "http://"+tc.upstream+";") {
+				t.Errorf("the front points at %q, want %s", e.upstream, tc.upstream)
+			}
+			if _, ok := rec.Gen(2); ok && tc.fail != "" {
+				t.Errorf("a failed restore left generation 2 recorded: %+v", rec.Generations)
+			}
+			if !slices.Equal(e.removed, tc.removed) {
+				t.Errorf("volumes removed %q, want %q", e.removed, tc.removed)
+			}
+			if marked := e.comment == configuredMark; marked != (tc.fail == "" || tc.data) {
 				t.Errorf("database marked configured: %v after %s", marked, tc.name)
 			}
 			// A second up of a configured stack does not run the first start again.
@@ -181,7 +250,7 @@ func TestFirstStartFollowsTheData(t *testing.T) {
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	defer site.Close()
 	st, _ := catalog.LookupStack("redmine")
-	e := &fakeEngine{}
+	e := &fakeEngine{volumes: map[string]bool{}}
 	r := Runner{Compose: &fakeCompose{}, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
 	o := UpOptions{Profile: catalog.ProfileUpstream, Listen: strings.TrimPrefix(site.URL, "http://")}
 	for i, want := range []int{1, 0, 1} {

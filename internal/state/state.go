@@ -22,6 +22,14 @@ type State struct {
 	// Listen is the host address:port the stack was last published on.
 	Listen    string    `json:"listen,omitempty"`
 	FirstUpAt time.Time `json:"first_up_at"`
+	// Generations are the stack's generations of data, oldest first, and Active
+	// the one that serves (0: none recorded; a stack started before generations
+	// existed has generation 1 with the volume names it always had).
+	Generations []Generation `json:"generations,omitempty"`
+	Active      int          `json:"active,omitempty"`
+	// Switch, when set, is a change of the active generation that was under
+	// way when stackctl stopped.
+	Switch *Switch `json:"switch,omitempty"`
 }
 
 // Dir holds stackctl's per-stack state. Its zero value is not usable; use

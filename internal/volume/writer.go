@@ -224,3 +224,6 @@ func (x *Writer) Close() error {
 	}
 	return nil
 }
+
+// ID is the helper container's: it mounts the volumes, for a look at them (df) by exec.
+func (x *Writer) ID() string { return x.id }

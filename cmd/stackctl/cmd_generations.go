@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/stackctl/stackctl/internal/backup"
+)
+
+type generationsOptions struct {
+	json bool
+}
+
+func (o *generationsOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.json, "json", false, "print the generations as a JSON array")
+}
+
+func newGenerationsCommand(g *globalOptions) *cobra.Command {
+	o := &generationsOptions{}
+	cmd := &cobra.Command{
+		Use:   "generations STACK",
+		Short: "List the generations of a stack's data, the active one marked",
+		Long: `List the generations of a stack's data: each is a set of the stack's data volumes,
+made by its first start or by a restore, with the images it last ran on. One is
+active (nginx serves it); the others stay, reachable with 'stackctl rollback',
+until 'stackctl prune' removes them. Sizes are the engine's count of the bytes in
+each generation's volumes ('docker system df -v'), which takes a moment.`,
+		Example: `  stackctl generations redmine
+  stackctl generations redmine --json | jq '.[] | select(.active) | .n'`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runGenerations(cmd.Context(), g, o, args)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runGenerations(ctx context.Context, g *globalOptions, o *generationsOptions, args []string) error {
+	st, err := stackArg(args)
+	if err != nil {
+		return err
+	}
+	r, _, err := g.runner(ctx)
+	if err != nil {
+		return err
+	}
+	gens, err := r.Generations(ctx, st)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		if gens == nil {
+			return enc.Encode([]any{})
+		}
+		return enc.Encode(gens)
+	}
+	if len(gens) == 0 {
+		fmt.Fprintf(g.stderr, "stack %s has no generations yet: 'stackctl up %s' makes the first\n", st.Name, st.Name)
+		return nil
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GEN\tACTIVE\tMADE\tWHEN\tSIZE\tSTATUS")
+	for _, x := range gens {
+		active, status, size := "", "ready", "missing"
+		if x.Active {
+			active = "*"
+		}
+		if !x.Ready {
+			status = "unfinished"
+		}
+		if x.Size >= 0 {
+			size = backup.Bytes(x.Size)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", x.N, active, x.What, x.At.Local().Format("2006-01-02 15:04"), size, status)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/stackctl/stackctl/internal/backup"
+	"github.com/stackctl/stackctl/internal/errs"
+)
+
+type pruneOptions struct {
+	keep   int
+	dryRun bool
+	yes    bool
+}
+
+func (o *pruneOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.IntVar(&o.keep, "keep", 2, "how many generations to keep, the active one included, newest first")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "only list what would be removed")
+	fs.BoolVarP(&o.yes, "yes", "y", false, "remove without asking (needed without a terminal)")
+}
+
+func newPruneCommand(g *globalOptions) *cobra.Command {
+	o := &pruneOptions{}
+	cmd := &cobra.Command{
+		Use:   "prune STACK",
+		Short: "Remove old generations of a stack's data",
+		Long: `Remove the generations of a stack's data beyond the newest --keep (the active
+one always stays, and counts): their volumes, for good. It lists what it removes
+first, and asks on a terminal; pass --yes where there is none, or --dry-run to
+only see the list.`,
+		Example: `  stackctl prune redmine --dry-run
+  stackctl prune redmine --keep 3 --yes`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPrune(cmd.Context(), g, o, args)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runPrune(ctx context.Context, g *globalOptions, o *pruneOptions, args []string) error {
+	st, err := stackArg(args)
+	if err != nil {
+		return err
+	}
+	r, _, release, err := g.changing(ctx, st, "prune")
+	if err != nil {
+		return err
+	}
+	defer release()
+	plan, err := r.Prune(ctx, st, o.keep, true)
+	if err != nil {
+		return err
+	}
+	if len(plan.Removed) == 0 {
+		fmt.Fprintf(g.stderr, "stack %s: nothing to prune: %d generation(s), --keep %d\n", st.Name, len(plan.Kept), o.keep)
+		return nil
+	}
+	for _, x := range plan.Removed {
+		size := "size unknown"
+		if x.Size >= 0 {
+			size = backup.Bytes(x.Size)
+		}
+		fmt.Fprintf(g.stdout, "generation %d (%s, %s, %s): volumes %s\n", x.N, x.What, x.At.Local().Format("2006-01-02 15:04"), size, strings.Join(x.Volumes, ", "))
+	}
+	if o.dryRun {
+		return nil
+	}
+	if !o.yes {
+		q := fmt.Sprintf("remove these %d generation(s) of stack %s and their data, for good?", len(plan.Removed), st.Name)
+		if err := g.confirm(q, "--yes", errs.InvalidInput); err != nil {
+			return err
+		}
+	}
+	res, err := r.Prune(ctx, st, o.keep, false)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stderr, "stack %s: removed %d generation(s); kept %v\n", st.Name, len(res.Removed), res.Kept)
+	return nil
+}

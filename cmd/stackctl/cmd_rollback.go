@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/stackctl/stackctl/internal/stack"
+)
+
+type rollbackOptions struct {
+	to      int
+	timeout time.Duration
+}
+
+func (o *rollbackOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.IntVar(&o.to, "to", 0, "the generation to return to (default: the newest one older than the active)")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the generation to become healthy")
+}
+
+func newRollbackCommand(g *globalOptions) *cobra.Command {
+	o := &rollbackOptions{}
+	cmd := &cobra.Command{
+		Use:   "rollback STACK",
+		Short: "Serve an earlier generation of a stack's data again, without an outage",
+		Long: `Serve an earlier generation of a stack's data again (see 'stackctl generations'):
+the one before a restore, say. Its containers start beside the active generation,
+which keeps serving; once they are healthy and answer a smoke check, nginx is
+pointed at them (requests under way finish) and the active generation's
+containers stop. Its volumes stay, reachable by another rollback, until
+'stackctl prune' removes them. If the generation does not come up healthy, the
+active one keeps serving and nothing changes.`,
+		Example: `  stackctl rollback redmine
+  stackctl rollback redmine --to 1`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRollback(cmd.Context(), g, o, args)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runRollback(ctx context.Context, g *globalOptions, o *rollbackOptions, args []string) error {
+	st, err := stackArg(args)
+	if err != nil {
+		return err
+	}
+	r, _, release, err := g.changing(ctx, st, "rollback")
+	if err != nil {
+		return err
+	}
+	defer release()
+	start := time.Now()
+	res, err := r.Rollback(ctx, st, o.to, stack.UpOptions{Timeout: o.timeout})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stderr, "stack %s serves generation %d again (generation %d is kept) in %s\n",
+		st.Name, res.To, res.From, time.Since(start).Round(100*time.Millisecond))
+	fmt.Fprintln(g.stdout, res.URL)
+	return nil
+}

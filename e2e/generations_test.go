@@ -1,0 +1,379 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/stackctl/stackctl/internal/backup/archive"
+)
+
+// generations takes the populated, backed-up stack of TestBackupRestore
+// through restores beside it, rollback and prune, and through every fault a
+// restore must survive: each fault ends with the generation that served
+// before still active, serving, and byte-identical, and no trace of the new one.
+func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, arch, out string, checkAll func(*testing.T)) {
+	// Data the archive does not have: the restore hides it, the rollback brings it back.
+	var later struct{ Issue struct{ ID int } }
+	rm.json(rm.do("POST", "/issues.json", `{"issue":{"project_id":"harbour","subject":"Written after the backup"}}`, 201), &later)
+	laterPath := fmt.Sprintf("/issues/%d.json", later.Issue.ID)
+	unchanged := func(t *testing.T, gen int, why string) {
+		t.Helper()
+		if got := activeGen(t, env); got != gen {
+			t.Fatalf("after %s: generation %d is active, want %d", why, got, gen)
+		}
+		checkAll(t)
+		rm.do("GET", laterPath, "", 200)
+		for _, v := range volumeNames(t, api) {
+			if strings.HasPrefix(v, redmineProject+"_") && strings.Contains(v, fmt.Sprintf("-g%d", gen+1)) {
+				t.Fatalf("after %s: volume %s of the failed generation is left", why, v)
+			}
+		}
+	}
+
+	// Faults before the switch: each leaves generation 1 serving as it was.
+	badDump := rebuild(t, arch, out+"/bad-dump.tar.zst", map[string]func([]byte) []byte{
+		"db-data.pgdump": func([]byte) []byte { return []byte("PGDMP this is no dump pg_restore can read\n") },
+	})
+	r := stackctl(t, env, "restore-volumes", "--yes", badDump)
+	if r.code == 0 || !strings.Contains(r.stderr, "pg_restore") {
+		t.Errorf("a dump pg_restore rejects: exit %d, want a failure naming pg_restore:\n%s", r.code, r.stderr)
+	}
+	unchanged(t, 1, "a dump pg_restore rejects")
+
+	broken := rebuild(t, arch, out+"/broken-plugin.tar.zst", map[string]func([]byte) []byte{
+		"redmine-plugins.tar": func(b []byte) []byte {
+			return addToTar(t, b, "./stackctl_broken/init.rb", "raise 'a plugin that breaks the boot, on purpose'\n")
+		},
+	})
+	r = stackctl(t, env, "restore-volumes", "--yes", "--timeout", "3m", broken)
+	if r.code == 0 {
+		t.Errorf("a generation that never gets healthy: exit 0, want a failure:\n%s", r.stderr)
+	}
+	unchanged(t, 1, "a generation that never gets healthy")
+
+	for _, at := range []string{"db-data.pgdump", "redmine-files.tar"} {
+		killAt(t, env, "restore redmine: "+at, "restore-volumes", "--yes", arch)
+		next := mustRun(t, env, "up", "redmine")
+		if !strings.Contains(next.stderr, "removing generation 2") {
+			t.Errorf("the command after a restore killed while writing %s does not say it removes generation 2:\n%s", at, next.stderr)
+		}
+		unchanged(t, 1, "a restore killed while writing "+at)
+	}
+
+	// The restore, beside the running stack: a probe every 100 ms sees the old
+	// data until the switch and the restored data after it, and never a failure.
+	p := startMarkerProbe(rm.base+strings.TrimPrefix(laterPath, "/"), "Written after the backup")
+	start := time.Now()
+	mustRun(t, env, "restore-volumes", "--yes", arch)
+	p.check(t, "the restore", true)
+	t.Logf("restore beside the running stack: %s", time.Since(start).Round(100*time.Millisecond))
+	if got := activeGen(t, env); got != 2 {
+		t.Fatalf("after the restore generation %d is active, want 2", got)
+	}
+	checkAll(t)
+	rm.do("GET", laterPath, "", 404)
+
+	// Rollback: the data written after the backup is back, again without a failure.
+	p = startMarkerProbe(rm.base+strings.TrimPrefix(laterPath, "/"), "Written after the backup")
+	mustRun(t, env, "rollback", "redmine")
+	p.check(t, "the rollback", false)
+	unchanged(t, 1, "the rollback")
+
+	// Killed during the switch: the next command finishes or undoes it, and says which.
+	killAt(t, env, "switching from generation 1 to 3", "restore-volumes", "--yes", arch)
+	next := mustRun(t, env, "up", "redmine")
+	switch {
+	case strings.Contains(next.stderr, "finishing the switch from generation 1 to 3"):
+		if activeGen(t, env) != 3 {
+			t.Fatalf("the switch was finished, but generation %d is active", activeGen(t, env))
+		}
+		checkAll(t)
+		rm.do("GET", laterPath, "", 404)
+		mustRun(t, env, "rollback", "redmine", "--to", "1")
+	case strings.Contains(next.stderr, "undoing the switch from generation 1 to 3"):
+	default:
+		t.Fatalf("the command after a restore killed during its switch says neither that it finishes nor that it undoes it:\n%s", next.stderr)
+	}
+	unchanged(t, 1, "a restore killed during its switch")
+
+	// generations lists them; prune removes exactly what it lists.
+	var gens []struct {
+		N       int
+		Active  bool
+		Made    string
+		Volumes []string
+		Size    int64
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, env, "generations", "redmine", "--json").stdout), &gens); err != nil {
+		t.Fatal(err)
+	}
+	if len(gens) < 2 || gens[0].N != 1 || !gens[0].Active || gens[1].Made != "restore" || gens[0].Size <= 50<<20 {
+		t.Fatalf("generations: %+v", gens)
+	}
+	dry := mustRun(t, env, "prune", "redmine", "--keep", "1", "--dry-run")
+	pruned := mustRun(t, env, "prune", "redmine", "--keep", "1", "--yes")
+	if pruned.stdout != dry.stdout {
+		t.Errorf("prune listed\n%s\nbut its dry run listed\n%s", pruned.stdout, dry.stdout)
+	}
+	for _, g := range gens[1:] {
+		if !strings.Contains(pruned.stdout, fmt.Sprintf("generation %d ", g.N)) {
+			t.Errorf("prune --keep 1 does not list generation %d:\n%s", g.N, pruned.stdout)
+		}
+		for _, v := range g.Volumes {
+			if !strings.Contains(pruned.stdout, v) {
+				t.Errorf("prune does not list volume %s", v)
+			}
+			if _, err := api.VolumeInspect(t.Context(), v, client.VolumeInspectOptions{}); err == nil {
+				t.Errorf("volume %s survived the prune that listed it", v)
+			}
+		}
+	}
+	for _, v := range gens[0].Volumes {
+		if _, err := api.VolumeInspect(t.Context(), v, client.VolumeInspectOptions{}); err != nil {
+			t.Errorf("prune removed volume %s of the active generation: %v", v, err)
+		}
+	}
+	unchanged(t, 1, "the prune")
+}
+
+// activeRedmine is the running Redmine container of whichever generation serves.
+func activeRedmine(t *testing.T, api client.APIClient) string {
+	t.Helper()
+	res, err := api.ContainerList(t.Context(), client.ContainerListOptions{
+		Filters: client.Filters{}.Add("label", "com.docker.compose.project="+redmineProject),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range res.Items {
+		if s := c.Labels["com.docker.compose.service"]; s == "redmine" || strings.HasPrefix(s, "redmine-g") {
+			ids = append(ids, c.ID)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("running Redmine containers: %d, want 1", len(ids))
+	}
+	return ids[0]
+}
+
+// activeGen is the generation stackctl says is active.
+func activeGen(t *testing.T, env []string) int {
+	t.Helper()
+	var gens []struct {
+		N      int
+		Active bool
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, env, "generations", "redmine", "--json").stdout), &gens); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range gens {
+		if g.Active {
+			return g.N
+		}
+	}
+	t.Fatalf("no generation is active: %+v", gens)
+	return 0
+}
+
+// killAt runs stackctl and SIGKILLs it as soon as it prints a line holding at.
+func killAt(t *testing.T, env []string, at string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var seen strings.Builder
+	sc := bufio.NewScanner(stderr)
+	killed := false
+	for sc.Scan() {
+		seen.WriteString(sc.Text() + "\n")
+		if !killed && strings.Contains(sc.Text(), at) {
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			killed = true
+		}
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !killed || !errors.As(err, &exit) {
+		t.Fatalf("stackctl %v ended (%v) before printing %q:\n%s", args, err, at, seen.String())
+	}
+	t.Logf("killed stackctl %s at %q", strings.Join(args, " "), at)
+}
+
+// markerProbe asks for a page every 100 ms, noting failures and, for each
+// answer, whether it held the marker.
+type markerProbe struct {
+	*probe
+	mu      sync.Mutex
+	answers []bool
+}
+
+func startMarkerProbe(url, marker string) *markerProbe {
+	p := &markerProbe{probe: &probe{done: make(chan struct{}), finished: make(chan struct{})}}
+	client := &http.Client{Timeout: 5 * time.Second}
+	go func() {
+		defer close(p.finished)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.done:
+				return
+			case <-tick.C:
+			}
+			p.requests.Add(1)
+			resp, err := client.Get(url)
+			if err != nil {
+				p.failures = append(p.failures, err.Error())
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			// Anonymous: the issue is visible (200) in the data that has it, and
+			// missing (404) in the data that does not; anything else is a failure.
+			switch resp.StatusCode {
+			case http.StatusOK, http.StatusNotFound:
+				p.mu.Lock()
+				p.answers = append(p.answers, resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte(marker)))
+				p.mu.Unlock()
+			default:
+				p.failures = append(p.failures, resp.Status)
+			}
+		}
+	}()
+	return p
+}
+
+// check stops the probe and asserts no request failed and the answers
+// switched once, from having the marker to lacking it (or back, with !from).
+func (p *markerProbe) check(t *testing.T, what string, from bool) {
+	t.Helper()
+	requests, failures := p.stop()
+	switches := 0
+	for i := 1; i < len(p.answers); i++ {
+		if p.answers[i] != p.answers[i-1] {
+			switches++
+		}
+	}
+	t.Logf("probe during %s: %d requests, %d failed, %d answers, switched %d time(s)", what, requests, len(failures), len(p.answers), switches)
+	if len(failures) > 0 || requests < 10 {
+		t.Errorf("probe: %d of %d requests failed during %s: %v", len(failures), requests, what, failures)
+	}
+	if len(p.answers) == 0 || p.answers[0] != from || p.answers[len(p.answers)-1] == from || switches != 1 {
+		t.Errorf("probe during %s: the answers did not switch once from the data before to the data after: %v", what, p.answers)
+	}
+}
+
+// rebuild copies the archive src to dst with the named entries' content
+// replaced, checksums and sizes written anew, as a tool would write them.
+func rebuild(t *testing.T, src, dst string, replace map[string]func([]byte) []byte) string {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	r, err := archive.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	w, err := archive.NewWriter(out, r.Header())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		e, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var content io.Reader = r
+		if fn := replace[e.Name]; fn != nil {
+			b, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			content = bytes.NewReader(fn(b))
+		}
+		if _, err := w.Add(e.Name, content); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// addToTar returns the tar stream b with a file (and its directory) added,
+// owned by Redmine's uid.
+func addToTar(t *testing.T, b []byte, name, content string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := name[:strings.LastIndex(name, "/")+1]
+	now := time.Now()
+	for _, h := range []*tar.Header{
+		{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755, Uid: 999, Gid: 999, ModTime: now},
+		{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Uid: 999, Gid: 999, ModTime: now, Size: int64(len(content))},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := io.WriteString(tw, content); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}

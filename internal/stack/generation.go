@@ -1,0 +1,361 @@
+package stack
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/docker/compose/v5/pkg/api"
+
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/state"
+)
+
+// NewResult is what making a generation did.
+type NewResult struct {
+	UpResult
+	// From was the active generation (0: none), Gen is the new one, now active.
+	From, Gen int
+	// Switched says the stack kept serving throughout: From answered until the
+	// front was pointed at Gen.
+	Switched bool
+}
+
+// NewGeneration makes a new generation of st filled by seed, beside the active
+// one, which serves throughout, and then makes it the active one: through the
+// switch when the stack serves, else by starting it. Anything that fails before
+// the switch removes the new generation (its containers and volumes) and leaves
+// the stack as it was; a new generation is recorded before its first volume is
+// made, so that a killed stackctl leaves a record the next command acts on.
+func (r Runner) NewGeneration(ctx context.Context, st catalog.Stack, seed Seed, made, source string, o UpOptions) (NewResult, error) {
+	if st.Generations == nil {
+		return NewResult{}, fmt.Errorf("%w: stack %s has no data to make a generation of", errs.InvalidInput, st.Name)
+	}
+	timeout := cmp.Or(o.Timeout, defaultTimeout)
+	prep, err := r.prepare(ctx, st, o, false)
+	if err != nil {
+		return NewResult{}, err
+	}
+	from, to := prep.State.Active, prep.State.NextGen()
+	if err := r.refuseLeftovers(ctx, st, to); err != nil {
+		return NewResult{}, err
+	}
+	target, err := generation(st, prep.base, to, false)
+	if err != nil {
+		return NewResult{}, err
+	}
+	tp := prep
+	tp.Project, tp.Gen = target, to
+	if err := r.Compose.Build(ctx, prep.Project, api.BuildOptions{Deps: true}); err != nil {
+		return NewResult{}, fmt.Errorf("building %s: %w", st.Name, err)
+	}
+	if err := seed.Check(ctx, tp); err != nil {
+		return NewResult{}, err
+	}
+	rec := state.Generation{N: to, Made: made, Source: source, At: time.Now().UTC()}
+	if err := r.update(st, func(s *state.State) error { s.PutGen(rec); return nil }); err != nil {
+		return NewResult{}, err
+	}
+	r.logf("stack %s: making generation %d (%s) beside generation %d, which keeps serving", st.Name, to, describe(rec), from)
+	keep := false
+	defer func() {
+		if !keep {
+			if derr := r.discard(context.WithoutCancel(ctx), st, to); derr != nil {
+				r.logf("stack %s: removing the unfinished generation %d failed: %v: the next stackctl command on %s retries", st.Name, to, derr, st.Name)
+			}
+		}
+	}()
+	err = r.Compose.Create(ctx, target, api.CreateOptions{
+		IgnoreOrphans: true, Recreate: api.RecreateDiverged, RecreateDependencies: api.RecreateDiverged,
+	})
+	if err != nil {
+		return NewResult{}, fmt.Errorf("creating generation %d of %s: %w", to, st.Name, err)
+	}
+	if err := r.seed(ctx, tp, seed, timeout); err != nil {
+		return NewResult{}, err
+	}
+	res, keep, err := r.takeOver(ctx, tp, from, describe(rec), o, timeout)
+	return NewResult{UpResult: res, From: from, Gen: to, Switched: from != 0 && keep && err == nil}, err
+}
+
+// takeOver starts generation prep.Gen (created, its data in place), runs its
+// first start when its data lacks the mark, records it ready, and makes it the
+// active one: through the switch when generation from serves, else by starting
+// it behind the front. kept says the generation must stay: it serves, or the
+// front was pointed at it.
+func (r Runner) takeOver(ctx context.Context, prep Prepared, from int, why string, o UpOptions, timeout time.Duration) (res UpResult, kept bool, err error) {
+	st, to := prep.Stack, prep.Gen
+	if err := r.start(ctx, st.Name, prep.Project, true, timeout); err != nil {
+		return UpResult{}, false, err
+	}
+	if err := r.configure(ctx, st, to); err != nil {
+		return UpResult{}, false, err
+	}
+	if err := r.recordReady(ctx, st, to, false); err != nil {
+		return UpResult{}, false, err
+	}
+	res = UpResult{Choice: prep.Choice}
+	if res.URL, err = catalog.EntryURL(prep.State.Listen); err != nil {
+		return UpResult{}, false, err
+	}
+	if from != 0 && r.serving(ctx, st) {
+		pointed, err := r.switchTo(ctx, st, from, to, why)
+		return res, pointed, err
+	}
+	// Nothing serves: the new generation starts behind the front as an up would.
+	if err := r.activate(st, to); err != nil {
+		return UpResult{}, false, err
+	}
+	full, err := generation(st, prep.base, to, true)
+	if err != nil {
+		return UpResult{}, true, err
+	}
+	// Other generations' containers are stopped, or there would be a front: they go, their volumes stay.
+	err = r.Compose.Create(ctx, full, api.CreateOptions{RemoveOrphans: true, Recreate: api.RecreateDiverged, RecreateDependencies: api.RecreateDiverged})
+	if err != nil {
+		return UpResult{}, true, fmt.Errorf("creating %s: %w", st.Name, err)
+	}
+	up := prep
+	up.Project = full
+	res, err = r.serve(ctx, up, false, timeout)
+	return res, true, err
+}
+
+// serving says whether st's front runs.
+func (r Runner) serving(ctx context.Context, st catalog.Stack) bool {
+	_, err := r.GenContainer(ctx, st, st.Generations.Front, 1)
+	return err == nil
+}
+
+// RollbackResult is what a rollback did.
+type RollbackResult struct {
+	URL      string
+	From, To int
+}
+
+// Rollback makes generation to (0: the newest ready one below the active
+// generation) the active one again, through the switch: the active generation
+// serves until the front is pointed over, and stays, reachable by another
+// rollback, until pruned.
+func (r Runner) Rollback(ctx context.Context, st catalog.Stack, to int, o UpOptions) (RollbackResult, error) {
+	if st.Generations == nil {
+		return RollbackResult{}, fmt.Errorf("%w: stack %s has no data to roll back", errs.InvalidInput, st.Name)
+	}
+	timeout := cmp.Or(o.Timeout, defaultTimeout)
+	prep, err := r.prepare(ctx, st, o, false)
+	if err != nil {
+		return RollbackResult{}, err
+	}
+	rec := prep.State
+	from := rec.Active
+	if to, err = rollbackTarget(st, rec, to); err != nil {
+		return RollbackResult{}, err
+	}
+	target, err := generation(st, prep.base, to, false)
+	if err != nil {
+		return RollbackResult{}, err
+	}
+	if err := r.Compose.Build(ctx, prep.Project, api.BuildOptions{Deps: true}); err != nil {
+		return RollbackResult{}, fmt.Errorf("building %s: %w", st.Name, err)
+	}
+	r.logf("stack %s: starting generation %d beside generation %d, which keeps serving", st.Name, to, from)
+	err = r.Compose.Create(ctx, target, api.CreateOptions{
+		IgnoreOrphans: true, Recreate: api.RecreateDiverged, RecreateDependencies: api.RecreateDiverged,
+	})
+	if err != nil {
+		return RollbackResult{}, fmt.Errorf("creating generation %d of %s: %w", to, st.Name, err)
+	}
+	tp := prep
+	tp.Project, tp.Gen = target, to
+	res, kept, err := r.takeOver(ctx, tp, from, fmt.Sprintf("rollback from %d", from), o, timeout)
+	if err != nil && !kept {
+		if rerr := r.removeGenContainers(context.WithoutCancel(ctx), st, to); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return RollbackResult{}, fmt.Errorf("%w: generation %d still serves", err, from)
+	}
+	if err != nil {
+		return RollbackResult{}, err
+	}
+	return RollbackResult{URL: res.URL, From: from, To: to}, nil
+}
+
+// rollbackTarget checks generation to as a rollback's target, or finds one
+// when to is 0: the newest ready generation below the active one.
+func rollbackTarget(st catalog.Stack, rec state.State, to int) (int, error) {
+	if rec.Active == 0 {
+		return 0, fmt.Errorf("%w: stack %s has no generations: start it with 'stackctl up %s'", errs.NotFound, st.Name, st.Name)
+	}
+	if to == 0 {
+		for _, g := range slices.Backward(rec.Generations) {
+			if g.N < rec.Active && g.Ready {
+				return g.N, nil
+			}
+		}
+		return 0, fmt.Errorf("%w: stack %s has no generation older than the active %d: see 'stackctl generations %s'", errs.NotFound, st.Name, rec.Active, st.Name)
+	}
+	g, ok := rec.Gen(to)
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("%w: stack %s has no generation %d: see 'stackctl generations %s'", errs.NotFound, st.Name, to, st.Name)
+	case to == rec.Active:
+		return 0, fmt.Errorf("%w: generation %d of stack %s is already the active one", errs.InvalidInput, to, st.Name)
+	case !g.Ready:
+		return 0, fmt.Errorf("%w: generation %d of stack %s was never finished", errs.NotFound, to, st.Name)
+	}
+	return to, nil
+}
+
+// recordReady records generation gen of st as whole and started, with the
+// images its containers run.
+func (r Runner) recordReady(ctx context.Context, st catalog.Stack, gen int, front bool) error {
+	images := map[string]string{}
+	for _, svc := range st.Generations.Services {
+		id, err := r.GenContainer(ctx, st, svc, gen)
+		if err != nil {
+			return err
+		}
+		if images[svc], err = r.Engine.ContainerImage(ctx, id); err != nil {
+			return err
+		}
+	}
+	return r.update(st, func(rec *state.State) error {
+		g, ok := rec.Gen(gen)
+		if !ok {
+			return fmt.Errorf("stack %s has no record of generation %d", st.Name, gen)
+		}
+		g.Ready, g.Images = true, images
+		if rec.Active == gen && g.ActivatedAt.IsZero() {
+			g.ActivatedAt = time.Now().UTC()
+		}
+		rec.PutGen(g)
+		return nil
+	})
+}
+
+// refuseLeftovers refuses to make generation gen of st when one of its volumes
+// exists already: stackctl has no record of it, so it may hold what someone needs.
+func (r Runner) refuseLeftovers(ctx context.Context, st catalog.Stack, gen int) error {
+	for _, v := range st.Generations.Volumes {
+		name := catalog.VolumeName(st.ComposeProject(), v, gen)
+		found, err := r.Engine.VolumeExists(ctx, name)
+		if err != nil {
+			return err
+		}
+		if found {
+			return fmt.Errorf("%w: volume %s exists, but stack %s has no record of generation %d: "+
+				"look at what it holds, then remove it ('docker volume rm %s') or move it aside", errs.InvalidInput, name, st.Name, gen, name)
+		}
+	}
+	return nil
+}
+
+// discard removes generation gen of st: its containers, its volumes, its record.
+func (r Runner) discard(ctx context.Context, st catalog.Stack, gen int) error {
+	if err := r.removeGenContainers(ctx, st, gen); err != nil {
+		return err
+	}
+	for _, v := range st.Generations.Volumes {
+		if err := r.Engine.RemoveVolume(ctx, catalog.VolumeName(st.ComposeProject(), v, gen)); err != nil {
+			return err
+		}
+	}
+	return r.update(st, func(rec *state.State) error { rec.DropGen(gen); return nil })
+}
+
+// describe says what made generation g.
+func describe(g state.Generation) string {
+	if g.Made == state.MadeRestore && g.Source != "" {
+		return "restore of " + g.Source
+	}
+	return g.Made
+}
+
+// GenerationInfo is one generation as 'stackctl generations' shows it.
+type GenerationInfo struct {
+	state.Generation
+	Active bool `json:"active"`
+	// Volumes are its data volumes (engine names), and Size the bytes they
+	// hold (-1: unknown, the volume is missing).
+	Volumes []string `json:"volumes"`
+	Size    int64    `json:"size"`
+	// Made describes what made it, for people.
+	What string `json:"what"`
+}
+
+// Generations lists st's generations with the size of their volumes.
+func (r Runner) Generations(ctx context.Context, st catalog.Stack) ([]GenerationInfo, error) {
+	if st.Generations == nil {
+		return nil, fmt.Errorf("%w: stack %s has no data, so no generations", errs.InvalidInput, st.Name)
+	}
+	rec, err := r.State.Load(st.Name)
+	if err != nil {
+		return nil, err
+	}
+	sizes, err := r.Engine.VolumeSizes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []GenerationInfo
+	for _, g := range rec.Generations {
+		info := GenerationInfo{Generation: g, Active: g.N == rec.Active, What: describe(g)}
+		for _, v := range st.Generations.Volumes {
+			name := catalog.VolumeName(st.ComposeProject(), v, g.N)
+			info.Volumes = append(info.Volumes, name)
+			size, ok := sizes[name]
+			if !ok || info.Size < 0 {
+				info.Size = -1
+				continue
+			}
+			info.Size += size
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// PruneResult is what a prune removed, or would.
+type PruneResult struct {
+	Removed []GenerationInfo
+	Kept    []int
+}
+
+// Prune removes the generations of st beyond the newest keep (the active one
+// always stays, and counts): their volumes and records. With dryRun it only
+// says which.
+func (r Runner) Prune(ctx context.Context, st catalog.Stack, keep int, dryRun bool) (PruneResult, error) {
+	if keep < 1 {
+		return PruneResult{}, fmt.Errorf("%w: --keep %d: the active generation always stays; keep at least 1", errs.InvalidInput, keep)
+	}
+	all, err := r.Generations(ctx, st)
+	if err != nil {
+		return PruneResult{}, err
+	}
+	var res PruneResult
+	others := keep - 1 // the active generation takes one place
+	for _, g := range slices.Backward(all) {
+		if g.Active || others > 0 {
+			if !g.Active {
+				others--
+			}
+			res.Kept = append(res.Kept, g.N)
+			continue
+		}
+		res.Removed = append(res.Removed, g)
+	}
+	if dryRun {
+		return res, nil
+	}
+	for _, g := range res.Removed {
+		r.logf("stack %s: removing generation %d (%s): volumes %s", st.Name, g.N, g.What, strings.Join(g.Volumes, ", "))
+		if err := r.discard(ctx, st, g.N); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}

@@ -1,0 +1,121 @@
+package stack
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/state"
+)
+
+// TestRollbackTarget: the default is the newest ready generation below the
+// active one; unknown, active and unfinished ones are refused.
+func TestRollbackTarget(t *testing.T) {
+	st, _ := catalog.LookupStack("redmine")
+	rec := state.State{Active: 4, Generations: []state.Generation{
+		{N: 1, Ready: true}, {N: 2, Ready: true}, {N: 3}, {N: 4, Ready: true}, {N: 5, Ready: true},
+	}}
+	for _, tc := range []struct {
+		to, want int
+		fails    bool
+	}{
+		{to: 0, want: 2}, {to: 1, want: 1}, {to: 5, want: 5},
+		{to: 3, fails: true}, {to: 4, fails: true}, {to: 9, fails: true},
+	} {
+		got, err := rollbackTarget(st, rec, tc.to)
+		if (err != nil) != tc.fails || got != tc.want {
+			t.Errorf("rollbackTarget(--to %d) = %d, %v; want %d (fails: %v)", tc.to, got, err, tc.want, tc.fails)
+		}
+	}
+	if _, err := rollbackTarget(st, state.State{Active: 1, Generations: []state.Generation{{N: 1, Ready: true}}}, 0); err == nil {
+		t.Error("a stack with one generation rolled back to something")
+	}
+}
+
+// TestPrunePlan: the active generation always stays and counts; the newest
+// others fill the rest of --keep; the dry run removes nothing.
+func TestPrunePlan(t *testing.T) {
+	st, _ := catalog.LookupStack("redmine")
+	for _, tc := range []struct {
+		active, keep  int
+		kept, removed []int
+	}{
+		{active: 4, keep: 2, kept: []int{5, 4}, removed: []int{3, 2, 1}},
+		{active: 2, keep: 2, kept: []int{5, 2}, removed: []int{4, 3, 1}},
+		{active: 1, keep: 1, kept: []int{1}, removed: []int{5, 4, 3, 2}},
+		{active: 3, keep: 9, kept: []int{5, 4, 3, 2, 1}},
+	} {
+		e := &fakeEngine{volumes: map[string]bool{}}
+		r := Runner{Compose: &fakeCompose{}, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+		rec := state.State{Profile: catalog.ProfileUpstream, Active: tc.active}
+		for n := 1; n <= 5; n++ {
+			rec.PutGen(state.Generation{N: n, Ready: true})
+		}
+		if err := r.State.Save(st.Name, rec); err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.Prune(context.Background(), st, tc.keep, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var removed []int
+		for _, g := range res.Removed {
+			removed = append(removed, g.N)
+		}
+		if !slices.Equal(res.Kept, tc.kept) || !slices.Equal(removed, tc.removed) || len(e.removed) > 0 {
+			t.Errorf("active %d, keep %d: kept %v, removed %v (volumes %v); want kept %v, removed %v",
+				tc.active, tc.keep, res.Kept, removed, e.removed, tc.kept, tc.removed)
+		}
+	}
+	r := Runner{Compose: &fakeCompose{}, Engine: &fakeEngine{}, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+	if _, err := r.Prune(context.Background(), st, 0, true); err == nil {
+		t.Error("prune --keep 0 was accepted")
+	}
+}
+
+// TestRecover: a switch left under way is finished when the front already
+// serves its target, else undone; a generation never finished is removed with
+// its volumes; a ready one that is not active keeps its volumes.
+func TestRecover(t *testing.T) {
+	st, _ := catalog.LookupStack("redmine")
+	g := st.Generations
+	for _, tc := range []struct {
+		name                      string
+		frontAt, active, upstream int
+	}{
+		{name: "front already at the target", frontAt: 2, active: 2, upstream: 2},
+		{name: "front still at the old one", frontAt: 1, active: 1, upstream: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := &fakeEngine{volumes: map[string]bool{}, upstream: g.Upstream(tc.frontAt)}
+			r := Runner{Compose: &fakeCompose{}, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+			rec := state.State{Profile: catalog.ProfileUpstream, Active: 1, Switch: &state.Switch{From: 1, To: 2, Why: "restore"}}
+			rec.PutGen(state.Generation{N: 1, Ready: true})
+			rec.PutGen(state.Generation{N: 2, Ready: true})
+			rec.PutGen(state.Generation{N: 3, Made: state.MadeRestore}) // interrupted while being made
+			if err := r.State.Save(st.Name, rec); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Recover(context.Background(), st); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := r.State.Load(st.Name)
+			if got.Active != tc.active || got.Switch != nil {
+				t.Errorf("after recovery: active %d, switch %+v; want active %d and no switch", got.Active, got.Switch, tc.active)
+			}
+			if _, ok := got.Gen(3); ok {
+				t.Errorf("the unfinished generation 3 is still recorded")
+			}
+			if _, ok := got.Gen(2); !ok {
+				t.Errorf("the ready generation 2 was forgotten")
+			}
+			if want := []string{"stackctl-redmine_db-data-g3", "stackctl-redmine_redmine-files-g3", "stackctl-redmine_redmine-plugins-g3"}; !slices.Equal(e.removed, want) {
+				t.Errorf("volumes removed %v, want exactly generation 3's %v", e.removed, want)
+			}
+			if e.upstream != g.Upstream(tc.upstream) {
+				t.Errorf("the front points at %q, want generation %d", e.upstream, tc.upstream)
+			}
+		})
+	}
+}

@@ -1,0 +1,78 @@
+package state
+
+import (
+	"slices"
+	"time"
+)
+
+// Generation is the record of one generation of a stack's data: its volumes
+// (named after its number, see catalog.VolumeName) and what made it.
+type Generation struct {
+	N int `json:"n"`
+	// Made says what made it: MadeFirstStart, MadeRestore or MadeFound.
+	Made string `json:"made"`
+	// Source is the archive a restore read.
+	Source string    `json:"source,omitempty"`
+	At     time.Time `json:"at"`
+	// Images are the images (service → ID) it last ran on.
+	Images map[string]string `json:"images,omitempty"`
+	// Ready is set once it is whole and has started healthy: a generation
+	// that is not ready was interrupted while being made, and the next command
+	// removes it.
+	Ready bool `json:"ready"`
+	// ActivatedAt is when it last became the active generation.
+	ActivatedAt time.Time `json:"activated_at,omitzero"`
+}
+
+// What made a generation.
+const (
+	MadeFirstStart = "first start"
+	MadeRestore    = "restore"
+	// MadeFound is data stackctl found but had no record of: a stack started
+	// before generations existed, or whose state was lost.
+	MadeFound = "found"
+)
+
+// Switch is a change of the active generation under way: recorded before the
+// front is pointed at To, cleared once To is active. Found by the next command,
+// it is finished (the front serves To) or undone.
+type Switch struct {
+	From int       `json:"from"`
+	To   int       `json:"to"`
+	Why  string    `json:"why"`
+	At   time.Time `json:"at"`
+}
+
+// Gen returns the record of generation n.
+func (s State) Gen(n int) (Generation, bool) {
+	i := slices.IndexFunc(s.Generations, func(g Generation) bool { return g.N == n })
+	if i < 0 {
+		return Generation{}, false
+	}
+	return s.Generations[i], true
+}
+
+// PutGen records g, replacing the record of the same number.
+func (s *State) PutGen(g Generation) {
+	i := slices.IndexFunc(s.Generations, func(x Generation) bool { return x.N == g.N })
+	if i < 0 {
+		s.Generations = append(s.Generations, g)
+		slices.SortFunc(s.Generations, func(a, b Generation) int { return a.N - b.N })
+		return
+	}
+	s.Generations[i] = g
+}
+
+// DropGen forgets generation n.
+func (s *State) DropGen(n int) {
+	s.Generations = slices.DeleteFunc(s.Generations, func(g Generation) bool { return g.N == n })
+}
+
+// NextGen is the number a new generation gets: above every recorded one.
+func (s State) NextGen() int {
+	n := 1
+	for _, g := range s.Generations {
+		n = max(n, g.N+1)
+	}
+	return n
+}
