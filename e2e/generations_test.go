@@ -31,17 +31,25 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 	var later struct{ Issue struct{ ID int } }
 	rm.json(rm.do("POST", "/issues.json", `{"issue":{"project_id":"harbour","subject":"Written after the backup"}}`, 201), &later)
 	laterPath := fmt.Sprintf("/issues/%d.json", later.Issue.ID)
-	unchanged := func(t *testing.T, gen int, why string) {
+	// unchanged checks that generation 1 serves, byte-identical, and, when
+	// gone is set, that nothing of generation gone is left.
+	unchanged := func(t *testing.T, why string, gone int) {
 		t.Helper()
-		if got := activeGen(t, env); got != gen {
-			t.Fatalf("after %s: generation %d is active, want %d", why, got, gen)
+		if got := activeGen(t, env); got != 1 {
+			t.Fatalf("after %s: generation %d is active, want 1", why, got)
 		}
 		checkAll(t)
 		rm.do("GET", laterPath, "", 200)
+		if gone == 0 {
+			return
+		}
 		for _, v := range volumeNames(t, api) {
-			if strings.HasPrefix(v, redmineProject+"_") && strings.Contains(v, fmt.Sprintf("-g%d", gen+1)) {
+			if strings.HasPrefix(v, redmineProject+"_") && strings.HasSuffix(v, fmt.Sprintf("-g%d", gone)) {
 				t.Fatalf("after %s: volume %s of the failed generation is left", why, v)
 			}
+		}
+		if ids := containerIDs(t, api, redmineProject); strings.Count(ids, ",")+1 != 3 {
+			t.Fatalf("after %s: the stack has containers %s, want db, redmine and nginx only", why, ids)
 		}
 	}
 
@@ -53,7 +61,7 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 	if r.code == 0 || !strings.Contains(r.stderr, "pg_restore") {
 		t.Errorf("a dump pg_restore rejects: exit %d, want a failure naming pg_restore:\n%s", r.code, r.stderr)
 	}
-	unchanged(t, 1, "a dump pg_restore rejects")
+	unchanged(t, "a dump pg_restore rejects", 2)
 
 	broken := rebuild(t, arch, out+"/broken-plugin.tar.zst", map[string]func([]byte) []byte{
 		"redmine-plugins.tar": func(b []byte) []byte {
@@ -64,7 +72,7 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 	if r.code == 0 {
 		t.Errorf("a generation that never gets healthy: exit 0, want a failure:\n%s", r.stderr)
 	}
-	unchanged(t, 1, "a generation that never gets healthy")
+	unchanged(t, "a generation that never gets healthy", 2)
 
 	for _, at := range []string{"db-data.pgdump", "redmine-files.tar"} {
 		killAt(t, env, "restore redmine: "+at, "restore-volumes", "--yes", arch)
@@ -72,7 +80,7 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 		if !strings.Contains(next.stderr, "removing generation 2") {
 			t.Errorf("the command after a restore killed while writing %s does not say it removes generation 2:\n%s", at, next.stderr)
 		}
-		unchanged(t, 1, "a restore killed while writing "+at)
+		unchanged(t, "a restore killed while writing "+at, 2)
 	}
 
 	// The restore, beside the running stack: a probe every 100 ms sees the old
@@ -92,7 +100,7 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 	p = startMarkerProbe(rm.base+strings.TrimPrefix(laterPath, "/"), "Written after the backup")
 	mustRun(t, env, "rollback", "redmine")
 	p.check(t, "the rollback", false)
-	unchanged(t, 1, "the rollback")
+	unchanged(t, "the rollback", 0)
 
 	// Killed during the switch: the next command finishes or undoes it, and says which.
 	killAt(t, env, "switching from generation 1 to 3", "restore-volumes", "--yes", arch)
@@ -109,7 +117,7 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 	default:
 		t.Fatalf("the command after a restore killed during its switch says neither that it finishes nor that it undoes it:\n%s", next.stderr)
 	}
-	unchanged(t, 1, "a restore killed during its switch")
+	unchanged(t, "a restore killed during its switch", 0)
 
 	// generations lists them; prune removes exactly what it lists.
 	var gens []struct {
@@ -148,7 +156,7 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 			t.Errorf("prune removed volume %s of the active generation: %v", v, err)
 		}
 	}
-	unchanged(t, 1, "the prune")
+	unchanged(t, "the prune", 0)
 }
 
 // activeRedmine is the running Redmine container of whichever generation serves.

@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"filippo.io/age"
 
@@ -77,34 +77,44 @@ func verifyOpen(f *os.File, identities []age.Identity, progress Progress) (archi
 // Restore brings st back to the state in the archive at file, as a new
 // generation beside the active one, which keeps serving until the switch and
 // stays afterwards (reachable by 'stackctl rollback'): nothing is destroyed.
-// It verifies the whole archive and refuses, changing nothing, an archive of
-// another stack or one that lacks some of the stack's volumes; then it makes
-// the generation through the runner with the archive as its seed, which
-// refuses data from a newer Redmine or PostgreSQL than the images, and too
-// little free space for the archive.
+// From the archive's header it refuses, changing nothing, an archive of
+// another stack or one that lacks some of the stack's volumes; the runner then
+// makes the generation with the archive as its seed, which refuses data from a
+// newer Redmine or PostgreSQL than the images and too little room, and reads
+// the archive once, checking it as it writes.
 func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, file string, o RestoreOptions) (RestoreResult, error) {
 	if o.Progress == nil {
 		o.Progress = nopProgress{}
 	}
-	// One open file for both passes: the archive verified is the archive restored,
-	// even if its path is pruned or replaced in between (a nightly --keep, say).
+	// One pass: the content is checked as it is written (each part's zstd
+	// checksum as it is read, each entry's SHA-256 and size against the manifest
+	// at the end), into a new generation that any failure removes. Nothing is
+	// read twice, so nothing can change between a check and a write.
 	f, err := openArchive(file)
 	if err != nil {
 		return RestoreResult{}, err
 	}
 	defer f.Close()
-	before, err := stampOf(f)
+	fi, err := f.Stat()
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	m, err := verifyOpen(f, o.Identities, o.Progress)
+	ar, err := archive.NewReader(f, o.Identities...)
 	if err != nil {
 		return RestoreResult{}, err
+	}
+	defer ar.Close()
+	m := ar.Header()
+	// Sizes for the room check and the progress, from the manifest at the
+	// archive's end (an encrypted archive's is not known before it is read).
+	sizes, known := archive.PeekManifest(f, fi.Size())
+	if !known || !sameEntries(m, sizes) {
+		sizes = archive.Manifest{}
 	}
 	if err := refuse(ctx, r, st, file, m); err != nil {
 		return RestoreResult{}, err
 	}
-	rs := &restore{e: e, r: r, st: st, f: f, stamp: before, m: m, identities: o.Identities, progress: o.Progress}
+	rs := &restore{e: e, r: r, st: st, name: file, size: fi.Size(), ar: ar, m: m, sizes: sizes, progress: o.Progress}
 	defer rs.closeWriter()
 	source := file
 	if abs, err := filepath.Abs(file); err == nil {
@@ -115,6 +125,19 @@ func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.S
 		return RestoreResult{}, err
 	}
 	return RestoreResult{Manifest: m, URL: res.URL, From: res.From, Gen: res.Gen, Switched: res.Switched}, nil
+}
+
+// sameEntries says whether the manifests a and b plan the same entries of the same stack.
+func sameEntries(a, b archive.Manifest) bool {
+	if a.Stack != b.Stack || len(a.Entries) != len(b.Entries) {
+		return false
+	}
+	for i := range a.Entries {
+		if a.Entries[i].Name != b.Entries[i].Name || a.Entries[i].Volume != b.Entries[i].Volume {
+			return false
+		}
+	}
+	return true
 }
 
 // HasData says whether st has data a restore would leave behind the new
@@ -167,13 +190,15 @@ type restore struct {
 	e  *engine.Engine
 	r  stack.Runner
 	st catalog.Stack
-	f  *os.File
-	// stamp is the archive file as it was verified.
-	stamp stamp
-	m     archive.Manifest
-	// identities open the archive; progress shows the second pass.
-	identities []age.Identity
-	progress   Progress
+	// name and size are the archive file's, ar reads it.
+	name string
+	size int64
+	ar   *archive.Reader
+	// m is the archive's header: the entries it plans, without sizes; sizes
+	// is the manifest peeked at its end, with them, or empty when not known.
+	m, sizes archive.Manifest
+	// progress shows the pass.
+	progress Progress
 	// writer is the helper that writes the volumes, started by Begin.
 	writer *pendingWriter
 	// gen is the generation being filled.
@@ -262,26 +287,14 @@ func (rs *restore) closeWriter() {
 	}
 }
 
-// entries restores every entry of the archive, skipping the SHA-256 the first
-// pass checked through the same open file (zstd checksums, order and sizes are
-// checked again).
+// entries restores every entry of the archive, checking each as it goes; the
+// reader checks sizes and SHA-256 against the manifest when it reaches it, last:
+// an archive that fails then has been written into the new generation, which
+// the caller removes.
 func (rs *restore) entries(ctx context.Context, pers catalog.Persistence, w *volume.Writer) (rerr error) {
-	// The same open file survives a rename or removal, not a rewrite in place
-	// (cp, rsync --inplace): such a file is refused before anything is written.
-	if now, err := stampOf(rs.f); err != nil || now != rs.stamp {
-		return fmt.Errorf("%w: %s changed on disk since it was verified: verify it again and restore then", archive.ErrDamaged, rs.f.Name())
-	}
-	if _, err := rs.f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	ar, err := archive.NewReader(rs.f, rs.identities...)
-	if err != nil {
-		return err
-	}
-	defer ar.Close()
-	ar.SkipChecksums()
+	ar := rs.ar
 	progress := rs.progress
-	progress.Start("restore "+rs.st.Name, rs.m.Size())
+	progress.Start("restore "+rs.st.Name, cmp.Or(rs.sizes.Size(), rs.size))
 	defer func() { progress.Done(rerr) }()
 	for {
 		en, err := ar.Next()
@@ -297,14 +310,17 @@ func (rs *restore) entries(ctx context.Context, pers catalog.Persistence, w *vol
 		case archive.KindPostgres:
 			err = rs.database(ctx, pers.Database, src)
 		case archive.KindVolume:
-			err = writeVolume(ctx, w, en.Volume, src, rs.m.EntrySize(en.Name))
+			// The peeked size bounds what the entry may expand to, if known; without
+			// it sparse members are refused, so a tar cannot expand past its bytes.
+			limit := int64(-1)
+			if rs.sizes.Entries != nil {
+				limit = rs.sizes.EntrySize(en.Name)
+			}
+			err = writeVolume(ctx, w, en.Volume, src, limit)
 		}
 		if err != nil {
 			return err
 		}
-	}
-	if got, _ := ar.Manifest(); !got.Equal(rs.m) {
-		return fmt.Errorf("%w: %s changed while it was being restored", archive.ErrDamaged, rs.f.Name())
 	}
 	return nil
 }
@@ -323,15 +339,15 @@ func (rs *restore) database(ctx context.Context, d *catalog.Database, dump io.Re
 	return nil
 }
 
-// writeVolume writes one volume's tar stream of size bytes (as verified) through
-// w, which has the volume mounted under its key: the members go there, the
-// volume's root ("./") included, so that it gets its owner and mode.
-func writeVolume(ctx context.Context, w *volume.Writer, key string, content io.Reader, size int64) error {
+// writeVolume writes one volume's tar stream (of at most limit bytes; -1: no
+// bound) through w, which has the volume mounted under its key: the members go
+// there, the volume's root ("./") included, so that it gets its owner and mode.
+func writeVolume(ctx context.Context, w *volume.Writer, key string, content io.Reader, limit int64) error {
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		pw.CloseWithError(archive.Retar(pw, content, "./", key+"/", size))
+		pw.CloseWithError(archive.Retar(pw, content, "./", key+"/", limit))
 	}()
 	err := w.WriteTar(ctx, pr)
 	pr.CloseWithError(err)
@@ -341,25 +357,6 @@ func writeVolume(ctx context.Context, w *volume.Writer, key string, content io.R
 		return fmt.Errorf("restoring volume %s: %w", key, err)
 	}
 	return nil
-}
-
-// stamp identifies a file's content without reading it: a rewrite in place
-// changes its size, its modification time or at least its change time.
-type stamp struct {
-	size         int64
-	mtime, ctime syscall.Timespec
-}
-
-func stampOf(f *os.File) (stamp, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return stamp{}, err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return stamp{size: fi.Size()}, nil
-	}
-	return stamp{size: fi.Size(), mtime: st.Mtim, ctime: st.Ctim}, nil
 }
 
 // pendingWriter is a volume writer being started in the background.

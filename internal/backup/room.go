@@ -24,18 +24,25 @@ const (
 )
 
 // roomFor refuses, before a byte is written, an archive that would not fit
-// where the new generation's volumes are: each volume is asked for its file
+// where the new generation's volumes are, by the sizes its manifest records: each volume is asked for its file
 // system's free space from a container that mounts it (the database's own, the
 // writer helper for the others), and what the archive puts on one file system
 // is added up.
 func (rs *restore) roomFor(ctx context.Context, p stack.Prepared, w *volume.Writer) error {
+	if rs.sizes.Entries == nil {
+		if rs.r.Log != nil {
+			fmt.Fprintf(rs.r.Log, "stack %s: %s: sizes unknown before it is read (encrypted): no room check; too little room fails the restore, which removes generation %d\n",
+				rs.st.Name, rs.name, p.Gen)
+		}
+		return nil
+	}
 	pers := p.Persistence()
 	type fsys struct {
 		free, need int64
 		volumes    []string
 	}
 	all := map[string]*fsys{}
-	for _, en := range rs.m.Entries {
+	for _, en := range rs.sizes.Entries {
 		mt, ok := mountOf(pers, en.Volume)
 		if !ok {
 			continue
