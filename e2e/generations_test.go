@@ -33,10 +33,18 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 	laterPath := fmt.Sprintf("/issues/%d.json", later.Issue.ID)
 	// unchanged checks that generation 1 serves, byte-identical, and, when
 	// gone is set, that nothing of generation gone is left.
+	var serves func(t *testing.T, why string, active, gone int)
 	unchanged := func(t *testing.T, why string, gone int) {
 		t.Helper()
-		if got := activeGen(t, env); got != 1 {
-			t.Fatalf("after %s: generation %d is active, want 1", why, got)
+		serves(t, why, 1, gone)
+	}
+	// serves checks that generation active serves the data, byte-identical,
+	// that written after the backup included, and, when gone is set, that
+	// nothing of generation gone is left.
+	serves = func(t *testing.T, why string, active, gone int) {
+		t.Helper()
+		if got := activeGen(t, env); got != active {
+			t.Fatalf("after %s: generation %d is active, want %d", why, got, active)
 		}
 		checkAll(t)
 		rm.do("GET", laterPath, "", 200)
@@ -119,6 +127,17 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 	}
 	unchanged(t, "a restore killed during its switch", 0)
 
+	// --only: the attachments from an archive that holds nothing else; the
+	// database (with what was written after the backup) and the plugins are
+	// copied from the active generation.
+	filesOnly := out + "/files-only.tar.zst"
+	mustRun(t, env, "restore-volumes", "--yes", "--only", "redmine-files", filesOnly)
+	only := activeGen(t, env)
+	if only == 1 {
+		t.Fatal("restore-volumes --only did not make a new generation active")
+	}
+	serves(t, "restore-volumes --only", only, 0)
+
 	// generations lists them; prune removes exactly what it lists.
 	var gens []struct {
 		N       int
@@ -130,15 +149,16 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 	if err := json.Unmarshal([]byte(mustRun(t, env, "generations", "redmine", "--json").stdout), &gens); err != nil {
 		t.Fatal(err)
 	}
-	if len(gens) < 2 || gens[0].N != 1 || !gens[0].Active || gens[1].Made != "restore" || gens[0].Size <= 50<<20 {
+	if len(gens) < 3 || gens[0].N != 1 || !gens[len(gens)-1].Active || gens[1].Made != "restore" || gens[0].Size <= 50<<20 {
 		t.Fatalf("generations: %+v", gens)
 	}
+	kept := gens[len(gens)-1]
 	dry := mustRun(t, env, "prune", "redmine", "--keep", "1", "--dry-run")
 	pruned := mustRun(t, env, "prune", "redmine", "--keep", "1", "--yes")
 	if pruned.stdout != dry.stdout {
 		t.Errorf("prune listed\n%s\nbut its dry run listed\n%s", pruned.stdout, dry.stdout)
 	}
-	for _, g := range gens[1:] {
+	for _, g := range gens[:len(gens)-1] {
 		if !strings.Contains(pruned.stdout, fmt.Sprintf("generation %d ", g.N)) {
 			t.Errorf("prune --keep 1 does not list generation %d:\n%s", g.N, pruned.stdout)
 		}
@@ -151,12 +171,12 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 			}
 		}
 	}
-	for _, v := range gens[0].Volumes {
+	for _, v := range kept.Volumes {
 		if _, err := api.VolumeInspect(t.Context(), v, client.VolumeInspectOptions{}); err != nil {
 			t.Errorf("prune removed volume %s of the active generation: %v", v, err)
 		}
 	}
-	unchanged(t, "the prune", 0)
+	serves(t, "the prune", kept.N, 0)
 }
 
 // activeRedmine is the running Redmine container of whichever generation serves.

@@ -16,6 +16,7 @@ import (
 type restoreVolumesOptions struct {
 	stack      string
 	yes        bool
+	only       []string
 	identities []string
 	profile    string
 	listen     string
@@ -29,6 +30,7 @@ func (o *restoreVolumesOptions) AddFlags(fs *pflag.FlagSet) {
 	// --force replaced the data before generations; it now means --yes.
 	fs.BoolVar(&o.yes, "force", false, "same as --yes")
 	_ = fs.MarkDeprecated("force", "a restore no longer replaces data; use --yes")
+	fs.StringSliceVar(&o.only, "only", nil, "restore only these volumes from the archive (comma-separated or repeated), copying the stack's others from its active generation")
 	fs.StringArrayVarP(&o.identities, "identity", "i", nil, "age identity file that opens an encrypted archive; repeatable")
 	profileFlag(fs, &o.profile, envProfile(), profileUsage)
 	fs.StringVar(&o.listen, "listen", "", "host address:port to publish the stack on (default: as last time, else "+catalog.DefaultListen+")")
@@ -59,11 +61,17 @@ the writes it took during the restore. Any failure before nginx is pointed over
 removes the new generation and leaves the stack exactly as it was; so does a
 stackctl killed half way, at the next stackctl command on the stack.
 
+An archive that lacks some of the stack's volumes is refused unless --only names
+the volumes to take from it: the others are then copied into the new generation
+from the active one (the database as a pg_dump snapshot). --only also restores
+part of a whole archive, say the attachments alone.
+
 On a stack with data, the restore asks for confirmation on a terminal; pass --yes
 where there is none.`,
 		Example: `  stackctl restore-volumes backups/redmine-20261123T060000Z.tar.zst
   stackctl restore-volumes --yes backups/redmine-20261123T060000Z.tar.zst   # from a script
   stackctl restore-volumes -i ~/.config/age/key.txt redmine-20261123T060000Z.tar.zst.age
+  stackctl restore-volumes --only redmine-files backups/redmine-20261123T060000Z.tar.zst   # the attachments alone
   stackctl rollback redmine   # back to the data from before the restore`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -106,7 +114,7 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 	}
 	start := time.Now()
 	res, err := backup.Restore(ctx, r, e, st, archive, backup.RestoreOptions{
-		Identities: ids, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()),
+		Identities: ids, Only: o.only, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()),
 		Up: stack.UpOptions{Profile: profile, Listen: o.listen, Mirror: o.mirror, Timeout: o.timeout},
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,6 +26,9 @@ import (
 // RestoreOptions are the operator's choices for a restore.
 type RestoreOptions struct {
 	Identities []age.Identity
+	// Only names the volumes to restore from the archive; the stack's others are
+	// copied from its active generation. Empty: every volume, from the archive.
+	Only []string
 	// Up carries the profile, mirror and timeout, as for up.
 	Up       stack.UpOptions
 	Progress Progress
@@ -111,11 +115,12 @@ func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.S
 	if !known || !sameEntries(m, sizes) {
 		sizes = archive.Manifest{}
 	}
-	if err := refuse(ctx, r, st, file, m); err != nil {
+	copied, err := refuse(ctx, r, st, file, m, o.Only)
+	if err != nil {
 		return RestoreResult{}, err
 	}
-	rs := &restore{e: e, r: r, st: st, name: file, size: fi.Size(), ar: ar, m: m, sizes: sizes, progress: o.Progress}
-	defer rs.closeWriter()
+	rs := &restore{e: e, r: r, st: st, name: file, size: fi.Size(), ar: ar, m: m, sizes: sizes, only: o.Only, copied: copied, progress: o.Progress}
+	defer rs.End()
 	source := file
 	if abs, err := filepath.Abs(file); err == nil {
 		source = abs
@@ -158,29 +163,68 @@ func HasData(ctx context.Context, r stack.Runner, st catalog.Stack) (bool, error
 
 // refuse fails with ErrRefused when the archive m cannot go into st: another
 // stack's, or one without every volume of the stack.
-func refuse(ctx context.Context, r stack.Runner, st catalog.Stack, file string, m archive.Manifest) error {
+func refuse(ctx context.Context, r stack.Runner, st catalog.Stack, file string, m archive.Manifest, only []string) (copied []string, err error) {
 	if m.Stack != st.Name {
-		return fmt.Errorf("%w: %s is a backup of stack %s, not %s", ErrRefused, file, m.Stack, st.Name)
+		return nil, fmt.Errorf("%w: %s is a backup of stack %s, not %s", ErrRefused, file, m.Stack, st.Name)
 	}
 	pers, err := r.Persistence(ctx, st)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	held := map[string]bool{}
 	for _, en := range m.Entries {
 		if _, ok := mountOf(pers, en.Volume); !ok {
-			return fmt.Errorf("%w: the archive holds volume %s, which stack %s no longer has", ErrRefused, en.Volume, st.Name)
+			return nil, fmt.Errorf("%w: the archive holds volume %s, which stack %s no longer has", ErrRefused, en.Volume, st.Name)
 		}
 		held[en.Volume] = true
 	}
-	// A generation is made whole from the archive: one the archive lacks would come back empty.
-	for _, mt := range pers.Mounts {
-		if !held[mt.Volume] {
-			return fmt.Errorf("%w: %s holds no %s: the restored generation of stack %s would have an empty %s: restore a whole backup of the stack",
-				ErrRefused, file, mt.Volume, st.Name, mt.Volume)
+	for _, v := range only {
+		if _, ok := mountOf(pers, v); !ok {
+			return nil, fmt.Errorf("%w: --only %s: stack %s has no such volume: it has %s", errs.InvalidInput, v, st.Name, strings.Join(volumesOf(pers), ", "))
+		}
+		if !held[v] {
+			return nil, fmt.Errorf("%w: --only %s: %s holds no %s: it holds %s", ErrRefused, v, file, v, strings.Join(heldOf(m), ", "))
 		}
 	}
-	return nil
+	// A generation is made whole: a volume neither in the archive nor copied
+	// would come back empty.
+	for _, mt := range pers.Mounts {
+		switch {
+		case len(only) > 0 && !slices.Contains(only, mt.Volume):
+			copied = append(copied, mt.Volume)
+		case !held[mt.Volume]:
+			return nil, fmt.Errorf("%w: %s holds no %s: the restored generation of stack %s would have an empty %s: "+
+				"restore what it holds with --only %s (the rest is copied from the active generation), or restore a whole backup",
+				ErrRefused, file, mt.Volume, st.Name, mt.Volume, strings.Join(heldOf(m), " "))
+		}
+	}
+	if len(copied) > 0 {
+		has, err := HasData(ctx, r, st)
+		if err != nil {
+			return nil, err
+		}
+		if !has {
+			return nil, fmt.Errorf("%w: --only leaves %s to copy from the active generation, and stack %s has none: restore a whole backup",
+				ErrRefused, strings.Join(copied, ", "), st.Name)
+		}
+	}
+	return copied, nil
+}
+
+func volumesOf(p catalog.Persistence) []string {
+	var out []string
+	for _, mt := range p.Mounts {
+		out = append(out, mt.Volume)
+	}
+	return out
+}
+
+func heldOf(m archive.Manifest) []string {
+	var out []string
+	for _, en := range m.Entries {
+		out = append(out, en.Volume)
+	}
+	return out
 }
 
 // restore is the archive as the seed of a stack's start-up: the runner calls
@@ -197,6 +241,9 @@ type restore struct {
 	// m is the archive's header: the entries it plans, without sizes; sizes
 	// is the manifest peeked at its end, with them, or empty when not known.
 	m, sizes archive.Manifest
+	// only are the volumes taken from the archive (empty: all), copied those
+	// copied from the active generation instead.
+	only, copied []string
 	// progress shows the pass.
 	progress Progress
 	// writer is the helper that writes the volumes, started by Begin.
@@ -237,12 +284,13 @@ func (rs *restore) Begin(ctx context.Context, p stack.Prepared) error {
 	pers := p.Persistence()
 	volumes := map[string]string{}
 	image := ""
-	for _, en := range rs.m.Entries {
-		if mt, ok := mountOf(pers, en.Volume); ok && en.Kind == archive.KindVolume {
-			volumes[en.Volume] = mt.Name
-			if image == "" {
-				image = p.Project.Services[p.Service(mt.Service)].Image
-			}
+	for _, mt := range pers.Mounts {
+		if pers.Database != nil && mt.Volume == pers.Database.Volume {
+			continue
+		}
+		volumes[mt.Volume] = mt.Name
+		if image == "" {
+			image = p.Project.Services[p.Service(mt.Service)].Image
 		}
 	}
 	rs.writer = &pendingWriter{done: make(chan struct{})}
@@ -277,8 +325,9 @@ func (rs *restore) Fill(ctx context.Context, p stack.Prepared) error {
 	return nil
 }
 
-// closeWriter removes the helper, on every way out of the restore.
-func (rs *restore) closeWriter() {
+// End removes the helper, once Fill returned or the generation failed: before
+// the runner removes the generation's volumes, which it holds.
+func (rs *restore) End() {
 	if rs.writer == nil {
 		return
 	}
@@ -304,6 +353,9 @@ func (rs *restore) entries(ctx context.Context, pers catalog.Persistence, w *vol
 		if err != nil {
 			return err
 		}
+		if len(rs.only) > 0 && !slices.Contains(rs.only, en.Volume) {
+			continue // read on by Next, and checked all the same
+		}
 		progress.Entry(en.Name)
 		src := &counting{r: ar, p: progress}
 		switch en.Kind {
@@ -320,6 +372,48 @@ func (rs *restore) entries(ctx context.Context, pers catalog.Persistence, w *vol
 		}
 		if err != nil {
 			return err
+		}
+	}
+	return rs.copyActive(ctx, pers, w, progress)
+}
+
+// copyActive copies the volumes --only left out from the active generation
+// into the new one, as a backup reads them: the database as a pg_dump
+// snapshot, the others as tar streams through the engine's archive API.
+func (rs *restore) copyActive(ctx context.Context, pers catalog.Persistence, w *volume.Writer, progress Progress) error {
+	if len(rs.copied) == 0 {
+		return nil
+	}
+	active, err := rs.r.Persistence(ctx, rs.st)
+	if err != nil {
+		return err
+	}
+	src, err := openLive(ctx, rs.r, rs.e, rs.st, active)
+	if err != nil {
+		return err
+	}
+	for _, en := range src.entries {
+		if !slices.Contains(rs.copied, en.Volume) {
+			continue
+		}
+		progress.Entry("copy of " + en.Volume + " from the active generation")
+		pr, pw := io.Pipe()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			pw.CloseWithError(src.produce(ctx, en, pw))
+		}()
+		in := &counting{r: pr, p: progress}
+		switch en.Kind {
+		case archive.KindPostgres:
+			err = rs.database(ctx, pers.Database, in)
+		case archive.KindVolume:
+			err = writeVolume(ctx, w, en.Volume, in, -1)
+		}
+		pr.CloseWithError(err)
+		<-done
+		if err != nil {
+			return fmt.Errorf("copying %s from the active generation: %w", en.Volume, err)
 		}
 	}
 	return nil
@@ -345,14 +439,20 @@ func (rs *restore) database(ctx context.Context, d *catalog.Database, dump io.Re
 func writeVolume(ctx context.Context, w *volume.Writer, key string, content io.Reader, limit int64) error {
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
+	var rerr error
 	go func() {
 		defer close(done)
-		pw.CloseWithError(archive.Retar(pw, content, "./", key+"/", limit))
+		rerr = archive.Retar(pw, content, "./", key+"/", limit)
+		pw.CloseWithError(rerr)
 	}()
 	err := w.WriteTar(ctx, pr)
 	pr.CloseWithError(err)
 	// Retar reads the archive: it must be done before the next entry, or the archive's close.
 	<-done
+	// The archive's own fault first: tar's complaint about the stream cut short is its consequence.
+	if rerr != nil && !errors.Is(rerr, io.ErrClosedPipe) {
+		return fmt.Errorf("restoring volume %s: %w", key, rerr)
+	}
 	if err != nil {
 		return fmt.Errorf("restoring volume %s: %w", key, err)
 	}

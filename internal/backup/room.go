@@ -31,7 +31,7 @@ const (
 func (rs *restore) roomFor(ctx context.Context, p stack.Prepared, w *volume.Writer) error {
 	if rs.sizes.Entries == nil {
 		if rs.r.Log != nil {
-			fmt.Fprintf(rs.r.Log, "stack %s: %s: sizes unknown before it is read (encrypted): no room check; too little room fails the restore, which removes generation %d\n",
+			fmt.Fprintf(rs.r.Log, "stack %s: %s: its manifest cannot be read from its end (encrypted, or cut short): its sizes are not known, so no room check; too little room fails the restore, which removes generation %d\n",
 				rs.st.Name, rs.name, p.Gen)
 		}
 		return nil
@@ -42,7 +42,11 @@ func (rs *restore) roomFor(ctx context.Context, p stack.Prepared, w *volume.Writ
 		volumes    []string
 	}
 	all := map[string]*fsys{}
-	for _, en := range rs.sizes.Entries {
+	entries, err := rs.planned(ctx)
+	if err != nil {
+		return err
+	}
+	for _, en := range entries {
 		mt, ok := mountOf(pers, en.Volume)
 		if !ok {
 			continue
@@ -85,6 +89,38 @@ func (rs *restore) roomFor(ctx context.Context, p stack.Prepared, w *volume.Writ
 		}
 	}
 	return nil
+}
+
+// planned lists what the new generation gets, with sizes: the archive's
+// entries it restores, and the active generation's volumes it copies (their
+// size on disk; the database's counted as its dump would be, a little over).
+func (rs *restore) planned(ctx context.Context) ([]archive.Entry, error) {
+	var out []archive.Entry
+	for _, en := range rs.sizes.Entries {
+		if len(rs.only) == 0 || slices.Contains(rs.only, en.Volume) {
+			out = append(out, en)
+		}
+	}
+	if len(rs.copied) == 0 {
+		return out, nil
+	}
+	active, err := rs.r.Persistence(ctx, rs.st)
+	if err != nil {
+		return nil, err
+	}
+	sizes, err := rs.e.VolumeSizes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range rs.copied {
+		mt, _ := mountOf(active, v)
+		kind := archive.KindVolume
+		if active.Database != nil && v == active.Database.Volume {
+			kind = archive.KindPostgres
+		}
+		out = append(out, archive.Entry{Name: v, Kind: kind, Volume: v, Size: sizes[mt.Name]})
+	}
+	return out, nil
 }
 
 // freeSpace asks df, in container, about the file system holding dir: a key

@@ -43,6 +43,9 @@ type Seed interface {
 	// Fill runs once the generation's database (if it has one), alone, is
 	// healthy; the rest of the generation starts when it returns.
 	Fill(ctx context.Context, p Prepared) error
+	// End releases what Begin started, once Fill returned or the generation
+	// failed after Begin: before the runner removes the generation's volumes.
+	End()
 }
 
 // UpResult is what Up reports back.
@@ -242,6 +245,7 @@ func (r Runner) configure(ctx context.Context, st catalog.Stack, gen int) error 
 // seed lets s fill the created generation prep: its database starts alone (a
 // fresh PostgreSQL initialises an empty database for the seed), then s fills it.
 func (r Runner) seed(ctx context.Context, prep Prepared, s Seed, timeout time.Duration) error {
+	defer s.End()
 	if err := s.Begin(ctx, prep); err != nil {
 		return err
 	}

@@ -140,6 +140,7 @@ type seedRecorder struct{ c *fakeCompose }
 func (s seedRecorder) Check(context.Context, Prepared) error { return s.c.record("seed check") }
 func (s seedRecorder) Begin(context.Context, Prepared) error { return s.c.record("seed begin") }
 func (s seedRecorder) Fill(context.Context, Prepared) error  { return s.c.record("seed fill") }
+func (s seedRecorder) End()                                  {}
 
 // TestUpSequence: up and restore run one start-up, in one order, and only a
 // start that reaches its end runs the first start and marks the database; a
