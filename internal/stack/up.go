@@ -154,7 +154,7 @@ func (r Runner) prepare(ctx context.Context, st catalog.Stack, o UpOptions, firs
 	if err != nil {
 		return Prepared{}, err
 	}
-	choice, err := ChooseProfile(ctx, st, o.Profile, rec.Profile, r.Engine)
+	choice, err := ChooseProfile(ctx, st, cmp.Or(o.Profile, catalog.ProfileAuto), rec.Profile, r.Engine)
 	if err != nil {
 		return Prepared{}, err
 	}

@@ -277,8 +277,6 @@ type Reader struct {
 	partEOF bool
 	sum     hash.Hash
 	size    int64
-	// noSums skips the entries' SHA-256: see SkipChecksums.
-	noSums bool
 	// pending is a member read ahead while looking for the current entry's next part.
 	pending *member
 	seen    []Entry
@@ -342,14 +340,6 @@ func NewReader(src io.Reader, identities ...age.Identity) (*Reader, error) {
 	}
 	return r, nil
 }
-
-// SkipChecksums makes the reader leave out the SHA-256 of entries, for a second
-// pass over an archive that Verify read in full from the same open file: what
-// could have changed since is caught by the zstd checksum of every part, which
-// is still checked, as are every part's order and every entry's size. Anyone
-// who could forge that could as well have written a whole archive. It halves
-// the reader's work: SHA-256 costs as much as decompressing.
-func (r *Reader) SkipChecksums() { r.noSums = true }
 
 // Header is the archive's header: what it says it holds, not yet verified.
 func (r *Reader) Header() Manifest {
@@ -421,9 +411,7 @@ func (r *Reader) read(p []byte) (int, error) {
 		}
 		if r.off < len(r.cur.data) {
 			n := copy(p, r.cur.data[r.off:])
-			if !r.noSums {
-				r.sum.Write(p[:n])
-			}
+			r.sum.Write(p[:n])
 			r.off += n
 			r.size += int64(n)
 			return n, nil
@@ -490,9 +478,6 @@ func (r *Reader) finish() error {
 	}
 	for i, e := range m.Entries {
 		got := r.seen[i]
-		if r.noSums {
-			got.SHA256 = e.SHA256
-		}
 		if got.Size != e.Size || got.SHA256 != e.SHA256 {
 			return damaged(e.Name, "content differs from the manifest: %d bytes with SHA-256 %s, manifest says %d bytes with %s",
 				got.Size, got.SHA256, e.Size, e.SHA256)
