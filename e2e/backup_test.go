@@ -274,11 +274,20 @@ type probe struct {
 	finished chan struct{}
 	requests atomic.Int64
 	failures []string
+	// marker, when set, is looked for in every answer: a 200 holding it or
+	// not, or a 404 (the page missing from the data served), is an answer
+	// noted in answers; anything else a failure.
+	marker  string
+	answers []bool
 }
 
-// startProbe asks for url every 100 ms until stopped, recording every failure.
-func startProbe(url string) *probe {
-	p := &probe{done: make(chan struct{}), finished: make(chan struct{})}
+// startProbe asks for url every 100 ms until stopped, recording every failure
+// (anything but a 200).
+func startProbe(url string) *probe { return startMarkerProbe(url, "") }
+
+// startMarkerProbe is startProbe noting, for each answer, whether it held marker.
+func startMarkerProbe(url, marker string) *probe {
+	p := &probe{done: make(chan struct{}), finished: make(chan struct{}), marker: marker}
 	client := &http.Client{Timeout: 5 * time.Second}
 	go func() {
 		defer close(p.finished)
@@ -296,9 +305,14 @@ func startProbe(url string) *probe {
 				p.failures = append(p.failures, err.Error())
 				continue
 			}
-			io.Copy(io.Discard, resp.Body)
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
+			switch {
+			case resp.StatusCode == http.StatusOK && p.marker != "":
+				p.answers = append(p.answers, bytes.Contains(body, []byte(p.marker)))
+			case resp.StatusCode == http.StatusNotFound && p.marker != "":
+				p.answers = append(p.answers, false)
+			case resp.StatusCode != http.StatusOK:
 				p.failures = append(p.failures, resp.Status)
 			}
 		}
@@ -312,11 +326,17 @@ func (p *probe) stop() (int64, []string) {
 	return p.requests.Load(), p.failures
 }
 
-// rewrite copies an archive with its manifest changed by edit, as a tool of
-// another version or a tampering hand would write it, checksums and all.
-// rewrite copies the archive src to dst with its manifest edited; entries the
-// edit removes are left out.
+// rewrite copies the archive src to dst with its manifest edited, as a tool
+// of another version or a tampering hand would write it, checksums and all;
+// entries the edit removes are left out.
 func rewrite(t *testing.T, src, dst string, edit func(*archive.Manifest)) string {
+	t.Helper()
+	return copyArchive(t, src, dst, edit, nil)
+}
+
+// copyArchive copies the archive src to dst with its manifest edited and the
+// named entries' content replaced; entries the edit removes are left out.
+func copyArchive(t *testing.T, src, dst string, edit func(*archive.Manifest), replace map[string]func([]byte) []byte) string {
 	t.Helper()
 	in, err := os.Open(src)
 	if err != nil {
@@ -350,7 +370,15 @@ func rewrite(t *testing.T, src, dst string, edit func(*archive.Manifest)) string
 		if !slices.ContainsFunc(m.Entries, func(k archive.Entry) bool { return k.Name == e.Name }) {
 			continue
 		}
-		if _, err := w.Add(e.Name, r); err != nil {
+		var content io.Reader = r
+		if fn := replace[e.Name]; fn != nil {
+			b, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			content = bytes.NewReader(fn(b))
+		}
+		if _, err := w.Add(e.Name, content); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -189,6 +189,12 @@ func (r Runner) Config(ctx context.Context, st catalog.Stack, profile catalog.Pr
 // recorded loads the stack as it was last started: its active generation behind
 // its front.
 func (r Runner) recorded(ctx context.Context, st catalog.Stack) (*types.Project, error) {
+	return r.recordedAs(ctx, st, 0, true)
+}
+
+// recordedAs loads st under its recorded profile as generation gen (0: the
+// active one), behind its front when front is set.
+func (r Runner) recordedAs(ctx context.Context, st catalog.Stack, gen int, front bool) (*types.Project, error) {
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return nil, err
@@ -197,7 +203,10 @@ func (r Runner) recorded(ctx context.Context, st catalog.Stack) (*types.Project,
 	if err != nil {
 		return nil, err
 	}
-	return generation(st, p, activeGen(rec), true)
+	if gen == 0 {
+		gen = activeGen(rec)
+	}
+	return generation(st, p, gen, front)
 }
 
 // profileOr is the recorded profile, or upstream for a stack never started:

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/compose/v5/pkg/api"
 
 	"github.com/stackctl/stackctl/internal/catalog"
@@ -240,17 +239,4 @@ func (r Runner) removeGenContainers(ctx context.Context, st catalog.Stack, gen i
 		return fmt.Errorf("removing generation %d of %s: %w", gen, st.Name, err)
 	}
 	return nil
-}
-
-// recordedAs loads st under its recorded profile as generation gen.
-func (r Runner) recordedAs(ctx context.Context, st catalog.Stack, gen int, front bool) (*types.Project, error) {
-	rec, err := r.State.Load(st.Name)
-	if err != nil {
-		return nil, err
-	}
-	p, err := r.load(ctx, st, profileOr(rec.Profile), rec.Listen)
-	if err != nil {
-		return nil, err
-	}
-	return generation(st, p, gen, front)
 }
