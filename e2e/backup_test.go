@@ -155,7 +155,7 @@ func TestBackupRestore(t *testing.T) {
 	}
 
 	// Restores beside the running stack, rollback, prune, and the faults between.
-	generations(t, api, env, rm, arch, out, checkAll)
+	generations(t, api, env, rm, arch, encrypted, keyFile, out, checkAll)
 
 	// Everything gone, then back from the archive.
 	mustRun(t, env, "down", "redmine", "--volumes")

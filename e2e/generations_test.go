@@ -24,7 +24,7 @@ import (
 // through restores beside it, rollback and prune, and through every fault a
 // restore must survive: each fault ends with the generation that served
 // before still active, serving, and byte-identical, and no trace of the new one.
-func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, arch, out string, checkAll func(*testing.T)) {
+func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, arch, encrypted, keyFile, out string, checkAll func(*testing.T)) {
 	// Data the archive does not have: the restore hides it, the rollback brings it back.
 	var later struct{ Issue struct{ ID int } }
 	rm.json(rm.do("POST", "/issues.json", `{"issue":{"project_id":"harbour","subject":"Written after the backup"}}`, 201), &later)
@@ -68,6 +68,31 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 		t.Errorf("a dump pg_restore rejects: exit %d, want a failure naming pg_restore:\n%s", r.code, r.stderr)
 	}
 	unchanged(t, "a dump pg_restore rejects", 2)
+
+	// Too little room: the next generation's files volume, made beforehand on
+	// a 16 MiB tmpfs. With the manifest read from the archive's end, the
+	// restore refuses before writing, with the numbers; an encrypted archive
+	// (its sizes unknown until read) fails when the volume is full.
+	small := func() {
+		t.Helper()
+		_, err := api.VolumeCreate(t.Context(), client.VolumeCreateOptions{Name: redmineProject + "_redmine-files-g2", Driver: "local",
+			DriverOpts: map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "size=16m"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	small()
+	r = stackctl(t, env, "restore-volumes", "--yes", arch)
+	if r.code != 22 || !strings.Contains(r.stderr, "not enough room for generation 2") || !strings.Contains(r.stderr, "redmine-files-g2") {
+		t.Errorf("a restore into too small a volume: exit %d, want 22 naming the room and the volume:\n%s", r.code, r.stderr)
+	}
+	unchanged(t, "a restore refused for want of room", 2)
+	small()
+	r = stackctl(t, env, "restore-volumes", "--yes", "--identity", keyFile, encrypted)
+	if r.code == 0 || !strings.Contains(r.stderr, "No space left on device") {
+		t.Errorf("a restore that runs out of room: exit %d, want a failure saying so:\n%s", r.code, r.stderr)
+	}
+	unchanged(t, "a restore that ran out of room", 2)
 
 	broken := rebuild(t, arch, out+"/broken-plugin.tar.zst", map[string]func([]byte) []byte{
 		"redmine-plugins.tar": func(b []byte) []byte {

@@ -74,6 +74,7 @@ func stackctl(t *testing.T, env []string, args ...string) result {
 	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
 	err := cmd.Run()
 	var exit *exec.ExitError
 	code := 0
@@ -83,7 +84,7 @@ func stackctl(t *testing.T, env []string, args ...string) result {
 	case err != nil:
 		t.Fatalf("running stackctl %v: %v", args, err)
 	}
-	t.Logf("stackctl %s: exit %d", strings.Join(args, " "), code)
+	t.Logf("stackctl %s: exit %d (%s)", strings.Join(args, " "), code, time.Since(start).Round(100*time.Millisecond))
 	return result{code, out.String(), errb.String()}
 }
 

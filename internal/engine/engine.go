@@ -124,7 +124,7 @@ func (e *Engine) RemoveImage(ctx context.Context, id string) error {
 	return err
 }
 
-// Untagged lists the IDs of untagged images carrying the label key=value.
+// Untagged lists the IDs of untagged imported images carrying the label key=value.
 func (e *Engine) Untagged(ctx context.Context, key, value string) ([]string, error) {
 	res, err := e.API.ImageList(ctx, client.ImageListOptions{
 		Filters: client.Filters{}.Add("label", key+"="+value).Add("dangling", "true"),
@@ -132,9 +132,13 @@ func (e *Engine) Untagged(ctx context.Context, key, value string) ([]string, err
 	if err != nil {
 		return nil, fmt.Errorf("listing images: %w", err)
 	}
-	ids := make([]string, len(res.Items))
-	for i, im := range res.Items {
-		ids[i] = im.ID
+	var ids []string
+	for _, im := range res.Items {
+		// Only imports, which have no parent: images built FROM one inherit its
+		// labels, and their dangling layers are not for this caller to remove.
+		if im.ParentID == "" {
+			ids = append(ids, im.ID)
+		}
 	}
 	return ids, nil
 }
@@ -194,6 +198,18 @@ func (e *Engine) VolumeExists(ctx context.Context, name string) (bool, error) {
 		return false, fmt.Errorf("inspecting volume %s: %w", name, err)
 	}
 	return true, nil
+}
+
+// VolumeLabels returns the labels of the volume called name; found is false when there is none.
+func (e *Engine) VolumeLabels(ctx context.Context, name string) (labels map[string]string, found bool, err error) {
+	res, err := e.API.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("inspecting volume %s: %w", name, err)
+	}
+	return res.Volume.Labels, true, nil
 }
 
 // ImageEnv returns the environment an image sets; found is false when there is no such image.

@@ -108,7 +108,7 @@ func (r Runner) takeOver(ctx context.Context, prep Prepared, from int, why strin
 		return res, pointed, err
 	}
 	// Nothing serves: the new generation starts behind the front as an up would.
-	if err := r.activate(st, to); err != nil {
+	if err := r.activate(st, to, why); err != nil {
 		return UpResult{}, false, err
 	}
 	full, err := generation(st, prep.base, to, true)
@@ -238,19 +238,34 @@ func (r Runner) recordReady(ctx context.Context, st catalog.Stack, gen int, fron
 	})
 }
 
-// refuseLeftovers refuses to make generation gen of st when one of its volumes
-// exists already: stackctl has no record of it, so it may hold what someone needs.
+// refuseLeftovers refuses to make generation gen of st over one of its
+// volumes that exists already, unless an operator made it for it: empty, and
+// made by no compose project (a volume on another driver or disk, say). One
+// that stackctl made has no record, so it may hold what someone needs.
 func (r Runner) refuseLeftovers(ctx context.Context, st catalog.Stack, gen int) error {
+	var sizes map[string]int64
 	for _, v := range st.Generations.Volumes {
 		name := catalog.VolumeName(st.ComposeProject(), v, gen)
-		found, err := r.Engine.VolumeExists(ctx, name)
+		labels, found, err := r.Engine.VolumeLabels(ctx, name)
 		if err != nil {
 			return err
 		}
-		if found {
-			return fmt.Errorf("%w: volume %s exists, but stack %s has no record of generation %d: "+
-				"look at what it holds, then remove it ('docker volume rm %s') or move it aside", errs.InvalidInput, name, st.Name, gen, name)
+		if !found {
+			continue
 		}
+		if labels[api.ProjectLabel] == "" {
+			if sizes == nil {
+				if sizes, err = r.Engine.VolumeSizes(ctx); err != nil {
+					return err
+				}
+			}
+			if size, ok := sizes[name]; ok && size == 0 {
+				r.logf("stack %s: generation %d's %s goes into volume %s, made outside stackctl and empty", st.Name, gen, v, name)
+				continue
+			}
+		}
+		return fmt.Errorf("%w: volume %s exists and is not empty, or was made by compose, but stack %s has no record of generation %d: "+
+			"look at what it holds, then remove it ('docker volume rm %s') or move it aside", errs.InvalidInput, name, st.Name, gen, name)
 	}
 	return nil
 }

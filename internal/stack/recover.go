@@ -55,7 +55,7 @@ func (r Runner) recoverSwitch(ctx context.Context, st catalog.Stack, sw state.Sw
 	if err == nil && at == sw.To && toErr == nil {
 		r.logf("stack %s: finishing the switch from generation %d to %d (%s) that a stopped stackctl left: nginx already serves generation %d",
 			st.Name, sw.From, sw.To, sw.Why, sw.To)
-		if err := r.activate(st, sw.To); err != nil {
+		if err := r.activate(st, sw.To, sw.Why); err != nil {
 			return err
 		}
 		return r.removeGenContainers(ctx, st, sw.From)

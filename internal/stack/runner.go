@@ -27,6 +27,7 @@ type Engine interface {
 	Exec(ctx context.Context, container string, cmd []string, o engine.ExecOptions) error
 	ContainerImage(ctx context.Context, container string) (string, error)
 	VolumeExists(ctx context.Context, name string) (bool, error)
+	VolumeLabels(ctx context.Context, name string) (labels map[string]string, found bool, err error)
 	RemoveVolume(ctx context.Context, name string) error
 	VolumeSizes(ctx context.Context) (map[string]int64, error)
 }

@@ -176,7 +176,7 @@ func (r Runner) switchTo(ctx context.Context, st catalog.Stack, from, to int, wh
 		}
 		return false, err
 	}
-	if err := r.activate(st, to); err != nil {
+	if err := r.activate(st, to, why); err != nil {
 		return true, err
 	}
 	if err := r.removeGenContainers(context.WithoutCancel(ctx), st, from); err != nil {
@@ -185,14 +185,15 @@ func (r Runner) switchTo(ctx context.Context, st catalog.Stack, from, to int, wh
 	return true, nil
 }
 
-// activate records generation to as the active one, the switch to it done.
-func (r Runner) activate(st catalog.Stack, to int) error {
+// activate records generation to as the active one, for why (a restore, a
+// rollback), the switch to it done.
+func (r Runner) activate(st catalog.Stack, to int, why string) error {
 	return r.update(st, func(rec *state.State) error {
 		g, ok := rec.Gen(to)
 		if !ok {
 			return fmt.Errorf("stack %s has no record of generation %d", st.Name, to)
 		}
-		g.ActivatedAt = time.Now().UTC()
+		g.ActivatedAt, g.ActivatedBy = time.Now().UTC(), why
 		rec.PutGen(g)
 		rec.Active, rec.Switch = to, nil
 		return nil

@@ -95,6 +95,9 @@ func (f *fakeEngine) ContainerImage(_ context.Context, id string) (string, error
 func (f *fakeEngine) VolumeExists(_ context.Context, name string) (bool, error) {
 	return f.volumes[name], nil
 }
+func (f *fakeEngine) VolumeLabels(_ context.Context, name string) (map[string]string, bool, error) {
+	return map[string]string{"com.docker.compose.project": "stackctl-redmine"}, f.volumes[name], nil
+}
 func (f *fakeEngine) RemoveVolume(_ context.Context, name string) error {
 	f.removed = append(f.removed, name)
 	return nil

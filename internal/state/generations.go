@@ -20,8 +20,10 @@ type Generation struct {
 	// that is not ready was interrupted while being made, and the next command
 	// removes it.
 	Ready bool `json:"ready"`
-	// ActivatedAt is when it last became the active generation.
+	// ActivatedAt is when it last became the active generation, and
+	// ActivatedBy what made it so (its restore, a rollback from another).
 	ActivatedAt time.Time `json:"activated_at,omitzero"`
+	ActivatedBy string    `json:"activated_by,omitempty"`
 }
 
 // What made a generation.
