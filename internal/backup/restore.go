@@ -248,8 +248,9 @@ type restore struct {
 	progress Progress
 	// writer is the helper that writes the volumes, started by Begin.
 	writer *pendingWriter
-	// gen is the generation being filled.
-	gen int
+	// gen is the generation being filled, image the one its helpers run.
+	gen   int
+	image string
 }
 
 var _ stack.Seed = (*restore)(nil)
@@ -293,6 +294,7 @@ func (rs *restore) Begin(ctx context.Context, p stack.Prepared) error {
 			image = p.Project.Services[p.Service(mt.Service)].Image
 		}
 	}
+	rs.image = image
 	rs.writer = &pendingWriter{done: make(chan struct{})}
 	if len(volumes) == 0 {
 		close(rs.writer.done)

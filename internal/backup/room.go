@@ -108,7 +108,12 @@ func (rs *restore) planned(ctx context.Context) ([]archive.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	sizes, err := rs.e.VolumeSizes(ctx)
+	var names []string
+	for _, v := range rs.copied {
+		mt, _ := mountOf(active, v)
+		names = append(names, mt.Name)
+	}
+	usage, err := rs.e.VolumeUsage(ctx, rs.image, names)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +123,7 @@ func (rs *restore) planned(ctx context.Context) ([]archive.Entry, error) {
 		if active.Database != nil && v == active.Database.Volume {
 			kind = archive.KindPostgres
 		}
-		out = append(out, archive.Entry{Name: v, Kind: kind, Volume: v, Size: sizes[mt.Name]})
+		out = append(out, archive.Entry{Name: v, Kind: kind, Volume: v, Size: usage[mt.Name].Bytes})
 	}
 	return out, nil
 }

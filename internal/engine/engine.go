@@ -260,19 +260,3 @@ func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
 
 // volumeInUseWait bounds RemoveVolume's wait for a volume's last user to go.
 const volumeInUseWait = 15 * time.Second
-
-// VolumeSizes returns the bytes each volume holds (name → size), as the engine
-// counts them ('docker system df -v'): it walks every volume, so it takes a while.
-func (e *Engine) VolumeSizes(ctx context.Context) (map[string]int64, error) {
-	du, err := e.API.DiskUsage(ctx, client.DiskUsageOptions{Volumes: true, Verbose: true})
-	if err != nil {
-		return nil, fmt.Errorf("asking the engine for volume sizes: %w", err)
-	}
-	out := map[string]int64{}
-	for _, v := range du.Volumes.Items {
-		if v.UsageData != nil {
-			out[v.Name] = v.UsageData.Size
-		}
-	}
-	return out, nil
-}

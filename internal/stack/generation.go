@@ -42,9 +42,6 @@ func (r Runner) NewGeneration(ctx context.Context, st catalog.Stack, seed Seed, 
 		return NewResult{}, err
 	}
 	from, to := prep.State.Active, prep.State.NextGen()
-	if err := r.refuseLeftovers(ctx, st, to); err != nil {
-		return NewResult{}, err
-	}
 	target, err := generation(st, prep.base, to, false)
 	if err != nil {
 		return NewResult{}, err
@@ -53,6 +50,9 @@ func (r Runner) NewGeneration(ctx context.Context, st catalog.Stack, seed Seed, 
 	tp.Project, tp.Gen = target, to
 	if err := r.Compose.Build(ctx, prep.Project, api.BuildOptions{Deps: true}); err != nil {
 		return NewResult{}, fmt.Errorf("building %s: %w", st.Name, err)
+	}
+	if err := r.refuseLeftovers(ctx, st, prep.Choice.Profile, to); err != nil {
+		return NewResult{}, err
 	}
 	if err := seed.Check(ctx, tp); err != nil {
 		return NewResult{}, err
@@ -242,8 +242,7 @@ func (r Runner) recordReady(ctx context.Context, st catalog.Stack, gen int, fron
 // volumes that exists already, unless an operator made it for it: empty, and
 // made by no compose project (a volume on another driver or disk, say). One
 // that stackctl made has no record, so it may hold what someone needs.
-func (r Runner) refuseLeftovers(ctx context.Context, st catalog.Stack, gen int) error {
-	var sizes map[string]int64
+func (r Runner) refuseLeftovers(ctx context.Context, st catalog.Stack, profile catalog.Profile, gen int) error {
 	for _, v := range st.Generations.Volumes {
 		name := catalog.VolumeName(st.ComposeProject(), v, gen)
 		labels, found, err := r.Engine.VolumeLabels(ctx, name)
@@ -254,12 +253,11 @@ func (r Runner) refuseLeftovers(ctx context.Context, st catalog.Stack, gen int) 
 			continue
 		}
 		if labels[api.ProjectLabel] == "" {
-			if sizes == nil {
-				if sizes, err = r.Engine.VolumeSizes(ctx); err != nil {
-					return err
-				}
+			usage, err := r.Engine.VolumeUsage(ctx, st.ImageRef(profile), []string{name})
+			if err != nil {
+				return err
 			}
-			if size, ok := sizes[name]; ok && size == 0 {
+			if usage[name].Empty {
 				r.logf("stack %s: generation %d's %s goes into volume %s, made outside stackctl and empty", st.Name, gen, v, name)
 				continue
 			}
@@ -312,7 +310,13 @@ func (r Runner) Generations(ctx context.Context, st catalog.Stack) ([]Generation
 	if err != nil {
 		return nil, err
 	}
-	sizes, err := r.Engine.VolumeSizes(ctx)
+	var names []string
+	for _, g := range rec.Generations {
+		for _, v := range st.Generations.Volumes {
+			names = append(names, catalog.VolumeName(st.ComposeProject(), v, g.N))
+		}
+	}
+	sizes, err := r.usage(ctx, st, rec.Profile, names)
 	if err != nil {
 		return nil, err
 	}
@@ -330,6 +334,34 @@ func (r Runner) Generations(ctx context.Context, st catalog.Stack) ([]Generation
 			info.Size += size
 		}
 		out = append(out, info)
+	}
+	return out, nil
+}
+
+// usage measures those of the volumes named that exist, with st's own image
+// under profile; one that is missing, or all when that image is, has no size.
+func (r Runner) usage(ctx context.Context, st catalog.Stack, profile catalog.Profile, names []string) (map[string]int64, error) {
+	var present []string
+	for _, name := range names {
+		found, err := r.Engine.VolumeExists(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			present = append(present, name)
+		}
+	}
+	out := map[string]int64{}
+	if len(present) == 0 || profile == "" {
+		return out, nil
+	}
+	usage, err := r.Engine.VolumeUsage(ctx, st.ImageRef(profile), present)
+	if err != nil {
+		r.logf("stack %s: sizes unknown: %v", st.Name, err)
+		return out, nil
+	}
+	for name, u := range usage {
+		out[name] = u.Bytes
 	}
 	return out, nil
 }

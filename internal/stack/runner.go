@@ -29,7 +29,7 @@ type Engine interface {
 	VolumeExists(ctx context.Context, name string) (bool, error)
 	VolumeLabels(ctx context.Context, name string) (labels map[string]string, found bool, err error)
 	RemoveVolume(ctx context.Context, name string) error
-	VolumeSizes(ctx context.Context) (map[string]int64, error)
+	VolumeUsage(ctx context.Context, image string, names []string) (map[string]engine.VolumeUsage, error)
 }
 
 // Runner runs the catalogue's stacks through the Compose SDK, in-process.

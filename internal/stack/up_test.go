@@ -102,7 +102,9 @@ func (f *fakeEngine) RemoveVolume(_ context.Context, name string) error {
 	f.removed = append(f.removed, name)
 	return nil
 }
-func (f *fakeEngine) VolumeSizes(context.Context) (map[string]int64, error) { return nil, nil }
+func (f *fakeEngine) VolumeUsage(context.Context, string, []string) (map[string]engine.VolumeUsage, error) {
+	return nil, nil
+}
 func (f *fakeEngine) Exec(_ context.Context, id string, cmd []string, o engine.ExecOptions) error {
 	switch cmd[0] {
 	case "psql":
