@@ -28,8 +28,9 @@ func newGenerationsCommand(g *globalOptions) *cobra.Command {
 		Long: `List the generations of a stack's data: each is a set of the stack's data volumes,
 made by its first start or by a restore, with the images it last ran on. One is
 active (nginx serves it); the others stay, reachable with 'stackctl rollback',
-until 'stackctl prune' removes them. Sizes are the engine's count of the bytes in
-each generation's volumes ('docker system df -v'), which takes a moment.`,
+until 'stackctl prune' removes them. Sizes are what du counts in each generation's
+volumes, from a throwaway container of the stack's own image ("unknown" when a
+volume is missing or that image is).`,
 		Example: `  stackctl generations redmine
   stackctl generations redmine --json | jq '.[] | select(.active) | .n'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -68,7 +69,7 @@ func runGenerations(ctx context.Context, g *globalOptions, o *generationsOptions
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GEN\tACTIVE\tMADE\tWHEN\tSIZE\tSTATUS")
 	for _, x := range gens {
-		active, status, size := "", "ready", "missing"
+		active, status, size := "", "ready", "unknown"
 		if x.Active {
 			active = "*"
 		}

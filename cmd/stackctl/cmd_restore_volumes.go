@@ -46,14 +46,16 @@ func newRestoreVolumesCommand(g *globalOptions) *cobra.Command {
 		Long: `Restore a stack's database and volumes from an archive of 'stackctl backup-volumes',
 as a new generation of its data, beside the running stack, which keeps serving.
 
-The whole archive is verified first. The restore is then refused, with nothing
-changed, when the archive is of another stack, lacks one of the stack's volumes,
-comes from a newer Redmine or PostgreSQL than the images the stack would run, or
-would not fit in the free space of the engine's volume storage. Otherwise the
-archive is written into new volumes (the database through a PostgreSQL of the new
-generation, never the running one), the new generation starts beside the current
-one, and once it is healthy and answers a smoke check, nginx is pointed at it
-(requests under way finish) and the old generation's containers stop.
+The restore is refused, with nothing changed, when the archive is of another
+stack, lacks one of the stack's volumes, comes from a newer Redmine or PostgreSQL
+than the images the stack would run, or, by the sizes its manifest records, would
+not fit in the free space where the new volumes go (an encrypted archive's sizes
+are not known before it is read: it gets no such check). Otherwise the archive is
+read once and checked as it is written into new volumes (the database through a
+PostgreSQL of the new generation, never the running one); the new generation
+starts beside the current one, and once it is healthy and answers a smoke check,
+nginx is pointed at it (requests under way finish) and the old generation's
+containers stop.
 
 Nothing is destroyed: the generation that served before stays, with its volumes,
 reachable with 'stackctl rollback' until 'stackctl prune' removes it, and so do

@@ -153,10 +153,14 @@ func (g *globalOptions) changing(ctx context.Context, st catalog.Stack, purpose 
 		release()
 		return stack.Runner{}, nil, nil, err
 	}
-	// What a stopped stackctl left half done is finished or undone first.
+	// What a stopped stackctl left half done is finished or undone first; down
+	// goes ahead whatever that says, as the way out.
 	if err := r.Recover(ctx, st); err != nil {
-		release()
-		return stack.Runner{}, nil, nil, err
+		if purpose != "down" {
+			release()
+			return stack.Runner{}, nil, nil, err
+		}
+		fmt.Fprintf(g.stderr, "stack %s: finishing what a stopped stackctl left failed (%v): going down all the same\n", st.Name, err)
 	}
 	return r, e, release, nil
 }

@@ -207,6 +207,18 @@ func refuse(ctx context.Context, r stack.Runner, st catalog.Stack, file string, 
 			return nil, fmt.Errorf("%w: --only leaves %s to copy from the active generation, and stack %s has none: restore a whole backup",
 				ErrRefused, strings.Join(copied, ", "), st.Name)
 		}
+		// The copies are read as a backup reads them: from the running containers.
+		for _, v := range copied {
+			mt, _ := mountOf(pers, v)
+			svc := mt.Service
+			if pers.Database != nil && v == pers.Database.Volume {
+				svc = pers.Database.Service
+			}
+			if _, err := r.Container(ctx, st, svc); err != nil {
+				return nil, fmt.Errorf("%w: --only copies %s from the active generation, which must be running: %v: start it with 'stackctl up %s'",
+					ErrRefused, strings.Join(copied, ", "), err, st.Name)
+			}
+		}
 	}
 	return copied, nil
 }

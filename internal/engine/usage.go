@@ -47,20 +47,33 @@ func (e *Engine) VolumeUsage(ctx context.Context, image string, names []string) 
 	created, err := e.API.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Config: &container.Config{
 			Image: image, User: "0", Entrypoint: []string{"sh", "-c", usageScript, "usage"}, Cmd: dirs,
+			AttachStdout: true, AttachStderr: true,
 			Labels: map[string]string{"io.stackctl.helper": "usage"},
 		},
 		HostConfig: &container.HostConfig{
-			NetworkMode: "none", Mounts: mounts,
+			// Removed by the engine when it exits, with its anonymous volumes (an
+			// image's VOLUME gets one with every container): a stackctl killed
+			// meanwhile leaves nothing that holds the volumes.
+			AutoRemove: true, NetworkMode: "none", Mounts: mounts,
 			CapDrop: []string{"ALL"}, CapAdd: []string{"DAC_READ_SEARCH"}, SecurityOpt: []string{"no-new-privileges:true"},
 		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("measuring volumes with %s: %w", image, err)
 	}
-	// With its anonymous volumes (an image's VOLUME gets one with every container).
-	defer e.API.ContainerRemove(context.WithoutCancel(ctx), created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	att, err := e.API.ContainerAttach(ctx, created.ID, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
+	if err != nil {
+		_, _ = e.API.ContainerRemove(context.WithoutCancel(ctx), created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		return nil, fmt.Errorf("measuring volumes: %w", err)
+	}
+	defer att.Close()
 	wait := e.API.ContainerWait(ctx, created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	if _, err := e.API.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+		_, _ = e.API.ContainerRemove(context.WithoutCancel(ctx), created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		return nil, fmt.Errorf("measuring volumes: %w", err)
+	}
+	var stdout, stderr bytes.Buffer
+	if _, err := stdcopy.StdCopy(&stdout, &stderr, att.Reader); err != nil {
 		return nil, fmt.Errorf("measuring volumes: %w", err)
 	}
 	var code int64
@@ -68,15 +81,6 @@ func (e *Engine) VolumeUsage(ctx context.Context, image string, names []string) 
 	case res := <-wait.Result:
 		code = res.StatusCode
 	case err := <-wait.Error:
-		return nil, fmt.Errorf("measuring volumes: %w", err)
-	}
-	logs, err := e.API.ContainerLogs(ctx, created.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
-	if err != nil {
-		return nil, fmt.Errorf("measuring volumes: %w", err)
-	}
-	defer logs.Close()
-	var stdout, stderr bytes.Buffer
-	if _, err := stdcopy.StdCopy(&stdout, &stderr, logs); err != nil {
 		return nil, fmt.Errorf("measuring volumes: %w", err)
 	}
 	if code != 0 {

@@ -156,6 +156,19 @@ func (r Runner) Rollback(ctx context.Context, st catalog.Stack, to int, o UpOpti
 	if to, err = rollbackTarget(st, rec, to); err != nil {
 		return RollbackResult{}, err
 	}
+	// Its volumes must all be there: compose would make missing ones anew, and
+	// an empty database would pass every check.
+	for _, v := range st.Generations.Volumes {
+		name := catalog.VolumeName(st.ComposeProject(), v, to)
+		found, err := r.Engine.VolumeExists(ctx, name)
+		if err != nil {
+			return RollbackResult{}, err
+		}
+		if !found {
+			return RollbackResult{}, fmt.Errorf("%w: volume %s of generation %d of stack %s is gone: it cannot be rolled back to; see 'stackctl generations %s'",
+				errs.NotFound, name, to, st.Name, st.Name)
+		}
+	}
 	target, err := generation(st, prep.base, to, false)
 	if err != nil {
 		return RollbackResult{}, err
@@ -172,12 +185,16 @@ func (r Runner) Rollback(ctx context.Context, st catalog.Stack, to int, o UpOpti
 	}
 	tp := prep
 	tp.Project, tp.Gen = target, to
+	serving := r.serving(ctx, st)
 	res, kept, err := r.takeOver(ctx, tp, from, fmt.Sprintf("rollback from %d", from), o, timeout)
 	if err != nil && !kept {
 		if rerr := r.removeGenContainers(context.WithoutCancel(ctx), st, to); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
-		return RollbackResult{}, fmt.Errorf("%w: generation %d still serves", err, from)
+		if serving {
+			return RollbackResult{}, fmt.Errorf("%w: generation %d still serves", err, from)
+		}
+		return RollbackResult{}, fmt.Errorf("%w: generation %d is still the active one", err, from)
 	}
 	if err != nil {
 		return RollbackResult{}, err
@@ -294,7 +311,7 @@ type GenerationInfo struct {
 	state.Generation
 	Active bool `json:"active"`
 	// Volumes are its data volumes (engine names), and Size the bytes they
-	// hold (-1: unknown, the volume is missing).
+	// hold (-1: unknown: a volume is missing, or could not be measured).
 	Volumes []string `json:"volumes"`
 	Size    int64    `json:"size"`
 	// Made describes what made it, for people.

@@ -119,3 +119,28 @@ func TestRecover(t *testing.T) {
 		})
 	}
 }
+
+// TestRecoverKeepsWhatServed: a generation that served but was never recorded
+// ready (a first start with --no-wait) is data, not a generation being made:
+// recovery leaves it, and the switch away from it records it ready.
+func TestRecoverKeepsWhatServed(t *testing.T) {
+	st, _ := catalog.LookupStack("redmine")
+	e := &fakeEngine{volumes: map[string]bool{}, upstream: st.Generations.Upstream(2)}
+	r := Runner{Compose: &fakeCompose{}, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+	rec := state.State{Profile: catalog.ProfileUpstream, Active: 1}
+	rec.PutGen(state.Generation{N: 1, Made: state.MadeFirstStart})
+	rec.PutGen(state.Generation{N: 2, Made: state.MadeRestore, Ready: true})
+	if err := r.State.Save(st.Name, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.activate(st, 2, "restore"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Recover(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := r.State.Load(st.Name)
+	if g, ok := got.Gen(1); !ok || !g.Ready || len(e.removed) > 0 {
+		t.Errorf("generation 1 after the switch away and a recovery: %+v (recorded: %v), volumes removed %v", g, ok, e.removed)
+	}
+}

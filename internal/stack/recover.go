@@ -36,7 +36,9 @@ func (r Runner) Recover(ctx context.Context, st catalog.Stack) error {
 		}
 	}
 	for _, g := range rec.Generations {
-		if g.Ready || g.N == rec.Active {
+		// Only a generation being made: a restore's, never active. One that
+		// served (a first start cut short by --no-wait, say) is data.
+		if g.Ready || g.N == rec.Active || g.Made != state.MadeRestore || !g.ActivatedAt.IsZero() {
 			continue
 		}
 		r.logf("stack %s: removing generation %d (%s, begun %s): stackctl stopped before it was finished",
@@ -55,6 +57,10 @@ func (r Runner) recoverSwitch(ctx context.Context, st catalog.Stack, sw state.Sw
 	if err == nil && at == sw.To && toErr == nil {
 		r.logf("stack %s: finishing the switch from generation %d to %d (%s) that a stopped stackctl left: nginx already serves generation %d",
 			st.Name, sw.From, sw.To, sw.Why, sw.To)
+		// The file is what nginx would load; whether it did is not known: reload again.
+		if err := r.pointFront(ctx, st, sw.To, true); err != nil {
+			return err
+		}
 		if err := r.activate(st, sw.To, sw.Why); err != nil {
 			return err
 		}

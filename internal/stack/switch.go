@@ -18,14 +18,12 @@ import (
 )
 
 // pointFrontScript replaces the front's upstream file ($1/$2) with standard
-// input, has nginx check and reload its configuration (new workers take new
-// requests, old ones finish those they hold), and then waits, at most $3
-// tenths of a second, until the old workers are gone: only then may the
-// generation they proxied to stop. "proces[s]" keeps the script from finding
-// itself.
+// input and has nginx check and reload its configuration: new workers take new
+// requests, old ones finish those they hold. It prints the old workers' PIDs
+// first, for drainScript. "proces[s]" keeps the script from finding itself.
 const pointFrontScript = `set -eu
-dir=$1 file=$2 limit=$3
-old=$(grep -l 'nginx: worker proces[s]' /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3 || true)
+dir=$1 file=$2
+grep -l 'nginx: worker proces[s]' /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3 || true
 [ -e "$dir/$file" ] && cp "$dir/$file" "$dir/.$file.old"
 cat >"$dir/.$file.new"
 mv -f "$dir/.$file.new" "$dir/$file"
@@ -35,10 +33,13 @@ if ! nginx -t -q -e stderr; then
 fi
 rm -f "$dir/.$file.old"
 nginx -s reload -e stderr
-i=0
-for p in $old; do
-	while [ -e "/proc/$p" ] && [ "$i" -lt "$limit" ]; do sleep 0.1; i=$((i + 1)); done
-done
+`
+
+// drainScript waits, at most $1 tenths of a second, until the processes whose
+// PIDs follow are gone: nginx's old workers, done with the requests they held.
+// Only then may the generation they proxied to stop.
+const drainScript = `limit=$1; shift; i=0
+for p; do while [ -e "/proc/$p" ] && [ "$i" -lt "$limit" ]; do sleep 0.1; i=$((i + 1)); done; done
 `
 
 // drainLimit bounds the wait for nginx's old workers: a download or upload
@@ -47,7 +48,9 @@ const drainLimit = 60 * time.Second
 
 // pointFront points st's front at generation gen, when it does not already
 // point there (or always, with force): the upstream file, then a graceful
-// reload. It returns once the workers that served the previous choice are gone.
+// reload. An error means nginx was not reloaded onto gen. It then waits until
+// the workers that served the previous choice are gone; that wait is never an
+// error (the reload happened), and is cut short by nothing but its limit.
 func (r Runner) pointFront(ctx context.Context, st catalog.Stack, gen int, force bool) error {
 	g := st.Generations
 	id, err := r.GenContainer(ctx, st, g.Front, gen)
@@ -64,9 +67,14 @@ func (r Runner) pointFront(ctx context.Context, st catalog.Stack, gen int, force
 		}
 	}
 	r.logf("stack %s: pointing %s at generation %d", st.Name, g.Front, gen)
-	cmd := []string{"sh", "-c", pointFrontScript, "point-front", g.UpstreamDir, g.UpstreamFile, strconv.Itoa(int(drainLimit / (100 * time.Millisecond)))}
-	if err := r.Engine.Exec(ctx, id, cmd, engine.ExecOptions{Stdin: strings.NewReader(g.Upstream(gen))}); err != nil {
+	var old strings.Builder
+	cmd := []string{"sh", "-c", pointFrontScript, "point-front", g.UpstreamDir, g.UpstreamFile}
+	if err := r.Engine.Exec(ctx, id, cmd, engine.ExecOptions{Stdin: strings.NewReader(g.Upstream(gen)), Stdout: &old}); err != nil {
 		return fmt.Errorf("pointing %s of stack %s at generation %d: %w", g.Front, st.Name, gen, err)
+	}
+	drain := append([]string{"sh", "-c", drainScript, "drain", strconv.Itoa(int(drainLimit / (100 * time.Millisecond)))}, strings.Fields(old.String())...)
+	if err := r.Engine.Exec(context.WithoutCancel(ctx), id, drain, engine.ExecOptions{}); err != nil {
+		r.logf("stack %s: waiting for nginx's old workers to finish: %v", st.Name, err)
 	}
 	return nil
 }
@@ -164,11 +172,13 @@ func (r Runner) switchTo(ctx context.Context, st catalog.Stack, from, to int, wh
 	if err := r.update(st, func(rec *state.State) error { rec.Switch = sw; return nil }); err != nil {
 		return false, err
 	}
+	// From here on an interrupt does not cut the switch short: it is seconds
+	// long, and a half switch would need the next command to sort it out.
+	ctx = context.WithoutCancel(ctx)
 	r.logf("stack %s: switching from generation %d to %d (%s)", st.Name, from, to, why)
 	if err := r.pointFront(ctx, st, to, true); err != nil {
 		// Back to from, whatever the reload did: from still runs.
-		undo := context.WithoutCancel(ctx)
-		if uerr := r.pointFront(undo, st, from, true); uerr != nil {
+		if uerr := r.pointFront(ctx, st, from, true); uerr != nil {
 			return true, fmt.Errorf("%w; pointing it back at generation %d failed too (%v): the next stackctl command on %s retries", err, from, uerr, st.Name)
 		}
 		if uerr := r.update(st, func(rec *state.State) error { rec.Switch = nil; return nil }); uerr != nil {
@@ -179,7 +189,7 @@ func (r Runner) switchTo(ctx context.Context, st catalog.Stack, from, to int, wh
 	if err := r.activate(st, to, why); err != nil {
 		return true, err
 	}
-	if err := r.removeGenContainers(context.WithoutCancel(ctx), st, from); err != nil {
+	if err := r.removeGenContainers(ctx, st, from); err != nil {
 		return true, fmt.Errorf("stack %s serves generation %d, but removing generation %d's containers failed: %w", st.Name, to, from, err)
 	}
 	return true, nil
@@ -195,6 +205,11 @@ func (r Runner) activate(st catalog.Stack, to int, why string) error {
 		}
 		g.ActivatedAt, g.ActivatedBy = time.Now().UTC(), why
 		rec.PutGen(g)
+		// The generation left has served: whole, whatever its start-up left recorded.
+		if prev, ok := rec.Gen(rec.Active); ok && prev.N != to {
+			prev.Ready = true
+			rec.PutGen(prev)
+		}
 		rec.Active, rec.Switch = to, nil
 		return nil
 	})

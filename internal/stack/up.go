@@ -116,6 +116,13 @@ func (r Runner) serve(ctx context.Context, prep Prepared, noWait bool, timeout t
 	if err := r.start(ctx, st.Name, prep.Project, !noWait, timeout); err != nil {
 		return UpResult{}, err
 	}
+	// Before anything asks nginx: it may still point at another generation
+	// (its choice lives in a volume that outlives down).
+	if st.Generations != nil && !noWait {
+		if err := r.pointFront(ctx, st, prep.Gen, false); err != nil {
+			return UpResult{}, err
+		}
+	}
 	res := UpResult{Choice: prep.Choice}
 	var err error
 	if res.URL, err = catalog.EntryURL(prep.State.Listen); err != nil {
@@ -131,9 +138,6 @@ func (r Runner) serve(ctx context.Context, prep Prepared, noWait bool, timeout t
 		return UpResult{}, err
 	}
 	if st.Generations != nil {
-		if err := r.pointFront(ctx, st, prep.Gen, false); err != nil {
-			return UpResult{}, err
-		}
 		if err := r.recordReady(ctx, st, prep.Gen, true); err != nil {
 			return UpResult{}, err
 		}
