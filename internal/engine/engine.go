@@ -190,14 +190,8 @@ func (e *Engine) CopyFrom(ctx context.Context, container, path string) (io.ReadC
 
 // VolumeExists says whether the engine has a volume called name.
 func (e *Engine) VolumeExists(ctx context.Context, name string) (bool, error) {
-	_, err := e.API.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
-	if cerrdefs.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("inspecting volume %s: %w", name, err)
-	}
-	return true, nil
+	_, found, err := e.VolumeLabels(ctx, name)
+	return found, err
 }
 
 // VolumeLabels returns the labels of the volume called name; found is false when there is none.

@@ -96,7 +96,7 @@ func (r Runner) takeOver(ctx context.Context, prep Prepared, from int, why strin
 	if err := r.configure(ctx, st, to); err != nil {
 		return UpResult{}, false, err
 	}
-	if err := r.recordReady(ctx, st, to, false); err != nil {
+	if err := r.recordReady(ctx, st, to); err != nil {
 		return UpResult{}, false, err
 	}
 	res = UpResult{Choice: prep.Choice}
@@ -230,7 +230,7 @@ func rollbackTarget(st catalog.Stack, rec state.State, to int) (int, error) {
 
 // recordReady records generation gen of st as whole and started, with the
 // images its containers run.
-func (r Runner) recordReady(ctx context.Context, st catalog.Stack, gen int, front bool) error {
+func (r Runner) recordReady(ctx context.Context, st catalog.Stack, gen int) error {
 	images := map[string]string{}
 	for _, svc := range st.Generations.Services {
 		id, err := r.GenContainer(ctx, st, svc, gen)

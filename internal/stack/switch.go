@@ -60,10 +60,8 @@ func (r Runner) pointFront(ctx context.Context, st catalog.Stack, gen int, force
 	if !force {
 		// Written and pointing there: nothing to do (a default that happens to
 		// be right is written all the same, so that a restart keeps it).
-		if _, err := r.readUpstream(ctx, st, id); err == nil {
-			if at, err := r.frontGen(ctx, st); err == nil && at == gen {
-				return nil
-			}
+		if text, err := r.readUpstream(ctx, st, id); err == nil && text == g.Upstream(gen) {
+			return nil
 		}
 	}
 	r.logf("stack %s: pointing %s at generation %d", st.Name, g.Front, gen)

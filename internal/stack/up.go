@@ -138,7 +138,7 @@ func (r Runner) serve(ctx context.Context, prep Prepared, noWait bool, timeout t
 		return UpResult{}, err
 	}
 	if st.Generations != nil {
-		if err := r.recordReady(ctx, st, prep.Gen, true); err != nil {
+		if err := r.recordReady(ctx, st, prep.Gen); err != nil {
 			return UpResult{}, err
 		}
 	}
