@@ -1,10 +1,15 @@
 package catalog
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
 )
@@ -30,6 +35,79 @@ type Generations struct {
 	// UpstreamDir inside the front's container), so that it survives a restart
 	// of the front.
 	FrontVolume, UpstreamDir, UpstreamFile string
+}
+
+// A generation's App runs in one of two slots, its service named accordingly
+// (redmine, redmine-b; redmine-g2, redmine-g2-b): a changed image or setting
+// starts in the free slot beside the one that serves, on the same data, and the
+// front is pointed over. Everything else of a generation has one container.
+const (
+	SlotA = 0
+	SlotB = 1
+)
+
+// AppService is the name of the App's service of generation gen in slot.
+func (g Generations) AppService(gen, slot int) string {
+	name := ServiceName(g.App, gen)
+	if slot == SlotB {
+		name += "-b"
+	}
+	return name
+}
+
+// ServiceIn is the name service (as the compose file names it) has in
+// generation gen, its App in slot; any other service keeps its name.
+func (g Generations) ServiceIn(service string, gen, slot int) string {
+	switch {
+	case service == g.App:
+		return g.AppService(gen, slot)
+	case slices.Contains(g.Services, service):
+		return ServiceName(service, gen)
+	}
+	return service
+}
+
+// Owner says which generation a compose service name belongs to, and the slot
+// of an App's service; ok is false for a service of no generation (the front).
+func (g Generations) Owner(service string) (gen, slot int, ok bool) {
+	for _, s := range g.Services {
+		rest, found := strings.CutPrefix(service, s)
+		if !found {
+			continue
+		}
+		if s == g.App {
+			if r, b := strings.CutSuffix(rest, "-b"); b {
+				rest, slot = r, SlotB
+			}
+		}
+		if rest == "" {
+			return 1, slot, true
+		}
+		if n, found := strings.CutPrefix(rest, "-g"); found {
+			if gen, err := strconv.Atoi(n); err == nil && gen >= 2 {
+				return gen, slot, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// ConfigLabel labels a generation's containers with the hash of the service
+// configuration they were made from, slot apart (see ConfigHash): a container
+// whose label differs from the model's runs a changed configuration.
+const ConfigLabel = "org.stackctl.config"
+
+// ConfigHash identifies svc's configuration: equal hashes, equal containers
+// (the image's content apart, which the image's ID tells).
+// Start-up order is left out, as compose leaves it out of its own hash.
+func ConfigHash(svc types.ServiceConfig) string {
+	svc.CustomLabels, svc.DependsOn = nil, nil
+	b, err := json.Marshal(svc)
+	if err != nil {
+		panic("a loaded service is always marshalable: " + err.Error())
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // Link is an environment variable of Service whose value is the host name of service To.
@@ -58,16 +136,30 @@ func volumeKey(volume string, gen int) string {
 	return volume + "-g" + strconv.Itoa(gen)
 }
 
-// Upstream is the front's configuration that points it at generation gen.
-func (g Generations) Upstream(gen int) string {
+// Upstream is the front's configuration that points it at generation gen's App in slot.
+func (g Generations) Upstream(gen, slot int) string {
 	return fmt.Sprintf("# Written by stackctl: the generation nginx serves. Do not edit: see 'stackctl generations'.\n"+
-		"set $redmine http://%s:%d;\n", ServiceName(g.App, gen), g.AppPort)
+		"set $redmine http://%s:%d;\n", g.AppService(gen, slot), g.AppPort)
+}
+
+var upstreamLine = regexp.MustCompile(`(?m)^set \$[a-z]+ http://([a-z0-9-]+):[0-9]+;$`)
+
+// ParseUpstream says which generation and slot an upstream file points at.
+func (g Generations) ParseUpstream(text string) (gen, slot int, err error) {
+	m := upstreamLine.FindStringSubmatch(text)
+	if m != nil {
+		if gen, slot, ok := g.Owner(m[1]); ok && strings.HasPrefix(m[1], g.App) {
+			return gen, slot, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("the upstream file names no generation of %s: %q", g.App, text)
 }
 
 // ForGeneration returns a copy of p, st's project as loaded, holding
-// generation gen's services on gen's volumes, with the front (pointed at gen)
-// when front is set, or without it. A stack without generations is p itself.
-func (s Stack) ForGeneration(p *types.Project, gen int, front bool) (*types.Project, error) {
+// generation gen's services on gen's volumes, its App in slot, with the front
+// (pointed at gen) when front is set, or without it. Each service carries its
+// ConfigLabel. A stack without generations is p itself.
+func (s Stack) ForGeneration(p *types.Project, gen, slot int, front bool) (*types.Project, error) {
 	g := s.Generations
 	if g == nil {
 		return p, nil
@@ -96,7 +188,7 @@ func (s Stack) ForGeneration(p *types.Project, gen int, front bool) (*types.Proj
 		svc.Name = ServiceName(name, gen)
 		deps := types.DependsOnConfig{}
 		for dep, d := range svc.DependsOn {
-			deps[ServiceName(dep, gen)] = d
+			deps[g.ServiceIn(dep, gen, slot)] = d
 		}
 		svc.DependsOn = deps
 		svc.Volumes = slices.Clone(svc.Volumes)
@@ -111,8 +203,9 @@ func (s Stack) ForGeneration(p *types.Project, gen int, front bool) (*types.Proj
 				svc.Environment[l.Env] = ptr(ServiceName(l.To, gen))
 			}
 		}
-		// Labels name the service: whoever labels the project does so after this.
-		svc.CustomLabels = nil
+		// Hashed before the slot names it: the two slots of one configuration are equal.
+		svc.CustomLabels = types.Labels{ConfigLabel: ConfigHash(svc)}
+		svc.Name = g.ServiceIn(name, gen, slot)
 		out.Services[svc.Name] = svc
 	}
 	if front {
@@ -122,7 +215,8 @@ func (s Stack) ForGeneration(p *types.Project, gen int, front bool) (*types.Proj
 		}
 		// Start-up order only: the hash compose compares leaves depends_on out, so
 		// pointing the front at another generation does not recreate it.
-		f.DependsOn = types.DependsOnConfig{ServiceName(g.App, gen): {Condition: types.ServiceConditionHealthy, Required: true}}
+		f.DependsOn = types.DependsOnConfig{g.AppService(gen, slot): {Condition: types.ServiceConditionHealthy, Required: true}}
+		f.CustomLabels = types.Labels{ConfigLabel: ConfigHash(f)}
 		out.Services[g.Front] = f
 	}
 	return &out, nil

@@ -21,7 +21,7 @@ func TestForGeneration(t *testing.T) {
 		v.Name = "stackctl-redmine_" + name // as compose-go's loader names them
 		p.Volumes[name] = v
 	}
-	g2, err := st.ForGeneration(p, 2, true)
+	g2, err := st.ForGeneration(p, 2, SlotA, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,11 +58,74 @@ func TestForGeneration(t *testing.T) {
 	if h := p.Services["redmine"].Environment["REDMINE_DB_POSTGRES"]; *h != "db" || p.Services["db"].Volumes[0].Source != "db-data" {
 		t.Errorf("ForGeneration changed the project it was given")
 	}
-	alone, _ := st.ForGeneration(p, 3, false)
+	alone, _ := st.ForGeneration(p, 3, SlotA, false)
 	if _, ok := alone.Services["nginx"]; ok || alone.Volumes["nginx-upstream"].Name != "" {
 		t.Errorf("generation 3 without the front has it: %v", alone.Services)
 	}
 	if got := PersistenceOf(st, p).ForGeneration(p.Name, 3).Mounts; len(got) != 3 || got[0].Name != "stackctl-redmine_db-data-g3" || got[0].Volume != "db-data" {
 		t.Errorf("persistence of generation 3: %+v", got)
+	}
+}
+
+// TestSlots: a generation's application in its second slot has its own
+// service name, the front depends on it, and both slots carry the same
+// configuration hash until the configuration changes; names and upstream files
+// say which generation and slot they belong to.
+func TestSlots(t *testing.T) {
+	st, _ := LookupStack("redmine")
+	g := st.Generations
+	p := st.Model()
+	a, err := st.ForGeneration(p, 2, SlotA, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := st.ForGeneration(p, 2, SlotB, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(b.Services)); !slices.Equal(got, []string{"db-g2", "nginx", "redmine-g2-b"}) {
+		t.Errorf("services in slot B: %q", got)
+	}
+	if _, ok := b.Services["nginx"].DependsOn["redmine-g2-b"]; !ok {
+		t.Errorf("the front depends on %v, want redmine-g2-b", b.Services["nginx"].DependsOn)
+	}
+	ha, hb := a.Services["redmine-g2"].CustomLabels[ConfigLabel], b.Services["redmine-g2-b"].CustomLabels[ConfigLabel]
+	if ha == "" || ha != hb {
+		t.Errorf("configuration hashes of the two slots: %q, %q", ha, hb)
+	}
+	if a.Services["nginx"].CustomLabels[ConfigLabel] != b.Services["nginx"].CustomLabels[ConfigLabel] {
+		t.Errorf("the front's configuration hash depends on the slot it serves")
+	}
+	changed := st.Model()
+	svc := changed.Services["redmine"]
+	svc.Environment = maps.Clone(svc.Environment)
+	svc.Environment["RAILS_MAX_THREADS"] = ptr("8")
+	changed.Services["redmine"] = svc
+	c, _ := st.ForGeneration(changed, 2, SlotB, true)
+	if c.Services["redmine-g2-b"].CustomLabels[ConfigLabel] == hb {
+		t.Errorf("a changed setting keeps the configuration hash")
+	}
+	for _, tc := range []struct {
+		service   string
+		gen, slot int
+		ok        bool
+	}{
+		{"redmine", 1, SlotA, true}, {"redmine-b", 1, SlotB, true}, {"redmine-g12-b", 12, SlotB, true},
+		{"db-g3", 3, SlotA, true}, {"db-b", 0, 0, false}, {"nginx", 0, 0, false}, {"redmine-g1", 0, 0, false},
+	} {
+		gen, slot, ok := g.Owner(tc.service)
+		if gen != tc.gen || slot != tc.slot || ok != tc.ok {
+			t.Errorf("Owner(%q) = %d, %d, %v; want %d, %d, %v", tc.service, gen, slot, ok, tc.gen, tc.slot, tc.ok)
+		}
+	}
+	for _, gen := range []int{1, 2, 10} {
+		for _, slot := range []int{SlotA, SlotB} {
+			if g2, s2, err := g.ParseUpstream(g.Upstream(gen, slot)); err != nil || g2 != gen || s2 != slot {
+				t.Errorf("ParseUpstream(Upstream(%d, %d)) = %d, %d, %v", gen, slot, g2, s2, err)
+			}
+		}
+	}
+	if _, _, err := g.ParseUpstream("set $redmine http://db-g2:3000;\n"); err == nil {
+		t.Error("an upstream naming the database was accepted")
 	}
 }

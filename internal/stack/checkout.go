@@ -76,7 +76,7 @@ func (c Checkout) Load(ctx context.Context, s catalog.Stack, set catalog.Setting
 // Ps and Down find them.
 func label(p *types.Project) {
 	for name, svc := range p.Services {
-		svc.CustomLabels = map[string]string{
+		labels := types.Labels{
 			api.ProjectLabel:     p.Name,
 			api.ServiceLabel:     name,
 			api.VersionLabel:     api.ComposeVersion,
@@ -84,6 +84,9 @@ func label(p *types.Project) {
 			api.ConfigFilesLabel: strings.Join(p.ComposeFiles, ","),
 			api.OneoffLabel:      "False",
 		}
+		// Kept: what the model put there (catalog.ConfigLabel).
+		maps.Copy(labels, svc.CustomLabels)
+		svc.CustomLabels = labels
 		p.Services[name] = svc
 	}
 }

@@ -42,12 +42,12 @@ func (r Runner) NewGeneration(ctx context.Context, st catalog.Stack, seed Seed, 
 		return NewResult{}, err
 	}
 	from, to := prep.State.Active, prep.State.NextGen()
-	target, err := generation(st, prep.base, to, false)
+	target, err := generation(st, prep.base, to, catalog.SlotA, false)
 	if err != nil {
 		return NewResult{}, err
 	}
 	tp := prep
-	tp.Project, tp.Gen = target, to
+	tp.Project, tp.Gen, tp.Slot = target, to, catalog.SlotA
 	if err := r.Compose.Build(ctx, prep.Project, api.BuildOptions{Deps: true}); err != nil {
 		return NewResult{}, fmt.Errorf("building %s: %w", st.Name, err)
 	}
@@ -104,14 +104,15 @@ func (r Runner) takeOver(ctx context.Context, prep Prepared, from int, why strin
 		return UpResult{}, false, err
 	}
 	if from != 0 && r.serving(ctx, st) {
-		pointed, err := r.switchTo(ctx, st, from, to, why)
+		sw := state.Switch{From: from, FromSlot: prep.State.SlotOf(from), To: to, ToSlot: prep.Slot, Why: why}
+		pointed, err := r.switchTo(ctx, st, sw)
 		return res, pointed, err
 	}
 	// Nothing serves: the new generation starts behind the front as an up would.
-	if err := r.activate(st, to, why); err != nil {
+	if err := r.activate(st, state.Switch{To: to, ToSlot: prep.Slot, Why: why}); err != nil {
 		return UpResult{}, false, err
 	}
-	full, err := generation(st, prep.base, to, true)
+	full, err := generation(st, prep.base, to, prep.Slot, true)
 	if err != nil {
 		return UpResult{}, true, err
 	}
@@ -169,7 +170,7 @@ func (r Runner) Rollback(ctx context.Context, st catalog.Stack, to int, o UpOpti
 				errs.NotFound, name, to, st.Name, st.Name)
 		}
 	}
-	target, err := generation(st, prep.base, to, false)
+	target, err := generation(st, prep.base, to, rec.SlotOf(to), false)
 	if err != nil {
 		return RollbackResult{}, err
 	}
@@ -184,7 +185,7 @@ func (r Runner) Rollback(ctx context.Context, st catalog.Stack, to int, o UpOpti
 		return RollbackResult{}, fmt.Errorf("creating generation %d of %s: %w", to, st.Name, err)
 	}
 	tp := prep
-	tp.Project, tp.Gen = target, to
+	tp.Project, tp.Gen, tp.Slot = target, to, rec.SlotOf(to)
 	serving := r.serving(ctx, st)
 	res, kept, err := r.takeOver(ctx, tp, from, fmt.Sprintf("rollback from %d", from), o, timeout)
 	if err != nil && !kept {

@@ -76,21 +76,35 @@ func TestPrunePlan(t *testing.T) {
 
 // TestRecover: a switch left under way is finished when the front already
 // serves its target, else undone; a generation never finished is removed with
-// its volumes; a ready one that is not active keeps its volumes.
+// its volumes; a ready one that is not active keeps its volumes. A change of
+// slot (a new image on the same data) is finished or undone the same way, and
+// only the application's container that lost is removed.
 func TestRecover(t *testing.T) {
 	st, _ := catalog.LookupStack("redmine")
 	g := st.Generations
+	a, b := catalog.SlotA, catalog.SlotB
 	for _, tc := range []struct {
-		name                      string
-		frontAt, active, upstream int
+		name             string
+		sw               state.Switch
+		frontAt, atSlot  int
+		active, slot     int
+		removed          string
+		upstream, upSlot int
 	}{
-		{name: "front already at the target", frontAt: 2, active: 2, upstream: 2},
-		{name: "front still at the old one", frontAt: 1, active: 1, upstream: 1},
+		{name: "front already at the target", sw: state.Switch{From: 1, To: 2}, frontAt: 2, active: 2, upstream: 2,
+			removed: "remove db,redmine,redmine-b"},
+		{name: "front still at the old one", sw: state.Switch{From: 1, To: 2}, frontAt: 1, active: 1, upstream: 1,
+			removed: "remove db-g2,redmine-g2"},
+		{name: "slot: front already at the new one", sw: state.Switch{From: 1, To: 1, ToSlot: b}, frontAt: 1, atSlot: b,
+			active: 1, slot: b, upstream: 1, upSlot: b, removed: "remove redmine"},
+		{name: "slot: front still at the old one", sw: state.Switch{From: 1, To: 1, ToSlot: b}, frontAt: 1, atSlot: a,
+			active: 1, slot: a, upstream: 1, upSlot: a, removed: "remove redmine-b"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := &fakeEngine{volumes: map[string]bool{}, upstream: g.Upstream(tc.frontAt)}
-			r := Runner{Compose: &fakeCompose{}, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
-			rec := state.State{Profile: catalog.ProfileUpstream, Active: 1, Switch: &state.Switch{From: 1, To: 2, Why: "restore"}}
+			e := &fakeEngine{volumes: map[string]bool{}, upstream: g.Upstream(tc.frontAt, tc.atSlot)}
+			c := &fakeCompose{}
+			r := Runner{Compose: c, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+			rec := state.State{Profile: catalog.ProfileUpstream, Active: 1, Switch: &tc.sw}
 			rec.PutGen(state.Generation{N: 1, Ready: true})
 			rec.PutGen(state.Generation{N: 2, Ready: true})
 			rec.PutGen(state.Generation{N: 3, Made: state.MadeRestore}) // interrupted while being made
@@ -101,8 +115,9 @@ func TestRecover(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, _ := r.State.Load(st.Name)
-			if got.Active != tc.active || got.Switch != nil {
-				t.Errorf("after recovery: active %d, switch %+v; want active %d and no switch", got.Active, got.Switch, tc.active)
+			if got.Active != tc.active || got.SlotOf(got.Active) != tc.slot || got.Switch != nil {
+				t.Errorf("after recovery: active %d in slot %d, switch %+v; want active %d in slot %d and no switch",
+					got.Active, got.SlotOf(got.Active), got.Switch, tc.active, tc.slot)
 			}
 			if _, ok := got.Gen(3); ok {
 				t.Errorf("the unfinished generation 3 is still recorded")
@@ -113,8 +128,11 @@ func TestRecover(t *testing.T) {
 			if want := []string{"stackctl-redmine_db-data-g3", "stackctl-redmine_redmine-files-g3", "stackctl-redmine_redmine-plugins-g3"}; !slices.Equal(e.removed, want) {
 				t.Errorf("volumes removed %v, want exactly generation 3's %v", e.removed, want)
 			}
-			if e.upstream != g.Upstream(tc.upstream) {
-				t.Errorf("the front points at %q, want generation %d", e.upstream, tc.upstream)
+			if e.upstream != g.Upstream(tc.upstream, tc.upSlot) {
+				t.Errorf("the front points at %q, want generation %d slot %d", e.upstream, tc.upstream, tc.upSlot)
+			}
+			if len(c.calls) == 0 || c.calls[0] != tc.removed {
+				t.Errorf("first removal %q, want %q (all: %q)", c.calls, tc.removed, c.calls)
 			}
 		})
 	}
@@ -125,7 +143,7 @@ func TestRecover(t *testing.T) {
 // recovery leaves it, and the switch away from it records it ready.
 func TestRecoverKeepsWhatServed(t *testing.T) {
 	st, _ := catalog.LookupStack("redmine")
-	e := &fakeEngine{volumes: map[string]bool{}, upstream: st.Generations.Upstream(2)}
+	e := &fakeEngine{volumes: map[string]bool{}, upstream: st.Generations.Upstream(2, catalog.SlotA)}
 	r := Runner{Compose: &fakeCompose{}, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
 	rec := state.State{Profile: catalog.ProfileUpstream, Active: 1}
 	rec.PutGen(state.Generation{N: 1, Made: state.MadeFirstStart})
@@ -133,7 +151,7 @@ func TestRecoverKeepsWhatServed(t *testing.T) {
 	if err := r.State.Save(st.Name, rec); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.activate(st, 2, "restore"); err != nil {
+	if err := r.activate(st, state.Switch{From: 1, To: 2, Why: "restore"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Recover(context.Background(), st); err != nil {

@@ -3,8 +3,6 @@ package stack
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/docker/compose/v5/pkg/api"
 
@@ -52,43 +50,59 @@ func (r Runner) Recover(ctx context.Context, st catalog.Stack) error {
 
 // recoverSwitch finishes or undoes sw.
 func (r Runner) recoverSwitch(ctx context.Context, st catalog.Stack, sw state.Switch) error {
-	at, err := r.frontGen(ctx, st)
-	_, toErr := r.GenContainer(ctx, st, st.Generations.App, sw.To)
-	if err == nil && at == sw.To && toErr == nil {
-		r.logf("stack %s: finishing the switch from generation %d to %d (%s) that a stopped stackctl left: nginx already serves generation %d",
-			st.Name, sw.From, sw.To, sw.Why, sw.To)
+	g := st.Generations
+	gen, slot, err := r.frontGen(ctx, st)
+	_, toErr := r.serviceContainer(ctx, st, g.AppService(sw.To, sw.ToSlot))
+	if err == nil && gen == sw.To && slot == sw.ToSlot && toErr == nil {
+		r.logf("stack %s: finishing the switch %s that a stopped stackctl left: nginx already serves %s",
+			st.Name, describeSwitch(st, sw), g.AppService(sw.To, sw.ToSlot))
 		// The file is what nginx would load; whether it did is not known: reload again.
-		if err := r.pointFront(ctx, st, sw.To, true); err != nil {
+		if err := r.pointFront(ctx, st, sw.To, sw.ToSlot, true); err != nil {
 			return err
 		}
-		if err := r.activate(st, sw.To, sw.Why); err != nil {
-			return err
-		}
-		return r.removeGenContainers(ctx, st, sw.From)
+		return r.finishSwitch(ctx, st, sw)
 	}
-	r.logf("stack %s: undoing the switch from generation %d to %d (%s) that a stopped stackctl left: generation %d serves again",
-		st.Name, sw.From, sw.To, sw.Why, sw.From)
-	if _, ferr := r.GenContainer(ctx, st, st.Generations.Front, sw.From); ferr == nil {
-		if err := r.pointFront(ctx, st, sw.From, true); err != nil {
+	r.logf("stack %s: undoing the switch %s that a stopped stackctl left: %s serves again",
+		st.Name, describeSwitch(st, sw), g.AppService(sw.From, sw.FromSlot))
+	if _, ferr := r.GenContainer(ctx, st, g.Front, sw.From); ferr == nil {
+		if err := r.pointFront(ctx, st, sw.From, sw.FromSlot, true); err != nil {
 			return err
 		}
 	}
-	if err := r.removeGenContainers(ctx, st, sw.To); err != nil {
+	if sw.SameData() {
+		err = r.removeApp(ctx, st, sw.To, sw.ToSlot)
+	} else {
+		err = r.removeGenContainers(ctx, st, sw.To)
+	}
+	if err != nil {
 		return err
 	}
 	return r.update(st, func(rec *state.State) error { rec.Switch = nil; return nil })
 }
 
-// removeStrays removes the containers of st's generations other than active,
-// which a stopped stackctl may have left running (a rollback's target).
+// removeStrays removes the containers that a stopped stackctl may have left
+// running beside what st serves: of generations other than active (a
+// rollback's target), and active's application in its other slot (a changed
+// image that never took over).
 func (r Runner) removeStrays(ctx context.Context, st catalog.Stack, active int) error {
+	rec, err := r.State.Load(st.Name)
+	if err != nil {
+		return err
+	}
 	cs, err := r.Compose.Ps(ctx, st.ComposeProject(), api.PsOptions{All: true})
 	if err != nil {
 		return fmt.Errorf("listing %s: %w", st.Name, err)
 	}
 	seen := map[int]bool{}
+	stray := st.Generations.AppService(active, 1-rec.SlotOf(active))
 	for _, c := range cs {
-		if gen, ok := genOf(st, c.Service); ok && gen != active && !seen[gen] {
+		gen, _, ok := st.Generations.Owner(c.Service)
+		switch {
+		case c.Service == stray:
+			if err := r.removeApp(ctx, st, active, 1-rec.SlotOf(active)); err != nil {
+				return err
+			}
+		case ok && gen != active && !seen[gen]:
 			seen[gen] = true
 			if err := r.removeGenContainers(ctx, st, gen); err != nil {
 				return err
@@ -96,19 +110,4 @@ func (r Runner) removeStrays(ctx context.Context, st catalog.Stack, active int) 
 		}
 	}
 	return nil
-}
-
-// genOf says which generation service (a compose service name) belongs to.
-func genOf(st catalog.Stack, service string) (int, bool) {
-	for _, s := range st.Generations.Services {
-		if service == s {
-			return 1, true
-		}
-		if n, ok := strings.CutPrefix(service, s+"-g"); ok {
-			if gen, err := strconv.Atoi(n); err == nil {
-				return gen, true
-			}
-		}
-	}
-	return 0, false
 }

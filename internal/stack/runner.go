@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -52,11 +51,22 @@ func (r Runner) Container(ctx context.Context, st catalog.Stack, service string)
 	return r.GenContainer(ctx, st, service, activeGen(rec))
 }
 
-// GenContainer returns the ID of the running container of service in generation gen of st.
+// GenContainer returns the ID of the running container of service in
+// generation gen of st (its application: in the slot recorded).
 func (r Runner) GenContainer(ctx context.Context, st catalog.Stack, service string, gen int) (string, error) {
-	if g := st.Generations; g != nil && slices.Contains(g.Services, service) {
-		service = catalog.ServiceName(service, gen)
+	if g := st.Generations; g != nil {
+		rec, err := r.State.Load(st.Name)
+		if err != nil {
+			return "", err
+		}
+		service = g.ServiceIn(service, gen, rec.SlotOf(gen))
 	}
+	return r.serviceContainer(ctx, st, service)
+}
+
+// serviceContainer returns the ID of the running container of st's compose
+// service (a name in the project as run: redmine-g2-b).
+func (r Runner) serviceContainer(ctx context.Context, st catalog.Stack, service string) (string, error) {
 	cs, err := r.Ps(ctx, st)
 	if err != nil {
 		return "", err
@@ -194,7 +204,8 @@ func (r Runner) recorded(ctx context.Context, st catalog.Stack) (*types.Project,
 }
 
 // recordedAs loads st under its recorded profile as generation gen (0: the
-// active one), behind its front when front is set.
+// active one), its application in the recorded slot, behind its front when
+// front is set.
 func (r Runner) recordedAs(ctx context.Context, st catalog.Stack, gen int, front bool) (*types.Project, error) {
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
@@ -207,7 +218,7 @@ func (r Runner) recordedAs(ctx context.Context, st catalog.Stack, gen int, front
 	if gen == 0 {
 		gen = activeGen(rec)
 	}
-	return generation(st, p, gen, front)
+	return generation(st, p, gen, rec.SlotOf(gen), front)
 }
 
 // profileOr is the recorded profile, or upstream for a stack never started:
@@ -231,9 +242,10 @@ func (r Runner) load(ctx context.Context, st catalog.Stack, profile catalog.Prof
 }
 
 // generation is p, st's loaded project, as generation gen: its services on its
-// volumes, behind the front when front is set, labelled for the Compose SDK.
-func generation(st catalog.Stack, p *types.Project, gen int, front bool) (*types.Project, error) {
-	g, err := st.ForGeneration(p, gen, front)
+// volumes, its application in slot, behind the front when front is set,
+// labelled for the Compose SDK.
+func generation(st catalog.Stack, p *types.Project, gen, slot int, front bool) (*types.Project, error) {
+	g, err := st.ForGeneration(p, gen, slot, front)
 	if err != nil {
 		return nil, err
 	}

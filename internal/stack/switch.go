@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,12 +47,13 @@ for p; do while [ -e "/proc/$p" ] && [ "$i" -lt "$limit" ]; do sleep 0.1; i=$((i
 // that outlasts it is cut when the old generation stops.
 const drainLimit = 60 * time.Second
 
-// pointFront points st's front at generation gen, when it does not already
-// point there (or always, with force): the upstream file, then a graceful
-// reload. An error means nginx was not reloaded onto gen. It then waits until
-// the workers that served the previous choice are gone; that wait is never an
-// error (the reload happened), and is cut short by nothing but its limit.
-func (r Runner) pointFront(ctx context.Context, st catalog.Stack, gen int, force bool) error {
+// pointFront points st's front at generation gen's application in slot,
+// when it does not already point there (or always, with force): the upstream
+// file, then a graceful reload. An error means nginx was not reloaded onto it.
+// It then waits until the workers that served the previous choice are gone;
+// that wait is never an error (the reload happened), and is cut short by
+// nothing but its limit.
+func (r Runner) pointFront(ctx context.Context, st catalog.Stack, gen, slot int, force bool) error {
 	g := st.Generations
 	id, err := r.GenContainer(ctx, st, g.Front, gen)
 	if err != nil {
@@ -60,14 +62,14 @@ func (r Runner) pointFront(ctx context.Context, st catalog.Stack, gen int, force
 	if !force {
 		// Written and pointing there: nothing to do (a default that happens to
 		// be right is written all the same, so that a restart keeps it).
-		if text, err := r.readUpstream(ctx, st, id); err == nil && text == g.Upstream(gen) {
+		if text, err := r.readUpstream(ctx, st, id); err == nil && text == g.Upstream(gen, slot) {
 			return nil
 		}
 	}
-	r.logf("stack %s: pointing %s at generation %d", st.Name, g.Front, gen)
+	r.logf("stack %s: pointing %s at %s (generation %d)", st.Name, g.Front, g.AppService(gen, slot), gen)
 	var old strings.Builder
 	cmd := []string{"sh", "-c", pointFrontScript, "point-front", g.UpstreamDir, g.UpstreamFile}
-	if err := r.Engine.Exec(ctx, id, cmd, engine.ExecOptions{Stdin: strings.NewReader(g.Upstream(gen)), Stdout: &old}); err != nil {
+	if err := r.Engine.Exec(ctx, id, cmd, engine.ExecOptions{Stdin: strings.NewReader(g.Upstream(gen, slot)), Stdout: &old}); err != nil {
 		return fmt.Errorf("pointing %s of stack %s at generation %d: %w", g.Front, st.Name, gen, err)
 	}
 	drain := append([]string{"sh", "-c", drainScript, "drain", strconv.Itoa(int(drainLimit / (100 * time.Millisecond)))}, strings.Fields(old.String())...)
@@ -77,30 +79,25 @@ func (r Runner) pointFront(ctx context.Context, st catalog.Stack, gen int, force
 	return nil
 }
 
-var upstreamGen = regexp.MustCompile(`http://[a-z0-9-]+?(?:-g([0-9]+))?:[0-9]+;`)
-
-// frontGen says which generation st's running front points at: the upstream
-// file's, or generation 1 (the site's default) when there is none.
-func (r Runner) frontGen(ctx context.Context, st catalog.Stack) (int, error) {
+// frontGen says which generation, and slot of its application, st's running
+// front points at: the upstream file's, or generation 1's first slot (the
+// site's default) when there is none.
+func (r Runner) frontGen(ctx context.Context, st catalog.Stack) (gen, slot int, err error) {
 	id, err := r.GenContainer(ctx, st, st.Generations.Front, 1)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	text, err := r.readUpstream(ctx, st, id)
 	if errors.Is(err, errNoUpstream) {
-		return 1, nil
+		return 1, catalog.SlotA, nil
 	}
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	m := upstreamGen.FindStringSubmatch(text)
-	if m == nil {
-		return 0, fmt.Errorf("the upstream file of stack %s's %s names no generation: %q", st.Name, st.Generations.Front, text)
+	if gen, slot, err = st.Generations.ParseUpstream(text); err != nil {
+		return 0, 0, fmt.Errorf("stack %s's %s: %w", st.Name, st.Generations.Front, err)
 	}
-	if m[1] == "" {
-		return 1, nil
-	}
-	return strconv.Atoi(m[1])
+	return gen, slot, nil
 }
 
 var errNoUpstream = errors.New("no upstream file")
@@ -120,17 +117,17 @@ func (r Runner) readUpstream(ctx context.Context, st catalog.Stack, front string
 	return out.String(), nil
 }
 
-// smoke checks generation gen of st before the front is pointed at it, through
-// a private path (from the front's container, on the stack's network, to the
-// generation's own application): its login page, and one API read of its data
-// (or the login its settings require for one).
-func (r Runner) smoke(ctx context.Context, st catalog.Stack, gen int) error {
+// smoke checks generation gen of st, its application in slot, before the
+// front is pointed at it, through a private path (from the front's container,
+// on the stack's network, to that application): its login page, and one API
+// read of its data (or the login its settings require for one).
+func (r Runner) smoke(ctx context.Context, st catalog.Stack, gen, slot int) error {
 	g := st.Generations
 	front, err := r.GenContainer(ctx, st, g.Front, gen)
 	if err != nil {
 		return err
 	}
-	base := fmt.Sprintf("http://%s:%d", catalog.ServiceName(g.App, gen), g.AppPort)
+	base := fmt.Sprintf("http://%s:%d", g.AppService(gen, slot), g.AppPort)
 	get := func(path string) (string, error) {
 		var out strings.Builder
 		err := r.Engine.Exec(ctx, front, []string{"wget", "-q", "-T", "30", "-O", "-", base + path}, engine.ExecOptions{Stdout: &out})
@@ -157,58 +154,82 @@ func cmpErr(err error, otherwise string) any {
 	return otherwise
 }
 
-// switchTo makes generation to, started and healthy beside the active
-// generation from, the one st serves: a smoke check, then the switch recorded,
-// the front pointed at to, to recorded active, and from's containers removed.
-// pointed says whether the front was pointed: before that, from serves as it
-// did and to is the caller's to remove.
-func (r Runner) switchTo(ctx context.Context, st catalog.Stack, from, to int, why string) (pointed bool, err error) {
-	if err := r.smoke(ctx, st, to); err != nil {
+// switchTo makes what sw names (generation sw.To, its application in
+// sw.ToSlot), started and healthy beside what serves (sw.From in sw.FromSlot),
+// the one st serves: a smoke check, then the switch recorded, the front
+// pointed over, sw.To recorded active in its slot, and what served before
+// removed: generation sw.From's containers, or for a change of slot only the
+// application's other container. pointed says whether the front was pointed:
+// before that, sw.From serves as it did and sw.To is the caller's to remove.
+func (r Runner) switchTo(ctx context.Context, st catalog.Stack, sw state.Switch) (pointed bool, err error) {
+	if err := r.smoke(ctx, st, sw.To, sw.ToSlot); err != nil {
 		return false, err
 	}
-	sw := &state.Switch{From: from, To: to, Why: why, At: time.Now().UTC()}
-	if err := r.update(st, func(rec *state.State) error { rec.Switch = sw; return nil }); err != nil {
+	sw.At = time.Now().UTC()
+	if err := r.update(st, func(rec *state.State) error { rec.Switch = &sw; return nil }); err != nil {
 		return false, err
 	}
 	// From here on an interrupt does not cut the switch short: it is seconds
 	// long, and a half switch would need the next command to sort it out.
 	ctx = context.WithoutCancel(ctx)
-	r.logf("stack %s: switching from generation %d to %d (%s)", st.Name, from, to, why)
-	if err := r.pointFront(ctx, st, to, true); err != nil {
-		// Back to from, whatever the reload did: from still runs.
-		if uerr := r.pointFront(ctx, st, from, true); uerr != nil {
-			return true, fmt.Errorf("%w; pointing it back at generation %d failed too (%v): the next stackctl command on %s retries", err, from, uerr, st.Name)
+	r.logf("stack %s: switching %s", st.Name, describeSwitch(st, sw))
+	if err := r.pointFront(ctx, st, sw.To, sw.ToSlot, true); err != nil {
+		// Back to what served, whatever the reload did: it still runs.
+		if uerr := r.pointFront(ctx, st, sw.From, sw.FromSlot, true); uerr != nil {
+			return true, fmt.Errorf("%w; pointing it back at generation %d failed too (%v): the next stackctl command on %s retries", err, sw.From, uerr, st.Name)
 		}
 		if uerr := r.update(st, func(rec *state.State) error { rec.Switch = nil; return nil }); uerr != nil {
 			return true, errors.Join(err, uerr)
 		}
 		return false, err
 	}
-	if err := r.activate(st, to, why); err != nil {
-		return true, err
-	}
-	if err := r.removeGenContainers(ctx, st, from); err != nil {
-		return true, fmt.Errorf("stack %s serves generation %d, but removing generation %d's containers failed: %w", st.Name, to, from, err)
-	}
-	return true, nil
+	return true, r.finishSwitch(ctx, st, sw)
 }
 
-// activate records generation to as the active one, for why (a restore, a
-// rollback), the switch to it done.
-func (r Runner) activate(st catalog.Stack, to int, why string) error {
+// finishSwitch records what sw switched to as active, and removes what
+// served before, once the front serves sw.To.
+func (r Runner) finishSwitch(ctx context.Context, st catalog.Stack, sw state.Switch) error {
+	if err := r.activate(st, sw); err != nil {
+		return err
+	}
+	if sw.SameData() {
+		return r.removeApp(ctx, st, sw.From, sw.FromSlot)
+	}
+	if err := r.removeGenContainers(ctx, st, sw.From); err != nil {
+		return fmt.Errorf("stack %s serves generation %d, but removing generation %d's containers failed: %w", st.Name, sw.To, sw.From, err)
+	}
+	return nil
+}
+
+// describeSwitch says what sw changes, for people.
+func describeSwitch(st catalog.Stack, sw state.Switch) string {
+	g := st.Generations
+	if sw.SameData() {
+		return fmt.Sprintf("generation %d from %s to %s (%s)", sw.To, g.AppService(sw.From, sw.FromSlot), g.AppService(sw.To, sw.ToSlot), sw.Why)
+	}
+	return fmt.Sprintf("from generation %d to %d (%s)", sw.From, sw.To, sw.Why)
+}
+
+// activate records what sw switched to as active: generation sw.To, its
+// application in sw.ToSlot. A change of generation also records when and why
+// (a restore, a rollback) it became active.
+func (r Runner) activate(st catalog.Stack, sw state.Switch) error {
 	return r.update(st, func(rec *state.State) error {
-		g, ok := rec.Gen(to)
+		g, ok := rec.Gen(sw.To)
 		if !ok {
-			return fmt.Errorf("stack %s has no record of generation %d", st.Name, to)
+			return fmt.Errorf("stack %s has no record of generation %d", st.Name, sw.To)
 		}
-		g.ActivatedAt, g.ActivatedBy = time.Now().UTC(), why
+		g.Slot = sw.ToSlot
+		if !sw.SameData() {
+			g.ActivatedAt, g.ActivatedBy = time.Now().UTC(), sw.Why
+		}
 		rec.PutGen(g)
 		// The generation left has served: whole, whatever its start-up left recorded.
-		if prev, ok := rec.Gen(rec.Active); ok && prev.N != to {
+		if prev, ok := rec.Gen(rec.Active); ok && prev.N != sw.To {
 			prev.Ready = true
 			rec.PutGen(prev)
 		}
-		rec.Active, rec.Switch = to, nil
+		rec.Active, rec.Switch = sw.To, nil
 		return nil
 	})
 }
@@ -228,26 +249,56 @@ func (r Runner) update(st catalog.Stack, fn func(*state.State) error) error {
 	return nil
 }
 
-// removeGenContainers stops and removes the containers of generation gen of st
-// (its volumes stay).
+// removeGenContainers stops and removes the containers of generation gen of
+// st, its application in either slot (its volumes stay).
 func (r Runner) removeGenContainers(ctx context.Context, st catalog.Stack, gen int) error {
-	p, err := r.recordedAs(ctx, st, gen, false)
+	return r.removeContainers(ctx, st, gen, func(svc string) bool {
+		g, _, ok := st.Generations.Owner(svc)
+		return ok && g == gen
+	})
+}
+
+// removeApp stops and removes the container of generation gen's application in slot.
+func (r Runner) removeApp(ctx context.Context, st catalog.Stack, gen, slot int) error {
+	name := st.Generations.AppService(gen, slot)
+	return r.removeContainers(ctx, st, gen, func(svc string) bool { return svc == name })
+}
+
+// removeContainers stops and removes the containers of st's services that
+// which picks, all of generation gen.
+func (r Runner) removeContainers(ctx context.Context, st catalog.Stack, gen int, which func(service string) bool) error {
+	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return err
 	}
+	base, err := r.load(ctx, st, profileOr(rec.Profile), rec.Listen)
+	if err != nil {
+		return err
+	}
+	// Both slots: the SDK stops only services its project has.
+	p, err := generation(st, base, gen, catalog.SlotA, false)
+	if err != nil {
+		return err
+	}
+	b, err := generation(st, base, gen, catalog.SlotB, false)
+	if err != nil {
+		return err
+	}
+	maps.Copy(p.Services, b.Services)
 	cs, err := r.Compose.Ps(ctx, p.Name, api.PsOptions{All: true})
 	if err != nil {
 		return fmt.Errorf("listing %s: %w", st.Name, err)
 	}
 	var names []string
 	for _, c := range cs {
-		if _, ok := p.Services[c.Service]; ok {
+		if which(c.Service) && !slices.Contains(names, c.Service) {
 			names = append(names, c.Service)
 		}
 	}
 	if len(names) == 0 {
 		return nil
 	}
+	slices.Sort(names)
 	r.logf("stack %s: removing generation %d's containers (%s); its volumes stay", st.Name, gen, strings.Join(names, ", "))
 	if err := r.Compose.Remove(ctx, p.Name, api.RemoveOptions{Project: p, Services: names, Stop: true, Force: true}); err != nil {
 		return fmt.Errorf("removing generation %d of %s: %w", gen, st.Name, err)

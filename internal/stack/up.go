@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -66,6 +65,8 @@ type Prepared struct {
 	// for a generation being made beside the active one.
 	Project *types.Project
 	Gen     int
+	// Slot is the one its application runs in.
+	Slot int
 	// base is the stack's project as its compose file has it (generation 1, every service).
 	base *types.Project
 }
@@ -77,8 +78,8 @@ func (p Prepared) Persistence() catalog.Persistence {
 
 // Service is the name service (as the compose file names it) has in the prepared generation.
 func (p Prepared) Service(service string) string {
-	if g := p.Stack.Generations; g != nil && slices.Contains(g.Services, service) {
-		return catalog.ServiceName(service, p.Gen)
+	if g := p.Stack.Generations; g != nil {
+		return g.ServiceIn(service, p.Gen, p.Slot)
 	}
 	return service
 }
@@ -89,7 +90,9 @@ const defaultTimeout = 5 * time.Minute
 // behind its front: choose the profile, build what is missing (bases, then
 // images), create, start, wait until every service is healthy and the entry
 // URL answers, run the stack's first start once, and point the front at the
-// generation. Running it again changes nothing.
+// generation. Running it again changes nothing. On a stack that serves, a
+// change of its application's image or settings takes over without an outage
+// (see changeApp).
 func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult, error) {
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
 	prep, err := r.prepare(ctx, st, o, true)
@@ -98,6 +101,13 @@ func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult
 	}
 	if err := r.Compose.Build(ctx, prep.Project, api.BuildOptions{Deps: true}); err != nil {
 		return UpResult{}, fmt.Errorf("building %s: %w", st.Name, err)
+	}
+	if !o.NoWait {
+		// A changed application takes over from the one that serves; what else
+		// changed (the database, the front) is recreated below.
+		if prep, err = r.changeApp(ctx, prep, timeout); err != nil {
+			return UpResult{}, err
+		}
 	}
 	err = r.Compose.Create(ctx, prep.Project, api.CreateOptions{
 		RemoveOrphans: true, Recreate: api.RecreateDiverged, RecreateDependencies: api.RecreateDiverged,
@@ -119,7 +129,7 @@ func (r Runner) serve(ctx context.Context, prep Prepared, noWait bool, timeout t
 	// Before anything asks nginx: it may still point at another generation
 	// (its choice lives in a volume that outlives down).
 	if st.Generations != nil && !noWait {
-		if err := r.pointFront(ctx, st, prep.Gen, false); err != nil {
+		if err := r.pointFront(ctx, st, prep.Gen, prep.Slot, false); err != nil {
 			return UpResult{}, err
 		}
 	}
@@ -190,11 +200,11 @@ func (r Runner) prepare(ctx context.Context, st catalog.Stack, o UpOptions, firs
 		return Prepared{}, fmt.Errorf("recording the profile of %s: %w", st.Name, err)
 	}
 	gen := activeGen(rec)
-	p, err := generation(st, base, gen, true)
+	p, err := generation(st, base, gen, rec.SlotOf(gen), true)
 	if err != nil {
 		return Prepared{}, err
 	}
-	return Prepared{Stack: st, Choice: choice, State: rec, Project: p, Gen: gen, base: base}, nil
+	return Prepared{Stack: st, Choice: choice, State: rec, Project: p, Gen: gen, Slot: rec.SlotOf(gen), base: base}, nil
 }
 
 // adopt records generation 1 of a stack with generations but no active one:

@@ -57,10 +57,11 @@ func (f *fakeCompose) Remove(_ context.Context, _ string, o api.RemoveOptions) e
 	return f.record("remove " + strings.Join(o.Services, ","))
 }
 
-// Ps has every service of generations 1 and 2 running, and the front.
+// Ps has every service of generations 1 (Redmine in both slots) and 2
+// running, and the front.
 func (f *fakeCompose) Ps(context.Context, string, api.PsOptions) ([]api.ContainerSummary, error) {
 	var cs []api.ContainerSummary
-	for _, svc := range []string{"db", "nginx", "redmine", "db-g2", "redmine-g2"} {
+	for _, svc := range []string{"db", "nginx", "redmine", "redmine-b", "db-g2", "redmine-g2"} {
 		cs = append(cs, api.ContainerSummary{ID: "c-" + svc, Service: svc, State: "running"})
 	}
 	return cs, nil
@@ -174,7 +175,7 @@ func TestUpSequence(t *testing.T) {
 		{name: "restore", seed: true, active: 1, upstream: "redmine:3000",
 			want: []string{"build", "seed check", "create", "seed begin", "start db", "seed fill", "start db,redmine", "create", "start db,nginx,redmine"}},
 		{name: "restore beside data", seed: true, data: true, active: 2, upstream: "redmine-g2:3000",
-			want: []string{"build", "seed check", "create", "seed begin", "start db-g2", "seed fill", "start db-g2,redmine-g2", "remove db,redmine"}},
+			want: []string{"build", "seed check", "create", "seed begin", "start db-g2", "seed fill", "start db-g2,redmine-g2", "remove db,redmine,redmine-b"}},
 		{name: "refused by the seed", seed: true, data: true, fail: "seed check", want: []string{"build", "seed check"}, active: 1},
 		{name: "fill fails", seed: true, data: true, fail: "seed fill", active: 1, removed: gen2,
 			want: []string{"build", "seed check", "create", "seed begin", "start db-g2", "seed fill", "remove db-g2,redmine-g2"}},

@@ -24,6 +24,9 @@ type Generation struct {
 	// ActivatedBy what made it so (its restore, a rollback from another).
 	ActivatedAt time.Time `json:"activated_at,omitzero"`
 	ActivatedBy string    `json:"activated_by,omitempty"`
+	// Slot is the slot its application runs in (see catalog.SlotA): a changed
+	// image or setting starts in the other one, beside it, and takes over.
+	Slot int `json:"slot,omitempty"`
 }
 
 // What made a generation.
@@ -35,14 +38,27 @@ const (
 	MadeFound = "found"
 )
 
-// Switch is a change of the active generation under way: recorded before the
-// front is pointed at To, cleared once To is active. Found by the next command,
-// it is finished (the front serves To) or undone.
+// Switch is a change of what the front serves under way: recorded before the
+// front is pointed at To's application in ToSlot, cleared once To is active in
+// it. Found by the next command, it is finished (the front serves To) or
+// undone. From == To is a change of the application's image or settings on
+// the same data: from one slot to the other.
 type Switch struct {
-	From int       `json:"from"`
-	To   int       `json:"to"`
-	Why  string    `json:"why"`
-	At   time.Time `json:"at"`
+	From     int       `json:"from"`
+	FromSlot int       `json:"from_slot,omitempty"`
+	To       int       `json:"to"`
+	ToSlot   int       `json:"to_slot,omitempty"`
+	Why      string    `json:"why"`
+	At       time.Time `json:"at"`
+}
+
+// SameData says whether sw keeps the data and changes only the application: a slot change.
+func (sw Switch) SameData() bool { return sw.From == sw.To }
+
+// SlotOf is the slot generation n's application runs in.
+func (s State) SlotOf(n int) int {
+	g, _ := s.Gen(n)
+	return g.Slot
 }
 
 // Gen returns the record of generation n.
