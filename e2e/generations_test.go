@@ -204,7 +204,7 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 	serves(t, "the prune", kept.N, 0)
 }
 
-// activeRedmine is the running Redmine container of whichever generation serves.
+// activeRedmine is the running Redmine container of whichever generation and slot serves.
 func activeRedmine(t *testing.T, api client.APIClient) string {
 	t.Helper()
 	res, err := api.ContainerList(t.Context(), client.ContainerListOptions{
@@ -215,7 +215,7 @@ func activeRedmine(t *testing.T, api client.APIClient) string {
 	}
 	var ids []string
 	for _, c := range res.Items {
-		if s := c.Labels["com.docker.compose.service"]; s == "redmine" || strings.HasPrefix(s, "redmine-g") {
+		if s := c.Labels["com.docker.compose.service"]; s == "redmine" || strings.HasPrefix(s, "redmine-") {
 			ids = append(ids, c.ID)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
@@ -60,7 +61,7 @@ func TestRedmineStack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := fileInContainer(t, api, service(t, api, redmineProject, "redmine"), "/usr/src/redmine/themes/harbor/stylesheets/application.css")
+		got := fileInContainer(t, api, activeRedmine(t, api), "/usr/src/redmine/themes/harbor/stylesheets/application.css")
 		if !bytes.Equal(got, want) {
 			t.Fatal("themes/harbor/stylesheets/application.css in the container differs from the source")
 		}
@@ -119,34 +120,81 @@ func TestRedmineStack(t *testing.T) {
 		rm.checkSession(session)
 	})
 
-	t.Run("theme change recreates only redmine and keeps sessions", func(t *testing.T) {
-		before := map[string]string{}
-		for _, s := range []string{"db", "redmine", "nginx"} {
-			before[s] = service(t, api, redmineProject, s)
-		}
+	// A theme change while a probe GETs a page every 100 ms: the new Redmine
+	// starts beside the one that serves and takes over; no request fails, only
+	// Redmine's container is replaced, the session stays, the new stylesheet is
+	// served. Then the same with a new Redmine that never gets healthy: the old
+	// one keeps serving, and up fails with the tail of the new one's log.
+	t.Run("theme change without a failed request", func(t *testing.T) {
+		run("check-theme", "--theme", "harbor", "--apply")
+		db, nginx, old := service(t, api, redmineProject, "db"), service(t, api, redmineProject, "nginx"), activeRedmine(t, api)
 		// A third-party theme dropped in the way users do it, as a folder named by its id.
 		writeFile(t, filepath.Join(root, "themes/lighthouse/stylesheets/application.css"),
 			"@import url(/application.css);\n#header { background: #7a1f1f; }\n")
 		css := filepath.Join(root, "themes/harbor/stylesheets/application.css")
-		f, err := os.OpenFile(css, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintln(f, "/* e2e: a theme-only change */")
-		f.Close()
-		r := run("up", "redmine", "--timeout", "15m")
-		if !strings.Contains(r.stderr, "Using cache") {
-			t.Errorf("the rebuild did not reuse the cached layers before the theme:\n%s", r.stderr)
-		}
-		for s, id := range before {
-			after := service(t, api, redmineProject, s)
-			if recreated := after != id; recreated != (s == "redmine") {
-				t.Errorf("service %s recreated = %v, want %v", s, recreated, s == "redmine")
+		appendTo := func(line string) {
+			f, err := os.OpenFile(css, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
 			}
+			fmt.Fprintln(f, line)
+			f.Close()
+		}
+		appendTo("/* e2e: a theme-only change */")
+		p := startProbe(rm.base + "projects/harbour")
+		start := time.Now()
+		r := run("up", "redmine", "--timeout", "15m")
+		requests, failures := p.stop()
+		t.Logf("theme change: up took %s; probe: %d requests, %d failed", time.Since(start).Round(100*time.Millisecond), requests, len(failures))
+		if len(failures) > 0 || requests < 10 {
+			t.Errorf("probe: %d of %d requests failed during the theme change: %v", len(failures), requests, failures)
+		}
+		if !strings.Contains(r.stderr, "Using cache") || !strings.Contains(r.stderr, "starting redmine-b beside redmine") {
+			t.Errorf("up did not rebuild from cache and start the new Redmine beside the old one:\n%s", r.stderr)
+		}
+		if service(t, api, redmineProject, "db") != db || service(t, api, redmineProject, "nginx") != nginx || activeRedmine(t, api) == old {
+			t.Errorf("containers after the theme change: want only Redmine's replaced")
 		}
 		want, _ := os.ReadFile(css)
-		if got := fileInContainer(t, api, service(t, api, redmineProject, "redmine"), "/usr/src/redmine/themes/harbor/stylesheets/application.css"); !bytes.Equal(got, want) {
+		if got := fileInContainer(t, api, activeRedmine(t, api), "/usr/src/redmine/themes/harbor/stylesheets/application.css"); !bytes.Equal(got, want) {
 			t.Error("the changed theme file is not in the new container")
+		}
+		if !strings.Contains(themeStylesheet(t, rm), "e2e: a theme-only change") {
+			t.Error("the stylesheet served after the change is not the new one")
+		}
+		checkData(t)
+		rm.checkSession(session)
+
+		// A plugin that breaks the boot, dropped into the live plugins volume: the
+		// Redmine that serves loaded its plugins long ago; a new one cannot start.
+		serving := activeRedmine(t, api)
+		execIn(t, api, serving, "sh", "-c", "mkdir -p /usr/src/redmine/plugins/stackctl_broken && "+
+			"echo \"raise 'a plugin that breaks the boot, on purpose'\" >/usr/src/redmine/plugins/stackctl_broken/init.rb")
+		appendTo("/* e2e: a change that never serves */")
+		p = startProbe(rm.base + "projects/harbour")
+		bad := stackctl(t, env, "up", "redmine", "--timeout", "3m")
+		requests, failures = p.stop()
+		if bad.code == 0 || !strings.Contains(bad.stderr, "redmine-b keeps serving") || !strings.Contains(bad.stderr, "breaks the boot, on purpose") {
+			t.Errorf("up with a new Redmine that never gets healthy: exit %d, want a failure saying the old one serves, with its log:\n%s", bad.code, bad.stderr)
+		}
+		if len(failures) > 0 || requests < 10 {
+			t.Errorf("probe: %d of %d requests failed while the new Redmine failed: %v", len(failures), requests, failures)
+		}
+		if activeRedmine(t, api) != serving {
+			t.Error("the Redmine that served was replaced by one that failed")
+		}
+		execIn(t, api, serving, "rm", "-r", "/usr/src/redmine/plugins/stackctl_broken")
+
+		// stackctl killed during the switch: the next command finishes or undoes it.
+		appendTo("/* e2e: a change cut short */")
+		killAt(t, env, "switching generation 1 from redmine-b to redmine", "up", "redmine")
+		next := run("up", "redmine", "--timeout", "15m")
+		if !strings.Contains(next.stderr, "the switch generation 1 from redmine-b to redmine") {
+			t.Errorf("the command after a killed switch does not say it finished or undid it:\n%s", next.stderr)
+		}
+		activeRedmine(t, api) // exactly one
+		if !strings.Contains(themeStylesheet(t, rm), "e2e: a change cut short") {
+			t.Error("the stylesheet served after the up that followed a killed one is not the newest")
 		}
 		checkData(t)
 		rm.checkSession(session)
@@ -192,7 +240,7 @@ func TestRedmineStack(t *testing.T) {
 	})
 
 	t.Run("check-theme gets past a forced password change", func(t *testing.T) {
-		execIn(t, api, service(t, api, redmineProject, "redmine"), "/docker-entrypoint.sh", "rails", "runner",
+		execIn(t, api, activeRedmine(t, api), "/docker-entrypoint.sh", "rails", "runner",
 			`User.find_by_login("admin").update_column(:must_change_passwd, true)`)
 		run("check-theme", "--theme", "harbor")
 		changed := readSecrets(t, secretsDir)["admin_password"]
@@ -255,6 +303,18 @@ func TestRedmineStack(t *testing.T) {
 		fresh.do("GET", "/users/current.json", "", http.StatusOK)
 		(&redmine{t: t, base: base, password: "admin"}).do("GET", "/users/current.json", "", http.StatusUnauthorized)
 	})
+}
+
+var themeLink = regexp.MustCompile(`href="(/assets/themes/harbor/[^"]+\.css)`)
+
+// themeStylesheet fetches the harbor stylesheet the login page links.
+func themeStylesheet(t *testing.T, rm *redmine) string {
+	t.Helper()
+	m := themeLink.FindSubmatch(rm.do("GET", "/login", "", 200))
+	if m == nil {
+		t.Fatal("the login page links no harbor stylesheet: is the theme applied?")
+	}
+	return string(rm.do("GET", string(m[1]), "", 200))
 }
 
 // checkThemeFailures breaks each layer in turn, on TestRedmineStack's stack, and

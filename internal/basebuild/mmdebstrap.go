@@ -51,6 +51,9 @@ func mmdebstrapArgs(r catalog.Recipe, mirror, dir string) []string {
 	for _, o := range r.DpkgOpts {
 		args = append(args, "--dpkgopt="+o)
 	}
+	for _, o := range r.AptOpts {
+		args = append(args, "--aptopt="+o)
+	}
 	// Hooks run on the host with the new root as $1 (they chroot where they must).
 	inRoot := func(file string) string { return `/bin/sh -eu '` + filepath.Join(dir, file) + `' "$1"` }
 	if r.Essential != "" {

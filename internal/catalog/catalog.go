@@ -57,6 +57,9 @@ type Stack struct {
 	Database *Database
 	// Generations, for a stack with data, says what belongs to one generation of it.
 	Generations *Generations
+	// Releases says the stack comes in releases (see Release): its redmine
+	// and postgres bases are the release's.
+	Releases bool
 }
 
 // FirstStart is a command run once in a service's container, after a stack's
@@ -125,11 +128,26 @@ func (s Stack) ImageRef(p Profile) string { return "stackctl/" + s.Name + ":" + 
 // ComposeProject is the compose project name, which prefixes the stack's containers and volumes.
 func (s Stack) ComposeProject() string { return "stackctl-" + s.Name }
 
-// Bases returns the bases the stack is built on, in a stable order.
+// Bases returns the bases the stack is built on (on the default release), in a stable order.
 func (s Stack) Bases() []Base {
+	rel, _ := LookupRelease(DefaultRelease)
+	return s.BasesFor(rel)
+}
+
+// BasesFor returns the bases the stack is built on for release rel, in a stable order.
+func (s Stack) BasesFor(rel Release) []Base {
 	out := make([]Base, 0, len(s.BaseNames))
 	for _, n := range s.BaseNames {
-		out = append(out, bases[n])
+		b := bases[n]
+		if s.Releases {
+			switch n {
+			case "redmine":
+				b = redmineBaseFor(rel)
+			case "postgres":
+				b = postgresBaseFor(rel)
+			}
+		}
+		out = append(out, b)
 	}
 	return out
 }
@@ -153,18 +171,28 @@ var debianBase = Base{
 	},
 }
 
-var bases = map[string]Base{
-	"debian":   debianBase,
-	"nginx":    nginxBase,
-	"redmine":  redmineBase,
-	"postgres": postgresBase,
-}
+// bases are keyed by name, and by name:suite for the bases of releases other
+// than the default (redmine:forky), as their images are tagged.
+var bases = func() map[string]Base {
+	m := map[string]Base{"debian": debianBase, "nginx": nginxBase}
+	for _, rel := range releases {
+		for _, b := range []Base{redmineBaseFor(rel), postgresBaseFor(rel)} {
+			key := b.Name + ":" + rel.Suite
+			if rel.Name == DefaultRelease {
+				key = b.Name
+			}
+			m[key] = b
+		}
+	}
+	return m
+}()
 
 var stacks = map[string]Stack{
 	"nginx": {Name: "nginx", Entry: "nginx", EntryPort: nginxPort, BaseNames: []string{"nginx"}, Model: nginxModel},
 	"redmine": {
 		Name: "redmine", Entry: "nginx", EntryPort: nginxPort,
 		BaseNames:  []string{"nginx", "redmine", "postgres"},
+		Releases:   true,
 		Model:      redmineModel,
 		Secrets:    []Secret{secretDBPassword, secretKeyBase, secretAdminPassword},
 		FirstStart: redmineFirstStart,
@@ -175,6 +203,7 @@ var stacks = map[string]Stack{
 			Links:    []Link{{Service: "redmine", Env: "REDMINE_DB_POSTGRES", To: "db"}},
 			Front:    "nginx", App: "redmine", AppPort: redminePort,
 			FrontVolume: volUpstream, UpstreamDir: upstreamDir, UpstreamFile: "generation.conf",
+			MaintenanceFile: "maintenance.conf",
 		},
 	},
 }

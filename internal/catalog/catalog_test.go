@@ -58,13 +58,13 @@ func TestComposeFilesUpToDate(t *testing.T) {
 // need a pull on the debian path), the compose model feeds that arg from a base's
 // variable, and the ARG's default is that base's pinned upstream image.
 func TestDockerfilesHonourProfiles(t *testing.T) {
-	byVar := map[string]Base{}
-	for _, n := range BaseNames() {
-		b, _ := LookupBase(n)
-		byVar[b.Var] = b
-	}
 	for _, name := range StackNames() {
 		st, _ := LookupStack(name)
+		// The Dockerfile's default is the default release's base.
+		byVar := map[string]Base{}
+		for _, b := range st.Bases() {
+			byVar[b.Var] = b
+		}
 		for _, svc := range st.Model().Services {
 			if svc.Build == nil {
 				continue
@@ -90,9 +90,11 @@ func TestDockerfilesHonourProfiles(t *testing.T) {
 				}
 			})
 		}
-		for _, b := range st.Bases() {
-			if !strings.Contains(b.Upstream, ":") || strings.HasSuffix(b.Upstream, ":latest") {
-				t.Errorf("upstream base %q is not pinned to a tag", b.Upstream)
+		for _, rel := range Releases() {
+			for _, b := range st.BasesFor(rel) {
+				if !strings.Contains(b.Upstream, ":") || strings.HasSuffix(b.Upstream, ":latest") {
+					t.Errorf("upstream base %q is not pinned to a tag", b.Upstream)
+				}
 			}
 		}
 	}

@@ -11,9 +11,12 @@ import (
 // Interpolation variables of the generated compose files. stackctl sets them; a
 // user running `docker compose` by hand sets them too, or gets a clear error.
 const (
-	varProfile  = "STACKCTL_PROFILE"
-	varHTTPAddr = "STACKCTL_HTTP_ADDR"
-	varHTTPPort = "STACKCTL_HTTP_PORT"
+	varProfile      = "STACKCTL_PROFILE"
+	varRedmineTag   = "STACKCTL_REDMINE_TAG"
+	varRedmineBase  = "STACKCTL_REDMINE_BASE"
+	varPostgresBase = "STACKCTL_POSTGRES_BASE"
+	varHTTPAddr     = "STACKCTL_HTTP_ADDR"
+	varHTTPPort     = "STACKCTL_HTTP_PORT"
 )
 
 // Settings are the per-run values the compose files interpolate.
@@ -24,6 +27,8 @@ type Settings struct {
 	// Secrets are the stack's secret values by name; they reach compose through
 	// the interpolation environment, never through a file it names.
 	Secrets map[string]string
+	// Release is the release the stack's generation runs ("": DefaultRelease).
+	Release string
 }
 
 // DefaultListen keeps a new stack private to the host until the operator opens it.
@@ -41,8 +46,15 @@ func (s Stack) Env(set Settings) (map[string]string, error) {
 		varHTTPAddr: host,
 		varHTTPPort: port,
 	}
-	for _, b := range s.Bases() {
+	rel, err := LookupRelease(set.Release)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range s.BasesFor(rel) {
 		env[b.Var] = b.Ref(set.Profile)
+	}
+	if s.Releases {
+		env[varRedmineTag] = rel.Tag(set.Profile)
 	}
 	for _, sec := range s.Secrets {
 		if v, ok := set.Secrets[sec.Name]; ok {

@@ -35,6 +35,23 @@ type Generations struct {
 	// UpstreamDir inside the front's container), so that it survives a restart
 	// of the front.
 	FrontVolume, UpstreamDir, UpstreamFile string
+	// MaintenanceFile, beside UpstreamFile, closes the front for maintenance
+	// when it holds Maintenance's text; empty, the front serves.
+	MaintenanceFile string
+}
+
+// MaintenanceHeader is the request header that carries the pass through
+// maintenance: stackctl's own checks of what it is changing.
+const MaintenanceHeader = "X-Stackctl-Pass"
+
+// Maintenance is the front's configuration that closes it for maintenance:
+// every route but its health check answers our maintenance page, HTTP 503
+// with Retry-After, except a request that carries pass in MaintenanceHeader.
+func (g Generations) Maintenance(pass string) string {
+	return "# Written by stackctl: closed for maintenance (an upgrade under way). Do not edit: see 'stackctl status'.\n" +
+		"set $maintenance \"on\";\n" +
+		fmt.Sprintf("if ($http_%s = \"%s\") {\n    set $maintenance \"\";\n}\n",
+			strings.ReplaceAll(strings.ToLower(MaintenanceHeader), "-", "_"), pass)
 }
 
 // A generation's App runs in one of two slots, its service named accordingly

@@ -16,6 +16,8 @@ type Recipe struct {
 	Packages []string `json:"packages"`
 	// DpkgOpts are passed as --dpkgopt, mostly path-exclude rules that keep docs out.
 	DpkgOpts []string `json:"dpkg_opts"`
+	// AptOpts are passed as --aptopt: what apt needs from the mirror.
+	AptOpts []string `json:"apt_opts,omitempty"`
 	// Essential is a shell script run once the essential packages are installed
 	// and before the others are: debconf preseeding goes here. Like Customize, it
 	// runs on the host with /bin/sh -eu and the new root as $1.

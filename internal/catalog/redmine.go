@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
 )
@@ -24,68 +25,74 @@ var (
 	postgresEntrypoint string
 )
 
-// redmineVersionDebian is the Redmine of Debian 13's package, which the debian base carries.
-const redmineVersionDebian = "6.0.5"
-
-// redmineBase is the official redmine image upstream, pinned to the 6.0 line that
-// Debian 13 carries too, so both profiles load themes from themes/<id>. The debian
-// twin lays Debian's package out as the official image does (app in
-// /usr/src/redmine, uid 999, the same entrypoint contract).
-var redmineBase = Base{
-	Name:     "redmine",
-	Var:      "STACKCTL_REDMINE_BASE",
-	Upstream: "redmine:6.0.10",
-	Recipe: Recipe{
-		Suite:   "trixie",
-		Variant: "apt",
-		// The official image carries every database adapter; so does its twin.
-		Packages: []string{"redmine", "redmine-pgsql", "redmine-sqlite", "redmine-mysql",
-			"gosu", "passwd", "ca-certificates", "tzdata", "tzdata-legacy"},
-		DpkgOpts:  append(slices.Clone(docsExcluded), "path-include=/usr/share/locale/locale.alias"),
-		Essential: redmineEssential,
-		Files:     map[string]string{"/docker-entrypoint.sh": redmineEntrypoint},
-		Customize: redmineCustomize,
-		Changes: []string{
-			"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-			"ENV LANG=C.UTF-8",
-			"ENV RAILS_ENV=production",
-			"ENV HOME=/home/redmine",
-			"ENV REDMINE_VERSION=" + redmineVersionDebian,
-			"ENV RAILS_LOG_TO_STDOUT=true",
-			"WORKDIR /usr/src/redmine",
-			"VOLUME /usr/src/redmine/files",
-			"EXPOSE 3000",
-			`ENTRYPOINT ["/docker-entrypoint.sh"]`,
-			`CMD ["rails", "server", "-b", "0.0.0.0"]`,
+// redmineBaseFor is the Redmine base of release rel: the official redmine
+// image upstream, and on the debian side the suite's Redmine package laid out as
+// the official image is (app in /usr/src/redmine, uid 999, the same entrypoint
+// contract). Both load themes from themes/<id> (Redmine 6.x).
+func redmineBaseFor(rel Release) Base {
+	return Base{
+		Name:     "redmine",
+		Var:      "STACKCTL_REDMINE_BASE",
+		Upstream: "redmine:" + rel.RedmineUpstream,
+		Recipe: Recipe{
+			Suite:     rel.Suite,
+			Variant:   "apt",
+			Packages:  append(slices.Clone(rel.RedminePackages), "gosu", "passwd", "ca-certificates", "tzdata", "tzdata-legacy"),
+			DpkgOpts:  append(slices.Clone(docsExcluded), "path-include=/usr/share/locale/locale.alias"),
+			AptOpts:   rel.AptOpts,
+			Essential: redmineEssential,
+			Files:     map[string]string{"/docker-entrypoint.sh": redmineEntrypoint},
+			Customize: redmineCustomize,
+			Changes: []string{
+				"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+				"ENV LANG=C.UTF-8",
+				"ENV RAILS_ENV=production",
+				"ENV HOME=/home/redmine",
+				"ENV REDMINE_VERSION=" + rel.Redmine,
+				"ENV RAILS_LOG_TO_STDOUT=true",
+				"WORKDIR /usr/src/redmine",
+				"VOLUME /usr/src/redmine/files",
+				"EXPOSE 3000",
+				`ENTRYPOINT ["/docker-entrypoint.sh"]`,
+				`CMD ["rails", "server", "-b", "0.0.0.0"]`,
+			},
 		},
-	},
+	}
 }
 
-// postgresBase is the official postgres image upstream and Debian 13's
-// PostgreSQL 17 behind the same entrypoint contract on the debian side.
-var postgresBase = Base{
-	Name:     "postgres",
-	Var:      "STACKCTL_POSTGRES_BASE",
-	Upstream: "postgres:17",
-	Recipe: Recipe{
-		Suite:     "trixie",
-		Variant:   "apt",
-		Packages:  []string{"postgresql-17", "gosu"},
-		DpkgOpts:  append(slices.Clone(docsExcluded), "path-include=/usr/share/locale/locale.alias"),
-		Essential: postgresEssential,
-		Files:     map[string]string{"/usr/local/bin/docker-entrypoint.sh": postgresEntrypoint},
-		Customize: postgresCustomize,
-		Changes: []string{
-			"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/postgresql/17/bin",
-			"ENV LANG=en_US.utf8",
-			"ENV PG_MAJOR=17",
-			"ENV PGDATA=/var/lib/postgresql/data",
-			"VOLUME /var/lib/postgresql/data",
-			"EXPOSE 5432",
-			`ENTRYPOINT ["docker-entrypoint.sh"]`,
-			`CMD ["postgres"]`,
+// postgresBaseFor is the PostgreSQL base of release rel: the official
+// postgres image of its major upstream, and the suite's PostgreSQL behind the
+// same entrypoint contract on the debian side.
+func postgresBaseFor(rel Release) Base {
+	major := strconv.Itoa(rel.Postgres)
+	// The customize hook is written for PostgreSQL 17, release 6.0's: its text,
+	// and so the hash of that release's recipe, stays as it was.
+	customize := strings.NewReplacer("postgresql/17/", "postgresql/"+major+"/", "postgresql-17", "postgresql-"+major).Replace(postgresCustomize)
+	return Base{
+		Name:     "postgres",
+		Var:      "STACKCTL_POSTGRES_BASE",
+		Upstream: "postgres:" + major,
+		Recipe: Recipe{
+			Suite:     rel.Suite,
+			Variant:   "apt",
+			Packages:  []string{"postgresql-" + major, "gosu"},
+			DpkgOpts:  append(slices.Clone(docsExcluded), "path-include=/usr/share/locale/locale.alias"),
+			AptOpts:   rel.AptOpts,
+			Essential: postgresEssential,
+			Files:     map[string]string{"/usr/local/bin/docker-entrypoint.sh": postgresEntrypoint},
+			Customize: customize,
+			Changes: []string{
+				"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/postgresql/" + major + "/bin",
+				"ENV LANG=en_US.utf8",
+				"ENV PG_MAJOR=" + major,
+				"ENV PGDATA=/var/lib/postgresql/data",
+				"VOLUME /var/lib/postgresql/data",
+				"EXPOSE 5432",
+				`ENTRYPOINT ["docker-entrypoint.sh"]`,
+				`CMD ["postgres"]`,
+			},
 		},
-	},
+	}
 }
 
 // Names in the Redmine stack's compose model.
@@ -154,7 +161,7 @@ func dbService() types.ServiceConfig {
 			},
 		},
 		ContainerSpec: types.ContainerSpec{
-			Image: required(postgresBase.Var, "the postgres base image; stackctl sets it"),
+			Image: required(varPostgresBase, "the postgres base image; stackctl sets it"),
 			Environment: types.MappingWithEquals{
 				"POSTGRES_USER":          ptr(redmineUser),
 				"POSTGRES_DB":            ptr(redmineDB),
@@ -230,7 +237,7 @@ func redmineService() types.ServiceConfig {
 				Context:    "../..",
 				Dockerfile: "stacks/redmine/Dockerfile",
 				Args: types.MappingWithEquals{
-					"REDMINE_BASE": ptr(required(redmineBase.Var, "the redmine base image; stackctl sets it")),
+					"REDMINE_BASE": ptr(required(varRedmineBase, "the redmine base image; stackctl sets it")),
 				},
 			},
 			DependsOn: types.DependsOnConfig{"db": {Condition: types.ServiceConditionHealthy, Required: true}},
@@ -251,7 +258,7 @@ func redmineService() types.ServiceConfig {
 			},
 		},
 		ContainerSpec: types.ContainerSpec{
-			Image:      "stackctl/redmine:" + required(varProfile, "upstream or debian; stackctl sets it"),
+			Image:      "stackctl/redmine:" + required(varRedmineTag, "the tag of the release, e.g. debian; stackctl sets it"),
 			PullPolicy: types.PullPolicyBuild,
 			Environment: types.MappingWithEquals{
 				"REDMINE_DB_POSTGRES":          ptr("db"),

@@ -126,14 +126,43 @@ func (r Runner) appChanged(ctx context.Context, prep Prepared) (string, error) {
 }
 
 // logTail returns the last n lines service (a compose service name) of st
-// logged, or what kept them from being read.
+// logged, backtraces cut short so that the error they follow shows, or what
+// kept them from being read.
 func (r Runner) logTail(ctx context.Context, st catalog.Stack, service string, n int) string {
 	var c tailConsumer
-	err := r.Compose.Logs(ctx, st.ComposeProject(), &c, api.LogOptions{Services: []string{service}, Tail: fmt.Sprint(n)})
+	err := r.Compose.Logs(ctx, st.ComposeProject(), &c, api.LogOptions{Services: []string{service}, Tail: "500"})
 	if err != nil {
 		return fmt.Sprintf("(its log could not be read: %v)", err)
 	}
-	return errs.LastLines(c.String(), n)
+	return errs.LastLines(shortenBacktraces(c.String(), 3), n)
+}
+
+// shortenBacktraces keeps the first keep lines of each run of backtrace lines
+// (Ruby's "from FILE:LINE", Java's and Python's alike) and says how many went.
+func shortenBacktraces(log string, keep int) string {
+	var out []string
+	run := 0
+	flush := func() {
+		if run > keep {
+			out = append(out, fmt.Sprintf("\t... %d more lines of backtrace", run-keep))
+		}
+		run = 0
+	}
+	for line := range strings.Lines(log) {
+		line = strings.TrimRight(line, "\n")
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "from ") || strings.HasPrefix(t, "at ") || strings.HasPrefix(t, "File \"") {
+			run++
+			if run <= keep {
+				out = append(out, line)
+			}
+			continue
+		}
+		flush()
+		out = append(out, line)
+	}
+	flush()
+	return strings.Join(out, "\n")
 }
 
 // tailConsumer collects log lines.

@@ -42,14 +42,18 @@ func (r Runner) NewGeneration(ctx context.Context, st catalog.Stack, seed Seed, 
 		return NewResult{}, err
 	}
 	from, to := prep.State.Active, prep.State.NextGen()
-	target, err := generation(st, prep.base, to, catalog.SlotA, false)
+	tp, err := r.onRelease(ctx, prep, o, to, cmp.Or(o.Release, prep.Release))
 	if err != nil {
 		return NewResult{}, err
 	}
-	tp := prep
-	tp.Project, tp.Gen, tp.Slot = target, to, catalog.SlotA
+	target := tp.Project
 	if err := r.Compose.Build(ctx, prep.Project, api.BuildOptions{Deps: true}); err != nil {
 		return NewResult{}, fmt.Errorf("building %s: %w", st.Name, err)
+	}
+	if tp.Release != prep.Release {
+		if err := r.Compose.Build(ctx, target, api.BuildOptions{Deps: true}); err != nil {
+			return NewResult{}, fmt.Errorf("building %s on release %s: %w", st.Name, tp.Release, err)
+		}
 	}
 	if err := r.refuseLeftovers(ctx, st, prep.Choice.Profile, to); err != nil {
 		return NewResult{}, err
@@ -57,7 +61,7 @@ func (r Runner) NewGeneration(ctx context.Context, st catalog.Stack, seed Seed, 
 	if err := seed.Check(ctx, tp); err != nil {
 		return NewResult{}, err
 	}
-	rec := state.Generation{N: to, Made: made, Source: source, At: time.Now().UTC()}
+	rec := state.Generation{N: to, Made: made, Source: source, At: time.Now().UTC(), Release: tp.Release}
 	if err := r.update(st, func(s *state.State) error { s.PutGen(rec); return nil }); err != nil {
 		return NewResult{}, err
 	}
@@ -170,11 +174,17 @@ func (r Runner) Rollback(ctx context.Context, st catalog.Stack, to int, o UpOpti
 				errs.NotFound, name, to, st.Name, st.Name)
 		}
 	}
-	target, err := generation(st, prep.base, to, rec.SlotOf(to), false)
+	tp, err := r.onRelease(ctx, prep, o, to, rec.ReleaseOf(to))
 	if err != nil {
 		return RollbackResult{}, err
 	}
-	if err := r.Compose.Build(ctx, prep.Project, api.BuildOptions{Deps: true}); err != nil {
+	if tp.Project, err = generation(st, tp.base, to, rec.SlotOf(to), false); err != nil {
+		return RollbackResult{}, err
+	}
+	tp.Slot = rec.SlotOf(to)
+	target := tp.Project
+	// The target's images, on its own release: what it last ran, rebuilt from cache.
+	if err := r.Compose.Build(ctx, target, api.BuildOptions{Deps: true}); err != nil {
 		return RollbackResult{}, fmt.Errorf("building %s: %w", st.Name, err)
 	}
 	r.logf("stack %s: starting generation %d beside generation %d, which keeps serving", st.Name, to, from)
@@ -184,8 +194,6 @@ func (r Runner) Rollback(ctx context.Context, st catalog.Stack, to int, o UpOpti
 	if err != nil {
 		return RollbackResult{}, fmt.Errorf("creating generation %d of %s: %w", to, st.Name, err)
 	}
-	tp := prep
-	tp.Project, tp.Gen, tp.Slot = target, to, rec.SlotOf(to)
 	serving := r.serving(ctx, st)
 	res, kept, err := r.takeOver(ctx, tp, from, fmt.Sprintf("rollback from %d", from), o, timeout)
 	if err != nil && !kept {

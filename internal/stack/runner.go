@@ -85,7 +85,7 @@ func (r Runner) Persistence(ctx context.Context, st catalog.Stack) (catalog.Pers
 	if err != nil {
 		return catalog.Persistence{}, err
 	}
-	p, err := r.load(ctx, st, profileOr(rec.Profile), rec.Listen)
+	p, err := r.load(ctx, st, profileOr(rec.Profile), rec.Listen, rec.ReleaseOf(activeGen(rec)))
 	if err != nil {
 		return catalog.Persistence{}, err
 	}
@@ -190,7 +190,7 @@ func (r Runner) Config(ctx context.Context, st catalog.Stack, profile catalog.Pr
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.load(ctx, st, choice.Profile, rec.Listen)
+	p, err := r.load(ctx, st, choice.Profile, rec.Listen, rec.ReleaseOf(activeGen(rec)))
 	if err != nil {
 		return nil, err
 	}
@@ -211,12 +211,12 @@ func (r Runner) recordedAs(ctx context.Context, st catalog.Stack, gen int, front
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.load(ctx, st, profileOr(rec.Profile), rec.Listen)
-	if err != nil {
-		return nil, err
-	}
 	if gen == 0 {
 		gen = activeGen(rec)
+	}
+	p, err := r.load(ctx, st, profileOr(rec.Profile), rec.Listen, rec.ReleaseOf(gen))
+	if err != nil {
+		return nil, err
 	}
 	return generation(st, p, gen, rec.SlotOf(gen), front)
 }
@@ -230,15 +230,16 @@ func profileOr(p catalog.Profile) catalog.Profile {
 // activeGen is the generation that serves, or would: generation 1 when none is recorded.
 func activeGen(rec state.State) int { return max(rec.Active, 1) }
 
-// load reads st's compose project under profile, published on listen (or the
-// default), with the stack's secrets that exist: every service of the
-// compose file, as generation 1.
-func (r Runner) load(ctx context.Context, st catalog.Stack, profile catalog.Profile, listen string) (*types.Project, error) {
+// load reads st's compose project under profile, on release (of a stack
+// with releases; "": the default one), published on listen (or the default),
+// with the stack's secrets that exist: every service of the compose file, as
+// generation 1.
+func (r Runner) load(ctx context.Context, st catalog.Stack, profile catalog.Profile, listen, release string) (*types.Project, error) {
 	secrets, err := r.State.SecretValues(st)
 	if err != nil {
 		return nil, err
 	}
-	return r.Checkout.Load(ctx, st, catalog.Settings{Profile: profile, Listen: cmp.Or(listen, catalog.DefaultListen), Secrets: secrets})
+	return r.Checkout.Load(ctx, st, catalog.Settings{Profile: profile, Listen: cmp.Or(listen, catalog.DefaultListen), Secrets: secrets, Release: release})
 }
 
 // generation is p, st's loaded project, as generation gen: its services on its

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
+	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/state"
 )
 
@@ -67,16 +68,73 @@ func (r Runner) pointFront(ctx context.Context, st catalog.Stack, gen, slot int,
 		}
 	}
 	r.logf("stack %s: pointing %s at %s (generation %d)", st.Name, g.Front, g.AppService(gen, slot), gen)
-	var old strings.Builder
-	cmd := []string{"sh", "-c", pointFrontScript, "point-front", g.UpstreamDir, g.UpstreamFile}
-	if err := r.Engine.Exec(ctx, id, cmd, engine.ExecOptions{Stdin: strings.NewReader(g.Upstream(gen, slot)), Stdout: &old}); err != nil {
+	old, err := r.writeFront(ctx, id, g.UpstreamDir, g.UpstreamFile, g.Upstream(gen, slot))
+	if err != nil {
 		return fmt.Errorf("pointing %s of stack %s at generation %d: %w", g.Front, st.Name, gen, err)
 	}
-	drain := append([]string{"sh", "-c", drainScript, "drain", strconv.Itoa(int(drainLimit / (100 * time.Millisecond)))}, strings.Fields(old.String())...)
+	drain := append([]string{"sh", "-c", drainScript, "drain", strconv.Itoa(int(drainLimit / (100 * time.Millisecond)))}, old...)
 	if err := r.Engine.Exec(context.WithoutCancel(ctx), id, drain, engine.ExecOptions{}); err != nil {
 		r.logf("stack %s: waiting for nginx's old workers to finish: %v", st.Name, err)
 	}
 	return nil
+}
+
+// writeFront replaces file in dir in the front's container front with text,
+// and has nginx check and reload its configuration; it returns the PIDs of
+// the workers that ran before the reload. A configuration nginx refuses is
+// put back as it was.
+func (r Runner) writeFront(ctx context.Context, front, dir, file, text string) (oldWorkers []string, err error) {
+	var old strings.Builder
+	cmd := []string{"sh", "-c", pointFrontScript, "point-front", dir, file}
+	if err := r.Engine.Exec(ctx, front, cmd, engine.ExecOptions{Stdin: strings.NewReader(text), Stdout: &old}); err != nil {
+		return nil, err
+	}
+	return strings.Fields(old.String()), nil
+}
+
+// Maintenance closes st's front for maintenance (on), so that every route but
+// its health check answers our maintenance page with HTTP 503, except
+// requests that carry pass in catalog.MaintenanceHeader; or opens it again.
+// In-flight requests finish on the workers that took them.
+func (r Runner) Maintenance(ctx context.Context, st catalog.Stack, on bool, pass string) error {
+	g := st.Generations
+	if g == nil || g.MaintenanceFile == "" {
+		return fmt.Errorf("%w: stack %s has no front to close for maintenance", errs.InvalidInput, st.Name)
+	}
+	id, err := r.GenContainer(ctx, st, g.Front, 1)
+	if err != nil {
+		return err
+	}
+	text, what := "", "opening stack %s again: maintenance is over"
+	if on {
+		if pass == "" {
+			return fmt.Errorf("closing stack %s for maintenance: no pass for stackctl's own checks", st.Name)
+		}
+		text, what = g.Maintenance(pass), "closing stack %s for maintenance: nginx answers 503 and our page"
+	}
+	r.logf(what, st.Name)
+	if _, err := r.writeFront(ctx, id, g.UpstreamDir, g.MaintenanceFile, text); err != nil {
+		return fmt.Errorf("%s: %w", fmt.Sprintf(what, st.Name), err)
+	}
+	return nil
+}
+
+// InMaintenance says whether st's front is closed for maintenance.
+func (r Runner) InMaintenance(ctx context.Context, st catalog.Stack) (bool, error) {
+	g := st.Generations
+	if g == nil || g.MaintenanceFile == "" {
+		return false, nil
+	}
+	id, err := r.GenContainer(ctx, st, g.Front, 1)
+	if err != nil {
+		return false, err
+	}
+	var out strings.Builder
+	cmd := []string{"sh", "-c", `cat "$1" 2>/dev/null || true`, "read-maintenance", path.Join(g.UpstreamDir, g.MaintenanceFile)}
+	if err := r.Engine.Exec(ctx, id, cmd, engine.ExecOptions{Stdout: &out}); err != nil {
+		return false, fmt.Errorf("reading whether stack %s is in maintenance: %w", st.Name, err)
+	}
+	return strings.TrimSpace(out.String()) != "", nil
 }
 
 // frontGen says which generation, and slot of its application, st's running
@@ -271,7 +329,7 @@ func (r Runner) removeContainers(ctx context.Context, st catalog.Stack, gen int,
 	if err != nil {
 		return err
 	}
-	base, err := r.load(ctx, st, profileOr(rec.Profile), rec.Listen)
+	base, err := r.load(ctx, st, profileOr(rec.Profile), rec.Listen, rec.ReleaseOf(gen))
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,9 @@ type UpOptions struct {
 	// NoWait returns once containers are created and started, without waiting
 	// for health; a first start's configuration then waits for the next up.
 	NoWait bool
+	// Release is the release a new generation runs (NewGeneration; "": the
+	// active generation's).
+	Release string
 }
 
 // A Seed fills a new generation's volumes, before the applications first run
@@ -67,6 +70,8 @@ type Prepared struct {
 	Gen     int
 	// Slot is the one its application runs in.
 	Slot int
+	// Release is the release the generation runs ("": the default one).
+	Release string
 	// base is the stack's project as its compose file has it (generation 1, every service).
 	base *types.Project
 }
@@ -173,19 +178,17 @@ func (r Runner) prepare(ctx context.Context, st catalog.Stack, o UpOptions, firs
 		return Prepared{}, err
 	}
 	r.logf("stack %s: base %s (%s)", st.Name, choice.Profile, choice.Reason)
+	release := rec.ReleaseOf(activeGen(rec))
 	if choice.Profile == catalog.ProfileDebian {
-		bb := basebuild.Builder{Engine: r.Engine, Mirror: o.Mirror, Force: o.RebuildBases, Log: r.Log}
-		for _, b := range st.Bases() {
-			if _, err := bb.Ensure(ctx, b); err != nil {
-				return Prepared{}, err
-			}
+		if err := r.ensureBases(ctx, st, o, release); err != nil {
+			return Prepared{}, err
 		}
 	}
 	if err := r.State.EnsureSecrets(st); err != nil {
 		return Prepared{}, err
 	}
 	listen := cmp.Or(o.Listen, rec.Listen, catalog.DefaultListen)
-	base, err := r.load(ctx, st, choice.Profile, listen)
+	base, err := r.load(ctx, st, choice.Profile, listen, release)
 	if err != nil {
 		return Prepared{}, err
 	}
@@ -204,7 +207,47 @@ func (r Runner) prepare(ctx context.Context, st catalog.Stack, o UpOptions, firs
 	if err != nil {
 		return Prepared{}, err
 	}
-	return Prepared{Stack: st, Choice: choice, State: rec, Project: p, Gen: gen, Slot: rec.SlotOf(gen), base: base}, nil
+	return Prepared{Stack: st, Choice: choice, State: rec, Project: p, Gen: gen, Slot: rec.SlotOf(gen), Release: release, base: base}, nil
+}
+
+// ensureBases builds the debian bases of st on release that are missing or stale.
+func (r Runner) ensureBases(ctx context.Context, st catalog.Stack, o UpOptions, release string) error {
+	rel, err := catalog.LookupRelease(release)
+	if err != nil {
+		return err
+	}
+	bb := basebuild.Builder{Engine: r.Engine, Mirror: o.Mirror, Force: o.RebuildBases, Log: r.Log}
+	for _, b := range st.BasesFor(rel) {
+		if _, err := bb.Ensure(ctx, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// onRelease is prep made for generation gen on release instead: its project
+// (without the front, its application in the first slot) loaded with that
+// release's images, its bases built. prep itself is left as it was.
+func (r Runner) onRelease(ctx context.Context, prep Prepared, o UpOptions, gen int, release string) (Prepared, error) {
+	out := prep
+	if release != prep.Release {
+		if prep.Choice.Profile == catalog.ProfileDebian {
+			if err := r.ensureBases(ctx, prep.Stack, o, release); err != nil {
+				return Prepared{}, err
+			}
+		}
+		base, err := r.load(ctx, prep.Stack, prep.Choice.Profile, prep.State.Listen, release)
+		if err != nil {
+			return Prepared{}, err
+		}
+		out.base, out.Release = base, release
+	}
+	p, err := generation(prep.Stack, out.base, gen, catalog.SlotA, false)
+	if err != nil {
+		return Prepared{}, err
+	}
+	out.Project, out.Gen, out.Slot = p, gen, catalog.SlotA
+	return out, nil
 }
 
 // adopt records generation 1 of a stack with generations but no active one:

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
+	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/state"
 )
 
@@ -271,5 +272,15 @@ func TestFirstStartFollowsTheData(t *testing.T) {
 		if len(e.execs) != want {
 			t.Errorf("up %d: first start ran %d times, want %d", i+1, len(e.execs), want)
 		}
+	}
+}
+
+// TestShortenBacktraces: the error a backtrace follows stays in a log's tail.
+func TestShortenBacktraces(t *testing.T) {
+	log := "starting\n/x/init.rb:1: boom (RuntimeError)\n" + strings.Repeat("\tfrom /x/y.rb:2:in `z'\n", 40) + "exiting\n"
+	got := errs.LastLines(shortenBacktraces(log, 3), 6)
+	want := "/x/init.rb:1: boom (RuntimeError)\n\tfrom /x/y.rb:2:in `z'\n\tfrom /x/y.rb:2:in `z'\n\tfrom /x/y.rb:2:in `z'\n\t... 37 more lines of backtrace\nexiting"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }

@@ -14,6 +14,9 @@ type Generation struct {
 	// Source is the archive a restore read.
 	Source string    `json:"source,omitempty"`
 	At     time.Time `json:"at"`
+	// Release is the release of the stack it runs (catalog.Release; "": the
+	// default one, which every generation ran before releases existed).
+	Release string `json:"release,omitempty"`
 	// Images are the images (service → ID) it last ran on.
 	Images map[string]string `json:"images,omitempty"`
 	// Ready is set once it is whole and has started healthy: a generation
@@ -54,6 +57,12 @@ type Switch struct {
 
 // SameData says whether sw keeps the data and changes only the application: a slot change.
 func (sw Switch) SameData() bool { return sw.From == sw.To }
+
+// ReleaseOf is the release generation n runs ("": the default one).
+func (s State) ReleaseOf(n int) string {
+	g, _ := s.Gen(n)
+	return g.Release
+}
 
 // SlotOf is the slot generation n's application runs in.
 func (s State) SlotOf(n int) int {
