@@ -46,6 +46,7 @@ whose label matches is left alone, so running this again is cheap. The image is
 tagged only once it is complete: a failed or interrupted build leaves the previous
 image, if any, in place.`,
 		Example: `  stackctl base build nginx
+  stackctl base build redmine:forky   # the base of a newer release ('stackctl upgrade')
   stackctl base build all --mirror http://mirror.example.internal/debian`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -59,11 +60,10 @@ image, if any, in place.`,
 func runBaseBuild(ctx context.Context, g *globalOptions, o *baseBuildOptions, args []string) error {
 	names := catalog.BaseNames()
 	if len(args) == 1 && args[0] != "all" {
-		b, err := catalog.LookupBase(args[0])
-		if err != nil {
+		if _, err := catalog.LookupBase(args[0]); err != nil {
 			return err
 		}
-		names = []string{b.Name}
+		names = []string{args[0]}
 	}
 	d, err := g.connect(ctx)
 	if err != nil {

@@ -91,6 +91,16 @@ func runPush(ctx context.Context, g *globalOptions, o *pushOptions, args []strin
 // pushedImage is the stack's image under the chosen profile: --profile, else the
 // recorded one, else the one image of the two profiles that is built.
 func pushedImage(ctx context.Context, g *globalOptions, e *engine.Engine, st catalog.Stack, profile string) (string, error) {
+	sd, err := g.state()
+	if err != nil {
+		return "", err
+	}
+	state, err := sd.Load(st.Name)
+	if err != nil {
+		return "", err
+	}
+	// The image of the release the stack runs.
+	release := state.ReleaseOf(state.Active)
 	var candidates []catalog.Profile
 	switch {
 	case profile != "":
@@ -103,14 +113,6 @@ func pushedImage(ctx context.Context, g *globalOptions, e *engine.Engine, st cat
 		}
 		candidates = []catalog.Profile{p}
 	default:
-		sd, err := g.state()
-		if err != nil {
-			return "", err
-		}
-		state, err := sd.Load(st.Name)
-		if err != nil {
-			return "", err
-		}
 		if state.Profile != "" {
 			candidates = []catalog.Profile{state.Profile}
 		} else {
@@ -119,7 +121,7 @@ func pushedImage(ctx context.Context, g *globalOptions, e *engine.Engine, st cat
 	}
 	var built []string
 	for _, p := range candidates {
-		ref := st.ImageRef(p)
+		ref := st.ImageRef(p, release)
 		if _, found, err := e.Image(ctx, ref); err != nil {
 			return "", err
 		} else if found {
@@ -130,7 +132,7 @@ func pushedImage(ctx context.Context, g *globalOptions, e *engine.Engine, st cat
 	case 1:
 		return built[0], nil
 	case 0:
-		return "", fmt.Errorf("%w: image %s is not built yet: build it with 'stackctl up %s'", errs.NotFound, st.ImageRef(candidates[0]), st.Name)
+		return "", fmt.Errorf("%w: image %s is not built yet: build it with 'stackctl up %s'", errs.NotFound, st.ImageRef(candidates[0], release), st.Name)
 	}
 	return "", fmt.Errorf("%w: both %s and %s are built: choose one with --profile", errUsage, built[0], built[1])
 }

@@ -26,6 +26,7 @@ var layers = map[string]int{
 	"validate":       5,
 	"kernel":         5,
 	"registry":       5,
+	"upgrade":        6,
 }
 
 const module = "github.com/stackctl/stackctl/internal/"

@@ -16,6 +16,7 @@ import (
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/registry"
 	"github.com/stackctl/stackctl/internal/theme"
+	"github.com/stackctl/stackctl/internal/upgrade"
 	"github.com/stackctl/stackctl/internal/validate"
 )
 
@@ -40,7 +41,10 @@ const (
 	exitBackupEncrypted = 21
 	exitRestoreRefused  = 22
 	exitRegistryAuth    = 23
-	exitInterrupted     = 130
+	// upgrades
+	exitUpgradeRefused = 24
+	exitUpgradeFailed  = 25
+	exitInterrupted    = 130
 )
 
 const exitCodeHelp = `Exit codes:
@@ -65,6 +69,10 @@ const exitCodeHelp = `Exit codes:
        volume of the stack, a newer Redmine or PostgreSQL than the images, too little
        free space, or a stack with data, no --yes and no terminal to ask on
   23   push: the registry wants credentials that are missing, or refuses them
+  24   upgrade refused, nothing changed: an unknown version, a downgrade, a plugin that does
+       not declare support for the target, too little free space, a stack not serving
+  25   upgrade failed after it began: the old version serves again (the message names the
+       step and the pre-upgrade backup)
   130  interrupted`
 
 func main() {
@@ -85,6 +93,11 @@ func exitCode(err error, interrupted bool) int {
 		return exitOK
 	case interrupted || errors.Is(err, context.Canceled):
 		return exitInterrupted
+	// Before the causes they wrap: what counts is that the upgrade failed or was refused.
+	case errors.Is(err, upgrade.ErrFailed):
+		return exitUpgradeFailed
+	case errors.Is(err, upgrade.ErrRefused):
+		return exitUpgradeRefused
 	case errors.Is(err, errs.InvalidInput), errors.Is(err, errUsage), errors.Is(err, validate.ErrFindings):
 		return exitInvalid
 	case errors.Is(err, errs.NotRunning), errors.Is(err, errs.NotFound):

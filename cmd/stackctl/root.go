@@ -96,6 +96,7 @@ for what, or with --no-wait-lock fails at once (exit 5). Commands that only read
 		newGenerationsCommand(g),
 		newRollbackCommand(g),
 		newPruneCommand(g),
+		newUpgradeCommand(g),
 		newPushCommand(g),
 		newKernelCommand(g),
 		newValidateCommand(g),

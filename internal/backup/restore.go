@@ -246,7 +246,8 @@ type restore struct {
 	e  *engine.Engine
 	r  stack.Runner
 	st catalog.Stack
-	// name and size are the archive file's, ar reads it.
+	// name and size are the archive file's, ar reads it; a copy of the
+	// active generation (Copy) has no archive: name says so, ar is nil.
 	name string
 	size int64
 	ar   *archive.Reader
@@ -277,16 +278,24 @@ func (rs *restore) Check(ctx context.Context, p stack.Prepared) error {
 			continue
 		}
 		if v := envValue(env, "REDMINE_VERSION"); v != "" && m.RedmineVersion != "" && newer(m.RedmineVersion, v) {
-			return fmt.Errorf("%w: the archive is from Redmine %s, newer than the %s in image %s: "+
+			return fmt.Errorf("%w: %s is from Redmine %s, newer than the %s in image %s: "+
 				"Redmine cannot migrate a database down; restore it on an image of Redmine %s or later",
-				ErrRefused, m.RedmineVersion, v, svc.Image, m.RedmineVersion)
+				ErrRefused, rs.what(), m.RedmineVersion, v, svc.Image, m.RedmineVersion)
 		}
 		if v := envValue(env, "PG_MAJOR"); v != "" && m.PostgresVersion != "" && newer(major(m.PostgresVersion), v) {
-			return fmt.Errorf("%w: the archive is from PostgreSQL %s, newer than the %s in image %s: restore it on PostgreSQL %s or later",
-				ErrRefused, m.PostgresVersion, v, svc.Image, major(m.PostgresVersion))
+			return fmt.Errorf("%w: %s is from PostgreSQL %s, newer than the %s in image %s: restore it on PostgreSQL %s or later",
+				ErrRefused, rs.what(), m.PostgresVersion, v, svc.Image, major(m.PostgresVersion))
 		}
 	}
 	return nil
+}
+
+// what names the data being restored, for messages.
+func (rs *restore) what() string {
+	if rs.ar == nil {
+		return "the data of " + rs.name
+	}
+	return "the archive"
 }
 
 // Begin starts, in the background, the helper that writes the archive's
@@ -359,7 +368,7 @@ func (rs *restore) entries(ctx context.Context, pers catalog.Persistence, w *vol
 	progress := rs.progress
 	progress.Start("restore "+rs.st.Name, cmp.Or(rs.sizes.Size(), rs.size))
 	defer func() { progress.Done(rerr) }()
-	for {
+	for ar != nil {
 		en, err := ar.Next()
 		if errors.Is(err, io.EOF) {
 			break

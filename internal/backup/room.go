@@ -29,7 +29,7 @@ const (
 // writer helper for the others), and what the archive puts on one file system
 // is added up.
 func (rs *restore) roomFor(ctx context.Context, p stack.Prepared, w *volume.Writer) error {
-	if rs.sizes.Entries == nil {
+	if rs.ar != nil && rs.sizes.Entries == nil {
 		if rs.r.Log != nil {
 			fmt.Fprintf(rs.r.Log, "stack %s: %s: its manifest cannot be read from its end (encrypted, or cut short): its sizes are not known, so no room check; too little room fails the restore, which removes generation %d\n",
 				rs.st.Name, rs.name, p.Gen)
@@ -68,7 +68,7 @@ func (rs *restore) roomFor(ctx context.Context, p stack.Prepared, w *volume.Writ
 		default:
 			continue
 		}
-		key, free, err := freeSpace(ctx, rs.e, container, dir)
+		key, free, err := FreeSpace(ctx, rs.e, container, dir)
 		if err != nil {
 			return fmt.Errorf("asking how much room volume %s has: %w", mt.Name, err)
 		}
@@ -128,9 +128,9 @@ func (rs *restore) planned(ctx context.Context) ([]archive.Entry, error) {
 	return out, nil
 }
 
-// freeSpace asks df, in container, about the file system holding dir: a key
+// FreeSpace asks df, in container, about the file system holding dir: a key
 // naming that file system (its source and size), and the bytes free there.
-func freeSpace(ctx context.Context, e *engine.Engine, container, dir string) (string, int64, error) {
+func FreeSpace(ctx context.Context, e *engine.Engine, container, dir string) (string, int64, error) {
 	var out strings.Builder
 	if err := e.Exec(ctx, container, []string{"df", "-Pk", dir}, engine.ExecOptions{Stdout: &out}); err != nil {
 		return "", 0, err

@@ -122,8 +122,15 @@ func PersistenceOf(st Stack, p *types.Project) Persistence {
 }
 
 // ImageRef is the image a stack builds for itself under profile p (nginx: our
-// nginx; redmine: our Redmine with its themes), the one an operator publishes.
-func (s Stack) ImageRef(p Profile) string { return "stackctl/" + s.Name + ":" + string(p) }
+// nginx; redmine: our Redmine with its themes) on release (of a stack with
+// releases; "": the default one), the one an operator publishes.
+func (s Stack) ImageRef(p Profile, release string) string {
+	tag := string(p)
+	if rel, err := LookupRelease(release); err == nil && s.Releases {
+		tag = rel.Tag(p)
+	}
+	return "stackctl/" + s.Name + ":" + tag
+}
 
 // ComposeProject is the compose project name, which prefixes the stack's containers and volumes.
 func (s Stack) ComposeProject() string { return "stackctl-" + s.Name }

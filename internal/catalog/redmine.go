@@ -67,7 +67,11 @@ func postgresBaseFor(rel Release) Base {
 	major := strconv.Itoa(rel.Postgres)
 	// The customize hook is written for PostgreSQL 17, release 6.0's: its text,
 	// and so the hash of that release's recipe, stays as it was.
-	customize := strings.NewReplacer("postgresql/17/", "postgresql/"+major+"/", "postgresql-17", "postgresql-"+major).Replace(postgresCustomize)
+	edits := []string{"postgresql/17/", "postgresql/" + major + "/", "postgresql-17", "postgresql-" + major}
+	if rel.NoLocaleAlias {
+		edits = append(edits, "-A /usr/share/locale/locale.alias ", "")
+	}
+	customize := strings.NewReplacer(edits...).Replace(postgresCustomize)
 	return Base{
 		Name:     "postgres",
 		Var:      "STACKCTL_POSTGRES_BASE",
@@ -212,6 +216,9 @@ func optOut(reasons map[string]string) types.Extensions {
 
 // ImageUID is the uid both the redmine and the postgres images run as (official and debian alike).
 const ImageUID = 999
+
+// RedminePluginsDir is where the Redmine image (official and debian alike) loads plugins from: the plugins volume.
+const RedminePluginsDir = redmineApp + "/plugins"
 
 // RedmineThemesDir is where the Redmine image (official and debian alike) loads themes from.
 const RedmineThemesDir = redmineApp + "/themes"

@@ -29,6 +29,9 @@ type Release struct {
 	RedminePackages []string
 	// AptOpts are apt options its bases need from the mirror.
 	AptOpts []string
+	// NoLocaleAlias says the suite's glibc ships no locale.alias (forky's
+	// does not), which localedef then goes without.
+	NoLocaleAlias bool
 }
 
 // DefaultRelease is the line a new stack starts on, and the one a generation
@@ -47,6 +50,7 @@ var releases = []Release{
 		Name: "6.1", Redmine: "6.1.5", RedmineUpstream: "6.1.0", Postgres: 18, Suite: "forky",
 		RedminePackages: []string{"redmine", "redmine-pgsql", "redmine-sqlite"},
 		AptOpts:         []string{`Acquire::Check-Valid-Until "false"`},
+		NoLocaleAlias:   true,
 	},
 }
 

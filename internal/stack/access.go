@@ -37,7 +37,7 @@ func (r Runner) Access(ctx context.Context, st catalog.Stack, service string) (A
 	}
 	return Access{
 		URL:               url,
-		Image:             st.ImageRef(rec.Profile),
+		Image:             st.ImageRef(rec.Profile, rec.ReleaseOf(rec.Active)),
 		AdminPasswordFile: r.State.SecretPath(st.Name, catalog.AdminPassword),
 	}, nil
 }

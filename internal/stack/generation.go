@@ -55,7 +55,7 @@ func (r Runner) NewGeneration(ctx context.Context, st catalog.Stack, seed Seed, 
 			return NewResult{}, fmt.Errorf("building %s on release %s: %w", st.Name, tp.Release, err)
 		}
 	}
-	if err := r.refuseLeftovers(ctx, st, prep.Choice.Profile, to); err != nil {
+	if err := r.refuseLeftovers(ctx, st, st.ImageRef(prep.Choice.Profile, prep.Release), to); err != nil {
 		return NewResult{}, err
 	}
 	if err := seed.Check(ctx, tp); err != nil {
@@ -268,7 +268,7 @@ func (r Runner) recordReady(ctx context.Context, st catalog.Stack, gen int) erro
 // volumes that exists already, unless an operator made it for it: empty, and
 // made by no compose project (a volume on another driver or disk, say). One
 // that stackctl made has no record, so it may hold what someone needs.
-func (r Runner) refuseLeftovers(ctx context.Context, st catalog.Stack, profile catalog.Profile, gen int) error {
+func (r Runner) refuseLeftovers(ctx context.Context, st catalog.Stack, image string, gen int) error {
 	for _, v := range st.Generations.Volumes {
 		name := catalog.VolumeName(st.ComposeProject(), v, gen)
 		labels, found, err := r.Engine.VolumeLabels(ctx, name)
@@ -279,7 +279,7 @@ func (r Runner) refuseLeftovers(ctx context.Context, st catalog.Stack, profile c
 			continue
 		}
 		if labels[api.ProjectLabel] == "" {
-			usage, err := r.Engine.VolumeUsage(ctx, st.ImageRef(profile), []string{name})
+			usage, err := r.Engine.VolumeUsage(ctx, image, []string{name})
 			if err != nil {
 				return err
 			}
@@ -342,7 +342,11 @@ func (r Runner) Generations(ctx context.Context, st catalog.Stack) ([]Generation
 			names = append(names, catalog.VolumeName(st.ComposeProject(), v, g.N))
 		}
 	}
-	sizes, err := r.usage(ctx, st, rec.Profile, names)
+	var image string
+	if rec.Profile != "" {
+		image = st.ImageRef(rec.Profile, rec.ReleaseOf(rec.Active))
+	}
+	sizes, err := r.usage(ctx, st, image, names)
 	if err != nil {
 		return nil, err
 	}
@@ -364,9 +368,9 @@ func (r Runner) Generations(ctx context.Context, st catalog.Stack) ([]Generation
 	return out, nil
 }
 
-// usage measures those of the volumes named that exist, with st's own image
-// under profile; one that is missing, or all when that image is, has no size.
-func (r Runner) usage(ctx context.Context, st catalog.Stack, profile catalog.Profile, names []string) (map[string]int64, error) {
+// usage measures those of the volumes named that exist, with image (st's
+// own); one that is missing, or all when that image is, has no size.
+func (r Runner) usage(ctx context.Context, st catalog.Stack, image string, names []string) (map[string]int64, error) {
 	var present []string
 	for _, name := range names {
 		found, err := r.Engine.VolumeExists(ctx, name)
@@ -378,10 +382,10 @@ func (r Runner) usage(ctx context.Context, st catalog.Stack, profile catalog.Pro
 		}
 	}
 	out := map[string]int64{}
-	if len(present) == 0 || profile == "" {
+	if len(present) == 0 || image == "" {
 		return out, nil
 	}
-	usage, err := r.Engine.VolumeUsage(ctx, st.ImageRef(profile), present)
+	usage, err := r.Engine.VolumeUsage(ctx, image, present)
 	if err != nil {
 		r.logf("stack %s: sizes unknown: %v", st.Name, err)
 		return out, nil

@@ -36,7 +36,7 @@ func (r Runner) Recover(ctx context.Context, st catalog.Stack) error {
 	for _, g := range rec.Generations {
 		// Only a generation being made: a restore's, never active. One that
 		// served (a first start cut short by --no-wait, say) is data.
-		if g.Ready || g.N == rec.Active || g.Made != state.MadeRestore || !g.ActivatedAt.IsZero() {
+		if g.Ready || g.N == rec.Active || (g.Made != state.MadeRestore && g.Made != state.MadeUpgrade) || !g.ActivatedAt.IsZero() {
 			continue
 		}
 		r.logf("stack %s: removing generation %d (%s, begun %s): stackctl stopped before it was finished",
@@ -45,7 +45,39 @@ func (r Runner) Recover(ctx context.Context, st catalog.Stack) error {
 			return err
 		}
 	}
-	return r.removeStrays(ctx, st, activeGen(rec))
+	if err := r.removeStrays(ctx, st, activeGen(rec)); err != nil {
+		return err
+	}
+	if rec.Upgrade != nil {
+		return r.recoverUpgrade(ctx, st, rec)
+	}
+	return nil
+}
+
+// recoverUpgrade opens st again after an upgrade that a stopped stackctl
+// left closed for maintenance, and says where the stack stands: on the old
+// version (the new generation, never switched to, is gone by now), or on the
+// new one, switched to and checked privately but not through the front.
+func (r Runner) recoverUpgrade(ctx context.Context, st catalog.Stack, rec state.State) error {
+	u := *rec.Upgrade
+	if _, err := r.GenContainer(ctx, st, st.Generations.Front, 1); err == nil {
+		if err := r.Maintenance(ctx, st, false, ""); err != nil {
+			return err
+		}
+	}
+	backup := "no pre-upgrade backup was written"
+	if u.Backup != "" {
+		backup = "the pre-upgrade backup is " + u.Backup
+	}
+	if rec.Active == u.From {
+		r.logf("stack %s: the upgrade from %s to %s was stopped at its step %q: generation %d serves %s again, as before; %s",
+			st.Name, u.FromVersion, u.ToVersion, u.Step, u.From, u.FromVersion, backup)
+	} else {
+		r.logf("stack %s: the upgrade from %s to %s was stopped at its step %q, after the switch: generation %d serves %s; "+
+			"'stackctl rollback %s --to %d' returns to %s and its data; %s",
+			st.Name, u.FromVersion, u.ToVersion, u.Step, rec.Active, u.ToVersion, st.Name, u.From, u.FromVersion, backup)
+	}
+	return r.update(st, func(rec *state.State) error { rec.Upgrade = nil; return nil })
 }
 
 // recoverSwitch finishes or undoes sw.

@@ -72,11 +72,18 @@ func (r Runner) pointFront(ctx context.Context, st catalog.Stack, gen, slot int,
 	if err != nil {
 		return fmt.Errorf("pointing %s of stack %s at generation %d: %w", g.Front, st.Name, gen, err)
 	}
-	drain := append([]string{"sh", "-c", drainScript, "drain", strconv.Itoa(int(drainLimit / (100 * time.Millisecond)))}, old...)
-	if err := r.Engine.Exec(context.WithoutCancel(ctx), id, drain, engine.ExecOptions{}); err != nil {
+	r.drain(ctx, st, id, old)
+	return nil
+}
+
+// drain waits until the front's workers (PIDs old, in container front) are
+// gone, done with the requests they held, at most drainLimit. It is never an
+// error: the reload that retired them happened.
+func (r Runner) drain(ctx context.Context, st catalog.Stack, front string, old []string) {
+	cmd := append([]string{"sh", "-c", drainScript, "drain", strconv.Itoa(int(drainLimit / (100 * time.Millisecond)))}, old...)
+	if err := r.Engine.Exec(context.WithoutCancel(ctx), front, cmd, engine.ExecOptions{}); err != nil {
 		r.logf("stack %s: waiting for nginx's old workers to finish: %v", st.Name, err)
 	}
-	return nil
 }
 
 // writeFront replaces file in dir in the front's container front with text,
@@ -95,7 +102,7 @@ func (r Runner) writeFront(ctx context.Context, front, dir, file, text string) (
 // Maintenance closes st's front for maintenance (on), so that every route but
 // its health check answers our maintenance page with HTTP 503, except
 // requests that carry pass in catalog.MaintenanceHeader; or opens it again.
-// In-flight requests finish on the workers that took them.
+// Closing returns once the requests under way have finished.
 func (r Runner) Maintenance(ctx context.Context, st catalog.Stack, on bool, pass string) error {
 	g := st.Generations
 	if g == nil || g.MaintenanceFile == "" {
@@ -113,8 +120,13 @@ func (r Runner) Maintenance(ctx context.Context, st catalog.Stack, on bool, pass
 		text, what = g.Maintenance(pass), "closing stack %s for maintenance: nginx answers 503 and our page"
 	}
 	r.logf(what, st.Name)
-	if _, err := r.writeFront(ctx, id, g.UpstreamDir, g.MaintenanceFile, text); err != nil {
+	old, err := r.writeFront(ctx, id, g.UpstreamDir, g.MaintenanceFile, text)
+	if err != nil {
 		return fmt.Errorf("%s: %w", fmt.Sprintf(what, st.Name), err)
+	}
+	if on {
+		// Writes under way finish before whatever the maintenance is for begins.
+		r.drain(ctx, st, id, old)
 	}
 	return nil
 }
@@ -294,17 +306,7 @@ func (r Runner) activate(st catalog.Stack, sw state.Switch) error {
 
 // update changes st's recorded state with fn and saves it.
 func (r Runner) update(st catalog.Stack, fn func(*state.State) error) error {
-	rec, err := r.State.Load(st.Name)
-	if err != nil {
-		return err
-	}
-	if err := fn(&rec); err != nil {
-		return err
-	}
-	if err := r.State.Save(st.Name, rec); err != nil {
-		return fmt.Errorf("recording the state of %s: %w", st.Name, err)
-	}
-	return nil
+	return r.State.Update(st.Name, fn)
 }
 
 // removeGenContainers stops and removes the containers of generation gen of

@@ -9,7 +9,7 @@ import (
 // (named after its number, see catalog.VolumeName) and what made it.
 type Generation struct {
 	N int `json:"n"`
-	// Made says what made it: MadeFirstStart, MadeRestore or MadeFound.
+	// Made says what made it: MadeFirstStart, MadeRestore, MadeUpgrade or MadeFound.
 	Made string `json:"made"`
 	// Source is the archive a restore read.
 	Source string    `json:"source,omitempty"`
@@ -36,6 +36,8 @@ type Generation struct {
 const (
 	MadeFirstStart = "first start"
 	MadeRestore    = "restore"
+	// MadeUpgrade is a copy of the active generation on a newer release.
+	MadeUpgrade = "upgrade"
 	// MadeFound is data stackctl found but had no record of: a stack started
 	// before generations existed, or whose state was lost.
 	MadeFound = "found"
@@ -68,6 +70,22 @@ func (s State) ReleaseOf(n int) string {
 func (s State) SlotOf(n int) int {
 	g, _ := s.Gen(n)
 	return g.Slot
+}
+
+// Upgrade is an upgrade under way: recorded before it changes anything,
+// cleared when it ends, either way. Found by the next command, the stack is
+// opened again (out of maintenance) and the operator told where it stands.
+type Upgrade struct {
+	// From is the generation upgraded, FromVersion and ToVersion the Redmine
+	// versions (and PostgreSQL majors) it goes between.
+	From        int    `json:"from"`
+	FromVersion string `json:"from_version"`
+	ToVersion   string `json:"to_version"`
+	// Backup is the pre-upgrade backup, once written.
+	Backup string `json:"backup,omitempty"`
+	// Step is the step under way.
+	Step string    `json:"step"`
+	At   time.Time `json:"at"`
 }
 
 // Gen returns the record of generation n.

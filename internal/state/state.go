@@ -30,6 +30,8 @@ type State struct {
 	// Switch, when set, is a change of the active generation that was under
 	// way when stackctl stopped.
 	Switch *Switch `json:"switch,omitempty"`
+	// Upgrade is an upgrade under way (see Upgrade).
+	Upgrade *Upgrade `json:"upgrade,omitempty"`
 }
 
 // Dir holds stackctl's per-stack state. Its zero value is not usable; use
@@ -121,6 +123,21 @@ func (d Dir) Load(stack string) (State, error) {
 		return s, fmt.Errorf("reading state of %s: %s records profile %q: fix or remove it", stack, d.statePath(stack), s.Profile)
 	}
 	return s, nil
+}
+
+// Update changes stack name's recorded state with fn and saves it.
+func (d Dir) Update(name string, fn func(*State) error) error {
+	rec, err := d.Load(name)
+	if err != nil {
+		return err
+	}
+	if err := fn(&rec); err != nil {
+		return err
+	}
+	if err := d.Save(name, rec); err != nil {
+		return fmt.Errorf("recording the state of %s: %w", name, err)
+	}
+	return nil
 }
 
 // Save records s atomically: a crash leaves the old record or the new one, never half.

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/stackctl/stackctl/internal/backup"
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/upgrade"
+)
+
+type upgradeOptions struct {
+	to        string
+	postgres  int
+	backupDir string
+	yes       bool
+	mirror    string
+	timeout   time.Duration
+}
+
+func (o *upgradeOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.to, "to", "", "the Redmine version to upgrade to: "+upgradeTargets()+" (required)")
+	fs.IntVar(&o.postgres, "postgres", 0, "the PostgreSQL major expected with it (default: the one the version comes with)")
+	fs.StringVar(&o.backupDir, "backup-dir", os.Getenv("STACKCTL_BACKUP_DIR"), "backup directory; the pre-upgrade backup goes to its pre-upgrade/ (env STACKCTL_BACKUP_DIR; default: backups/ under --state-dir)")
+	fs.BoolVarP(&o.yes, "yes", "y", false, "upgrade without asking (needed without a terminal)")
+	mirrorFlag(fs, &o.mirror)
+	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "how long to wait for each start to become healthy (the first start of a new version migrates)")
+}
+
+// upgradeTargets lists the versions 'upgrade --to' takes, per profile.
+func upgradeTargets() string {
+	var out []string
+	for _, rel := range catalog.Releases() {
+		out = append(out, fmt.Sprintf("%s (debian) or %s (upstream), with PostgreSQL %d", rel.Version(catalog.ProfileDebian), rel.Version(catalog.ProfileUpstream), rel.Postgres))
+	}
+	return strings.Join(out, "; ")
+}
+
+func newUpgradeCommand(g *globalOptions) *cobra.Command {
+	o := &upgradeOptions{}
+	cmd := &cobra.Command{
+		Use:   "upgrade STACK --to VERSION",
+		Short: "Upgrade Redmine and PostgreSQL, behind a maintenance page, with automatic rollback",
+		Long: `Upgrade a stack to a newer Redmine and the PostgreSQL it comes with, as a new
+generation of its data: the generation that serves now stays, and 'stackctl
+rollback' returns to it (its version and its data).
+
+Refused before anything changes: an unknown version, a downgrade, a plugin in the
+plugins volume whose requires_redmine excludes the target, too little free space
+for the copy or the pre-upgrade backup, a stack that does not serve. Then, each
+step reported as it runs:
+
+  1. checks (above), and a sample read through nginx: the newest issue, an
+     attachment, the theme the pages use
+  2. a backup, kept in the backup directory's pre-upgrade/ (no rotation removes it)
+  3. maintenance: nginx answers every route but /healthz with our page, HTTP 503
+     and Retry-After, once the requests under way have finished
+  4. the data copied into a new generation on the new release: PostgreSQL by
+     dump and restore into the new major's cluster, files and plugins copied;
+     Redmine's and its plugins' migrations run at its first start; a private
+     smoke check; nginx pointed at it
+  5. a check through nginx, past the maintenance page: a login through the form,
+     and the same newest issue, attachment and theme as in step 1
+  6. maintenance off
+
+On any failure the old generation serves again, maintenance ends, and stackctl
+exits 25 naming the step and the pre-upgrade backup. A stackctl killed half way
+is sorted out by the next stackctl command on the stack, which says where the
+stack stands.`,
+		Example: `  stackctl upgrade redmine --to 6.1.5                 # debian profile
+  stackctl upgrade redmine --to 6.1.5 --postgres 18 --yes
+  stackctl rollback redmine                            # back to the version and data before`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runUpgrade(cmd.Context(), g, o, args)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runUpgrade(ctx context.Context, g *globalOptions, o *upgradeOptions, args []string) error {
+	st, err := stackArg(args)
+	if err != nil {
+		return err
+	}
+	if o.to == "" {
+		return fmt.Errorf("%w: --to VERSION is required: %s", errUsage, upgradeTargets())
+	}
+	dir := o.backupDir
+	if dir == "" {
+		dir = filepath.Join(g.stateDir, "backups")
+	}
+	r, e, release, err := g.changing(ctx, st, "upgrade")
+	if err != nil {
+		return err
+	}
+	defer release()
+	if !o.yes {
+		q := fmt.Sprintf("upgrade stack %s to Redmine %s? It answers with a maintenance page while its data is copied and migrated", st.Name, o.to)
+		if err := g.confirm(q, "--yes", upgrade.ErrRefused); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	res, err := upgrade.Run(ctx, r, e, st, upgrade.Options{
+		To: o.to, Postgres: o.postgres, BackupDir: dir, Log: g.stderr,
+		Up:       stack.UpOptions{Mirror: o.mirror, Timeout: o.timeout},
+		Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()),
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stderr, "upgraded stack %s from %s to %s in %s (maintenance %s); generation %d is kept: 'stackctl rollback %s' returns to it\n",
+		st.Name, res.FromVersion, res.ToVersion, time.Since(start).Round(100*time.Millisecond), res.Window.Round(100*time.Millisecond), res.From, st.Name)
+	fmt.Fprintf(g.stderr, "pre-upgrade backup: %s\n", res.Backup)
+	fmt.Fprintln(g.stdout, res.URL)
+	return nil
+}

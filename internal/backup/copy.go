@@ -1,0 +1,44 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/stackctl/stackctl/internal/backup/archive"
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/engine"
+	"github.com/stackctl/stackctl/internal/stack"
+)
+
+// Copy makes a new generation of st from its active one, beside it, as a
+// restore makes one from an archive, every volume copied as a backup reads
+// it: the database as a pg_dump snapshot restored into the new generation's
+// own PostgreSQL (of the release o.Up.Release names, which makes it a major
+// upgrade by dump and restore), the other volumes as tar streams. The copy
+// refuses a target whose Redmine or PostgreSQL is older than the data's, and
+// too little room, before a byte is written; any failure removes the new
+// generation. made and source are recorded as what made it.
+func Copy(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, made, source string, o RestoreOptions) (RestoreResult, error) {
+	if o.Progress == nil {
+		o.Progress = nopProgress{}
+	}
+	pers, err := r.Persistence(ctx, st)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	src, err := openLive(ctx, r, e, st, pers)
+	if err != nil {
+		return RestoreResult{}, fmt.Errorf("%w: copying the active generation of stack %s, which must be running: %v: start it with 'stackctl up %s'", ErrRefused, st.Name, err, st.Name)
+	}
+	m := archive.Manifest{Stack: st.Name, Entries: src.entries}
+	if m.RedmineVersion, m.PostgresVersion, err = src.versions(ctx); err != nil {
+		return RestoreResult{}, err
+	}
+	rs := &restore{e: e, r: r, st: st, name: "the active generation", m: m, copied: volumesOf(pers), progress: o.Progress}
+	defer rs.End()
+	res, err := r.NewGeneration(ctx, st, rs, made, source, o.Up)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	return RestoreResult{Manifest: m, URL: res.URL, From: res.From, Gen: res.Gen, Switched: res.Switched}, nil
+}
