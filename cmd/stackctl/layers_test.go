@@ -27,6 +27,7 @@ var layers = map[string]int{
 	"kernel":         5,
 	"registry":       5,
 	"upgrade":        6,
+	"status":         6,
 }
 
 const module = "github.com/stackctl/stackctl/internal/"

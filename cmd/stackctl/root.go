@@ -97,6 +97,7 @@ for what, or with --no-wait-lock fails at once (exit 5). Commands that only read
 		newRollbackCommand(g),
 		newPruneCommand(g),
 		newUpgradeCommand(g),
+		newStatusCommand(g),
 		newPushCommand(g),
 		newKernelCommand(g),
 		newValidateCommand(g),

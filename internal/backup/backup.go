@@ -347,19 +347,26 @@ func Archives(dir, stackName string) ([]string, error) {
 	}
 	var names []string
 	for _, de := range entries {
-		n := de.Name()
-		stamp, ok := strings.CutPrefix(n, stackName+"-")
-		if !ok || !de.Type().IsRegular() {
-			continue
+		if _, ok := ArchiveTime(de.Name(), stackName); ok && de.Type().IsRegular() {
+			names = append(names, de.Name())
 		}
-		stamp, ok = strings.CutSuffix(strings.TrimSuffix(stamp, ".age"), archiveSuffix)
-		if _, err := time.Parse("20060102T150405Z", stamp); !ok || err != nil {
-			continue
-		}
-		names = append(names, n)
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// ArchiveTime is when the archive named name, of stack stackName, was
+// taken, by its name; ok is false for a name that is not such an archive's.
+func ArchiveTime(name, stackName string) (t time.Time, ok bool) {
+	stamp, ok := strings.CutPrefix(name, stackName+"-")
+	if !ok {
+		return time.Time{}, false
+	}
+	if stamp, ok = strings.CutSuffix(strings.TrimSuffix(stamp, ".age"), archiveSuffix); !ok {
+		return time.Time{}, false
+	}
+	t, err := time.Parse("20060102T150405Z", stamp)
+	return t, err == nil
 }
 
 func envValue(env []string, key string) string {

@@ -25,7 +25,9 @@ type Release struct {
 	Postgres int
 	// Suite is the Debian suite the debian bases are built from.
 	Suite string
-	// RedminePackages are the suite's Redmine packages (forky has no MySQL adapter package).
+	// RedminePackages are the suite's Redmine packages: trixie's carry every
+	// database adapter, as the official image does; forky's adapters exclude
+	// each other, and it has no MySQL one.
 	RedminePackages []string
 	// AptOpts are apt options its bases need from the mirror.
 	AptOpts []string
@@ -48,7 +50,8 @@ var releases = []Release{
 		// Debian 14 "forky", testing: mirrors may serve a Release file past its
 		// Valid-Until between the archive's updates, which apt refuses by default.
 		Name: "6.1", Redmine: "6.1.5", RedmineUpstream: "6.1.0", Postgres: 18, Suite: "forky",
-		RedminePackages: []string{"redmine", "redmine-pgsql", "redmine-sqlite"},
+		// Its database adapters conflict with each other: PostgreSQL's, the one the stack uses.
+		RedminePackages: []string{"redmine", "redmine-pgsql"},
 		AptOpts:         []string{`Acquire::Check-Valid-Until "false"`},
 		NoLocaleAlias:   true,
 	},

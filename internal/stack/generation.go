@@ -87,6 +87,24 @@ func (r Runner) NewGeneration(ctx context.Context, st catalog.Stack, seed Seed, 
 	return NewResult{UpResult: res, From: from, Gen: to, Switched: from != 0 && keep && err == nil}, err
 }
 
+// BuildRelease builds what a new generation of st on release would run (its
+// debian bases, then its images) while the stack serves as it does: so that a
+// change that waits on it (an upgrade's maintenance) does not wait for builds.
+func (r Runner) BuildRelease(ctx context.Context, st catalog.Stack, release string, o UpOptions) error {
+	prep, err := r.prepare(ctx, st, o, false)
+	if err != nil {
+		return err
+	}
+	tp, err := r.onRelease(ctx, prep, o, prep.State.NextGen(), release)
+	if err != nil {
+		return err
+	}
+	if err := r.Compose.Build(ctx, tp.Project, api.BuildOptions{Deps: true}); err != nil {
+		return fmt.Errorf("building %s on release %s: %w", st.Name, release, err)
+	}
+	return nil
+}
+
 // takeOver starts generation prep.Gen (created, its data in place), runs its
 // first start when its data lacks the mark, records it ready, and makes it the
 // active one: through the switch when generation from serves, else by starting

@@ -54,7 +54,7 @@ type Result struct {
 
 // Steps of an upgrade, as reported and recorded.
 const (
-	stepChecks      = "checks"
+	stepChecks      = "checks, and the new version's images"
 	stepBackup      = "pre-upgrade backup"
 	stepMaintenance = "maintenance on"
 	stepCopy        = "copy into a new generation, migrations and switch"
@@ -191,6 +191,10 @@ func (u *upgrade) plan(ctx context.Context) (plan, error) {
 	}
 	if err := u.checkRoom(ctx); err != nil {
 		return plan{}, err
+	}
+	// Built now, while the stack serves: not inside the maintenance window.
+	if err := r.BuildRelease(ctx, st, target.Name, u.o.Up); err != nil {
+		return plan{}, fmt.Errorf("%w: building %s: %w", ErrRefused, u.res.ToVersion, err)
 	}
 	p := plan{from: rec.Active, profile: rec.Profile, target: target}
 	if p.url, err = catalog.EntryURL(rec.Listen); err != nil {
