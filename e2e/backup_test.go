@@ -285,6 +285,10 @@ type probe struct {
 	// noted in answers; anything else a failure.
 	marker  string
 	answers []bool
+	// maintenance, when set, takes our maintenance page (HTTP 503) as an
+	// answer, counted in closed.
+	maintenance bool
+	closed      int
 }
 
 // startProbe asks for url every 100 ms until stopped, recording every failure
@@ -292,8 +296,13 @@ type probe struct {
 func startProbe(url string) *probe { return startMarkerProbe(url, "") }
 
 // startMarkerProbe is startProbe noting, for each answer, whether it held marker.
-func startMarkerProbe(url, marker string) *probe {
-	p := &probe{done: make(chan struct{}), finished: make(chan struct{}), marker: marker}
+func startMarkerProbe(url, marker string) *probe { return newProbe(url, marker, false) }
+
+// startMaintenanceProbe is startProbe taking our maintenance page as an answer.
+func startMaintenanceProbe(url string) *probe { return newProbe(url, "", true) }
+
+func newProbe(url, marker string, maintenance bool) *probe {
+	p := &probe{done: make(chan struct{}), finished: make(chan struct{}), marker: marker, maintenance: maintenance}
 	client := &http.Client{Timeout: 5 * time.Second}
 	go func() {
 		defer close(p.finished)
@@ -314,6 +323,9 @@ func startMarkerProbe(url, marker string) *probe {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			switch {
+			case p.maintenance && resp.StatusCode == http.StatusServiceUnavailable && bytes.Contains(body, []byte("down for maintenance")) &&
+				resp.Header.Get("Retry-After") != "":
+				p.closed++
 			case resp.StatusCode == http.StatusOK && p.marker != "":
 				p.answers = append(p.answers, bytes.Contains(body, []byte(p.marker)))
 			case resp.StatusCode == http.StatusNotFound && p.marker != "":
