@@ -15,8 +15,10 @@ const (
 	varRedmineTag   = "STACKCTL_REDMINE_TAG"
 	varRedmineBase  = "STACKCTL_REDMINE_BASE"
 	varPostgresBase = "STACKCTL_POSTGRES_BASE"
-	varHTTPAddr     = "STACKCTL_HTTP_ADDR"
-	varHTTPPort     = "STACKCTL_HTTP_PORT"
+	// varPostgresMount is where the database volume goes: PostgreSQL 18 moved it.
+	varPostgresMount = "STACKCTL_POSTGRES_MOUNT"
+	varHTTPAddr      = "STACKCTL_HTTP_ADDR"
+	varHTTPPort      = "STACKCTL_HTTP_PORT"
 )
 
 // Settings are the per-run values the compose files interpolate.
@@ -55,6 +57,7 @@ func (s Stack) Env(set Settings) (map[string]string, error) {
 	}
 	if s.Releases {
 		env[varRedmineTag] = rel.Tag(set.Profile)
+		env[varPostgresMount] = rel.PostgresMount()
 	}
 	for _, sec := range s.Secrets {
 		if v, ok := set.Secrets[sec.Name]; ok {

@@ -89,8 +89,8 @@ func postgresBaseFor(rel Release) Base {
 				"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/postgresql/" + major + "/bin",
 				"ENV LANG=en_US.utf8",
 				"ENV PG_MAJOR=" + major,
-				"ENV PGDATA=/var/lib/postgresql/data",
-				"VOLUME /var/lib/postgresql/data",
+				"ENV PGDATA=" + rel.PostgresData(),
+				"VOLUME " + rel.PostgresMount(),
 				"EXPOSE 5432",
 				`ENTRYPOINT ["docker-entrypoint.sh"]`,
 				`CMD ["postgres"]`,
@@ -172,7 +172,8 @@ func dbService() types.ServiceConfig {
 				"POSTGRES_PASSWORD_FILE": ptr("/run/secrets/" + secretDBPassword.Name),
 			},
 			Secrets: []types.ServiceSecretConfig{containerSecret(secretDBPassword)},
-			Volumes: []types.ServiceVolumeConfig{{Type: types.VolumeTypeVolume, Source: volDB, Target: "/var/lib/postgresql/data"}},
+			// Where the release's PostgreSQL keeps its data (see Release.PostgresMount).
+			Volumes: []types.ServiceVolumeConfig{{Type: types.VolumeTypeVolume, Source: volDB, Target: required(varPostgresMount, "where the release's PostgreSQL keeps its data; stackctl sets it")}},
 			// The official image stops on SIGINT (fast shutdown); docker import cannot
 			// set STOPSIGNAL on the debian twin, so the stack says it for both.
 			StopSignal:      "SIGINT",

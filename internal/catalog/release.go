@@ -104,6 +104,26 @@ func (r Release) Version(p Profile) string {
 	return r.RedmineUpstream
 }
 
+// PostgresMount is where the database volume is mounted, and PostgresData
+// the data directory (PGDATA) under it: the official images' layout, which
+// changed with PostgreSQL 18 (a volume at /var/lib/postgresql, the cluster in
+// a directory named by its major, so that pg_upgrade finds both), and so the
+// debian twins' too.
+func (r Release) PostgresMount() string {
+	if r.Postgres >= 18 {
+		return "/var/lib/postgresql"
+	}
+	return "/var/lib/postgresql/data"
+}
+
+// PostgresData is the data directory; see PostgresMount.
+func (r Release) PostgresData() string {
+	if r.Postgres >= 18 {
+		return fmt.Sprintf("/var/lib/postgresql/%d/docker", r.Postgres)
+	}
+	return "/var/lib/postgresql/data"
+}
+
 // Newer says whether r is a later line than o.
 func (r Release) Newer(o Release) bool { return CompareVersions(r.Name, o.Name) > 0 }
 

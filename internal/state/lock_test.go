@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"os"
@@ -70,31 +71,43 @@ func TestLockDiesWithHolder(t *testing.T) {
 	if err := os.MkdirAll(dir+"/redmine", 0o700); err != nil {
 		t.Fatal(err)
 	}
-	// flock(1) holds the lock in another process, as a killed stackctl would have.
-	cmd := exec.Command("flock", "-o", dir+"/redmine/lock", "sleep", "60")
+	// The lock file as stackctl makes it: flock(1) would create it open to
+	// others, which Lock refuses (this test's old flake: whoever came first).
+	if err := os.WriteFile(dir+"/redmine/lock", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// flock(1) holds the lock in another process, as a killed stackctl would
+	// have; it says so once it holds it (its command runs only then).
+	cmd := exec.Command("flock", "-o", dir+"/redmine/lock", "sh", "-c", "echo locked; exec sleep 60")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Skipf("no flock(1): %v", err)
 	}
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "locked\n" {
+		t.Fatalf("flock(1) said %q, %v", line, err)
+	}
 	d := Dir(dir)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		r, err := d.Lock(context.Background(), "redmine", LockOptions{NoWait: true})
-		if errors.Is(err, errs.Busy) {
-			break
-		}
-		if err == nil {
-			r()
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("flock(1) never took the lock")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if _, err := d.Lock(context.Background(), "redmine", LockOptions{NoWait: true}); !errors.Is(err, errs.Busy) {
+		t.Fatalf("while flock(1) holds the lock: %v, want busy", err)
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-	r, err := d.Lock(context.Background(), "redmine", LockOptions{NoWait: true})
-	if err != nil {
-		t.Fatalf("after the holder was killed: %v", err)
+	// flock(1) forks its command and closes the lock's descriptor in the child
+	// just before exec: killed in that moment, the child holds the lock until
+	// it gets there. So the lock must be free soon, not at once.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err := d.Lock(context.Background(), "redmine", LockOptions{NoWait: true})
+		if err == nil {
+			r()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the holder was killed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	r()
 }
