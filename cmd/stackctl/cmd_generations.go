@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stackctl/stackctl/internal/backup"
+	"github.com/stackctl/stackctl/internal/catalog"
 )
 
 type generationsOptions struct {
@@ -67,7 +69,7 @@ func runGenerations(ctx context.Context, g *globalOptions, o *generationsOptions
 		return nil
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GEN\tACTIVE\tMADE\tWHEN\tSIZE\tSTATUS")
+	fmt.Fprintln(tw, "GEN\tACTIVE\tRELEASE\tMADE\tWHEN\tSIZE\tSTATUS")
 	for _, x := range gens {
 		active, status, size := "", "ready", "unknown"
 		if x.Active {
@@ -79,7 +81,7 @@ func runGenerations(ctx context.Context, g *globalOptions, o *generationsOptions
 		if x.Size >= 0 {
 			size = backup.Bytes(x.Size)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", x.N, active, x.What, x.At.Local().Format("2006-01-02 15:04"), size, status)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", x.N, active, cmp.Or(x.Release, catalog.DefaultRelease), x.What, x.At.Local().Format("2006-01-02 15:04"), size, status)
 	}
 	return tw.Flush()
 }

@@ -330,6 +330,9 @@ func describe(g state.Generation) string {
 	if g.Made == state.MadeRestore && g.Source != "" {
 		return "restore of " + g.Source
 	}
+	if g.Made == state.MadeUpgrade && g.Source != "" {
+		return "upgrade " + g.Source
+	}
 	return g.Made
 }
 
