@@ -145,6 +145,26 @@ func VolumeName(project, volume string, gen int) string {
 	return project + "_" + volumeKey(volume, gen)
 }
 
+// VolumeOwner says which generation the engine's volume name (of project)
+// belongs to, if it is one of a generation's data volumes.
+func (g Generations) VolumeOwner(project, name string) (gen int, ok bool) {
+	key, found := strings.CutPrefix(name, project+"_")
+	if !found {
+		return 0, false
+	}
+	for _, v := range g.Volumes {
+		if key == v {
+			return 1, true
+		}
+		if n, found := strings.CutPrefix(key, v+"-g"); found {
+			if gen, err := strconv.Atoi(n); err == nil && gen >= 2 {
+				return gen, true
+			}
+		}
+	}
+	return 0, false
+}
+
 // volumeKey is volume's key (its name in the compose file) in generation gen.
 func volumeKey(volume string, gen int) string {
 	if gen <= 1 {

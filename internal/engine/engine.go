@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -204,6 +205,20 @@ func (e *Engine) VolumeLabels(ctx context.Context, name string) (labels map[stri
 		return nil, false, fmt.Errorf("inspecting volume %s: %w", name, err)
 	}
 	return res.Volume.Labels, true, nil
+}
+
+// LabelledVolumes lists the names of the volumes labelled key=value, sorted.
+func (e *Engine) LabelledVolumes(ctx context.Context, key, value string) ([]string, error) {
+	res, err := e.API.VolumeList(ctx, client.VolumeListOptions{Filters: client.Filters{}.Add("label", key+"="+value)})
+	if err != nil {
+		return nil, fmt.Errorf("listing volumes labelled %s=%s: %w", key, value, err)
+	}
+	var names []string
+	for _, v := range res.Items {
+		names = append(names, v.Name)
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 // ImageEnv returns the environment an image sets; found is false when there is no such image.

@@ -162,3 +162,29 @@ func TestRecoverKeepsWhatServed(t *testing.T) {
 		t.Errorf("generation 1 after the switch away and a recovery: %+v (recorded: %v), volumes removed %v", g, ok, e.removed)
 	}
 }
+
+// TestDownRemovesAllData: down --volumes removes every generation's data
+// volumes, those the state records and those it does not (another state
+// directory's, or a lost one's), and nothing else.
+func TestDownRemovesAllData(t *testing.T) {
+	st, _ := catalog.LookupStack("redmine")
+	p := st.ComposeProject()
+	e := &fakeEngine{volumes: map[string]bool{
+		p + "_db-data": true, p + "_redmine-files": true,
+		p + "_db-data-g3": true, p + "_redmine-plugins-g3": true, // no record of generation 3
+		p + "_nginx-upstream": true, "other_db-data-g2": true,
+	}}
+	r := Runner{Compose: &fakeCompose{}, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+	rec := state.State{Profile: catalog.ProfileUpstream, Active: 1}
+	rec.PutGen(state.Generation{N: 1, Ready: true})
+	if err := r.State.Save(st.Name, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Down(context.Background(), st, true); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{p + "_db-data", p + "_redmine-files", p + "_db-data-g3", p + "_redmine-plugins-g3"}
+	if !slices.Equal(e.removed, want) {
+		t.Errorf("removed %v, want %v", e.removed, want)
+	}
+}

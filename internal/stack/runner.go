@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -27,6 +28,7 @@ type Engine interface {
 	ContainerImage(ctx context.Context, container string) (string, error)
 	VolumeExists(ctx context.Context, name string) (bool, error)
 	VolumeLabels(ctx context.Context, name string) (labels map[string]string, found bool, err error)
+	LabelledVolumes(ctx context.Context, key, value string) ([]string, error)
 	RemoveVolume(ctx context.Context, name string) error
 	VolumeUsage(ctx context.Context, image string, names []string) (map[string]engine.VolumeUsage, error)
 }
@@ -127,7 +129,9 @@ func (r Runner) Down(ctx context.Context, st catalog.Stack, volumes bool) error 
 }
 
 // allData lists the data volumes of every generation of st that exist: those
-// recorded, and generation 1's (which a stack without records may have).
+// recorded, generation 1's (which a stack without records may have), and
+// those of generations the engine has but the state does not (a state
+// directory lost or another one used): all of the stack's data.
 func (r Runner) allData(ctx context.Context, st catalog.Stack, rec state.State) ([]string, error) {
 	if st.Generations == nil {
 		return nil, nil
@@ -138,6 +142,16 @@ func (r Runner) allData(ctx context.Context, st catalog.Stack, rec state.State) 
 			gens = append(gens, g.N)
 		}
 	}
+	labelled, err := r.Engine.LabelledVolumes(ctx, api.ProjectLabel, st.ComposeProject())
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range labelled {
+		if gen, ok := st.Generations.VolumeOwner(st.ComposeProject(), name); ok && !slices.Contains(gens, gen) {
+			gens = append(gens, gen)
+		}
+	}
+	slices.Sort(gens)
 	var out []string
 	for _, gen := range gens {
 		for _, v := range st.Generations.Volumes {

@@ -100,6 +100,15 @@ func (f *fakeEngine) VolumeExists(_ context.Context, name string) (bool, error) 
 func (f *fakeEngine) VolumeLabels(_ context.Context, name string) (map[string]string, bool, error) {
 	return map[string]string{"com.docker.compose.project": "stackctl-redmine"}, f.volumes[name], nil
 }
+func (f *fakeEngine) LabelledVolumes(context.Context, string, string) ([]string, error) {
+	var out []string
+	for name, ok := range f.volumes {
+		if ok {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
 func (f *fakeEngine) RemoveVolume(_ context.Context, name string) error {
 	f.removed = append(f.removed, name)
 	return nil
