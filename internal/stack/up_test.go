@@ -25,6 +25,7 @@ type fakeCompose struct {
 	api.Compose
 	calls []string
 	fail  string
+	ps    []api.ContainerSummary
 }
 
 func (f *fakeCompose) record(call string) error {
@@ -40,7 +41,16 @@ func (f *fakeCompose) Build(_ context.Context, p *types.Project, _ api.BuildOpti
 }
 
 func (f *fakeCompose) Create(_ context.Context, p *types.Project, _ api.CreateOptions) error {
-	return f.record("create")
+	if err := f.record("create"); err != nil {
+		return err
+	}
+	// With ps set, the fake keeps its containers: created, started, removed.
+	for _, name := range p.ServiceNames() {
+		if f.ps != nil && !slices.ContainsFunc(f.ps, func(c api.ContainerSummary) bool { return c.Service == name }) {
+			f.ps = append(f.ps, api.ContainerSummary{ID: "c-" + name, Service: name, State: "created"})
+		}
+	}
+	return nil
 }
 
 func (f *fakeCompose) Down(_ context.Context, _ string, o api.DownOptions) error {
@@ -51,16 +61,35 @@ func (f *fakeCompose) Down(_ context.Context, _ string, o api.DownOptions) error
 }
 
 func (f *fakeCompose) Start(_ context.Context, _ string, o api.StartOptions) error {
-	return f.record("start " + strings.Join(o.Project.ServiceNames(), ","))
+	if err := f.record("start " + strings.Join(o.Project.ServiceNames(), ",")); err != nil {
+		return err
+	}
+	for i, c := range f.ps {
+		if slices.Contains(o.Project.ServiceNames(), c.Service) {
+			f.ps[i].State, f.ps[i].Health = "running", "healthy"
+		}
+	}
+	return nil
 }
 
 func (f *fakeCompose) Remove(_ context.Context, _ string, o api.RemoveOptions) error {
+	if f.ps != nil {
+		f.ps = slices.DeleteFunc(f.ps, func(c api.ContainerSummary) bool { return slices.Contains(o.Services, c.Service) })
+	}
 	return f.record("remove " + strings.Join(o.Services, ","))
 }
 
+func (f *fakeCompose) Logs(_ context.Context, _ string, c api.LogConsumer, _ api.LogOptions) error {
+	c.Log("redmine-b", "boom (RuntimeError)")
+	return nil
+}
+
 // Ps has every service of generations 1 (Redmine in both slots) and 2
-// running, and the front.
+// running, and the front; or ps, when set.
 func (f *fakeCompose) Ps(context.Context, string, api.PsOptions) ([]api.ContainerSummary, error) {
+	if f.ps != nil {
+		return f.ps, nil
+	}
 	var cs []api.ContainerSummary
 	for _, svc := range []string{"db", "nginx", "redmine", "redmine-b", "db-g2", "redmine-g2"} {
 		cs = append(cs, api.ContainerSummary{ID: "c-" + svc, Service: svc, State: "running"})
@@ -291,5 +320,54 @@ func TestShortenBacktraces(t *testing.T) {
 	want := "/x/init.rb:1: boom (RuntimeError)\n\tfrom /x/y.rb:2:in `z'\n\tfrom /x/y.rb:2:in `z'\n\tfrom /x/y.rb:2:in `z'\n\t... 37 more lines of backtrace\nexiting"
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestChangeApp: up on a serving stack whose Redmine runs another image starts
+// the new one in the other slot, points the front at it and removes the old
+// one; a new one that fails is removed and the old one serves on.
+func TestChangeApp(t *testing.T) {
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer site.Close()
+	st, _ := catalog.LookupStack("redmine")
+	g := st.Generations
+	for _, tc := range []struct {
+		name, fail string
+		want       []string
+		slot       int
+	}{
+		{name: "takes over", slot: catalog.SlotB,
+			want: []string{"build", "create", "start redmine-b", "remove redmine", "create", "start db,nginx,redmine-b"}},
+		{name: "never healthy", fail: "start redmine-b", slot: catalog.SlotA,
+			want: []string{"build", "create", "start redmine-b", "remove redmine-b"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &fakeCompose{fail: tc.fail}
+			for _, svc := range []string{"db", "nginx", "redmine"} {
+				c.ps = append(c.ps, api.ContainerSummary{ID: "c-" + svc, Service: svc, State: "running", Health: "healthy"})
+			}
+			e := &fakeEngine{volumes: map[string]bool{"stackctl-redmine_db-data": true}, comment: configuredMark, upstream: g.Upstream(1, catalog.SlotA)}
+			r := Runner{Compose: c, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+			rec := state.State{Profile: catalog.ProfileUpstream, Listen: strings.TrimPrefix(site.URL, "http://"), Active: 1}
+			rec.PutGen(state.Generation{N: 1, Ready: true})
+			if err := r.State.Save(st.Name, rec); err != nil {
+				t.Fatal(err)
+			}
+			// The fake has no image: the one Redmine runs differs from the model's.
+			_, err := r.Up(context.Background(), st, UpOptions{})
+			if (err != nil) != (tc.fail != "") {
+				t.Fatalf("up: %v", err)
+			}
+			if err != nil && (!strings.Contains(err.Error(), "redmine keeps serving") || !strings.Contains(err.Error(), "boom (RuntimeError)")) {
+				t.Errorf("the error does not say the old one serves, with the new one's log: %v", err)
+			}
+			if !slices.Equal(c.calls, tc.want) {
+				t.Errorf("calls = %q\nwant    %q", c.calls, tc.want)
+			}
+			got, _ := r.State.Load(st.Name)
+			if got.SlotOf(1) != tc.slot || e.upstream != g.Upstream(1, tc.slot) || got.Switch != nil {
+				t.Errorf("slot %d, front %q, switch %+v; want slot %d", got.SlotOf(1), e.upstream, got.Switch, tc.slot)
+			}
+		})
 	}
 }
