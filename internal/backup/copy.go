@@ -34,7 +34,7 @@ func Copy(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stac
 	if m.RedmineVersion, m.PostgresVersion, err = src.versions(ctx); err != nil {
 		return RestoreResult{}, err
 	}
-	rs := &restore{e: e, r: r, st: st, name: "the active generation", m: m, copied: volumesOf(pers), progress: o.Progress}
+	rs := &restore{e: e, r: r, st: st, name: "the active generation", m: m, copied: volumesOf(pers), progress: o.Progress, copy: true}
 	defer rs.End()
 	res, err := r.NewGeneration(ctx, st, rs, made, source, o.Up)
 	if err != nil {

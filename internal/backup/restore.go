@@ -259,6 +259,8 @@ type restore struct {
 	only, copied []string
 	// progress shows the pass.
 	progress Progress
+	// copy says it copies the active generation whole (Copy): no archive.
+	copy bool
 	// writer is the helper that writes the volumes, started by Begin.
 	writer *pendingWriter
 	// gen is the generation being filled, image the one its helpers run.
@@ -266,7 +268,10 @@ type restore struct {
 	image string
 }
 
-var _ stack.Seed = (*restore)(nil)
+var _ stack.Copier = (*restore)(nil)
+
+// CopiesActive says the seed is a copy of the active generation alone.
+func (rs *restore) CopiesActive() bool { return rs.copy }
 
 // Check refuses data from a newer Redmine or PostgreSQL than the images would
 // run: neither can take a database schema from its future.

@@ -83,6 +83,19 @@ func (r Runner) NewGeneration(ctx context.Context, st catalog.Stack, seed Seed, 
 	if err := r.seed(ctx, tp, seed, timeout); err != nil {
 		return NewResult{}, err
 	}
+	if c, ok := seed.(Copier); ok && c.CopiesActive() && st.FirstStart != nil && from != 0 {
+		// pg_dump leaves the database's comment, the mark, behind: carried over
+		// here, it spares the copy a first start (a Rails boot) in the window.
+		done, err := r.configured(ctx, st, from)
+		if err != nil {
+			return NewResult{}, err
+		}
+		if done {
+			if err := r.markConfigured(ctx, st, to); err != nil {
+				return NewResult{}, err
+			}
+		}
+	}
 	res, keep, err := r.takeOver(ctx, tp, from, describe(rec), o, timeout)
 	return NewResult{UpResult: res, From: from, Gen: to, Switched: from != 0 && keep && err == nil}, err
 }

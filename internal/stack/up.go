@@ -50,6 +50,14 @@ type Seed interface {
 	End()
 }
 
+// A Copier is a Seed that fills the new generation from the active one alone
+// (an upgrade's copy): what the active data's first start did holds for the
+// copy, whose database then carries the mark without running it again.
+type Copier interface {
+	Seed
+	CopiesActive() bool
+}
+
 // UpResult is what Up reports back.
 type UpResult struct {
 	Choice Choice
