@@ -75,10 +75,12 @@ kill "$pid"; wait "$pid" 2>/dev/null || true
 new=$(docker ps -qf label=com.docker.compose.project=stackctl-redmine -f label=com.docker.compose.service=redmine-b)
 started=$(docker inspect -f '{{.State.StartedAt}}' "$new")
 healthy=$(docker inspect -f '{{range .State.Health.Log}}{{if eq .ExitCode 0}}{{.Start}}{{"\n"}}{{end}}{{end}}' "$new" | head -1)
-start=$(echo "$(date -d "$healthy" +%s.%N) - $(date -d "$started" +%s.%N)" | bc)
+# The engine writes "2026-11-30 14:23:02.2 +0000 UTC" and "2026-11-30T14:22:40.1Z": date takes both without the zone's name.
+start=$(echo "$(date -d "${healthy% UTC}" +%s.%N) - $(date -d "$started" +%s.%N)" | bc)
 row "theme change: stackctl up, whole command" "$(printf '%.1f' "$up")"
 row "theme change: of which the new Redmine's start to healthy" "$(printf '%.1f' "$start")"
 row "theme change: probe requests failed" "$(grep -vc '^200$' "$work/probe" || true)"
+grep -v '^200$' "$work/probe" | sort | uniq -c | sed 's/^/  failed: /' || true
 
 # Upgrade.
 : >"$work/probe"
@@ -101,3 +103,4 @@ rollback=$(timed s rollback redmine --timeout 20m)
 kill "$pid"; wait "$pid" 2>/dev/null || true
 row "rollback to 6.0.5 / PostgreSQL 17: whole command" "$(printf '%.1f' "$rollback")"
 row "rollback: probe requests failed" "$(grep -vc '^200$' "$work/probe" || true)"
+grep -v '^200$' "$work/probe" | sort | uniq -c | sed 's/^/  failed: /' || true
