@@ -102,7 +102,8 @@ func (r Runner) writeFront(ctx context.Context, front, dir, file, text string) (
 // Maintenance closes st's front for maintenance (on), so that every route but
 // its health check answers our maintenance page with HTTP 503, except
 // requests that carry pass in catalog.MaintenanceHeader; or opens it again.
-// Closing returns once the requests under way have finished.
+// It returns once nginx's workers from before have finished their requests
+// and gone, so that every request after it sees the change.
 func (r Runner) Maintenance(ctx context.Context, st catalog.Stack, on bool, pass string) error {
 	g := st.Generations
 	if g == nil || g.MaintenanceFile == "" {
@@ -124,10 +125,11 @@ func (r Runner) Maintenance(ctx context.Context, st catalog.Stack, on bool, pass
 	if err != nil {
 		return fmt.Errorf("%s: %w", fmt.Sprintf(what, st.Name), err)
 	}
-	if on {
-		// Writes under way finish before whatever the maintenance is for begins.
-		r.drain(ctx, st, id, old)
-	}
+	// Closing: the writes under way finish before whatever the maintenance is
+	// for begins. Opening: nginx's reload is asynchronous, and its old workers
+	// would answer a few more requests with the maintenance page after this
+	// returned (bench/upgrade.sh's probe caught one).
+	r.drain(ctx, st, id, old)
 	return nil
 }
 
