@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -70,10 +69,7 @@ func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOpt
 	if err != nil {
 		return err
 	}
-	dir := o.out
-	if dir == "" {
-		dir = filepath.Join(g.stateDir, "backups")
-	}
+	dir := g.backupDir(o.out)
 	r, e, release, err := g.changing(ctx, st, "backup-volumes")
 	if err != nil {
 		return err

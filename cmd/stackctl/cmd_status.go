@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -56,10 +55,7 @@ func runStatus(ctx context.Context, g *globalOptions, o *statusOptions, args []s
 	if err != nil {
 		return err
 	}
-	dir := o.backupDir
-	if dir == "" {
-		dir = filepath.Join(g.stateDir, "backups")
-	}
+	dir := g.backupDir(o.backupDir)
 	s, err := status.Read(ctx, r, e, st, []string{dir}, time.Now())
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -94,10 +93,7 @@ func runUpgrade(ctx context.Context, g *globalOptions, o *upgradeOptions, args [
 	if o.to == "" {
 		return fmt.Errorf("%w: --to VERSION is required: %s", errUsage, upgradeTargets())
 	}
-	dir := o.backupDir
-	if dir == "" {
-		dir = filepath.Join(g.stateDir, "backups")
-	}
+	dir := g.backupDir(o.backupDir)
 	r, e, release, err := g.changing(ctx, st, "upgrade")
 	if err != nil {
 		return err

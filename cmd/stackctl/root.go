@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/docker/cli/cli/streams"
@@ -126,6 +127,15 @@ func (g *globalOptions) connect(ctx context.Context) (*engine.Docker, error) {
 func (g *globalOptions) stderrIsTerminal() bool {
 	f, ok := g.stderr.(*os.File)
 	return ok && streams.NewOut(f).IsTerminal()
+}
+
+// backupDir is the backup directory: flag's value (--out, --backup-dir, or
+// STACKCTL_BACKUP_DIR through their defaults), else backups/ under --state-dir.
+func (g *globalOptions) backupDir(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return filepath.Join(g.stateDir, "backups")
 }
 
 // runner connects to the engine and returns the stack runner, and the engine
