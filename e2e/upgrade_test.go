@@ -110,6 +110,20 @@ func TestUpgrade(t *testing.T) {
 	}
 	unchanged(t, "a killed upgrade")
 
+	// Killed after the switch, before maintenance ends: the next command opens
+	// the stack, which serves the new version, and says how to return.
+	killAt(t, env, "upgrade redmine: step 5/6", "upgrade", "redmine", "--to", "6.1.5", "--yes")
+	next = mustRun(t, env, "up", "redmine")
+	if !strings.Contains(next.stderr, "after the switch") || !strings.Contains(next.stderr, "'stackctl rollback redmine --to 1'") {
+		t.Errorf("the command after an upgrade killed after its switch does not say where the stack stands:\n%s", next.stderr)
+	}
+	versions(t, "6.1.5", "18")
+	if got := snapshot(t, rm); got != before {
+		t.Error("after an upgrade killed after its switch the data differs from before")
+	}
+	mustRun(t, env, "rollback", "redmine", "--to", "1")
+	unchanged(t, "a rollback after an upgrade killed after its switch")
+
 	// The upgrade.
 	p = startMaintenanceProbe(rm.base + "projects/harbour")
 	start := time.Now()
