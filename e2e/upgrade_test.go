@@ -146,7 +146,9 @@ func TestUpgrade(t *testing.T) {
 		t.Errorf("a downgrade: exit %d, want 24:\n%s", r.code, r.stderr)
 	}
 
-	// Rollback: the old version and its data, without a failed request.
+	// Rollback: the old version and its data, without a failed request; the
+	// generation that served before (1), not the newest older one (2, made by
+	// the upgrade killed after its switch).
 	p = startProbe(rm.base + "projects/harbour")
 	start = time.Now()
 	mustRun(t, env, "rollback", "redmine")

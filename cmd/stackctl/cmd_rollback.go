@@ -17,7 +17,7 @@ type rollbackOptions struct {
 }
 
 func (o *rollbackOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.IntVar(&o.to, "to", 0, "the generation to return to (default: the newest one older than the active)")
+	fs.IntVar(&o.to, "to", 0, "the generation to return to (default: the one that served before the active, else the newest older one)")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the generation to become healthy")
 }
 

@@ -245,6 +245,20 @@ func (e *Engine) ContainerImage(ctx context.Context, container string) (string, 
 	return res.Container.Image, nil
 }
 
+// ContainerRestarts is how many times the engine restarted container (its
+// restart policy, after it exited), and the exit code it last exited with.
+func (e *Engine) ContainerRestarts(ctx context.Context, container string) (restarts, exitCode int, err error) {
+	res, err := e.API.ContainerInspect(ctx, container, client.ContainerInspectOptions{})
+	if err != nil {
+		return 0, 0, fmt.Errorf("inspecting container %.12s: %w", container, err)
+	}
+	c := res.Container
+	if c.State != nil {
+		exitCode = c.State.ExitCode
+	}
+	return c.RestartCount, exitCode, nil
+}
+
 // RemoveVolume removes the volume called name; one already gone is no error.
 // A volume still in use is retried for a few seconds: a helper that mounted it
 // for a stackctl that was killed is on its way out (its standard input closed).

@@ -174,8 +174,8 @@ type RollbackResult struct {
 	From, To int
 }
 
-// Rollback makes generation to (0: the newest ready one below the active
-// generation) the active one again, through the switch: the active generation
+// Rollback makes generation to (0: the one that served before the active
+// one, see rollbackTarget) the active one again, through the switch: the active generation
 // serves until the front is pointed over, and stays, reachable by another
 // rollback, until pruned.
 func (r Runner) Rollback(ctx context.Context, st catalog.Stack, to int, o UpOptions) (RollbackResult, error) {
@@ -243,10 +243,14 @@ func (r Runner) Rollback(ctx context.Context, st catalog.Stack, to int, o UpOpti
 }
 
 // rollbackTarget checks generation to as a rollback's target, or finds one
-// when to is 0: the newest ready generation below the active one.
+// when to is 0: the generation that served before the active one, when it is
+// still there and whole, else the newest ready generation below the active one.
 func rollbackTarget(st catalog.Stack, rec state.State, to int) (int, error) {
 	if rec.Active == 0 {
 		return 0, fmt.Errorf("%w: stack %s has no generations: start it with 'stackctl up %s'", errs.NotFound, st.Name, st.Name)
+	}
+	if g, ok := rec.Gen(rec.Previous); to == 0 && ok && g.Ready && g.N != rec.Active {
+		return g.N, nil
 	}
 	if to == 0 {
 		for _, g := range slices.Backward(rec.Generations) {

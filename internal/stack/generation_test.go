@@ -9,8 +9,9 @@ import (
 	"github.com/stackctl/stackctl/internal/state"
 )
 
-// TestRollbackTarget: the default is the newest ready generation below the
-// active one; unknown, active and unfinished ones are refused.
+// TestRollbackTarget: the default is the generation that served before the
+// active one, else the newest ready generation below it; unknown, active and
+// unfinished ones are refused.
 func TestRollbackTarget(t *testing.T) {
 	st, _ := catalog.LookupStack("redmine")
 	rec := state.State{Active: 4, Generations: []state.Generation{
@@ -27,6 +28,16 @@ func TestRollbackTarget(t *testing.T) {
 		if (err != nil) != tc.fails || got != tc.want {
 			t.Errorf("rollbackTarget(--to %d) = %d, %v; want %d (fails: %v)", tc.to, got, err, tc.want, tc.fails)
 		}
+	}
+	// The generation that served before the active one wins: an upgrade from
+	// 1 made 4 after 2 and 3 came and went.
+	rec.Previous = 1
+	if got, err := rollbackTarget(st, rec, 0); err != nil || got != 1 {
+		t.Errorf("rollbackTarget with generation 1 served before: %d, %v; want 1", got, err)
+	}
+	rec.Previous = 3 // unfinished: the default as before
+	if got, _ := rollbackTarget(st, rec, 0); got != 2 {
+		t.Errorf("rollbackTarget with an unfinished previous generation: %d, want 2", got)
 	}
 	if _, err := rollbackTarget(st, state.State{Active: 1, Generations: []state.Generation{{N: 1, Ready: true}}}, 0); err == nil {
 		t.Error("a stack with one generation rolled back to something")

@@ -26,6 +26,7 @@ type Engine interface {
 	basebuild.Images
 	Exec(ctx context.Context, container string, cmd []string, o engine.ExecOptions) error
 	ContainerImage(ctx context.Context, container string) (string, error)
+	ContainerRestarts(ctx context.Context, container string) (restarts, exitCode int, err error)
 	VolumeExists(ctx context.Context, name string) (bool, error)
 	VolumeLabels(ctx context.Context, name string) (labels map[string]string, found bool, err error)
 	LabelledVolumes(ctx context.Context, key, value string) ([]string, error)

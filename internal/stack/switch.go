@@ -301,6 +301,9 @@ func (r Runner) activate(st catalog.Stack, sw state.Switch) error {
 			prev.Ready = true
 			rec.PutGen(prev)
 		}
+		if rec.Active != 0 && rec.Active != sw.To {
+			rec.Previous = rec.Active
+		}
 		rec.Active, rec.Switch = sw.To, nil
 		return nil
 	})

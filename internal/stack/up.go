@@ -3,6 +3,7 @@ package stack
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -327,12 +328,70 @@ func (r Runner) seed(ctx context.Context, prep Prepared, s Seed, timeout time.Du
 }
 
 // start starts every service of p, a project of stack name (the SDK starts all
-// it is given), waiting until they are healthy when wait is set.
+// it is given), waiting until they are healthy when wait is set. A container
+// that crashes meanwhile (its restart policy restarts it) fails the wait at
+// once: the SDK's wait can miss the moment it is down and wait on until the
+// timeout, with a tracker closed for maintenance the while.
 func (r Runner) start(ctx context.Context, name string, p *types.Project, wait bool, timeout time.Duration) error {
-	if err := r.Compose.Start(ctx, p.Name, api.StartOptions{Project: p, Wait: wait, WaitTimeout: timeout}); err != nil {
+	if !wait {
+		if err := r.Compose.Start(ctx, p.Name, api.StartOptions{Project: p}); err != nil {
+			return fmt.Errorf("starting %s: %w", name, err)
+		}
+		return nil
+	}
+	wctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		if err := r.watchCrashes(wctx, p); err != nil {
+			stop(err)
+		}
+	}()
+	err := r.Compose.Start(wctx, p.Name, api.StartOptions{Project: p, Wait: true, WaitTimeout: timeout})
+	stop(nil)
+	<-watched
+	if cause := context.Cause(wctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
+	if err != nil {
 		return fmt.Errorf("starting %s: %w", name, err)
 	}
 	return nil
+}
+
+// crashPoll is how often start looks for crashed containers.
+const crashPoll = time.Second
+
+// watchCrashes returns an error naming the first container of p's services
+// that the engine restarts after it exited, or nil once ctx is done.
+func (r Runner) watchCrashes(ctx context.Context, p *types.Project) error {
+	seen := map[string]int{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(crashPoll):
+		}
+		cs, err := r.Compose.Ps(ctx, p.Name, api.PsOptions{All: true})
+		if err != nil {
+			continue // the wait itself reports an engine that stops answering
+		}
+		for _, c := range cs {
+			if _, ok := p.Services[c.Service]; !ok {
+				continue
+			}
+			n, code, err := r.Engine.ContainerRestarts(ctx, c.ID)
+			if err != nil {
+				continue
+			}
+			before, known := seen[c.ID]
+			seen[c.ID] = n
+			if known && n > before {
+				return fmt.Errorf("%s exited with code %d and was restarted: it fails as it starts", c.Service, code)
+			}
+		}
+	}
 }
 
 // firstStart runs the stack's first-start command in its service's container,

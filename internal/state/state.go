@@ -27,6 +27,9 @@ type State struct {
 	// existed has generation 1 with the volume names it always had).
 	Generations []Generation `json:"generations,omitempty"`
 	Active      int          `json:"active,omitempty"`
+	// Previous is the generation that served before the active one: where a
+	// rollback returns by default.
+	Previous int `json:"previous,omitempty"`
 	// Switch, when set, is a change of the active generation that was under
 	// way when stackctl stopped.
 	Switch *Switch `json:"switch,omitempty"`
