@@ -97,16 +97,25 @@ func (g Generations) Owner(service string) (gen, slot int, ok bool) {
 				rest, slot = r, SlotB
 			}
 		}
-		if rest == "" {
-			return 1, slot, true
-		}
-		if n, found := strings.CutPrefix(rest, "-g"); found {
-			if gen, err := strconv.Atoi(n); err == nil && gen >= 2 {
-				return gen, slot, true
-			}
+		if gen, ok := genSuffix(rest); ok {
+			return gen, slot, true
 		}
 	}
 	return 0, 0, false
+}
+
+// genSuffix reads what ServiceName and volumeKey append to a name for
+// generation gen: nothing for generation 1, "-gN" for N ≥ 2.
+func genSuffix(rest string) (gen int, ok bool) {
+	if rest == "" {
+		return 1, true
+	}
+	if n, found := strings.CutPrefix(rest, "-g"); found {
+		if gen, err := strconv.Atoi(n); err == nil && gen >= 2 {
+			return gen, true
+		}
+	}
+	return 0, false
 }
 
 // ConfigLabel labels a generation's containers with the hash of the service
@@ -153,11 +162,8 @@ func (g Generations) VolumeOwner(project, name string) (gen int, ok bool) {
 		return 0, false
 	}
 	for _, v := range g.Volumes {
-		if key == v {
-			return 1, true
-		}
-		if n, found := strings.CutPrefix(key, v+"-g"); found {
-			if gen, err := strconv.Atoi(n); err == nil && gen >= 2 {
+		if rest, found := strings.CutPrefix(key, v); found {
+			if gen, ok := genSuffix(rest); ok {
 				return gen, true
 			}
 		}

@@ -42,7 +42,7 @@ func (r Runner) NewGeneration(ctx context.Context, st catalog.Stack, seed Seed, 
 		return NewResult{}, err
 	}
 	from, to := prep.State.Active, prep.State.NextGen()
-	tp, err := r.onRelease(ctx, prep, o, to, cmp.Or(o.Release, prep.Release))
+	tp, err := r.onRelease(ctx, prep, o, to, catalog.SlotA, cmp.Or(o.Release, prep.Release))
 	if err != nil {
 		return NewResult{}, err
 	}
@@ -108,7 +108,7 @@ func (r Runner) BuildRelease(ctx context.Context, st catalog.Stack, release stri
 	if err != nil {
 		return err
 	}
-	tp, err := r.onRelease(ctx, prep, o, prep.State.NextGen(), release)
+	tp, err := r.onRelease(ctx, prep, o, prep.State.NextGen(), catalog.SlotA, release)
 	if err != nil {
 		return err
 	}
@@ -205,14 +205,10 @@ func (r Runner) Rollback(ctx context.Context, st catalog.Stack, to int, o UpOpti
 				errs.NotFound, name, to, st.Name, st.Name)
 		}
 	}
-	tp, err := r.onRelease(ctx, prep, o, to, rec.ReleaseOf(to))
+	tp, err := r.onRelease(ctx, prep, o, to, rec.SlotOf(to), rec.ReleaseOf(to))
 	if err != nil {
 		return RollbackResult{}, err
 	}
-	if tp.Project, err = generation(st, tp.base, to, rec.SlotOf(to), false); err != nil {
-		return RollbackResult{}, err
-	}
-	tp.Slot = rec.SlotOf(to)
 	target := tp.Project
 	// The target's images, on its own release: what it last ran, rebuilt from cache.
 	if err := r.Compose.Build(ctx, target, api.BuildOptions{Deps: true}); err != nil {

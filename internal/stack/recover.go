@@ -2,11 +2,13 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/docker/compose/v5/pkg/api"
 
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/state"
 )
 
@@ -60,10 +62,9 @@ func (r Runner) Recover(ctx context.Context, st catalog.Stack) error {
 // new one, switched to and checked privately but not through the front.
 func (r Runner) recoverUpgrade(ctx context.Context, st catalog.Stack, rec state.State) error {
 	u := *rec.Upgrade
-	if _, err := r.GenContainer(ctx, st, st.Generations.Front, 1); err == nil {
-		if err := r.Maintenance(ctx, st, false, ""); err != nil {
-			return err
-		}
+	// A front that does not run has no maintenance to end: it starts open.
+	if err := r.Maintenance(ctx, st, false, ""); err != nil && !errors.Is(err, errs.NotRunning) {
+		return err
 	}
 	backup := "no pre-upgrade backup was written"
 	if u.Backup != "" {

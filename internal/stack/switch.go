@@ -143,12 +143,11 @@ func (r Runner) InMaintenance(ctx context.Context, st catalog.Stack) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	var out strings.Builder
-	cmd := []string{"sh", "-c", `cat "$1" 2>/dev/null || true`, "read-maintenance", path.Join(g.UpstreamDir, g.MaintenanceFile)}
-	if err := r.Engine.Exec(ctx, id, cmd, engine.ExecOptions{Stdout: &out}); err != nil {
+	text, err := r.readFront(ctx, id, g.UpstreamDir, g.MaintenanceFile)
+	if err != nil {
 		return false, fmt.Errorf("reading whether stack %s is in maintenance: %w", st.Name, err)
 	}
-	return strings.TrimSpace(out.String()) != "", nil
+	return strings.TrimSpace(text) != "", nil
 }
 
 // frontGen says which generation, and slot of its application, st's running
@@ -178,15 +177,23 @@ var errNoUpstream = errors.New("no upstream file")
 // front; errNoUpstream when it has none (the file is never empty).
 func (r Runner) readUpstream(ctx context.Context, st catalog.Stack, front string) (string, error) {
 	g := st.Generations
-	var out strings.Builder
-	cmd := []string{"sh", "-c", `cat "$1" 2>/dev/null || true`, "read-upstream", path.Join(g.UpstreamDir, g.UpstreamFile)}
-	if err := r.Engine.Exec(ctx, front, cmd, engine.ExecOptions{Stdout: &out}); err != nil {
+	text, err := r.readFront(ctx, front, g.UpstreamDir, g.UpstreamFile)
+	if err != nil {
 		return "", fmt.Errorf("reading the upstream of stack %s's %s: %w", st.Name, g.Front, err)
 	}
-	if out.Len() == 0 {
+	if text == "" {
 		return "", errNoUpstream
 	}
-	return out.String(), nil
+	return text, nil
+}
+
+// readFront returns file in dir in the front's container front (its upstream
+// file, its maintenance file): "" when there is none.
+func (r Runner) readFront(ctx context.Context, front, dir, file string) (string, error) {
+	var out strings.Builder
+	cmd := []string{"sh", "-c", `cat "$1" 2>/dev/null || true`, "read-front", path.Join(dir, file)}
+	err := r.Engine.Exec(ctx, front, cmd, engine.ExecOptions{Stdout: &out})
+	return out.String(), err
 }
 
 // smoke checks generation gen of st, its application in slot, before the

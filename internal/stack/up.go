@@ -235,9 +235,9 @@ func (r Runner) ensureBases(ctx context.Context, st catalog.Stack, o UpOptions, 
 }
 
 // onRelease is prep made for generation gen on release instead: its project
-// (without the front, its application in the first slot) loaded with that
-// release's images, its bases built. prep itself is left as it was.
-func (r Runner) onRelease(ctx context.Context, prep Prepared, o UpOptions, gen int, release string) (Prepared, error) {
+// (without the front, its application in slot) loaded with that release's
+// images, its bases built. prep itself is left as it was.
+func (r Runner) onRelease(ctx context.Context, prep Prepared, o UpOptions, gen, slot int, release string) (Prepared, error) {
 	out := prep
 	if release != prep.Release {
 		if prep.Choice.Profile == catalog.ProfileDebian {
@@ -251,11 +251,11 @@ func (r Runner) onRelease(ctx context.Context, prep Prepared, o UpOptions, gen i
 		}
 		out.base, out.Release = base, release
 	}
-	p, err := generation(prep.Stack, out.base, gen, catalog.SlotA, false)
+	p, err := generation(prep.Stack, out.base, gen, slot, false)
 	if err != nil {
 		return Prepared{}, err
 	}
-	out.Project, out.Gen, out.Slot = p, gen, catalog.SlotA
+	out.Project, out.Gen, out.Slot = p, gen, slot
 	return out, nil
 }
 

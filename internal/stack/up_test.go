@@ -162,8 +162,10 @@ func (f *fakeEngine) Exec(_ context.Context, id string, cmd []string, o engine.E
 		return nil
 	case "sh":
 		switch cmd[3] {
-		case "read-upstream":
-			io.WriteString(o.Stdout, f.upstream)
+		case "read-front":
+			if strings.HasSuffix(cmd[4], "/generation.conf") {
+				io.WriteString(o.Stdout, f.upstream)
+			}
 		case "point-front":
 			b, _ := io.ReadAll(o.Stdin)
 			f.upstream = string(b)

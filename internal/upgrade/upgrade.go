@@ -64,12 +64,14 @@ const (
 
 // upgrade is one run.
 type upgrade struct {
-	r    stack.Runner
-	e    *engine.Engine
-	st   catalog.Stack
-	o    Options
-	res  Result
-	step int
+	r   stack.Runner
+	e   *engine.Engine
+	st  catalog.Stack
+	o   Options
+	res Result
+	// step is the number of the step under way, current its name.
+	step    int
+	current string
 }
 
 func (u *upgrade) logf(format string, args ...any) {
@@ -81,16 +83,14 @@ func (u *upgrade) logf(format string, args ...any) {
 // begin reports and records step name.
 func (u *upgrade) begin(name string) error {
 	u.step++
+	u.current = name
 	u.logf("upgrade %s: step %d/6: %s", u.st.Name, u.step, name)
-	rec, err := u.r.State.Load(u.st.Name)
-	if err != nil {
-		return err
-	}
-	if rec.Upgrade == nil {
+	return u.r.State.Update(u.st.Name, func(rec *state.State) error {
+		if rec.Upgrade != nil {
+			rec.Upgrade.Step, rec.Upgrade.Backup = name, u.res.Backup
+		}
 		return nil
-	}
-	rec.Upgrade.Step, rec.Upgrade.Backup = name, u.res.Backup
-	return u.r.State.Save(u.st.Name, rec)
+	})
 }
 
 // Run upgrades st to the release o.To names: checks that refuse before
@@ -122,16 +122,12 @@ func Run(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack
 		if u.res.Backup != "" {
 			where = "the pre-upgrade backup is " + u.res.Backup
 		}
-		err = fmt.Errorf("%w at step %d (%s): %w: generation %d serves %s as before; %s", ErrFailed, u.step, u.stepName(), err, p.from, u.res.FromVersion, where)
+		err = fmt.Errorf("%w at step %d (%s): %w: generation %d serves %s as before; %s", ErrFailed, u.step, u.current, err, p.from, u.res.FromVersion, where)
 	}
 	if cerr := r.State.Update(st.Name, func(rec *state.State) error { rec.Upgrade = nil; return nil }); cerr != nil && err == nil {
 		err = cerr
 	}
 	return res, err
-}
-
-func (u *upgrade) stepName() string {
-	return [...]string{stepChecks, stepChecks, stepBackup, stepMaintenance, stepCopy, stepSmoke, stepOpen}[u.step]
 }
 
 // plan is what the checks found.
