@@ -208,7 +208,7 @@ var stacks = map[string]Stack{
 			Services: []string{"db", "redmine"},
 			Volumes:  []string{volDB, volFiles, volPlugins},
 			Links:    []Link{{Service: "redmine", Env: "REDMINE_DB_POSTGRES", To: "db"}},
-			Front:    "nginx", App: "redmine", AppPort: redminePort,
+			Front:    "nginx", App: "redmine", AppPort: redminePort, Edge: "edge",
 			FrontVolume: volUpstream, UpstreamDir: upstreamDir, UpstreamFile: "generation.conf",
 			MaintenanceFile: "maintenance.conf",
 		},

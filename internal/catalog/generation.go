@@ -31,6 +31,11 @@ type Generations struct {
 	// one; App is the generation service it proxies to, on AppPort.
 	Front, App string
 	AppPort    uint32
+	// Edge holds the network namespace and published port that the front's
+	// two slots share (see FrontService): a changed front starts beside the one
+	// that serves, on the same port, and the old one leaves gracefully, so no
+	// connection is refused. Empty: the front publishes its port itself.
+	Edge string
 	// FrontVolume holds the front's choice of generation (UpstreamFile, in
 	// UpstreamDir inside the front's container), so that it survives a restart
 	// of the front.
@@ -62,6 +67,19 @@ const (
 	SlotA = 0
 	SlotB = 1
 )
+
+// NoFront asks ForGeneration for a generation's services without the front.
+const NoFront = -1
+
+// FrontService is the name of the front's service in slot (nginx, nginx-b).
+// Its two slots share the Edge's network namespace, each listening on the
+// port with SO_REUSEPORT.
+func (g Generations) FrontService(slot int) string {
+	if slot == SlotB {
+		return g.Front + "-b"
+	}
+	return g.Front
+}
 
 // AppService is the name of the App's service of generation gen in slot.
 func (g Generations) AppService(gen, slot int) string {
@@ -123,12 +141,26 @@ func genSuffix(rest string) (gen int, ok bool) {
 // whose label differs from the model's runs a changed configuration.
 const ConfigLabel = "org.stackctl.config"
 
-// ConfigHash identifies svc's configuration: equal hashes, equal containers
-// (the image's content apart, which the image's ID tells).
-// Start-up order is left out, as compose leaves it out of its own hash.
-func ConfigHash(svc types.ServiceConfig) string {
+// ContentLabel labels a file-based config of a loaded project with the
+// SHA-256 of its file, so that ConfigHash changes with what the file says:
+// compose's own hash does not, and a container keeps the file it was started
+// with.
+const ContentLabel = "org.stackctl.content"
+
+// ConfigHash identifies svc's configuration in p: equal hashes, equal
+// containers (the image's content apart, which the image's ID tells). The
+// configs it mounts count with their ContentLabel. Start-up order is left
+// out, as compose leaves it out of its own hash.
+func ConfigHash(svc types.ServiceConfig, p *types.Project) string {
 	svc.CustomLabels, svc.DependsOn = nil, nil
-	b, err := json.Marshal(svc)
+	configs := map[string]types.Labels{}
+	for _, c := range svc.Configs {
+		configs[c.Source] = p.Configs[c.Source].Labels
+	}
+	b, err := json.Marshal(struct {
+		Service types.ServiceConfig
+		Configs map[string]types.Labels
+	}{svc, configs})
 	if err != nil {
 		panic("a loaded service is always marshalable: " + err.Error())
 	}
@@ -200,9 +232,10 @@ func (g Generations) ParseUpstream(text string) (gen, slot int, err error) {
 
 // ForGeneration returns a copy of p, st's project as loaded, holding
 // generation gen's services on gen's volumes, its App in slot, with the front
-// (pointed at gen) when front is set, or without it. Each service carries its
-// ConfigLabel. A stack without generations is p itself.
-func (s Stack) ForGeneration(p *types.Project, gen, slot int, front bool) (*types.Project, error) {
+// in frontSlot (pointed at gen) and its Edge, or without them (NoFront). Each
+// generation service and the front carry their ConfigLabel. A stack without
+// generations is p itself.
+func (s Stack) ForGeneration(p *types.Project, gen, slot, frontSlot int) (*types.Project, error) {
 	g := s.Generations
 	if g == nil {
 		return p, nil
@@ -212,7 +245,7 @@ func (s Stack) ForGeneration(p *types.Project, gen, slot int, front bool) (*type
 	out.Volumes = types.Volumes{}
 	for key, v := range p.Volumes {
 		if !slices.Contains(g.Volumes, key) {
-			if front {
+			if frontSlot != NoFront {
 				out.Volumes[key] = v
 			}
 			continue
@@ -247,20 +280,34 @@ func (s Stack) ForGeneration(p *types.Project, gen, slot int, front bool) (*type
 			}
 		}
 		// Hashed before the slot names it: the two slots of one configuration are equal.
-		svc.CustomLabels = types.Labels{ConfigLabel: ConfigHash(svc)}
+		svc.CustomLabels = types.Labels{ConfigLabel: ConfigHash(svc, p)}
 		svc.Name = g.ServiceIn(name, gen, slot)
 		out.Services[svc.Name] = svc
 	}
-	if front {
+	if frontSlot != NoFront {
 		f, ok := p.Services[g.Front]
 		if !ok {
 			return nil, fmt.Errorf("stack %s: front service %s is not in its compose file", s.Name, g.Front)
 		}
 		// Start-up order only: the hash compose compares leaves depends_on out, so
 		// pointing the front at another generation does not recreate it.
-		f.DependsOn = types.DependsOnConfig{g.AppService(gen, slot): {Condition: types.ServiceConditionHealthy, Required: true}}
-		f.CustomLabels = types.Labels{ConfigLabel: ConfigHash(f)}
-		out.Services[g.Front] = f
+		deps := types.DependsOnConfig{g.AppService(gen, slot): {Condition: types.ServiceConditionHealthy, Required: true}}
+		if d, ok := f.DependsOn[g.Edge]; ok && g.Edge != "" {
+			deps[g.Edge] = d // its network namespace: the loader's implied dependency
+		}
+		f.DependsOn = deps
+		// Hashed before the slot names it, as the App is.
+		f.CustomLabels = types.Labels{ConfigLabel: ConfigHash(f, p)}
+		f.Name = g.FrontService(frontSlot)
+		out.Services[f.Name] = f
+		if g.Edge != "" {
+			e, ok := p.Services[g.Edge]
+			if !ok {
+				return nil, fmt.Errorf("stack %s: edge service %s is not in its compose file", s.Name, g.Edge)
+			}
+			e.CustomLabels = types.Labels{ConfigLabel: ConfigHash(e, p)}
+			out.Services[g.Edge] = e
+		}
 	}
 	return &out, nil
 }

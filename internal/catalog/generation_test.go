@@ -21,11 +21,11 @@ func TestForGeneration(t *testing.T) {
 		v.Name = "stackctl-redmine_" + name // as compose-go's loader names them
 		p.Volumes[name] = v
 	}
-	g2, err := st.ForGeneration(p, 2, SlotA, true)
+	g2, err := st.ForGeneration(p, 2, SlotA, SlotA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := slices.Sorted(maps.Keys(g2.Services)); !slices.Equal(got, []string{"db-g2", "nginx", "redmine-g2"}) {
+	if got := slices.Sorted(maps.Keys(g2.Services)); !slices.Equal(got, []string{"db-g2", "edge", "nginx", "redmine-g2"}) {
 		t.Errorf("services %q", got)
 	}
 	if h := g2.Services["redmine-g2"].Environment["REDMINE_DB_POSTGRES"]; h == nil || *h != "db-g2" {
@@ -58,8 +58,8 @@ func TestForGeneration(t *testing.T) {
 	if h := p.Services["redmine"].Environment["REDMINE_DB_POSTGRES"]; *h != "db" || p.Services["db"].Volumes[0].Source != "db-data" {
 		t.Errorf("ForGeneration changed the project it was given")
 	}
-	alone, _ := st.ForGeneration(p, 3, SlotA, false)
-	if _, ok := alone.Services["nginx"]; ok || alone.Volumes["nginx-upstream"].Name != "" {
+	alone, _ := st.ForGeneration(p, 3, SlotA, NoFront)
+	if _, ok := alone.Services["nginx"]; ok || alone.Volumes["nginx-upstream"].Name != "" || alone.Services["edge"].Name != "" {
 		t.Errorf("generation 3 without the front has it: %v", alone.Services)
 	}
 	if got := PersistenceOf(st, p).ForGeneration(p.Name, 3).Mounts; len(got) != 3 || got[0].Name != "stackctl-redmine_db-data-g3" || got[0].Volume != "db-data" {
@@ -75,15 +75,15 @@ func TestSlots(t *testing.T) {
 	st, _ := LookupStack("redmine")
 	g := st.Generations
 	p := st.Model()
-	a, err := st.ForGeneration(p, 2, SlotA, true)
+	a, err := st.ForGeneration(p, 2, SlotA, SlotA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := st.ForGeneration(p, 2, SlotB, true)
+	b, err := st.ForGeneration(p, 2, SlotB, SlotA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := slices.Sorted(maps.Keys(b.Services)); !slices.Equal(got, []string{"db-g2", "nginx", "redmine-g2-b"}) {
+	if got := slices.Sorted(maps.Keys(b.Services)); !slices.Equal(got, []string{"db-g2", "edge", "nginx", "redmine-g2-b"}) {
 		t.Errorf("services in slot B: %q", got)
 	}
 	if _, ok := b.Services["nginx"].DependsOn["redmine-g2-b"]; !ok {
@@ -96,12 +96,31 @@ func TestSlots(t *testing.T) {
 	if a.Services["nginx"].CustomLabels[ConfigLabel] != b.Services["nginx"].CustomLabels[ConfigLabel] {
 		t.Errorf("the front's configuration hash depends on the slot it serves")
 	}
+	// The front in its second slot: its own name, the same hash, the edge's network.
+	fb, err := st.ForGeneration(p, 2, SlotB, SlotB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(fb.Services)); !slices.Equal(got, []string{"db-g2", "edge", "nginx-b", "redmine-g2-b"}) {
+		t.Errorf("services with the front in slot B: %q", got)
+	}
+	if f := fb.Services["nginx-b"]; f.CustomLabels[ConfigLabel] != b.Services["nginx"].CustomLabels[ConfigLabel] ||
+		f.NetworkMode != "service:edge" || len(f.Ports) != 0 {
+		t.Errorf("nginx-b: hash %q (slot A's %q), network %q, ports %v; want slot A's hash, the edge's network, no ports",
+			f.CustomLabels[ConfigLabel], b.Services["nginx"].CustomLabels[ConfigLabel], f.NetworkMode, f.Ports)
+	}
+	if e := fb.Services["edge"]; len(e.Ports) != 1 || e.Sysctls["net.ipv4.tcp_migrate_req"] != "1" {
+		t.Errorf("the edge publishes %v with sysctls %v; want the one port, and queued connections migrated", e.Ports, e.Sysctls)
+	}
+	if g.FrontService(SlotA) != "nginx" || g.FrontService(SlotB) != "nginx-b" {
+		t.Errorf("front services %q, %q", g.FrontService(SlotA), g.FrontService(SlotB))
+	}
 	changed := st.Model()
 	svc := changed.Services["redmine"]
 	svc.Environment = maps.Clone(svc.Environment)
 	svc.Environment["RAILS_MAX_THREADS"] = ptr("8")
 	changed.Services["redmine"] = svc
-	c, _ := st.ForGeneration(changed, 2, SlotB, true)
+	c, _ := st.ForGeneration(changed, 2, SlotB, SlotA)
 	if c.Services["redmine-g2-b"].CustomLabels[ConfigLabel] == hb {
 		t.Errorf("a changed setting keeps the configuration hash")
 	}

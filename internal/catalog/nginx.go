@@ -67,7 +67,7 @@ func nginxService() types.ServiceConfig {
 				Published: "${" + varHTTPPort + ":-8080}",
 				Protocol:  "tcp",
 			}},
-			HealthCheck: httpHealthCheck(nginxPort, "/healthz"),
+			HealthCheck: frontHealthCheck(nginxPort, "/healthz"),
 		},
 		ContainerSpec: types.ContainerSpec{
 			Image: "stackctl/nginx:" + required(varProfile, "upstream or debian; stackctl sets it"),
@@ -84,10 +84,15 @@ func nginxService() types.ServiceConfig {
 	}
 }
 
-// httpHealthCheck probes a local HTTP path with wget, which both base kinds carry.
-func httpHealthCheck(port int, p string) *types.HealthCheckConfig {
+// frontHealthCheck is nginx's health: its own master runs (its PID file, in
+// its private /tmp, is written once its sockets listen) and the port answers
+// a local HTTP path (wget: both base kinds carry it). The port alone would
+// not do: in the Redmine stack both slots of nginx listen on it, and the old
+// one would answer for a new one that failed.
+func frontHealthCheck(port int, p string) *types.HealthCheckConfig {
 	return &types.HealthCheckConfig{
-		Test: types.HealthCheckTest{"CMD", "wget", "-q", "--spider", "http://127.0.0.1:" + strconv.Itoa(port) + p},
+		Test: types.HealthCheckTest{"CMD-SHELL",
+			`kill -0 "$(cat /tmp/nginx.pid)" && wget -q --spider http://127.0.0.1:` + strconv.Itoa(port) + p},
 		// start_interval would probe faster during start-up, but needs engine API 1.44;
 		// a 5 s interval keeps 'up' quick on older engines and costs one wget.
 		Interval:    duration(5e9),

@@ -125,6 +125,10 @@ var RedmineVolumes = map[string]string{
 
 func redmineModel() *types.Project {
 	proxy := nginxService()
+	// The edge publishes the port; nginx, in either slot, listens in its network namespace.
+	edge := edgeService(proxy.Ports)
+	proxy.Ports = nil
+	proxy.NetworkMode = types.ServicePrefix + edge.Name
 	proxy.DependsOn = types.DependsOnConfig{"redmine": {Condition: types.ServiceConditionHealthy, Required: true}}
 	proxy.Configs = []types.ServiceConfigObjConfig{{Source: nginxSiteConfig, Target: "/etc/nginx/http.d/site.conf"}}
 	// Where stackctl points nginx at the generation it serves: a volume, so that
@@ -136,6 +140,7 @@ func redmineModel() *types.Project {
 			"db":      dbService(),
 			"redmine": redmineService(),
 			"nginx":   proxy,
+			edge.Name: edge,
 		},
 		Volumes: types.Volumes{volDB: {}, volFiles: {}, volPlugins: {}, volUpstream: {}},
 		// Secrets come from stackctl's environment, not from files: compose then
@@ -147,6 +152,44 @@ func redmineModel() *types.Project {
 			secretKeyBase.Name:    {Environment: secretKeyBase.EnvVar()},
 		},
 		Configs: types.Configs{nginxSiteConfig: {File: "./nginx-site.conf"}},
+	}
+}
+
+// edgeService holds the network namespace, and publishes ports, for the nginx
+// that serves: a changed nginx starts in the other slot in the same namespace,
+// both listening with SO_REUSEPORT, and the old one is stopped gracefully
+// (SIGQUIT: it stops accepting and finishes what it holds). With
+// net.ipv4.tcp_migrate_req, connections still queued on the old nginx's
+// sockets when it closes them move to the new one's instead of being reset
+// (Linux 5.14 or later). It runs nothing but a shell that sleeps, on the nginx
+// base (not our nginx image, whose every change would recreate the edge, and
+// with it the port).
+func edgeService(ports []types.ServicePortConfig) types.ServiceConfig {
+	return types.ServiceConfig{
+		Name:    "edge",
+		Restart: types.RestartPolicyUnlessStopped,
+		WorkloadSpec: types.WorkloadSpec{
+			Ports: ports,
+		},
+		ContainerSpec: types.ContainerSpec{
+			Image: required(nginxBase.Var, "the nginx base image; stackctl sets it"),
+			// Never pulled on the debian profile, where the base is built
+			// ('stackctl base build'); upstream, a pinned tag.
+			PullPolicy: types.PullPolicyMissing,
+			Command: types.ShellCommand{"sh", "-c",
+				`trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done`},
+			User:        "65534:65534",
+			ReadOnly:    true,
+			CapDrop:     []string{"ALL"},
+			SecurityOpt: []string{"no-new-privileges:true"},
+			MemLimit:    types.UnitBytes(16 << 20),
+			PidsLimit:   8,
+			Sysctls:     types.Mapping{"net.ipv4.tcp_migrate_req": "1"},
+		},
+		Extensions: optOut(map[string]string{
+			"Healthcheck": "it runs only a sleeping shell, holding the network namespace and published port that nginx " +
+				"listens in; nginx's own health check answers on that port",
+		}),
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/compose/v5/pkg/api"
+	"github.com/docker/compose/v5/pkg/compose"
 
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/errs"
@@ -40,7 +41,7 @@ func (r Runner) changeApp(ctx context.Context, prep Prepared, timeout time.Durat
 	}
 	next := 1 - slot
 	from, to := g.AppService(gen, slot), g.AppService(gen, next)
-	target, err := generation(st, prep.base, gen, next, false)
+	target, err := generation(st, prep.base, gen, next, catalog.NoFront)
 	if err != nil {
 		return prep, err
 	}
@@ -71,7 +72,7 @@ func (r Runner) changeApp(ctx context.Context, prep Prepared, timeout time.Durat
 	}
 	out := prep
 	out.Slot = next
-	if out.Project, err = generation(st, prep.base, gen, next, true); err != nil {
+	if out.Project, err = generation(st, prep.base, gen, next, prep.State.FrontSlot); err != nil {
 		return prep, err
 	}
 	if out.State, err = r.State.Load(st.Name); err != nil {
@@ -86,43 +87,170 @@ func (r Runner) changeApp(ctx context.Context, prep Prepared, timeout time.Durat
 // nothing to keep serving, and the ordinary start-up recreates it).
 func (r Runner) appChanged(ctx context.Context, prep Prepared) (string, error) {
 	g := prep.Stack.Generations
-	name := g.AppService(prep.Gen, prep.Slot)
-	want, ok := prep.Project.Services[name]
-	if !ok {
-		return "", fmt.Errorf("stack %s: %s is not in its project", prep.Stack.Name, name)
+	what, ok, err := r.diverged(ctx, prep.Project, g.AppService(prep.Gen, prep.Slot))
+	if err != nil || !ok || len(what) == 0 {
+		return "", err
 	}
-	cs, err := r.Compose.Ps(ctx, prep.Project.Name, api.PsOptions{All: true})
+	return fmt.Sprintf("%s's %s", g.App, strings.Join(what, " and ")), nil
+}
+
+// diverged says what of service, as p has it, differs from its running
+// container: "image" (another image ID than its image has now), "settings"
+// (its ConfigLabel differs). ok is false when the service has no running
+// container, healthy if the model gives it a health check.
+func (r Runner) diverged(ctx context.Context, p *types.Project, service string) (what []string, ok bool, err error) {
+	return r.divergedBy(ctx, p, service, catalog.ConfigLabel, func(svc types.ServiceConfig) (string, error) {
+		return svc.CustomLabels[catalog.ConfigLabel], nil
+	})
+}
+
+// recreates says whether compose would recreate service's running container
+// (its image or its own configuration hash differs), as diverged says it.
+func (r Runner) recreates(ctx context.Context, p *types.Project, service string) (what []string, ok bool, err error) {
+	return r.divergedBy(ctx, p, service, api.ConfigHashLabel, compose.ServiceHash)
+}
+
+// divergedBy is diverged with the settings told by the container's label
+// against hash of the model's service.
+func (r Runner) divergedBy(ctx context.Context, p *types.Project, service, label string, hash func(types.ServiceConfig) (string, error)) (what []string, ok bool, err error) {
+	want, found := p.Services[service]
+	if !found {
+		return nil, false, fmt.Errorf("project %s: %s is not in it", p.Name, service)
+	}
+	cs, err := r.Compose.Ps(ctx, p.Name, api.PsOptions{All: true})
 	if err != nil {
-		return "", fmt.Errorf("listing %s: %w", prep.Stack.Name, err)
+		return nil, false, fmt.Errorf("listing %s: %w", p.Name, err)
 	}
 	for _, c := range cs {
-		if c.Service != name {
+		if c.Service != service {
 			continue
 		}
-		if c.State != "running" || c.Health != "healthy" {
-			return "", nil
+		checked := want.HealthCheck != nil && !want.HealthCheck.Disable
+		if c.State != "running" || (checked && c.Health != "healthy") {
+			return nil, false, nil
 		}
 		img, found, err := r.Engine.Image(ctx, want.Image)
 		if err != nil {
-			return "", err
+			return nil, false, err
 		}
 		running, err := r.Engine.ContainerImage(ctx, c.ID)
 		if err != nil {
-			return "", err
+			return nil, false, err
 		}
-		var what []string
 		if !found || img.ID != running {
 			what = append(what, "image")
 		}
-		if c.Labels[catalog.ConfigLabel] != want.CustomLabels[catalog.ConfigLabel] {
+		h, err := hash(want)
+		if err != nil {
+			return nil, false, fmt.Errorf("hashing %s of %s: %w", service, p.Name, err)
+		}
+		if c.Labels[label] != h {
 			what = append(what, "settings")
 		}
-		if len(what) == 0 {
-			return "", nil
-		}
-		return fmt.Sprintf("%s's %s", g.App, strings.Join(what, " and ")), nil
+		return what, true, nil
 	}
-	return "", nil
+	return nil, false, nil
+}
+
+// changeFront hands the serving front of prep over to its changed image or
+// settings without refusing a connection: the new nginx starts in the
+// front's other slot, in the edge's network namespace, listening on the same
+// port (SO_REUSEPORT) beside the one that serves; once it is healthy the old
+// one is stopped gracefully (SIGQUIT: it stops accepting, the connections
+// queued on its sockets move to the new one, and it finishes the requests it
+// holds, for at most drainLimit), then removed. A new nginx that fails is
+// removed, the old one serving on. It returns prep as it stands afterwards,
+// or unchanged when there was nothing to hand over or no hand-over is
+// possible (the front or its edge does not run, or the edge itself changed:
+// the ordinary start-up then recreates them, refusing connections meanwhile).
+func (r Runner) changeFront(ctx context.Context, prep Prepared, timeout time.Duration) (Prepared, error) {
+	st := prep.Stack
+	g := st.Generations
+	if g == nil || g.Edge == "" {
+		return prep, nil
+	}
+	cur := prep.State.FrontSlot
+	from, to := g.FrontService(cur), g.FrontService(1-cur)
+	what, ok, err := r.diverged(ctx, prep.Project, from)
+	if err != nil || !ok || len(what) == 0 {
+		return prep, err
+	}
+	edge, ok, err := r.recreates(ctx, prep.Project, g.Edge)
+	if err != nil {
+		return prep, err
+	}
+	if !ok || len(edge) > 0 {
+		r.logf("stack %s: %s's %s changed, and the %s holding its port is new or changed too: both are recreated, "+
+			"refusing connections for a moment", st.Name, g.Front, strings.Join(what, " and "), g.Edge)
+		return prep, nil
+	}
+	next := 1 - cur
+	target, err := generation(st, prep.base, prep.Gen, prep.Slot, next)
+	if err != nil {
+		return prep, err
+	}
+	// The new front alone, in the edge that runs: the generation it serves runs too.
+	if target, err = target.WithSelectedServices([]string{g.Edge, to}, types.IgnoreDependencies); err != nil {
+		return prep, fmt.Errorf("starting %s of stack %s: %w", to, st.Name, err)
+	}
+	r.logf("stack %s: %s's %s changed: starting %s beside %s, on the same port", st.Name, g.Front, strings.Join(what, " and "), to, from)
+	err = r.Compose.Create(ctx, target, api.CreateOptions{
+		Services: []string{to}, IgnoreOrphans: true, Recreate: api.RecreateForce, RecreateDependencies: api.RecreateNever,
+	})
+	if err == nil {
+		err = r.start(ctx, st.Name, target, true, timeout)
+	}
+	if err == nil {
+		// Recorded first: should stackctl stop now, the next command retires the old one (see removeStrays).
+		err = r.update(st, func(rec *state.State) error { rec.FrontSlot = next; return nil })
+	}
+	if err != nil {
+		tail := r.logTail(context.WithoutCancel(ctx), st, to, 30)
+		if rerr := r.retireFront(context.WithoutCancel(ctx), st, next); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return prep, fmt.Errorf("%w: %s keeps serving; the last lines %s logged:\n%s", err, from, to, tail)
+	}
+	r.logf("stack %s: %s serves; %s finishes the requests it holds and goes", st.Name, to, from)
+	if err := r.retireFront(context.WithoutCancel(ctx), st, cur); err != nil {
+		return prep, err
+	}
+	out := prep
+	if out.Project, err = generation(st, prep.base, prep.Gen, prep.Slot, next); err != nil {
+		return prep, err
+	}
+	if out.State, err = r.State.Load(st.Name); err != nil {
+		return prep, err
+	}
+	return out, nil
+}
+
+// retireFront stops st's front in slot gracefully (nginx's stop signal,
+// SIGQUIT: it finishes the requests it holds, for at most drainLimit) and
+// removes it.
+func (r Runner) retireFront(ctx context.Context, st catalog.Stack, slot int) error {
+	rec, err := r.State.Load(st.Name)
+	if err != nil {
+		return err
+	}
+	gen := activeGen(rec)
+	base, err := r.load(ctx, st, profileOr(rec.Profile), rec.Listen, rec.ReleaseOf(gen))
+	if err != nil {
+		return err
+	}
+	p, err := generation(st, base, gen, rec.SlotOf(gen), slot)
+	if err != nil {
+		return err
+	}
+	name := st.Generations.FrontService(slot)
+	limit := drainLimit
+	if err := r.Compose.Stop(ctx, p.Name, api.StopOptions{Project: p, Services: []string{name}, Timeout: &limit}); err != nil {
+		return fmt.Errorf("stopping %s of stack %s: %w", name, st.Name, err)
+	}
+	if err := r.Compose.Remove(ctx, p.Name, api.RemoveOptions{Project: p, Services: []string{name}, Force: true}); err != nil {
+		return fmt.Errorf("removing %s of stack %s: %w", name, st.Name, err)
+	}
+	return nil
 }
 
 // logTail returns the last n lines service (a compose service name) of st

@@ -2,6 +2,8 @@ package stack
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"os"
@@ -69,7 +71,33 @@ func (c Checkout) Load(ctx context.Context, s catalog.Stack, set catalog.Setting
 		return nil, fmt.Errorf("loading %s: %w", file, err)
 	}
 	label(p)
+	if err := stampContent(p); err != nil {
+		return nil, fmt.Errorf("loading %s: %w", file, err)
+	}
 	return p, nil
+}
+
+// stampContent labels each of p's file-based configs with the SHA-256 of its
+// file (catalog.ContentLabel), so that a service whose config file changed
+// has another configuration hash.
+func stampContent(p *types.Project) error {
+	for name, c := range p.Configs {
+		if c.File == "" {
+			continue
+		}
+		b, err := os.ReadFile(c.File)
+		if err != nil {
+			return fmt.Errorf("config %s: %w", name, err)
+		}
+		sum := sha256.Sum256(b)
+		c.Labels = maps.Clone(c.Labels)
+		if c.Labels == nil {
+			c.Labels = types.Labels{}
+		}
+		c.Labels[catalog.ContentLabel] = hex.EncodeToString(sum[:])
+		p.Configs[name] = c
+	}
+	return nil
 }
 
 // label labels p's services the way the Compose SDK's own loader does, so that

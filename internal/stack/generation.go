@@ -147,7 +147,7 @@ func (r Runner) takeOver(ctx context.Context, prep Prepared, from int, why strin
 	if err := r.activate(st, state.Switch{To: to, ToSlot: prep.Slot, Why: why}); err != nil {
 		return UpResult{}, false, err
 	}
-	full, err := generation(st, prep.base, to, prep.Slot, true)
+	full, err := generation(st, prep.base, to, prep.Slot, prep.State.FrontSlot)
 	if err != nil {
 		return UpResult{}, true, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/docker/compose/v5/pkg/api"
 
@@ -115,8 +116,9 @@ func (r Runner) recoverSwitch(ctx context.Context, st catalog.Stack, sw state.Sw
 
 // removeStrays removes the containers that a stopped stackctl may have left
 // running beside what st serves: of generations other than active (a
-// rollback's target), and active's application in its other slot (a changed
-// image that never took over).
+// rollback's target), active's application in its other slot (a changed
+// image that never took over), and the front in its other slot (a hand-over
+// of nginx cut short).
 func (r Runner) removeStrays(ctx context.Context, st catalog.Stack, active int) error {
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
@@ -127,10 +129,20 @@ func (r Runner) removeStrays(ctx context.Context, st catalog.Stack, active int) 
 		return fmt.Errorf("listing %s: %w", st.Name, err)
 	}
 	seen := map[int]bool{}
-	stray := st.Generations.AppService(active, 1-rec.SlotOf(active))
+	g := st.Generations
+	stray := g.AppService(active, 1-rec.SlotOf(active))
+	front, strayFront := g.FrontService(rec.FrontSlot), g.FrontService(1-rec.FrontSlot)
+	frontRuns := slices.ContainsFunc(cs, func(c api.ContainerSummary) bool { return c.Service == front && c.State == "running" })
 	for _, c := range cs {
-		gen, _, ok := st.Generations.Owner(c.Service)
+		gen, _, ok := g.Owner(c.Service)
 		switch {
+		case g.Edge != "" && c.Service == strayFront && frontRuns:
+			// A front hand-over cut short, before or after the new one was
+			// recorded: the other one goes, gracefully, the recorded one serving.
+			r.logf("stack %s: stopping %s, left beside %s by a stopped stackctl", st.Name, strayFront, front)
+			if err := r.retireFront(ctx, st, 1-rec.FrontSlot); err != nil {
+				return err
+			}
 		case c.Service == stray:
 			if err := r.removeApp(ctx, st, active, 1-rec.SlotOf(active)); err != nil {
 				return err

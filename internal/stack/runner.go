@@ -62,7 +62,11 @@ func (r Runner) GenContainer(ctx context.Context, st catalog.Stack, service stri
 		if err != nil {
 			return "", err
 		}
-		service = g.ServiceIn(service, gen, rec.SlotOf(gen))
+		if service == g.Front {
+			service = g.FrontService(rec.FrontSlot)
+		} else {
+			service = g.ServiceIn(service, gen, rec.SlotOf(gen))
+		}
 	}
 	return r.serviceContainer(ctx, st, service)
 }
@@ -233,7 +237,15 @@ func (r Runner) recordedAs(ctx context.Context, st catalog.Stack, gen int, front
 	if err != nil {
 		return nil, err
 	}
-	return generation(st, p, gen, rec.SlotOf(gen), front)
+	return generation(st, p, gen, rec.SlotOf(gen), frontOf(rec, front))
+}
+
+// frontOf is the front's slot as rec records it, or catalog.NoFront without the front.
+func frontOf(rec state.State, front bool) int {
+	if !front {
+		return catalog.NoFront
+	}
+	return rec.FrontSlot
 }
 
 // profileOr is the recorded profile, or upstream for a stack never started:
@@ -258,10 +270,11 @@ func (r Runner) load(ctx context.Context, st catalog.Stack, profile catalog.Prof
 }
 
 // generation is p, st's loaded project, as generation gen: its services on its
-// volumes, its application in slot, behind the front when front is set,
+// volumes, its application in slot, behind the front in frontSlot (or not:
+// catalog.NoFront),
 // labelled for the Compose SDK.
-func generation(st catalog.Stack, p *types.Project, gen, slot int, front bool) (*types.Project, error) {
-	g, err := st.ForGeneration(p, gen, slot, front)
+func generation(st catalog.Stack, p *types.Project, gen, slot, frontSlot int) (*types.Project, error) {
+	g, err := st.ForGeneration(p, gen, slot, frontSlot)
 	if err != nil {
 		return nil, err
 	}

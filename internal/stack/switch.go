@@ -348,11 +348,11 @@ func (r Runner) removeContainers(ctx context.Context, st catalog.Stack, gen int,
 		return err
 	}
 	// Both slots: the SDK stops only services its project has.
-	p, err := generation(st, base, gen, catalog.SlotA, false)
+	p, err := generation(st, base, gen, catalog.SlotA, catalog.NoFront)
 	if err != nil {
 		return err
 	}
-	b, err := generation(st, base, gen, catalog.SlotB, false)
+	b, err := generation(st, base, gen, catalog.SlotB, catalog.NoFront)
 	if err != nil {
 		return err
 	}

@@ -105,8 +105,8 @@ const defaultTimeout = 5 * time.Minute
 // images), create, start, wait until every service is healthy and the entry
 // URL answers, run the stack's first start once, and point the front at the
 // generation. Running it again changes nothing. On a stack that serves, a
-// change of its application's image or settings takes over without an outage
-// (see changeApp).
+// change of its application's or its front's image or settings takes over
+// without an outage (see changeApp, changeFront).
 func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult, error) {
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
 	prep, err := r.prepare(ctx, st, o, true)
@@ -117,9 +117,12 @@ func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult
 		return UpResult{}, fmt.Errorf("building %s: %w", st.Name, err)
 	}
 	if !o.NoWait {
-		// A changed application takes over from the one that serves; what else
-		// changed (the database, the front) is recreated below.
+		// A changed application, then a changed front, takes over from the one
+		// that serves; what else changed (the database) is recreated below.
 		if prep, err = r.changeApp(ctx, prep, timeout); err != nil {
+			return UpResult{}, err
+		}
+		if prep, err = r.changeFront(ctx, prep, timeout); err != nil {
 			return UpResult{}, err
 		}
 	}
@@ -212,7 +215,7 @@ func (r Runner) prepare(ctx context.Context, st catalog.Stack, o UpOptions, firs
 		return Prepared{}, fmt.Errorf("recording the profile of %s: %w", st.Name, err)
 	}
 	gen := activeGen(rec)
-	p, err := generation(st, base, gen, rec.SlotOf(gen), true)
+	p, err := generation(st, base, gen, rec.SlotOf(gen), rec.FrontSlot)
 	if err != nil {
 		return Prepared{}, err
 	}
@@ -251,7 +254,7 @@ func (r Runner) onRelease(ctx context.Context, prep Prepared, o UpOptions, gen, 
 		}
 		out.base, out.Release = base, release
 	}
-	p, err := generation(prep.Stack, out.base, gen, slot, false)
+	p, err := generation(prep.Stack, out.base, gen, slot, catalog.NoFront)
 	if err != nil {
 		return Prepared{}, err
 	}

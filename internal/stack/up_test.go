@@ -213,9 +213,9 @@ func TestUpSequence(t *testing.T) {
 		upstream string
 		removed  []string
 	}{
-		{name: "up", want: []string{"build", "create", "start db,nginx,redmine"}, active: 1, upstream: "redmine:3000"},
+		{name: "up", want: []string{"build", "create", "start db,edge,nginx,redmine"}, active: 1, upstream: "redmine:3000"},
 		{name: "restore", seed: true, active: 1, upstream: "redmine:3000",
-			want: []string{"build", "seed check", "create", "seed begin", "start db", "seed fill", "start db,redmine", "create", "start db,nginx,redmine"}},
+			want: []string{"build", "seed check", "create", "seed begin", "start db", "seed fill", "start db,redmine", "create", "start db,edge,nginx,redmine"}},
 		{name: "restore beside data", seed: true, data: true, active: 2, upstream: "redmine-g2:3000",
 			want: []string{"build", "seed check", "create", "seed begin", "start db-g2", "seed fill", "start db-g2,redmine-g2", "remove db,redmine,redmine-b"}},
 		{name: "refused by the seed", seed: true, data: true, fail: "seed check", want: []string{"build", "seed check"}, active: 1},
@@ -340,7 +340,7 @@ func TestChangeApp(t *testing.T) {
 		slot       int
 	}{
 		{name: "takes over", slot: catalog.SlotB,
-			want: []string{"build", "create", "start redmine-b", "remove redmine", "create", "start db,nginx,redmine-b"}},
+			want: []string{"build", "create", "start redmine-b", "remove redmine", "create", "start db,edge,nginx,redmine-b"}},
 		{name: "never healthy", fail: "start redmine-b", slot: catalog.SlotA,
 			want: []string{"build", "create", "start redmine-b", "remove redmine-b"}},
 	} {

@@ -30,6 +30,9 @@ type State struct {
 	// Previous is the generation that served before the active one: where a
 	// rollback returns by default.
 	Previous int `json:"previous,omitempty"`
+	// FrontSlot is the slot the front (nginx) runs in: a changed front starts
+	// in the other one beside it and takes over its port.
+	FrontSlot int `json:"front_slot,omitempty"`
 	// Switch, when set, is a change of the active generation that was under
 	// way when stackctl stopped.
 	Switch *Switch `json:"switch,omitempty"`

@@ -218,6 +218,10 @@ func (c *composeRun) checkHealth(s *service) {
 		if cond == types.ServiceConditionHealthy || cond == types.ServiceConditionCompletedSuccessfully {
 			continue
 		}
+		// Sharing dep's namespace (compose's implied depends_on) needs it to exist, not to work.
+		if cond == types.ServiceConditionStarted && sharesNamespace(s, dep) {
+			continue
+		}
 		c.add(s, ruleDependsHealthy, Error, []string{"depends_on", dep}, fmt.Sprintf("waits for %s only to start (condition: %s), not to work", dep, cond),
 			fmt.Sprintf("use depends_on: {%s: {condition: service_healthy}} and give %s a health check", dep, dep))
 	}
@@ -296,12 +300,33 @@ func (c *composeRun) checkPorts(s *service) {
 	case inFamily(s.names(), databaseFamilies...):
 		c.add(s, rulePorts, Error, at, fmt.Sprintf("the database publishes port %d on the host", s.Ports[0].Target),
 			"remove ports:; other services reach the database over the compose network by its service name")
-	case !inFamily(s.names(), proxyFamilies...) && !slices.ContainsFunc(words(s.Name), func(w string) bool {
-		return slices.Contains(proxyServiceWords, w) || slices.Contains(proxyFamilies, w)
-	}):
+	case !isProxy(s) && !c.holdsProxy(s):
 		c.add(s, rulePorts, Warning, at, fmt.Sprintf("the service publishes port %d on the host, but is not the stack's reverse proxy", s.Ports[0].Target),
 			"publish only the reverse proxy (nginx, traefik, caddy, ...) and let it reach this service over the compose network")
 	}
+}
+
+// sharesNamespace says whether s joins a namespace of service dep (network_mode: service:dep, or pid, ipc).
+func sharesNamespace(s *service, dep string) bool {
+	return slices.Contains([]string{s.NetworkMode, s.Pid, s.Ipc}, types.ServicePrefix+dep)
+}
+
+// isProxy says whether s is a reverse proxy, by its image or its name.
+func isProxy(s *service) bool {
+	return inFamily(s.names(), proxyFamilies...) || slices.ContainsFunc(words(s.Name), func(w string) bool {
+		return slices.Contains(proxyServiceWords, w) || slices.Contains(proxyFamilies, w)
+	})
+}
+
+// holdsProxy says whether a reverse proxy runs in s's network namespace
+// (network_mode: service:s), so that the ports s publishes are the proxy's.
+func (c *composeRun) holdsProxy(s *service) bool {
+	for _, other := range c.project.Services {
+		if other.NetworkMode == types.ServicePrefix+s.Name && isProxy(&service{ServiceConfig: other}) {
+			return true
+		}
+	}
+	return false
 }
 
 // dockerDefaultCaps are the capabilities Docker gives a container unless told
