@@ -64,13 +64,20 @@ type result struct {
 	stdout, stderr string
 }
 
-// stackctl runs the binary with extra environment and returns its result.
+// stackctl runs the binary in the project root (the site it finds from its
+// working directory) with extra environment and returns its result.
 func stackctl(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	return stackctlIn(t, "..", env, args...)
+}
+
+// stackctlIn is stackctl run in the working directory dir.
+func stackctlIn(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = ".." // the project root, found from the working directory
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -91,7 +98,13 @@ func stackctl(t *testing.T, env []string, args ...string) result {
 // mustRun runs stackctl and fails the test unless it exits 0.
 func mustRun(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	r := stackctl(t, env, args...)
+	return mustRunIn(t, "..", env, args...)
+}
+
+// mustRunIn runs stackctl in dir and fails the test unless it exits 0.
+func mustRunIn(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	r := stackctlIn(t, dir, env, args...)
 	if r.code != 0 {
 		t.Fatalf("stackctl %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -62,11 +61,12 @@ func runCheckTheme(ctx context.Context, g *globalOptions, o *checkThemeOptions) 
 	if o.screenshot != "" && !o.apply {
 		return fmt.Errorf("%w: --screenshot shows the theme applied: add --apply", errUsage)
 	}
-	root, err := g.checkout()
+	// The site's own themes/: what the next build bakes into the image.
+	where, err := g.site()
 	if err != nil {
 		return err
 	}
-	themesDir := filepath.Join(string(root), "themes")
+	themesDir := where.Themes()
 	var themes []theme.Theme
 	if o.theme != "" {
 		t, err := theme.Find(themesDir, o.theme)
@@ -107,7 +107,7 @@ func runCheckTheme(ctx context.Context, g *globalOptions, o *checkThemeOptions) 
 			if err != nil {
 				return theme.Backend{}, err
 			}
-			s := site{access: access, passwordFile: o.adminPasswordFile}
+			s := redmineLogin{access: access, passwordFile: o.adminPasswordFile}
 			if s.passwordFile == "" {
 				s.passwordFile, s.managed = access.AdminPasswordFile, true
 			}
@@ -136,15 +136,15 @@ func finishCheck(g *globalOptions, o *checkThemeOptions, results []theme.Result,
 	return err
 }
 
-// site reaches the running Redmine with the administrator's password from a file.
-type site struct {
+// redmineLogin reaches the running Redmine with the administrator's password from a file.
+type redmineLogin struct {
 	access       stack.Access
 	passwordFile string
 	// managed: the file is stackctl's, so a forced password change may rewrite it.
 	managed bool
 }
 
-func (s site) Client(context.Context) (*theme.Client, string, error) {
+func (s redmineLogin) Client(context.Context) (*theme.Client, string, error) {
 	pw, err := state.ReadSecretFile(s.passwordFile)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: reading the administrator's password: %v", theme.ErrLogin, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/stack"
 )
 
 type generateOptions struct {
@@ -42,10 +43,11 @@ func runGenerate(_ context.Context, g *globalOptions, o *generateOptions, args [
 	if len(args) == 0 {
 		args = catalog.StackNames()
 	}
-	root, err := g.checkout()
+	dir, err := g.repository("generate")
 	if err != nil {
 		return err
 	}
+	root := stack.Checkout(dir)
 	var drifted []string
 	for _, name := range args {
 		st, err := catalog.LookupStack(name)

@@ -57,11 +57,11 @@ func runReference(_ context.Context, g *globalOptions, o *referenceOptions, args
 	}
 	dir := o.out
 	if dir == "" {
-		root, err := g.checkout()
+		root, err := g.repository("reference")
 		if err != nil {
 			return err
 		}
-		dir = filepath.Join(string(root), "docs", "reference")
+		dir = filepath.Join(root, "docs", "reference")
 	}
 	files, err := referenceFiles()
 	if err != nil {
@@ -168,7 +168,7 @@ func referenceFiles() (map[string][]byte, error) {
 
 // neutralRootCommand builds the command tree as it is on a machine with an
 // empty environment and ~ as its home: several flags take their default from
-// the environment (--base, --mirror, --out, --root) or the home directory
+// the environment (--base, --mirror, --out, --dir) or the home directory
 // (--state-dir), and the pages must not depend on who generated them.
 func neutralRootCommand() *cobra.Command {
 	saved := os.Environ()

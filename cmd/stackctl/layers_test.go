@@ -17,6 +17,7 @@ var layers = map[string]int{
 	"atomicfile":     1,
 	"state":          2,
 	"engine":         2,
+	"site":           2,
 	"backup/archive": 2,
 	"basebuild":      3,
 	"volume":         3,

@@ -50,9 +50,10 @@ const (
 const exitCodeHelp = `Exit codes:
   0    success
   1    failure (anything not listed below)
-  2    invalid input (unknown stack, base profile or flag value), or validate found problems
+  2    invalid input (unknown stack, base profile or flag value, a bad settings file, init
+       into a directory that holds a site), or validate found problems
   3    not running or not found: the stack has no containers, an archive or image is missing,
-       or no stackctl project was found
+       or no stackctl site was found
   4    unavailable: the Docker engine, the Debian mirror, mmdebstrap or a registry cannot be
        reached or is missing
   5    busy: another stackctl command is changing the stack, and --no-wait-lock was given

@@ -46,7 +46,7 @@ func TestExitCodes(t *testing.T) {
 		{name: "bad flag", args: []string{"up", "nginx", "--colour"}, code: exitInvalid, msg: "unknown flag"},
 		{name: "bad listen", env: map[string]string{"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
 			args: []string{"up", "nginx", "--listen", "x"}, code: exitInvalid, msg: "want HOST:PORT"},
-		{name: "no project", args: []string{"config", "nginx", "--profile", "debian", "--root", os.TempDir()}, code: exitNotFound, msg: "no stackctl project"},
+		{name: "no site", args: []string{"config", "nginx", "--profile", "debian", "--dir", os.TempDir()}, code: exitNotFound, msg: "no stackctl site"},
 		{name: "engine unreachable", env: map[string]string{"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
 			args: []string{"up", "nginx"}, code: exitUnavailable, msg: "cannot reach the Docker engine"},
 		{name: "engine unreachable for base build", env: map[string]string{"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
@@ -140,7 +140,7 @@ func TestGenerateCheck(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(stackDir, "compose.yaml"), []byte("services: {}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := run(t, "generate", "--check", "--root", dir)
+	code, _, stderr := run(t, "generate", "--check", "--dir", dir)
 	if code != exitInvalid || !strings.Contains(stderr, "differ from their models") {
 		t.Fatalf("generate --check on an edited file: exit %d: %s", code, stderr)
 	}

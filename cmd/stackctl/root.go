@@ -18,6 +18,8 @@ import (
 	"github.com/stackctl/stackctl/internal/basebuild"
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
+	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/site"
 	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/state"
 )
@@ -27,7 +29,9 @@ var errUsage = errors.New("usage")
 
 // globalOptions are the flags every command shares.
 type globalOptions struct {
-	root     string
+	// dir is the site's directory or one below it, from --dir or its old
+	// name --root; empty: the working directory.
+	dir      string
 	stateDir string
 	debug    bool
 	// noWaitLock fails at once when another command is changing the stack.
@@ -38,7 +42,12 @@ type globalOptions struct {
 }
 
 func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&g.root, "root", os.Getenv("STACKCTL_ROOT"), "stackctl project directory, the one with stacks/ (default: found from the working directory; env STACKCTL_ROOT)")
+	// --root was --dir's first name: it stays, hidden, so that scripts keep
+	// working, and using it is noted on stderr (see newRootCommand).
+	def := cmp.Or(os.Getenv("STACKCTL_DIR"), os.Getenv("STACKCTL_ROOT"))
+	fs.StringVar(&g.dir, "root", def, "old name of --dir")
+	_ = fs.MarkHidden("root")
+	fs.StringVar(&g.dir, "dir", def, "the site: its directory, or one below it (default: found from the working directory upwards; env STACKCTL_DIR)")
 	fs.StringVar(&g.stateDir, "state-dir", string(state.Default()), "where stackctl keeps each stack's recorded profile and generated secrets (env STACKCTL_STATE_DIR)")
 	fs.BoolVar(&g.debug, "debug", false, "show the Docker and Compose libraries' own debug messages")
 	fs.BoolVar(&g.noWaitLock, "no-wait-lock", false, "when another stackctl command is changing the stack, fail at once (exit 5) instead of waiting for it")
@@ -59,6 +68,11 @@ Every stack runs on one of two kinds of base image, its profile, chosen with --p
   auto      upstream when its images are present or pullable, debian otherwise (default)
 The profile a stack first starts with is recorded and used again.
 
+stackctl runs from a site, a directory of the operator's made by 'stackctl init'
+(stackctl.yaml, themes/, plugins/): found from the working directory upwards, as
+git finds a repository, or given with --dir. A checkout of stackctl's repository
+is a site too, built from its own stacks/.
+
 Commands that change a stack (up, down, backup-volumes, restore-volumes,
 check-theme) hold its lock in the state directory for their whole run: a second one waits, saying
 for what, or with --no-wait-lock fails at once (exit 5). Commands that only read
@@ -76,6 +90,11 @@ for what, or with --no-wait-lock fails at once (exit 5). Commands that only read
 			if f := cmd.Flags().Lookup("base"); f != nil && f.Changed {
 				fmt.Fprintln(g.stderr, "stackctl: --base is now called --profile; --base will be removed")
 			}
+			if cmd.Flags().Changed("root") {
+				fmt.Fprintln(g.stderr, "stackctl: --root is now called --dir; --root will be removed")
+			} else if !cmd.Flags().Changed("dir") && os.Getenv("STACKCTL_DIR") == "" && os.Getenv("STACKCTL_ROOT") != "" {
+				fmt.Fprintln(g.stderr, "stackctl: STACKCTL_ROOT is now called STACKCTL_DIR; STACKCTL_ROOT will be removed")
+			}
 		},
 	}
 	cmd.SetOut(g.stdout)
@@ -83,6 +102,7 @@ for what, or with --no-wait-lock fails at once (exit 5). Commands that only read
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
 	g.AddFlags(cmd.PersistentFlags())
 	cmd.AddCommand(
+		newInitCommand(g),
 		newUpCommand(g),
 		newDownCommand(g),
 		newPsCommand(g),
@@ -107,16 +127,48 @@ for what, or with --no-wait-lock fails at once (exit 5). Commands that only read
 	return cmd
 }
 
-// checkout is --root, or the stackctl project found from the working directory.
-func (g *globalOptions) checkout() (stack.Checkout, error) {
-	if g.root != "" {
-		return stack.FindCheckout(g.root)
+// site opens the site: found from --dir, or from the working directory, upwards.
+func (g *globalOptions) site() (site.Site, error) {
+	start, err := g.start()
+	if err != nil {
+		return site.Site{}, err
 	}
-	wd, err := os.Getwd()
+	return site.Open(start, g.stderr)
+}
+
+// start is where the search for the site starts.
+func (g *globalOptions) start() (string, error) {
+	if g.dir != "" {
+		return g.dir, nil
+	}
+	return os.Getwd()
+}
+
+// checkout is what the site's stacks are built from.
+func (g *globalOptions) checkout() (stack.Checkout, error) {
+	s, err := g.site()
 	if err != nil {
 		return "", err
 	}
-	return stack.FindCheckout(wd)
+	return stack.Checkout(s.Root()), nil
+}
+
+// repository is the checkout of stackctl's repository that generate and
+// reference write into: any other site has no compose files or docs of its own.
+func (g *globalOptions) repository(command string) (string, error) {
+	start, err := g.start()
+	if err != nil {
+		return "", err
+	}
+	s, err := site.Find(start)
+	if err != nil {
+		return "", err
+	}
+	if !s.Checkout {
+		return "", fmt.Errorf("%w: %s writes into a checkout of stackctl's repository, and the site %s is not one: "+
+			"run it in a checkout, or pass --dir", errs.InvalidInput, command, s.Dir)
+	}
+	return s.Dir, nil
 }
 
 // connect opens the engine connection, with the SDK's live display when stderr is a terminal.

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,30 +15,14 @@ import (
 	"github.com/docker/compose/v5/pkg/api"
 
 	"github.com/stackctl/stackctl/internal/catalog"
-	"github.com/stackctl/stackctl/internal/errs"
 )
 
-// Checkout is a stackctl project directory: the one holding stacks/ (the
-// Dockerfiles, configuration and generated compose files) and themes/.
+// Checkout is the directory a site's stacks are built from, laid out as a
+// checkout of stackctl's repository: stacks/ (the Dockerfiles, configuration and
+// generated compose files), themes/ and .dockerignore, which the compose files'
+// build contexts expect. It is the checkout itself, or the tree internal/site
+// writes for any other site.
 type Checkout string
-
-// FindCheckout walks up from dir to the first directory that holds stacks/nginx,
-// so stackctl works from anywhere inside a checkout.
-func FindCheckout(dir string) (Checkout, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
-	}
-	for d := abs; ; d = filepath.Dir(d) {
-		if fi, err := os.Stat(filepath.Join(d, "stacks", "nginx")); err == nil && fi.IsDir() {
-			return Checkout(d), nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("%w: no stackctl project (a directory with stacks/) in %s or above: "+
-				"run inside a stackctl checkout or pass --root", errs.NotFound, abs)
-		}
-	}
-}
 
 // StackDir is where a stack's Dockerfile, configuration and compose file live.
 func (c Checkout) StackDir(s catalog.Stack) string { return filepath.Join(string(c), "stacks", s.Name) }

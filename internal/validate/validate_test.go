@@ -121,7 +121,7 @@ func TestEveryRuleHasFixtures(t *testing.T) {
 // TestStacksValidateClean: stackctl's own stacks pass every rule, as stackctl
 // loads them, under both base profiles.
 func TestStacksValidateClean(t *testing.T) {
-	root, err := stack.FindCheckout(".")
+	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestStacksValidateClean(t *testing.T) {
 		st, _ := catalog.LookupStack(name)
 		sts = append(sts, st)
 	}
-	r, err := Stacks(context.Background(), root, sts, []catalog.Profile{catalog.ProfileUpstream, catalog.ProfileDebian})
+	r, err := Stacks(context.Background(), stack.Checkout(root), sts, []catalog.Profile{catalog.ProfileUpstream, catalog.ProfileDebian})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/client"
+)
+
+// TestSite is issue 16's first demonstration: a site made by 'stackctl init' in
+// an empty directory outside the checkout runs the Redmine stack from the
+// binary alone (TestMain's 'go build'), driven from another directory with --dir
+// and from inside the site without it; a theme dropped into the site's themes/
+// is baked into the image and offered (check-theme passes for it).
+func TestSite(t *testing.T) {
+	api := dockerAPI(t)
+	siteDir := t.TempDir() // empty, outside the checkout
+	elsewhere := t.TempDir()
+	state := t.TempDir()
+	// No site from the environment: where the site comes from is what is tested.
+	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=", "STACKCTL_ROOT="}
+	atSite := []string{"--dir", siteDir}
+
+	made := mustRunIn(t, siteDir, env, "init")
+	if got := strings.TrimSpace(made.stdout); got != siteDir {
+		t.Fatalf("init printed %q, want the site %s", got, siteDir)
+	}
+	for _, p := range []string{"stackctl.yaml", "themes/harbor/stylesheets/application.css", "plugins/README.md"} {
+		if _, err := os.Stat(filepath.Join(siteDir, p)); err != nil {
+			t.Fatalf("init: %v", err)
+		}
+	}
+	// Down with --volumes before (what an earlier run left) and after.
+	freshStack(t, slices.Concat(env, []string{"STACKCTL_DIR=" + siteDir}), "redmine")
+
+	built := filepath.Join(siteDir, ".stackctl", "build")
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	up := mustRunIn(t, elsewhere, env, append(atSite, "up", "redmine", "--profile", "debian", "--listen", listen, "--timeout", "15m")...)
+	base := strings.TrimSpace(up.stdout)
+	if !strings.HasPrefix(base, "http://"+listen) {
+		t.Fatalf("up printed %q, want Redmine's URL on %s", base, listen)
+	}
+	rm := &redmine{t: t, base: base, password: readSecrets(t, filepath.Join(state, "redmine", "secrets"))["admin_password"]}
+	rm.do("GET", "/users/current.json", "", 200)
+	if got, want := workingDir(t, api), filepath.Join(built, "stacks", "redmine"); got != want {
+		t.Errorf("Redmine was created from %s, want the site's %s: not the checkout's stacks", got, want)
+	}
+	sameInImage(t, api, siteDir, "harbor")
+
+	// A third-party theme dropped in the way users do it, as a folder named by its id.
+	writeFile(t, filepath.Join(siteDir, "themes/lighthouse/stylesheets/application.css"),
+		"@import url(/application.css);\n#header { background: #7a1f1f; }\n")
+	inside := filepath.Join(siteDir, "themes")
+	again := mustRunIn(t, inside, env, "up", "redmine", "--timeout", "15m")
+	if !strings.Contains(again.stderr, "wrote "+built) {
+		t.Errorf("up after a theme was added does not say it rewrote %s:\n%s", built, again.stderr)
+	}
+	if got := strings.TrimSpace(again.stdout); got != base {
+		t.Errorf("up from inside the site printed %q, want the same Redmine, %s", got, base)
+	}
+	sameInImage(t, api, siteDir, "lighthouse")
+
+	r := mustRunIn(t, siteDir, env, "check-theme")
+	for _, want := range []string{"harbor       settings    ok", "lighthouse   settings    ok"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("check-theme lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	mustRunIn(t, siteDir, env, "check-theme", "--theme", "lighthouse", "--apply")
+
+	mustRunIn(t, elsewhere, env, append(atSite, "down", "redmine", "--volumes")...)
+	if ids := containerIDs(t, api, redmineProject); ids != "" {
+		t.Errorf("containers left after down --volumes: %s", ids)
+	}
+}
+
+// workingDir is the compose working directory the serving Redmine was created from.
+func workingDir(t *testing.T, api client.APIClient) string {
+	t.Helper()
+	id := activeRedmine(t, api)
+	res, err := api.ContainerList(t.Context(), client.ContainerListOptions{Filters: client.Filters{}.Add("id", id)})
+	if err != nil || len(res.Items) != 1 {
+		t.Fatalf("listing container %s: %d found, %v", id, len(res.Items), err)
+	}
+	return res.Items[0].Labels["com.docker.compose.project.working_dir"]
+}
+
+// sameInImage checks that the serving Redmine holds the site's theme id as it is in the site.
+func sameInImage(t *testing.T, api client.APIClient, siteDir, id string) {
+	t.Helper()
+	const css = "stylesheets/application.css"
+	want, err := os.ReadFile(filepath.Join(siteDir, "themes", id, css))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fileInContainer(t, api, activeRedmine(t, api), "/usr/src/redmine/themes/"+id+"/"+css); !bytes.Equal(got, want) {
+		t.Errorf("themes/%s/%s in the running Redmine differs from the site's", id, css)
+	}
+}
