@@ -200,6 +200,80 @@ func TestRedmineStack(t *testing.T) {
 		rm.checkSession(session)
 	})
 
+	t.Run("nginx change without a refused connection", func(t *testing.T) {
+		edge, db, app := service(t, api, redmineProject, "edge"), service(t, api, redmineProject, "db"), activeRedmine(t, api)
+		old := service(t, api, redmineProject, "nginx")
+		// A header in our nginx image (its security headers, which every answer carries).
+		headers := filepath.Join(root, "stacks/nginx/security-headers.conf")
+		f, err := os.OpenFile(headers, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintln(f, `add_header X-Stackctl-E2e "front changed" always;`)
+		f.Close()
+		p := startProbe(rm.base + "projects/harbour")
+		start := time.Now()
+		r := run("up", "redmine", "--timeout", "15m")
+		requests, failures := p.stop()
+		t.Logf("nginx image change: up took %s; probe: %d requests, %d failed", time.Since(start).Round(100*time.Millisecond), requests, len(failures))
+		if len(failures) > 0 || requests < 10 {
+			t.Errorf("probe: %d of %d requests failed during the nginx change: %v", len(failures), requests, failures)
+		}
+		if !strings.Contains(r.stderr, "nginx's image changed: starting nginx-b beside nginx") {
+			t.Errorf("up did not start the new nginx beside the old one:\n%s", r.stderr)
+		}
+		if service(t, api, redmineProject, "edge") != edge || service(t, api, redmineProject, "db") != db || activeRedmine(t, api) != app {
+			t.Error("containers after the nginx change: want only nginx's replaced")
+		}
+		service(t, api, redmineProject, "nginx-b")
+		if gone := containerIDs(t, api, redmineProject); strings.Contains(gone, old) {
+			t.Error("the old nginx still runs")
+		}
+		resp, err := http.Get(rm.base + "login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Header.Get("X-Stackctl-E2e") != "front changed" {
+			t.Errorf("after the change nginx answers without the new image's header: %v", resp.Header)
+		}
+		rm.checkSession(session)
+
+		// A site configuration the new nginx refuses: it never serves; the old one does.
+		site := filepath.Join(root, "stacks/redmine/nginx-site.conf")
+		good, err := os.ReadFile(site)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, site, strings.Replace(string(good), "server_name _;", "server_name _;\n    e2e_unknown_directive on;", 1))
+		p = startProbe(rm.base + "projects/harbour")
+		bad := stackctl(t, env, "up", "redmine", "--timeout", "3m")
+		requests, failures = p.stop()
+		if bad.code == 0 || !strings.Contains(bad.stderr, "nginx-b keeps serving") || !strings.Contains(bad.stderr, "e2e_unknown_directive") {
+			t.Errorf("up with an nginx that cannot start: exit %d, want a failure saying the old one serves, with its log:\n%s", bad.code, bad.stderr)
+		}
+		if len(failures) > 0 || requests < 10 {
+			t.Errorf("probe: %d of %d requests failed while the new nginx failed: %v", len(failures), requests, failures)
+		}
+		service(t, api, redmineProject, "nginx-b")
+
+		// stackctl killed in the hand-over, the new nginx recorded and the old one
+		// not yet gone: the next command retires the old one.
+		writeFile(t, site, strings.Replace(string(good), "server_name _;", "server_name _;\n    # e2e: a change cut short", 1))
+		p = startProbe(rm.base + "projects/harbour")
+		killAt(t, env, "nginx serves; nginx-b finishes", "up", "redmine")
+		next := run("up", "redmine", "--timeout", "15m")
+		requests, failures = p.stop()
+		if !strings.Contains(next.stderr, "left beside nginx-b by a stopped stackctl") {
+			t.Errorf("the command after a killed hand-over does not say it stopped the nginx left beside:\n%s", next.stderr)
+		}
+		if len(failures) > 0 {
+			t.Errorf("probe: %d of %d requests failed around the killed hand-over: %v", len(failures), requests, failures)
+		}
+		service(t, api, redmineProject, "nginx") // the new one, alone
+		checkData(t)
+	})
+
 	t.Run("check-theme, every layer", func(t *testing.T) {
 		before := volumeNames(t, api)
 		r := run("check-theme")

@@ -184,7 +184,7 @@ func edgeService(ports []types.ServicePortConfig) types.ServiceConfig {
 			SecurityOpt: []string{"no-new-privileges:true"},
 			MemLimit:    types.UnitBytes(16 << 20),
 			PidsLimit:   8,
-			Sysctls:     types.Mapping{"net.ipv4.tcp_migrate_req": "1"},
+			Sysctls:     types.Mapping{MigrateReq.Sysctl: "1"},
 		},
 		Extensions: optOut(map[string]string{
 			"Healthcheck": "it runs only a sleeping shell, holding the network namespace and published port that nginx " +
@@ -192,6 +192,14 @@ func edgeService(ports []types.ServicePortConfig) types.ServiceConfig {
 		}),
 	}
 }
+
+// MigrateReq is the sysctl with which Linux moves the connections queued on a
+// closing SO_REUSEPORT socket to another socket of its group, and the first
+// kernel that has it; on an older one the edge cannot start with it.
+var MigrateReq = struct {
+	Sysctl       string
+	Major, Minor int
+}{"net.ipv4.tcp_migrate_req", 5, 14}
 
 // dbService is PostgreSQL on the postgres base, unpublished, its data in a named volume.
 func dbService() types.ServiceConfig {

@@ -283,3 +283,13 @@ func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
 
 // volumeInUseWait bounds RemoveVolume's wait for a volume's last user to go.
 const volumeInUseWait = 15 * time.Second
+
+// KernelVersion is the release of the kernel the engine's containers run on
+// ("6.1.0-28-amd64"): what a container's sysctls can be.
+func (e *Engine) KernelVersion(ctx context.Context) (string, error) {
+	res, err := e.API.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return "", fmt.Errorf("asking the engine for its kernel: %w", err)
+	}
+	return res.Info.KernelVersion, nil
+}

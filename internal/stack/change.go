@@ -194,6 +194,10 @@ func (r Runner) changeFront(ctx context.Context, prep Prepared, timeout time.Dur
 		return prep, fmt.Errorf("starting %s of stack %s: %w", to, st.Name, err)
 	}
 	r.logf("stack %s: %s's %s changed: starting %s beside %s, on the same port", st.Name, g.Front, strings.Join(what, " and "), to, from)
+	if _, ok := prep.Project.Services[g.Edge].Sysctls[catalog.MigrateReq.Sysctl]; !ok {
+		r.logf("stack %s: the engine's kernel is older than Linux %d.%d: a connection that reaches %s's socket as it closes is reset",
+			st.Name, catalog.MigrateReq.Major, catalog.MigrateReq.Minor, from)
+	}
 	err = r.Compose.Create(ctx, target, api.CreateOptions{
 		Services: []string{to}, IgnoreOrphans: true, Recreate: api.RecreateForce, RecreateDependencies: api.RecreateNever,
 	})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -31,6 +32,7 @@ type Engine interface {
 	VolumeLabels(ctx context.Context, name string) (labels map[string]string, found bool, err error)
 	LabelledVolumes(ctx context.Context, key, value string) ([]string, error)
 	RemoveVolume(ctx context.Context, name string) error
+	KernelVersion(ctx context.Context) (string, error)
 	VolumeUsage(ctx context.Context, image string, names []string) (map[string]engine.VolumeUsage, error)
 }
 
@@ -266,7 +268,38 @@ func (r Runner) load(ctx context.Context, st catalog.Stack, profile catalog.Prof
 	if err != nil {
 		return nil, err
 	}
-	return r.Checkout.Load(ctx, st, catalog.Settings{Profile: profile, Listen: cmp.Or(listen, catalog.DefaultListen), Secrets: secrets, Release: release})
+	p, err := r.Checkout.Load(ctx, st, catalog.Settings{Profile: profile, Listen: cmp.Or(listen, catalog.DefaultListen), Secrets: secrets, Release: release})
+	if err != nil {
+		return nil, err
+	}
+	return p, r.fitKernel(ctx, p)
+}
+
+// fitKernel drops catalog.MigrateReq's sysctl from p's services when the
+// engine's kernel is older than the sysctl: their containers could not start
+// with it. Without it, a connection queued on the old nginx's socket as it
+// closes is reset (see changeFront).
+func (r Runner) fitKernel(ctx context.Context, p *types.Project) error {
+	m := catalog.MigrateReq
+	if !slices.ContainsFunc(slices.Collect(maps.Values(p.Services)), func(s types.ServiceConfig) bool { return s.Sysctls[m.Sysctl] != "" }) {
+		return nil
+	}
+	v, err := r.Engine.KernelVersion(ctx)
+	if err != nil {
+		return err
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil || major > m.Major || major == m.Major && minor >= m.Minor {
+		return nil // a kernel that new, or one that does not say: the engine tells, if it cannot
+	}
+	for name, s := range p.Services {
+		if _, ok := s.Sysctls[m.Sysctl]; ok {
+			s.Sysctls = maps.Clone(s.Sysctls)
+			delete(s.Sysctls, m.Sysctl)
+			p.Services[name] = s
+		}
+	}
+	return nil
 }
 
 // generation is p, st's loaded project, as generation gen: its services on its

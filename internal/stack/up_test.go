@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/compose/v5/pkg/api"
+	"github.com/docker/compose/v5/pkg/compose"
 
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
@@ -72,6 +74,10 @@ func (f *fakeCompose) Start(_ context.Context, _ string, o api.StartOptions) err
 	return nil
 }
 
+func (f *fakeCompose) Stop(_ context.Context, _ string, o api.StopOptions) error {
+	return f.record("stop " + strings.Join(o.Services, ","))
+}
+
 func (f *fakeCompose) Remove(_ context.Context, _ string, o api.RemoveOptions) error {
 	if f.ps != nil {
 		f.ps = slices.DeleteFunc(f.ps, func(c api.ContainerSummary) bool { return slices.Contains(o.Services, c.Service) })
@@ -101,6 +107,10 @@ func (f *fakeCompose) Ps(context.Context, string, api.PsOptions) ([]api.Containe
 // in the database keeps the database's comment, the mark of a first start;
 // the front keeps its upstream file and answers smoke checks.
 type fakeEngine struct {
+	// images maps the image references the fake has to their IDs (none: it has
+	// none, and every running container's image differs from its service's).
+	images   map[string]string
+	kernel   string
 	execs    []string
 	stdin    []string
 	comment  string
@@ -111,8 +121,12 @@ type fakeEngine struct {
 
 func (f *fakeEngine) ImagePresent(context.Context, string) (bool, error) { return true, nil }
 func (f *fakeEngine) CanPull(context.Context, string) error              { return nil }
-func (f *fakeEngine) Image(context.Context, string) (engine.ImageInfo, bool, error) {
-	return engine.ImageInfo{}, false, nil
+func (f *fakeEngine) Image(_ context.Context, ref string) (engine.ImageInfo, bool, error) {
+	id, ok := f.images[ref]
+	return engine.ImageInfo{ID: id}, ok, nil
+}
+func (f *fakeEngine) KernelVersion(context.Context) (string, error) {
+	return cmp.Or(f.kernel, "6.18.0"), nil
 }
 func (f *fakeEngine) Import(context.Context, io.Reader, []string) (string, error) {
 	return "", errors.New("no imports here")
@@ -372,5 +386,90 @@ func TestChangeApp(t *testing.T) {
 				t.Errorf("slot %d, front %q, switch %+v; want slot %d", got.SlotOf(1), e.upstream, got.Switch, tc.slot)
 			}
 		})
+	}
+}
+
+// TestChangeFront: up on a serving stack whose nginx runs another image starts
+// the new one in the other slot in the edge that holds the port, records it,
+// then stops the old one gracefully and removes it; a new one that fails is
+// removed, the old one serving on; a changed edge is no hand-over.
+func TestChangeFront(t *testing.T) {
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer site.Close()
+	st, _ := catalog.LookupStack("redmine")
+	for _, tc := range []struct {
+		name, fail  string
+		edgeChanged bool
+		want        []string
+		slot        int
+	}{
+		{name: "takes over", slot: catalog.SlotB,
+			want: []string{"build", "create", "start edge,nginx-b", "stop nginx", "remove nginx", "create", "start db,edge,nginx-b,redmine"}},
+		{name: "never healthy", fail: "start edge,nginx-b", slot: catalog.SlotA,
+			want: []string{"build", "create", "start edge,nginx-b", "stop nginx-b", "remove nginx-b"}},
+		{name: "edge changed", edgeChanged: true, slot: catalog.SlotA,
+			want: []string{"build", "create", "start db,edge,nginx,redmine"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &fakeCompose{fail: tc.fail}
+			e := &fakeEngine{volumes: map[string]bool{"stackctl-redmine_db-data": true}, comment: configuredMark,
+				upstream: st.Generations.Upstream(1, catalog.SlotA), images: map[string]string{}}
+			r := Runner{Compose: c, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+			rec := state.State{Profile: catalog.ProfileUpstream, Listen: strings.TrimPrefix(site.URL, "http://"), Active: 1}
+			rec.PutGen(state.Generation{N: 1, Ready: true})
+			if err := r.State.Save(st.Name, rec); err != nil {
+				t.Fatal(err)
+			}
+			p, err := r.recorded(context.Background(), st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Everything runs as the model has it, but nginx's image, which the fake lacks.
+			for _, svc := range []string{"db", "edge", "nginx", "redmine"} {
+				labels := map[string]string{catalog.ConfigLabel: p.Services[svc].CustomLabels[catalog.ConfigLabel]}
+				if svc == "edge" {
+					labels[api.ConfigHashLabel], _ = compose.ServiceHash(p.Services[svc])
+					if tc.edgeChanged {
+						labels[api.ConfigHashLabel] = "another"
+					}
+				}
+				if svc != "nginx" {
+					e.images[p.Services[svc].Image] = "sha256:c-" + svc
+				}
+				c.ps = append(c.ps, api.ContainerSummary{ID: "c-" + svc, Service: svc, State: "running", Health: "healthy", Labels: labels})
+			}
+			_, err = r.Up(context.Background(), st, UpOptions{})
+			if (err != nil) != (tc.fail != "") {
+				t.Fatalf("up: %v", err)
+			}
+			if err != nil && !strings.Contains(err.Error(), "nginx keeps serving") {
+				t.Errorf("the error does not say the old nginx serves: %v", err)
+			}
+			if !slices.Equal(c.calls, tc.want) {
+				t.Errorf("calls = %q\nwant    %q", c.calls, tc.want)
+			}
+			if got, _ := r.State.Load(st.Name); got.FrontSlot != tc.slot {
+				t.Errorf("front slot %d, want %d", got.FrontSlot, tc.slot)
+			}
+		})
+	}
+}
+
+// TestFitKernel: the edge keeps the sysctl that migrates queued connections on
+// a kernel that has it, and loses it on one that has not (it could not start).
+func TestFitKernel(t *testing.T) {
+	st, _ := catalog.LookupStack("redmine")
+	for kernel, keeps := range map[string]bool{
+		"6.18.44-fc-v669": true, "5.14.0-70.13.1.el9_0.x86_64": true, "6.1.0-28-amd64": true,
+		"4.18.0-553.el8_10.x86_64": false, "5.10.0-33-amd64": false, "unknown": true,
+	} {
+		r := Runner{Compose: &fakeCompose{}, Engine: &fakeEngine{kernel: kernel}, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+		p, err := r.load(context.Background(), st, catalog.ProfileUpstream, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := p.Services["edge"].Sysctls[catalog.MigrateReq.Sysctl]; ok != keeps {
+			t.Errorf("kernel %s: the edge has %s: %v, want %v", kernel, catalog.MigrateReq.Sysctl, ok, keeps)
+		}
 	}
 }
