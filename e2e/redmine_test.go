@@ -264,7 +264,7 @@ func TestRedmineStack(t *testing.T) {
 		killAt(t, env, "nginx serves; nginx-b finishes", "up", "redmine")
 		next := run("up", "redmine", "--timeout", "15m")
 		requests, failures = p.stop()
-		if !strings.Contains(next.stderr, "left beside nginx-b by a stopped stackctl") {
+		if !strings.Contains(next.stderr, "stopping nginx-b, left beside nginx by a stopped stackctl") {
 			t.Errorf("the command after a killed hand-over does not say it stopped the nginx left beside:\n%s", next.stderr)
 		}
 		if len(failures) > 0 {

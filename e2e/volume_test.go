@@ -21,9 +21,9 @@ import (
 	"github.com/stackctl/stackctl/internal/volume"
 )
 
-// TestVolumeWriterPaths writes one tar stream into a fresh volume both ways a
-// volume.Writer can (the pipe a local engine reads, the archive API a remote one
-// needs) and reads back what the volume holds: owners, modes, times, content,
+// TestVolumeWriterPaths writes one tar stream into a fresh volume every way a
+// volume.Writer can (straight into the volume's directory on this host, the
+// pipe a local engine reads, the archive API a remote one needs) and reads back what the volume holds: owners, modes, times, content,
 // links, and the volume root's own owner and mode. A stream cut short fails.
 func TestVolumeWriterPaths(t *testing.T) {
 	api := dockerAPI(t)
@@ -63,9 +63,9 @@ func TestVolumeWriterPaths(t *testing.T) {
 	local := os.Getenv("DOCKER_HOST") == "" || strings.HasPrefix(os.Getenv("DOCKER_HOST"), "unix://")
 
 	for _, mode := range []struct {
-		name   string
-		noPipe bool
-	}{{"pipe", false}, {"archive-api", true}} {
+		name             string
+		noDirect, noPipe bool
+	}{{"direct", false, false}, {"pipe", true, false}, {"archive-api", true, true}} {
 		t.Run(mode.name, func(t *testing.T) {
 			ctx := context.Background()
 			vol := "stackctl-e2e-extract-" + mode.name
@@ -74,14 +74,18 @@ func TestVolumeWriterPaths(t *testing.T) {
 			e := &engine.Engine{API: api}
 			before := volumeNames(t, api)
 
-			x, err := volume.StartWriter(ctx, e, image, map[string]string{"data": vol}, "e2e", volume.Options{ArchiveAPI: mode.noPipe})
+			x, err := volume.StartWriter(ctx, e, image, map[string]string{"data": vol}, "e2e", volume.Options{ArchiveAPI: mode.noPipe, NoDirect: mode.noDirect})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := x.WriteTar(ctx, bytes.NewReader(stream.Bytes())); err != nil {
 				t.Fatal(err)
 			}
-			if wantPipe := local && !mode.noPipe; x.Piped() != wantPipe {
+			// Root on this host with a local engine: stackctl writes the volume's directory itself.
+			if wantDirect := local && os.Geteuid() == 0 && !mode.noDirect; x.Direct() != wantDirect {
+				t.Errorf("direct = %v, want %v (local engine: %v)", x.Direct(), wantDirect, local)
+			}
+			if wantPipe := local && !mode.noPipe; !x.Direct() && x.Piped() != wantPipe {
 				t.Errorf("piped = %v, want %v (local engine: %v)", x.Piped(), wantPipe, local)
 			}
 			got := readVolume(t, api, image, vol)

@@ -52,6 +52,9 @@ const fifoWait = 10 * time.Second
 type Writer struct {
 	e  *engine.Engine
 	id string
+	// roots are the volumes' directories by key, when stackctl writes them
+	// itself (see openDirect); nil otherwise.
+	roots map[string]*os.Root
 	// dir holds the pipe; empty once the pipe is known not to work.
 	dir string
 	// stdin is the helper's attached standard input: the helper lives as long as it is open.
@@ -64,6 +67,9 @@ type Options struct {
 	// ArchiveAPI writes through the engine's archive API even where the engine
 	// could read a pipe on this host: the way a remote engine is written to.
 	ArchiveAPI bool
+	// NoDirect writes through the helper (a pipe, or the archive API) even
+	// where stackctl could write into the volumes' directories itself.
+	NoDirect bool
 }
 
 // StartWriter starts a helper from image with the engine volumes named in
@@ -119,6 +125,9 @@ func StartWriter(ctx context.Context, e *engine.Engine, image string, volumes ma
 		x.Close()
 		return nil, fmt.Errorf("starting a helper from %s to write volumes: %w", image, err)
 	}
+	if !o.ArchiveAPI && !o.NoDirect {
+		x.roots = openDirect(ctx, e, x.id, volumes)
+	}
 	return x, nil
 }
 
@@ -138,9 +147,18 @@ func pipeDir() (string, error) {
 // Piped says whether writes go through the pipe rather than the archive API.
 func (x *Writer) Piped() bool { return x.dir != "" }
 
+// Direct says whether stackctl writes into the volumes' directories itself.
+func (x *Writer) Direct() bool { return x.roots != nil }
+
 // WriteTar writes content, a tar stream whose members are named under the
 // volumes' keys ("redmine-files/…"), into the volumes.
 func (x *Writer) WriteTar(ctx context.Context, content io.Reader) error {
+	if x.roots != nil {
+		if err := extract(ctx, x.roots, content); err != nil {
+			return fmt.Errorf("writing into the volumes: %w", err)
+		}
+		return nil
+	}
 	if x.dir != "" {
 		done, err := x.writePiped(ctx, content)
 		if done || ctx.Err() != nil {
@@ -222,6 +240,9 @@ func (x *Writer) Close() error {
 		return nil
 	}
 	x.closed = true
+	for _, r := range x.roots {
+		r.Close()
+	}
 	if x.stdin.Conn != nil {
 		x.stdin.Close()
 	}

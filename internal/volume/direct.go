@@ -1,0 +1,193 @@
+package volume
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/client"
+	"golang.org/x/sys/unix"
+
+	"github.com/stackctl/stackctl/internal/engine"
+)
+
+// openDirect opens each of volumes (compose key → engine name) where the
+// engine keeps it on this host, for writing without the helper: the local
+// driver's mount point, opened as an os.Root, so that no member of a stream,
+// symbolic links included, can reach outside it. That the helper, which
+// mounts the volumes, sees what is written there is found out, not assumed
+// (a remote engine, one in a VM or in its own mount namespace, a volume whose
+// driver mounts it elsewhere): a marker file written here must show there. It
+// returns nil when any volume cannot be written so.
+func openDirect(ctx context.Context, e *engine.Engine, helper string, volumes map[string]string) map[string]*os.Root {
+	roots := map[string]*os.Root{}
+	closeAll := func() map[string]*os.Root {
+		for _, r := range roots {
+			r.Close()
+		}
+		return nil
+	}
+	for key, name := range volumes {
+		v, err := e.API.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+		if err != nil || v.Volume.Driver != "local" || v.Volume.Mountpoint == "" {
+			return closeAll()
+		}
+		root, err := os.OpenRoot(v.Volume.Mountpoint)
+		if err != nil {
+			return closeAll()
+		}
+		roots[key] = root
+		if !seenByHelper(ctx, e, helper, key, root) {
+			return closeAll()
+		}
+	}
+	return roots
+}
+
+// seenByHelper writes a marker file into root and says whether the helper
+// sees it in the volume it mounts as key; the marker is removed either way.
+func seenByHelper(ctx context.Context, e *engine.Engine, helper, key string, root *os.Root) bool {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	marker := ".stackctl-direct-" + hex.EncodeToString(b)
+	if err := root.WriteFile(marker, nil, 0o600); err != nil {
+		return false
+	}
+	defer root.Remove(marker)
+	return e.Exec(ctx, helper, []string{"test", "-e", path.Join(MountRoot, key, marker)}, engine.ExecOptions{}) == nil
+}
+
+// extract writes content, a tar stream whose members are named under the
+// volumes' keys, into roots as GNU tar extracts as root with --numeric-owner:
+// every member's owner, mode and modification time, directories' times set
+// last, once nothing more is written into them. The stream has been through archive.EachMember's gate: plain
+// files, directories and links only, no set-user-ID bits, no name outside its
+// volume (os.Root holds that line again).
+func extract(ctx context.Context, roots map[string]*os.Root, content io.Reader) error {
+	type dirTime struct {
+		root *os.Root
+		name string
+		at   time.Time
+	}
+	var dirs []dirTime
+	buf := make([]byte, 1<<20)
+	tr := tar.NewReader(content)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		key, rel, _ := strings.Cut(strings.TrimPrefix(hdr.Name, "./"), "/")
+		root, ok := roots[key]
+		if !ok {
+			return fmt.Errorf("member %q is in no volume being written", hdr.Name)
+		}
+		rel = path.Clean("./" + rel)
+		if err := writeMember(root, key, rel, hdr, tr, buf); err != nil {
+			return fmt.Errorf("writing %s: %w", hdr.Name, err)
+		}
+		if hdr.Typeflag == tar.TypeDir {
+			dirs = append(dirs, dirTime{root, rel, hdr.ModTime})
+		}
+	}
+	// Deepest first would not matter: setting a directory's times touches no parent's.
+	for _, d := range dirs {
+		if err := d.root.Chtimes(d.name, d.at, d.at); err != nil {
+			return fmt.Errorf("setting the times of %s: %w", d.name, err)
+		}
+	}
+	return nil
+}
+
+// writeMember writes one member at rel in root, volume volumeKey's.
+func writeMember(root *os.Root, volumeKey, rel string, hdr *tar.Header, content io.Reader, buf []byte) error {
+	if dir := path.Dir(rel); dir != "." {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	mode := fs.FileMode(hdr.Mode) & fs.ModePerm
+	if hdr.Mode&0o1000 != 0 {
+		mode |= fs.ModeSticky
+	}
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if rel != "." {
+			if err := root.Mkdir(rel, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+		}
+	case tar.TypeReg:
+		f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		_, err = io.CopyBuffer(f, content, buf)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	case tar.TypeSymlink:
+		_ = root.Remove(rel)
+		if err := root.Symlink(hdr.Linkname, rel); err != nil {
+			return err
+		}
+		if err := root.Lchown(rel, hdr.Uid, hdr.Gid); err != nil {
+			return err
+		}
+		return lchtimes(root, rel, hdr.ModTime)
+	case tar.TypeLink:
+		key, target, _ := strings.Cut(strings.TrimPrefix(hdr.Linkname, "./"), "/")
+		if key != volumeKey {
+			return fmt.Errorf("a hard link to %q, in another volume", hdr.Linkname)
+		}
+		_ = root.Remove(rel)
+		// A hard link shares the inode, owner, mode and times of what it names.
+		return root.Link(path.Clean("./"+target), rel)
+	default:
+		return fmt.Errorf("member type %q is not written", hdr.Typeflag)
+	}
+	if err := root.Lchown(rel, hdr.Uid, hdr.Gid); err != nil {
+		return err
+	}
+	// After the owner: chown clears set-ID bits, and the mode is the member's, not the umask's.
+	if err := root.Chmod(rel, mode); err != nil {
+		return err
+	}
+	if hdr.Typeflag == tar.TypeReg {
+		return root.Chtimes(rel, hdr.ModTime, hdr.ModTime)
+	}
+	return nil
+}
+
+// lchtimes sets the times of the symbolic link rel in root, not of what it
+// names (os.Root follows links): through its parent directory, opened in root.
+func lchtimes(root *os.Root, rel string, at time.Time) error {
+	dir, err := root.Open(path.Dir(rel))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	ts := []unix.Timespec{unix.NsecToTimespec(at.UnixNano()), unix.NsecToTimespec(at.UnixNano())}
+	if err := unix.UtimesNanoAt(int(dir.Fd()), path.Base(rel), ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &fs.PathError{Op: "lchtimes", Path: rel, Err: err}
+	}
+	return nil
+}
