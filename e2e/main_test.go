@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 
 // dockerAPI returns a client of the real engine, or skips (fails under STACKCTL_E2E=1)
 // when none answers.
-func dockerAPI(t *testing.T) client.APIClient {
+func dockerAPI(t testing.TB) client.APIClient {
 	t.Helper()
 	c, err := client.New(client.FromEnv)
 	if err == nil {

@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"archive/tar"
 	"cmp"
 	"context"
 	"errors"
@@ -465,6 +466,22 @@ func (rs *restore) database(ctx context.Context, d *catalog.Database, dump io.Re
 // bound) through w, which has the volume mounted under its key: the members go
 // there, the volume's root ("./") included, so that it gets its owner and mode.
 func writeVolume(ctx context.Context, w *volume.Writer, key string, content io.Reader, limit int64) error {
+	if files, ok := w.Files(key); ok {
+		// Straight from the gate into the volume's directory: no tar in between.
+		err := archive.EachMember(content, limit, func(hdr *tar.Header, r io.Reader) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return files.Write(hdr, r)
+		})
+		if err == nil {
+			err = files.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("restoring volume %s: %w", key, err)
+		}
+		return nil
+	}
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
 	var rerr error

@@ -66,20 +66,63 @@ func seenByHelper(ctx context.Context, e *engine.Engine, helper, key string, roo
 	return e.Exec(ctx, helper, []string{"test", "-e", path.Join(MountRoot, key, marker)}, engine.ExecOptions{}) == nil
 }
 
-// extract writes content, a tar stream whose members are named under the
-// volumes' keys, into roots as GNU tar extracts as root with --numeric-owner:
-// every member's owner, mode and modification time, directories' times set
-// last, once nothing more is written into them. The stream has been through archive.EachMember's gate: plain
-// files, directories and links only, no set-user-ID bits, no name outside its
+// Files writes one volume's members straight into its directory, as GNU tar
+// extracts as root with --numeric-owner: every member's owner, mode and
+// modification time, directories' times set by Close, once nothing more is
+// written into them. Members come through archive.EachMember's gate: plain
+// files, directories and links only, no set-user-ID bits, no name outside the
 // volume (os.Root holds that line again).
-func extract(ctx context.Context, roots map[string]*os.Root, content io.Reader) error {
-	type dirTime struct {
-		root *os.Root
-		name string
-		at   time.Time
+type Files struct {
+	root *os.Root
+	dirs []dirTime
+	buf  []byte
+}
+
+type dirTime struct {
+	name string
+	at   time.Time
+}
+
+// Files returns the writer of volume key's files, when stackctl writes the
+// volumes itself (see Direct).
+func (x *Writer) Files(key string) (*Files, bool) {
+	root, ok := x.roots[key]
+	if !ok {
+		return nil, false
 	}
-	var dirs []dirTime
-	buf := make([]byte, 1<<20)
+	return &Files{root: root, buf: make([]byte, 1<<20)}, true
+}
+
+// Write writes the member hdr, named relative to the volume's root ("./a/b"
+// or "a/b"; hard links name their target so too), with its content.
+func (f *Files) Write(hdr *tar.Header, content io.Reader) error {
+	rel := volumePath(hdr.Name)
+	if err := f.write(rel, hdr, content); err != nil {
+		return fmt.Errorf("writing %s: %w", hdr.Name, err)
+	}
+	if hdr.Typeflag == tar.TypeDir {
+		f.dirs = append(f.dirs, dirTime{rel, hdr.ModTime})
+	}
+	return nil
+}
+
+// Close sets the directories' times.
+func (f *Files) Close() error {
+	for _, d := range f.dirs {
+		if err := f.root.Chtimes(d.name, d.at, d.at); err != nil {
+			return fmt.Errorf("setting the times of %s: %w", d.name, err)
+		}
+	}
+	return nil
+}
+
+// volumePath is a member's name as a path in the volume's root.
+func volumePath(name string) string { return path.Clean("./" + name) }
+
+// extract writes content, a tar stream whose members are named under the
+// volumes' keys ("key/a/b"), into the volumes' directories.
+func (x *Writer) extract(ctx context.Context, content io.Reader) error {
+	files := map[string]*Files{}
 	tr := tar.NewReader(content)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -93,29 +136,37 @@ func extract(ctx context.Context, roots map[string]*os.Root, content io.Reader) 
 			return err
 		}
 		key, rel, _ := strings.Cut(strings.TrimPrefix(hdr.Name, "./"), "/")
-		root, ok := roots[key]
+		f, ok := files[key]
 		if !ok {
-			return fmt.Errorf("member %q is in no volume being written", hdr.Name)
+			if f, ok = x.Files(key); !ok {
+				return fmt.Errorf("member %q is in no volume being written", hdr.Name)
+			}
+			files[key] = f
 		}
-		rel = path.Clean("./" + rel)
-		if err := writeMember(root, key, rel, hdr, tr, buf); err != nil {
-			return fmt.Errorf("writing %s: %w", hdr.Name, err)
+		member := *hdr
+		member.Name = rel
+		if hdr.Typeflag == tar.TypeLink {
+			linkKey, target, _ := strings.Cut(strings.TrimPrefix(hdr.Linkname, "./"), "/")
+			if linkKey != key {
+				return fmt.Errorf("member %q is a hard link to %q, in another volume", hdr.Name, hdr.Linkname)
+			}
+			member.Linkname = target
 		}
-		if hdr.Typeflag == tar.TypeDir {
-			dirs = append(dirs, dirTime{root, rel, hdr.ModTime})
+		if err := f.Write(&member, tr); err != nil {
+			return err
 		}
 	}
-	// Deepest first would not matter: setting a directory's times touches no parent's.
-	for _, d := range dirs {
-		if err := d.root.Chtimes(d.name, d.at, d.at); err != nil {
-			return fmt.Errorf("setting the times of %s: %w", d.name, err)
+	for _, f := range files {
+		if err := f.Close(); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// writeMember writes one member at rel in root, volume volumeKey's.
-func writeMember(root *os.Root, volumeKey, rel string, hdr *tar.Header, content io.Reader, buf []byte) error {
+// write writes one member at rel.
+func (f *Files) write(rel string, hdr *tar.Header, content io.Reader) error {
+	root := f.root
 	if dir := path.Dir(rel); dir != "." {
 		if err := root.MkdirAll(dir, 0o755); err != nil {
 			return err
@@ -133,12 +184,12 @@ func writeMember(root *os.Root, volumeKey, rel string, hdr *tar.Header, content 
 			}
 		}
 	case tar.TypeReg:
-		f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		w, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
 			return err
 		}
-		_, err = io.CopyBuffer(f, content, buf)
-		if cerr := f.Close(); err == nil {
+		_, err = io.CopyBuffer(w, content, f.buf)
+		if cerr := w.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
@@ -154,13 +205,9 @@ func writeMember(root *os.Root, volumeKey, rel string, hdr *tar.Header, content 
 		}
 		return lchtimes(root, rel, hdr.ModTime)
 	case tar.TypeLink:
-		key, target, _ := strings.Cut(strings.TrimPrefix(hdr.Linkname, "./"), "/")
-		if key != volumeKey {
-			return fmt.Errorf("a hard link to %q, in another volume", hdr.Linkname)
-		}
 		_ = root.Remove(rel)
 		// A hard link shares the inode, owner, mode and times of what it names.
-		return root.Link(path.Clean("./"+target), rel)
+		return root.Link(volumePath(hdr.Linkname), rel)
 	default:
 		return fmt.Errorf("member type %q is not written", hdr.Typeflag)
 	}

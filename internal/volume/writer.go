@@ -154,7 +154,7 @@ func (x *Writer) Direct() bool { return x.roots != nil }
 // volumes' keys ("redmine-files/…"), into the volumes.
 func (x *Writer) WriteTar(ctx context.Context, content io.Reader) error {
 	if x.roots != nil {
-		if err := extract(ctx, x.roots, content); err != nil {
+		if err := x.extract(ctx, content); err != nil {
 			return fmt.Errorf("writing into the volumes: %w", err)
 		}
 		return nil
