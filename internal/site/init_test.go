@@ -26,7 +26,7 @@ func TestInit(t *testing.T) {
 	if found, err := Find(filepath.Join(dir, "plugins")); err != nil || found != s {
 		t.Errorf("Find from the new site's plugins/ = %+v, %v; want %+v", found, err, s)
 	}
-	if err := s.checkSettings(); err != nil {
+	if _, err := s.Settings(); err != nil {
 		t.Errorf("the settings file init writes: %v", err)
 	}
 	got, err := readTree(dir)

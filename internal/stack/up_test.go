@@ -125,6 +125,7 @@ func (f *fakeEngine) Image(_ context.Context, ref string) (engine.ImageInfo, boo
 	id, ok := f.images[ref]
 	return engine.ImageInfo{ID: id}, ok, nil
 }
+func (f *fakeEngine) CPUs(context.Context) (int, error) { return 4, nil }
 func (f *fakeEngine) KernelVersion(context.Context) (string, error) {
 	return cmp.Or(f.kernel, "6.18.0"), nil
 }
