@@ -272,7 +272,9 @@ func (r Runner) load(ctx context.Context, st catalog.Stack, profile catalog.Prof
 		return nil, err
 	}
 	site := r.Site
-	if st.Puma && site.PumaWorkers == nil {
+	// Without an engine (config with a profile given), the compose file's
+	// default shows: single mode.
+	if st.Puma && site.PumaWorkers == nil && r.Engine != nil {
 		n, err := r.Engine.CPUs(ctx)
 		if err != nil {
 			return nil, err
