@@ -27,7 +27,7 @@ type Loaded struct {
 	File
 	// Path is the file read; "" when there is none (a checkout need not have one).
 	Path string
-	// lines maps a dotted key (tls.mode, tls.names[1]) to the line of its value.
+	// lines maps a dotted key (tls.mode, tls.names[1]) to the line it is at.
 	lines map[string]int
 }
 
@@ -119,11 +119,17 @@ func Parse(file string, b []byte) (Loaded, error) {
 		ps.add(line, "", "not YAML: "+msg, "see docs/settings.md")
 		return Loaded{}, ps.err(file)
 	}
+	d := decoder{lines: l.lines, problems: &ps, secrets: map[string]bool{}}
 	if len(doc.Content) > 0 {
-		d := decoder{lines: l.lines, problems: &ps}
 		d.mapping(doc.Content[0], "", reflect.ValueOf(&l.File).Elem())
 	}
-	l.check(&ps)
+	var checked problems
+	l.check(&checked)
+	for _, p := range checked {
+		if !d.secrets[p.Key] {
+			ps = append(ps, p)
+		}
+	}
 	if err := ps.err(file); err != nil {
 		return Loaded{}, err
 	}
@@ -148,6 +154,9 @@ func yamlError(err error) (int, string) {
 type decoder struct {
 	lines    map[string]int
 	problems *problems
+	// secrets are the keys whose value looks like a secret: no other problem
+	// of theirs is reported, since it would repeat the value.
+	secrets map[string]bool
 }
 
 func join(prefix, key string) string {
@@ -215,7 +224,7 @@ func (d decoder) mapping(n *yaml.Node, prefix string, v reflect.Value) {
 			d.unknown(k, prefix, keys)
 			continue
 		}
-		d.value(val, key, v.Field(fi), v.Type().Field(fi))
+		d.value(val, key, k.Line, v.Field(fi), v.Type().Field(fi))
 	}
 }
 
@@ -240,11 +249,12 @@ func (d decoder) unknown(k *yaml.Node, prefix string, keys []string) {
 	d.problems.add(k.Line, key, "unknown key", fix)
 }
 
-func (d decoder) value(n *yaml.Node, key string, v reflect.Value, f reflect.StructField) {
+// value decodes n, the value of key given at line, into v.
+func (d decoder) value(n *yaml.Node, key string, line int, v reflect.Value, f reflect.StructField) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
-	d.lines[key] = n.Line
+	d.lines[key] = line
 	if isNull(n) {
 		return
 	}
@@ -295,6 +305,7 @@ func (d decoder) value(n *yaml.Node, key string, v reflect.Value, f reflect.Stru
 // token, a password in a URL) in a field that is not a secret's file.
 func (d decoder) inlineSecret(n *yaml.Node, key string) {
 	if what := secretscan.Kind(key, n.Value); what != "" {
+		d.secrets[key] = true
 		d.problems.add(n.Line, key, fmt.Sprintf("the value looks like a secret given inline (%s)", what),
 			"secrets are never given inline: put it in a file of yours with mode 0600 and name the file with the *_file key "+
 				"that takes it (docs/reference/settings.md); never commit the secret")

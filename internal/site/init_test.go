@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/settings"
 )
 
 func TestInit(t *testing.T) {
@@ -28,6 +29,9 @@ func TestInit(t *testing.T) {
 	}
 	if _, err := s.Settings(); err != nil {
 		t.Errorf("the settings file init writes: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, SettingsFile)); string(b) != settings.Template() {
+		t.Error("init did not write settings.Template() (internal/settings' golden file shows it)")
 	}
 	got, err := readTree(dir)
 	if err != nil {
