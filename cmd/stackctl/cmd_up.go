@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/settings"
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
@@ -58,7 +59,8 @@ refuses tls.mode other than off and any mail setting: this version checks
 them but does not apply them yet. The address published on is --listen, else
 the settings file's listen, else the one recorded by the last up, else
 ` + catalog.DefaultListen + `. A changed setting takes effect as any other change
-does: Redmine and nginx are handed over to new containers without an outage.`,
+does: Redmine and nginx are handed over to new containers without an outage,
+the database (a changed db_memory) is recreated. See docs/settings.md.`,
 		Example: `  stackctl up redmine
   stackctl up redmine --profile debian --listen 0.0.0.0:8080
   STACKCTL_PROFILE=debian stackctl up nginx`,
@@ -93,7 +95,7 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 	}
 	defer release()
 	res, err := r.Up(ctx, st, stack.UpOptions{
-		Profile: profile, Listen: cmp.Or(o.listen, set.Listen), Mirror: o.mirror, RebuildBases: o.rebuildBases, Timeout: o.timeout, NoWait: o.noWait,
+		Profile: profile, Listen: listenFor(o.listen, set), Mirror: o.mirror, RebuildBases: o.rebuildBases, Timeout: o.timeout, NoWait: o.noWait,
 	})
 	if err != nil {
 		return err
@@ -113,3 +115,8 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 	fmt.Fprintln(g.stdout, res.URL)
 	return nil
 }
+
+// listenFor is the address up asks to publish on: --listen, else the settings
+// file's listen; with neither, the runner keeps the address the last up
+// recorded, else catalog.DefaultListen.
+func listenFor(flag string, set settings.Loaded) string { return cmp.Or(flag, set.Listen) }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stackctl/stackctl/internal/settings"
 	"github.com/stackctl/stackctl/internal/site"
 )
 
@@ -56,5 +57,26 @@ func TestUpRefusesSettings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestListenPrecedence: --listen, then the settings file's listen; with
+// neither, nothing, so that the runner keeps the recorded address, then the
+// default (internal/stack's TestSiteSettings).
+func TestListenPrecedence(t *testing.T) {
+	set := settings.Default()
+	set.Listen = "0.0.0.0:80"
+	for _, tc := range []struct {
+		flag string
+		set  settings.Loaded
+		want string
+	}{
+		{"127.0.0.1:9000", set, "127.0.0.1:9000"},
+		{"", set, "0.0.0.0:80"},
+		{"", settings.Default(), ""},
+	} {
+		if got := listenFor(tc.flag, tc.set); got != tc.want {
+			t.Errorf("listenFor(%q, listen %q) = %q, want %q", tc.flag, tc.set.Listen, got, tc.want)
+		}
 	}
 }

@@ -34,8 +34,8 @@ var (
 //go:embed locales.txt
 var localesTxt string
 
-// Locales are the languages Redmine 6 ships (locales.txt).
-var Locales = func() []string {
+// locales are the languages Redmine 6 ships (locales.txt).
+var locales = func() []string {
 	var out []string
 	for _, l := range strings.Split(localesTxt, "\n") {
 		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
@@ -210,9 +210,9 @@ func (l Loaded) checkRedmine(ps *problems) {
 	at := func(key string) int { return l.lines[key] }
 	bad := func(key, msg, fix string) { ps.add(at(key), key, msg, fix) }
 	r := l.Redmine
-	if r.Language != "" && !slices.Contains(Locales, r.Language) {
-		fix := "want one of Redmine 6's locales: " + strings.Join(Locales, ", ")
-		for _, loc := range Locales {
+	if r.Language != "" && !slices.Contains(locales, r.Language) {
+		fix := "want one of Redmine 6's locales: " + strings.Join(locales, ", ")
+		for _, loc := range locales {
 			if strings.EqualFold(loc, r.Language) || strings.EqualFold(loc, strings.ReplaceAll(r.Language, "_", "-")) {
 				fix = "did you mean " + loc + "?"
 			}

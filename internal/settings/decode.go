@@ -34,9 +34,6 @@ type Loaded struct {
 // Default is the settings of a site without a settings file: every default.
 func Default() Loaded { return Loaded{File: File{Version: Version}} }
 
-// Line is the line key's value was given at, 0 when it was not given.
-func (l Loaded) Line(key string) int { return l.lines[key] }
-
 // Problem is one thing wrong with a settings file, at the line of its key.
 type Problem struct {
 	// Line is 1-based; 0 when the problem concerns the file as a whole.
@@ -139,7 +136,6 @@ func Parse(file string, b []byte) (Loaded, error) {
 // yamlError takes the line out of a YAML syntax error ("yaml: line 3: ...").
 func yamlError(err error) (int, string) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	var line int
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if n, after, ok := strings.Cut(rest, ": "); ok {
 			if v, err := strconv.Atoi(n); err == nil {
@@ -147,7 +143,7 @@ func yamlError(err error) (int, string) {
 			}
 		}
 	}
-	return line, msg
+	return 0, msg
 }
 
 // decoder walks the YAML nodes against the schema's types, by their yaml tags.

@@ -30,9 +30,9 @@ func (l Loaded) files() []struct {
 	}
 }
 
-// FilePath resolves a path given in the settings: a relative one is taken from
+// filePath resolves a path given in the settings: a relative one is taken from
 // the settings file's directory.
-func (l Loaded) FilePath(p string) string {
+func (l Loaded) filePath(p string) string {
 	if p == "" || filepath.IsAbs(p) || l.Path == "" {
 		return p
 	}
@@ -50,7 +50,7 @@ func (l Loaded) CheckFiles() error {
 		if f.path == "" {
 			continue
 		}
-		path := l.FilePath(f.path)
+		path := l.filePath(f.path)
 		var err error
 		if f.secret {
 			err = state.CheckPrivate(path)
@@ -66,7 +66,7 @@ func (l Loaded) CheckFiles() error {
 		case errors.Is(err, fs.ErrNotExist):
 			msg = path + " does not exist"
 		case errors.Is(err, errs.InvalidInput) && f.secret:
-			fix = fmt.Sprintf("a secret's file must be a regular file of yours with mode 0600 or stricter: chmod 600 %s", path)
+			fix = "a secret's file must be a regular file of yours with mode 0600 or stricter"
 		case errors.Is(err, errs.InvalidInput):
 			fix = "name a regular file"
 		default:

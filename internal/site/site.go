@@ -66,7 +66,7 @@ func Find(start string) (Site, error) {
 // Open finds the site from start upwards and, for a site that is not a
 // checkout, writes out what its stacks are built from, saying so on log when
 // it did. Its settings file is read by Settings: validate reports its
-// problems as findings, other commands refuse it.
+// problems as findings, and commands that run a stack refuse them.
 func Open(start string, log io.Writer) (Site, error) {
 	s, err := Find(start)
 	if err != nil {
