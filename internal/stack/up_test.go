@@ -548,3 +548,42 @@ func TestSiteSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestSiteSettingsChangeTheHash: a changed memory limit or Puma size changes
+// Redmine's configuration hash, so up hands Redmine over to a new container
+// (changeApp); Redmine's own settings do not, being written to its database.
+func TestSiteSettingsChangeTheHash(t *testing.T) {
+	st, err := catalog.LookupStack("redmine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := func(site catalog.Site) string {
+		t.Helper()
+		p, err := repoRoot(t).Load(context.Background(), st, catalog.Settings{Profile: catalog.ProfileUpstream, Listen: catalog.DefaultListen, Site: site})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := generation(st, p, 1, catalog.SlotA, catalog.SlotA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.Services["redmine"].CustomLabels[catalog.ConfigLabel]
+	}
+	two := 2
+	base := hash(catalog.Site{})
+	for name, site := range map[string]catalog.Site{
+		"memory":  {Memory: map[string]string{"redmine": "512m"}},
+		"workers": {PumaWorkers: &two},
+		"threads": {PumaMinThreads: 1, PumaMaxThreads: 3},
+	} {
+		if hash(site) == base {
+			t.Errorf("a changed %s keeps Redmine's configuration hash: no hand-over", name)
+		}
+	}
+	if hash(catalog.Site{AppSettings: map[string]string{"default_language": "de"}, Memory: map[string]string{"db": "2g"}}) != base {
+		t.Error("Redmine's settings, or the database's memory, change Redmine's configuration hash")
+	}
+	if hash(catalog.Site{Memory: map[string]string{"redmine": "1g"}}) != base {
+		t.Error("the default memory limit, given, changes Redmine's configuration hash")
+	}
+}
