@@ -53,7 +53,11 @@ func runConfig(ctx context.Context, g *globalOptions, o *configOptions, args []s
 	if err != nil {
 		return err
 	}
-	r := stack.Runner{Checkout: root, State: sd}
+	set, err := g.settings()
+	if err != nil {
+		return err
+	}
+	r := stack.Runner{Checkout: root, State: sd, Site: set.Catalog()}
 	if profile == catalog.ProfileAuto {
 		d, err := g.connect(ctx)
 		if err != nil {

@@ -17,8 +17,10 @@ func newInitCommand(g *globalOptions) *cobra.Command {
 		Long: `Create a site in DIR (default: --dir, else the working directory), creating DIR
 when missing:
 
-  stackctl.yaml  the site's settings; every stackctl command run in the site, or
-                 below it, finds the site by this file
+  stackctl.yaml  the site's settings, every one documented in a comment and
+                 commented out but version (docs/reference/settings.md); every
+                 stackctl command run in the site, or below it, finds the site
+                 by this file
   themes/        Redmine themes, baked into the Redmine image by 'stackctl up redmine';
                  starts with stackctl's own theme, harbor
   plugins/       Redmine plugins, one folder each

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/settings"
 	"github.com/stackctl/stackctl/internal/validate"
 )
 
@@ -32,10 +33,11 @@ func newReferenceCommand(g *globalOptions) *cobra.Command {
 	o := &referenceOptions{}
 	cmd := &cobra.Command{
 		Use:   "reference",
-		Short: "Write the reference docs: every command's help, the exit codes, the validate rules",
+		Short: "Write the reference docs: every command's help, the exit codes, the validate rules, the settings file",
 		Long: `Write docs/reference/ from the commands themselves: one Markdown page per command
-and subcommand (its help, examples and flags), exit-codes.md, validate-rules.md and
-an index, README.md. The pages are generated, never edited by hand; the test suite
+and subcommand (its help, examples and flags), exit-codes.md, validate-rules.md,
+settings.md (every key of stackctl.yaml, from internal/settings' schema) and an
+index, README.md. The pages are generated, never edited by hand; the test suite
 fails when a committed page drifts from the commands.
 
 The pages are the same on every machine: flag defaults are shown as they are with no
@@ -162,6 +164,7 @@ func referenceFiles() (map[string][]byte, error) {
 	}
 	files["exit-codes.md"] = exitCodesPage()
 	files["validate-rules.md"] = validateRulesPage()
+	files["settings.md"] = append([]byte(referenceNote), settings.Reference()...)
 	files["README.md"] = referenceIndex(root)
 	return files, nil
 }
@@ -227,6 +230,6 @@ func referenceIndex(root *cobra.Command) []byte {
 		}
 	}
 	walk(root)
-	b.WriteString("\n- [Exit codes](exit-codes.md)\n- [validate rules](validate-rules.md)\n")
+	b.WriteString("\n- [Exit codes](exit-codes.md)\n- [validate rules](validate-rules.md)\n- [Settings file](settings.md)\n")
 	return b.Bytes()
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/settings"
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
@@ -23,7 +26,7 @@ type upOptions struct {
 
 func (o *upOptions) AddFlags(fs *pflag.FlagSet) {
 	profileFlag(fs, &o.profile, envProfile(), profileUsage)
-	fs.StringVar(&o.listen, "listen", "", "host address:port to publish the stack on (default: as last time, else "+catalog.DefaultListen+")")
+	fs.StringVar(&o.listen, "listen", "", "host address:port to publish the stack on (default: the settings file's listen, else as last time, else "+catalog.DefaultListen+")")
 	mirrorFlag(fs, &o.mirror)
 	fs.BoolVar(&o.rebuildBases, "rebuild-bases", false, "rebuild the debian bases even when their recipe has not changed")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the stack to become healthy")
@@ -45,7 +48,19 @@ Running it again changes nothing.
 
 The redmine stack's secrets (database password, secret key base, administrator
 password) are generated on its first start into files of mode 0600 under
---state-dir, and handed to the containers only as files.`,
+--state-dir, and handed to the containers only as files.
+
+The site's settings file, stackctl.yaml, is read first and refused (exit 2)
+with every problem at its line; so are the secret files it names unless they
+are yours with mode 0600 or stricter. up applies listen, resources (memory
+limits), redmine.puma, and Redmine's language, host name, protocol and
+emission address, which it writes into Redmine's settings on every run. It
+refuses tls.mode other than off and any mail setting: this version checks
+them but does not apply them yet. The address published on is --listen, else
+the settings file's listen, else the one recorded by the last up, else
+` + catalog.DefaultListen + `. A changed setting takes effect as any other change
+does: Redmine and nginx are handed over to new containers without an outage,
+the database (a changed db_memory) is recreated. See docs/settings.md.`,
 		Example: `  stackctl up redmine
   stackctl up redmine --profile debian --listen 0.0.0.0:8080
   STACKCTL_PROFILE=debian stackctl up nginx`,
@@ -67,13 +82,20 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 	if err != nil {
 		return err
 	}
+	set, err := g.settings()
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(set.CheckFiles(), set.NotApplied()); err != nil {
+		return err
+	}
 	r, _, release, err := g.changing(ctx, st, "up")
 	if err != nil {
 		return err
 	}
 	defer release()
 	res, err := r.Up(ctx, st, stack.UpOptions{
-		Profile: profile, Listen: o.listen, Mirror: o.mirror, RebuildBases: o.rebuildBases, Timeout: o.timeout, NoWait: o.noWait,
+		Profile: profile, Listen: listenFor(o.listen, set), Mirror: o.mirror, RebuildBases: o.rebuildBases, Timeout: o.timeout, NoWait: o.noWait,
 	})
 	if err != nil {
 		return err
@@ -93,3 +115,8 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 	fmt.Fprintln(g.stdout, res.URL)
 	return nil
 }
+
+// listenFor is the address up asks to publish on: --listen, else the settings
+// file's listen; with neither, the runner keeps the address the last up
+// recorded, else catalog.DefaultListen.
+func listenFor(flag string, set settings.Loaded) string { return cmp.Or(flag, set.Listen) }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/site"
+	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/validate"
 )
 
@@ -31,11 +34,15 @@ func newValidateCommand(g *globalOptions) *cobra.Command {
 	o := &validateOptions{}
 	cmd := &cobra.Command{
 		Use:   "validate [STACK... | -f FILE...]",
-		Short: "Check compose files and their Dockerfiles against stackctl's rules",
+		Short: "Check compose files, their Dockerfiles and the site's settings file against stackctl's rules",
 		Long: `Check compose files, and the Dockerfiles their services build, against what makes
 a stack safe and durable. A stack (default: every stack) is loaded as stackctl runs it,
 under both base profiles unless --profile picks one; -f loads files as 'docker compose -f'
 does. Nothing is pulled or run: no Docker engine is needed.
+
+Without -f, the site's settings file (stackctl.yaml) is checked too: every unknown
+key, bad value, inconsistency and secret given inline (rule Settings), then the
+files it names (rule SettingsFiles: a secret's must be yours, mode 0600 or stricter).
 
 Every finding is reported at once, with its rule, file:line, what is wrong and how to
 fix it. Exit status: 0 when clean, 2 on findings, 1 when a file cannot be read.
@@ -134,9 +141,15 @@ func validateStacks(ctx context.Context, g *globalOptions, o *validateOptions, a
 			profiles = []catalog.Profile{p}
 		}
 	}
-	root, err := g.checkout()
+	s, err := g.site()
 	if err != nil {
 		return validate.Report{}, err
 	}
-	return validate.Stacks(ctx, root, sts, profiles)
+	report, err := validate.Stacks(ctx, stack.Checkout(s.Root()), sts, profiles)
+	if err != nil {
+		return validate.Report{}, err
+	}
+	set, err := validate.Settings(filepath.Join(s.Dir, site.SettingsFile))
+	report.Add(set)
+	return report, err
 }

@@ -13,11 +13,13 @@ import (
 // packages of a lower rank, so that data never calls back into what runs it.
 var layers = map[string]int{
 	"errs":           0,
+	"secretscan":     0,
 	"catalog":        1,
 	"atomicfile":     1,
 	"state":          2,
 	"engine":         2,
-	"site":           2,
+	"site":           4,
+	"settings":       3,
 	"backup/archive": 2,
 	"basebuild":      3,
 	"volume":         3,

@@ -19,6 +19,7 @@ import (
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/settings"
 	"github.com/stackctl/stackctl/internal/site"
 	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/state"
@@ -36,9 +37,11 @@ type globalOptions struct {
 	debug    bool
 	// noWaitLock fails at once when another command is changing the stack.
 	noWaitLock bool
-	stdin      io.Reader
-	stdout     io.Writer
-	stderr     io.Writer
+	// opened is the site once site found and opened it: one run opens it once.
+	opened *site.Site
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
 }
 
 func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
@@ -129,11 +132,28 @@ for what, or with --no-wait-lock fails at once (exit 5). Commands that only read
 
 // site opens the site: found from --dir, or from the working directory, upwards.
 func (g *globalOptions) site() (site.Site, error) {
+	if g.opened != nil {
+		return *g.opened, nil
+	}
 	start, err := g.start()
 	if err != nil {
 		return site.Site{}, err
 	}
-	return site.Open(start, g.stderr)
+	s, err := site.Open(start, g.stderr)
+	if err != nil {
+		return site.Site{}, err
+	}
+	g.opened = &s
+	return s, nil
+}
+
+// settings reads the site's settings file, refusing one with any problem.
+func (g *globalOptions) settings() (settings.Loaded, error) {
+	s, err := g.site()
+	if err != nil {
+		return settings.Loaded{}, err
+	}
+	return s.Settings()
 }
 
 // start is where the search for the site starts.
@@ -197,6 +217,10 @@ func (g *globalOptions) runner(ctx context.Context) (stack.Runner, *engine.Engin
 	if err != nil {
 		return stack.Runner{}, nil, err
 	}
+	set, err := g.settings()
+	if err != nil {
+		return stack.Runner{}, nil, err
+	}
 	if _, err := g.state(); err != nil {
 		return stack.Runner{}, nil, err
 	}
@@ -204,7 +228,7 @@ func (g *globalOptions) runner(ctx context.Context) (stack.Runner, *engine.Engin
 	if err != nil {
 		return stack.Runner{}, nil, err
 	}
-	return stack.Runner{Compose: d.Compose, Engine: d.Engine, Checkout: c, State: state.Dir(g.stateDir), Log: g.stderr}, d.Engine, nil
+	return stack.Runner{Compose: d.Compose, Engine: d.Engine, Checkout: c, State: state.Dir(g.stateDir), Site: set.Catalog(), Log: g.stderr}, d.Engine, nil
 }
 
 // changing takes st's lock for a command that changes it (see lock), then

@@ -60,6 +60,12 @@ type Stack struct {
 	// Releases says the stack comes in releases (see Release): its redmine
 	// and postgres bases are the release's.
 	Releases bool
+	// SettingsTable is the table of its Database where the application keeps
+	// its settings (Redmine's settings), which up writes Site.AppSettings
+	// into; "" for none.
+	SettingsTable string
+	// Puma says its application runs in Puma, sized by Site's Puma fields.
+	Puma bool
 }
 
 // FirstStart is a command run once in a service's container, after a stack's
@@ -198,12 +204,14 @@ var stacks = map[string]Stack{
 	"nginx": {Name: "nginx", Entry: "nginx", EntryPort: nginxPort, BaseNames: []string{"nginx"}, Model: nginxModel},
 	"redmine": {
 		Name: "redmine", Entry: "nginx", EntryPort: nginxPort,
-		BaseNames:  []string{"nginx", "redmine", "postgres"},
-		Releases:   true,
-		Model:      redmineModel,
-		Secrets:    []Secret{secretDBPassword, secretKeyBase, secretAdminPassword},
-		FirstStart: redmineFirstStart,
-		Database:   &Database{Service: "db", Volume: volDB, User: redmineUser, Name: redmineDB},
+		BaseNames:     []string{"nginx", "redmine", "postgres"},
+		Releases:      true,
+		Model:         redmineModel,
+		Secrets:       []Secret{secretDBPassword, secretKeyBase, secretAdminPassword},
+		FirstStart:    redmineFirstStart,
+		SettingsTable: "settings",
+		Puma:          true,
+		Database:      &Database{Service: "db", Volume: volDB, User: redmineUser, Name: redmineDB},
 		Generations: &Generations{
 			Services: []string{"db", "redmine"},
 			Volumes:  []string{volDB, volFiles, volPlugins},

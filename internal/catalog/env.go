@@ -19,7 +19,19 @@ const (
 	varPostgresMount = "STACKCTL_POSTGRES_MOUNT"
 	varHTTPAddr      = "STACKCTL_HTTP_ADDR"
 	varHTTPPort      = "STACKCTL_HTTP_PORT"
+	// Puma's size in the Redmine container (stacks/redmine/puma.rb reads them).
+	varPumaWorkers    = "STACKCTL_PUMA_WORKERS"
+	varPumaMinThreads = "STACKCTL_PUMA_MIN_THREADS"
+	varPumaMaxThreads = "STACKCTL_PUMA_MAX_THREADS"
 )
+
+// memoryVars are the variables that set a service's memory limit, by the
+// service's name in the compose files; unset, the model's limit holds.
+var memoryVars = map[string]string{
+	"redmine": "STACKCTL_REDMINE_MEMORY",
+	"db":      "STACKCTL_DB_MEMORY",
+	"nginx":   "STACKCTL_NGINX_MEMORY",
+}
 
 // Settings are the per-run values the compose files interpolate.
 type Settings struct {
@@ -31,6 +43,27 @@ type Settings struct {
 	Secrets map[string]string
 	// Release is the release the stack's generation runs ("": DefaultRelease).
 	Release string
+	// Site is what the site's settings file changes.
+	Site Site
+}
+
+// Site is what a site's settings file (internal/settings) changes in the
+// stacks. Its zero value changes nothing: each compose file's defaults hold.
+type Site struct {
+	// Memory are memory limits by service name (redmine, db, nginx), such
+	// as "512m"; a service not named keeps its model's limit.
+	Memory map[string]string
+	// PumaWorkers is the number of Puma workers of a stack with Puma (0:
+	// single mode); nil: as many as the engine's host has CPUs, which the
+	// runner asks the engine for.
+	PumaWorkers *int
+	// PumaMinThreads and PumaMaxThreads are each Puma process's threads;
+	// a zero PumaMaxThreads keeps the compose file's default.
+	PumaMinThreads, PumaMaxThreads int
+	// AppSettings are the application's settings by name (Redmine's
+	// default_language, host_name, protocol, mail_from), which up writes
+	// into the stack's SettingsTable on every run.
+	AppSettings map[string]string
 }
 
 // DefaultListen keeps a new stack private to the host until the operator opens it.
@@ -58,6 +91,18 @@ func (s Stack) Env(set Settings) (map[string]string, error) {
 	if s.Releases {
 		env[varRedmineTag] = rel.Tag(set.Profile)
 		env[varPostgresMount] = rel.PostgresMount()
+	}
+	for svc, v := range memoryVars {
+		if m := set.Site.Memory[svc]; m != "" {
+			env[v] = m
+		}
+	}
+	if w := set.Site.PumaWorkers; w != nil {
+		env[varPumaWorkers] = strconv.Itoa(*w)
+	}
+	if set.Site.PumaMaxThreads > 0 {
+		env[varPumaMinThreads] = strconv.Itoa(set.Site.PumaMinThreads)
+		env[varPumaMaxThreads] = strconv.Itoa(set.Site.PumaMaxThreads)
 	}
 	for _, sec := range s.Secrets {
 		if v, ok := set.Secrets[sec.Name]; ok {

@@ -3,6 +3,9 @@ package catalog
 import (
 	"bytes"
 	"fmt"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // generatedHeader opens every generated compose file; the drift test keeps it true.
@@ -16,9 +19,50 @@ func Generate(s Stack) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rendering compose model of %s: %w", s.Name, err)
 	}
+	if y, err = memoryFromEnv(y); err != nil {
+		return nil, fmt.Errorf("rendering compose model of %s: %w", s.Name, err)
+	}
 	b0 := s.Bases()[0]
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, generatedHeader, s.Name, b0.Var, b0.DebianRef())
 	buf.Write(y)
 	return buf.Bytes(), nil
+}
+
+// memoryFromEnv makes the mem_limit of each service of memoryVars in the
+// rendered compose file y its variable, with the model's limit as default. The
+// typed model holds a limit as a number, which cannot carry an interpolation,
+// so the rendered line itself is rewritten.
+func memoryFromEnv(y []byte) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(y, &doc); err != nil {
+		return nil, err
+	}
+	lines := strings.SplitAfter(string(y), "\n")
+	services := lookup(doc.Content[0], "services")
+	for svc, v := range memoryVars {
+		m := lookup(lookup(services, svc), "mem_limit")
+		if m == nil {
+			continue
+		}
+		i := m.Line - 1
+		old := lines[i][m.Column-1:]
+		// The value as rendered, quoted or not, up to the end of the line.
+		rendered := strings.TrimRight(old, "\n")
+		lines[i] = lines[i][:m.Column-1] + "${" + v + ":-" + m.Value + "}" + old[len(rendered):]
+	}
+	return []byte(strings.Join(lines, "")), nil
+}
+
+// lookup is the value of key in mapping node n, or nil.
+func lookup(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }

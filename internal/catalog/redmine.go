@@ -266,6 +266,10 @@ func optOut(reasons map[string]string) types.Extensions {
 	return types.Extensions{"x-stackctl-validate": map[string]any{"ignore": ignore}}
 }
 
+// MaxPumaWorkers is the most Puma workers Redmine runs: with their threads
+// (at most 5 each, and Puma's own), 16 stay within the container's pids_limit.
+const MaxPumaWorkers = 16
+
 // ImageUID is the uid both the redmine and the postgres images run as (official and debian alike).
 const ImageUID = 999
 
@@ -326,6 +330,11 @@ func redmineService() types.ServiceConfig {
 				"REDMINE_DB_PASSWORD_FILE":     ptr("/run/secrets/" + secretDBPassword.Name),
 				"REDMINE_SECRET_KEY_BASE_FILE": ptr("/run/secrets/" + secretKeyBase.Name),
 				"REDMINE_PLUGINS_MIGRATE":      ptr("true"),
+				// Puma's size, read by the image's config/puma.rb (stacks/redmine/puma.rb);
+				// the defaults are single mode with Puma's own 0 to 5 threads.
+				"WEB_CONCURRENCY":   ptr("${" + varPumaWorkers + ":-0}"),
+				"RAILS_MIN_THREADS": ptr("${" + varPumaMinThreads + ":-0}"),
+				"RAILS_MAX_THREADS": ptr("${" + varPumaMaxThreads + ":-5}"),
 			},
 			Secrets: []types.ServiceSecretConfig{containerSecret(secretDBPassword), containerSecret(secretKeyBase)},
 			Volumes: []types.ServiceVolumeConfig{
@@ -369,8 +378,9 @@ else
 end
 # A tracker without trackers, statuses and roles cannot take an issue: load Redmine's
 # default configuration, as Administration's "Load the default configuration" does.
+# In the default language, which up has set from the site's settings by now.
 if Redmine::DefaultData::Loader.no_data?
-  Redmine::DefaultData::Loader.load("en")
+  Redmine::DefaultData::Loader.load(Setting.default_language.presence || "en")
   puts "stackctl: loaded Redmine's default configuration (trackers, statuses, roles)"
 end
 `

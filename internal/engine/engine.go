@@ -284,6 +284,15 @@ func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
 // volumeInUseWait bounds RemoveVolume's wait for a volume's last user to go.
 const volumeInUseWait = 15 * time.Second
 
+// CPUs is the number of CPUs of the engine's host.
+func (e *Engine) CPUs(ctx context.Context) (int, error) {
+	res, err := e.API.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("asking the engine for its CPUs: %w", err)
+	}
+	return res.Info.NCPU, nil
+}
+
 // KernelVersion is the release of the kernel the engine's containers run on
 // ("6.1.0-28-amd64"): what a container's sysctls can be.
 func (e *Engine) KernelVersion(ctx context.Context) (string, error) {

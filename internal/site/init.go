@@ -10,24 +10,8 @@ import (
 	"github.com/stackctl/stackctl"
 	"github.com/stackctl/stackctl/internal/atomicfile"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/settings"
 )
-
-// settingsTemplate is the settings file init writes. Comments say what each
-// key is for, so that the file explains itself; keys are added as stackctl
-// gains settings.
-var settingsTemplate = fmt.Sprintf(`# stackctl site settings. This file makes its directory a stackctl site: every
-# stackctl command run here, or in a directory below, finds the site by it
-# (or give the directory with --dir or STACKCTL_DIR). docs/site.md describes
-# the site and this file.
-#
-# The site holds the operator's own files: themes/ (baked into the Redmine
-# image on the next 'stackctl up redmine') and plugins/. stackctl writes
-# .stackctl/ itself; leave it alone.
-
-# version: the format of this file. stackctl refuses a file of a newer version
-# than it reads, rather than ignore settings it does not know.
-version: %d
-`, SchemaVersion)
 
 // pluginsReadme says what plugins/ is for.
 const pluginsReadme = `Redmine plugins for this site go here, one folder per plugin as Redmine expects it (plugins/<name>/init.rb).
@@ -35,7 +19,8 @@ stackctl does not bake them into the Redmine image yet: until it does, plugins l
 redmine-plugins volume (docs/redmine-stack.md).
 `
 
-// Init creates a site in dir, creating dir when missing: the settings file,
+// Init creates a site in dir, creating dir when missing: the settings file
+// (every setting documented and commented out, see settings.Template),
 // themes/ with stackctl's theme, and plugins/. It refuses a dir that holds any
 // of the three already, changing nothing.
 func Init(dir string) (Site, error) {
@@ -71,7 +56,7 @@ func Init(dir string) (Site, error) {
 	t := tree{
 		"plugins":           {mode: fs.ModeDir | dirMode},
 		"plugins/README.md": {mode: fileMode, data: []byte(pluginsReadme)},
-		SettingsFile:        {mode: fileMode, data: []byte(settingsTemplate)},
+		SettingsFile:        {mode: fileMode, data: []byte(settings.Template())},
 	}
 	err = fs.WalkDir(themes, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/settings"
 )
 
 func TestInit(t *testing.T) {
@@ -26,8 +27,11 @@ func TestInit(t *testing.T) {
 	if found, err := Find(filepath.Join(dir, "plugins")); err != nil || found != s {
 		t.Errorf("Find from the new site's plugins/ = %+v, %v; want %+v", found, err, s)
 	}
-	if err := s.checkSettings(); err != nil {
+	if _, err := s.Settings(); err != nil {
 		t.Errorf("the settings file init writes: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, SettingsFile)); string(b) != settings.Template() {
+		t.Error("init did not write settings.Template() (internal/settings' golden file shows it)")
 	}
 	got, err := readTree(dir)
 	if err != nil {

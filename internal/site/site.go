@@ -1,23 +1,18 @@
 package site
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/settings"
 )
 
 // SettingsFile is a site's settings file; a directory holding it is a site.
-const SettingsFile = "stackctl.yaml"
-
-// SchemaVersion is the version of SettingsFile this stackctl writes and reads.
-const SchemaVersion = 1
+const SettingsFile = settings.FileName
 
 // Site is an operator's directory stackctl runs from.
 type Site struct {
@@ -68,15 +63,13 @@ func Find(start string) (Site, error) {
 	}
 }
 
-// Open finds the site from start upwards, checks its settings file, and, for a
-// site that is not a checkout, writes out what its stacks are built from,
-// saying so on log when it did.
+// Open finds the site from start upwards and, for a site that is not a
+// checkout, writes out what its stacks are built from, saying so on log when
+// it did. Its settings file is read by Settings: validate reports its
+// problems as findings, and commands that run a stack refuse them.
 func Open(start string, log io.Writer) (Site, error) {
 	s, err := Find(start)
 	if err != nil {
-		return Site{}, err
-	}
-	if err := s.checkSettings(); err != nil {
 		return Site{}, err
 	}
 	if s.Checkout {
@@ -92,37 +85,12 @@ func Open(start string, log io.Writer) (Site, error) {
 	return s, nil
 }
 
-// settings is SettingsFile as this stackctl reads it. Later keys are added here;
-// unknown ones are refused, so that a typo is not silently ignored.
-type settings struct {
-	Version int `yaml:"version"`
-}
-
-// checkSettings reads the site's settings file, when it has one (a checkout
-// need not), and refuses one this stackctl cannot read.
-func (s Site) checkSettings() error {
+// Settings reads the site's settings file (see internal/settings), which a
+// checkout need not have: it then has every default.
+func (s Site) Settings() (settings.Loaded, error) {
 	path := filepath.Join(s.Dir, SettingsFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) && s.Checkout {
-		return nil
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && s.Checkout {
+		return settings.Default(), nil
 	}
-	if err != nil {
-		return err
-	}
-	var set settings
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&set); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: %s: %v", errs.InvalidInput, path, err)
-	}
-	switch {
-	case set.Version == 0:
-		return fmt.Errorf("%w: %s: no version: add 'version: %d' (docs/site.md)", errs.InvalidInput, path, SchemaVersion)
-	case set.Version > SchemaVersion:
-		return fmt.Errorf("%w: %s: version %d is newer than this stackctl reads (%d): install a newer stackctl",
-			errs.InvalidInput, path, set.Version, SchemaVersion)
-	case set.Version < 0:
-		return fmt.Errorf("%w: %s: version %d: want %d", errs.InvalidInput, path, set.Version, SchemaVersion)
-	}
-	return nil
+	return settings.Load(path)
 }

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/settings"
 )
 
 // checkoutDir is the checkout these tests run in.
@@ -82,20 +84,22 @@ func TestFind(t *testing.T) {
 	}
 }
 
+// TestSettings: a site's settings file is read through internal/settings
+// (which tests every key); a checkout without one has the defaults.
 func TestSettings(t *testing.T) {
 	for _, tc := range []struct {
 		name, content, err string
 	}{
-		{name: "as init writes it", content: settingsTemplate},
-		{name: "no version", content: "# nothing\n", err: "no version"},
-		{name: "newer", content: "version: 2\n", err: "newer than this stackctl reads"},
-		{name: "unknown key", content: "version: 1\nlisten: 1.2.3.4:80\n", err: "field listen not found"},
+		{name: "as init writes it", content: settings.Template()},
+		{name: "no version", content: "# nothing\n", err: SettingsFile + ": no version"},
+		{name: "newer", content: "version: 2\n", err: SettingsFile + ":1: version: version 2 is newer than this stackctl reads"},
+		{name: "unknown key", content: "version: 1\nlisen: 1.2.3.4:80\n", err: SettingsFile + ":2: lisen: unknown key: did you mean listen?"},
 		{name: "not YAML", content: "version: [\n", err: SettingsFile},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeFile(t, filepath.Join(dir, SettingsFile), tc.content)
-			err := Site{Dir: dir}.checkSettings()
+			_, err := Site{Dir: dir}.Settings()
 			if tc.err == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -103,11 +107,15 @@ func TestSettings(t *testing.T) {
 				return
 			}
 			if !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), tc.err) {
-				t.Fatalf("checkSettings: %v; want errs.InvalidInput saying %q", err, tc.err)
+				t.Fatalf("Settings: %v; want errs.InvalidInput saying %q", err, tc.err)
 			}
 		})
 	}
-	if err := (Site{Dir: checkoutDir(t), Checkout: true}).checkSettings(); err != nil {
-		t.Errorf("a checkout without a settings file: %v", err)
+	dir := t.TempDir()
+	if got, err := (Site{Dir: dir, Checkout: true}).Settings(); err != nil || !reflect.DeepEqual(got, settings.Default()) {
+		t.Errorf("a checkout without a settings file: %+v, %v; want the defaults", got, err)
+	}
+	if _, err := (Site{Dir: dir}).Settings(); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a site without its settings file: %v; want it not found", err)
 	}
 }

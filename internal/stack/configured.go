@@ -3,6 +3,8 @@ package stack
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/stackctl/stackctl/internal/catalog"
@@ -30,6 +32,32 @@ func (r Runner) markConfigured(ctx context.Context, st catalog.Stack, gen int) e
 	sql := fmt.Sprintf("DO $$BEGIN EXECUTE format('COMMENT ON DATABASE %%I IS %%L', current_database(), '%s'); END$$", configuredMark)
 	if _, err := r.psql(ctx, st, gen, sql); err != nil {
 		return fmt.Errorf("marking %s's database configured: %w", st.Name, err)
+	}
+	return nil
+}
+
+// applySettings writes r.Site's application settings into st's settings
+// table, changing only those that differ: the application (Redmine checks
+// the table's latest updated_on on every request) picks a change up without
+// a restart, and an unchanged setting is not touched. Values are checked by
+// internal/settings; they are quoted here all the same.
+func (r Runner) applySettings(ctx context.Context, st catalog.Stack, gen int) error {
+	if st.SettingsTable == "" || len(r.Site.AppSettings) == 0 {
+		return nil
+	}
+	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+	names := slices.Sorted(maps.Keys(r.Site.AppSettings))
+	var sql strings.Builder
+	for _, name := range names {
+		n, v := q(name), q(r.Site.AppSettings[name])
+		// Redmine keeps updated_on in UTC, whatever the session's time zone.
+		fmt.Fprintf(&sql, "UPDATE %[1]s SET value = %[3]s, updated_on = now() AT TIME ZONE 'UTC' WHERE name = %[2]s AND value IS DISTINCT FROM %[3]s; "+
+			"INSERT INTO %[1]s (name, value, updated_on) SELECT %[2]s, %[3]s, now() AT TIME ZONE 'UTC' WHERE NOT EXISTS (SELECT 1 FROM %[1]s WHERE name = %[2]s); ",
+			st.SettingsTable, n, v)
+	}
+	r.logf("stack %s: generation %d: setting %s from the site's settings", st.Name, gen, strings.Join(names, ", "))
+	if _, err := r.psql(ctx, st, gen, sql.String()); err != nil {
+		return fmt.Errorf("setting %s's settings from the site's settings file: %w", st.Name, err)
 	}
 	return nil
 }

@@ -33,6 +33,7 @@ type Engine interface {
 	LabelledVolumes(ctx context.Context, key, value string) ([]string, error)
 	RemoveVolume(ctx context.Context, name string) error
 	KernelVersion(ctx context.Context) (string, error)
+	CPUs(ctx context.Context) (int, error)
 	VolumeUsage(ctx context.Context, image string, names []string) (map[string]engine.VolumeUsage, error)
 }
 
@@ -42,6 +43,8 @@ type Runner struct {
 	Engine   Engine
 	Checkout Checkout
 	State    state.Dir
+	// Site is what the site's settings file changes in the stacks.
+	Site catalog.Site
 	// Log receives stackctl's own progress lines (the SDK renders its own events).
 	Log io.Writer
 }
@@ -268,7 +271,18 @@ func (r Runner) load(ctx context.Context, st catalog.Stack, profile catalog.Prof
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.Checkout.Load(ctx, st, catalog.Settings{Profile: profile, Listen: cmp.Or(listen, catalog.DefaultListen), Secrets: secrets, Release: release})
+	site := r.Site
+	// Without an engine (config with a profile given), the compose file's
+	// default shows: single mode.
+	if st.Puma && site.PumaWorkers == nil && r.Engine != nil {
+		n, err := r.Engine.CPUs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		n = min(max(n, 1), catalog.MaxPumaWorkers)
+		site.PumaWorkers = &n
+	}
+	p, err := r.Checkout.Load(ctx, st, catalog.Settings{Profile: profile, Listen: cmp.Or(listen, catalog.DefaultListen), Secrets: secrets, Release: release, Site: site})
 	if err != nil {
 		return nil, err
 	}

@@ -291,13 +291,18 @@ func (r Runner) adopt(ctx context.Context, st catalog.Stack, rec *state.State, f
 	return nil
 }
 
-// configure runs the stack's first start on data that does not carry its mark,
-// and marks the data: whether a stack is configured is a fact of its database,
+// configure writes the site's application settings into the stack's database
+// (every time: the settings file is the operator's word), then runs the
+// stack's first start on data that does not carry its mark, and marks the
+// data: whether a stack is configured is a fact of its database,
 // never a record that could outlive the volumes (removed behind stackctl's
 // back, the next start must not leave Redmine's default admin login open). Data
 // a seed brought gets it too: the first start leaves data set up before alone,
 // and a backup of a stack that never had it must not restore an open login.
 func (r Runner) configure(ctx context.Context, st catalog.Stack, gen int) error {
+	if err := r.applySettings(ctx, st, gen); err != nil {
+		return err
+	}
 	if st.FirstStart == nil {
 		return nil
 	}

@@ -28,6 +28,8 @@ type fakeCompose struct {
 	calls []string
 	fail  string
 	ps    []api.ContainerSummary
+	// created is the last project created.
+	created *types.Project
 }
 
 func (f *fakeCompose) record(call string) error {
@@ -46,6 +48,7 @@ func (f *fakeCompose) Create(_ context.Context, p *types.Project, _ api.CreateOp
 	if err := f.record("create"); err != nil {
 		return err
 	}
+	f.created = p
 	// With ps set, the fake keeps its containers: created, started, removed.
 	for _, name := range p.ServiceNames() {
 		if f.ps != nil && !slices.ContainsFunc(f.ps, func(c api.ContainerSummary) bool { return c.Service == name }) {
@@ -117,6 +120,9 @@ type fakeEngine struct {
 	upstream string
 	volumes  map[string]bool
 	removed  []string
+	// events are the settings written with psql ("settings: SQL") and the
+	// other execs, in order.
+	events []string
 }
 
 func (f *fakeEngine) ImagePresent(context.Context, string) (bool, error) { return true, nil }
@@ -125,6 +131,7 @@ func (f *fakeEngine) Image(_ context.Context, ref string) (engine.ImageInfo, boo
 	id, ok := f.images[ref]
 	return engine.ImageInfo{ID: id}, ok, nil
 }
+func (f *fakeEngine) CPUs(context.Context) (int, error) { return 4, nil }
 func (f *fakeEngine) KernelVersion(context.Context) (string, error) {
 	return cmp.Or(f.kernel, "6.18.0"), nil
 }
@@ -164,6 +171,9 @@ func (f *fakeEngine) Exec(_ context.Context, id string, cmd []string, o engine.E
 	switch cmd[0] {
 	case "psql":
 		sql := cmd[len(cmd)-1]
+		if strings.HasPrefix(sql, "UPDATE settings") {
+			f.events = append(f.events, "settings: "+sql)
+		}
 		if strings.Contains(sql, "COMMENT ON DATABASE") {
 			_, mark, _ := strings.Cut(sql, "current_database(), '")
 			f.comment, _, _ = strings.Cut(mark, "'")
@@ -187,6 +197,7 @@ func (f *fakeEngine) Exec(_ context.Context, id string, cmd []string, o engine.E
 		return nil
 	}
 	f.execs = append(f.execs, id+" "+cmd[0])
+	f.events = append(f.events, id+" "+cmd[0])
 	if o.Stdin != nil {
 		b, _ := io.ReadAll(o.Stdin)
 		f.stdin = append(f.stdin, string(b))
@@ -471,5 +482,108 @@ func TestFitKernel(t *testing.T) {
 		if _, ok := p.Services["edge"].Sysctls[catalog.MigrateReq.Sysctl]; ok != keeps {
 			t.Errorf("kernel %s: the edge has %s: %v, want %v", kernel, catalog.MigrateReq.Sysctl, ok, keeps)
 		}
+	}
+}
+
+// TestSiteSettings: the site's settings reach the compose project (memory
+// limits, Puma sized by the engine's CPUs unless set) and Redmine's settings
+// table, before the first start (which loads the default configuration in the
+// language set) and again on every up; the published address is --listen,
+// else the settings file's (the command passes either as UpOptions.Listen),
+// else the one recorded.
+func TestSiteSettings(t *testing.T) {
+	serve := func() string {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+		t.Cleanup(s.Close)
+		return strings.TrimPrefix(s.URL, "http://")
+	}
+	first, second := serve(), serve()
+	st, err := catalog.LookupStack("redmine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, e := &fakeCompose{}, &fakeEngine{volumes: map[string]bool{}}
+	r := Runner{Compose: c, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir()), Site: catalog.Site{
+		Memory:         map[string]string{"redmine": "512m", "db": "2g"},
+		PumaMinThreads: 1, PumaMaxThreads: 4,
+		AppSettings: map[string]string{"default_language": "de", "host_name": "tracker.example.org", "mail_from": "it's@example.org"},
+	}}
+	if _, err := r.Up(context.Background(), st, UpOptions{Profile: catalog.ProfileUpstream, Listen: first}); err != nil {
+		t.Fatal(err)
+	}
+	svc := c.created.Services
+	if svc["redmine"].MemLimit != 512<<20 || svc["db"].MemLimit != 2<<30 || svc["nginx"].MemLimit != 128<<20 {
+		t.Errorf("memory limits redmine %d, db %d, nginx %d; want 512m, 2g and the model's 128m",
+			svc["redmine"].MemLimit, svc["db"].MemLimit, svc["nginx"].MemLimit)
+	}
+	env := svc["redmine"].Environment
+	for k, want := range map[string]string{"WEB_CONCURRENCY": "4", "RAILS_MIN_THREADS": "1", "RAILS_MAX_THREADS": "4"} {
+		if v := env[k]; v == nil || *v != want {
+			t.Errorf("redmine's %s = %v, want %s (workers: the fake engine's 4 CPUs)", k, v, want)
+		}
+	}
+	if len(e.events) != 2 || !strings.HasPrefix(e.events[0], "settings: ") || !strings.HasSuffix(e.events[1], " /docker-entrypoint.sh") {
+		t.Fatalf("execs %q: want the settings written, then the first start", e.events)
+	}
+	for _, want := range []string{"name = 'default_language'", "value = 'de'", "name = 'host_name'", "'it''s@example.org'", "IS DISTINCT FROM", "WHERE NOT EXISTS"} {
+		if !strings.Contains(e.events[0], want) {
+			t.Errorf("the settings' SQL lacks %q: %s", want, e.events[0])
+		}
+	}
+	// Again: the settings are written again (an unchanged one is left as it is
+	// by the SQL itself), the first start is not run again, the address stays.
+	e.events = nil
+	if _, err := r.Up(context.Background(), st, UpOptions{Profile: catalog.ProfileUpstream}); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.events) != 1 || !strings.HasPrefix(e.events[0], "settings: ") {
+		t.Errorf("execs of a second up %q: want the settings written, alone", e.events)
+	}
+	for _, tc := range []struct{ listen, want string }{{"", first}, {second, second}, {"", second}} {
+		if _, err := r.Up(context.Background(), st, UpOptions{Profile: catalog.ProfileUpstream, Listen: tc.listen}); err != nil {
+			t.Fatal(err)
+		}
+		if rec, _ := r.State.Load(st.Name); rec.Listen != tc.want {
+			t.Errorf("up with Listen %q: published on %s, want %s", tc.listen, rec.Listen, tc.want)
+		}
+	}
+}
+
+// TestSiteSettingsChangeTheHash: a changed memory limit or Puma size changes
+// Redmine's configuration hash, so up hands Redmine over to a new container
+// (changeApp); Redmine's own settings do not, being written to its database.
+func TestSiteSettingsChangeTheHash(t *testing.T) {
+	st, err := catalog.LookupStack("redmine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := func(site catalog.Site) string {
+		t.Helper()
+		p, err := repoRoot(t).Load(context.Background(), st, catalog.Settings{Profile: catalog.ProfileUpstream, Listen: catalog.DefaultListen, Site: site})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := generation(st, p, 1, catalog.SlotA, catalog.SlotA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.Services["redmine"].CustomLabels[catalog.ConfigLabel]
+	}
+	two := 2
+	base := hash(catalog.Site{})
+	for name, site := range map[string]catalog.Site{
+		"memory":  {Memory: map[string]string{"redmine": "512m"}},
+		"workers": {PumaWorkers: &two},
+		"threads": {PumaMinThreads: 1, PumaMaxThreads: 3},
+	} {
+		if hash(site) == base {
+			t.Errorf("a changed %s keeps Redmine's configuration hash: no hand-over", name)
+		}
+	}
+	if hash(catalog.Site{AppSettings: map[string]string{"default_language": "de"}, Memory: map[string]string{"db": "2g"}}) != base {
+		t.Error("Redmine's settings, or the database's memory, change Redmine's configuration hash")
+	}
+	if hash(catalog.Site{Memory: map[string]string{"redmine": "1g"}}) != base {
+		t.Error("the default memory limit, given, changes Redmine's configuration hash")
 	}
 }

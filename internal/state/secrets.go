@@ -97,6 +97,27 @@ func ReadSecretFile(path string) (string, error) {
 
 // readPrivate reads path, a file that must be private: see private.
 func readPrivate(path string) ([]byte, error) {
+	f, err := openPrivate(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// CheckPrivate refuses path unless it is private (see private) and can be
+// opened: how a secret file the operator names in the site's settings is
+// checked, as stackctl's own secret files are.
+func CheckPrivate(path string) error {
+	f, err := openPrivate(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// openPrivate opens path for reading once it is found private.
+func openPrivate(path string) (*os.File, error) {
 	// O_NOFOLLOW: a symlink planted in place of the file is not followed.
 	// O_NONBLOCK: a FIFO planted in its place does not hang the open.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
@@ -106,15 +127,15 @@ func readPrivate(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	fi, err := f.Stat()
+	if err == nil {
+		err = private(path, fi)
+	}
 	if err != nil {
+		f.Close()
 		return nil, err
 	}
-	if err := private(path, fi); err != nil {
-		return nil, err
-	}
-	return io.ReadAll(f)
+	return f, nil
 }
 
 // private refuses a state or secret file that another user owns, or that its
@@ -125,7 +146,7 @@ func private(path string, fi fs.FileInfo) error {
 		return fmt.Errorf("%w: %s is not a regular file", errs.InvalidInput, path)
 	}
 	if sys, ok := fi.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
-		return fmt.Errorf("%w: %s belongs to uid %d, not to you (uid %d): a file of stackctl's state must be yours; "+
+		return fmt.Errorf("%w: %s belongs to uid %d, not to you (uid %d): a file of stackctl's state, or a secret file, must be yours; "+
 			"if it is, chown %d %s", errs.InvalidInput, path, sys.Uid, os.Geteuid(), os.Geteuid(), path)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {

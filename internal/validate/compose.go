@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/stackctl/stackctl/internal/secretscan"
 )
 
 // optOutKey is the service extension that opts a service out of rules:
@@ -259,14 +261,14 @@ func (c *composeRun) checkSecrets(s *service) {
 		hostVar := v == nil && raw == "" || interpolationOnly.MatchString(raw)
 		var kind string
 		if m := interpolationDefault.FindStringSubmatch(raw); m != nil && m[1] != "" && !notSecret.MatchString(m[1]) &&
-			!interpolationOnly.MatchString(m[1]) && secretKind(k, m[1]) != "" {
+			!interpolationOnly.MatchString(m[1]) && secretscan.Kind(k, m[1]) != "" {
 			// ${X:-S3cret}: the fallback is written in the file
-			hostVar, kind = false, secretKind(k, m[1])
+			hostVar, kind = false, secretscan.Kind(k, m[1])
 		} else if hostVar {
 			// the value is not in the file: judge the name alone
-			kind = secretKind(k, "value-from-the-host")
-		} else if kind = secretKind(k, raw); kind == "" && v != nil && raw != *v {
-			kind = secretKind(k, *v)
+			kind = secretscan.Kind(k, "value-from-the-host")
+		} else if kind = secretscan.Kind(k, raw); kind == "" && v != nil && raw != *v {
+			kind = secretscan.Kind(k, *v)
 		}
 		switch {
 		case kind == "":
@@ -451,14 +453,4 @@ func (c *composeRun) checkHostAccess(s *service) {
 				"remove "+ns.key+": host; publish ports or use a compose network instead")
 		}
 	}
-}
-
-// secretKind says what makes an environment variable look secret, or "".
-func secretKind(key, value string) string {
-	for _, d := range secretDetectors {
-		if hits, err := d.ScanMap(map[string]string{key: value}); err == nil && len(hits) > 0 {
-			return hits[0].Type
-		}
-	}
-	return ""
 }

@@ -8,7 +8,7 @@ import (
 // Rule is one check, with a stable ID that findings and opt-outs name.
 type Rule struct {
 	ID string
-	// Kind is "compose" or "Dockerfile": what the rule reads.
+	// Kind is "compose", "Dockerfile" or "settings": what the rule reads.
 	Kind string
 	// Severity is that of the rule's findings, but for those its Doc calls warnings.
 	Severity Severity
@@ -41,6 +41,8 @@ var Rules = []Rule{
 	{ruleDockerfileBase, "Dockerfile", Error, "every FROM names a pinned image, as PinnedImage has it, with ARG defaults and the service's build args resolved"},
 	{ruleDockerfileUser, "Dockerfile", Error, "the image's final stage sets a non-root USER"},
 	{ruleDockerfileHealth, "Dockerfile", Warning, "the image's final stage has a HEALTHCHECK"},
+	{ruleSettings, "settings", Error, "the site's settings file (stackctl.yaml) has only known keys, each with a value of the right kind and range, consistent with the others, and no secret given inline (docs/reference/settings.md)"},
+	{ruleSettingsFiles, "settings", Error, "every file the settings file names is a regular file, and a secret's file (a *_file key but certificate_file) is yours with mode 0600 or stricter"},
 }
 
 // Rule IDs. They are part of stackctl's interface: opt-outs and scripts name them.
@@ -67,18 +69,21 @@ const (
 	ruleDockerfileBase   = "DockerfilePinnedBase"
 	ruleDockerfileUser   = "DockerfileUser"
 	ruleDockerfileHealth = "DockerfileHealthcheck"
+	ruleSettings         = "Settings"
+	ruleSettingsFiles    = "SettingsFiles"
 )
 
-// knownRule reports whether id names one of stackctl's rules; BuildKit's rules
-// are opted out of in the Dockerfile itself (# check=skip=...).
+// knownRule reports whether id names one of stackctl's rules that a compose
+// service can opt out of; BuildKit's rules are opted out of in the Dockerfile
+// itself (# check=skip=...), and the settings file's cannot be.
 func knownRule(id string) bool {
-	return slices.ContainsFunc(Rules, func(r Rule) bool { return r.ID == id })
+	return slices.ContainsFunc(Rules, func(r Rule) bool { return r.ID == id && r.Kind != "settings" })
 }
 
 func ruleIDs() string {
 	ids := make([]string, 0, len(Rules))
 	for _, r := range Rules {
-		if r.ID != ruleLoad && r.ID != ruleOptOut {
+		if r.ID != ruleLoad && r.ID != ruleOptOut && r.Kind != "settings" {
 			ids = append(ids, r.ID)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/settings"
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
@@ -70,6 +71,24 @@ func got(r Report) []string {
 	return out
 }
 
+// fixture is the file a rule's fixture directory holds: a settings file for
+// the settings rules, a compose file for the others.
+func fixture(dir string) string {
+	if _, err := os.Stat(filepath.Join(dir, settings.FileName)); err == nil {
+		return filepath.Join(dir, settings.FileName)
+	}
+	return filepath.Join(dir, "compose.yaml")
+}
+
+// checkFixture validates a fixture directory as stackctl validate would its file.
+func checkFixture(dir string) (Report, error) {
+	f := fixture(dir)
+	if filepath.Base(f) == settings.FileName {
+		return Settings(f)
+	}
+	return Files(context.Background(), []string{f})
+}
+
 // TestRules runs every rule's fixtures: testdata/rules/<rule>/pass must give no
 // finding at all, testdata/rules/<rule>/fail exactly the findings its comments
 // name, each at its file and line.
@@ -80,7 +99,7 @@ func TestRules(t *testing.T) {
 	}
 	for _, dir := range dirs {
 		t.Run(strings.TrimPrefix(dir, "testdata/rules/"), func(t *testing.T) {
-			r, err := Files(context.Background(), []string{filepath.Join(dir, "compose.yaml")})
+			r, err := checkFixture(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,12 +121,12 @@ func TestRules(t *testing.T) {
 	}
 }
 
-// TestEveryRuleHasFixtures: a rule without a breaking and a passing compose file is untested.
+// TestEveryRuleHasFixtures: a rule without a breaking and a passing file is untested.
 func TestEveryRuleHasFixtures(t *testing.T) {
 	for _, r := range Rules {
 		for _, kind := range []string{"pass", "fail"} {
 			dir := filepath.Join("testdata", "rules", r.ID, kind)
-			if _, err := os.Stat(filepath.Join(dir, "compose.yaml")); err != nil {
+			if _, err := os.Stat(fixture(dir)); err != nil {
 				t.Errorf("rule %s has no %s fixture: %v", r.ID, kind, err)
 				continue
 			}

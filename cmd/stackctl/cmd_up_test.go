@@ -1,0 +1,82 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stackctl/stackctl/internal/settings"
+	"github.com/stackctl/stackctl/internal/site"
+)
+
+// newSite makes a site whose settings file holds settings.
+func newSite(t *testing.T, settings string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "tracker")
+	if _, err := site.Init(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, site.SettingsFile), []byte(settings), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestUpRefusesSettings: up refuses a settings file with problems, what it
+// cannot apply yet and secret files open to others, each at its line, with
+// exit 2 and before it asks the engine for anything.
+func TestUpRefusesSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name, settings string
+		want           []string
+	}{
+		{"a bad value", "version: 1\nresources:\n  db_memory: lots\n", []string{"stackctl.yaml:3: resources.db_memory: \"lots\" is not an amount of memory"}},
+		{"tls", "version: 1\nurl: https://t.example\ntls:\n  mode: self-signed\n", []string{"stackctl.yaml:4: tls.mode: mode self-signed: HTTPS at nginx is not applied yet"}},
+		{"mail and tls", "version: 1\nurl: https://t.example\ntls:\n  mode: acme\n  acme: {email: a@example.org}\nmail:\n  smtp: {host: s.example}\n",
+			[]string{"stackctl.yaml:4: tls.mode:", "stackctl.yaml:6: mail: mail is not applied yet by this version: remove the mail section"}},
+		{"a secret file open to others", "version: 1\nurl: https://t.example\ntls:\n  mode: files\n  certificate_file: cert.pem\n  key_file: key.pem\n",
+			[]string{"stackctl.yaml:6: tls.key_file:", "is open to others", "chmod 600"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := newSite(t, tc.settings)
+			for name, mode := range map[string]os.FileMode{"cert.pem": 0o644, "key.pem": 0o644} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), mode); err != nil {
+					t.Fatal(err)
+				}
+				os.Chmod(filepath.Join(dir, name), mode)
+			}
+			t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+			code, _, stderr := run(t, "--dir", dir, "up", "redmine", "--profile", "debian")
+			if code != exitInvalid {
+				t.Fatalf("up: exit %d, want %d: %s", code, exitInvalid, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("up says %q, want %q", stderr, w)
+				}
+			}
+		})
+	}
+}
+
+// TestListenPrecedence: --listen, then the settings file's listen; with
+// neither, nothing, so that the runner keeps the recorded address, then the
+// default (internal/stack's TestSiteSettings).
+func TestListenPrecedence(t *testing.T) {
+	set := settings.Default()
+	set.Listen = "0.0.0.0:80"
+	for _, tc := range []struct {
+		flag string
+		set  settings.Loaded
+		want string
+	}{
+		{"127.0.0.1:9000", set, "127.0.0.1:9000"},
+		{"", set, "0.0.0.0:80"},
+		{"", settings.Default(), ""},
+	} {
+		if got := listenFor(tc.flag, tc.set); got != tc.want {
+			t.Errorf("listenFor(%q, listen %q) = %q, want %q", tc.flag, tc.set.Listen, got, tc.want)
+		}
+	}
+}

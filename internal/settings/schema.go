@@ -1,0 +1,189 @@
+package settings
+
+// The types below are the schema of stackctl.yaml. Their doc comments are its
+// documentation: docs/reference/settings.md and the file 'stackctl init'
+// writes are generated from them (see docs.go), so each says what the field
+// takes, its default, and what 'stackctl up' does with it today. A field
+// doc starts with the Go name and "is" or "are", which the generated text
+// leaves out; the example tag is the value the init template shows.
+
+// File is the whole of stackctl.yaml.
+type File struct {
+	// Version is the format of this file, 1. Required: stackctl refuses a file
+	// of a newer version than it reads, rather than ignore settings it does
+	// not know.
+	Version int `yaml:"version" example:"1"`
+	// URL is the address users open Redmine at: scheme, host and, when not the
+	// scheme's default, port (https://tracker.example.org). It must be https
+	// when tls.mode is not off, http when it is off. up sets Redmine's host
+	// name and protocol settings from it (redmine.host_name and
+	// redmine.protocol override each). Default: none, and then up leaves
+	// those two Redmine settings as they are.
+	URL string `yaml:"url" example:"https://tracker.example.org"`
+	// Listen is the host address:port the stack is published on. Default:
+	// what the stack was last published on, else 127.0.0.1:8080. up's
+	// --listen, when given, wins over it (flag, then this file, then the
+	// address recorded by the last up, then 127.0.0.1:8080).
+	Listen string `yaml:"listen" example:"127.0.0.1:8080"`
+	// TLS is HTTPS at nginx. Checked only: HTTPS at nginx is not applied yet,
+	// and up refuses a tls.mode other than off (exit 2), saying so.
+	TLS TLS `yaml:"tls"`
+	// Mail is Redmine's outgoing (SMTP) and incoming (IMAP) mail. Checked
+	// only: mail is not applied yet, and up refuses a file with any mail
+	// setting (exit 2), saying so; Redmine sends and receives no mail.
+	Mail Mail `yaml:"mail"`
+	// Redmine are the Redmine settings up sets, and how Puma runs Redmine.
+	Redmine Redmine `yaml:"redmine"`
+	// Resources are the memory limits of the stack's containers.
+	Resources Resources `yaml:"resources"`
+}
+
+// TLS is HTTPS at nginx.
+type TLS struct {
+	// Mode is how nginx serves HTTPS: off (plain HTTP), files (the
+	// certificate_file and key_file below), self-signed (a certificate
+	// stackctl generates, for a LAN) or acme (issued and renewed by an ACME
+	// CA such as Let's Encrypt). Default: off, the only mode up applies
+	// today: it refuses any other, saying so.
+	Mode string `yaml:"mode" example:"off"`
+	// CertificateFile is the PEM certificate chain nginx serves in mode
+	// files, the server's certificate first. Required in mode files, refused
+	// in any other. A relative path is taken from the site's directory.
+	CertificateFile string `yaml:"certificate_file" example:"/etc/ssl/tracker/fullchain.pem"`
+	// KeyFile is the PEM private key of certificate_file, in mode files. A
+	// secret: it must be a regular file of yours with mode 0600 or stricter
+	// (checked by up and validate). Required in mode files, refused in any
+	// other. A relative path is taken from the site's directory.
+	KeyFile string `yaml:"key_file" example:"/etc/ssl/tracker/privkey.pem"`
+	// Names are host names the certificate covers beside url's host, such as
+	// www.tracker.example.org. Each is a DNS name.
+	Names []string `yaml:"names" example:"[www.tracker.example.org]"`
+	// ACME is the ACME CA of mode acme. Required in mode acme, refused in any
+	// other.
+	ACME ACME `yaml:"acme"`
+}
+
+// ACME is the account and CA that issue the certificate in mode acme.
+type ACME struct {
+	// Email is the ACME account's contact, whom the CA writes to about
+	// expiring certificates. Required in mode acme.
+	Email string `yaml:"email" example:"admin@example.org"`
+	// Directory is the https URL of the CA's ACME directory. Default: Let's
+	// Encrypt's, https://acme-v02.api.letsencrypt.org/directory.
+	Directory string `yaml:"directory" example:"https://acme-v02.api.letsencrypt.org/directory"`
+	// AccountKeyFile is the PEM private key of an existing ACME account. A
+	// secret: a regular file of yours with mode 0600 or stricter. Default:
+	// none, for a new account whose key stackctl makes; up refuses mode acme
+	// today, so it neither makes nor reads one.
+	AccountKeyFile string `yaml:"account_key_file" example:"/etc/stackctl/acme-account.pem"`
+}
+
+// Mail is Redmine's mail in and out.
+type Mail struct {
+	// SMTP is the server Redmine sends notifications through.
+	SMTP SMTP `yaml:"smtp"`
+	// IMAP is a mailbox Redmine polls, making an issue of each new mail.
+	IMAP IMAP `yaml:"imap"`
+}
+
+// SMTP is outgoing mail.
+type SMTP struct {
+	// Host is the SMTP server's host name or address. Required when any smtp
+	// setting is given.
+	Host string `yaml:"host" example:"smtp.example.org"`
+	// Port is the SMTP server's port, 1-65535. Default: by security, 587 for
+	// starttls, 465 for tls, 25 for none.
+	Port int `yaml:"port" example:"587"`
+	// Security is how the connection is protected: starttls (upgraded after
+	// connecting), tls (TLS from the start) or none. Default: starttls.
+	Security string `yaml:"security" example:"starttls"`
+	// User is the login on the SMTP server. Default: none, no
+	// authentication; a user needs password_file.
+	User string `yaml:"user" example:"redmine@example.org"`
+	// PasswordFile is the file holding the SMTP password, alone on its first
+	// line. A secret: a regular file of yours with mode 0600 or stricter.
+	// Required with user. A relative path is taken from the site's directory.
+	PasswordFile string `yaml:"password_file" example:"/etc/stackctl/smtp-password"`
+	// From is the address mails are sent from, when redmine.emission_email
+	// does not say. Default: redmine.emission_email.
+	From string `yaml:"from" example:"redmine@example.org"`
+}
+
+// IMAP is incoming mail.
+type IMAP struct {
+	// Host is the IMAP server's host name or address. Required when any imap
+	// setting is given.
+	Host string `yaml:"host" example:"imap.example.org"`
+	// Port is the IMAP server's port, 1-65535. Default: 993 for tls, 143
+	// otherwise.
+	Port int `yaml:"port" example:"993"`
+	// Security is how the connection is protected: starttls, tls or none.
+	// Default: tls.
+	Security string `yaml:"security" example:"tls"`
+	// User is the login on the IMAP server. Required when any imap setting is
+	// given.
+	User string `yaml:"user" example:"redmine@example.org"`
+	// PasswordFile is the file holding the IMAP password, alone on its first
+	// line. A secret: a regular file of yours with mode 0600 or stricter.
+	// Required when any imap setting is given. A relative path is taken from
+	// the site's directory.
+	PasswordFile string `yaml:"password_file" example:"/etc/stackctl/imap-password"`
+	// Folder is the mailbox folder polled. Default: INBOX.
+	Folder string `yaml:"folder" example:"INBOX"`
+	// Interval is how often the folder is polled, a Go duration of at least
+	// 1m (5m, 1h30m). Default: 5m.
+	Interval string `yaml:"interval" example:"5m"`
+}
+
+// Redmine is what up sets in Redmine.
+type Redmine struct {
+	// Language is Redmine's default language (Administration, Settings,
+	// Display), one of the locales Redmine 6 ships (en, de, fr, pt-BR, ...).
+	// up sets it on every run, and a stack's first start loads Redmine's
+	// default configuration (trackers, statuses, roles) in it. Default: none,
+	// and then up leaves the setting as it is (Redmine's own default is en).
+	Language string `yaml:"language" example:"en"`
+	// HostName is Redmine's host name setting, host or host:port, which its
+	// mails link to. up sets it on every run. Default: url's host and port.
+	HostName string `yaml:"host_name" example:"tracker.example.org"`
+	// Protocol is Redmine's protocol setting, http or https, which its mails
+	// link with. up sets it on every run. Default: url's scheme.
+	Protocol string `yaml:"protocol" example:"https"`
+	// EmissionEmail is the From address of Redmine's notifications (its
+	// emission email setting). up sets it on every run. Default: none, and
+	// then up leaves the setting as it is.
+	EmissionEmail string `yaml:"emission_email" example:"redmine@example.org"`
+	// Puma is how many processes and threads serve Redmine.
+	Puma Puma `yaml:"puma"`
+}
+
+// Puma sizes Redmine's application server.
+type Puma struct {
+	// Workers is the number of Puma worker processes, 0-16; 0 is single mode,
+	// one process. With workers, Redmine is loaded once and the workers forked
+	// from it (preload). At most 16: with their threads they must stay within
+	// the Redmine container's limit of 256 processes and threads. Each worker
+	// takes its share of resources.redmine_memory. Default: the number of CPUs
+	// of the engine's host, at most 16. A change hands Redmine over to a new
+	// container without an outage.
+	Workers *int `yaml:"workers" example:"2"`
+	// Threads are the threads of each process: a number (5), or min,max
+	// (1,5); at most 5, the database connections each Redmine process has
+	// (its database.yml names no pool). Default: 0,5. A change hands Redmine
+	// over to a new container without an outage.
+	Threads string `yaml:"threads" example:"5"`
+}
+
+// Resources are memory limits, each a number with a unit of b, k, m or g
+// (512m, 1g, 1.5g), at least 6m (the engine's smallest). A change takes a
+// new container: in the Redmine stack, Redmine and nginx are handed over to
+// theirs without an outage, while the database is recreated, which Redmine
+// waits for.
+type Resources struct {
+	// RedmineMemory is the memory limit of the Redmine container. Default: 1g.
+	RedmineMemory string `yaml:"redmine_memory" example:"1g"`
+	// DBMemory is the memory limit of the PostgreSQL container. Default: 1g.
+	DBMemory string `yaml:"db_memory" example:"1g"`
+	// NginxMemory is the memory limit of the nginx container. Default: 128m.
+	NginxMemory string `yaml:"nginx_memory" example:"128m"`
+}

@@ -1,0 +1,492 @@
+package settings
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/errs"
+)
+
+// update reports -update: rewrite the golden files. A test helper linked in
+// may define the flag already; share it.
+var update = func() func() bool {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite golden files")
+	}
+	return func() bool { return flag.Lookup("update").Value.String() == "true" }
+}()
+
+const file = "/site/stackctl.yaml"
+
+// problemsOf parses content and returns its problems, failing on any other error.
+func problemsOf(t *testing.T, content string) []Problem {
+	t.Helper()
+	_, err := Parse(file, []byte(content))
+	if err == nil {
+		return nil
+	}
+	var se *Error
+	if !errors.As(err, &se) || !errors.Is(err, errs.InvalidInput) || se.File != file {
+		t.Fatalf("Parse: %v (%T); want an *Error of %s wrapping errs.InvalidInput", err, err, file)
+	}
+	return se.Problems
+}
+
+func TestDefaults(t *testing.T) {
+	l, err := Parse(file, []byte("version: 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(l.File, Default().File) || l.Path != file {
+		t.Errorf("version only: %+v, want the defaults %+v", l, Default())
+	}
+	// Nothing set changes nothing: every compose default holds, and up sets no Redmine setting.
+	if got := l.Catalog(); len(got.Memory) != 0 || got.PumaWorkers != nil || got.PumaMaxThreads != 0 || len(got.AppSettings) != 0 {
+		t.Errorf("Catalog() of the defaults = %+v, want nothing set", got)
+	}
+	if err := l.NotApplied(); err != nil {
+		t.Errorf("NotApplied() of the defaults: %v", err)
+	}
+	if err := l.CheckFiles(); err != nil {
+		t.Errorf("CheckFiles() of the defaults: %v", err)
+	}
+	// Empty sections are sections left out.
+	if _, err := Parse(file, []byte("version: 1\ntls:\nmail:\nredmine:\n  puma:\nresources: {}\n")); err != nil {
+		t.Errorf("empty sections: %v", err)
+	}
+}
+
+// TestBadValues: every key's bad values, each refused at its line with what is wrong.
+func TestBadValues(t *testing.T) {
+	const v = "version: 1\n"
+	for _, tc := range []struct {
+		name, content string
+		line          int
+		key, msg      string
+	}{
+		{"no version", "url: http://a.example\n", 0, "", "no version"},
+		{"empty file", "", 0, "", "no version"},
+		{"version newer", "version: 2\n", 1, "version", "newer than this stackctl reads"},
+		{"version zero", "version: 0\n", 1, "version", "version 0"},
+		{"version not a number", "version: one\n", 1, "version", `must be a whole number, not "one"`},
+		{"not a mapping", "- version\n", 1, "", "the file must be a mapping of keys"},
+		{"not YAML", "version: [\n", 1, "", "not YAML"},
+		{"key twice", v + "url: http://a.example\nurl: http://b.example\n", 3, "url", "given twice (first at line 2)"},
+
+		{"url relative", v + "url: tracker\n", 2, "url", "is not an absolute URL"},
+		{"url scheme", v + "url: ftp://tracker.example.org\n", 2, "url", `scheme "ftp"`},
+		{"url path", v + "url: http://tracker.example.org/redmine\n", 2, "url", "has more than scheme, host and port"},
+		{"url query", v + "url: http://tracker.example.org/?a=b\n", 2, "url", "has more than scheme, host and port"},
+		{"url port", v + "url: http://tracker.example.org:0\n", 2, "url", `port "0"`},
+		{"url host", v + "url: http://under_score.example\n", 2, "url", "is not a host name"},
+		{"url https without tls", v + "url: https://tracker.example.org\n", 2, "url", "https, while tls.mode is off"},
+		{"url http with tls", v + "url: http://t.example\ntls:\n  mode: self-signed\n", 2, "url", "http, while tls.mode is self-signed"},
+		{"url a list", v + "url: [a]\n", 2, "url", "must be a single value, not a list"},
+
+		{"listen no port", v + "listen: 127.0.0.1\n", 2, "listen", "is not an address:port"},
+		{"listen port range", v + "listen: 127.0.0.1:99999\n", 2, "listen", "port of 1-65535"},
+
+		{"tls not a mapping", v + "tls: off\n", 2, "tls", `tls must be a mapping of keys, not "off"`},
+		{"tls mode", v + "tls:\n  mode: on\n", 3, "tls.mode", `"on" is not a mode`},
+		{"tls files without key", v + "url: https://t.example\ntls:\n  mode: files\n  certificate_file: c.pem\n", 4, "tls.key_file", "mode files needs both"},
+		{"tls files without certificate", v + "url: https://t.example\ntls:\n  mode: files\n  key_file: k.pem\n", 4, "tls.certificate_file", "mode files needs both"},
+		{"tls certificate in mode off", v + "tls:\n  certificate_file: c.pem\n", 3, "tls.certificate_file", "only mode files takes it"},
+		{"tls key in mode acme", v + "url: https://t.example\ntls:\n  mode: acme\n  key_file: k.pem\n  acme: {email: a@example.org}\n", 5, "tls.key_file", "only mode files takes it"},
+		{"tls acme without email", v + "url: https://t.example\ntls:\n  mode: acme\n", 4, "tls.acme.email", "mode acme needs the ACME account's email"},
+		{"tls acme in mode off", v + "tls:\n  acme:\n    email: a@example.org\n", 3, "tls.acme", "only mode acme takes it"},
+		{"tls acme email", v + "url: https://t.example\ntls:\n  mode: acme\n  acme:\n    email: nobody\n", 6, "tls.acme.email", `"nobody" is not an email address`},
+		{"tls acme directory", v + "url: https://t.example\ntls:\n  mode: acme\n  acme:\n    email: a@example.org\n    directory: http://ca.example/dir\n", 7, "tls.acme.directory", "is not an https URL"},
+		{"tls names not a list", v + "tls:\n  names: www.example.org\n", 3, "tls.names", "must be a list"},
+		{"tls names bad name", v + "tls:\n  names:\n    - ok.example.org\n    - -bad.example.org\n", 5, "tls.names[1]", "is not a DNS name"},
+		{"tls names nested", v + "tls:\n  names:\n    - [a]\n", 4, "tls.names[0]", "must be a single value"},
+
+		{"smtp without host", v + "mail:\n  smtp:\n    port: 25\n", 3, "mail.smtp.host", "missing"},
+		{"smtp host", v + "mail:\n  smtp:\n    host: smtp example\n", 4, "mail.smtp.host", "is not a host name"},
+		{"smtp port", v + "mail:\n  smtp:\n    host: s.example\n    port: 70000\n", 5, "mail.smtp.port", "port 70000"},
+		{"smtp port zero", v + "mail:\n  smtp:\n    host: s.example\n    port: 0\n", 5, "mail.smtp.port", "port 0"},
+		{"smtp port word", v + "mail:\n  smtp:\n    host: s.example\n    port: smtp\n", 5, "mail.smtp.port", "must be a whole number"},
+		{"smtp security", v + "mail:\n  smtp:\n    host: s.example\n    security: ssl\n", 5, "mail.smtp.security", `"ssl" is not a security`},
+		{"smtp user without password", v + "mail:\n  smtp:\n    host: s.example\n    user: me\n", 5, "mail.smtp.password_file", "a user needs a password"},
+		{"smtp password without user", v + "mail:\n  smtp:\n    host: s.example\n    password_file: pw\n", 5, "mail.smtp.user", "a password needs a user"},
+		{"smtp from", v + "mail:\n  smtp:\n    host: s.example\n    from: Redmine <r@example.org>\n", 5, "mail.smtp.from", "is not an email address"},
+		{"imap without host", v + "mail:\n  imap:\n    user: me\n    password_file: pw\n", 3, "mail.imap.host", "incoming mail needs host, user and password_file"},
+		{"imap without user", v + "mail:\n  imap:\n    host: i.example\n    password_file: pw\n", 3, "mail.imap.user", "incoming mail needs"},
+		{"imap without password", v + "mail:\n  imap:\n    host: i.example\n    user: me\n", 3, "mail.imap.password_file", "incoming mail needs"},
+		{"imap port", v + "mail:\n  imap: {host: i.example, user: me, password_file: pw, port: -1}\n", 3, "mail.imap.port", "port -1"},
+		{"imap security", v + "mail:\n  imap: {host: i.example, user: me, password_file: pw, security: starttls2}\n", 3, "mail.imap.security", "is not a security"},
+		{"imap folder", v + "mail:\n  imap: {host: i.example, user: me, password_file: pw, folder: ' '}\n", 3, "mail.imap.folder", "empty"},
+		{"imap interval", v + "mail:\n  imap: {host: i.example, user: me, password_file: pw, interval: often}\n", 3, "mail.imap.interval", `"often" is not a duration`},
+		{"imap interval short", v + "mail:\n  imap: {host: i.example, user: me, password_file: pw, interval: 30s}\n", 3, "mail.imap.interval", "shorter than 1m"},
+
+		{"language", v + "redmine:\n  language: klingon\n", 3, "redmine.language", `"klingon" is not a language Redmine 6 ships`},
+		{"language case", v + "redmine:\n  language: pt_br\n", 3, "redmine.language", "is not a language"},
+		{"host name path", v + "redmine:\n  host_name: example.org/redmine\n", 3, "redmine.host_name", "is not host or host:port"},
+		{"host name port", v + "redmine:\n  host_name: example.org:http\n", 3, "redmine.host_name", "is not host or host:port"},
+		{"protocol", v + "redmine:\n  protocol: ftp\n", 3, "redmine.protocol", `"ftp" is not a protocol`},
+		{"emission email", v + "redmine:\n  emission_email: redmine\n", 3, "redmine.emission_email", "is not an email address"},
+		{"workers negative", v + "redmine:\n  puma:\n    workers: -1\n", 4, "redmine.puma.workers", "-1 workers"},
+		{"workers too many", v + "redmine:\n  puma:\n    workers: 17\n", 4, "redmine.puma.workers", "17 workers"},
+		{"workers word", v + "redmine:\n  puma:\n    workers: auto\n", 4, "redmine.puma.workers", "must be a whole number"},
+		{"threads too many", v + "redmine:\n  puma:\n    threads: 6\n", 4, "redmine.puma.threads", "more than 5 threads"},
+		{"threads reversed", v + "redmine:\n  puma:\n    threads: 5,1\n", 4, "redmine.puma.threads", "at most max"},
+		{"threads zero", v + "redmine:\n  puma:\n    threads: 0\n", 4, "redmine.puma.threads", "max at least 1"},
+		{"threads word", v + "redmine:\n  puma:\n    threads: some\n", 4, "redmine.puma.threads", "is not a number or min,max"},
+		{"threads list", v + "redmine:\n  puma:\n    threads: [1, 5]\n", 4, "redmine.puma.threads", "must be a single value, not a list"},
+
+		{"redmine memory unit", v + "resources:\n  redmine_memory: 1x\n", 3, "resources.redmine_memory", `"1x" is not an amount of memory`},
+		{"db memory small", v + "resources:\n  db_memory: 1m\n", 3, "resources.db_memory", "below the engine's smallest limit"},
+		{"nginx memory negative", v + "resources:\n  nginx_memory: -128m\n", 3, "resources.nginx_memory", "is not an amount of memory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := problemsOf(t, tc.content)
+			if !slices.ContainsFunc(ps, func(p Problem) bool {
+				return p.Line == tc.line && p.Key == tc.key && strings.Contains(p.Message, tc.msg) && p.Fix != ""
+			}) {
+				t.Errorf("problems %+v\nwant one at line %d, key %q, saying %q, with a fix", ps, tc.line, tc.key, tc.msg)
+			}
+			_, err := Parse(file, []byte(tc.content))
+			where := file
+			if tc.line > 0 {
+				where += ":" + itoa(tc.line)
+			}
+			if !strings.Contains(err.Error(), where+": ") {
+				t.Errorf("error %q does not say %s", err, where)
+			}
+		})
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestUnknownKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name, content string
+		line          int
+		key, fix      string
+	}{
+		{"typo", "version: 1\nlisen: 0.0.0.0:80\n", 2, "lisen", "did you mean listen?"},
+		{"typo in a section", "version: 1\ntls:\n  mdoe: off\n", 3, "tls.mdoe", "did you mean mode?"},
+		{"deep typo", "version: 1\nredmine:\n  puma:\n    worker: 2\n", 4, "redmine.puma.worker", "did you mean workers?"},
+		{"capitalised", "version: 1\nURL: http://t.example\n", 2, "URL", "did you mean url?"},
+		{"nothing near", "version: 1\ncolour: blue\n", 2, "colour", "keys here: version, url, listen, tls, mail, redmine, resources"},
+		{"a key of another section", "version: 1\nresources:\n  workers: 2\n", 3, "resources.workers", "keys here: redmine_memory, db_memory, nginx_memory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := problemsOf(t, tc.content)
+			if len(ps) != 1 || ps[0].Line != tc.line || ps[0].Key != tc.key || ps[0].Message != "unknown key" || !strings.Contains(ps[0].Fix, tc.fix) {
+				t.Errorf("problems %+v\nwant one unknown key %s at line %d, fix saying %q", ps, tc.key, tc.line, tc.fix)
+			}
+		})
+	}
+}
+
+// TestInlineSecrets: a secret is refused where it is written, naming the file alternative.
+func TestInlineSecrets(t *testing.T) {
+	const pem = "-----BEGIN RSA PRIVATE KEY-----\n    MIIEpAIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB\n    -----END RSA PRIVATE KEY-----"
+	for _, tc := range []struct {
+		name, content string
+		line          int
+		key, fix      string
+	}{
+		{"smtp password", "version: 1\nmail:\n  smtp:\n    host: s.example\n    password: hunter2\n", 5, "mail.smtp.password", "mail.smtp.password_file"},
+		{"imap password", "version: 1\nmail:\n  imap:\n    password: hunter2\n", 4, "mail.imap.password", "mail.imap.password_file"},
+		{"tls key", "version: 1\ntls:\n  key: |\n    " + pem + "\n", 3, "tls.key", "tls.key_file"},
+		{"acme account key", "version: 1\ntls:\n  acme:\n    account_key: abc\n", 4, "tls.acme.account_key", "tls.acme.account_key_file"},
+		{"a token anywhere", "version: 1\nredmine:\n  api_token: abcdef\n", 3, "redmine.api_token", "only as files"},
+		{"a secret at the top", "version: 1\nsmtp_secret: x\n", 2, "smtp_secret", "only as files"},
+		{"a password in the url", "version: 1\nurl: http://admin:hunter2@t.example\n", 2, "url", "*_file key"},
+		{"a private key as a value", "version: 1\nredmine:\n  host_name: |\n    " + pem + "\n", 3, "redmine.host_name", "*_file key"},
+		{"a GitHub token as a name", "version: 1\ntls:\n  names: [ghp_0123456789abcdefghijklmnopqrstuvwxyz]\n", 3, "tls.names[0]", "*_file key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := problemsOf(t, tc.content)
+			if !slices.ContainsFunc(ps, func(p Problem) bool {
+				return p.Line == tc.line && p.Key == tc.key && strings.Contains(p.Message, "secret") && strings.Contains(p.Fix, tc.fix)
+			}) {
+				t.Errorf("problems %+v\nwant a secret refused at line %d, key %s, naming %q", ps, tc.line, tc.key, tc.fix)
+			}
+			for _, p := range ps {
+				if strings.Contains(p.Message+p.Fix, "hunter2") || strings.Contains(p.Message+p.Fix, "MIIE") {
+					t.Errorf("a problem repeats the secret: %+v", p)
+				}
+			}
+		})
+	}
+}
+
+// TestEveryProblem: all problems are reported at once, in line order.
+func TestEveryProblem(t *testing.T) {
+	ps := problemsOf(t, "version: 1\nlisen: x\nredmine:\n  language: xx\nresources:\n  db_memory: lots\n")
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.Key)
+	}
+	if want := []string{"lisen", "redmine.language", "resources.db_memory"}; !slices.Equal(got, want) {
+		t.Errorf("problems of %v, want %v", got, want)
+	}
+}
+
+// TestAccepted: good values of every key decode, and become what up applies.
+func TestAccepted(t *testing.T) {
+	content := `version: 1
+url: https://tracker.example.org:8443
+listen: 0.0.0.0:443
+tls:
+  mode: acme
+  names: [www.tracker.example.org]
+  acme:
+    email: admin@example.org
+    directory: https://acme.example/dir
+mail:
+  smtp: {host: smtp.example.org, port: 465, security: tls, user: me, password_file: smtp.pw, from: r@example.org}
+  imap: {host: 192.0.2.1, port: 993, security: tls, user: me, password_file: /etc/imap.pw, folder: Redmine, interval: 1h30m}
+redmine:
+  language: pt-BR
+  emission_email: redmine@example.org
+  puma:
+    workers: 0
+    threads: 1,4
+resources:
+  redmine_memory: 1.5g
+  db_memory: 512m
+  nginx_memory: 64M
+`
+	l, err := Parse(file, []byte(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := l.Catalog()
+	want := catalog.Site{
+		Memory:      map[string]string{"redmine": "1.5g", "db": "512m", "nginx": "64M"},
+		PumaWorkers: new(int), PumaMinThreads: 1, PumaMaxThreads: 4,
+		AppSettings: map[string]string{"default_language": "pt-BR", "host_name": "tracker.example.org:8443", "protocol": "https", "mail_from": "redmine@example.org"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Catalog() = %+v\nwant       %+v", got, want)
+	}
+	if l.lines["tls.acme.email"] != 8 || l.lines["resources.nginx_memory"] != 22 {
+		t.Errorf("lines: tls.acme.email %d, resources.nginx_memory %d; want 8, 22", l.lines["tls.acme.email"], l.lines["resources.nginx_memory"])
+	}
+	if p := l.filePath(l.Mail.SMTP.PasswordFile); p != "/site/smtp.pw" {
+		t.Errorf("a relative file is taken from the site: %s", p)
+	}
+	// Overrides win over what url says; one number of threads is min and max.
+	l, err = Parse(file, []byte("version: 1\nurl: http://t.example\nredmine:\n  host_name: other.example\n  protocol: https\n  puma: {threads: 3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = l.Catalog()
+	if got.AppSettings["host_name"] != "other.example" || got.AppSettings["protocol"] != "https" || got.PumaMinThreads != 3 || got.PumaMaxThreads != 3 {
+		t.Errorf("overrides: %+v", got)
+	}
+}
+
+// TestNotApplied: what is checked but not applied yet is refused by up, at its line.
+func TestNotApplied(t *testing.T) {
+	for _, tc := range []struct {
+		name, content string
+		line          int
+		msg, fix      string
+	}{
+		{"tls", "version: 1\nurl: https://t.example\ntls:\n  mode: self-signed\n", 4, "HTTPS at nginx is not applied yet by this version", "set tls.mode: off"},
+		{"mail", "version: 1\nmail:\n  smtp:\n    host: s.example\n", 2, "mail is not applied yet by this version", "remove the mail section"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := Parse(file, []byte(tc.content))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = l.NotApplied()
+			var se *Error
+			if !errors.As(err, &se) || !errors.Is(err, errs.InvalidInput) || len(se.Problems) != 1 || se.Problems[0].Line != tc.line ||
+				!strings.Contains(err.Error(), tc.msg) || !strings.Contains(err.Error(), tc.fix) {
+				t.Errorf("NotApplied: %v; want one problem at line %d saying %q and %q", err, tc.line, tc.msg, tc.fix)
+			}
+		})
+	}
+}
+
+// TestSecretFiles: a file a setting names must be there and regular, a
+// secret's yours with mode 0600 or stricter, whatever the umask.
+func TestSecretFiles(t *testing.T) {
+	defer syscall.Umask(syscall.Umask(0))
+	dir := t.TempDir()
+	write := func(name string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("secret\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("private", 0o600)
+	write("readonly", 0o400)
+	write("group", 0o640)
+	write("world", 0o604)
+	write("cert.pem", 0o644)
+	if err := os.Symlink(filepath.Join(dir, "private"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "adir"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		p := write("theirs", 0o600)
+		if err := os.Chown(p, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settingsFile := filepath.Join(dir, FileName)
+	for _, tc := range []struct {
+		name, secret, cert string
+		msg                string
+	}{
+		{name: "private", secret: "private", cert: "cert.pem"},
+		{name: "read-only", secret: "readonly", cert: filepath.Join(dir, "cert.pem")},
+		{name: "group may read", secret: "group", cert: "cert.pem", msg: "is open to others (mode -rw-r-----)"},
+		{name: "others may read", secret: "world", cert: "cert.pem", msg: "is open to others"},
+		{name: "missing", secret: "nothing", cert: "cert.pem", msg: "does not exist"},
+		{name: "a symbolic link", secret: "link", cert: "cert.pem", msg: "is a symbolic link"},
+		{name: "a directory", secret: "adir", cert: "cert.pem", msg: "is not a regular file"},
+		{name: "certificate missing", secret: "private", cert: "none.pem", msg: "none.pem does not exist"},
+		{name: "certificate a directory", secret: "private", cert: "adir", msg: "is not a regular file"},
+		{name: "another user's", secret: "theirs", cert: "cert.pem", msg: "belongs to uid 65534"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.secret == "theirs" && os.Geteuid() != 0 {
+				t.Skip("making a file of another user needs root")
+			}
+			content := "version: 1\nurl: https://t.example\ntls:\n  mode: files\n  certificate_file: " + tc.cert + "\n  key_file: " + tc.secret + "\n"
+			l, err := Parse(settingsFile, []byte(content))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = l.CheckFiles()
+			if tc.msg == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var se *Error
+			if !errors.As(err, &se) || len(se.Problems) != 1 || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("CheckFiles: %v; want one problem saying %q", err, tc.msg)
+			}
+			p := se.Problems[0]
+			line := map[bool]int{true: 6, false: 5}[p.Key == "tls.key_file"]
+			if p.Line != line || !strings.Contains(err.Error(), settingsFile+":"+itoa(line)+": ") {
+				t.Errorf("problem %+v; want it at line %d of %s", p, line, settingsFile)
+			}
+			if strings.Contains(tc.msg, "open to others") && !strings.Contains(err.Error(), "chmod 600 "+filepath.Join(dir, tc.secret)) {
+				t.Errorf("%v does not say chmod 600 of the file", err)
+			}
+		})
+	}
+}
+
+// TestTemplate: the file init writes is generated from the schema, decodes to
+// the defaults, and mentions every key; testdata holds it, refreshed with -update.
+func TestTemplate(t *testing.T) {
+	got := Template()
+	golden := filepath.Join("testdata", "init.golden.yaml")
+	if update() {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("Template() differs from %s: run go test ./internal/settings -update, and review the diff", golden)
+	}
+	l, err := Parse(file, []byte(got))
+	if err != nil {
+		t.Fatalf("the template does not decode: %v", err)
+	}
+	if !reflect.DeepEqual(l.File, Default().File) {
+		t.Errorf("the template decodes to %+v, want the defaults", l.File)
+	}
+	lines := strings.Split(got, "\n")
+	for _, f := range allFields() {
+		depth := strings.Count(f.path, ".")
+		entry := "# " + strings.Repeat("  ", depth) + f.key + ":"
+		if f.path == "version" {
+			entry = "version:"
+		}
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, entry) }) {
+			t.Errorf("the template has no line %q for %s", entry, f.path)
+		}
+	}
+	for _, l := range lines {
+		if len(l) > 80 {
+			t.Errorf("a template line is longer than 80: %q", l)
+		}
+	}
+}
+
+// allFields is every key of the schema, depth first.
+func allFields() []field {
+	var out []field
+	var walk func([]field)
+	walk = func(fs []field) {
+		for _, f := range fs {
+			out = append(out, f)
+			walk(f.children)
+		}
+	}
+	walk(fieldDocs())
+	return out
+}
+
+// TestSchemaDocumented: every key the decoder reads has documentation, an
+// example (but sections), and a doc comment that starts with its Go name.
+func TestSchemaDocumented(t *testing.T) {
+	var keys []string
+	var walk func(reflect.Type, string)
+	walk = func(ty reflect.Type, prefix string) {
+		for i := range ty.NumField() {
+			f := ty.Field(i)
+			key := join(prefix, f.Tag.Get("yaml"))
+			keys = append(keys, key)
+			if f.Type.Kind() == reflect.Struct {
+				walk(f.Type, key)
+			}
+		}
+	}
+	walk(reflect.TypeFor[File](), "")
+	var documented []string
+	for _, f := range allFields() {
+		documented = append(documented, f.path)
+		if f.doc == "" || strings.HasPrefix(f.doc, "//") {
+			t.Errorf("%s has no doc comment", f.path)
+		}
+		if r := []rune(f.doc); len(r) > 0 && (r[0] < 'A' || r[0] > 'Z') {
+			t.Errorf("%s: the doc comment does not start with its Go name and is or are: %q", f.path, f.doc)
+		}
+		if f.children == nil && f.example == "" {
+			t.Errorf("%s has no example tag", f.path)
+		}
+		if !strings.Contains(string(Reference()), "`"+f.path+"`") {
+			t.Errorf("the reference does not document %s", f.path)
+		}
+	}
+	if !slices.Equal(keys, documented) {
+		t.Errorf("keys decoded %v\nkeys documented %v", keys, documented)
+	}
+}
+
+func TestLocales(t *testing.T) {
+	if len(locales) != 50 || !slices.Contains(locales, "en") || !slices.Contains(locales, "zh-TW") || slices.Contains(locales, "#") {
+		t.Errorf("locales = %v: want Redmine 6.0's 50", locales)
+	}
+}
