@@ -80,3 +80,22 @@ func TestListenPrecedence(t *testing.T) {
 		}
 	}
 }
+
+// TestBadSettingsDoNotBlockDown: a settings file with problems stops the
+// commands that start containers, not those that stop or show a stack: they
+// say they go on without it, and get as far as the engine.
+func TestBadSettingsDoNotBlockDown(t *testing.T) {
+	dir := newSite(t, "version: 1\nresources:\n  db_memory: lots\n")
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	t.Setenv("STACKCTL_STATE_DIR", t.TempDir())
+	for _, args := range [][]string{{"ps", "redmine"}, {"down", "redmine"}, {"logs", "redmine"}} {
+		code, _, stderr := run(t, append([]string{"--dir", dir}, args...)...)
+		if code != exitUnavailable || !strings.Contains(stderr, "goes on without the settings file") ||
+			!strings.Contains(stderr, "stackctl.yaml:3: resources.db_memory") {
+			t.Errorf("%v with a bad settings file: exit %d, want %d after a warning naming the problem:\n%s", args, code, exitUnavailable, stderr)
+		}
+	}
+	if code, _, _ := run(t, "--dir", dir, "rollback", "redmine"); code != exitInvalid {
+		t.Errorf("rollback with a bad settings file: exit %d, want %d", code, exitInvalid)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/docker/cli/cli/streams"
@@ -39,9 +40,11 @@ type globalOptions struct {
 	noWaitLock bool
 	// opened is the site once site found and opened it: one run opens it once.
 	opened *site.Site
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
+	// command is the name of the command that runs (up, down, ...).
+	command string
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
 }
 
 func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
@@ -89,6 +92,7 @@ for what, or with --no-wait-lock fails at once (exit 5). Commands that only read
 		SilenceErrors: true,
 		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
 			g.stdout, g.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			g.command = cmd.Name()
 			// Not cobra's deprecation notice: it goes to stdout, which carries only results.
 			if f := cmd.Flags().Lookup("base"); f != nil && f.Changed {
 				fmt.Fprintln(g.stderr, "stackctl: --base is now called --profile; --base will be removed")
@@ -210,6 +214,10 @@ func (g *globalOptions) backupDir(flag string) string {
 	return filepath.Join(g.stateDir, "backups")
 }
 
+// settingsAppliedBy are the commands that start containers as the site's
+// settings file says: they refuse a file with problems.
+var settingsAppliedBy = []string{"up", "restore-volumes", "rollback", "upgrade"}
+
 // runner connects to the engine and returns the stack runner, and the engine
 // handle for what goes beyond the runner (backups, restores, image reads).
 func (g *globalOptions) runner(ctx context.Context) (stack.Runner, *engine.Engine, error) {
@@ -219,7 +227,13 @@ func (g *globalOptions) runner(ctx context.Context) (stack.Runner, *engine.Engin
 	}
 	set, err := g.settings()
 	if err != nil {
-		return stack.Runner{}, nil, err
+		// A typo in the settings file must not keep an operator from stopping
+		// or looking at a stack: only the commands that start containers need it.
+		if slices.Contains(settingsAppliedBy, g.command) {
+			return stack.Runner{}, nil, err
+		}
+		fmt.Fprintf(g.stderr, "stackctl: %v\nstackctl: %s goes on without the settings file, which it does not apply; fix the file before the next up\n", err, g.command)
+		set = settings.Loaded{}
 	}
 	if _, err := g.state(); err != nil {
 		return stack.Runner{}, nil, err

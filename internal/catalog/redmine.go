@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/go-units"
 )
 
 var (
@@ -270,6 +271,30 @@ func optOut(reasons map[string]string) types.Extensions {
 // (at most 5 each, and Puma's own), 16 stay within the container's pids_limit.
 const MaxPumaWorkers = 16
 
+// Memory Redmine's Puma takes, measured roughly on Redmine 6.0: the master that
+// loaded Redmine, and each worker forked from it once it has served a while.
+const (
+	pumaMasterMemory = 200 << 20
+	pumaWorkerMemory = 300 << 20
+)
+
+// PumaWorkers is how many Puma workers Redmine runs when the settings do not
+// say: one per CPU of the engine's host, as many as fit in memory (Redmine's
+// memory limit, "" for the model's) and at least one.
+func PumaWorkers(cpus int, memory string) int {
+	limit := int64(redmineMemory)
+	if memory != "" {
+		if n, err := units.RAMInBytes(memory); err == nil {
+			limit = n
+		}
+	}
+	fit := int((limit - pumaMasterMemory) / pumaWorkerMemory)
+	return max(1, min(cpus, fit, MaxPumaWorkers))
+}
+
+// redmineMemory is Redmine's memory limit unless the settings say otherwise.
+const redmineMemory = 1 << 30
+
 // ImageUID is the uid both the redmine and the postgres images run as (official and debian alike).
 const ImageUID = 999
 
@@ -345,7 +370,7 @@ func redmineService() types.ServiceConfig {
 			CapDrop:     []string{"ALL"},
 			CapAdd:      entrypointCaps,
 			SecurityOpt: []string{"no-new-privileges:true"},
-			MemLimit:    types.UnitBytes(1 << 30),
+			MemLimit:    types.UnitBytes(redmineMemory),
 			PidsLimit:   256,
 		},
 		Extensions: optOut(map[string]string{"NonRootUser": secretsNeedRootStart, "ReadOnlyRootfs": secretsNeedWritableRoot + "; and both entrypoints write config/database.yml " +

@@ -65,3 +65,18 @@ type serviceHealth struct {
 	interval, timeout, startPeriod time.Duration
 	retries                        int
 }
+
+// TestPumaWorkers: one worker per CPU, as many as Redmine's memory holds, at least one.
+func TestPumaWorkers(t *testing.T) {
+	for _, tc := range []struct {
+		cpus   int
+		memory string
+		want   int
+	}{
+		{2, "", 2}, {8, "", 2}, {1, "", 1}, {8, "2g", 6}, {32, "16g", MaxPumaWorkers}, {4, "256m", 1}, {4, "junk", 2},
+	} {
+		if got := PumaWorkers(tc.cpus, tc.memory); got != tc.want {
+			t.Errorf("PumaWorkers(%d, %q) = %d, want %d", tc.cpus, tc.memory, got, tc.want)
+		}
+	}
+}

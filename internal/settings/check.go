@@ -108,9 +108,8 @@ func (l Loaded) checkTLS(ps *problems, scheme string) {
 		bad("tls.mode", fmt.Sprintf("%q is not a mode", t.Mode), "want one of "+strings.Join(tlsModes, ", "))
 		return
 	}
+	// https with tls.mode off is a proxy of the operator's in front, ending TLS.
 	switch {
-	case scheme == "https" && mode == "off":
-		bad("url", "https, while tls.mode is off (nginx serves plain HTTP)", "set tls.mode, or give an http URL")
 	case scheme == "http" && mode != "off":
 		bad("url", fmt.Sprintf("http, while tls.mode is %s", mode), "give an https URL, or set tls.mode: off")
 	}

@@ -15,7 +15,9 @@ type File struct {
 	Version int `yaml:"version" example:"1"`
 	// URL is the address users open Redmine at: scheme, host and, when not the
 	// scheme's default, port (https://tracker.example.org). It must be https
-	// when tls.mode is not off, http when it is off. up sets Redmine's host
+	// when tls.mode is not off; with tls.mode off it may be https too, when a
+	// proxy of yours in front of stackctl ends TLS and passes plain HTTP on
+	// (set X-Forwarded-Proto there). up sets Redmine's host
 	// name and protocol settings from it (redmine.host_name and
 	// redmine.protocol override each). Default: none, and then up leaves
 	// those two Redmine settings as they are.
@@ -164,8 +166,9 @@ type Puma struct {
 	// from it (preload). At most 16: with their threads they must stay within
 	// the Redmine container's limit of 256 processes and threads. Each worker
 	// takes its share of resources.redmine_memory. Default: the number of CPUs
-	// of the engine's host, at most 16. A change hands Redmine over to a new
-	// container without an outage.
+	// of the engine's host, as many as fit in Redmine's memory limit (200 MiB
+	// for the master, 300 MiB a worker: 2 in the default 1g), at least 1. A
+	// change hands Redmine over to a new container without an outage.
 	Workers *int `yaml:"workers" example:"2"`
 	// Threads are the threads of each process: a number (5), or min,max
 	// (1,5); at most 5, the database connections each Redmine process has

@@ -88,7 +88,6 @@ func TestBadValues(t *testing.T) {
 		{"url query", v + "url: http://tracker.example.org/?a=b\n", 2, "url", "has more than scheme, host and port"},
 		{"url port", v + "url: http://tracker.example.org:0\n", 2, "url", `port "0"`},
 		{"url host", v + "url: http://under_score.example\n", 2, "url", "is not a host name"},
-		{"url https without tls", v + "url: https://tracker.example.org\n", 2, "url", "https, while tls.mode is off"},
 		{"url http with tls", v + "url: http://t.example\ntls:\n  mode: self-signed\n", 2, "url", "http, while tls.mode is self-signed"},
 		{"url a list", v + "url: [a]\n", 2, "url", "must be a single value, not a list"},
 

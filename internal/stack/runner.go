@@ -279,7 +279,7 @@ func (r Runner) load(ctx context.Context, st catalog.Stack, profile catalog.Prof
 		if err != nil {
 			return nil, err
 		}
-		n = min(max(n, 1), catalog.MaxPumaWorkers)
+		n = catalog.PumaWorkers(n, site.Memory["redmine"])
 		site.PumaWorkers = &n
 	}
 	p, err := r.Checkout.Load(ctx, st, catalog.Settings{Profile: profile, Listen: cmp.Or(listen, catalog.DefaultListen), Secrets: secrets, Release: release, Site: site})

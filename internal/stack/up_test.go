@@ -517,9 +517,9 @@ func TestSiteSettings(t *testing.T) {
 			svc["redmine"].MemLimit, svc["db"].MemLimit, svc["nginx"].MemLimit)
 	}
 	env := svc["redmine"].Environment
-	for k, want := range map[string]string{"WEB_CONCURRENCY": "4", "RAILS_MIN_THREADS": "1", "RAILS_MAX_THREADS": "4"} {
+	for k, want := range map[string]string{"WEB_CONCURRENCY": "1", "RAILS_MIN_THREADS": "1", "RAILS_MAX_THREADS": "4"} {
 		if v := env[k]; v == nil || *v != want {
-			t.Errorf("redmine's %s = %v, want %s (workers: the fake engine's 4 CPUs)", k, v, want)
+			t.Errorf("redmine's %s = %v, want %s (workers: the fake engine's 4 CPUs, as many as Redmine's 512m holds: 1)", k, v, want)
 		}
 	}
 	if len(e.events) != 2 || !strings.HasPrefix(e.events[0], "settings: ") || !strings.HasSuffix(e.events[1], " /docker-entrypoint.sh") {
