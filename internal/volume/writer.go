@@ -36,19 +36,20 @@ const fSetPipeSize = 1031
 // decides the engine cannot see it (a remote engine, a VM's file sharing).
 const fifoWait = 10 * time.Second
 
-// A Writer writes tar streams into a stack's named volumes through a helper
-// container: one of the stack's own images, run as root (so that owners, modes
-// and times are the stream's), with no network, the volumes mounted under
-// MountRoot. The image must have GNU tar: the Redmine stack's Debian-based
-// images have it in both profiles.
+// A Writer writes tar streams into a stack's named volumes. A helper
+// container mounts them: one of the stack's own images, run as root (so that
+// owners, modes and times are the stream's), with no network, the volumes
+// under MountRoot. The image must have GNU tar: the Redmine stack's
+// Debian-based images have it in both profiles.
 //
-// The engine's archive API (what 'docker cp' uses) writes 1 GiB in 2.9–3.5 s on
-// a 2-core host, where tar takes 0.9–1.4 s from a file. When the engine runs on
-// this host, the stream goes instead through a named pipe in a directory bind-mounted
-// into the helper, read by tar there: 1.6–1.9 s. Whether the engine sees the pipe
-// is found out, not assumed: with a remote engine the bind mount fails, and a pipe
-// the helper cannot open makes tar fail or never open it; either way nothing was
-// written yet and the archive API takes over.
+// Three ways, the fastest that works (BenchmarkVolumeWriter in e2e measures
+// them): stackctl writes the volumes' directories itself (see openDirect);
+// else, with the engine on this host, the stream goes through a named pipe in
+// a directory bind-mounted into the helper, read by tar there; else through
+// the engine's archive API (what 'docker cp' uses). Whether the engine sees
+// the directory or the pipe is found out, not assumed: with a remote engine
+// the bind mount fails, and a pipe the helper cannot open makes tar fail or
+// never open it; either way nothing was written yet and the next way takes over.
 type Writer struct {
 	e  *engine.Engine
 	id string
