@@ -149,6 +149,26 @@ func TestRecover(t *testing.T) {
 	}
 }
 
+// TestRecoverOpens: a front left closed for maintenance with no upgrade
+// under way (an up stopped while it recreated the database) opens again.
+func TestRecoverOpens(t *testing.T) {
+	st, _ := catalog.LookupStack("redmine")
+	e := &fakeEngine{volumes: map[string]bool{}, upstream: st.Generations.Upstream(1, catalog.SlotA), maintenance: []bool{true}}
+	c := &fakeCompose{}
+	r := Runner{Compose: c, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+	rec := state.State{Profile: catalog.ProfileUpstream, Active: 1}
+	rec.PutGen(state.Generation{N: 1, Ready: true})
+	if err := r.State.Save(st.Name, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Recover(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(e.maintenance, []bool{true, false}) {
+		t.Errorf("maintenance written %v, want it opened", e.maintenance)
+	}
+}
+
 // TestRecoverKeepsWhatServed: a generation that served but was never recorded
 // ready (a first start with --no-wait) is data, not a generation being made:
 // recovery leaves it, and the switch away from it records it ready.

@@ -54,6 +54,11 @@ func (r Runner) Recover(ctx context.Context, st catalog.Stack) error {
 	if rec.Upgrade != nil {
 		return r.recoverUpgrade(ctx, st, rec)
 	}
+	// Closed with no upgrade under way: an up stopped while it recreated the database.
+	if closed, err := r.InMaintenance(ctx, st); err == nil && closed {
+		r.logf("stack %s: opening again: a stopped stackctl left it closed for maintenance", st.Name)
+		return r.Maintenance(ctx, st, false, "")
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package stack
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -113,6 +114,7 @@ func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult
 	if err != nil {
 		return UpResult{}, err
 	}
+	closed := false // for maintenance, while the database is recreated
 	if err := r.Compose.Build(ctx, prep.Project, api.BuildOptions{Deps: true}); err != nil {
 		return UpResult{}, fmt.Errorf("building %s: %w", st.Name, err)
 	}
@@ -125,14 +127,63 @@ func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult
 		if prep, err = r.changeFront(ctx, prep, timeout); err != nil {
 			return UpResult{}, err
 		}
+		if closed, err = r.closeForDatabase(ctx, prep); err != nil {
+			return UpResult{}, err
+		}
 	}
+	// Open again whatever happens: the database that came back, or the
+	// error of one that did not, answers better than our page would.
+	open := func() {
+		if closed {
+			closed = false
+			if err := r.Maintenance(context.WithoutCancel(ctx), st, false, ""); err != nil {
+				r.logf("stack %s: opening again after the database's change: %v: 'stackctl up %s' retries", st.Name, err, st.Name)
+			}
+		}
+	}
+	defer open()
 	err = r.Compose.Create(ctx, prep.Project, api.CreateOptions{
 		RemoveOrphans: true, Recreate: api.RecreateDiverged, RecreateDependencies: api.RecreateDiverged,
 	})
 	if err != nil {
 		return UpResult{}, fmt.Errorf("creating %s: %w", st.Name, err)
 	}
+	if closed {
+		// Healthy again before the tracker opens: serve's own wait asks through nginx.
+		if err := r.start(ctx, st.Name, prep.Project, true, timeout); err != nil {
+			return UpResult{}, err
+		}
+		open()
+	}
 	return r.serve(ctx, prep, o.NoWait, timeout)
+}
+
+// closeForDatabase closes the serving stack prep for maintenance when its
+// database's container is about to be recreated (a new PostgreSQL image or
+// setting): PostgreSQL never runs twice on the same data, so the old one
+// stops before the new one starts, and meanwhile users get our maintenance
+// page (HTTP 503, Retry-After) rather than Redmine's errors. It says whether
+// it closed the stack; the caller opens it again.
+func (r Runner) closeForDatabase(ctx context.Context, prep Prepared) (bool, error) {
+	st := prep.Stack
+	if st.Database == nil || st.Generations == nil || st.Generations.MaintenanceFile == "" {
+		return false, nil
+	}
+	db := prep.Service(st.Database.Service)
+	what, ok, err := r.recreates(ctx, prep.Project, db)
+	if err != nil || !ok || len(what) == 0 {
+		return false, err
+	}
+	if _, err := r.GenContainer(ctx, st, st.Generations.Front, prep.Gen); err != nil {
+		return false, nil // no front serves: nobody to show a page to
+	}
+	r.logf("stack %s: %s's %s changed: it is recreated behind the maintenance page (PostgreSQL never runs twice on the same data)",
+		st.Name, db, strings.Join(what, " and "))
+	// No pass: nothing of stackctl's asks through the front until it opens again.
+	if err := r.Maintenance(ctx, st, true, rand.Text()); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // serve starts the created stack prep (its generation behind the front), waits

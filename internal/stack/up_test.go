@@ -118,8 +118,10 @@ type fakeEngine struct {
 	stdin    []string
 	comment  string
 	upstream string
-	volumes  map[string]bool
-	removed  []string
+	// maintenance notes whether each write of the maintenance file closed the front.
+	maintenance []bool
+	volumes     map[string]bool
+	removed     []string
 	// events are the settings written with psql ("settings: SQL") and the
 	// other execs, in order.
 	events []string
@@ -190,9 +192,16 @@ func (f *fakeEngine) Exec(_ context.Context, id string, cmd []string, o engine.E
 			if strings.HasSuffix(cmd[4], "/generation.conf") {
 				io.WriteString(o.Stdout, f.upstream)
 			}
+			if strings.HasSuffix(cmd[4], "/maintenance.conf") && len(f.maintenance) > 0 && f.maintenance[len(f.maintenance)-1] {
+				io.WriteString(o.Stdout, "set $maintenance \"on\";\n")
+			}
 		case "point-front":
 			b, _ := io.ReadAll(o.Stdin)
-			f.upstream = string(b)
+			if cmd[5] == "maintenance.conf" {
+				f.maintenance = append(f.maintenance, len(b) > 0)
+			} else {
+				f.upstream = string(b)
+			}
 		}
 		return nil
 	}
@@ -360,20 +369,25 @@ func TestChangeApp(t *testing.T) {
 	st, _ := catalog.LookupStack("redmine")
 	g := st.Generations
 	for _, tc := range []struct {
-		name, fail string
-		want       []string
-		slot       int
+		name, fail     string
+		stale, changed []string
+		want           []string
+		slot           int
+		// maintenance is what the maintenance file held, each time it was written.
+		maintenance []bool
 	}{
-		{name: "takes over", slot: catalog.SlotB,
+		{name: "takes over", stale: []string{"redmine"}, slot: catalog.SlotB,
 			want: []string{"build", "create", "start redmine-b", "remove redmine", "create", "start db,edge,nginx,redmine-b"}},
-		{name: "never healthy", fail: "start redmine-b", slot: catalog.SlotA,
+		{name: "never healthy", stale: []string{"redmine"}, fail: "start redmine-b", slot: catalog.SlotA,
 			want: []string{"build", "create", "start redmine-b", "remove redmine-b"}},
+		// PostgreSQL never runs twice on the same data: recreated behind the maintenance page.
+		{name: "database changed", changed: []string{"db"}, slot: catalog.SlotA, maintenance: []bool{true, false},
+			want: []string{"build", "create", "start db,edge,nginx,redmine", "start db,edge,nginx,redmine"}},
+		{name: "database never healthy", changed: []string{"db"}, fail: "start db,edge,nginx,redmine", slot: catalog.SlotA, maintenance: []bool{true, false},
+			want: []string{"build", "create", "start db,edge,nginx,redmine"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &fakeCompose{fail: tc.fail}
-			for _, svc := range []string{"db", "nginx", "redmine"} {
-				c.ps = append(c.ps, api.ContainerSummary{ID: "c-" + svc, Service: svc, State: "running", Health: "healthy"})
-			}
 			e := &fakeEngine{volumes: map[string]bool{"stackctl-redmine_db-data": true}, comment: configuredMark, upstream: g.Upstream(1, catalog.SlotA)}
 			r := Runner{Compose: c, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
 			rec := state.State{Profile: catalog.ProfileUpstream, Listen: strings.TrimPrefix(site.URL, "http://"), Active: 1}
@@ -381,12 +395,15 @@ func TestChangeApp(t *testing.T) {
 			if err := r.State.Save(st.Name, rec); err != nil {
 				t.Fatal(err)
 			}
-			// The fake has no image: the one Redmine runs differs from the model's.
+			running(t, r, c, e, st, tc.stale, tc.changed)
 			_, err := r.Up(context.Background(), st, UpOptions{})
+			if !slices.Equal(e.maintenance, tc.maintenance) {
+				t.Errorf("maintenance written %v, want %v", e.maintenance, tc.maintenance)
+			}
 			if (err != nil) != (tc.fail != "") {
 				t.Fatalf("up: %v", err)
 			}
-			if err != nil && (!strings.Contains(err.Error(), "redmine keeps serving") || !strings.Contains(err.Error(), "boom (RuntimeError)")) {
+			if err != nil && tc.stale != nil && (!strings.Contains(err.Error(), "redmine keeps serving") || !strings.Contains(err.Error(), "boom (RuntimeError)")) {
 				t.Errorf("the error does not say the old one serves, with the new one's log: %v", err)
 			}
 			if !slices.Equal(c.calls, tc.want) {
@@ -397,6 +414,32 @@ func TestChangeApp(t *testing.T) {
 				t.Errorf("slot %d, front %q, switch %+v; want slot %d", got.SlotOf(1), e.upstream, got.Switch, tc.slot)
 			}
 		})
+	}
+}
+
+// running sets c's containers to every service of st's recorded project,
+// running healthy as the model has it, and e's images to theirs, but for the
+// images of the services in stale, which the fake engine lacks (so the
+// containers run another image) and the settings of those in changed.
+func running(t *testing.T, r Runner, c *fakeCompose, e *fakeEngine, st catalog.Stack, stale, changed []string) {
+	t.Helper()
+	p, err := r.recorded(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.images == nil {
+		e.images = map[string]string{}
+	}
+	for _, svc := range p.ServiceNames() {
+		hash, _ := compose.ServiceHash(p.Services[svc])
+		labels := map[string]string{catalog.ConfigLabel: p.Services[svc].CustomLabels[catalog.ConfigLabel], api.ConfigHashLabel: hash}
+		if slices.Contains(changed, svc) {
+			labels[catalog.ConfigLabel], labels[api.ConfigHashLabel] = "another", "another"
+		}
+		if !slices.Contains(stale, svc) {
+			e.images[p.Services[svc].Image] = "sha256:c-" + svc
+		}
+		c.ps = append(c.ps, api.ContainerSummary{ID: "c-" + svc, Service: svc, State: "running", Health: "healthy", Labels: labels})
 	}
 }
 
@@ -431,24 +474,13 @@ func TestChangeFront(t *testing.T) {
 			if err := r.State.Save(st.Name, rec); err != nil {
 				t.Fatal(err)
 			}
-			p, err := r.recorded(context.Background(), st)
-			if err != nil {
-				t.Fatal(err)
-			}
 			// Everything runs as the model has it, but nginx's image, which the fake lacks.
-			for _, svc := range []string{"db", "edge", "nginx", "redmine"} {
-				labels := map[string]string{catalog.ConfigLabel: p.Services[svc].CustomLabels[catalog.ConfigLabel]}
-				if svc == "edge" {
-					labels[api.ConfigHashLabel], _ = compose.ServiceHash(p.Services[svc])
-					if tc.edgeChanged {
-						labels[api.ConfigHashLabel] = "another"
-					}
-				}
-				if svc != "nginx" {
-					e.images[p.Services[svc].Image] = "sha256:c-" + svc
-				}
-				c.ps = append(c.ps, api.ContainerSummary{ID: "c-" + svc, Service: svc, State: "running", Health: "healthy", Labels: labels})
+			var changed []string
+			if tc.edgeChanged {
+				changed = []string{"edge"}
 			}
+			running(t, r, c, e, st, []string{"nginx"}, changed)
+			var err error
 			_, err = r.Up(context.Background(), st, UpOptions{})
 			if (err != nil) != (tc.fail != "") {
 				t.Fatalf("up: %v", err)
