@@ -121,3 +121,14 @@ func (c Config) stored(now time.Time) (Bundle, error) {
 	}
 	return b, nil
 }
+
+// Verify checks, before anything changes, what of c can be: mode files'
+// certificate and key (see Check). The other modes make their certificate
+// as they apply.
+func (c Config) Verify(now time.Time) error {
+	if c.Mode != ModeFiles {
+		return nil
+	}
+	_, err := c.Files(now)
+	return err
+}
