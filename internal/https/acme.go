@@ -31,10 +31,7 @@ import (
 // account's key (made and kept in Dir when the settings name none), ch
 // serving the HTTP-01 challenges.
 func (c Config) issue(ctx context.Context, ch Challenger, logf func(string, ...any)) (Bundle, error) {
-	dir := c.ACME.Directory
-	if dir == "" {
-		dir = DefaultDirectory
-	}
+	dir := c.ACME.directory()
 	key, err := c.accountKey(logf)
 	if err != nil {
 		return Bundle{}, err
@@ -74,11 +71,31 @@ func (c Config) issue(ctx context.Context, ch Challenger, logf func(string, ...a
 	if err != nil {
 		return Bundle{}, err
 	}
-	b := Bundle{ChainPEM: res.Certificate, KeyPEM: res.PrivateKey, Leaf: certs[0]}
-	if v, err := verify(certs, roots, time.Now()); err == nil {
-		b.Issuers = v[1:]
+	return Bundle{ChainPEM: res.Certificate, KeyPEM: res.PrivateKey, Leaf: certs[0], Issuers: c.ACME.issuers(certs, time.Now())}, nil
+}
+
+// directory is the ACME directory's URL: the settings', else Let's Encrypt's.
+func (a ACME) directory() string {
+	if a.Directory == "" {
+		return DefaultDirectory
 	}
-	return b, nil
+	return a.Directory
+}
+
+// issuers are the certificates above an issued certificate (certs[0]): its
+// chain up to a root of the system's or ca_file's, else the intermediates
+// the CA sent (a CA whose root is trusted nowhere here, such as a test one).
+func (a ACME) issuers(certs []*x509.Certificate, now time.Time) []*x509.Certificate {
+	if roots, err := a.roots(); err == nil {
+		// An expired one is due anyway: verified as of its last valid moment.
+		if last := certs[0].NotAfter.Add(-time.Second); now.After(last) {
+			now = last
+		}
+		if v, err := verify(certs, roots, now); err == nil {
+			return v[1:]
+		}
+	}
+	return certs[1:]
 }
 
 // accountKey is the ACME account's key: the operator's file, else the one

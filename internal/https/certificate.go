@@ -8,18 +8,27 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/state"
 )
 
-// Files in Config.Dir.
+// Files in Config.Dir: a certificate and key of each mode that makes one
+// (so that a change of mode never serves the other's), and the ACME
+// account's key.
 const (
 	storedCert       = "certificate.pem"
 	storedKey        = "key.pem"
 	storedAccountKey = "acme-account-key.pem"
+	// storedDirectory names the ACME directory that issued mode acme's
+	// certificate: another directory in the settings issues a new one.
+	storedDirectory = "acme-directory"
 )
+
+// storedPath is mode's kept file name (self-signed-certificate.pem).
+func (c Config) storedPath(name string) string { return filepath.Join(c.Dir, c.Mode+"-"+name) }
 
 // A Challenger serves HTTP-01 answers on the site's plain HTTP port, at
 // /.well-known/acme-challenge/TOKEN, until they are cleaned up.
@@ -65,11 +74,16 @@ func (c Config) Certificate(ctx context.Context, ch Challenger, force bool, logf
 		return Bundle{}, false, err
 	}
 	// Key first: a certificate is never kept without its key.
-	if err := state.WritePrivate(filepath.Join(c.Dir, storedKey), b.KeyPEM); err != nil {
+	if err := state.WritePrivate(c.storedPath(storedKey), b.KeyPEM); err != nil {
 		return Bundle{}, false, err
 	}
-	if err := state.WritePrivate(filepath.Join(c.Dir, storedCert), b.ChainPEM); err != nil {
+	if err := state.WritePrivate(c.storedPath(storedCert), b.ChainPEM); err != nil {
 		return Bundle{}, false, err
+	}
+	if c.Mode == ModeACME {
+		if err := state.WritePrivate(filepath.Join(c.Dir, storedDirectory), []byte(c.ACME.directory()+"\n")); err != nil {
+			return Bundle{}, false, err
+		}
 	}
 	return b, true, nil
 }
@@ -91,33 +105,39 @@ func (c Config) Files(now time.Time) (Bundle, error) {
 	return Check(cert, key, c.CertificateFile, c.KeyFile, c.Names, roots, now)
 }
 
-// stored is the certificate and key kept in Dir; errNone when there are none.
+// stored is the certificate and key of c's mode kept in Dir; errNone when
+// there are none, or in mode acme when another ACME directory issued them.
 func (c Config) stored(now time.Time) (Bundle, error) {
-	key, err := state.ReadPrivate(filepath.Join(c.Dir, storedKey))
+	if c.Mode == ModeACME {
+		dir, err := state.ReadPrivate(filepath.Join(c.Dir, storedDirectory))
+		if errors.Is(err, fs.ErrNotExist) || err == nil && strings.TrimSpace(string(dir)) != c.ACME.directory() {
+			return Bundle{}, errNone
+		}
+		if err != nil {
+			return Bundle{}, err
+		}
+	}
+	key, err := state.ReadPrivate(c.storedPath(storedKey))
 	if errors.Is(err, fs.ErrNotExist) {
 		return Bundle{}, errNone
 	}
 	if err != nil {
 		return Bundle{}, err
 	}
-	chain, err := state.ReadPrivate(filepath.Join(c.Dir, storedCert))
+	chain, err := state.ReadPrivate(c.storedPath(storedCert))
 	if errors.Is(err, fs.ErrNotExist) {
 		return Bundle{}, errNone
 	}
 	if err != nil {
 		return Bundle{}, err
 	}
-	certs, err := parseCerts(chain, filepath.Join(c.Dir, storedCert))
+	certs, err := parseCerts(chain, c.storedPath(storedCert))
 	if err != nil {
 		return Bundle{}, err
 	}
 	b := Bundle{ChainPEM: chain, KeyPEM: key, Leaf: certs[0]}
 	if c.Mode == ModeACME {
-		if roots, err := c.ACME.roots(); err == nil {
-			if v, err := verify(certs, roots, now); err == nil {
-				b.Issuers = v[1:]
-			}
-		}
+		b.Issuers = c.ACME.issuers(certs, now)
 	}
 	return b, nil
 }

@@ -200,7 +200,7 @@ func TestSelfSignedKeptAndRenewed(t *testing.T) {
 		t.Fatalf("first: renewed %v, %v", renewed, err)
 	}
 	for _, f := range []string{storedCert, storedKey} {
-		fi, err := os.Stat(filepath.Join(dir, f))
+		fi, err := os.Stat(c.storedPath(f))
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v, %v; want mode 0600", f, fi, err)
 		}
