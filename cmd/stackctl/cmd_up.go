@@ -120,7 +120,7 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 	} else {
 		fmt.Fprintf(g.stderr, "stack %s is up on base %s\n", st.Name, res.Choice.Profile)
 	}
-	if h := res.HTTPS; h.Mode != "off" {
+	if h := res.HTTPS; h.NotAfter != "" {
 		fmt.Fprintf(g.stderr, "HTTPS (tls.mode %s): nginx serves a certificate valid until %s\n", h.Mode, h.NotAfter)
 	}
 	if res.AdminPasswordFile != "" {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
@@ -166,6 +167,8 @@ type challenger struct {
 	r     Runner
 	st    catalog.Stack
 	front string
+	// mu keeps a second challenge from writing acme.conf beside the first.
+	mu    sync.Mutex
 	ready bool
 }
 
@@ -177,6 +180,8 @@ func (c *challenger) Present(ctx context.Context, token, keyAuth string) error {
 		return fmt.Errorf("the CA's HTTP-01 token %q is not base64url", token)
 	}
 	dir := c.st.Generations.TLSDir
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if !c.ready {
 		conf := https.ACMEConf(dir)
 		have, err := c.r.readFront(ctx, c.front, dir, https.FileACME)

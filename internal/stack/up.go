@@ -161,12 +161,7 @@ func (r Runner) serve(ctx context.Context, prep Prepared, noWait bool, timeout t
 	if noWait {
 		return res, nil
 	}
-	// Before anything waits on it: HTTPS as the settings say (or none), its
-	// certificate issued through the plain HTTP port when it must be.
-	if res.HTTPS, err = r.ApplyHTTPS(ctx, st, false); err != nil {
-		return UpResult{}, err
-	}
-	// Plain HTTP: it answers Redmine, or with HTTPS on, its redirect.
+	// Plain HTTP: it answers Redmine, or with HTTPS already on, its redirect.
 	if err := waitHTTP(ctx, plain, timeout); err != nil {
 		return UpResult{}, fmt.Errorf("stack %s started but %s does not answer: %w: see 'stackctl logs %s'", st.Name, plain, err, st.Name)
 	}
@@ -177,6 +172,11 @@ func (r Runner) serve(ctx context.Context, prep Prepared, noWait bool, timeout t
 		if err := r.recordReady(ctx, st, prep.Gen); err != nil {
 			return UpResult{}, err
 		}
+	}
+	// Last: a CA that cannot be reached must not keep the first start from
+	// closing Redmine's default login.
+	if res.HTTPS, err = r.ApplyHTTPS(ctx, st, false); err != nil {
+		return UpResult{}, err
 	}
 	// Only now is the password set, on a first start.
 	if st.HasSecret(catalog.AdminPassword) {
