@@ -94,6 +94,15 @@ func (r Runner) ApplyHTTPS(ctx context.Context, st catalog.Stack, force bool) (H
 	if err != nil {
 		return res, err
 	}
+	// Where plain HTTP redirects to when the settings have no url: the port
+	// HTTPS is published on.
+	rec, err := r.State.Load(st.Name)
+	if err != nil {
+		return res, err
+	}
+	if _, c.HTTPSPort, err = catalog.SplitListen(rec.Listen); err != nil {
+		return res, err
+	}
 	want := map[string]string{}
 	if c.On() {
 		res.Mode = c.Mode
