@@ -296,14 +296,22 @@ type probe struct {
 func startProbe(url string) *probe { return startMarkerProbe(url, "") }
 
 // startMarkerProbe is startProbe noting, for each answer, whether it held marker.
-func startMarkerProbe(url, marker string) *probe { return newProbe(url, marker, false) }
+func startMarkerProbe(url, marker string) *probe {
+	return newProbe(&http.Client{Timeout: 5 * time.Second}, url, marker, false)
+}
 
 // startMaintenanceProbe is startProbe taking our maintenance page as an answer.
-func startMaintenanceProbe(url string) *probe { return newProbe(url, "", true) }
+func startMaintenanceProbe(url string) *probe {
+	return newProbe(&http.Client{Timeout: 5 * time.Second}, url, "", true)
+}
 
-func newProbe(url, marker string, maintenance bool) *probe {
+// startClientProbe is startProbe asking with client (one that trusts a test CA).
+func startClientProbe(client *http.Client, url string) *probe {
+	return newProbe(client, url, "", false)
+}
+
+func newProbe(client *http.Client, url, marker string, maintenance bool) *probe {
 	p := &probe{done: make(chan struct{}), finished: make(chan struct{}), marker: marker, maintenance: maintenance}
-	client := &http.Client{Timeout: 5 * time.Second}
 	go func() {
 		defer close(p.finished)
 		tick := time.NewTicker(100 * time.Millisecond)

@@ -52,13 +52,21 @@ password) are generated on its first start into files of mode 0600 under
 
 The site's settings file, stackctl.yaml, is read first and refused (exit 2)
 with every problem at its line; so are the secret files it names unless they
-are yours with mode 0600 or stricter. up applies listen, resources (memory
-limits), redmine.puma, and Redmine's language, host name, protocol and
-emission address, which it writes into Redmine's settings on every run. It
-refuses tls.mode other than off and any mail setting: this version checks
-them but does not apply them yet. The address published on is --listen, else
-the settings file's listen, else the one recorded by the last up, else
-` + catalog.DefaultListen + `. A changed setting takes effect as any other change
+are yours with mode 0600 or stricter. up applies listen, http_listen, tls,
+resources (memory limits), redmine.puma, and Redmine's language, host name,
+protocol and emission address, which it writes into Redmine's settings on
+every run. It refuses any mail setting: this version checks it but does not
+apply it yet. The address published on is --listen, else the settings file's
+listen, else the one recorded by the last up, else ` + catalog.DefaultListen + `.
+
+With tls.mode other than off, nginx serves HTTPS on that address and plain
+HTTP, which redirects to it, on http_listen. Mode files' certificate and key
+are checked before anything changes (the key is the certificate's, the chain
+verifies, it is valid now and covers url's host and tls.names), and refused
+with exit 2; modes self-signed and acme make or have the certificate issued,
+and renew it when it is due (see 'stackctl renew'). See docs/https.md.
+
+A changed setting takes effect as any other change
 does: Redmine and nginx are handed over to new containers without an outage,
 the database (a changed db_memory) is recreated. See docs/settings.md.`,
 		Example: `  stackctl up redmine
@@ -89,6 +97,9 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 	if err := errors.Join(set.CheckFiles(), set.NotApplied()); err != nil {
 		return err
 	}
+	if err := set.HTTPS().Verify(time.Now()); err != nil {
+		return err
+	}
 	r, _, release, err := g.changing(ctx, st, "up")
 	if err != nil {
 		return err
@@ -108,6 +119,9 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 		}
 	} else {
 		fmt.Fprintf(g.stderr, "stack %s is up on base %s\n", st.Name, res.Choice.Profile)
+	}
+	if h := res.HTTPS; h.NotAfter != "" {
+		fmt.Fprintf(g.stderr, "HTTPS (tls.mode %s): nginx serves a certificate valid until %s\n", h.Mode, h.NotAfter)
 	}
 	if res.AdminPasswordFile != "" {
 		fmt.Fprintf(g.stderr, "log in as admin with the password in %s\n", res.AdminPasswordFile)

@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/stackctl/stackctl/internal/https"
 	"github.com/stackctl/stackctl/internal/settings"
 	"github.com/stackctl/stackctl/internal/site"
 )
@@ -32,9 +34,8 @@ func TestUpRefusesSettings(t *testing.T) {
 		want           []string
 	}{
 		{"a bad value", "version: 1\nresources:\n  db_memory: lots\n", []string{"stackctl.yaml:3: resources.db_memory: \"lots\" is not an amount of memory"}},
-		{"tls", "version: 1\nurl: https://t.example\ntls:\n  mode: self-signed\n", []string{"stackctl.yaml:4: tls.mode: mode self-signed: HTTPS at nginx is not applied yet"}},
-		{"mail and tls", "version: 1\nurl: https://t.example\ntls:\n  mode: acme\n  acme: {email: a@example.org}\nmail:\n  smtp: {host: s.example}\n",
-			[]string{"stackctl.yaml:4: tls.mode:", "stackctl.yaml:6: mail: mail is not applied yet by this version: remove the mail section"}},
+		{"mail", "version: 1\nurl: https://t.example\ntls:\n  mode: acme\n  acme: {email: a@example.org}\nmail:\n  smtp: {host: s.example}\n",
+			[]string{"stackctl.yaml:6: mail: mail is not applied yet by this version: remove the mail section"}},
 		{"a secret file open to others", "version: 1\nurl: https://t.example\ntls:\n  mode: files\n  certificate_file: cert.pem\n  key_file: key.pem\n",
 			[]string{"stackctl.yaml:6: tls.key_file:", "is open to others", "chmod 600"}},
 	} {
@@ -97,5 +98,31 @@ func TestBadSettingsDoNotBlockDown(t *testing.T) {
 	}
 	if code, _, _ := run(t, "--dir", dir, "rollback", "redmine"); code != exitInvalid {
 		t.Errorf("rollback with a bad settings file: exit %d, want %d", code, exitInvalid)
+	}
+}
+
+// TestUpRefusesTLSFiles: mode files' certificate and key are checked before
+// up asks the engine for anything, and refused with exit 2 naming what is
+// wrong: here a key that is not the certificate's.
+func TestUpRefusesTLSFiles(t *testing.T) {
+	now := time.Now()
+	a, err := https.SelfSigned([]string{"t.example"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := https.SelfSigned([]string{"t.example"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := newSite(t, "version: 1\nurl: https://t.example\ntls:\n  mode: files\n  certificate_file: cert.pem\n  key_file: key.pem\n")
+	for name, content := range map[string][]byte{"cert.pem": a.ChainPEM, "key.pem": b.KeyPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	code, _, stderr := run(t, "--dir", dir, "up", "redmine", "--profile", "debian")
+	if code != exitInvalid || !strings.Contains(stderr, "key.pem is not the key of the certificate in") {
+		t.Fatalf("up with a mismatched key: exit %d, want %d saying so:\n%s", code, exitInvalid, stderr)
 	}
 }

@@ -79,7 +79,7 @@ stackctl runs from a site, a directory of the operator's made by 'stackctl init'
 git finds a repository, or given with --dir. A checkout of stackctl's repository
 is a site too, built from its own stacks/.
 
-Commands that change a stack (up, down, backup-volumes, restore-volumes,
+Commands that change a stack (up, down, renew, backup-volumes, restore-volumes,
 check-theme) hold its lock in the state directory for their whole run: a second one waits, saying
 for what, or with --no-wait-lock fails at once (exit 5). Commands that only read
 (ps, logs, config, verify-backup) take none.
@@ -125,6 +125,7 @@ for what, or with --no-wait-lock fails at once (exit 5). Commands that only read
 		newRollbackCommand(g),
 		newPruneCommand(g),
 		newUpgradeCommand(g),
+		newRenewCommand(g),
 		newStatusCommand(g),
 		newPushCommand(g),
 		newKernelCommand(g),
@@ -216,7 +217,7 @@ func (g *globalOptions) backupDir(flag string) string {
 
 // settingsAppliedBy are the commands that start containers as the site's
 // settings file says: they refuse a file with problems.
-var settingsAppliedBy = []string{"up", "restore-volumes", "rollback", "upgrade"}
+var settingsAppliedBy = []string{"up", "restore-volumes", "rollback", "upgrade", "renew"}
 
 // runner connects to the engine and returns the stack runner, and the engine
 // handle for what goes beyond the runner (backups, restores, image reads).
@@ -242,7 +243,7 @@ func (g *globalOptions) runner(ctx context.Context) (stack.Runner, *engine.Engin
 	if err != nil {
 		return stack.Runner{}, nil, err
 	}
-	return stack.Runner{Compose: d.Compose, Engine: d.Engine, Checkout: c, State: state.Dir(g.stateDir), Site: set.Catalog(), Log: g.stderr}, d.Engine, nil
+	return stack.Runner{Compose: d.Compose, Engine: d.Engine, Checkout: c, State: state.Dir(g.stateDir), Site: set.Catalog(), HTTPS: set.HTTPS(), Log: g.stderr}, d.Engine, nil
 }
 
 // changing takes st's lock for a command that changes it (see lock), then

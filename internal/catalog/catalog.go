@@ -219,6 +219,7 @@ var stacks = map[string]Stack{
 			Front:    "nginx", App: "redmine", AppPort: redminePort, Edge: "edge",
 			FrontVolume: volUpstream, UpstreamDir: upstreamDir, UpstreamFile: "generation.conf",
 			MaintenanceFile: "maintenance.conf",
+			TLSDir:          tlsDir,
 		},
 	},
 }

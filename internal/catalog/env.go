@@ -3,7 +3,11 @@ package catalog
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/stackctl/stackctl/internal/errs"
 )
@@ -60,6 +64,10 @@ type Site struct {
 	// PumaMinThreads and PumaMaxThreads are each Puma process's threads;
 	// a zero PumaMaxThreads keeps the compose file's default.
 	PumaMinThreads, PumaMaxThreads int
+	// HTTPS says nginx serves HTTPS: listen publishes its HTTPS port, and
+	// HTTPListen (else listen's host, port 80) its plain HTTP port.
+	HTTPS      bool
+	HTTPListen string
 	// AppSettings are the application's settings by name (Redmine's
 	// default_language, host_name, protocol, mail_from), which up writes
 	// into the stack's SettingsTable on every run.
@@ -72,9 +80,14 @@ const DefaultListen = "127.0.0.1:8080"
 // Env is the exact interpolation environment of s under set: nothing from the
 // caller's environment or a stray .env file leaks into the project.
 func (s Stack) Env(set Settings) (map[string]string, error) {
-	host, port, err := SplitListen(set.Listen)
+	host, port, err := SplitListen(PlainListen(set.Site, set.Listen))
 	if err != nil {
 		return nil, err
+	}
+	if set.Site.HTTPS {
+		if h, p, err := SplitListen(set.Listen); err == nil && h == host && p == port {
+			return nil, fmt.Errorf("%w: HTTPS and plain HTTP would both be published on %s:%s: set http_listen to another address", errs.InvalidInput, host, port)
+		}
 	}
 	env := map[string]string{
 		varProfile:  string(set.Profile),
@@ -129,6 +142,54 @@ func SplitListen(listen string) (host, port string, err error) {
 		host = "0.0.0.0"
 	}
 	return host, port, nil
+}
+
+// HTTPSPort is where nginx listens for HTTPS in the Redmine stack, beside
+// nginxPort for plain HTTP (https.Port says it to nginx).
+const HTTPSPort = 8443
+
+// PlainListen is the address plain HTTP is published on: listen, or with
+// HTTPS on, the site's http_listen, else listen's host on port 80.
+func PlainListen(site Site, listen string) string {
+	if !site.HTTPS {
+		return listen
+	}
+	if site.HTTPListen != "" {
+		return site.HTTPListen
+	}
+	host, _, err := SplitListen(listen)
+	if err != nil {
+		return listen // SplitListen says what is wrong, where it is used
+	}
+	return net.JoinHostPort(host, "80")
+}
+
+// PublishHTTPS publishes nginx's HTTPS port of s's loaded project p on
+// listen, from the service that publishes its plain HTTP port (the edge).
+// A stack whose front serves no HTTPS is refused.
+func (s Stack) PublishHTTPS(p *types.Project, listen string) error {
+	g := s.Generations
+	if g == nil || g.TLSDir == "" || g.Edge == "" {
+		return fmt.Errorf("%w: stack %s serves no HTTPS: the site's tls settings apply to the redmine stack; "+
+			"run this one without them (tls.mode: off)", errs.InvalidInput, s.Name)
+	}
+	host, port, err := SplitListen(listen)
+	if err != nil {
+		return err
+	}
+	e, ok := p.Services[g.Edge]
+	if !ok {
+		return fmt.Errorf("stack %s: edge service %s is not in its compose file", s.Name, g.Edge)
+	}
+	e.Ports = append(slices.Clone(e.Ports), types.ServicePortConfig{HostIP: host, Target: HTTPSPort, Published: port, Protocol: "tcp"})
+	p.Services[g.Edge] = e
+	return nil
+}
+
+// HTTPSURL is the URL an operator opens for a stack serving HTTPS on listen.
+func HTTPSURL(listen string) (string, error) {
+	u, err := EntryURL(listen)
+	return "https" + strings.TrimPrefix(u, "http"), err
 }
 
 // EntryURL is the URL an operator opens for a stack published on listen.

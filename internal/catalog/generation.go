@@ -43,6 +43,10 @@ type Generations struct {
 	// MaintenanceFile, beside UpstreamFile, closes the front for maintenance
 	// when it holds Maintenance's text; empty, the front serves.
 	MaintenanceFile string
+	// TLSDir, inside the front's container, is where stackctl writes its
+	// certificate and HTTPS configuration (a volume of the front's own, which
+	// the front's site includes *.conf of); "": the front serves no HTTPS.
+	TLSDir string
 }
 
 // MaintenanceHeader is the request header that carries the pass through

@@ -40,6 +40,7 @@ func TestForGeneration(t *testing.T) {
 	want := map[string]string{
 		"db-data-g2": "stackctl-redmine_db-data-g2", "redmine-files-g2": "stackctl-redmine_redmine-files-g2",
 		"redmine-plugins-g2": "stackctl-redmine_redmine-plugins-g2", "nginx-upstream": "stackctl-redmine_nginx-upstream",
+		"nginx-tls": "stackctl-redmine_nginx-tls",
 	}
 	if len(g2.Volumes) != len(want) {
 		t.Errorf("volumes %v, want %v", g2.Volumes, want)

@@ -110,6 +110,8 @@ const (
 	volPlugins      = "redmine-plugins"
 	volUpstream     = "nginx-upstream"
 	upstreamDir     = "/etc/nginx/upstream"
+	volTLS          = "nginx-tls"
+	tlsDir          = "/etc/nginx/tls"
 	redminePort     = 3000
 	nginxSiteConfig = "nginx-site"
 )
@@ -122,6 +124,8 @@ var RedmineVolumes = map[string]string{
 	volPlugins: "Redmine's plugins/: plugins installed by the operator, kept across image rebuilds",
 	volUpstream: "nginx's choice of the generation it serves (one line, written by stackctl); not data: " +
 		"it is in no generation and no backup",
+	volTLS: "nginx's certificate, key and HTTPS configuration when tls.mode is not off (written by stackctl, " +
+		"owned by nginx, mode 0600); not data: it is in no generation and no backup, and the state directory keeps the originals",
 }
 
 func redmineModel() *types.Project {
@@ -134,7 +138,13 @@ func redmineModel() *types.Project {
 	proxy.Configs = []types.ServiceConfigObjConfig{{Source: nginxSiteConfig, Target: "/etc/nginx/http.d/site.conf"}}
 	// Where stackctl points nginx at the generation it serves: a volume, so that
 	// the choice survives a restart of nginx; the image makes the directory nginx's.
-	proxy.Volumes = []types.ServiceVolumeConfig{{Type: types.VolumeTypeVolume, Source: volUpstream, Target: upstreamDir}}
+	// Its certificate and HTTPS configuration, written the same way: the
+	// SDK cannot copy secrets into a read-only service, and a file-sourced
+	// secret keeps its host owner (root, 0600), unreadable to nginx.
+	proxy.Volumes = []types.ServiceVolumeConfig{
+		{Type: types.VolumeTypeVolume, Source: volUpstream, Target: upstreamDir},
+		{Type: types.VolumeTypeVolume, Source: volTLS, Target: tlsDir},
+	}
 	return &types.Project{
 		Name: "stackctl-redmine",
 		Services: types.Services{
@@ -143,7 +153,7 @@ func redmineModel() *types.Project {
 			"nginx":   proxy,
 			edge.Name: edge,
 		},
-		Volumes: types.Volumes{volDB: {}, volFiles: {}, volPlugins: {}, volUpstream: {}},
+		Volumes: types.Volumes{volDB: {}, volFiles: {}, volPlugins: {}, volUpstream: {}, volTLS: {}},
 		// Secrets come from stackctl's environment, not from files: compose then
 		// creates them in the container owned by the user that reads them (the
 		// official Redmine entrypoint reads *_FILE after dropping to uid 999), while

@@ -2,21 +2,18 @@ package settings
 
 import (
 	"cmp"
-	"fmt"
 	"net/url"
+	"slices"
 
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/https"
 )
 
 // NotApplied refuses what this stackctl checks but cannot apply yet, naming
-// the line of each (an *Error): a TLS mode other than off, and any mail
-// setting. up runs it, so that a setting is never silently ignored.
+// the line of each (an *Error): any mail setting. up runs it, so that a
+// setting is never silently ignored.
 func (l Loaded) NotApplied() error {
 	var ps problems
-	if m := cmp.Or(l.TLS.Mode, "off"); m != "off" {
-		ps.add(l.lines["tls.mode"], "tls.mode", fmt.Sprintf("mode %s: HTTPS at nginx is not applied yet by this version", m),
-			"set tls.mode: off and an http url, or serve HTTPS from a proxy of your own in front of the stack")
-	}
 	if l.Mail.SMTP != (SMTP{}) || l.Mail.IMAP != (IMAP{}) {
 		ps.add(l.lines["mail"], "mail", "mail is not applied yet by this version", "remove the mail section")
 	}
@@ -38,6 +35,7 @@ func (l Loaded) Catalog() catalog.Site {
 	if l.Redmine.Puma.Threads != "" {
 		s.PumaMinThreads, s.PumaMaxThreads, _ = parseThreads(l.Redmine.Puma.Threads) // checked by Parse
 	}
+	s.HTTPS, s.HTTPListen = l.HTTPS().On(), l.HTTPListen
 	var host, scheme string
 	if u, err := url.Parse(l.URL); err == nil && l.URL != "" {
 		host, scheme = u.Host, u.Scheme
@@ -54,4 +52,29 @@ func (l Loaded) Catalog() catalog.Site {
 		}
 	}
 	return s
+}
+
+// HTTPS is what the settings say of HTTPS at nginx; the runner sets where
+// its keys and certificates are kept (Dir).
+func (l Loaded) HTTPS() https.Config {
+	t := l.TLS
+	c := https.Config{
+		Mode:            cmp.Or(t.Mode, https.ModeOff),
+		CertificateFile: l.filePath(t.CertificateFile),
+		KeyFile:         l.filePath(t.KeyFile),
+		ACME: https.ACME{
+			Email: t.ACME.Email, Directory: t.ACME.Directory,
+			AccountKeyFile: l.filePath(t.ACME.AccountKeyFile), CAFile: l.filePath(t.ACME.CAFile),
+		},
+	}
+	if u, err := url.Parse(l.URL); err == nil && l.URL != "" && u.Scheme == "https" {
+		c.Names = append(c.Names, u.Hostname())
+		c.Origin = "https://" + u.Host
+	}
+	for _, n := range t.Names {
+		if !slices.Contains(c.Names, n) {
+			c.Names = append(c.Names, n)
+		}
+	}
+	return c
 }

@@ -82,6 +82,11 @@ func (l Loaded) check(ps *problems) {
 			bad("listen", fmt.Sprintf("%q is not an address:port with a port of 1-65535", f.Listen), "e.g. 127.0.0.1:8080 or 0.0.0.0:80")
 		}
 	}
+	if f.HTTPListen != "" {
+		if _, _, err := catalog.SplitListen(f.HTTPListen); err != nil {
+			bad("http_listen", fmt.Sprintf("%q is not an address:port with a port of 1-65535", f.HTTPListen), "e.g. 0.0.0.0:80")
+		}
+	}
 	l.checkTLS(ps, scheme)
 	l.checkMail(ps)
 	l.checkRedmine(ps)
@@ -112,6 +117,12 @@ func (l Loaded) checkTLS(ps *problems, scheme string) {
 	switch {
 	case scheme == "http" && mode != "off":
 		bad("url", fmt.Sprintf("http, while tls.mode is %s", mode), "give an https URL, or set tls.mode: off")
+	}
+	if mode == "off" && l.HTTPListen != "" {
+		bad("http_listen", "only a tls.mode other than off takes it: with off, listen is plain HTTP", "remove it, or set listen")
+	}
+	if (mode == "self-signed" || mode == "acme") && scheme == "" && len(t.Names) == 0 {
+		ps.add(at("tls.mode"), "tls.names", "missing: mode "+mode+" needs a host name for the certificate", "set url: https://HOST, or tls.names")
 	}
 	files := map[string]string{"tls.certificate_file": t.CertificateFile, "tls.key_file": t.KeyFile}
 	for _, k := range []string{"tls.certificate_file", "tls.key_file"} {

@@ -25,6 +25,7 @@ func (l Loaded) files() []struct {
 		{"tls.certificate_file", l.TLS.CertificateFile, false},
 		{"tls.key_file", l.TLS.KeyFile, true},
 		{"tls.acme.account_key_file", l.TLS.ACME.AccountKeyFile, true},
+		{"tls.acme.ca_file", l.TLS.ACME.CAFile, false},
 		{"mail.smtp.password_file", l.Mail.SMTP.PasswordFile, true},
 		{"mail.imap.password_file", l.Mail.IMAP.PasswordFile, true},
 	}

@@ -22,13 +22,20 @@ type File struct {
 	// redmine.protocol override each). Default: none, and then up leaves
 	// those two Redmine settings as they are.
 	URL string `yaml:"url" example:"https://tracker.example.org"`
-	// Listen is the host address:port the stack is published on. Default:
-	// what the stack was last published on, else 127.0.0.1:8080. up's
-	// --listen, when given, wins over it (flag, then this file, then the
-	// address recorded by the last up, then 127.0.0.1:8080).
+	// Listen is the host address:port the stack is published on: plain HTTP
+	// with tls.mode off, HTTPS otherwise. Default: what the stack was last
+	// published on, else 127.0.0.1:8080. up's --listen, when given, wins
+	// over it (flag, then this file, then the address recorded by the last
+	// up, then 127.0.0.1:8080).
 	Listen string `yaml:"listen" example:"127.0.0.1:8080"`
-	// TLS is HTTPS at nginx. Checked only: HTTPS at nginx is not applied yet,
-	// and up refuses a tls.mode other than off (exit 2), saying so.
+	// HTTPListen is the host address:port plain HTTP is published on when
+	// tls.mode is not off: it answers 301 to https, except ACME's challenges
+	// and the health check. Refused with tls.mode off, where listen is plain
+	// HTTP. Default: listen's host, port 80.
+	HTTPListen string `yaml:"http_listen" example:"0.0.0.0:80"`
+	// TLS is HTTPS at nginx (docs/https.md): up puts the certificate and
+	// nginx's HTTPS configuration in place, and renews a certificate it
+	// made or had issued; stackctl renew does that alone, for a timer.
 	TLS TLS `yaml:"tls"`
 	// Mail is Redmine's outgoing (SMTP) and incoming (IMAP) mail. Checked
 	// only: mail is not applied yet, and up refuses a file with any mail
@@ -45,8 +52,8 @@ type TLS struct {
 	// Mode is how nginx serves HTTPS: off (plain HTTP), files (the
 	// certificate_file and key_file below), self-signed (a certificate
 	// stackctl generates, for a LAN) or acme (issued and renewed by an ACME
-	// CA such as Let's Encrypt). Default: off, the only mode up applies
-	// today: it refuses any other, saying so.
+	// CA such as Let's Encrypt, through HTTP-01 on http_listen). Default:
+	// off. Modes self-signed and acme need a host name: url's, or tls.names.
 	Mode string `yaml:"mode" example:"off"`
 	// CertificateFile is the PEM certificate chain nginx serves in mode
 	// files, the server's certificate first. Required in mode files, refused
@@ -75,9 +82,14 @@ type ACME struct {
 	Directory string `yaml:"directory" example:"https://acme-v02.api.letsencrypt.org/directory"`
 	// AccountKeyFile is the PEM private key of an existing ACME account. A
 	// secret: a regular file of yours with mode 0600 or stricter. Default:
-	// none, for a new account whose key stackctl makes; up refuses mode acme
-	// today, so it neither makes nor reads one.
+	// none, for a new account whose key stackctl makes (ECDSA P-256) and
+	// keeps, mode 0600, in the state directory.
 	AccountKeyFile string `yaml:"account_key_file" example:"/etc/stackctl/acme-account.pem"`
+	// CAFile is a PEM file of CA certificates stackctl trusts, beside the
+	// system's, for the ACME directory's own HTTPS: a private or test CA
+	// (Pebble's). It changes nothing nginx serves. A relative path is taken
+	// from the site's directory. Default: none, the system's CAs alone.
+	CAFile string `yaml:"ca_file" example:"/etc/stackctl/acme-ca.pem"`
 }
 
 // Mail is Redmine's mail in and out.

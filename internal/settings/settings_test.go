@@ -104,6 +104,9 @@ func TestBadValues(t *testing.T) {
 		{"tls acme in mode off", v + "tls:\n  acme:\n    email: a@example.org\n", 3, "tls.acme", "only mode acme takes it"},
 		{"tls acme email", v + "url: https://t.example\ntls:\n  mode: acme\n  acme:\n    email: nobody\n", 6, "tls.acme.email", `"nobody" is not an email address`},
 		{"tls acme directory", v + "url: https://t.example\ntls:\n  mode: acme\n  acme:\n    email: a@example.org\n    directory: http://ca.example/dir\n", 7, "tls.acme.directory", "is not an https URL"},
+		{"tls self-signed without a name", v + "tls:\n  mode: self-signed\n", 3, "tls.names", "mode self-signed needs a host name"},
+		{"http_listen in mode off", v + "http_listen: 0.0.0.0:80\n", 2, "http_listen", "only a tls.mode other than off takes it"},
+		{"http_listen bad", v + "url: https://t.example\nhttp_listen: nowhere\ntls:\n  mode: self-signed\n", 3, "http_listen", "is not an address:port"},
 		{"tls names not a list", v + "tls:\n  names: www.example.org\n", 3, "tls.names", "must be a list"},
 		{"tls names bad name", v + "tls:\n  names:\n    - ok.example.org\n    - -bad.example.org\n", 5, "tls.names[1]", "is not a DNS name"},
 		{"tls names nested", v + "tls:\n  names:\n    - [a]\n", 4, "tls.names[0]", "must be a single value"},
@@ -176,7 +179,7 @@ func TestUnknownKeys(t *testing.T) {
 		{"typo in a section", "version: 1\ntls:\n  mdoe: off\n", 3, "tls.mdoe", "did you mean mode?"},
 		{"deep typo", "version: 1\nredmine:\n  puma:\n    worker: 2\n", 4, "redmine.puma.worker", "did you mean workers?"},
 		{"capitalised", "version: 1\nURL: http://t.example\n", 2, "URL", "did you mean url?"},
-		{"nothing near", "version: 1\ncolour: blue\n", 2, "colour", "keys here: version, url, listen, tls, mail, redmine, resources"},
+		{"nothing near", "version: 1\ncolour: blue\n", 2, "colour", "keys here: version, url, listen, http_listen, tls, mail, redmine, resources"},
 		{"a key of another section", "version: 1\nresources:\n  workers: 2\n", 3, "resources.workers", "keys here: redmine_memory, db_memory, nginx_memory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -266,11 +269,16 @@ resources:
 	got := l.Catalog()
 	want := catalog.Site{
 		Memory:      map[string]string{"redmine": "1.5g", "db": "512m", "nginx": "64M"},
-		PumaWorkers: new(int), PumaMinThreads: 1, PumaMaxThreads: 4,
+		PumaWorkers: new(int), PumaMinThreads: 1, PumaMaxThreads: 4, HTTPS: true,
 		AppSettings: map[string]string{"default_language": "pt-BR", "host_name": "tracker.example.org:8443", "protocol": "https", "mail_from": "redmine@example.org"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Catalog() = %+v\nwant       %+v", got, want)
+	}
+	h := l.HTTPS()
+	if h.Mode != "acme" || !reflect.DeepEqual(h.Names, []string{"tracker.example.org", "www.tracker.example.org"}) ||
+		h.Origin != "https://tracker.example.org:8443" || h.ACME.Directory != "https://acme.example/dir" {
+		t.Errorf("HTTPS() = %+v: want mode acme for url's host then tls.names, redirecting to url", h)
 	}
 	if l.lines["tls.acme.email"] != 8 || l.lines["resources.nginx_memory"] != 22 {
 		t.Errorf("lines: tls.acme.email %d, resources.nginx_memory %d; want 8, 22", l.lines["tls.acme.email"], l.lines["resources.nginx_memory"])
@@ -296,7 +304,6 @@ func TestNotApplied(t *testing.T) {
 		line          int
 		msg, fix      string
 	}{
-		{"tls", "version: 1\nurl: https://t.example\ntls:\n  mode: self-signed\n", 4, "HTTPS at nginx is not applied yet by this version", "set tls.mode: off"},
 		{"mail", "version: 1\nmail:\n  smtp:\n    host: s.example\n", 2, "mail is not applied yet by this version", "remove the mail section"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

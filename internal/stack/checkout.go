@@ -54,6 +54,11 @@ func (c Checkout) Load(ctx context.Context, s catalog.Stack, set catalog.Setting
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", file, err)
 	}
+	if set.Site.HTTPS {
+		if err := s.PublishHTTPS(p, set.Listen); err != nil {
+			return nil, err
+		}
+	}
 	label(p)
 	if err := stampContent(p); err != nil {
 		return nil, fmt.Errorf("loading %s: %w", file, err)

@@ -135,7 +135,7 @@ func (r Runner) takeOver(ctx context.Context, prep Prepared, from int, why strin
 		return UpResult{}, false, err
 	}
 	res = UpResult{Choice: prep.Choice}
-	if res.URL, err = catalog.EntryURL(prep.State.Listen); err != nil {
+	if res.URL, _, err = r.urls(prep.State.Listen); err != nil {
 		return UpResult{}, false, err
 	}
 	if from != 0 && r.serving(ctx, st) {

@@ -16,6 +16,7 @@ import (
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/https"
 	"github.com/stackctl/stackctl/internal/state"
 )
 
@@ -45,6 +46,8 @@ type Runner struct {
 	State    state.Dir
 	// Site is what the site's settings file changes in the stacks.
 	Site catalog.Site
+	// HTTPS is the site's tls settings (its Dir is the runner's to set).
+	HTTPS https.Config
 	// Log receives stackctl's own progress lines (the SDK renders its own events).
 	Log io.Writer
 }

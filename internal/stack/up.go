@@ -64,6 +64,8 @@ type Copier interface {
 type UpResult struct {
 	Choice Choice
 	URL    string
+	// HTTPS says what up did of the site's tls settings.
+	HTTPS HTTPSResult
 	// AdminPasswordFile holds the generated administrator password, for stacks that have one.
 	AdminPasswordFile string
 }
@@ -202,15 +204,17 @@ func (r Runner) serve(ctx context.Context, prep Prepared, noWait bool, timeout t
 		}
 	}
 	res := UpResult{Choice: prep.Choice}
+	var plain string
 	var err error
-	if res.URL, err = catalog.EntryURL(prep.State.Listen); err != nil {
+	if res.URL, plain, err = r.urls(prep.State.Listen); err != nil {
 		return UpResult{}, err
 	}
 	if noWait {
 		return res, nil
 	}
-	if err := waitHTTP(ctx, res.URL, timeout); err != nil {
-		return UpResult{}, fmt.Errorf("stack %s started but %s does not answer: %w: see 'stackctl logs %s'", st.Name, res.URL, err, st.Name)
+	// Plain HTTP: it answers Redmine, or with HTTPS already on, its redirect.
+	if err := waitHTTP(ctx, plain, timeout); err != nil {
+		return UpResult{}, fmt.Errorf("stack %s started but %s does not answer: %w: see 'stackctl logs %s'", st.Name, plain, err, st.Name)
 	}
 	if err := r.configure(ctx, st, prep.Gen); err != nil {
 		return UpResult{}, err
@@ -220,11 +224,30 @@ func (r Runner) serve(ctx context.Context, prep Prepared, noWait bool, timeout t
 			return UpResult{}, err
 		}
 	}
+	// Last: a CA that cannot be reached must not keep the first start from
+	// closing Redmine's default login.
+	if res.HTTPS, err = r.ApplyHTTPS(ctx, st, false); err != nil {
+		return UpResult{}, err
+	}
 	// Only now is the password set, on a first start.
 	if st.HasSecret(catalog.AdminPassword) {
 		res.AdminPasswordFile = r.State.SecretPath(st.Name, catalog.AdminPassword)
 	}
 	return res, nil
+}
+
+// urls are the URL an operator opens for a stack published on listen (the
+// site's https url, or the HTTPS address, when nginx serves HTTPS) and the
+// one of its plain HTTP port.
+func (r Runner) urls(listen string) (entry, plain string, err error) {
+	if plain, err = catalog.EntryURL(catalog.PlainListen(r.Site, listen)); err != nil || !r.Site.HTTPS {
+		return plain, plain, err
+	}
+	if r.HTTPS.Origin != "" {
+		return r.HTTPS.Origin + "/", plain, nil
+	}
+	entry, err = catalog.HTTPSURL(listen)
+	return entry, plain, err
 }
 
 // prepare chooses the profile, builds missing debian bases, generates missing
