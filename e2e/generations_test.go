@@ -54,8 +54,8 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 				t.Fatalf("after %s: volume %s of the failed generation is left", why, v)
 			}
 		}
-		if ids := containerIDs(t, api, redmineProject); strings.Count(ids, ",")+1 != 3 {
-			t.Fatalf("after %s: the stack has containers %s, want db, redmine and nginx only", why, ids)
+		if ids := containerIDs(t, api, redmineProject); strings.Count(ids, ",")+1 != 4 {
+			t.Fatalf("after %s: the stack has containers %s, want db, redmine, edge and nginx only", why, ids)
 		}
 	}
 
