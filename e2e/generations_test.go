@@ -89,7 +89,7 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 	unchanged(t, "a restore refused for want of room", 2)
 	small()
 	r = stackctl(t, env, "restore-volumes", "--yes", "--identity", keyFile, encrypted)
-	if r.code == 0 || !strings.Contains(r.stderr, "No space left on device") {
+	if r.code == 0 || !strings.Contains(strings.ToLower(r.stderr), "no space left on device") {
 		t.Errorf("a restore that runs out of room: exit %d, want a failure saying so:\n%s", r.code, r.stderr)
 	}
 	unchanged(t, "a restore that ran out of room", 2)

@@ -433,14 +433,11 @@ func startPebble(t *testing.T, httpPort int) (root *x509.Certificate, directory,
 }
 
 // startDNS serves DNS on loopback for Pebble's validation: every name's A
-// record is 127.0.0.1, and it has no other record (no AAAA, no CAA).
+// record is 127.0.0.1, and it has no other record (no AAAA, no CAA). Over TCP,
+// which Pebble's resolver uses, and UDP on the same port.
 func startDNS(t *testing.T) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+	handler := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(q)
 		for _, qq := range q.Question {
@@ -451,10 +448,20 @@ func startDNS(t *testing.T) string {
 			}
 		}
 		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, srv := range []*dns.Server{{Listener: ln, Handler: handler}, {PacketConn: pc, Handler: handler}} {
+		go srv.ActivateAndServe()
+		t.Cleanup(func() { srv.Shutdown() })
+	}
+	return ln.Addr().String()
 }
 
 // lockedBuffer is a log that Pebble's goroutines write to.
