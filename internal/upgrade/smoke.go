@@ -34,25 +34,29 @@ type smoke struct {
 	client               *http.Client
 }
 
-func newSmoke(base, password, pass string) (*smoke, error) {
+// newSmoke reads the stack at base through rt (see stack.Front.Transport).
+func newSmoke(base string, rt http.RoundTripper, password, pass string) (*smoke, error) {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		return nil, err
 	}
 	s := &smoke{base: strings.TrimSuffix(base, "/"), password: password, pass: pass}
-	s.client = &http.Client{Jar: jar, Timeout: 60 * time.Second, Transport: passing{pass}}
+	s.client = &http.Client{Jar: jar, Timeout: 60 * time.Second, Transport: passing{rt, pass}}
 	return s, nil
 }
 
 // passing adds the maintenance pass to every request.
-type passing struct{ pass string }
+type passing struct {
+	rt   http.RoundTripper
+	pass string
+}
 
 func (p passing) RoundTrip(req *http.Request) (*http.Response, error) {
 	if p.pass != "" {
 		req = req.Clone(req.Context())
 		req.Header.Set(catalog.MaintenanceHeader, p.pass)
 	}
-	return http.DefaultTransport.RoundTrip(req)
+	return p.rt.RoundTrip(req)
 }
 
 func (s *smoke) get(ctx context.Context, path string, basic bool) ([]byte, error) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
@@ -136,8 +137,10 @@ type plan struct {
 	profile catalog.Profile
 	target  catalog.Release
 	before  sample
-	url     string
-	admin   string
+	// url and rt reach the stack through nginx (over HTTPS when it serves it).
+	url   string
+	rt    http.RoundTripper
+	admin string
 }
 
 // plan refuses, before anything changes, what cannot be upgraded: a stack
@@ -193,14 +196,19 @@ func (u *upgrade) plan(ctx context.Context) (plan, error) {
 		return plan{}, fmt.Errorf("%w: building %s: %w", ErrRefused, u.res.ToVersion, err)
 	}
 	p := plan{from: rec.Active, profile: rec.Profile, target: target}
-	if p.url, err = catalog.EntryURL(rec.Listen); err != nil {
+	front, err := r.Front(st)
+	if err != nil {
 		return plan{}, err
 	}
+	if p.rt, err = front.Transport(); err != nil {
+		return plan{}, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	p.url = front.URL
 	if p.admin, err = r.State.ReadSecret(st.Name, catalog.AdminPassword); err != nil {
 		return plan{}, err
 	}
 	// What the check through nginx compares with once the new version serves.
-	s, err := newSmoke(p.url, p.admin, "")
+	s, err := newSmoke(p.url, p.rt, p.admin, "")
 	if err != nil {
 		return plan{}, err
 	}
@@ -312,7 +320,7 @@ func (u *upgrade) run(ctx context.Context, p plan) (Result, error) {
 // pass: a login through the form, and the same newest issue, attachment and
 // theme as before the upgrade.
 func (u *upgrade) smoke(ctx context.Context, p plan, pass string) error {
-	s, err := newSmoke(p.url, p.admin, pass)
+	s, err := newSmoke(p.url, p.rt, p.admin, pass)
 	if err != nil {
 		return err
 	}
