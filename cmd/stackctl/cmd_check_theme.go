@@ -44,6 +44,11 @@ in layers and stopping at the first that fails:
   apply       (--apply) it is made the default, and a page links it and carries its class
   screenshot  (--screenshot FILE) Chromium renders a page with it into FILE
 
+The settings and apply layers reach Redmine through nginx on the stack's
+address, over HTTPS when the site's tls.mode is not off, verifying the
+certificate for the site's host name against the system's roots and the chain
+stackctl gave nginx; --screenshot does not work with HTTPS on yet.
+
 Each failure has its own exit code (10 to 16, listed in 'stackctl --help').`,
 		Example: `  stackctl check-theme
   stackctl check-theme --theme harbor --apply --screenshot harbor.png
