@@ -11,6 +11,7 @@ import (
 
 // Access is how a check reaches a running stack from the host.
 type Access struct {
+	// Front reaches it through nginx, over HTTPS when nginx serves it.
 	Front Front
 	// Image is the stack's own image under its recorded profile.
 	Image string

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/stack"
 )
 
 // sample is what the smoke check reads through the front, before the upgrade
@@ -34,13 +35,18 @@ type smoke struct {
 	client               *http.Client
 }
 
-// newSmoke reads the stack at base through rt (see stack.Front.Transport).
-func newSmoke(base string, rt http.RoundTripper, password, pass string) (*smoke, error) {
+// newSmoke reads the stack through its front, trusting the certificate
+// stackctl gave nginx as it is now.
+func newSmoke(front stack.Front, password, pass string) (*smoke, error) {
+	rt, err := front.Transport()
+	if err != nil {
+		return nil, err
+	}
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		return nil, err
 	}
-	s := &smoke{base: strings.TrimSuffix(base, "/"), password: password, pass: pass}
+	s := &smoke{base: strings.TrimSuffix(front.URL, "/"), password: password, pass: pass}
 	s.client = &http.Client{Jar: jar, Timeout: 60 * time.Second, Transport: passing{rt, pass}}
 	return s, nil
 }

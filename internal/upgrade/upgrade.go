@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
@@ -137,9 +136,8 @@ type plan struct {
 	profile catalog.Profile
 	target  catalog.Release
 	before  sample
-	// url and rt reach the stack through nginx (over HTTPS when it serves it).
-	url   string
-	rt    http.RoundTripper
+	// front reaches the stack through nginx (over HTTPS when it serves it).
+	front stack.Front
 	admin string
 }
 
@@ -196,21 +194,16 @@ func (u *upgrade) plan(ctx context.Context) (plan, error) {
 		return plan{}, fmt.Errorf("%w: building %s: %w", ErrRefused, u.res.ToVersion, err)
 	}
 	p := plan{from: rec.Active, profile: rec.Profile, target: target}
-	front, err := r.Front(st)
-	if err != nil {
+	if p.front, err = r.Front(st); err != nil {
 		return plan{}, err
 	}
-	if p.rt, err = front.Transport(); err != nil {
-		return plan{}, fmt.Errorf("%w: %w", ErrRefused, err)
-	}
-	p.url = front.URL
 	if p.admin, err = r.State.ReadSecret(st.Name, catalog.AdminPassword); err != nil {
 		return plan{}, err
 	}
 	// What the check through nginx compares with once the new version serves.
-	s, err := newSmoke(p.url, p.rt, p.admin, "")
+	s, err := newSmoke(p.front, p.admin, "")
 	if err != nil {
-		return plan{}, err
+		return plan{}, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	if p.before, err = s.read(ctx); err != nil {
 		return plan{}, fmt.Errorf("%w: reading stack %s through nginx before the upgrade: %v", ErrRefused, st.Name, err)
@@ -320,7 +313,7 @@ func (u *upgrade) run(ctx context.Context, p plan) (Result, error) {
 // pass: a login through the form, and the same newest issue, attachment and
 // theme as before the upgrade.
 func (u *upgrade) smoke(ctx context.Context, p plan, pass string) error {
-	s, err := newSmoke(p.url, p.rt, p.admin, pass)
+	s, err := newSmoke(p.front, p.admin, pass)
 	if err != nil {
 		return err
 	}
