@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -55,6 +56,8 @@ const pebbleValidity = 180 * time.Second
 //     TLS 1.2 or later only, HSTS; plain HTTP answers 301 to https; a login
 //     and an issue made through Redmine's HTML forms over HTTPS, with no
 //     authenticity-token error, Redmine linking back with https and the host;
+//     stackctl's own clients over HTTPS too: check-theme finds the theme
+//     offered, status names the site's url;
 //   - tls.mode files: a mismatched key, an expired certificate and a wrong
 //     host name each refused by up with exit 2 and a message naming it,
 //     nothing changed (the same containers, the same certificate served);
@@ -112,6 +115,7 @@ func TestTLS(t *testing.T) {
 	}
 	password := readSecrets(t, filepath.Join(state, "redmine", "secrets"))["admin_password"]
 	formsOverHTTPS(t, selfSigned[0], origin, password)
+	stackctlOverHTTPS(t, siteDir, env, origin, httpsPort)
 	if r := mustRunIn(t, siteDir, env, "renew", "redmine"); !strings.Contains(r.stderr, "not due: nothing changed") {
 		t.Errorf("renew of a new self-signed certificate does not say it is not due:\n%s", r.stderr)
 	}
@@ -239,6 +243,29 @@ func formsOverHTTPS(t *testing.T, cert *x509.Certificate, origin, password strin
 	issue := submit("/projects/https-forms/issues/new", "/projects/https-forms/issues", fields, "/issues/")
 	if r, body := fetch(t, c, issue); r.StatusCode != http.StatusOK || !strings.Contains(body, "made through the forms over HTTPS") {
 		t.Errorf("GET %s: %s, want the new issue", issue, r.Status)
+	}
+}
+
+// stackctlOverHTTPS: stackctl's own clients of the stack reach it over
+// HTTPS at its published address, trusting the certificate it kept for the
+// site's host name: check-theme logs in and finds the theme offered, and
+// status names the site's url.
+func stackctlOverHTTPS(t *testing.T, siteDir string, env []string, origin string, httpsPort int) {
+	t.Helper()
+	r := mustRunIn(t, siteDir, env, "check-theme", "--theme", "harbor")
+	at := fmt.Sprintf("at https://127.0.0.1:%d/settings?tab=display", httpsPort)
+	if !strings.Contains(r.stdout, "harbor       settings    ok") || !strings.Contains(r.stdout, at) {
+		t.Errorf("check-theme over HTTPS: want harbor offered %s:\n%s", at, r.stdout)
+	}
+	var s struct {
+		URL     string `json:"url"`
+		Running bool   `json:"running"`
+	}
+	if err := json.Unmarshal([]byte(mustRunIn(t, siteDir, env, "status", "redmine", "--json").stdout), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.URL != origin+"/" || !s.Running {
+		t.Errorf("status: url %q, running %v; want the site's url %s/, running", s.URL, s.Running, origin)
 	}
 }
 

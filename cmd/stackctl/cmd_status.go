@@ -35,7 +35,8 @@ Rails versions read from its running containers; its profile and what its images
 build on (a Debian suite, or pinned official tags); the active generation; whether
 it is closed for maintenance; its last backup and how old it is; and the upgrades
 the available bases (debian) or pinned tags (upstream) offer, with the command
-that makes each. Changes nothing.`,
+that makes each; and the URL to open: with HTTPS on, the site's url, else
+https:// and the stack's address. Changes nothing.`,
 		Example: `  stackctl status redmine
   stackctl status redmine --json | jq .last_backup.age_seconds`,
 		RunE: func(cmd *cobra.Command, args []string) error {

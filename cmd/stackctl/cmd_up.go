@@ -64,7 +64,11 @@ HTTP, which redirects to it, on http_listen. Mode files' certificate and key
 are checked before anything changes (the key is the certificate's, the chain
 verifies, it is valid now and covers url's host and tls.names), and refused
 with exit 2; modes self-signed and acme make or have the certificate issued,
-and renew it when it is due (see 'stackctl renew'). See docs/https.md.
+and renew it when it is due (see 'stackctl renew'). up then waits until
+HTTPS answers on that address, verifying the certificate for the site's host
+name (url's, else the first of tls.names) against the system's roots and the
+chain it gave nginx, as check-theme and upgrade do, and prints url, else
+https:// and the address. See docs/https.md.
 
 A changed setting takes effect as any other change
 does: Redmine and nginx are handed over to new containers without an outage,

@@ -11,7 +11,8 @@ import (
 
 // Access is how a check reaches a running stack from the host.
 type Access struct {
-	URL string
+	// Front reaches it through nginx, over HTTPS when nginx serves it.
+	Front Front
 	// Image is the stack's own image under its recorded profile.
 	Image string
 	// AdminPasswordFile holds the administrator's password stackctl manages.
@@ -31,12 +32,12 @@ func (r Runner) Access(ctx context.Context, st catalog.Stack, service string) (A
 	if _, err := r.Container(ctx, st, service); err != nil {
 		return Access{}, err
 	}
-	url, err := catalog.EntryURL(cmp.Or(rec.Listen, catalog.DefaultListen))
+	front, err := r.front(st, cmp.Or(rec.Listen, catalog.DefaultListen))
 	if err != nil {
 		return Access{}, err
 	}
 	return Access{
-		URL:               url,
+		Front:             front,
 		Image:             st.ImageRef(rec.Profile, rec.ReleaseOf(rec.Active)),
 		AdminPasswordFile: r.State.SecretPath(st.Name, catalog.AdminPassword),
 	}, nil

@@ -134,10 +134,11 @@ func (r Runner) takeOver(ctx context.Context, prep Prepared, from int, why strin
 	if err := r.recordReady(ctx, st, to); err != nil {
 		return UpResult{}, false, err
 	}
-	res = UpResult{Choice: prep.Choice}
-	if res.URL, _, err = r.urls(prep.State.Listen); err != nil {
+	front, err := r.front(st, prep.State.Listen)
+	if err != nil {
 		return UpResult{}, false, err
 	}
+	res = UpResult{Choice: prep.Choice, URL: front.Open}
 	if from != 0 && r.serving(ctx, st) {
 		sw := state.Switch{From: from, FromSlot: prep.State.SlotOf(from), To: to, ToSlot: prep.Slot, Why: why}
 		pointed, err := r.switchTo(ctx, st, sw)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -203,17 +204,21 @@ func (r Runner) serve(ctx context.Context, prep Prepared, noWait bool, timeout t
 			return UpResult{}, err
 		}
 	}
-	res := UpResult{Choice: prep.Choice}
-	var plain string
-	var err error
-	if res.URL, plain, err = r.urls(prep.State.Listen); err != nil {
+	front, err := r.front(st, prep.State.Listen)
+	if err != nil {
 		return UpResult{}, err
 	}
+	res := UpResult{Choice: prep.Choice, URL: front.Open}
 	if noWait {
 		return res, nil
 	}
-	// Plain HTTP: it answers Redmine, or with HTTPS already on, its redirect.
-	if err := waitHTTP(ctx, plain, timeout); err != nil {
+	// Plain HTTP: it answers Redmine, or with HTTPS already on, its redirect
+	// (on a first start nginx serves no HTTPS yet: ApplyHTTPS comes last).
+	plain, err := catalog.EntryURL(catalog.PlainListen(r.Site, prep.State.Listen))
+	if err != nil {
+		return UpResult{}, err
+	}
+	if err := waitHTTP(ctx, plain, http.DefaultTransport, timeout); err != nil {
 		return UpResult{}, fmt.Errorf("stack %s started but %s does not answer: %w: see 'stackctl logs %s'", st.Name, plain, err, st.Name)
 	}
 	if err := r.configure(ctx, st, prep.Gen); err != nil {
@@ -229,25 +234,22 @@ func (r Runner) serve(ctx context.Context, prep Prepared, noWait bool, timeout t
 	if res.HTTPS, err = r.ApplyHTTPS(ctx, st, false); err != nil {
 		return UpResult{}, err
 	}
+	// HTTPS answers on the published address, its certificate verified for
+	// the site's host name as every later command of stackctl's verifies it.
+	if front.tls != nil {
+		rt, err := front.Transport()
+		if err != nil {
+			return UpResult{}, err
+		}
+		if err := waitHTTP(ctx, front.URL, rt, timeout); err != nil {
+			return UpResult{}, fmt.Errorf("stack %s serves HTTPS but %s does not answer: %w: see 'stackctl logs %s'", st.Name, front.URL, err, st.Name)
+		}
+	}
 	// Only now is the password set, on a first start.
 	if st.HasSecret(catalog.AdminPassword) {
 		res.AdminPasswordFile = r.State.SecretPath(st.Name, catalog.AdminPassword)
 	}
 	return res, nil
-}
-
-// urls are the URL an operator opens for a stack published on listen (the
-// site's https url, or the HTTPS address, when nginx serves HTTPS) and the
-// one of its plain HTTP port.
-func (r Runner) urls(listen string) (entry, plain string, err error) {
-	if plain, err = catalog.EntryURL(catalog.PlainListen(r.Site, listen)); err != nil || !r.Site.HTTPS {
-		return plain, plain, err
-	}
-	if r.HTTPS.Origin != "" {
-		return r.HTTPS.Origin + "/", plain, nil
-	}
-	entry, err = catalog.HTTPSURL(listen)
-	return entry, plain, err
 }
 
 // prepare chooses the profile, builds missing debian bases, generates missing

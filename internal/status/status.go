@@ -73,9 +73,11 @@ func Read(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stac
 		return Status{}, fmt.Errorf("%w: stack %s was never started: start it with 'stackctl up %s'", errs.NotRunning, st.Name, st.Name)
 	}
 	s := Status{Stack: st.Name, Profile: rec.Profile, Generation: rec.Active, Generations: len(rec.Generations), Upgrades: []Offer{}}
-	if s.URL, err = catalog.EntryURL(rec.Listen); err != nil {
+	front, err := r.Front(st)
+	if err != nil {
 		return Status{}, err
 	}
+	s.URL = front.Open
 	rel, err := catalog.LookupRelease(rec.ReleaseOf(rec.Active))
 	if err != nil {
 		return Status{}, err

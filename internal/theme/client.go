@@ -26,14 +26,15 @@ type Client struct {
 	http      *http.Client
 }
 
-// NewClient returns a client of the Redmine at baseURL, logging in as user.
-func NewClient(baseURL, user, password string) (*Client, error) {
+// NewClient returns a client of the Redmine at baseURL, reached through rt
+// (nil: http.DefaultTransport), logging in as user.
+func NewClient(baseURL string, rt http.RoundTripper, user, password string) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
 		return nil, err
 	}
 	jar, _ := cookiejar.New(nil)
-	return &Client{base: u, user: user, password: password, http: &http.Client{Jar: jar, Timeout: 60 * time.Second}}, nil
+	return &Client{base: u, user: user, password: password, http: &http.Client{Transport: rt, Jar: jar, Timeout: 60 * time.Second}}, nil
 }
 
 // page is a fetched HTML page and where it ended up after redirects.

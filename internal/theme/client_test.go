@@ -44,7 +44,7 @@ func login(t *testing.T, h http.Handler) (*Client, *keeper) {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	c, err := NewClient(srv.URL, "admin", "old-secret")
+	c, err := NewClient(srv.URL, nil, "admin", "old-secret")
 	if err != nil {
 		t.Fatal(err)
 	}

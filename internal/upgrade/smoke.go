@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/stack"
 )
 
 // sample is what the smoke check reads through the front, before the upgrade
@@ -34,25 +35,34 @@ type smoke struct {
 	client               *http.Client
 }
 
-func newSmoke(base, password, pass string) (*smoke, error) {
+// newSmoke reads the stack through its front, trusting the certificate
+// stackctl gave nginx as it is now.
+func newSmoke(front stack.Front, password, pass string) (*smoke, error) {
+	rt, err := front.Transport()
+	if err != nil {
+		return nil, err
+	}
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		return nil, err
 	}
-	s := &smoke{base: strings.TrimSuffix(base, "/"), password: password, pass: pass}
-	s.client = &http.Client{Jar: jar, Timeout: 60 * time.Second, Transport: passing{pass}}
+	s := &smoke{base: strings.TrimSuffix(front.URL, "/"), password: password, pass: pass}
+	s.client = &http.Client{Jar: jar, Timeout: 60 * time.Second, Transport: passing{rt, pass}}
 	return s, nil
 }
 
 // passing adds the maintenance pass to every request.
-type passing struct{ pass string }
+type passing struct {
+	rt   http.RoundTripper
+	pass string
+}
 
 func (p passing) RoundTrip(req *http.Request) (*http.Response, error) {
 	if p.pass != "" {
 		req = req.Clone(req.Context())
 		req.Header.Set(catalog.MaintenanceHeader, p.pass)
 	}
-	return http.DefaultTransport.RoundTrip(req)
+	return p.rt.RoundTrip(req)
 }
 
 func (s *smoke) get(ctx context.Context, path string, basic bool) ([]byte, error) {

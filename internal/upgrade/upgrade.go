@@ -136,8 +136,9 @@ type plan struct {
 	profile catalog.Profile
 	target  catalog.Release
 	before  sample
-	url     string
-	admin   string
+	// front reaches the stack through nginx (over HTTPS when it serves it).
+	front stack.Front
+	admin string
 }
 
 // plan refuses, before anything changes, what cannot be upgraded: a stack
@@ -193,16 +194,16 @@ func (u *upgrade) plan(ctx context.Context) (plan, error) {
 		return plan{}, fmt.Errorf("%w: building %s: %w", ErrRefused, u.res.ToVersion, err)
 	}
 	p := plan{from: rec.Active, profile: rec.Profile, target: target}
-	if p.url, err = catalog.EntryURL(rec.Listen); err != nil {
+	if p.front, err = r.Front(st); err != nil {
 		return plan{}, err
 	}
 	if p.admin, err = r.State.ReadSecret(st.Name, catalog.AdminPassword); err != nil {
 		return plan{}, err
 	}
 	// What the check through nginx compares with once the new version serves.
-	s, err := newSmoke(p.url, p.admin, "")
+	s, err := newSmoke(p.front, p.admin, "")
 	if err != nil {
-		return plan{}, err
+		return plan{}, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	if p.before, err = s.read(ctx); err != nil {
 		return plan{}, fmt.Errorf("%w: reading stack %s through nginx before the upgrade: %v", ErrRefused, st.Name, err)
@@ -312,7 +313,7 @@ func (u *upgrade) run(ctx context.Context, p plan) (Result, error) {
 // pass: a login through the form, and the same newest issue, attachment and
 // theme as before the upgrade.
 func (u *upgrade) smoke(ctx context.Context, p plan, pass string) error {
-	s, err := newSmoke(p.url, p.admin, pass)
+	s, err := newSmoke(p.front, p.admin, pass)
 	if err != nil {
 		return err
 	}
