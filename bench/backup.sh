@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 gib=${1:-1}
 rounds=${2:-3}
 work=$(mktemp -d)
-export STACKCTL_STATE_DIR=$work/state STACKCTL_ROOT=$work/root
+export STACKCTL_STATE_DIR=$work/state STACKCTL_DIR=$work/root
 cleanup() {
 	"$work/stackctl" down redmine --volumes >/dev/null 2>&1 || true
 	docker volume rm -f stackctl-bench-plain >/dev/null 2>&1 || true

@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 runs=${1:-3}
 work=$(mktemp -d)
-export STACKCTL_STATE_DIR=$work/state STACKCTL_ROOT=$work/root
+export STACKCTL_STATE_DIR=$work/state STACKCTL_DIR=$work/root
 trap '"$work/stackctl" down redmine --volumes >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 go build -o "$work/stackctl" ./cmd/stackctl
 mkdir -p "$work/root"

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 issues=${1:-1000}
 work=$(mktemp -d)
-export STACKCTL_STATE_DIR=$work/state STACKCTL_ROOT=$work/root STACKCTL_BACKUP_DIR=$work/backups
+export STACKCTL_STATE_DIR=$work/state STACKCTL_DIR=$work/root STACKCTL_BACKUP_DIR=$work/backups
 cleanup() {
 	"$work/stackctl" down redmine --volumes >/dev/null 2>&1 || true
 	rm -rf "$work"

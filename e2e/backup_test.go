@@ -37,7 +37,7 @@ func TestBackupRestore(t *testing.T) {
 	root := copyProject(t)
 	state := t.TempDir()
 	out := t.TempDir()
-	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_ROOT=" + root}
+	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + root}
 	freshStack(t, env, "redmine")
 
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))

@@ -30,7 +30,7 @@ func TestKernelBuiltInContainer(t *testing.T) {
 		t.Fatal("qemu-system-x86_64 is not installed: run scripts/bootstrap")
 	}
 	out := t.TempDir()
-	env := []string{"STACKCTL_ROOT=" + copyProject(t)}
+	env := []string{"STACKCTL_DIR=" + copyProject(t)}
 	start := time.Now()
 	r := mustRun(t, env, "kernel", "build", "--profile", "debian", "--out", out)
 	t.Logf("kernel built in %s", time.Since(start).Round(time.Second))

@@ -28,7 +28,7 @@ func TestPush(t *testing.T) {
 	api := dockerAPI(t)
 	ctx := context.Background()
 	state := t.TempDir()
-	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_ROOT=" + copyProject(t), "DOCKER_CONFIG=" + t.TempDir()}
+	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + copyProject(t), "DOCKER_CONFIG=" + t.TempDir()}
 
 	// An image that is not built is named, with the command that builds it.
 	if _, err := api.ImageRemove(ctx, "stackctl/redmine:upstream", client.ImageRemoveOptions{}); err == nil {

@@ -35,7 +35,7 @@ func TestRedmineStack(t *testing.T) {
 	ctx := context.Background()
 	root := copyProject(t)
 	state := t.TempDir()
-	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_ROOT=" + root}
+	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + root}
 	var transcript strings.Builder // everything stackctl printed, for the leak check
 	run := func(args ...string) result {
 		t.Helper()

@@ -178,6 +178,7 @@ func TestTLS(t *testing.T) {
 	renew := mustRunIn(t, siteDir, env, "renew", "redmine")
 	time.Sleep(time.Second)
 	n, failures := p.stop()
+	t.Logf("renew: %d probe requests, %d failed", n, len(failures))
 	if !strings.Contains(renew.stderr, "renewed") {
 		t.Errorf("renew of a due certificate does not say it renewed:\n%s", renew.stderr)
 	}

@@ -27,7 +27,7 @@ func TestUpgrade(t *testing.T) {
 	root := copyProject(t)
 	state := t.TempDir()
 	backups := t.TempDir()
-	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_ROOT=" + root, "STACKCTL_BACKUP_DIR=" + backups}
+	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + root, "STACKCTL_BACKUP_DIR=" + backups}
 	freshStack(t, env, "redmine")
 
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
