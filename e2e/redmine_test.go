@@ -274,6 +274,39 @@ func TestRedmineStack(t *testing.T) {
 		checkData(t)
 	})
 
+	t.Run("digested assets from nginx's cache", func(t *testing.T) {
+		m := assetLink.FindSubmatch(rm.do("GET", "/login", "", 200))
+		if m == nil {
+			t.Fatal("the login page links no digested stylesheet under /assets/")
+		}
+		var status []string
+		for range 2 {
+			resp, err := http.Get(strings.TrimSuffix(rm.base, "/") + string(m[1]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" ||
+				resp.Header.Get("Set-Cookie") != "" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("%s: %s, Cache-Control %q, Set-Cookie %q, X-Content-Type-Options %q; want 200, immutable for a year, no cookie, our security headers",
+					m[1], resp.Status, resp.Header.Get("Cache-Control"), resp.Header.Get("Set-Cookie"), resp.Header.Get("X-Content-Type-Options"))
+			}
+			status = append(status, resp.Header.Get("X-Cache-Status"))
+		}
+		if status[1] != "HIT" {
+			t.Errorf("X-Cache-Status of two fetches: %q, want the second from nginx's cache (HIT)", status)
+		}
+		resp, err := http.Get(rm.base + "login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if cc := resp.Header.Get("Cache-Control"); strings.Contains(cc, "immutable") || resp.Header.Get("X-Cache-Status") != "" {
+			t.Errorf("the login page: Cache-Control %q, X-Cache-Status %q; want Redmine's own, not cached", cc, resp.Header.Get("X-Cache-Status"))
+		}
+	})
+
 	t.Run("check-theme, every layer", func(t *testing.T) {
 		before := volumeNames(t, api)
 		r := run("check-theme")
@@ -382,6 +415,9 @@ func TestRedmineStack(t *testing.T) {
 var themeLink = regexp.MustCompile(`href="(/assets/themes/harbor/[^"]+\.css)`)
 
 // themeStylesheet fetches the harbor stylesheet the login page links.
+// assetLink finds a digested stylesheet of Redmine's (application-<digest>.css).
+var assetLink = regexp.MustCompile(`href="(/assets/application-[0-9a-f]{7,}\.css)`)
+
 func themeStylesheet(t *testing.T, rm *redmine) string {
 	t.Helper()
 	m := themeLink.FindSubmatch(rm.do("GET", "/login", "", 200))

@@ -74,7 +74,8 @@ func nginxService() types.ServiceConfig {
 			// Our images exist only where they are built: never try a registry for them.
 			PullPolicy:  types.PullPolicyBuild,
 			ReadOnly:    true,
-			Tmpfs:       types.StringList{"/tmp:size=16m,mode=1777"},
+			// Room for the Redmine stack's asset cache (32 MiB) beside nginx's own files.
+			Tmpfs:       types.StringList{"/tmp:size=48m,mode=1777"},
 			CapDrop:     []string{"ALL"},
 			SecurityOpt: []string{"no-new-privileges:true"},
 			MemLimit:    types.UnitBytes(128 << 20),
