@@ -72,8 +72,8 @@ func nginxService() types.ServiceConfig {
 		ContainerSpec: types.ContainerSpec{
 			Image: "stackctl/nginx:" + required(varProfile, "upstream or debian; stackctl sets it"),
 			// Our images exist only where they are built: never try a registry for them.
-			PullPolicy:  types.PullPolicyBuild,
-			ReadOnly:    true,
+			PullPolicy: types.PullPolicyBuild,
+			ReadOnly:   true,
 			// Room for the Redmine stack's asset cache (32 MiB) beside nginx's own files.
 			Tmpfs:       types.StringList{"/tmp:size=48m,mode=1777"},
 			CapDrop:     []string{"ALL"},
