@@ -415,8 +415,9 @@ func TestRedmineStack(t *testing.T) {
 var themeLink = regexp.MustCompile(`href="(/assets/themes/harbor/[^"]+\.css)`)
 
 // themeStylesheet fetches the harbor stylesheet the login page links.
-// assetLink finds a digested stylesheet of Redmine's (application-<digest>.css).
-var assetLink = regexp.MustCompile(`href="(/assets/application-[0-9a-f]{7,}\.css)`)
+// assetLink finds a digested stylesheet (Redmine's application-<digest>.css, or
+// the theme's in its place when one is applied).
+var assetLink = regexp.MustCompile(`href="(/assets/[^"]*-[0-9a-f]{7,}\.css)"`)
 
 func themeStylesheet(t *testing.T, rm *redmine) string {
 	t.Helper()
