@@ -284,21 +284,19 @@ func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
 // volumeInUseWait bounds RemoveVolume's wait for a volume's last user to go.
 const volumeInUseWait = 15 * time.Second
 
-// CPUs is the number of CPUs of the engine's host.
-func (e *Engine) CPUs(ctx context.Context) (int, error) {
-	res, err := e.API.Info(ctx, client.InfoOptions{})
-	if err != nil {
-		return 0, fmt.Errorf("asking the engine for its CPUs: %w", err)
-	}
-	return res.Info.NCPU, nil
+// Host is what the engine says of the machine its containers run on.
+type Host struct {
+	// CPUs is its number of CPUs.
+	CPUs int
+	// Kernel is its kernel's release ("6.1.0-28-amd64"): what a container's sysctls can be.
+	Kernel string
 }
 
-// KernelVersion is the release of the kernel the engine's containers run on
-// ("6.1.0-28-amd64"): what a container's sysctls can be.
-func (e *Engine) KernelVersion(ctx context.Context) (string, error) {
+// Host asks the engine about the machine its containers run on.
+func (e *Engine) Host(ctx context.Context) (Host, error) {
 	res, err := e.API.Info(ctx, client.InfoOptions{})
 	if err != nil {
-		return "", fmt.Errorf("asking the engine for its kernel: %w", err)
+		return Host{}, fmt.Errorf("asking the engine about its host: %w", err)
 	}
-	return res.Info.KernelVersion, nil
+	return Host{CPUs: res.Info.NCPU, Kernel: res.Info.KernelVersion}, nil
 }

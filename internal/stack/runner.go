@@ -33,8 +33,7 @@ type Engine interface {
 	VolumeLabels(ctx context.Context, name string) (labels map[string]string, found bool, err error)
 	LabelledVolumes(ctx context.Context, key, value string) ([]string, error)
 	RemoveVolume(ctx context.Context, name string) error
-	KernelVersion(ctx context.Context) (string, error)
-	CPUs(ctx context.Context) (int, error)
+	Host(ctx context.Context) (engine.Host, error)
 	VolumeUsage(ctx context.Context, image string, names []string) (map[string]engine.VolumeUsage, error)
 }
 
@@ -275,46 +274,63 @@ func (r Runner) load(ctx context.Context, st catalog.Stack, profile catalog.Prof
 		return nil, err
 	}
 	site := r.Site
-	// Without an engine (config with a profile given), the compose file's
-	// default shows: single mode.
+	// Asked once, and only when the project needs it. Without an engine
+	// (config with a profile given), the compose file's default Puma shows:
+	// single mode.
+	var host *engine.Host
+	askHost := func() (engine.Host, error) {
+		if host == nil {
+			h, err := r.Engine.Host(ctx)
+			if err != nil {
+				return engine.Host{}, err
+			}
+			host = &h
+		}
+		return *host, nil
+	}
 	if st.Puma && site.PumaWorkers == nil && r.Engine != nil {
-		n, err := r.Engine.CPUs(ctx)
+		h, err := askHost()
 		if err != nil {
 			return nil, err
 		}
-		n = catalog.PumaWorkers(n, site.Memory["redmine"])
+		n := catalog.PumaWorkers(h.CPUs, site.Memory["redmine"])
 		site.PumaWorkers = &n
 	}
 	p, err := r.Checkout.Load(ctx, st, catalog.Settings{Profile: profile, Listen: cmp.Or(listen, catalog.DefaultListen), Secrets: secrets, Release: release, Site: site})
 	if err != nil {
 		return nil, err
 	}
-	return p, r.fitKernel(ctx, p)
+	return p, fitKernel(p, askHost)
 }
 
 // fitKernel drops catalog.MigrateReq's sysctl from p's services when the
-// engine's kernel is older than the sysctl: their containers could not start
-// with it. Without it, a connection queued on the old nginx's socket as it
-// closes is reset (see changeFront).
-func (r Runner) fitKernel(ctx context.Context, p *types.Project) error {
+// engine's kernel (from host) is older than the sysctl: their containers
+// could not start with it. Without it, a connection queued on the old nginx's
+// socket as it closes is reset (see changeFront).
+func fitKernel(p *types.Project, host func() (engine.Host, error)) error {
 	m := catalog.MigrateReq
-	if !slices.ContainsFunc(slices.Collect(maps.Values(p.Services)), func(s types.ServiceConfig) bool { return s.Sysctls[m.Sysctl] != "" }) {
+	var with []string
+	for name, s := range p.Services {
+		if _, ok := s.Sysctls[m.Sysctl]; ok {
+			with = append(with, name)
+		}
+	}
+	if len(with) == 0 {
 		return nil
 	}
-	v, err := r.Engine.KernelVersion(ctx)
+	h, err := host()
 	if err != nil {
 		return err
 	}
 	var major, minor int
-	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil || major > m.Major || major == m.Major && minor >= m.Minor {
+	if _, err := fmt.Sscanf(h.Kernel, "%d.%d", &major, &minor); err != nil || major > m.Major || major == m.Major && minor >= m.Minor {
 		return nil // a kernel that new, or one that does not say: the engine tells, if it cannot
 	}
-	for name, s := range p.Services {
-		if _, ok := s.Sysctls[m.Sysctl]; ok {
-			s.Sysctls = maps.Clone(s.Sysctls)
-			delete(s.Sysctls, m.Sysctl)
-			p.Services[name] = s
-		}
+	for _, name := range with {
+		s := p.Services[name]
+		s.Sysctls = maps.Clone(s.Sysctls)
+		delete(s.Sysctls, m.Sysctl)
+		p.Services[name] = s
 	}
 	return nil
 }

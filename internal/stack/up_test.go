@@ -133,9 +133,8 @@ func (f *fakeEngine) Image(_ context.Context, ref string) (engine.ImageInfo, boo
 	id, ok := f.images[ref]
 	return engine.ImageInfo{ID: id}, ok, nil
 }
-func (f *fakeEngine) CPUs(context.Context) (int, error) { return 4, nil }
-func (f *fakeEngine) KernelVersion(context.Context) (string, error) {
-	return cmp.Or(f.kernel, "6.18.0"), nil
+func (f *fakeEngine) Host(context.Context) (engine.Host, error) {
+	return engine.Host{CPUs: 4, Kernel: cmp.Or(f.kernel, "6.18.0")}, nil
 }
 func (f *fakeEngine) Import(context.Context, io.Reader, []string) (string, error) {
 	return "", errors.New("no imports here")
