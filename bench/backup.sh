@@ -24,17 +24,9 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 gib=${1:-1}
 rounds=${2:-3}
-work=$(mktemp -d)
-export STACKCTL_STATE_DIR=$work/state STACKCTL_DIR=$work/root
-cleanup() {
-	"$work/stackctl" down redmine --volumes >/dev/null 2>&1 || true
-	docker volume rm -f stackctl-bench-plain >/dev/null 2>&1 || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-go build -o "$work/stackctl" ./cmd/stackctl
-mkdir -p "$work/root" "$work/ours" "$work/plain"
-cp -r stacks themes .dockerignore "$work/root/"
+bench_cleanup() { docker volume rm -f stackctl-bench-plain >/dev/null 2>&1 || true; }
+redmine_bench
+mkdir -p "$work/ours" "$work/plain"
 # s keeps stackctl's stdout (timed discards it); a failure ends the run with the log's tail.
 s_fatal=1
 row() { printf '%-62s %10s\n' "$1" "$2"; }

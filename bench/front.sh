@@ -15,16 +15,7 @@ cd "$(dirname "$0")/.."
 for tool in wrk sslscan; do
 	command -v "$tool" >/dev/null || { echo "bench/front.sh needs $tool: apt-get install wrk sslscan" >&2; exit 1; }
 done
-work=$(mktemp -d)
-export STACKCTL_STATE_DIR=$work/state STACKCTL_DIR=$work/root
-cleanup() {
-	"$work/stackctl" down redmine --volumes >/dev/null 2>&1 || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-go build -o "$work/stackctl" ./cmd/stackctl
-mkdir -p "$work/root"
-cp -r stacks themes .dockerignore "$work/root/"
+redmine_bench
 s_fatal=1
 row() { printf '%-62s %12s\n' "$1" "$2"; }
 # rps URL CONNECTIONS: wrk's requests per second, and how many answers were not 2xx/3xx.

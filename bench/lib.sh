@@ -35,3 +35,19 @@ timed() {
 image_mb() {
 	docker image inspect -f '{{.Size}}' "$1" | awk '{printf "%.1f MB", $1/1e6}'
 }
+
+# redmine_bench: sets up a bench of the Redmine stack: work, a temporary
+# directory holding a private state directory (STACKCTL_STATE_DIR), a copy of
+# the project as the site (STACKCTL_DIR) and the stackctl under test, built
+# from this checkout. On exit the stack goes down with its volumes, then the
+# script's own bench_cleanup runs (when it defines one), then work goes.
+redmine_bench() {
+	work=$(mktemp -d)
+	export STACKCTL_STATE_DIR=$work/state STACKCTL_DIR=$work/root
+	trap '"$work/stackctl" down redmine --volumes >/dev/null 2>&1 || true
+		if declare -F bench_cleanup >/dev/null; then bench_cleanup; fi
+		rm -rf "$work"' EXIT
+	go build -o "$work/stackctl" ./cmd/stackctl
+	mkdir -p "$work/root"
+	cp -r stacks themes .dockerignore "$work/root/"
+}

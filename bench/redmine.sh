@@ -18,12 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 runs=${1:-3}
-work=$(mktemp -d)
-export STACKCTL_STATE_DIR=$work/state STACKCTL_DIR=$work/root
-trap '"$work/stackctl" down redmine --volumes >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-go build -o "$work/stackctl" ./cmd/stackctl
-mkdir -p "$work/root"
-cp -r stacks themes .dockerignore "$work/root/"
+redmine_bench
 # s discards stackctl's stdout; a failure ends the run with the log's tail.
 s_quiet=1 s_fatal=1
 row() { printf '%-58s %8.1f\n' "$1" "$2"; }

@@ -16,16 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 issues=${1:-1000}
-work=$(mktemp -d)
-export STACKCTL_STATE_DIR=$work/state STACKCTL_DIR=$work/root STACKCTL_BACKUP_DIR=$work/backups
-cleanup() {
-	"$work/stackctl" down redmine --volumes >/dev/null 2>&1 || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-go build -o "$work/stackctl" ./cmd/stackctl
-mkdir -p "$work/root"
-cp -r stacks themes .dockerignore "$work/root/"
+redmine_bench
+export STACKCTL_BACKUP_DIR=$work/backups
 s_fatal=1
 row() { printf '%-62s %10s\n' "$1" "$2"; }
 base=http://127.0.0.1:18199
