@@ -504,19 +504,29 @@ func copyProject(t *testing.T) string {
 	return dst
 }
 
+// privateFile reads path, which must have mode 0600.
+func privateFile(t *testing.T, path string) []byte {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v, want 0600", path, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func readSecrets(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, name := range []string{"db_password", "secret_key_base", "admin_password"} {
 		p := filepath.Join(dir, name)
-		fi, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s has mode %v, want 0600", p, fi.Mode().Perm())
-		}
-		b, _ := os.ReadFile(p)
+		b := privateFile(t, p)
 		if len(strings.TrimSpace(string(b))) < 20 {
 			t.Fatalf("%s holds no real secret", p)
 		}

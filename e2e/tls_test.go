@@ -323,14 +323,7 @@ func servedCert(t *testing.T, c *http.Client, origin string) string {
 // pemCerts reads the PEM certificates of path, which must be private.
 func pemCerts(t *testing.T, path string) []*x509.Certificate {
 	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("%s has mode %v, want 0600", path, fi.Mode().Perm())
-	}
-	b, _ := os.ReadFile(path)
+	b := privateFile(t, path)
 	var out []*x509.Certificate
 	for blk, rest := pem.Decode(b); blk != nil; blk, rest = pem.Decode(rest) {
 		c, err := x509.ParseCertificate(blk.Bytes)
