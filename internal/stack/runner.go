@@ -300,6 +300,9 @@ func (r Runner) load(ctx context.Context, st catalog.Stack, profile catalog.Prof
 	if err != nil {
 		return nil, err
 	}
+	if r.Engine == nil {
+		return p, nil // the compose file as written, with no engine to fit it to
+	}
 	return p, fitKernel(p, askHost)
 }
 

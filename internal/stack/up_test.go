@@ -514,6 +514,15 @@ func TestFitKernel(t *testing.T) {
 			t.Errorf("kernel %s: the edge has %s: %v, want %v", kernel, catalog.MigrateReq.Sysctl, ok, keeps)
 		}
 	}
+	// No engine (config with a profile given): the compose file as written.
+	r := Runner{Compose: &fakeCompose{}, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+	p, err := r.load(context.Background(), st, catalog.ProfileUpstream, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Services["edge"].Sysctls[catalog.MigrateReq.Sysctl]; !ok {
+		t.Errorf("without an engine the edge lost %s", catalog.MigrateReq.Sysctl)
+	}
 }
 
 // TestSiteSettings: the site's settings reach the compose project (memory
