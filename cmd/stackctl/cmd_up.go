@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -98,7 +97,7 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 	if err != nil {
 		return err
 	}
-	if err := errors.Join(set.CheckFiles(), set.NotApplied()); err != nil {
+	if err := set.CheckFiles(); err != nil {
 		return err
 	}
 	if err := set.HTTPS().Verify(time.Now()); err != nil {

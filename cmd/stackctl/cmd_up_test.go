@@ -25,8 +25,8 @@ func newSite(t *testing.T, settings string) string {
 	return dir
 }
 
-// TestUpRefusesSettings: up refuses a settings file with problems, what it
-// cannot apply yet and secret files open to others, each at its line, with
+// TestUpRefusesSettings: up refuses a settings file with problems and secret
+// files open to others, each at its line, with
 // exit 2 and before it asks the engine for anything.
 func TestUpRefusesSettings(t *testing.T) {
 	for _, tc := range []struct {
@@ -34,8 +34,8 @@ func TestUpRefusesSettings(t *testing.T) {
 		want           []string
 	}{
 		{"a bad value", "version: 1\nresources:\n  db_memory: lots\n", []string{"stackctl.yaml:3: resources.db_memory: \"lots\" is not an amount of memory"}},
-		{"mail", "version: 1\nurl: https://t.example\ntls:\n  mode: acme\n  acme: {email: a@example.org}\nmail:\n  smtp: {host: s.example}\n",
-			[]string{"stackctl.yaml:6: mail: mail is not applied yet by this version: remove the mail section"}},
+		{"an smtp password open to others", "version: 1\nmail:\n  smtp: {host: s.example, user: me, password_file: key.pem}\n",
+			[]string{"stackctl.yaml:3: mail.smtp.password_file:", "is open to others", "chmod 600"}},
 		{"a secret file open to others", "version: 1\nurl: https://t.example\ntls:\n  mode: files\n  certificate_file: cert.pem\n  key_file: key.pem\n",
 			[]string{"stackctl.yaml:6: tls.key_file:", "is open to others", "chmod 600"}},
 	} {

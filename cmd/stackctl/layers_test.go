@@ -32,6 +32,7 @@ var layers = map[string]int{
 	"registry":       5,
 	"upgrade":        6,
 	"status":         6,
+	"mail":           5,
 }
 
 const module = "github.com/stackctl/stackctl/internal/"

@@ -126,6 +126,7 @@ for what, or with --no-wait-lock fails at once (exit 5). Commands that only read
 		newPruneCommand(g),
 		newUpgradeCommand(g),
 		newRenewCommand(g),
+		newMailCommand(g),
 		newStatusCommand(g),
 		newPushCommand(g),
 		newKernelCommand(g),
@@ -236,6 +237,13 @@ func (g *globalOptions) runner(ctx context.Context) (stack.Runner, *engine.Engin
 		fmt.Fprintf(g.stderr, "stackctl: %v\nstackctl: %s goes on without the settings file, which it does not apply; fix the file before the next up\n", err, g.command)
 		set = settings.Loaded{}
 	}
+	site := set.Catalog()
+	if site.Secrets, err = set.Secrets(); err != nil {
+		if slices.Contains(settingsAppliedBy, g.command) {
+			return stack.Runner{}, nil, err
+		}
+		fmt.Fprintf(g.stderr, "stackctl: %v\nstackctl: %s goes on without the mail passwords, which it does not need\n", err, g.command)
+	}
 	if _, err := g.state(); err != nil {
 		return stack.Runner{}, nil, err
 	}
@@ -243,7 +251,7 @@ func (g *globalOptions) runner(ctx context.Context) (stack.Runner, *engine.Engin
 	if err != nil {
 		return stack.Runner{}, nil, err
 	}
-	return stack.Runner{Compose: d.Compose, Engine: d.Engine, Checkout: c, State: state.Dir(g.stateDir), Site: set.Catalog(), HTTPS: set.HTTPS(), Log: g.stderr}, d.Engine, nil
+	return stack.Runner{Compose: d.Compose, Engine: d.Engine, Checkout: c, State: state.Dir(g.stateDir), Site: site, HTTPS: set.HTTPS(), Log: g.stderr}, d.Engine, nil
 }
 
 // changing takes st's lock for a command that changes it (see lock), then

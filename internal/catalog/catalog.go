@@ -66,6 +66,17 @@ type Stack struct {
 	SettingsTable string
 	// Puma says its application runs in Puma, sized by Site's Puma fields.
 	Puma bool
+	// ProvidedSecrets are secrets the operator provides through the site's
+	// settings (Site.Secrets), handed over as the generated ones are; one not
+	// provided is empty.
+	ProvidedSecrets []Secret
+	// MailIn says its application has mail, out (Site.Mail.SMTP) and in
+	// (Site.Mail.IMAP, a mailbox it polls), and how stackctl lets one
+	// container at a time poll; nil for a stack without mail.
+	MailIn *MailIn
+	// MailTest sends a test mail through the application; nil for a stack
+	// without mail.
+	MailTest *MailTest
 }
 
 // FirstStart is a command run once in a service's container, after a stack's
@@ -204,14 +215,16 @@ var stacks = map[string]Stack{
 	"nginx": {Name: "nginx", Entry: "nginx", EntryPort: nginxPort, BaseNames: []string{"nginx"}, Model: nginxModel},
 	"redmine": {
 		Name: "redmine", Entry: "nginx", EntryPort: nginxPort,
-		BaseNames:     []string{"nginx", "redmine", "postgres"},
-		Releases:      true,
-		Model:         redmineModel,
-		Secrets:       []Secret{secretDBPassword, secretKeyBase, secretAdminPassword},
-		FirstStart:    redmineFirstStart,
-		SettingsTable: "settings",
-		Puma:          true,
-		Database:      &Database{Service: "db", Volume: volDB, User: redmineUser, Name: redmineDB},
+		BaseNames:       []string{"nginx", "redmine", "postgres"},
+		Releases:        true,
+		Model:           redmineModel,
+		Secrets:         []Secret{secretDBPassword, secretKeyBase, secretAdminPassword},
+		FirstStart:      redmineFirstStart,
+		SettingsTable:   "settings",
+		Puma:            true,
+		ProvidedSecrets: []Secret{secretSMTPPassword, secretIMAPPassword},
+		MailIn:          redmineMailIn,
+		Database:        &Database{Service: "db", Volume: volDB, User: redmineUser, Name: redmineDB},
 		Generations: &Generations{
 			Services: []string{"db", "redmine"},
 			Volumes:  []string{volDB, volFiles, volPlugins},

@@ -23,7 +23,7 @@ const (
 	varPostgresMount = "STACKCTL_POSTGRES_MOUNT"
 	varHTTPAddr      = "STACKCTL_HTTP_ADDR"
 	varHTTPPort      = "STACKCTL_HTTP_PORT"
-	// Puma's size in the Redmine container (stacks/redmine/puma.rb reads them).
+	// Puma's size in the Redmine container (stacks/redmine/config/puma.rb reads them).
 	varPumaWorkers    = "STACKCTL_PUMA_WORKERS"
 	varPumaMinThreads = "STACKCTL_PUMA_MIN_THREADS"
 	varPumaMaxThreads = "STACKCTL_PUMA_MAX_THREADS"
@@ -72,6 +72,11 @@ type Site struct {
 	// default_language, host_name, protocol, mail_from), which up writes
 	// into the stack's SettingsTable on every run.
 	AppSettings map[string]string
+	// Mail is the application's mail in and out; zero for none.
+	Mail Mail
+	// Secrets are the values of the stack's ProvidedSecrets by name, read
+	// from the files the settings name.
+	Secrets map[string]string
 }
 
 // DefaultListen keeps a new stack private to the host until the operator opens it.
@@ -120,6 +125,18 @@ func (s Stack) Env(set Settings) (map[string]string, error) {
 	for _, sec := range s.Secrets {
 		if v, ok := set.Secrets[sec.Name]; ok {
 			env[sec.EnvVar()] = v
+		}
+	}
+	// Always set, empty when not provided: compose refuses a secret whose
+	// variable is unset.
+	for _, sec := range s.ProvidedSecrets {
+		env[sec.EnvVar()] = set.Site.Secrets[sec.Name]
+	}
+	if s.MailIn != nil {
+		for _, v := range mailVars {
+			if x := v.value(set.Site.Mail); x != "" {
+				env["STACKCTL_"+v.name] = x
+			}
 		}
 	}
 	return env, nil

@@ -161,10 +161,29 @@ func ConfigHash(svc types.ServiceConfig, p *types.Project) string {
 	for _, c := range svc.Configs {
 		configs[c.Source] = p.Configs[c.Source].Labels
 	}
+	// A provided secret's value counts too (an SMTP password changed),
+	// hashed with all of the service's others: a label that hashed a weak
+	// password alone could be guessed from 'docker inspect', one with a
+	// generated secret beside it cannot. Without one, the hash is as it was
+	// before secrets counted, so that no container is replaced for it.
+	var digest []byte
+	if slices.ContainsFunc(svc.Secrets, func(ref types.ServiceSecretConfig) bool {
+		v := p.Secrets[ref.Source].Environment
+		return isProvided(ref.Source) && v != "" && p.Environment[v] != ""
+	}) {
+		h := sha256.New()
+		for _, ref := range svc.Secrets {
+			if v := p.Secrets[ref.Source].Environment; v != "" {
+				fmt.Fprintf(h, "%s=%q\n", ref.Source, p.Environment[v])
+			}
+		}
+		digest = h.Sum(nil)
+	}
 	b, err := json.Marshal(struct {
 		Service types.ServiceConfig
 		Configs map[string]types.Labels
-	}{svc, configs})
+		Secrets []byte `json:",omitempty"`
+	}{svc, configs, digest})
 	if err != nil {
 		panic("a loaded service is always marshalable: " + err.Error())
 	}

@@ -3,6 +3,7 @@ package catalog
 import (
 	_ "embed"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -161,6 +162,9 @@ func redmineModel() *types.Project {
 		Secrets: types.Secrets{
 			secretDBPassword.Name: {Environment: secretDBPassword.EnvVar()},
 			secretKeyBase.Name:    {Environment: secretKeyBase.EnvVar()},
+			// Provided by the operator; empty when mail is off.
+			secretSMTPPassword.Name: {Environment: secretSMTPPassword.EnvVar()},
+			secretIMAPPassword.Name: {Environment: secretIMAPPassword.EnvVar()},
 		},
 		Configs: types.Configs{nginxSiteConfig: {File: "./nginx-site.conf"}},
 	}
@@ -326,7 +330,7 @@ var redmineHealthProbe = fmt.Sprintf(`exec 3<>/dev/tcp/127.0.0.1/%d && printf 'G
 
 // redmineService is our Redmine image, built with the themes baked in.
 func redmineService() types.ServiceConfig {
-	return types.ServiceConfig{
+	svc := types.ServiceConfig{
 		Name:    "redmine",
 		Restart: types.RestartPolicyUnlessStopped,
 		WorkloadSpec: types.WorkloadSpec{
@@ -365,13 +369,14 @@ func redmineService() types.ServiceConfig {
 				"REDMINE_DB_PASSWORD_FILE":     ptr("/run/secrets/" + secretDBPassword.Name),
 				"REDMINE_SECRET_KEY_BASE_FILE": ptr("/run/secrets/" + secretKeyBase.Name),
 				"REDMINE_PLUGINS_MIGRATE":      ptr("true"),
-				// Puma's size, read by the image's config/puma.rb (stacks/redmine/puma.rb);
+				// Puma's size, read by the image's config/puma.rb (stacks/redmine/config/puma.rb);
 				// the defaults are single mode with Puma's own 0 to 5 threads.
 				"WEB_CONCURRENCY":   ptr("${" + varPumaWorkers + ":-0}"),
 				"RAILS_MIN_THREADS": ptr("${" + varPumaMinThreads + ":-0}"),
 				"RAILS_MAX_THREADS": ptr("${" + varPumaMaxThreads + ":-5}"),
 			},
-			Secrets: []types.ServiceSecretConfig{containerSecret(secretDBPassword), containerSecret(secretKeyBase)},
+			Secrets: []types.ServiceSecretConfig{containerSecret(secretDBPassword), containerSecret(secretKeyBase),
+				containerSecret(secretSMTPPassword), containerSecret(secretIMAPPassword)},
 			Volumes: []types.ServiceVolumeConfig{
 				{Type: types.VolumeTypeVolume, Source: volFiles, Target: redmineApp + "/files"},
 				{Type: types.VolumeTypeVolume, Source: volPlugins, Target: redmineApp + "/plugins"},
@@ -387,6 +392,9 @@ func redmineService() types.ServiceConfig {
 			"into the application tree when a container first starts, bundler may rewrite Gemfile.lock there and Redmine 6 " +
 			"compiles theme assets into public/assets, among files the image provides that a tmpfs or volume would hide"}),
 	}
+	// Mail, read by the image's config/configuration.yml and config/stackctl_mail_in.rb.
+	maps.Copy(svc.Environment, mailEnv())
+	return svc
 }
 
 // configureRedmineScript runs once, through the image's entrypoint (which sets up

@@ -2,23 +2,16 @@ package settings
 
 import (
 	"cmp"
+	"fmt"
 	"net/url"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/https"
+	"github.com/stackctl/stackctl/internal/state"
 )
-
-// NotApplied refuses what this stackctl checks but cannot apply yet, naming
-// the line of each (an *Error): any mail setting. up runs it, so that a
-// setting is never silently ignored.
-func (l Loaded) NotApplied() error {
-	var ps problems
-	if l.Mail.SMTP != (SMTP{}) || l.Mail.IMAP != (IMAP{}) {
-		ps.add(l.lines["mail"], "mail", "mail is not applied yet by this version", "remove the mail section")
-	}
-	return ps.err(l.Path)
-}
 
 // Catalog is what the settings change in the stacks, for the runner.
 func (l Loaded) Catalog() catalog.Site {
@@ -45,13 +38,58 @@ func (l Loaded) Catalog() catalog.Site {
 		"default_language": l.Redmine.Language,
 		"host_name":        cmp.Or(l.Redmine.HostName, host),
 		"protocol":         cmp.Or(l.Redmine.Protocol, scheme),
-		"mail_from":        l.Redmine.EmissionEmail,
+		"mail_from":        cmp.Or(l.Redmine.EmissionEmail, l.Mail.SMTP.From),
 	} {
 		if v != "" {
 			s.AppSettings[name] = v
 		}
 	}
+	s.Mail = l.mail()
 	return s
+}
+
+// mail is the mail settings with every default resolved.
+func (l Loaded) mail() catalog.Mail {
+	var m catalog.Mail
+	if s := l.Mail.SMTP; s != (SMTP{}) {
+		sec := cmp.Or(s.Security, "starttls")
+		m.SMTP = &catalog.SMTP{Host: s.Host, Port: cmp.Or(s.Port, smtpPorts[sec]), Security: sec, User: s.User}
+	}
+	if i := l.Mail.IMAP; i != (IMAP{}) {
+		sec := cmp.Or(i.Security, "tls")
+		port := 143
+		if sec == "tls" {
+			port = 993
+		}
+		interval, _ := time.ParseDuration(cmp.Or(i.Interval, defaultInterval)) // checked by Parse
+		m.IMAP = &catalog.IMAP{
+			Host: i.Host, Port: cmp.Or(i.Port, port), Security: sec, User: i.User,
+			Folder: cmp.Or(i.Folder, defaultImapF), IntervalSeconds: int(interval / time.Second),
+			Project: i.Project, UnknownUser: cmp.Or(i.UnknownUser, "ignore"),
+		}
+	}
+	return m
+}
+
+// smtpPorts are SMTP's ports by security: submission, submissions, SMTP.
+var smtpPorts = map[string]int{"starttls": 587, "tls": 465, "none": 25}
+
+// Secrets reads the secrets the settings name, by the stack's names for
+// them (catalog.SMTPPassword, catalog.IMAPPassword): each file's first line.
+// CheckFiles says first what is wrong with a file, with its line.
+func (l Loaded) Secrets() (map[string]string, error) {
+	out := map[string]string{}
+	for name, file := range map[string]string{catalog.SMTPPassword: l.Mail.SMTP.PasswordFile, catalog.IMAPPassword: l.Mail.IMAP.PasswordFile} {
+		if file == "" {
+			continue
+		}
+		v, err := state.ReadSecretFile(l.filePath(file))
+		if err != nil {
+			return nil, fmt.Errorf("reading %s's %s: %w", l.Path, name, err)
+		}
+		out[name], _, _ = strings.Cut(v, "\n") // its first line, as the settings say
+	}
+	return out, nil
 }
 
 // HTTPS is what the settings say of HTTPS at nginx; the runner sets where

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,16 +20,18 @@ import (
 
 // Allowed values, in the order messages list them.
 var (
-	tlsModes     = []string{"off", "files", "self-signed", "acme"}
-	securities   = []string{"starttls", "tls", "none"}
-	protocols    = []string{"http", "https"}
-	memoryKeys   = []string{"resources.redmine_memory", "resources.db_memory", "resources.nginx_memory"}
-	minMemory    = int64(6 << 20) // the engine refuses a smaller limit
-	maxWorkers   = catalog.MaxPumaWorkers
-	maxThreads   = 5 // ActiveRecord's pool when database.yml names none, as both Redmine images write it
-	minInterval  = time.Minute
-	defaultACME  = "https://acme-v02.api.letsencrypt.org/directory"
-	defaultImapF = "INBOX"
+	tlsModes        = []string{"off", "files", "self-signed", "acme"}
+	securities      = []string{"starttls", "tls", "none"}
+	unknownUsers    = []string{"ignore", "accept", "create"}
+	protocols       = []string{"http", "https"}
+	memoryKeys      = []string{"resources.redmine_memory", "resources.db_memory", "resources.nginx_memory"}
+	minMemory       = int64(6 << 20) // the engine refuses a smaller limit
+	maxWorkers      = catalog.MaxPumaWorkers
+	maxThreads      = 5 // ActiveRecord's pool when database.yml names none, as both Redmine images write it
+	minInterval     = time.Minute
+	defaultInterval = "5m"
+	defaultACME     = "https://acme-v02.api.letsencrypt.org/directory"
+	defaultImapF    = "INBOX"
 )
 
 //go:embed locales.txt
@@ -192,6 +195,12 @@ func (l Loaded) checkMail(ps *problems) {
 		if at("mail.imap.folder") != 0 && strings.TrimSpace(m.Folder) == "" {
 			bad("mail.imap.folder", "empty", "name the folder, e.g. "+defaultImapF)
 		}
+		if at("mail.imap.project") != 0 && !isProjectID(m.Project) {
+			bad("mail.imap.project", fmt.Sprintf("%q is not a project identifier", m.Project), "want Redmine's identifier of the project (lowercase letters, digits, - and _, starting with a letter), e.g. support")
+		}
+		if m.UnknownUser != "" && !slices.Contains(unknownUsers, m.UnknownUser) {
+			bad("mail.imap.unknown_user", fmt.Sprintf("%q is not a choice", m.UnknownUser), "want one of "+strings.Join(unknownUsers, ", "))
+		}
 		if m.Interval != "" {
 			d, err := time.ParseDuration(m.Interval)
 			switch {
@@ -307,6 +316,14 @@ func isDNSName(s string) bool {
 	}
 	return true
 }
+
+// isProjectID accepts a Redmine project identifier, as Redmine's Project
+// model does: 1 to 100 of a-z, 0-9, - and _, not only digits, starting with a letter.
+func isProjectID(s string) bool {
+	return projectID.MatchString(s) && len(s) <= 100
+}
+
+var projectID = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 
 // isAddress accepts a bare email address: no display name, no angle brackets.
 func isAddress(s string) bool {

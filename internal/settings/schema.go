@@ -37,9 +37,10 @@ type File struct {
 	// nginx's HTTPS configuration in place, and renews a certificate it
 	// made or had issued; stackctl renew does that alone, for a timer.
 	TLS TLS `yaml:"tls"`
-	// Mail is Redmine's outgoing (SMTP) and incoming (IMAP) mail. Checked
-	// only: mail is not applied yet, and up refuses a file with any mail
-	// setting (exit 2), saying so; Redmine sends and receives no mail.
+	// Mail is Redmine's outgoing (SMTP) and incoming (IMAP) mail
+	// (docs/mail.md). up writes it into Redmine's configuration, the
+	// passwords as secret files, and a change hands Redmine over to a new
+	// container without an outage. Default: no mail.
 	Mail Mail `yaml:"mail"`
 	// Redmine are the Redmine settings up sets, and how Puma runs Redmine.
 	Redmine Redmine `yaml:"redmine"`
@@ -111,7 +112,7 @@ type SMTP struct {
 	// Security is how the connection is protected: starttls (upgraded after
 	// connecting), tls (TLS from the start) or none. Default: starttls.
 	Security string `yaml:"security" example:"starttls"`
-	// User is the login on the SMTP server. Default: none, no
+	// User is the login on the SMTP server (AUTH PLAIN). Default: none, no
 	// authentication; a user needs password_file.
 	User string `yaml:"user" example:"redmine@example.org"`
 	// PasswordFile is the file holding the SMTP password, alone on its first
@@ -119,7 +120,8 @@ type SMTP struct {
 	// Required with user. A relative path is taken from the site's directory.
 	PasswordFile string `yaml:"password_file" example:"/etc/stackctl/smtp-password"`
 	// From is the address mails are sent from, when redmine.emission_email
-	// does not say. Default: redmine.emission_email.
+	// does not say; up sets Redmine's emission email setting to it. Default:
+	// redmine.emission_email, else Redmine's own (redmine@example.net).
 	From string `yaml:"from" example:"redmine@example.org"`
 }
 
@@ -147,6 +149,15 @@ type IMAP struct {
 	// Interval is how often the folder is polled, a Go duration of at least
 	// 1m (5m, 1h30m). Default: 5m.
 	Interval string `yaml:"interval" example:"5m"`
+	// Project is the identifier of the project a mail goes to when its body
+	// names none (a "Project: identifier" line). Default: none, and a mail
+	// naming no project is refused (and left unread, flagged seen).
+	Project string `yaml:"project" example:"support"`
+	// UnknownUser is what a mail from an address no Redmine user has does:
+	// ignore (left in the folder, seen), accept (its issue made by the
+	// anonymous user, where the project lets anonymous users add issues) or
+	// create (a user is made for the sender). Default: ignore.
+	UnknownUser string `yaml:"unknown_user" example:"ignore"`
 }
 
 // Redmine is what up sets in Redmine.

@@ -3,6 +3,7 @@ package settings
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -53,8 +54,8 @@ func TestDefaults(t *testing.T) {
 	if got := l.Catalog(); len(got.Memory) != 0 || got.PumaWorkers != nil || got.PumaMaxThreads != 0 || len(got.AppSettings) != 0 {
 		t.Errorf("Catalog() of the defaults = %+v, want nothing set", got)
 	}
-	if err := l.NotApplied(); err != nil {
-		t.Errorf("NotApplied() of the defaults: %v", err)
+	if m := l.Catalog().Mail; m.SMTP != nil || m.IMAP != nil {
+		t.Errorf("Catalog().Mail of the defaults = %+v, want no mail", m)
 	}
 	if err := l.CheckFiles(); err != nil {
 		t.Errorf("CheckFiles() of the defaults: %v", err)
@@ -128,6 +129,9 @@ func TestBadValues(t *testing.T) {
 		{"imap folder", v + "mail:\n  imap: {host: i.example, user: me, password_file: pw, folder: ' '}\n", 3, "mail.imap.folder", "empty"},
 		{"imap interval", v + "mail:\n  imap: {host: i.example, user: me, password_file: pw, interval: often}\n", 3, "mail.imap.interval", `"often" is not a duration`},
 		{"imap interval short", v + "mail:\n  imap: {host: i.example, user: me, password_file: pw, interval: 30s}\n", 3, "mail.imap.interval", "shorter than 1m"},
+		{"imap project", v + "mail:\n  imap: {host: i.example, user: me, password_file: pw, project: Support Desk}\n", 3, "mail.imap.project", `"Support Desk" is not a project identifier`},
+		{"imap project digits", v + "mail:\n  imap: {host: i.example, user: me, password_file: pw, project: '42'}\n", 3, "mail.imap.project", "is not a project identifier"},
+		{"imap unknown user", v + "mail:\n  imap: {host: i.example, user: me, password_file: pw, unknown_user: reject}\n", 3, "mail.imap.unknown_user", `"reject" is not a choice`},
 
 		{"language", v + "redmine:\n  language: klingon\n", 3, "redmine.language", `"klingon" is not a language Redmine 6 ships`},
 		{"language case", v + "redmine:\n  language: pt_br\n", 3, "redmine.language", "is not a language"},
@@ -271,6 +275,10 @@ resources:
 		Memory:      map[string]string{"redmine": "1.5g", "db": "512m", "nginx": "64M"},
 		PumaWorkers: new(int), PumaMinThreads: 1, PumaMaxThreads: 4, HTTPS: true,
 		AppSettings: map[string]string{"default_language": "pt-BR", "host_name": "tracker.example.org:8443", "protocol": "https", "mail_from": "redmine@example.org"},
+		Mail: catalog.Mail{
+			SMTP: &catalog.SMTP{Host: "smtp.example.org", Port: 465, Security: "tls", User: "me"},
+			IMAP: &catalog.IMAP{Host: "192.0.2.1", Port: 993, Security: "tls", User: "me", Folder: "Redmine", IntervalSeconds: 5400, UnknownUser: "ignore"},
+		},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Catalog() = %+v\nwant       %+v", got, want)
@@ -297,28 +305,70 @@ resources:
 	}
 }
 
-// TestNotApplied: what is checked but not applied yet is refused by up, at its line.
-func TestNotApplied(t *testing.T) {
+// TestMail: the mail settings reach the stacks with every default resolved,
+// and the passwords are read from their files, first line only.
+func TestMail(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "smtp.pw"), []byte("s3cret\nignored\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
-		name, content string
-		line          int
-		msg, fix      string
+		name, mail string
+		want       catalog.Mail
+		from       string
 	}{
-		{"mail", "version: 1\nmail:\n  smtp:\n    host: s.example\n", 2, "mail is not applied yet by this version", "remove the mail section"},
+		{"smtp defaults", "  smtp: {host: smtp.example.org}\n",
+			catalog.Mail{SMTP: &catalog.SMTP{Host: "smtp.example.org", Port: 587, Security: "starttls"}}, ""},
+		{"smtp tls", "  smtp: {host: s.example, security: tls, user: me, password_file: smtp.pw, from: r@example.org}\n",
+			catalog.Mail{SMTP: &catalog.SMTP{Host: "s.example", Port: 465, Security: "tls", User: "me"}}, "r@example.org"},
+		{"smtp none on its port", "  smtp: {host: s.example, security: none, port: 2525}\n",
+			catalog.Mail{SMTP: &catalog.SMTP{Host: "s.example", Port: 2525, Security: "none"}}, ""},
+		{"imap defaults", "  imap: {host: i.example, user: me, password_file: smtp.pw}\n",
+			catalog.Mail{IMAP: &catalog.IMAP{Host: "i.example", Port: 993, Security: "tls", User: "me", Folder: "INBOX", IntervalSeconds: 300, UnknownUser: "ignore"}}, ""},
+		{"imap all", "  imap: {host: i.example, user: me, password_file: smtp.pw, security: starttls, folder: Redmine, interval: 1h, project: support, unknown_user: create}\n",
+			catalog.Mail{IMAP: &catalog.IMAP{Host: "i.example", Port: 143, Security: "starttls", User: "me", Folder: "Redmine", IntervalSeconds: 3600, Project: "support", UnknownUser: "create"}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l, err := Parse(file, []byte(tc.content))
+			l, err := Parse(filepath.Join(dir, FileName), []byte("version: 1\nmail:\n"+tc.mail))
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = l.NotApplied()
-			var se *Error
-			if !errors.As(err, &se) || !errors.Is(err, errs.InvalidInput) || len(se.Problems) != 1 || se.Problems[0].Line != tc.line ||
-				!strings.Contains(err.Error(), tc.msg) || !strings.Contains(err.Error(), tc.fix) {
-				t.Errorf("NotApplied: %v; want one problem at line %d saying %q and %q", err, tc.line, tc.msg, tc.fix)
+			got := l.Catalog()
+			if !reflect.DeepEqual(got.Mail, tc.want) {
+				t.Errorf("Catalog().Mail = %s, want %s", show(got.Mail), show(tc.want))
+			}
+			if got.AppSettings["mail_from"] != tc.from {
+				t.Errorf("mail_from = %q, want %q (smtp.from when emission_email is not set)", got.AppSettings["mail_from"], tc.from)
+			}
+			sec, err := l.Secrets()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pw, ok := sec[catalog.SMTPPassword]; ok != strings.Contains(tc.mail, "password_file") && tc.want.SMTP != nil || ok && pw != "s3cret" {
+				t.Errorf("Secrets() = %q; want smtp_password s3cret where a password file is named", sec)
 			}
 		})
 	}
+	// emission_email wins over smtp.from.
+	l, err := Parse(file, []byte("version: 1\nmail:\n  smtp: {host: s.example, from: a@example.org}\nredmine: {emission_email: b@example.org}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := l.Catalog().AppSettings["mail_from"]; f != "b@example.org" {
+		t.Errorf("mail_from = %q, want redmine.emission_email's", f)
+	}
+	// A password file that cannot be read is an error naming it.
+	l, err = Parse(filepath.Join(dir, FileName), []byte("version: 1\nmail:\n  imap: {host: i.example, user: me, password_file: gone.pw}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Secrets(); err == nil || !strings.Contains(err.Error(), "gone.pw") {
+		t.Errorf("Secrets() with a missing file: %v, want an error naming it", err)
+	}
+}
+
+func show(m catalog.Mail) string {
+	return fmt.Sprintf("{SMTP: %+v, IMAP: %+v}", m.SMTP, m.IMAP)
 }
 
 // TestSecretFiles: a file a setting names must be there and regular, a

@@ -121,6 +121,17 @@ func (r Runner) Maintenance(ctx context.Context, st catalog.Stack, on bool, pass
 		text, what = g.Maintenance(pass), "closing stack %s for maintenance: nginx answers 503 and our page"
 	}
 	r.logf(what, st.Name)
+	rec, err := r.State.Load(st.Name)
+	if err != nil {
+		return err
+	}
+	// Closed, no mail goes into the data either: whatever closes it may copy
+	// the data, or leave it.
+	if on {
+		if err := r.pauseMailIn(ctx, st, activeGen(rec)); err != nil {
+			return err
+		}
+	}
 	old, err := r.writeFront(ctx, id, g.UpstreamDir, g.MaintenanceFile, text)
 	if err != nil {
 		return fmt.Errorf("%s: %w", fmt.Sprintf(what, st.Name), err)
@@ -130,6 +141,11 @@ func (r Runner) Maintenance(ctx context.Context, st catalog.Stack, on bool, pass
 	// would answer a few more requests with the maintenance page after this
 	// returned (bench/upgrade.sh's probe caught one).
 	r.drain(ctx, st, id, old)
+	if !on {
+		if err := r.pointMailIn(ctx, st, activeGen(rec), rec.SlotOf(activeGen(rec))); err != nil {
+			r.logf("stack %s: %v: mail is not polled until 'stackctl up %s'", st.Name, err, st.Name)
+		}
+	}
 	return nil
 }
 
@@ -270,6 +286,10 @@ func (r Runner) switchTo(ctx context.Context, st catalog.Stack, sw state.Switch)
 func (r Runner) finishSwitch(ctx context.Context, st catalog.Stack, sw state.Switch) error {
 	if err := r.activate(st, sw); err != nil {
 		return err
+	}
+	if err := r.pointMailIn(ctx, st, sw.To, sw.ToSlot); err != nil {
+		// Serving is done; mail waits for the next up, which points it.
+		r.logf("stack %s: %v: mail is not polled until 'stackctl up %s'", st.Name, err, st.Name)
 	}
 	if sw.SameData() {
 		return r.removeApp(ctx, st, sw.From, sw.FromSlot)

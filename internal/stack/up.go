@@ -225,6 +225,11 @@ func (r Runner) serve(ctx context.Context, prep Prepared, noWait bool, timeout t
 		return UpResult{}, err
 	}
 	if st.Generations != nil {
+		if err := r.pointMailIn(ctx, st, prep.Gen, prep.Slot); err != nil {
+			return UpResult{}, err
+		}
+	}
+	if st.Generations != nil {
 		if err := r.recordReady(ctx, st, prep.Gen); err != nil {
 			return UpResult{}, err
 		}

@@ -8,3 +8,14 @@ threads Integer(ENV.fetch("RAILS_MIN_THREADS", "0")), Integer(ENV.fetch("RAILS_M
 # Workers are forked from a master that loaded Redmine once: less memory, and a
 # worker that dies is replaced without loading Redmine again.
 preload_app! if workers_count > 0
+
+# Incoming mail (mail.imap in the site's settings): polled from the master once
+# Puma has booted, with Redmine loaded there (preload, or single mode). Puma 7
+# renamed on_booted to after_booted; Debian's trixie has Puma 6, forky 8.
+unless ENV["IMAP_HOST"].to_s.empty?
+  booted = respond_to?(:after_booted) ? :after_booted : :on_booted
+  send(booted) do
+    require File.expand_path("stackctl_mail_in", __dir__)
+    StackctlMailIn.start
+  end
+end
