@@ -607,6 +607,8 @@ type redmine struct {
 	t        *testing.T
 	base     string
 	password string
+	// client asks, when not nil (one that trusts a test CA); else http.DefaultClient.
+	client *http.Client
 }
 
 func (r *redmine) do(method, path, body string, want int) []byte {
@@ -628,7 +630,11 @@ func (r *redmine) doRaw(method, path, contentType string, body []byte, want int)
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	c := http.DefaultClient
+	if r.client != nil {
+		c = r.client
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -155,8 +155,9 @@ func TestTLS(t *testing.T) {
 
 	// ACME, from Pebble.
 	pebbleRoot, directory, caFile := startPebble(t, httpPort)
-	settings("tls:\n  mode: acme\n  names: [" + tlsAlias + "]\n  acme:\n    email: admin@" + tlsHost +
-		"\n    directory: " + directory + "\n    ca_file: " + caFile + "\n")
+	acme := "tls:\n  mode: acme\n  names: [" + tlsAlias + "]\n  acme:\n    email: admin@" + tlsHost +
+		"\n    directory: " + directory + "\n    ca_file: " + caFile + "\n"
+	settings(acme)
 	mustRunIn(t, siteDir, env, "up", "redmine", "--timeout", "15m")
 	ac := tlsClient(pebbleRoot, nil)
 	resp, _ = fetch(t, ac, origin+"/")
@@ -189,6 +190,9 @@ func TestTLS(t *testing.T) {
 	if now := resp.TLS.PeerCertificates[0]; now.SerialNumber.Cmp(issued.SerialNumber) == 0 || !now.NotAfter.After(issued.NotAfter) {
 		t.Errorf("after renew nginx serves serial %x until %s; want a new certificate beyond %s", now.SerialNumber, now.NotAfter, issued.NotAfter)
 	}
+
+	// Mail, over this HTTPS front.
+	mailAtTheFront(t, api, siteDir, env, common+acme, origin, ac, password)
 }
 
 // formsOverHTTPS logs in and makes a project and an issue through Redmine's
