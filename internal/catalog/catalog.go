@@ -224,6 +224,7 @@ var stacks = map[string]Stack{
 		Puma:            true,
 		ProvidedSecrets: []Secret{secretSMTPPassword, secretIMAPPassword},
 		MailIn:          redmineMailIn,
+		MailTest:        redmineMailTest,
 		Database:        &Database{Service: "db", Volume: volDB, User: redmineUser, Name: redmineDB},
 		Generations: &Generations{
 			Services: []string{"db", "redmine"},
