@@ -355,8 +355,13 @@ func startDovecot(t *testing.T, host, user, password string) *mailbox {
 	if v := strings.TrimSpace(string(out)); !strings.HasPrefix(v, "2.3.") {
 		t.Fatalf("dovecot %s: this test writes dovecot 2.3's configuration", v)
 	}
-	// Traversable by the mail user (nobody) and dovecot's own users.
-	dir := t.TempDir()
+	// Traversable by the mail user (nobody) and dovecot's own users, which
+	// t.TempDir's parent (0700) is not.
+	dir, err := os.MkdirTemp("", "stackctl-dovecot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
