@@ -16,6 +16,7 @@ var layers = map[string]int{
 	"secretscan":     0,
 	"catalog":        1,
 	"atomicfile":     1,
+	"retention":      1,
 	"state":          2,
 	"engine":         2,
 	"site":           5,
