@@ -21,6 +21,7 @@ var layers = map[string]int{
 	"engine":         2,
 	"site":           5,
 	"https":          3,
+	"schedule":       3,
 	"settings":       4,
 	"backup/archive": 2,
 	"basebuild":      3,
