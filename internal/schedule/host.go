@@ -21,9 +21,16 @@ type Host struct {
 	// Root is where the machine's /etc and /run are: "/" on the machine
 	// itself, a test's directory or an image being built otherwise.
 	Root string
-	// Systemctl runs systemctl with args; nil runs the real one. It is run
-	// only where systemd runs (see Running).
+	// Systemctl runs systemctl with args; nil runs the real one, only when
+	// Root is / (see Enables).
 	Systemctl func(ctx context.Context, args ...string) error
+}
+
+// Enables reports whether Install enables and starts a timer (and Remove
+// stops it): systemd runs at Root, and Root is the running system, or a
+// test's with its own Systemctl.
+func (h Host) Enables() bool {
+	return h.Running() && (h.Systemctl != nil || filepath.Clean(h.Root) == "/")
 }
 
 // Running reports whether systemd runs on the host, as sd_booted(3) tells:
@@ -60,7 +67,7 @@ func (h Host) systemctl(ctx context.Context, args ...string) error {
 
 // Install writes j's files in mode m (replacing the stack's schedule, in
 // either mode, if it has one) and, where systemd runs and m is Systemd,
-// reloads systemd and enables and starts the timer. It returns the paths
+// reloads systemd and enables and starts the timer (see Enables). It returns the paths
 // written.
 func (h Host) Install(ctx context.Context, j Job, m Mode) ([]string, error) {
 	files, err := j.Files(m)
@@ -86,7 +93,7 @@ func (h Host) Install(ctx context.Context, j Job, m Mode) ([]string, error) {
 		}
 		written = append(written, p)
 	}
-	if m == Systemd && h.Running() {
+	if m == Systemd && h.Enables() {
 		if err := h.systemctl(ctx, "daemon-reload"); err != nil {
 			return written, err
 		}
@@ -113,7 +120,7 @@ func (h Host) clear(ctx context.Context, stack string, keep []File) error {
 		return nil
 	}
 	unitGone := slices.Contains(gone, timerPath(stack))
-	if unitGone && h.Running() {
+	if unitGone && h.Enables() {
 		if err := h.systemctl(ctx, "disable", "--now", unitName(stack)+".timer"); err != nil {
 			return err
 		}
@@ -123,7 +130,7 @@ func (h Host) clear(ctx context.Context, stack string, keep []File) error {
 			return fmt.Errorf("removing the schedule of stack %s: %w", stack, err)
 		}
 	}
-	if unitGone && h.Running() {
+	if unitGone && h.Enables() {
 		return h.systemctl(ctx, "daemon-reload")
 	}
 	return nil
