@@ -1,10 +1,17 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/schedule"
+	"github.com/stackctl/stackctl/internal/site"
 )
 
 type scheduleOptions struct {
@@ -42,4 +49,26 @@ site's SMTP server (mail.smtp in stackctl.yaml). Installing needs root.`,
 		newScheduleRunCommand(g),
 	)
 	return cmd
+}
+
+// asRoot says how to get past a refused write into /etc.
+func asRoot(err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("%w: run it as root (sudo)", err)
+	}
+	return err
+}
+
+// siteSMTP is the SMTP server of the site's settings (mail.smtp), which
+// reports are mailed through.
+func siteSMTP(s site.Site) (schedule.SMTP, error) {
+	set, err := s.Settings()
+	if err != nil {
+		return schedule.SMTP{}, err
+	}
+	server, ok := set.SMTP()
+	if !ok {
+		return schedule.SMTP{}, fmt.Errorf("%w: no SMTP server to mail through: set mail.smtp in %s", errs.InvalidInput, filepath.Join(s.Dir, site.SettingsFile))
+	}
+	return server, nil
 }

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net/mail"
 	"net/url"
 	"os"
@@ -144,11 +142,8 @@ func runScheduleBackup(ctx context.Context, g *globalOptions, so *scheduleOption
 	for _, p := range written {
 		fmt.Fprintf(g.stderr, "wrote %s\n", p)
 	}
-	if errors.Is(err, fs.ErrPermission) {
-		return fmt.Errorf("%w: run it as root (sudo)", err)
-	}
 	if err != nil {
-		return err
+		return asRoot(err)
 	}
 	switch {
 	case mode == schedule.Cron:
@@ -176,14 +171,10 @@ func checkNotify(s site.Site, n schedule.Notify) error {
 	if a, err := mail.ParseAddress(n.Mail); err != nil || a.Address != n.Mail {
 		return fmt.Errorf("%w: --notify-mail %q: want a bare address, e.g. ops@example.org", errs.InvalidInput, n.Mail)
 	}
-	set, err := s.Settings()
-	if err != nil {
-		return err
-	}
-	server, ok := set.SMTP()
+	server, err := siteSMTP(s)
 	switch {
-	case !ok:
-		return fmt.Errorf("%w: --notify-mail needs an SMTP server to send through: set mail.smtp in %s", errs.InvalidInput, filepath.Join(s.Dir, site.SettingsFile))
+	case err != nil:
+		return fmt.Errorf("--notify-mail: %w", err)
 	case server.From == "":
 		return fmt.Errorf("%w: --notify-mail needs a sender: set mail.smtp.from or redmine.emission_email in %s", errs.InvalidInput, filepath.Join(s.Dir, site.SettingsFile))
 	case server.User != "":

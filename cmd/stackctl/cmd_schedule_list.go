@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-
-	"github.com/stackctl/stackctl/internal/schedule"
 )
 
 type scheduleListOptions struct {
@@ -47,12 +44,7 @@ func runScheduleList(_ context.Context, g *globalOptions, so *scheduleOptions, o
 		return err
 	}
 	if o.json {
-		if list == nil {
-			list = []schedule.Installed{}
-		}
-		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return writeJSONArray(g.stdout, list)
 	}
 	if len(list) == 0 {
 		fmt.Fprintln(g.stderr, "no scheduled backups: 'stackctl schedule backup STACK --daily HH:MM' makes one")

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 
 	"github.com/spf13/cobra"
 )
@@ -31,11 +29,8 @@ func runScheduleRemove(ctx context.Context, g *globalOptions, so *scheduleOption
 		return err
 	}
 	removed, err := so.host().Remove(ctx, st.Name)
-	if errors.Is(err, fs.ErrPermission) {
-		return fmt.Errorf("%w: run it as root (sudo)", err)
-	}
 	if err != nil {
-		return err
+		return asRoot(err)
 	}
 	for _, p := range removed {
 		fmt.Fprintf(g.stderr, "removed %s\n", p)

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/schedule"
 	"github.com/stackctl/stackctl/internal/site"
 )
@@ -106,7 +105,7 @@ func (g *globalOptions) notifiers(n schedule.Notify) []schedule.Notifier {
 	if n.Mail == "" {
 		return out
 	}
-	server, err := g.smtp()
+	server, err := g.smtpServer()
 	if err != nil {
 		fmt.Fprintf(g.stderr, "stackctl: a failed run cannot be mailed to %s: %v\n", n.Mail, err)
 		return out
@@ -114,8 +113,8 @@ func (g *globalOptions) notifiers(n schedule.Notify) []schedule.Notifier {
 	return append(out, schedule.Mail{Server: server, To: n.Mail})
 }
 
-// smtp is the site's SMTP server, from its settings.
-func (g *globalOptions) smtp() (schedule.SMTP, error) {
+// smtpServer is the SMTP server of the site the run is for.
+func (g *globalOptions) smtpServer() (schedule.SMTP, error) {
 	start, err := g.start()
 	if err != nil {
 		return schedule.SMTP{}, err
@@ -124,13 +123,5 @@ func (g *globalOptions) smtp() (schedule.SMTP, error) {
 	if err != nil {
 		return schedule.SMTP{}, err
 	}
-	set, err := s.Settings()
-	if err != nil {
-		return schedule.SMTP{}, err
-	}
-	server, ok := set.SMTP()
-	if !ok {
-		return schedule.SMTP{}, fmt.Errorf("%w: the site's settings set no mail.smtp", errs.NotFound)
-	}
-	return server, nil
+	return siteSMTP(s)
 }

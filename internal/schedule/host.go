@@ -108,7 +108,7 @@ func (h Host) Install(ctx context.Context, j Job, m Mode) ([]string, error) {
 // timer first when it is one of them.
 func (h Host) clear(ctx context.Context, stack string, keep []File) error {
 	var gone []string
-	for _, rel := range []string{timerPath(stack), servicePath(stack), cronPath(stack), envFilePath(stack)} {
+	for _, rel := range stackFiles(stack) {
 		if slices.ContainsFunc(keep, func(f File) bool { return f.Path == rel }) {
 			continue
 		}
@@ -140,7 +140,7 @@ func (h Host) clear(ctx context.Context, stack string, keep []File) error {
 // it, and returns the paths removed.
 func (h Host) Remove(ctx context.Context, stack string) ([]string, error) {
 	var found []string
-	for _, rel := range []string{timerPath(stack), servicePath(stack), cronPath(stack), envFilePath(stack)} {
+	for _, rel := range stackFiles(stack) {
 		if _, err := os.Lstat(h.path(rel)); err == nil {
 			found = append(found, h.path(rel))
 		}

@@ -154,17 +154,33 @@ const (
 	Cron Mode = "cron"
 )
 
-// Names of the files a job installs, under the host's root.
+// Where a schedule's files go, under the host's root.
+const (
+	unitDir = "etc/systemd/system"
+	cronDir = "etc/cron.d"
+	envDir  = "etc/stackctl"
+)
+
+// unitName names the service, the timer and the cron entry of stack.
 func unitName(stack string) string { return "stackctl-backup-" + stack }
-func servicePath(stack string) string {
-	return filepath.Join("etc/systemd/system", unitName(stack)+".service")
+
+func servicePath(stack string) string { return filepath.Join(unitDir, unitName(stack)+".service") }
+
+func timerPath(stack string) string { return filepath.Join(unitDir, unitName(stack)+".timer") }
+
+func cronPath(stack string) string { return filepath.Join(cronDir, unitName(stack)) }
+
+func envFilePath(stack string) string { return filepath.Join(envDir, "backup-"+stack+".env") }
+
+// stackFiles are every file a schedule of stack may have, in either mode; the
+// timer first, to be stopped before the rest goes.
+func stackFiles(stack string) []string {
+	return []string{timerPath(stack), servicePath(stack), cronPath(stack), envFilePath(stack)}
 }
-func timerPath(stack string) string {
-	return filepath.Join("etc/systemd/system", unitName(stack)+".timer")
-}
-func cronPath(stack string) string       { return filepath.Join("etc/cron.d", unitName(stack)) }
-func envFilePath(stack string) string    { return filepath.Join("etc/stackctl", "backup-"+stack+".env") }
-func (j Job) hasEnvFile() bool           { return j.Notify != Notify{} }
+
+// hasEnvFile: the job has notify settings, which go into its environment file.
+func (j Job) hasEnvFile() bool { return j.Notify != Notify{} }
+
 func (j Job) envFile(root string) string { return filepath.Join(root, envFilePath(j.Stack)) }
 
 // Command is what the timer or cron runs, as data: the integrator's tests run

@@ -1,19 +1,15 @@
 package schedule
 
 import (
+	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +24,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/stackctl/stackctl/internal/https"
 )
 
 // webhookServer is a real HTTP server that records the reports posted to it.
@@ -95,14 +93,17 @@ func TestRunSuccessReportsNothing(t *testing.T) {
 func TestRunInterrupted(t *testing.T) {
 	rec := &recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := Run{Stack: "redmine", Argv: []string{"/bin/sh", "-c", "echo started; exec sleep 30"}, Notify: []Notifier{rec}, Output: &syncBuffer{}}
+	pr, pw := io.Pipe()
 	go func() {
-		for !strings.Contains(r.Output.(*syncBuffer).String(), "started") {
-			time.Sleep(10 * time.Millisecond)
+		// Stop the run once it has started, then take whatever else it says.
+		line, _ := bufio.NewReader(pr).ReadString('\n')
+		if line == "started\n" {
+			cancel()
 		}
-		cancel()
+		io.Copy(io.Discard, pr)
 	}()
-	code, err := r.Do(ctx)
+	code, err := Run{Stack: "redmine", Argv: []string{"/bin/sh", "-c", "echo started; exec sleep 30"}, Notify: []Notifier{rec}, Output: pw}.Do(ctx)
+	pw.Close()
 	if err != nil || code != 128+15 {
 		t.Fatalf("exit %d, %v; want 143", code, err)
 	}
@@ -147,23 +148,6 @@ func (r *recorder) Notify(_ context.Context, rep Report) error {
 }
 func (r *recorder) String() string { return "the recorder" }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // mailServer is a real SMTP server on loopback (go-smtp) that offers
 // STARTTLS with a test certificate, and AUTH PLAIN only after it.
 type mailServer struct {
@@ -184,29 +168,23 @@ type mail struct {
 
 func startMailServer(t *testing.T, user, password string) *mailServer {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	// The server's certificate, made as 'tls: self-signed' makes nginx's.
+	b, err := https.SelfSigned([]string{"127.0.0.1"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "stackctl test SMTP"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	cert, err := tls.X509KeyPair(b.ChainPEM, b.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := x509.ParseCertificate(der)
 	ms := &mailServer{pool: x509.NewCertPool(), user: user, password: password}
-	ms.pool.AddCert(cert)
+	ms.pool.AddCert(b.Leaf)
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
 		return &mailSession{ms: ms, conn: c}, nil
 	}))
 	srv.Domain = "localhost"
 	srv.ErrorLog = log.New(io.Discard, "", 0) // the failure cases drop connections on purpose
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
