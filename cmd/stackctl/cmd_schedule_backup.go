@@ -75,44 +75,9 @@ func runScheduleBackup(ctx context.Context, g *globalOptions, so *scheduleOption
 	if err != nil {
 		return err
 	}
-	backupArgs, err := scheduledBackupArgs(flags, newBackupVolumesCommand(g).Flags())
+	j, err := o.job(g, st.Name, flags)
 	if err != nil {
 		return err
-	}
-	start, err := g.start()
-	if err != nil {
-		return err
-	}
-	s, err := site.Find(start)
-	if err != nil {
-		return err
-	}
-	bin, err := executable()
-	if err != nil {
-		return err
-	}
-	j := schedule.Job{
-		Stack: st.Name, Schedule: schedule.Schedule{Daily: o.daily, Every: o.every},
-		Binary: bin, Site: s.Dir, Args: backupArgs,
-		Notify: schedule.Notify{Webhook: o.notifyWebhook, Mail: o.notifyMail},
-	}
-	if g.stateDir != "" {
-		if j.StateDir, err = filepath.Abs(g.stateDir); err != nil {
-			return err
-		}
-	}
-	if err := checkNotify(s, j.Notify); err != nil {
-		return err
-	}
-	for _, c := range o.credentials {
-		abs, err := filepath.Abs(c)
-		if err != nil {
-			return err
-		}
-		if _, err := schedule.ReadEnvFile(abs); err != nil {
-			return fmt.Errorf("--credentials: %w", err)
-		}
-		j.EnvFiles = append(j.EnvFiles, abs)
 	}
 	h := so.host()
 	mode := h.Mode()
@@ -154,6 +119,50 @@ func runScheduleBackup(ctx context.Context, g *globalOptions, so *scheduleOption
 		fmt.Fprintf(g.stderr, "stack %s is scheduled %s; systemd does not run here, so the timer is not enabled: 'systemctl enable stackctl-backup-%s.timer' where it runs\n", st.Name, j.Schedule, st.Name)
 	}
 	return nil
+}
+
+// job is the schedule the flags describe, every path in it absolute.
+func (o *scheduleBackupOptions) job(g *globalOptions, stack string, flags *pflag.FlagSet) (schedule.Job, error) {
+	backupArgs, err := scheduledBackupArgs(flags, newBackupVolumesCommand(g).Flags())
+	if err != nil {
+		return schedule.Job{}, err
+	}
+	start, err := g.start()
+	if err != nil {
+		return schedule.Job{}, err
+	}
+	s, err := site.Find(start)
+	if err != nil {
+		return schedule.Job{}, err
+	}
+	bin, err := executable()
+	if err != nil {
+		return schedule.Job{}, err
+	}
+	j := schedule.Job{
+		Stack: stack, Schedule: schedule.Schedule{Daily: o.daily, Every: o.every},
+		Binary: bin, Site: s.Dir, Args: backupArgs,
+		Notify: schedule.Notify{Webhook: o.notifyWebhook, Mail: o.notifyMail},
+	}
+	if g.stateDir != "" {
+		if j.StateDir, err = filepath.Abs(g.stateDir); err != nil {
+			return schedule.Job{}, err
+		}
+	}
+	if err := checkNotify(s, j.Notify); err != nil {
+		return schedule.Job{}, err
+	}
+	for _, c := range o.credentials {
+		abs, err := filepath.Abs(c)
+		if err != nil {
+			return schedule.Job{}, err
+		}
+		if _, err := schedule.ReadEnvFile(abs); err != nil {
+			return schedule.Job{}, fmt.Errorf("--credentials: %w", err)
+		}
+		j.EnvFiles = append(j.EnvFiles, abs)
+	}
+	return j, j.Validate()
 }
 
 // checkNotify refuses a webhook that is not an http(s) URL, and a mail
