@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
@@ -57,12 +56,7 @@ func runGenerations(ctx context.Context, g *globalOptions, o *generationsOptions
 		return err
 	}
 	if o.json {
-		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "  ")
-		if gens == nil {
-			return enc.Encode([]any{})
-		}
-		return enc.Encode(gens)
+		return writeJSONArray(g.stdout, gens)
 	}
 	if len(gens) == 0 {
 		fmt.Fprintf(g.stderr, "stack %s has no generations yet: 'stackctl up %s' makes the first\n", st.Name, st.Name)

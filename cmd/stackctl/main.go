@@ -89,9 +89,13 @@ func main() {
 
 // exitCode maps an error to the documented exit code.
 func exitCode(err error, interrupted bool) int {
+	var passed *exitStatus
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &passed):
+		// A scheduled run's own code, passed on by schedule run.
+		return passed.code
 	case interrupted || errors.Is(err, context.Canceled):
 		return exitInterrupted
 	// Before the causes they wrap: what counts is that the upgrade failed or was refused.

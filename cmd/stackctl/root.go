@@ -131,6 +131,7 @@ for what, or with --no-wait-lock fails at once (exit 5). Commands that only read
 		newPushCommand(g),
 		newKernelCommand(g),
 		newValidateCommand(g),
+		newScheduleCommand(g),
 		newReferenceCommand(g),
 	)
 	return cmd

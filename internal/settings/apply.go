@@ -10,6 +10,7 @@ import (
 
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/https"
+	"github.com/stackctl/stackctl/internal/schedule"
 	"github.com/stackctl/stackctl/internal/state"
 )
 
@@ -115,4 +116,19 @@ func (l Loaded) HTTPS() https.Config {
 		}
 	}
 	return c
+}
+
+// SMTP is the server of mail.smtp, for the mail stackctl sends itself (the
+// report of a failed scheduled backup); ok is false when none is set. The
+// sender is redmine.emission_email, else mail.smtp.from.
+func (l Loaded) SMTP() (s schedule.SMTP, ok bool) {
+	m := l.Mail.SMTP
+	if m.Host == "" {
+		return schedule.SMTP{}, false
+	}
+	return schedule.SMTP{
+		Host: m.Host, Port: m.Port, Security: cmp.Or(m.Security, "starttls"),
+		User: m.User, PasswordFile: l.filePath(m.PasswordFile),
+		From: cmp.Or(l.Redmine.EmissionEmail, m.From),
+	}, true
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/schedule"
 )
 
 // update reports -update: rewrite the golden files. A test helper linked in
@@ -544,5 +545,29 @@ func TestSchemaDocumented(t *testing.T) {
 func TestLocales(t *testing.T) {
 	if len(locales) != 50 || !slices.Contains(locales, "en") || !slices.Contains(locales, "zh-TW") || slices.Contains(locales, "#") {
 		t.Errorf("locales = %v: want Redmine 6.0's 50", locales)
+	}
+}
+
+// TestSMTP: mail.smtp as the server stackctl mails its own reports through,
+// with the password file taken from the site's directory and defaults filled.
+func TestSMTP(t *testing.T) {
+	for _, tc := range []struct {
+		content string
+		want    schedule.SMTP
+		ok      bool
+	}{
+		{"version: 1\n", schedule.SMTP{}, false},
+		{"version: 1\nmail:\n  smtp: {host: smtp.example.org, user: me, password_file: smtp.pw, from: r@example.org}\nredmine: {emission_email: redmine@example.org}\n",
+			schedule.SMTP{Host: "smtp.example.org", Security: "starttls", User: "me", PasswordFile: "/site/smtp.pw", From: "redmine@example.org"}, true},
+		{"version: 1\nmail:\n  smtp: {host: 127.0.0.1, port: 2525, security: none, from: r@example.org}\n",
+			schedule.SMTP{Host: "127.0.0.1", Port: 2525, Security: "none", From: "r@example.org"}, true},
+	} {
+		l, err := Parse(file, []byte(tc.content))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := l.SMTP(); ok != tc.ok || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %+v, %v; want %+v", tc.content, got, ok, tc.want)
+		}
 	}
 }

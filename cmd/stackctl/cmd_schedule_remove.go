@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newScheduleRemoveCommand(g *globalOptions, so *scheduleOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "remove STACK",
+		Short: "Stop and remove a stack's scheduled backup",
+		Long: `Stop and remove a stack's scheduled backup: its timer is disabled and stopped,
+its service, timer, cron entry and notify settings removed. A run under way is not
+stopped; the archives it made stay.`,
+		Example: `  sudo stackctl schedule remove redmine`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runScheduleRemove(cmd.Context(), g, so, args)
+		},
+	}
+	so.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runScheduleRemove(ctx context.Context, g *globalOptions, so *scheduleOptions, args []string) error {
+	st, err := stackArg(args)
+	if err != nil {
+		return err
+	}
+	removed, err := so.host().Remove(ctx, st.Name)
+	if err != nil {
+		return asRoot(err)
+	}
+	for _, p := range removed {
+		fmt.Fprintf(g.stderr, "removed %s\n", p)
+	}
+	return nil
+}

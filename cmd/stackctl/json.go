@@ -1,0 +1,17 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+)
+
+// writeJSONArray prints items as an indented JSON array for --json: [] when
+// there are none, never null.
+func writeJSONArray[T any](w io.Writer, items []T) error {
+	if items == nil {
+		items = []T{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(items)
+}

@@ -1,0 +1,234 @@
+package schedule
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/stackctl/stackctl/internal/errs"
+)
+
+// Schedule is when a backup runs: every day at a time of the host's local
+// clock (as OnCalendar= and cron read it), or at a fixed interval.
+type Schedule struct {
+	// Daily is "HH:MM", 00:00 to 23:59.
+	Daily string `json:"daily,omitempty"`
+	// Every is the interval, a whole number of minutes.
+	Every time.Duration `json:"every,omitempty"`
+}
+
+// Validate refuses a schedule that is neither daily nor every, or both, or
+// whose time or interval is malformed.
+func (s Schedule) Validate() error {
+	switch {
+	case s.Daily == "" && s.Every == 0:
+		return fmt.Errorf("%w: say when the backup runs: --daily HH:MM or --every DURATION", errs.InvalidInput)
+	case s.Daily != "" && s.Every != 0:
+		return fmt.Errorf("%w: --daily and --every both given: choose one", errs.InvalidInput)
+	case s.Daily != "":
+		if _, _, err := s.clock(); err != nil {
+			return err
+		}
+	case s.Every < time.Minute || s.Every%time.Minute != 0:
+		return fmt.Errorf("%w: --every %s: give a whole number of minutes, 1m or more (e.g. 30m, 6h)", errs.InvalidInput, s.Every)
+	}
+	return nil
+}
+
+// clock is Daily's hour and minute.
+func (s Schedule) clock() (hour, minute int, err error) {
+	t, perr := time.Parse("15:04", s.Daily)
+	if perr != nil || len(s.Daily) != 5 {
+		return 0, 0, fmt.Errorf("%w: --daily %q: give the time of day as HH:MM, 00:00 to 23:59 (e.g. 02:30)", errs.InvalidInput, s.Daily)
+	}
+	return t.Hour(), t.Minute(), nil
+}
+
+// String is the schedule as the flags say it: "daily 02:30", "every 6h".
+func (s Schedule) String() string {
+	if s.Daily != "" {
+		return "daily " + s.Daily
+	}
+	return "every " + shortDuration(s.Every)
+}
+
+// shortDuration is d without Go's trailing zero units: 6h, 1h30m, 45m.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// Notify is where a failed run is reported; empty fields are off.
+type Notify struct {
+	// Webhook is a URL that receives the Report as JSON in a POST. It often
+	// holds a token, so it is kept in the schedule's environment file, never
+	// on a command line.
+	Webhook string `json:"webhook,omitempty"`
+	// Mail is the operator's address, mailed through the site's SMTP server.
+	Mail string `json:"mail,omitempty"`
+}
+
+// The environment variables that carry Notify into the run, from the
+// schedule's environment file.
+const (
+	EnvWebhook = "STACKCTL_NOTIFY_WEBHOOK"
+	EnvMail    = "STACKCTL_NOTIFY_MAIL"
+)
+
+// NotifyFromEnv is the Notify that the environment env (KEY=VALUE) carries.
+func NotifyFromEnv(env []string) Notify {
+	var n Notify
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case EnvWebhook:
+			n.Webhook = v
+		case EnvMail:
+			n.Mail = v
+		}
+	}
+	return n
+}
+
+// Job is one stack's scheduled backup.
+type Job struct {
+	Stack    string   `json:"stack"`
+	Schedule Schedule `json:"schedule"`
+	// Binary is the absolute path of the stackctl that runs.
+	Binary string `json:"binary"`
+	// Site is the absolute path of the site's directory, passed as --dir.
+	Site string `json:"site"`
+	// StateDir, when set, is STACKCTL_STATE_DIR for the run: the state
+	// directory whose stack lock and secrets the operator's commands use.
+	StateDir string `json:"state_dir,omitempty"`
+	// Args are backup-volumes' flags, passed as given ("--keep=7").
+	Args []string `json:"args,omitempty"`
+	// EnvFiles are the operator's files of KEY=VALUE lines (mode 0600) that
+	// the run reads its credentials from: an off-site target's keys.
+	EnvFiles []string `json:"env_files,omitempty"`
+	Notify   Notify   `json:"notify"`
+}
+
+// Validate refuses a job that cannot make a unit: every problem is named.
+func (j Job) Validate() error {
+	var bad []string
+	if j.Stack == "" || strings.ContainsAny(j.Stack, "/. \t\n\\%$'\"") {
+		bad = append(bad, fmt.Sprintf("stack %q is not a stack name", j.Stack))
+	}
+	if err := j.Schedule.Validate(); err != nil {
+		bad = append(bad, strings.TrimPrefix(err.Error(), errs.InvalidInput.Error()+": "))
+	}
+	for _, p := range append([]string{j.Binary, j.Site}, j.EnvFiles...) {
+		if !filepath.IsAbs(p) {
+			bad = append(bad, fmt.Sprintf("%q is not an absolute path", p))
+		}
+	}
+	if j.StateDir != "" && !filepath.IsAbs(j.StateDir) {
+		bad = append(bad, fmt.Sprintf("state directory %q is not an absolute path", j.StateDir))
+	}
+	for _, s := range append(append([]string{j.Binary, j.Site, j.StateDir, j.Notify.Webhook, j.Notify.Mail}, j.Args...), j.EnvFiles...) {
+		if strings.ContainsAny(s, "\n\r\x00") {
+			bad = append(bad, fmt.Sprintf("%q holds a line break", s))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: schedule for stack %s: %s", errs.InvalidInput, j.Stack, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// Mode is how a schedule is installed.
+type Mode string
+
+const (
+	// Systemd: a service and a timer in /etc/systemd/system.
+	Systemd Mode = "systemd"
+	// Cron: an entry in /etc/cron.d, where systemd does not run.
+	Cron Mode = "cron"
+)
+
+// Where a schedule's files go, under the host's root.
+const (
+	unitDir = "etc/systemd/system"
+	cronDir = "etc/cron.d"
+	envDir  = "etc/stackctl"
+)
+
+// unitName names the service, the timer and the cron entry of stack.
+func unitName(stack string) string { return "stackctl-backup-" + stack }
+
+func servicePath(stack string) string { return filepath.Join(unitDir, unitName(stack)+".service") }
+
+func timerPath(stack string) string { return filepath.Join(unitDir, unitName(stack)+".timer") }
+
+func cronPath(stack string) string { return filepath.Join(cronDir, unitName(stack)) }
+
+func envFilePath(stack string) string { return filepath.Join(envDir, "backup-"+stack+".env") }
+
+// stackFiles are every file a schedule of stack may have, in either mode; the
+// timer first, to be stopped before the rest goes.
+func stackFiles(stack string) []string {
+	return []string{timerPath(stack), servicePath(stack), cronPath(stack), envFilePath(stack)}
+}
+
+// hasEnvFile: the job has notify settings, which go into its environment file.
+func (j Job) hasEnvFile() bool { return j.Notify != Notify{} }
+
+func (j Job) envFile(root string) string { return filepath.Join(root, envFilePath(j.Stack)) }
+
+// Command is what the timer or cron runs, as data: the integrator's tests run
+// it as the timer would.
+type Command struct {
+	// Argv is the command line: 'stackctl schedule run', which runs
+	// backup-volumes and reports its failure.
+	Argv []string `json:"argv"`
+	// Env is what the unit sets: STACKCTL_STATE_DIR.
+	Env []string `json:"env,omitempty"`
+	// EnvFiles are the files of KEY=VALUE lines whose variables the unit sets:
+	// the schedule's own (the notify settings) and the operator's credentials.
+	EnvFiles []string `json:"env_files,omitempty"`
+}
+
+// Command is the job's command in mode m for a host whose root is root
+// ("/" on the machine itself). Under systemd the unit loads the environment
+// files (EnvironmentFile=); cron has no such thing, so there the command
+// line names them and 'schedule run' reads them itself.
+func (j Job) Command(m Mode, root string) Command {
+	c := Command{Argv: []string{j.Binary, "--dir", j.Site, "schedule", "run", j.Stack}}
+	if j.StateDir != "" {
+		c.Env = []string{"STACKCTL_STATE_DIR=" + j.StateDir}
+	}
+	if j.hasEnvFile() {
+		c.EnvFiles = append(c.EnvFiles, j.envFile(root))
+	}
+	c.EnvFiles = append(c.EnvFiles, j.EnvFiles...)
+	if m == Cron {
+		for _, f := range c.EnvFiles {
+			c.Argv = append(c.Argv, "--env-file", f)
+		}
+	}
+	c.Argv = append(c.Argv, "--", "backup-volumes", j.Stack)
+	c.Argv = append(c.Argv, j.Args...)
+	return c
+}
+
+// Environ is base with what the unit adds: the variables of c's environment
+// files, then c.Env, each overriding what came before.
+func (c Command) Environ(base []string) ([]string, error) {
+	env := append([]string(nil), base...)
+	for _, f := range c.EnvFiles {
+		vars, err := ReadEnvFile(f)
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, vars...)
+	}
+	return append(env, c.Env...), nil
+}

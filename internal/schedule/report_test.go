@@ -1,0 +1,406 @@
+package schedule
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/stackctl/stackctl/internal/https"
+)
+
+// webhookServer is a real HTTP server that records the reports posted to it.
+func webhookServer(t *testing.T, status int) (*httptest.Server, <-chan Report) {
+	t.Helper()
+	got := make(chan Report, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rep Report
+		if r.Method != http.MethodPost || r.URL.Path != "/hooks/s3cr3t" || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("webhook got %s %s %s", r.Method, r.URL.Path, r.Header.Get("Content-Type"))
+		}
+		if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		got <- rep
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, got
+}
+
+// TestRunReportsFailure: a failed run keeps its exit code, passes its output
+// through, and is reported to the webhook with its last lines.
+func TestRunReportsFailure(t *testing.T) {
+	srv, got := webhookServer(t, http.StatusNoContent)
+	var output, log bytes.Buffer
+	at := time.Date(2026, 3, 1, 2, 31, 5, 0, time.UTC)
+	r := Run{
+		Stack:  "redmine",
+		Argv:   []string{"/bin/sh", "-c", `for i in $(seq 1 40); do echo "line $i"; done; echo "stack redmine is not running" >&2; exit 3`},
+		Output: &output, Log: &log,
+		Notify: []Notifier{Webhook{URL: srv.URL + "/hooks/s3cr3t"}},
+		Now:    func() time.Time { return at },
+	}
+	code, err := r.Do(context.Background())
+	if err != nil || code != 3 {
+		t.Fatalf("exit %d, %v; want 3", code, err)
+	}
+	if !strings.HasPrefix(output.String(), "line 1\n") || !strings.HasSuffix(output.String(), "line 40\nstack redmine is not running\n") {
+		t.Errorf("output not passed through in order: %q", output.String())
+	}
+	rep := <-got
+	host, _ := os.Hostname()
+	if rep.Stack != "redmine" || rep.ExitCode != 3 || !rep.Time.Equal(at) || rep.Host != host || !slices.Equal(rep.Command, r.Argv) {
+		t.Errorf("report %+v", rep)
+	}
+	if len(rep.Output) != TailLines || rep.Output[0] != "line 12" || rep.Output[TailLines-1] != "stack redmine is not running" {
+		t.Errorf("report output %d lines: %q", len(rep.Output), rep.Output)
+	}
+	if want := "reported to the webhook at " + srv.URL; !strings.Contains(log.String(), want) || strings.Contains(log.String(), "s3cr3t") {
+		t.Errorf("log %q: want %q, and no token", log.String(), want)
+	}
+}
+
+func TestRunSuccessReportsNothing(t *testing.T) {
+	rec := &recorder{}
+	code, err := Run{Stack: "redmine", Argv: []string{"/bin/sh", "-c", "echo /backups/redmine.tar.zst"}, Notify: []Notifier{rec}}.Do(context.Background())
+	if err != nil || code != 0 || len(rec.reports) != 0 {
+		t.Fatalf("exit %d, %v, reports %v", code, err, rec.reports)
+	}
+}
+
+// TestRunInterrupted: a stopped run ends its backup with SIGTERM and is
+// reported all the same, with the shell's code for that signal.
+func TestRunInterrupted(t *testing.T) {
+	rec := &recorder{}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	go func() {
+		// Stop the run once it has started, then take whatever else it says.
+		line, _ := bufio.NewReader(pr).ReadString('\n')
+		if line == "started\n" {
+			cancel()
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	code, err := Run{Stack: "redmine", Argv: []string{"/bin/sh", "-c", "echo started; exec sleep 30"}, Notify: []Notifier{rec}, Output: pw}.Do(ctx)
+	pw.Close()
+	if err != nil || code != 128+15 {
+		t.Fatalf("exit %d, %v; want 143", code, err)
+	}
+	if len(rec.reports) != 1 || rec.reports[0].ExitCode != 143 {
+		t.Errorf("reports %+v", rec.reports)
+	}
+}
+
+// TestRunReportFails: a report that fails is logged; the exit code stays the run's.
+func TestRunReportFails(t *testing.T) {
+	srv, got := webhookServer(t, http.StatusBadGateway)
+	var log bytes.Buffer
+	code, err := Run{Stack: "redmine", Argv: []string{"/bin/sh", "-c", "exit 4"}, Log: &log,
+		Notify: []Notifier{Webhook{URL: srv.URL + "/hooks/s3cr3t"}}}.Do(context.Background())
+	<-got
+	if err != nil || code != 4 || !strings.Contains(log.String(), "502 Bad Gateway") || strings.Contains(log.String(), "s3cr3t") {
+		t.Fatalf("exit %d, %v, log %q", code, err, log.String())
+	}
+	// An unreachable webhook: the error names the host, not the token.
+	err = Webhook{URL: "http://127.0.0.1:1/hooks/s3cr3t"}.Notify(context.Background(), Report{})
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("unreachable webhook: %v", err)
+	}
+}
+
+func TestRunCannotStart(t *testing.T) {
+	if _, err := (Run{Stack: "redmine", Argv: []string{"/nonexistent/stackctl"}}).Do(context.Background()); err == nil {
+		t.Fatal("no error for a missing binary")
+	}
+}
+
+type recorder struct {
+	mu      sync.Mutex
+	reports []Report
+}
+
+func (r *recorder) Notify(_ context.Context, rep Report) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reports = append(r.reports, rep)
+	return nil
+}
+func (r *recorder) String() string { return "the recorder" }
+
+// mailServer is a real SMTP server on loopback (go-smtp) that offers
+// STARTTLS with a test certificate, and AUTH PLAIN only after it.
+type mailServer struct {
+	addr     string
+	pool     *x509.CertPool
+	user     string
+	password string
+	mu       sync.Mutex
+	mails    []mail
+}
+
+type mail struct {
+	from, authed string
+	to           []string
+	data         string
+	tls          bool
+}
+
+func startMailServer(t *testing.T, user, password string) *mailServer {
+	t.Helper()
+	// The server's certificate, made as 'tls: self-signed' makes nginx's.
+	b, err := https.SelfSigned([]string{"127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(b.ChainPEM, b.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := &mailServer{pool: x509.NewCertPool(), user: user, password: password}
+	ms.pool.AddCert(b.Leaf)
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
+		return &mailSession{ms: ms, conn: c}, nil
+	}))
+	srv.Domain = "localhost"
+	srv.ErrorLog = log.New(io.Discard, "", 0) // the failure cases drop connections on purpose
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms.addr = ln.Addr().String()
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ms
+}
+
+type mailSession struct {
+	ms     *mailServer
+	conn   *gosmtp.Conn
+	authed string
+	m      mail
+}
+
+func (s *mailSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (s *mailSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, password string) error {
+		if user != s.ms.user || password != s.ms.password {
+			return errors.New("invalid credentials")
+		}
+		s.authed = user
+		return nil
+	}), nil
+}
+
+func (s *mailSession) Mail(from string, _ *gosmtp.MailOptions) error {
+	if s.ms.user != "" && s.authed == "" {
+		return gosmtp.ErrAuthRequired
+	}
+	_, isTLS := s.conn.TLSConnectionState()
+	s.m = mail{from: from, authed: s.authed, tls: isTLS}
+	return nil
+}
+
+func (s *mailSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	s.m.to = append(s.m.to, to)
+	return nil
+}
+
+func (s *mailSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	s.m.data = string(b)
+	s.ms.mu.Lock()
+	s.ms.mails = append(s.ms.mails, s.m)
+	s.ms.mu.Unlock()
+	return err
+}
+
+func (s *mailSession) Reset()        {}
+func (s *mailSession) Logout() error { return nil }
+
+func (ms *mailServer) smtp(t *testing.T, security, password string) SMTP {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(ms.addr)
+	p, _ := strconv.Atoi(port)
+	s := SMTP{Host: host, Port: p, Security: security, From: "tracker@example.org", RootCAs: ms.pool}
+	if password != "" {
+		s.User = ms.user
+		s.PasswordFile = filepath.Join(t.TempDir(), "smtp-password")
+		if err := os.WriteFile(s.PasswordFile, []byte(password+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+var failed = Report{
+	Stack: "redmine", Host: "tracker1", Time: time.Date(2026, 3, 1, 2, 31, 5, 0, time.UTC), ExitCode: 4,
+	Command: []string{"/usr/local/bin/stackctl", "backup-volumes", "redmine"},
+	Output:  []string{"stackctl: cannot reach the Docker engine", "."},
+}
+
+// TestMailReport: the report reaches a real SMTP server over STARTTLS with
+// AUTH PLAIN, the password read from its private file.
+func TestMailReport(t *testing.T) {
+	ms := startMailServer(t, "tracker@example.org", "pa55word")
+	m := Mail{Server: ms.smtp(t, "starttls", "pa55word"), To: "ops@example.org"}
+	if err := m.Notify(context.Background(), failed); err != nil {
+		t.Fatal(err)
+	}
+	if len(ms.mails) != 1 {
+		t.Fatalf("%d mails", len(ms.mails))
+	}
+	got := ms.mails[0]
+	if !got.tls || got.authed != "tracker@example.org" || got.from != "tracker@example.org" || !slices.Equal(got.to, []string{"ops@example.org"}) {
+		t.Errorf("mail %+v", got)
+	}
+	for _, want := range []string{
+		"Subject: stackctl: the backup of stack redmine on tracker1 failed (exit 4)\r\n",
+		"To: ops@example.org\r\n",
+		"failed at 2026-03-01T02:31:05Z with exit code 4",
+		"    stackctl: cannot reach the Docker engine\r\n",
+		"    .\r\n",
+	} {
+		if !strings.Contains(got.data, want) {
+			t.Errorf("the mail lacks %q:\n%s", want, got.data)
+		}
+	}
+}
+
+func TestMailReportFailures(t *testing.T) {
+	ms := startMailServer(t, "tracker@example.org", "pa55word")
+	for _, tc := range []struct {
+		name string
+		smtp func() SMTP
+		want string
+	}{
+		{"wrong password", func() SMTP { return ms.smtp(t, "starttls", "wr0ng") }, "logging in as tracker@example.org"},
+		{"password file not private", func() SMTP {
+			s := ms.smtp(t, "starttls", "pa55word")
+			os.Chmod(s.PasswordFile, 0o644)
+			return s
+		}, "reading the SMTP password"},
+		{"certificate not trusted", func() SMTP { s := ms.smtp(t, "starttls", "pa55word"); s.RootCAs = x509.NewCertPool(); return s }, "STARTTLS"},
+		{"TLS from the start against a STARTTLS port", func() SMTP { return ms.smtp(t, "tls", "pa55word") }, "through 127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := Mail{Server: tc.smtp(), To: "ops@example.org"}.Notify(ctx, failed)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%v, want it to say %q", err, tc.want)
+			}
+			for _, secret := range []string{"pa55word", "wr0ng"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("the error shows the password: %v", err)
+				}
+			}
+		})
+	}
+	if len(ms.mails) != 0 {
+		t.Errorf("%d mails went through", len(ms.mails))
+	}
+}
+
+// TestMailReportPlainLoopback: security none, no login, on loopback.
+func TestMailReportPlainLoopback(t *testing.T) {
+	ms := startMailServer(t, "", "")
+	if err := (Mail{Server: ms.smtp(t, "none", ""), To: "ops@example.org"}).Notify(context.Background(), failed); err != nil {
+		t.Fatal(err)
+	}
+	if len(ms.mails) != 1 || ms.mails[0].tls {
+		t.Fatalf("mails %+v", ms.mails)
+	}
+}
+
+func TestEnvFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "env")
+	vars := [][2]string{{"A", "plain"}, {"B", "has space $HOME"}, {"C", "https://h/x?a=1&b=2#f"}}
+	var b bytes.Buffer
+	if err := writeEnv(&b, vars); err != nil {
+		t.Fatal(err)
+	}
+	b.WriteString("\n# comment\n; another\nD=\"double quoted\"\n")
+	if err := os.WriteFile(p, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadEnvFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"A=plain", "B=has space $HOME", "C=https://h/x?a=1&b=2#f", "D=double quoted"}
+	if !slices.Equal(got, want) {
+		t.Errorf("read %q, want %q", got, want)
+	}
+	if err := writeEnv(io.Discard, [][2]string{{"E", "it's"}}); err == nil {
+		t.Error("a value with a single quote was written")
+	}
+	os.Chmod(p, 0o644)
+	if _, err := ReadEnvFile(p); err == nil {
+		t.Error("an environment file others can read was read")
+	}
+	os.Remove(p)
+	if err := os.WriteFile(p, []byte("not a variable\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadEnvFile(p); err == nil || !strings.Contains(err.Error(), p+":1") {
+		t.Errorf("a bad line: %v", err)
+	}
+}
+
+// TestCommand: the command as data, with the environment the unit gives it.
+func TestCommand(t *testing.T) {
+	root := t.TempDir()
+	h := Host{Root: root}
+	j := jobs["daily"]
+	creds := filepath.Join(root, "creds.env")
+	if err := os.WriteFile(creds, []byte("AWS_ACCESS_KEY_ID=AKIA\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j.EnvFiles = []string{creds}
+	if _, err := h.Install(context.Background(), j, Cron); err != nil {
+		t.Fatal(err)
+	}
+	c := j.Command(Systemd, root)
+	wantArgv := []string{"/usr/local/bin/stackctl", "--dir", "/srv/tracker", "schedule", "run", "redmine", "--",
+		"backup-volumes", "redmine", "--keep-daily=7", "--keep-weekly=5", "--to=s3://backups/tracker"}
+	if !slices.Equal(c.Argv, wantArgv) {
+		t.Errorf("argv %q\nwant %q", c.Argv, wantArgv)
+	}
+	env, err := c.Environ([]string{"PATH=/usr/bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEnv := []string{"PATH=/usr/bin", EnvWebhook + "=" + j.Notify.Webhook, EnvMail + "=" + j.Notify.Mail,
+		"AWS_ACCESS_KEY_ID=AKIA", "STACKCTL_STATE_DIR=/var/lib/stackctl"}
+	if !slices.Equal(env, wantEnv) {
+		t.Errorf("env %q\nwant %q", env, wantEnv)
+	}
+	cron := j.Command(Cron, root).Argv
+	if i := slices.Index(cron, "--env-file"); i < 0 || cron[i+1] != filepath.Join(root, "etc/stackctl/backup-redmine.env") {
+		t.Errorf("cron argv %q names no environment file", cron)
+	}
+}
