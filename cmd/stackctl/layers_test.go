@@ -24,6 +24,7 @@ var layers = map[string]int{
 	"backup/archive": 2,
 	"basebuild":      3,
 	"volume":         3,
+	"offsite":        3,
 	"stack":          4,
 	"backup":         5,
 	"theme":          5,
