@@ -25,14 +25,7 @@ func BenchmarkUpload(b *testing.B) {
 	}
 	// Incompressible, as a zstd archive is; one MiB written over and over.
 	chunk := payload(1<<20, 8)
-	for _, kind := range []struct {
-		name  string
-		start func(testing.TB) server
-	}{
-		{"local", localServer},
-		{"sftp", sftpServer},
-		{"s3", s3Server},
-	} {
+	for _, kind := range kinds {
 		b.Run(kind.name, func(b *testing.B) {
 			b.SetBytes(int64(mib) << 20)
 			target := open(b, kind.start(b), "bench")
@@ -41,10 +34,7 @@ func BenchmarkUpload(b *testing.B) {
 			for b.Loop() {
 				name := archive.FileName("bench", taken.Add(time.Duration(i)*time.Second), false)
 				i++
-				up, err := target.Create(ctx, name)
-				if err != nil {
-					b.Fatal(err)
-				}
+				up := create(ctx, b, target, name)
 				for range mib {
 					if _, err := up.Write(chunk); err != nil {
 						b.Fatal(err)

@@ -31,7 +31,7 @@ type dirFS interface {
 	connect(ctx context.Context) error
 	stat(name string) (fs.FileInfo, error)
 	readDir(dir string) ([]fs.FileInfo, error)
-	open(name string) (Reader, error)
+	open(name string) (file, error)
 	remove(name string) error
 	// create opens a temporary file beside name; ctx bounds its writing.
 	create(ctx context.Context, name string) (tempFile, error)
@@ -41,6 +41,21 @@ type dirFS interface {
 	mkdir(dir string) string
 	close() error
 }
+
+// file is a file of a dirFS open for reading.
+type file interface {
+	io.ReadCloser
+	io.ReaderAt
+	Stat() (fs.FileInfo, error)
+}
+
+// fileReader is an archive opened on a dirTarget.
+type fileReader struct {
+	file
+	size int64
+}
+
+func (r fileReader) Size() int64 { return r.size }
 
 // tempFile is a file written under a temporary name beside its final one.
 type tempFile interface {
@@ -78,11 +93,8 @@ func (t *dirTarget) Check(ctx context.Context) error {
 }
 
 func (t *dirTarget) Create(ctx context.Context, name string) (Upload, error) {
-	stack, err := checkName(t, name)
+	stack, err := begin(ctx, t, name)
 	if err != nil {
-		return nil, err
-	}
-	if err := t.Check(ctx); err != nil {
 		return nil, err
 	}
 	// A failed sweep must not stop a backup; the next one sweeps again.
@@ -100,29 +112,28 @@ func (t *dirTarget) Create(ctx context.Context, name string) (Upload, error) {
 }
 
 func (t *dirTarget) Open(ctx context.Context, name string) (Reader, error) {
-	if _, err := checkName(t, name); err != nil {
+	if _, err := begin(ctx, t, name); err != nil {
 		return nil, err
 	}
-	if err := t.Check(ctx); err != nil {
-		return nil, err
-	}
-	r, err := t.fs.open(path.Join(t.dir, name))
+	f, err := t.fs.open(path.Join(t.dir, name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, noArchive(t, name)
 	}
 	if err != nil {
 		return nil, t.wrap("opening "+name, err)
 	}
-	return r, nil
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, t.wrap("opening "+name, err)
+	}
+	return fileReader{file: f, size: fi.Size()}, nil
 }
 
 func (t *dirTarget) List(ctx context.Context, stack string) ([]Archive, error) {
-	if err := t.Check(ctx); err != nil {
-		return nil, err
-	}
-	files, err := t.fs.readDir(t.dir)
+	files, err := t.files(ctx)
 	if err != nil {
-		return nil, t.wrap("listing "+t.dir, err)
+		return nil, err
 	}
 	var list []Archive
 	for _, fi := range files {
@@ -135,10 +146,7 @@ func (t *dirTarget) List(ctx context.Context, stack string) ([]Archive, error) {
 }
 
 func (t *dirTarget) Remove(ctx context.Context, name string) error {
-	if _, err := checkName(t, name); err != nil {
-		return err
-	}
-	if err := t.Check(ctx); err != nil {
+	if _, err := begin(ctx, t, name); err != nil {
 		return err
 	}
 	final := path.Join(t.dir, name)
@@ -156,10 +164,7 @@ func (t *dirTarget) Remove(ctx context.Context, name string) error {
 }
 
 func (t *dirTarget) ReadSidecar(ctx context.Context, name string) ([]byte, error) {
-	if _, err := checkName(t, name); err != nil {
-		return nil, err
-	}
-	if err := t.Check(ctx); err != nil {
+	if _, err := begin(ctx, t, name); err != nil {
 		return nil, err
 	}
 	r, err := t.fs.open(path.Join(t.dir, name+SidecarSuffix))
@@ -174,10 +179,7 @@ func (t *dirTarget) ReadSidecar(ctx context.Context, name string) ([]byte, error
 }
 
 func (t *dirTarget) WriteSidecar(ctx context.Context, name string, data []byte) error {
-	if err := checkSidecar(t, name, data); err != nil {
-		return err
-	}
-	if err := t.Check(ctx); err != nil {
+	if err := checkSidecar(ctx, t, name, data); err != nil {
 		return err
 	}
 	if err := t.fs.replace(path.Join(t.dir, name+SidecarSuffix), data); err != nil {
@@ -187,12 +189,9 @@ func (t *dirTarget) WriteSidecar(ctx context.Context, name string, data []byte) 
 }
 
 func (t *dirTarget) Sweep(ctx context.Context, stack string, idle time.Duration) ([]string, error) {
-	if err := t.Check(ctx); err != nil {
-		return nil, err
-	}
-	files, err := t.fs.readDir(t.dir)
+	files, err := t.files(ctx)
 	if err != nil {
-		return nil, t.wrap("listing "+t.dir, err)
+		return nil, err
 	}
 	var swept []string
 	for _, fi := range files {
@@ -206,6 +205,18 @@ func (t *dirTarget) Sweep(ctx context.Context, stack string, idle time.Duration)
 		swept = append(swept, fi.Name())
 	}
 	return swept, nil
+}
+
+// files lists the target's directory.
+func (t *dirTarget) files(ctx context.Context) ([]fs.FileInfo, error) {
+	if err := t.Check(ctx); err != nil {
+		return nil, err
+	}
+	files, err := t.fs.readDir(t.dir)
+	if err != nil {
+		return nil, t.wrap("listing "+t.dir, err)
+	}
+	return files, nil
 }
 
 func (t *dirTarget) Close() error {
@@ -294,14 +305,13 @@ func noSidecar(t Target, name string) error {
 	return fmt.Errorf("%w: %s: archive %s has no sidecar", errs.NotFound, t, name)
 }
 
-func checkSidecar(t Target, name string, data []byte) error {
-	if _, err := checkName(t, name); err != nil {
-		return err
-	}
+// checkSidecar begins the writing of a sidecar.
+func checkSidecar(ctx context.Context, t Target, name string, data []byte) error {
 	if len(data) > maxSidecar {
 		return fmt.Errorf("%w: %s: sidecar of %s: %d bytes, more than the %d a sidecar may hold", errs.InvalidInput, t, name, len(data), maxSidecar)
 	}
-	return nil
+	_, err := begin(ctx, t, name)
+	return err
 }
 
 func readSidecar(t Target, name string, r io.Reader) ([]byte, error) {

@@ -38,18 +38,7 @@ func (localFS) readDir(dir string) ([]fs.FileInfo, error) {
 	return d.Readdir(-1)
 }
 
-func (localFS) open(name string) (Reader, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return localReader{File: f, size: fi.Size()}, nil
-}
+func (localFS) open(name string) (file, error) { return os.Open(name) }
 
 func (localFS) create(_ context.Context, name string) (tempFile, error) {
 	// 0600: an archive holds the whole tracker.
@@ -63,13 +52,6 @@ func (localFS) create(_ context.Context, name string) (tempFile, error) {
 func (localFS) replace(name string, data []byte) error {
 	return atomicfile.WriteFile(name, data, 0o600)
 }
-
-type localReader struct {
-	*os.File
-	size int64
-}
-
-func (r localReader) Size() int64 { return r.size }
 
 type localTemp struct{ *atomicfile.File }
 

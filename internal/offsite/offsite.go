@@ -184,6 +184,15 @@ func checkName(t Target, name string) (stack string, err error) {
 	return stack, nil
 }
 
+// begin starts every operation on the archive called name: it checks the name,
+// then the target (see Target.Check).
+func begin(ctx context.Context, t Target, name string) (stack string, err error) {
+	if stack, err = checkName(t, name); err != nil {
+		return "", err
+	}
+	return stack, t.Check(ctx)
+}
+
 // partialOf is the archive or sidecar name a temporary file stands for, and
 // whether it is one: ".<name>.partial-<random>".
 func partialOf(file string) (name string, ok bool) {

@@ -229,11 +229,8 @@ func isNotFound(err error) bool {
 }
 
 func (t *s3Target) Create(ctx context.Context, name string) (Upload, error) {
-	stack, err := checkName(t, name)
+	stack, err := begin(ctx, t, name)
 	if err != nil {
-		return nil, err
-	}
-	if err := t.Check(ctx); err != nil {
 		return nil, err
 	}
 	// A failed sweep must not stop a backup; the next one sweeps again.
@@ -476,10 +473,7 @@ func (u *s3Upload) Abort() error {
 }
 
 func (t *s3Target) Open(ctx context.Context, name string) (Reader, error) {
-	if _, err := checkName(t, name); err != nil {
-		return nil, err
-	}
-	if err := t.Check(ctx); err != nil {
+	if _, err := begin(ctx, t, name); err != nil {
 		return nil, err
 	}
 	key := t.prefix + name
@@ -568,10 +562,7 @@ func (t *s3Target) List(ctx context.Context, stack string) ([]Archive, error) {
 }
 
 func (t *s3Target) Remove(ctx context.Context, name string) error {
-	if _, err := checkName(t, name); err != nil {
-		return err
-	}
-	if err := t.Check(ctx); err != nil {
+	if _, err := begin(ctx, t, name); err != nil {
 		return err
 	}
 	key := t.prefix + name
@@ -590,10 +581,7 @@ func (t *s3Target) Remove(ctx context.Context, name string) error {
 }
 
 func (t *s3Target) ReadSidecar(ctx context.Context, name string) ([]byte, error) {
-	if _, err := checkName(t, name); err != nil {
-		return nil, err
-	}
-	if err := t.Check(ctx); err != nil {
+	if _, err := begin(ctx, t, name); err != nil {
 		return nil, err
 	}
 	out, err := t.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &t.bucket, Key: aws.String(t.prefix + name + SidecarSuffix)})
@@ -609,10 +597,7 @@ func (t *s3Target) ReadSidecar(ctx context.Context, name string) ([]byte, error)
 
 // WriteSidecar puts the sidecar as one object, which S3 replaces at once.
 func (t *s3Target) WriteSidecar(ctx context.Context, name string, data []byte) error {
-	if err := checkSidecar(t, name, data); err != nil {
-		return err
-	}
-	if err := t.Check(ctx); err != nil {
+	if err := checkSidecar(ctx, t, name, data); err != nil {
 		return err
 	}
 	_, err := t.client.PutObject(ctx, &s3.PutObjectInput{

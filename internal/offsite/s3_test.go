@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stackctl/stackctl/internal/backup/archive"
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/offsite/offsitetest"
 )
@@ -77,9 +76,8 @@ func TestS3ReadChecksDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer target.Close()
-	name := archive.FileName("redmine", taken, false)
-	upload(t, target, name, payload(17<<20, 7))
-	f, err := os.OpenFile(filepath.Join(srv.Root, srv.Bucket, "damaged", name), os.O_RDWR, 0)
+	upload(t, target, redmineArchive, payload(17<<20, 7))
+	f, err := os.OpenFile(filepath.Join(srv.Root, srv.Bucket, "damaged", redmineArchive), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +85,7 @@ func TestS3ReadChecksDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	r, err := target.Open(context.Background(), name)
+	r, err := target.Open(context.Background(), redmineArchive)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"net/url"
@@ -340,7 +339,7 @@ func (s *sftpFS) mkdir(dir string) string {
 	return fmt.Sprintf("ssh -p %s %s@%s mkdir -p %s", port(s.addr), s.user, host(s.addr), dir)
 }
 
-func (s *sftpFS) open(name string) (Reader, error) {
+func (s *sftpFS) open(name string) (file, error) {
 	c, err := s.sftp(context.Background())
 	if err != nil {
 		return nil, err
@@ -349,26 +348,17 @@ func (s *sftpFS) open(name string) (Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	// Reads of 1 MiB, which the client fetches as concurrent packets.
-	return &sftpReader{File: f, r: bufio.NewReaderSize(f, sftpBuffer), size: fi.Size()}, nil
+	// Reads of 1 MiB, which the client fetches as concurrent packets; only
+	// Read: the file's WriteTo would go around the buffer, and fileReader hides it.
+	return &sftpFile{File: f, r: bufio.NewReaderSize(f, sftpBuffer)}, nil
 }
 
-type sftpReader struct {
+type sftpFile struct {
 	*sftp.File
-	r    *bufio.Reader
-	size int64
+	r *bufio.Reader
 }
 
-func (r *sftpReader) Read(p []byte) (int, error) { return r.r.Read(p) }
-func (r *sftpReader) Size() int64                { return r.size }
-
-// WriteTo hides the file's own, which would bypass the buffer.
-func (r *sftpReader) WriteTo(w io.Writer) (int64, error) { return r.r.WriteTo(w) }
+func (f *sftpFile) Read(p []byte) (int, error) { return f.r.Read(p) }
 
 // partialName is the temporary name beside name: .<name>.partial-<random>.
 func partialName(name string) string {

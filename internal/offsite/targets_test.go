@@ -74,17 +74,20 @@ func s3Server(t testing.TB) server {
 	}
 }
 
+// kinds are the kinds of target and how to start each one's server.
+var kinds = []struct {
+	name  string
+	start func(testing.TB) server
+}{
+	{"local", localServer},
+	{"sftp", sftpServer},
+	{"s3", s3Server},
+}
+
 // TestTargets proves each target against its real server: a local directory,
 // OpenSSH's sftp-server, versitygw's S3.
 func TestTargets(t *testing.T) {
-	for _, kind := range []struct {
-		name  string
-		start func(testing.TB) server
-	}{
-		{"local", localServer},
-		{"sftp", sftpServer},
-		{"s3", s3Server},
-	} {
+	for _, kind := range kinds {
 		t.Run(kind.name, func(t *testing.T) {
 			srv := kind.start(t)
 			t.Run("round trip", func(t *testing.T) { roundTrip(t, srv) })
@@ -104,18 +107,20 @@ func TestTargets(t *testing.T) {
 	}
 }
 
-// taken is the time in the archives' names.
-var taken = time.Date(2026, 11, 23, 1, 2, 3, 0, time.UTC)
+// taken is the time in the archives' names; redmineArchive is the archive most tests write.
+var (
+	taken          = time.Date(2026, 11, 23, 1, 2, 3, 0, time.UTC)
+	redmineArchive = archive.FileName("redmine", taken, false)
+)
 
 func roundTrip(t *testing.T, srv server) {
 	ctx := context.Background()
 	target := open(t, srv, "round-trip")
-	name := archive.FileName("redmine", taken, false)
 	// Over an S3 part (16 MiB) and not a multiple of any buffer.
 	data := payload(21<<20+12345, 1)
-	got := upload(t, target, name, data)
+	got := upload(t, target, redmineArchive, data)
 	sum := sha256.Sum256(data)
-	want := Committed{Archive: Archive{Name: name, Size: int64(len(data)), Taken: taken}, SHA256: hex.EncodeToString(sum[:])}
+	want := Committed{Archive: Archive{Name: redmineArchive, Size: int64(len(data)), Taken: taken}, SHA256: hex.EncodeToString(sum[:])}
 	if got != want {
 		t.Fatalf("Commit = %+v, want %+v", got, want)
 	}
@@ -131,7 +136,7 @@ func roundTrip(t *testing.T, srv server) {
 		t.Fatalf("List = %+v, want %+v", list, want.Archive)
 	}
 
-	r, err := target.Open(ctx, name)
+	r, err := target.Open(ctx, redmineArchive)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,32 +158,32 @@ func roundTrip(t *testing.T, srv server) {
 		t.Fatal(err)
 	}
 
-	if _, err := target.ReadSidecar(ctx, name); !errors.Is(err, errs.NotFound) {
+	if _, err := target.ReadSidecar(ctx, redmineArchive); !errors.Is(err, errs.NotFound) {
 		t.Fatalf("ReadSidecar before any = %v, want errs.NotFound", err)
 	}
 	for _, v := range []string{`{"restore":"pending"}`, `{"restore":"passed"}`} {
-		if err := target.WriteSidecar(ctx, name, []byte(v)); err != nil {
+		if err := target.WriteSidecar(ctx, redmineArchive, []byte(v)); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := target.ReadSidecar(ctx, name); err != nil || string(got) != v {
+		if got, err := target.ReadSidecar(ctx, redmineArchive); err != nil || string(got) != v {
 			t.Fatalf("ReadSidecar = %q, %v; want %q", got, err, v)
 		}
 	}
 
-	if _, err := target.Create(ctx, name); !errors.Is(err, fs.ErrExist) {
+	if _, err := target.Create(ctx, redmineArchive); !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("Create of an existing archive = %v, want fs.ErrExist", err)
 	}
 
-	if err := target.Remove(ctx, name); err != nil {
+	if err := target.Remove(ctx, redmineArchive); err != nil {
 		t.Fatal(err)
 	}
 	if list, err := target.List(ctx, "redmine"); err != nil || len(list) > 0 {
 		t.Fatalf("List after Remove = %v, %v", list, err)
 	}
-	if _, err := target.Open(ctx, name); !errors.Is(err, errs.NotFound) {
+	if _, err := target.Open(ctx, redmineArchive); !errors.Is(err, errs.NotFound) {
 		t.Fatalf("Open after Remove = %v, want errs.NotFound", err)
 	}
-	if err := target.Remove(ctx, name); !errors.Is(err, errs.NotFound) {
+	if err := target.Remove(ctx, redmineArchive); !errors.Is(err, errs.NotFound) {
 		t.Fatalf("Remove after Remove = %v, want errs.NotFound", err)
 	}
 	expectHeld(t, srv, "round-trip", other)
@@ -192,28 +197,21 @@ func refusesToReplace(t *testing.T, srv server, place string, setup func(Target)
 	if setup != nil {
 		setup(target)
 	}
-	name := archive.FileName("redmine", taken, false)
-	first, err := target.Create(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := target.Create(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := create(ctx, t, target, redmineArchive)
+	second := create(ctx, t, target, redmineArchive)
 	write(t, first, []byte("first"))
 	write(t, second, []byte("second"))
 	if _, err := first.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	_, err = second.Commit(ctx)
+	_, err := second.Commit(ctx)
 	if !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), target.String()) {
 		t.Fatalf("second Commit = %v, want fs.ErrExist naming %s", err, target)
 	}
-	if got := readAll(t, target, name); string(got) != "first" {
+	if got := readAll(t, target, redmineArchive); string(got) != "first" {
 		t.Fatalf("the archive holds %q, want the first upload's", got)
 	}
-	expectHeld(t, srv, place, name)
+	expectHeld(t, srv, place, redmineArchive)
 }
 
 // commitChecks makes an upload's own count of what it wrote disagree with what
@@ -246,19 +244,15 @@ func commitChecks(t *testing.T, srv server, checksums bool) {
 			ctx := context.Background()
 			place := "checks-" + tc.name
 			target := open(t, srv, place)
-			name := archive.FileName("redmine", taken, false)
-			up, err := target.Create(ctx, name)
-			if err != nil {
-				t.Fatal(err)
-			}
+			up := create(ctx, t, target, redmineArchive)
 			write(t, up, payload(17<<20, 6))
 			tc.tamper(up)
-			_, err = up.Commit(ctx)
+			_, err := up.Commit(ctx)
 			if err == nil || !strings.Contains(err.Error(), target.String()) {
 				t.Fatalf("Commit = %v, want a refusal naming %s", err, target)
 			}
 			t.Log(err)
-			expectNoArchive(t, target, name)
+			expectNoArchive(t, target, redmineArchive)
 			expectHeld(t, srv, place)
 		})
 	}
@@ -268,12 +262,8 @@ func commitChecks(t *testing.T, srv server, checksums bool) {
 // refuses, and Abort leaves nothing on the server.
 func cancelled(t *testing.T, srv server) {
 	target := open(t, srv, "cancelled")
-	name := archive.FileName("redmine", taken, false)
 	ctx, cancel := context.WithCancel(context.Background())
-	up, err := target.Create(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	up := create(ctx, t, target, redmineArchive)
 	write(t, up, payload(20<<20, 2))
 	cancel()
 	if _, err := up.Write([]byte("more")); !errors.Is(err, context.Canceled) {
@@ -285,7 +275,7 @@ func cancelled(t *testing.T, srv server) {
 	if err := up.Abort(); err != nil {
 		t.Fatal(err)
 	}
-	expectNoArchive(t, target, name)
+	expectNoArchive(t, target, redmineArchive)
 	expectHeld(t, srv, "cancelled")
 }
 
@@ -294,16 +284,12 @@ func cancelled(t *testing.T, srv server) {
 func abandoned(t *testing.T, srv server) {
 	ctx := context.Background()
 	target := open(t, srv, "abandoned")
-	name := archive.FileName("redmine", taken, false)
-	up, err := target.Create(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	up := create(ctx, t, target, redmineArchive)
 	write(t, up, payload(17<<20, 3))
 	target.Close()
 
 	target = open(t, srv, "abandoned")
-	expectNoArchive(t, target, name)
+	expectNoArchive(t, target, redmineArchive)
 	if len(srv.held(t, "abandoned")) != 1 {
 		t.Fatalf("the server holds %v, want the unfinished upload", srv.held(t, "abandoned"))
 	}
@@ -329,11 +315,7 @@ func abandoned(t *testing.T, srv server) {
 func serverStopped(t *testing.T, srv server) {
 	ctx := context.Background()
 	target := open(t, srv, "stopped")
-	name := archive.FileName("redmine", taken, false)
-	up, err := target.Create(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	up := create(ctx, t, target, redmineArchive)
 	write(t, up, payload(20<<20, 4))
 	srv.stop()
 	chunk := payload(1<<20, 5)
@@ -341,7 +323,7 @@ func serverStopped(t *testing.T, srv server) {
 	for i := 0; i < 64 && werr == nil; i++ {
 		_, werr = up.Write(chunk)
 	}
-	_, err = up.Commit(ctx)
+	_, err := up.Commit(ctx)
 	if err == nil {
 		t.Fatal("Commit with the server stopped succeeded")
 	}
@@ -351,7 +333,7 @@ func serverStopped(t *testing.T, srv server) {
 	srv.start()
 
 	target = open(t, srv, "stopped")
-	expectNoArchive(t, target, name)
+	expectNoArchive(t, target, redmineArchive)
 	if _, err := target.Sweep(ctx, "redmine", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -376,16 +358,22 @@ func open(t testing.TB, srv server, place string) Target {
 func upload(t *testing.T, target Target, name string, data []byte) Committed {
 	t.Helper()
 	ctx := context.Background()
-	up, err := target.Create(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	up := create(ctx, t, target, name)
 	write(t, up, data)
 	c, err := up.Commit(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+func create(ctx context.Context, t testing.TB, target Target, name string) Upload {
+	t.Helper()
+	up, err := target.Create(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return up
 }
 
 // write writes data in uneven pieces, as an archive writer does.
