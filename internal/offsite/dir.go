@@ -60,7 +60,8 @@ func (r fileReader) Size() int64 { return r.size }
 // tempFile is a file written under a temporary name beside its final one.
 type tempFile interface {
 	io.Writer
-	// finish flushes and syncs the file, and says how many bytes the file system holds.
+	// finish ends the writing and says how many bytes the file system holds;
+	// they are on its disk once commitNew returns.
 	finish() (int64, error)
 	// commitNew gives the file its final name; fs.ErrExist when that is taken.
 	commitNew() error
