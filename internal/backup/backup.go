@@ -52,9 +52,6 @@ type Result struct {
 	Pruned  []string
 }
 
-// archiveSuffix ends every archive's name: <stack>-<UTC time>.tar.zst[.age].
-const archiveSuffix = ".tar.zst"
-
 // Backup writes one archive of st's persistent state while st keeps running: the
 // database first, as a pg_dump snapshot, then every other named volume, so that
 // every attachment the dump refers to is in the archive.
@@ -87,10 +84,7 @@ func Backup(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack, o O
 	}
 	defer unlock()
 
-	name := st.Name + "-" + m.Created.Format("20060102T150405Z") + archiveSuffix
-	if len(o.Recipients) > 0 {
-		name += ".age"
-	}
+	name := archive.FileName(st.Name, m.Created, len(o.Recipients) > 0)
 	final := filepath.Join(o.Dir, name)
 	if _, err := os.Lstat(final); err == nil {
 		return Result{}, fmt.Errorf("%s exists already: wait a second and run the backup again", final)
@@ -311,7 +305,7 @@ func lockDir(dir string) (func(), error) {
 		f.Close()
 		return nil, fmt.Errorf("another backup is writing to %s: wait for it to finish", dir)
 	}
-	if partial, _ := filepath.Glob(filepath.Join(dir, ".*"+archiveSuffix+"*.partial-*")); len(partial) > 0 {
+	if partial, _ := filepath.Glob(filepath.Join(dir, ".*"+archive.Suffix+"*.partial-*")); len(partial) > 0 {
 		for _, p := range partial {
 			os.Remove(p)
 		}
@@ -358,15 +352,8 @@ func Archives(dir, stackName string) ([]string, error) {
 // ArchiveTime is when the archive named name, of stack stackName, was
 // taken, by its name; ok is false for a name that is not such an archive's.
 func ArchiveTime(name, stackName string) (t time.Time, ok bool) {
-	stamp, ok := strings.CutPrefix(name, stackName+"-")
-	if !ok {
-		return time.Time{}, false
-	}
-	if stamp, ok = strings.CutSuffix(strings.TrimSuffix(stamp, ".age"), archiveSuffix); !ok {
-		return time.Time{}, false
-	}
-	t, err := time.Parse("20060102T150405Z", stamp)
-	return t, err == nil
+	stack, t, ok := archive.ParseFileName(name)
+	return t, ok && stack == stackName
 }
 
 func envValue(env []string, key string) string {
