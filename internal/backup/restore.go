@@ -88,27 +88,47 @@ func verifyOpen(f *os.File, identities []age.Identity, progress Progress) (archi
 // newer Redmine or PostgreSQL than the images and too little room, and reads
 // the archive once, checking it as it writes.
 func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, file string, o RestoreOptions) (RestoreResult, error) {
+	rs, source, err := openSeed(ctx, r, e, st, file, o)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	defer rs.close()
+	res, err := r.NewGeneration(ctx, st, rs, state.MadeRestore, source, o.Up)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	return RestoreResult{Manifest: rs.m, URL: res.URL, From: res.From, Gen: res.Gen, Switched: res.Switched}, nil
+}
+
+// openSeed opens the archive at file as the seed of a new generation of st,
+// refusing, from its header and changing nothing, an archive of another
+// stack or one that lacks some of the stack's volumes. One pass: the
+// content is checked as it is written (each part's zstd checksum as it is
+// read, each entry's SHA-256 and size against the manifest at the end), into
+// a new generation that any failure removes. Nothing is read twice, so
+// nothing can change between a check and a write. source is what the
+// generation records it was made from.
+func openSeed(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, file string, o RestoreOptions) (rs *restore, source string, err error) {
 	if o.Progress == nil {
 		o.Progress = nopProgress{}
 	}
-	// One pass: the content is checked as it is written (each part's zstd
-	// checksum as it is read, each entry's SHA-256 and size against the manifest
-	// at the end), into a new generation that any failure removes. Nothing is
-	// read twice, so nothing can change between a check and a write.
 	f, err := openArchive(file)
 	if err != nil {
-		return RestoreResult{}, err
+		return nil, "", err
 	}
-	defer f.Close()
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
 	fi, err := f.Stat()
 	if err != nil {
-		return RestoreResult{}, err
+		return nil, "", err
 	}
 	ar, err := archive.NewReader(f, o.Identities...)
 	if err != nil {
-		return RestoreResult{}, err
+		return nil, "", err
 	}
-	defer ar.Close()
 	m := ar.Header()
 	// Sizes for the room check and the progress, from the manifest at the
 	// archive's end (an encrypted archive's is not known before it is read).
@@ -118,19 +138,15 @@ func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.S
 	}
 	copied, err := refuse(ctx, r, st, file, m, o.Only)
 	if err != nil {
-		return RestoreResult{}, err
+		ar.Close()
+		return nil, "", err
 	}
-	rs := &restore{e: e, r: r, st: st, name: file, size: fi.Size(), ar: ar, m: m, sizes: sizes, only: o.Only, copied: copied, progress: o.Progress}
-	defer rs.End()
-	source := file
+	rs = &restore{e: e, r: r, st: st, name: file, size: fi.Size(), ar: ar, m: m, sizes: sizes, only: o.Only, copied: copied, progress: o.Progress, file: f}
+	source = file
 	if abs, err := filepath.Abs(file); err == nil {
 		source = abs
 	}
-	res, err := r.NewGeneration(ctx, st, rs, state.MadeRestore, source, o.Up)
-	if err != nil {
-		return RestoreResult{}, err
-	}
-	return RestoreResult{Manifest: m, URL: res.URL, From: res.From, Gen: res.Gen, Switched: res.Switched}, nil
+	return rs, source, nil
 }
 
 // sameEntries says whether the manifests a and b plan the same entries of the same stack.
@@ -267,6 +283,19 @@ type restore struct {
 	// gen is the generation being filled, image the one its helpers run.
 	gen   int
 	image string
+	// file is the archive's, closed with the seed (close).
+	file io.Closer
+}
+
+// close ends the seed's pass (End) and closes its archive.
+func (rs *restore) close() {
+	rs.End()
+	if rs.ar != nil {
+		rs.ar.Close()
+	}
+	if rs.file != nil {
+		rs.file.Close()
+	}
 }
 
 var _ stack.Copier = (*restore)(nil)

@@ -33,71 +33,106 @@ type NewResult struct {
 // the stack as it was; a new generation is recorded before its first volume is
 // made, so that a killed stackctl leaves a record the next command acts on.
 func (r Runner) NewGeneration(ctx context.Context, st catalog.Stack, seed Seed, made, source string, o UpOptions) (NewResult, error) {
+	f, err := r.fillGeneration(ctx, st, seed, made, source, o)
+	if err != nil {
+		return NewResult{}, err
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			f.discard(ctx)
+		}
+	}()
+	res, keep, err := r.takeOver(ctx, f.prep, f.from, describe(f.rec), o, cmp.Or(o.Timeout, defaultTimeout))
+	return NewResult{UpResult: res, From: f.from, Gen: f.prep.Gen, Switched: f.from != 0 && keep && err == nil}, err
+}
+
+// filled is a new generation, made and filled by its seed, not started.
+type filled struct {
+	r    Runner
+	prep Prepared
+	// from was the active generation (0: none).
+	from int
+	rec  state.Generation
+}
+
+// discard removes the generation, saying so when that fails.
+func (f filled) discard(ctx context.Context) {
+	st, to := f.prep.Stack, f.prep.Gen
+	if err := f.r.discard(context.WithoutCancel(ctx), st, to); err != nil {
+		f.r.logf("stack %s: removing the unfinished generation %d failed: %v: the next stackctl command on %s retries", st.Name, to, err, st.Name)
+	}
+}
+
+// fillGeneration makes a new generation of st beside the active one, which
+// serves throughout, and lets seed fill it: built, recorded before its first
+// volume is made (so that a killed stackctl leaves a record the next command
+// acts on), created, filled. Anything that fails removes it.
+func (r Runner) fillGeneration(ctx context.Context, st catalog.Stack, seed Seed, made, source string, o UpOptions) (filled, error) {
 	if st.Generations == nil {
-		return NewResult{}, fmt.Errorf("%w: stack %s has no data to make a generation of", errs.InvalidInput, st.Name)
+		return filled{}, fmt.Errorf("%w: stack %s has no data to make a generation of", errs.InvalidInput, st.Name)
 	}
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
 	prep, err := r.prepare(ctx, st, o, false)
 	if err != nil {
-		return NewResult{}, err
+		return filled{}, err
 	}
 	from, to := prep.State.Active, prep.State.NextGen()
 	tp, err := r.onRelease(ctx, prep, o, to, catalog.SlotA, cmp.Or(o.Release, prep.Release))
 	if err != nil {
-		return NewResult{}, err
+		return filled{}, err
 	}
 	target := tp.Project
 	if err := r.Compose.Build(ctx, prep.Project, api.BuildOptions{Deps: true}); err != nil {
-		return NewResult{}, fmt.Errorf("building %s: %w", st.Name, err)
+		return filled{}, fmt.Errorf("building %s: %w", st.Name, err)
 	}
 	if tp.Release != prep.Release {
 		if err := r.Compose.Build(ctx, target, api.BuildOptions{Deps: true}); err != nil {
-			return NewResult{}, fmt.Errorf("building %s on release %s: %w", st.Name, tp.Release, err)
+			return filled{}, fmt.Errorf("building %s on release %s: %w", st.Name, tp.Release, err)
 		}
 	}
 	if err := r.refuseLeftovers(ctx, st, st.ImageRef(prep.Choice.Profile, prep.Release), to); err != nil {
-		return NewResult{}, err
+		return filled{}, err
 	}
 	if err := seed.Check(ctx, tp); err != nil {
-		return NewResult{}, err
+		return filled{}, err
 	}
 	rec := state.Generation{N: to, Made: made, Source: source, At: time.Now().UTC(), Release: tp.Release}
 	if err := r.update(st, func(s *state.State) error { s.PutGen(rec); return nil }); err != nil {
-		return NewResult{}, err
+		return filled{}, err
 	}
+	f := filled{r: r, prep: tp, from: from, rec: rec}
 	r.logf("stack %s: making generation %d (%s) beside generation %d, which keeps serving", st.Name, to, describe(rec), from)
-	keep := false
+	whole := false
 	defer func() {
-		if !keep {
-			if derr := r.discard(context.WithoutCancel(ctx), st, to); derr != nil {
-				r.logf("stack %s: removing the unfinished generation %d failed: %v: the next stackctl command on %s retries", st.Name, to, derr, st.Name)
-			}
+		if !whole {
+			f.discard(ctx)
 		}
 	}()
 	err = r.Compose.Create(ctx, target, api.CreateOptions{
 		IgnoreOrphans: true, Recreate: api.RecreateDiverged, RecreateDependencies: api.RecreateDiverged,
 	})
 	if err != nil {
-		return NewResult{}, fmt.Errorf("creating generation %d of %s: %w", to, st.Name, err)
+		return filled{}, fmt.Errorf("creating generation %d of %s: %w", to, st.Name, err)
 	}
 	if err := r.seed(ctx, tp, seed, timeout); err != nil {
-		return NewResult{}, err
+		return filled{}, err
 	}
 	if c, ok := seed.(Copier); ok && c.CopiesActive() && st.FirstStart != nil && from != 0 {
 		// pg_dump leaves the database's comment, the mark, behind: carried over
 		// here, it spares the copy a first start (a Rails boot) in the window.
 		done, err := r.configured(ctx, st, from)
 		if err != nil {
-			return NewResult{}, err
+			return filled{}, err
 		}
 		if done {
 			if err := r.markConfigured(ctx, st, to); err != nil {
-				return NewResult{}, err
+				return filled{}, err
 			}
 		}
 	}
-	res, keep, err := r.takeOver(ctx, tp, from, describe(rec), o, timeout)
-	return NewResult{UpResult: res, From: from, Gen: to, Switched: from != 0 && keep && err == nil}, err
+	whole = true
+	return f, nil
 }
 
 // BuildRelease builds what a new generation of st on release would run (its

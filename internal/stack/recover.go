@@ -37,9 +37,10 @@ func (r Runner) Recover(ctx context.Context, st catalog.Stack) error {
 		}
 	}
 	for _, g := range rec.Generations {
-		// Only a generation being made: a restore's, never active. One that
-		// served (a first start cut short by --no-wait, say) is data.
-		if g.Ready || g.N == rec.Active || (g.Made != state.MadeRestore && g.Made != state.MadeUpgrade) || !g.ActivatedAt.IsZero() {
+		// Only a generation being made: a restore's, never active, or a
+		// restore test's, whatever it got to. One that served (a first start
+		// cut short by --no-wait, say) is data.
+		if g.Made != state.MadeTrial && (g.Ready || g.N == rec.Active || (g.Made != state.MadeRestore && g.Made != state.MadeUpgrade) || !g.ActivatedAt.IsZero()) {
 			continue
 		}
 		r.logf("stack %s: removing generation %d (%s, begun %s): stackctl stopped before it was finished",

@@ -38,6 +38,9 @@ const (
 	MadeRestore    = "restore"
 	// MadeUpgrade is a copy of the active generation on a newer release.
 	MadeUpgrade = "upgrade"
+	// MadeTrial is a restore test's throwaway generation: never active, and
+	// removed by the command that made it or, killed, by the next one.
+	MadeTrial = "restore test"
 	// MadeFound is data stackctl found but had no record of: a stack started
 	// before generations existed, or whose state was lost.
 	MadeFound = "found"
