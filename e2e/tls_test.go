@@ -262,6 +262,17 @@ func stackctlOverHTTPS(t *testing.T, siteDir string, env []string, origin string
 	if !strings.Contains(r.stdout, "harbor       settings    ok") || !strings.Contains(r.stdout, at) {
 		t.Errorf("check-theme over HTTPS: want harbor offered %s:\n%s", at, r.stdout)
 	}
+	// Chromium trusts the key of the certificate stackctl verified.
+	shot := filepath.Join(t.TempDir(), "harbor.png")
+	r = mustRunIn(t, siteDir, env, "check-theme", "--theme", "harbor", "--apply", "--screenshot", shot)
+	if b, err := os.ReadFile(shot); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) || !strings.Contains(r.stdout, "screenshot  ok") {
+		t.Errorf("check-theme --screenshot over HTTPS: %v; want a PNG and the layer ok:\n%s", err, r.stdout)
+	}
+	if dir := os.Getenv("STACKCTL_E2E_ARTIFACTS"); dir != "" {
+		if b, err := os.ReadFile(shot); err == nil {
+			os.WriteFile(filepath.Join(dir, "https-screenshot.png"), b, 0o644)
+		}
+	}
 	var s struct {
 		URL     string `json:"url"`
 		Running bool   `json:"running"`

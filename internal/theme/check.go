@@ -124,7 +124,7 @@ func (c Check) Run(ctx context.Context) error {
 		return err
 	}
 	return c.layer(LayerScreenshot, func(t Theme) (string, error) {
-		if err := Screenshot(ctx, url, c.Screenshot); err != nil {
+		if err := Screenshot(ctx, url, c.Screenshot, client.Pin()); err != nil {
 			return "", err
 		}
 		return "wrote " + c.Screenshot, nil

@@ -2,6 +2,9 @@ package theme
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,6 +27,21 @@ type Client struct {
 	// demands a change; without it such a demand is an error.
 	Passwords PasswordKeeper
 	http      *http.Client
+	// served is the certificate the site answered with over HTTPS, verified
+	// by the transport: what a browser of stackctl's may trust (Pin).
+	served *x509.Certificate
+}
+
+// Pin is the base64 SHA-256 of the public key of the certificate the site
+// served over HTTPS, as the client verified it (Chromium's
+// --ignore-certificate-errors-spki-list takes it); "" over plain HTTP or
+// before the first request.
+func (c *Client) Pin() string {
+	if c.served == nil {
+		return ""
+	}
+	sum := sha256.Sum256(c.served.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 // NewClient returns a client of the Redmine at baseURL, reached through rt
@@ -82,6 +100,9 @@ func (c *Client) do(req *http.Request) (*page, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		c.served = resp.TLS.PeerCertificates[0]
+	}
 	doc, err := html.Parse(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", req.URL.Path, err)
