@@ -112,7 +112,7 @@ func mustRunIn(t *testing.T, dir string, env []string, args ...string) result {
 }
 
 // freePort returns a loopback port nothing listens on now.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -712,7 +712,7 @@ func containerIDs(t *testing.T, api client.APIClient, project string) string {
 }
 
 // execIn runs cmd in a container and fails the test unless it exits 0.
-func execIn(t *testing.T, api client.APIClient, id string, cmd ...string) {
+func execIn(t testing.TB, api client.APIClient, id string, cmd ...string) {
 	t.Helper()
 	ctx := context.Background()
 	created, err := api.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
