@@ -160,3 +160,84 @@ func listAndPrune(t *testing.T, target offsite.Target, dir string) {
 		}
 	}
 }
+
+// TestFinish: after the commit, the sidecar, the restore test hook and the
+// policy, which a failed restore test holds back.
+func TestFinish(t *testing.T) {
+	ctx := context.Background()
+	setup := func(t *testing.T, newest int) (offsite.Target, Sidecar) {
+		target, _ := localTarget(t)
+		for d := 20; d <= 22; d++ {
+			put(t, target, day(d), "older")
+		}
+		c := put(t, target, day(newest), "new")
+		return target, newSidecar(manifestAt(c.Taken), c, false)
+	}
+	test := func(passed bool) func(context.Context, offsite.Target, string) RestoreTest {
+		return func(_ context.Context, _ offsite.Target, name string) RestoreTest {
+			rt := RestoreTest{Passed: passed, At: time.Now().UTC(), DurationSeconds: 1}
+			if !passed {
+				rt.FailedStep, rt.Message = "smoke check", "issue 1 could not be read"
+			}
+			return rt
+		}
+	}
+	left := func(t *testing.T, target offsite.Target) []string {
+		listed, err := List(ctx, target, "redmine")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names(listed)
+	}
+
+	t.Run("restore test passed", func(t *testing.T) {
+		target, s := setup(t, 23)
+		res, err := finish(ctx, "redmine", Options{Target: target, Keep: retention.Policy{Last: 1}, TestRestore: test(true)}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{day(20), day(21), day(22)}; !slices.Equal(res.Pruned, want) {
+			t.Errorf("pruned %v, want %v", res.Pruned, want)
+		}
+		if got := left(t, target); !slices.Equal(got, []string{day(23)}) {
+			t.Errorf("left %v", got)
+		}
+		sc, err := ReadSidecar(ctx, target, day(23))
+		if err != nil || sc.RestoreTest == nil || !sc.RestoreTest.Passed || sc.SHA256 != s.SHA256 || res.RestoreTest == nil {
+			t.Errorf("sidecar %+v, %v; result %+v", sc, err, res.RestoreTest)
+		}
+	})
+	t.Run("restore test failed", func(t *testing.T) {
+		target, s := setup(t, 23)
+		res, err := finish(ctx, "redmine", Options{Target: target, Keep: retention.Policy{Last: 1}, TestRestore: test(false)}, s)
+		if err == nil || !strings.Contains(err.Error(), "restore test failed at smoke check: issue 1 could not be read: no older backup was removed") {
+			t.Fatalf("finish: %v", err)
+		}
+		if len(res.Pruned) != 0 || len(left(t, target)) != 4 {
+			t.Errorf("pruned %v, left %v", res.Pruned, left(t, target))
+		}
+		if sc, err := ReadSidecar(ctx, target, day(23)); err != nil || sc.RestoreTest == nil || sc.RestoreTest.FailedStep != "smoke check" {
+			t.Errorf("sidecar %+v, %v", sc, err)
+		}
+	})
+	t.Run("never the archive just written", func(t *testing.T) {
+		// Another host, its clock ahead, wrote the 22nd's after ours of the 19th.
+		target, s := setup(t, 19)
+		res, err := finish(ctx, "redmine", Options{Target: target, Keep: retention.Policy{Last: 1}}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{day(20), day(21)}; !slices.Equal(res.Pruned, want) {
+			t.Errorf("pruned %v, want %v", res.Pruned, want)
+		}
+		if got := left(t, target); !slices.Equal(got, []string{day(19), day(22)}) {
+			t.Errorf("left %v", got)
+		}
+	})
+	t.Run("no policy", func(t *testing.T) {
+		target, s := setup(t, 23)
+		if res, err := finish(ctx, "redmine", Options{Target: target}, s); err != nil || len(res.Pruned) != 0 || len(left(t, target)) != 4 {
+			t.Errorf("pruned %v (%v), left %v", res.Pruned, err, left(t, target))
+		}
+	})
+}

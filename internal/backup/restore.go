@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/state"
 	"github.com/stackctl/stackctl/internal/volume"
@@ -45,41 +44,23 @@ type RestoreResult struct {
 	Switched bool
 }
 
-// VerifyFile reads the archive at path in full and checks it, changing nothing.
-func VerifyFile(path string, identities []age.Identity, progress Progress) (archive.Manifest, error) {
-	f, err := openArchive(path)
-	if err != nil {
-		return archive.Manifest{}, err
-	}
-	defer f.Close()
-	return verifyOpen(f, identities, progress)
-}
-
-// openArchive opens an archive to read; a missing one is errs.NotFound.
-func openArchive(path string) (*os.File, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errs.NotFound, err)
-	}
-	return f, nil
-}
-
-// verifyOpen verifies the archive open as f, from its start.
-func verifyOpen(f *os.File, identities []age.Identity, progress Progress) (archive.Manifest, error) {
+// Verify reads the archive at loc in full and checks it, changing nothing.
+func Verify(ctx context.Context, loc offsite.Location, identities []age.Identity, progress Progress) (archive.Manifest, error) {
 	if progress == nil {
 		progress = nopProgress{}
 	}
-	fi, err := f.Stat()
+	src, err := loc.Open(ctx)
 	if err != nil {
 		return archive.Manifest{}, err
 	}
-	progress.Start("verify "+filepath.Base(f.Name()), fi.Size())
-	m, err := archive.Verify(&counting{r: f, p: progress}, identities...)
+	defer src.Close()
+	progress.Start("verify "+loc.Name, src.Size())
+	m, err := archive.Verify(&counting{r: src, p: progress}, identities...)
 	progress.Done(err)
 	return m, err
 }
 
-// Restore brings st back to the state in the archive at file, as a new
+// Restore brings st back to the state in the archive at loc, as a new
 // generation beside the active one, which keeps serving until the switch and
 // stays afterwards (reachable by 'stackctl rollback'): nothing is destroyed.
 // From the archive's header it refuses, changing nothing, an archive of
@@ -87,7 +68,7 @@ func verifyOpen(f *os.File, identities []age.Identity, progress Progress) (archi
 // makes the generation with the archive as its seed, which refuses data from a
 // newer Redmine or PostgreSQL than the images and too little room, and reads
 // the archive once, checking it as it writes.
-func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, file string, o RestoreOptions) (RestoreResult, error) {
+func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, loc offsite.Location, o RestoreOptions) (RestoreResult, error) {
 	if o.Progress == nil {
 		o.Progress = nopProgress{}
 	}
@@ -95,16 +76,12 @@ func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.S
 	// checksum as it is read, each entry's SHA-256 and size against the manifest
 	// at the end), into a new generation that any failure removes. Nothing is
 	// read twice, so nothing can change between a check and a write.
-	f, err := openArchive(file)
+	src, err := loc.Open(ctx)
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return RestoreResult{}, err
-	}
-	ar, err := archive.NewReader(f, o.Identities...)
+	defer src.Close()
+	ar, err := archive.NewReader(src, o.Identities...)
 	if err != nil {
 		return RestoreResult{}, err
 	}
@@ -112,21 +89,17 @@ func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.S
 	m := ar.Header()
 	// Sizes for the room check and the progress, from the manifest at the
 	// archive's end (an encrypted archive's is not known before it is read).
-	sizes, known := archive.PeekManifest(f, fi.Size())
+	sizes, known := archive.PeekManifest(src, src.Size())
 	if !known || !sameEntries(m, sizes) {
 		sizes = archive.Manifest{}
 	}
-	copied, err := refuse(ctx, r, st, file, m, o.Only)
+	copied, err := refuse(ctx, r, st, loc.String(), m, o.Only)
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	rs := &restore{e: e, r: r, st: st, name: file, size: fi.Size(), ar: ar, m: m, sizes: sizes, only: o.Only, copied: copied, progress: o.Progress}
+	rs := &restore{e: e, r: r, st: st, name: loc.String(), size: src.Size(), ar: ar, m: m, sizes: sizes, only: o.Only, copied: copied, progress: o.Progress}
 	defer rs.End()
-	source := file
-	if abs, err := filepath.Abs(file); err == nil {
-		source = abs
-	}
-	res, err := r.NewGeneration(ctx, st, rs, state.MadeRestore, source, o.Up)
+	res, err := r.NewGeneration(ctx, st, rs, state.MadeRestore, loc.String(), o.Up)
 	if err != nil {
 		return RestoreResult{}, err
 	}
