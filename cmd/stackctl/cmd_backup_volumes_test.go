@@ -131,12 +131,7 @@ func TestOffsiteExitCodes(t *testing.T) {
 func TestVerifyRemote(t *testing.T) {
 	for _, kind := range remoteKinds {
 		t.Run(kind.name, func(t *testing.T) {
-			raw := kind.start(t)
-			target, err := offsite.Parse(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer target.Close()
+			raw, target := kind.open(t)
 			name := archiveOn(t, target, time.Date(2026, 11, 23, 6, 0, 0, 0, time.UTC))
 			location := offsite.ArchiveLocation(raw, name)
 			code, stdout, stderr := run(t, "verify-backup", location)
@@ -147,12 +142,26 @@ func TestVerifyRemote(t *testing.T) {
 	}
 }
 
-// remoteKinds start the real servers of the remote targets, each holding
-// nothing yet, and give the target's URL.
-var remoteKinds = []struct {
+// remoteKind is a kind of remote target: start runs its real server, which
+// holds nothing yet, and gives the target's URL.
+type remoteKind struct {
 	name  string
 	start func(t *testing.T) string
-}{
+}
+
+var remoteKinds = []remoteKind{
 	{"sftp", func(t *testing.T) string { return offsitetest.StartSFTP(t).URL("") }},
 	{"s3", func(t *testing.T) string { return offsitetest.StartS3(t).URL("redmine") }},
+}
+
+// open starts the server and opens the target, closed when the test ends.
+func (k remoteKind) open(t *testing.T) (raw string, target offsite.Target) {
+	t.Helper()
+	raw = k.start(t)
+	target, err := offsite.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { target.Close() })
+	return raw, target
 }

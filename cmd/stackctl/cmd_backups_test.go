@@ -162,12 +162,7 @@ func TestBackupsDryRunThenPrune(t *testing.T) {
 func TestBackupsRemote(t *testing.T) {
 	for _, kind := range remoteKinds {
 		t.Run(kind.name, func(t *testing.T) {
-			raw := kind.start(t)
-			target, err := offsite.Parse(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer target.Close()
+			raw, target := kind.open(t)
 			var names []string
 			for d := 21; d <= 23; d++ {
 				names = append(names, archiveOn(t, target, time.Date(2026, 11, d, 6, 0, 0, 0, time.UTC)))
