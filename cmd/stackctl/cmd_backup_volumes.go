@@ -13,63 +13,125 @@ import (
 
 	"github.com/stackctl/stackctl/internal/backup"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/offsite"
+	"github.com/stackctl/stackctl/internal/retention"
 )
 
 type backupVolumesOptions struct {
 	out       string
+	to        string
 	keep      int
+	policy    retention.Policy
 	encryptTo []string
 }
 
 func (o *backupVolumesOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.out, "out", os.Getenv("STACKCTL_BACKUP_DIR"), "directory the archive is written to (env STACKCTL_BACKUP_DIR; default: backups/ under --state-dir)")
-	fs.IntVar(&o.keep, "keep", 0, "keep only the N newest archives of the stack in --out, removing older ones (0 keeps all)")
+	fs.StringVar(&o.to, "to", "", "where the archive goes: a directory (which must exist), sftp://user@host[:port]/path?options or s3://bucket/prefix?options (default: --out)")
+	fs.StringVar(&o.out, "out", os.Getenv("STACKCTL_BACKUP_DIR"), "directory the archive is written to when there is no --to, created if missing (env STACKCTL_BACKUP_DIR; default: backups/ under --state-dir)")
+	fs.IntVar(&o.keep, "keep", 0, "same as --keep-last: keep only the N newest archives of the stack on the target (0 keeps all)")
+	retentionFlags(fs, &o.policy)
 	fs.StringArrayVar(&o.encryptTo, "encrypt-to", nil, "encrypt to this age recipient (age1…), or to every recipient in this file; repeatable")
+}
+
+// check refuses, before anything is read or written, what every run would
+// refuse (schedule backup checks a schedule's flags with it too), and returns
+// the retention policy and the recipients the flags give. flags are the flags
+// as parsed, which say whether --out was given or came from the environment.
+func (o *backupVolumesOptions) check(flags *pflag.FlagSet) (retention.Policy, []age.Recipient, error) {
+	p := o.policy
+	switch {
+	case o.keep < 0:
+		return p, nil, fmt.Errorf("%w: --keep %d: give a number of archives, 1 or more (0 keeps all)", errUsage, o.keep)
+	case o.keep > 0 && flags.Changed("keep-last") && p.Last != o.keep:
+		return p, nil, fmt.Errorf("%w: --keep %d and --keep-last %d: --keep is --keep-last's old name: give one", errUsage, o.keep, p.Last)
+	case o.keep > 0:
+		p.Last = o.keep
+	}
+	if err := p.Validate(); err != nil {
+		return p, nil, err
+	}
+	if flags.Changed("out") && flags.Changed("to") {
+		return p, nil, fmt.Errorf("%w: --out and --to both say where the archive goes: give one (--to takes a directory too)", errUsage)
+	}
+	if o.to != "" {
+		// Parsing connects to nothing: a URL that cannot work is refused here.
+		if _, err := offsite.Parse(o.to); err != nil {
+			return p, nil, err
+		}
+	}
+	recipients, err := parseRecipients(o.encryptTo)
+	return p, recipients, err
 }
 
 func newBackupVolumesCommand(g *globalOptions) *cobra.Command {
 	o := &backupVolumesOptions{}
 	cmd := &cobra.Command{
 		Use:   "backup-volumes [STACK]",
-		Short: "Back up a running stack's database and volumes into one verified archive",
+		Short: "Back up a running stack's database and volumes into one verified archive, here or off-site",
 		Long: `Back up a running stack's persistent state while it keeps serving.
 
 The archive holds the database as a pg_dump snapshot (custom format), every other
 named volume of the stack as a tar stream that keeps owners, modes and times, and a
 manifest with the stack, its profile, the Redmine and PostgreSQL versions, the time,
 and the size and SHA-256 of every entry. It is compressed with zstd and, with
---encrypt-to, encrypted to age recipients. It is written under a temporary name,
-synced, then renamed, with mode 0600: an interrupted backup never leaves a file
-that looks complete. STACK defaults to redmine.
+--encrypt-to, encrypted to age recipients. STACK defaults to redmine.
 
-Standard tools open it too: zstd -dc FILE | tar -t (age -d first when encrypted).
-Check an archive with 'stackctl verify-backup', restore it with 'stackctl restore-volumes'.`,
+The archive streams to its target, --to: a local directory, a directory on an
+SFTP server (key authentication, the host key checked against known_hosts or a
+pinned fingerprint) or a prefix of an S3 bucket (credentials from the standard
+AWS environment variables or a credentials file, never from the URL), with no
+copy on the local disk. It is written under a temporary name that becomes final
+only once the target is shown to hold every byte: an interrupted backup never
+leaves an archive that looks complete. Before the stack is read, the target is
+checked: wrong credentials (exit 26), an unknown host key (exit 27), a missing
+directory or bucket (exit 3) fail at once, naming the target. Without --to the
+archive goes to --out, a directory made if missing. A local archive has mode 0600.
+
+Beside the archive goes its sidecar, <archive>.json: the manifest, the archive's
+size and SHA-256, and later the result of a restore test. Once the archive is
+written, the --keep-* rules (restic's meaning, in UTC; --keep N is --keep-last N)
+prune the stack's older archives on the target, naming each one removed; no rule
+removes the new archive, the newest, or the newest whose restore test passed.
+'stackctl backups' lists them and shows what the rules would remove.
+
+Standard tools open an archive too: zstd -dc FILE | tar -t (age -d first when
+encrypted). Check one with 'stackctl verify-backup', restore it with 'stackctl
+restore-volumes': both take the path or URL this command prints.`,
 		Example: `  stackctl backup-volumes
   stackctl backup-volumes redmine --out /srv/backups --keep 7
+  stackctl backup-volumes --to sftp://backup@nas.example.org/srv/backups --keep-daily 7 --keep-weekly 4 --keep-monthly 12
+  AWS_PROFILE=backup stackctl backup-volumes --to 's3://team-backups/redmine?region=eu-west-1' --keep-daily 14
+  stackctl backup-volumes --to 's3://backups/redmine?endpoint=https://minio.example.org:9000&path-style=true'
   stackctl backup-volumes --encrypt-to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
   stackctl backup-volumes --encrypt-to ~/.config/stackctl/backup-recipients.txt`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runBackupVolumes(cmd.Context(), g, o, args)
+			return runBackupVolumes(cmd.Context(), g, o, cmd.Flags(), args)
 		},
 	}
 	o.AddFlags(cmd.Flags())
 	return cmd
 }
 
-func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOptions, args []string) error {
+func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOptions, flags *pflag.FlagSet, args []string) error {
 	st, err := stackArg(defaultStack(args))
 	if err != nil {
 		return err
 	}
-	if o.keep < 0 {
-		return fmt.Errorf("%w: --keep %d: give a number of archives, 1 or more (0 keeps all)", errUsage, o.keep)
-	}
-	recipients, err := parseRecipients(o.encryptTo)
+	policy, recipients, err := o.check(flags)
 	if err != nil {
 		return err
 	}
-	dir := g.backupDir(o.out)
+	target, where, err := g.backupTarget(o.to, o.out)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	// Before the stack's lock and anything that touches the stack: wrong
+	// credentials, an unknown host key or a missing bucket fail here.
+	if err := target.Check(ctx); err != nil {
+		return err
+	}
 	r, e, release, err := g.changing(ctx, st, "backup-volumes")
 	if err != nil {
 		return err
@@ -77,21 +139,24 @@ func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOpt
 	defer release()
 	start := time.Now()
 	res, err := backup.Backup(ctx, r, e, st, backup.Options{
-		Dir: dir, Keep: o.keep, Recipients: recipients, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()),
+		Target: target, Keep: policy, Recipients: recipients, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()),
+		// --test-restore (issue 18) sets TestRestore here: the hook runs the
+		// test once the archive is written and records its result.
 	})
-	if err != nil {
+	if res.Name == "" {
 		return err
 	}
 	for _, en := range res.Manifest.Entries {
 		fmt.Fprintf(g.stderr, "  %-24s %10s  sha256:%.16s…\n", en.Name, backup.Bytes(en.Size), en.SHA256)
 	}
-	fmt.Fprintf(g.stderr, "backed up %s of stack %s into %s in %s\n",
-		backup.Bytes(res.Manifest.Size()), st.Name, backup.Bytes(res.Written), time.Since(start).Round(100*time.Millisecond))
-	for _, p := range res.Pruned {
-		fmt.Fprintf(g.stderr, "removed older backup %s\n", p)
+	fmt.Fprintf(g.stderr, "backed up %s of stack %s into %s on %s in %s\n",
+		backup.Bytes(res.Manifest.Size()), st.Name, backup.Bytes(res.Written), target, time.Since(start).Round(100*time.Millisecond))
+	for _, name := range res.Pruned {
+		fmt.Fprintf(g.stderr, "removed older backup %s\n", name)
 	}
-	fmt.Fprintln(g.stdout, res.Path)
-	return nil
+	// Printed even when what follows the commit failed: the archive is there.
+	fmt.Fprintln(g.stdout, offsite.ArchiveLocation(where, res.Name))
+	return err
 }
 
 // defaultStack is args, or redmine when no stack is named: the stack with data.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stackctl/stackctl/internal/backup"
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
@@ -42,7 +43,7 @@ func newRestoreVolumesCommand(g *globalOptions) *cobra.Command {
 	o := &restoreVolumesOptions{}
 	cmd := &cobra.Command{
 		Use:   "restore-volumes ARCHIVE",
-		Short: "Restore a stack's database and volumes from a backup archive",
+		Short: "Restore a stack's database and volumes from a backup archive, here or off-site",
 		Long: `Restore a stack's database and volumes from an archive of 'stackctl backup-volumes',
 as a new generation of its data, beside the running stack, which keeps serving.
 
@@ -68,12 +69,18 @@ the volumes to take from it: the others are then copied into the new generation
 from the active one (the database as a pg_dump snapshot). --only also restores
 part of a whole archive, say the attachments alone.
 
+ARCHIVE is a file, or an archive on an off-site target, read straight from there
+with no copy on the local disk: the target's URL as 'backup-volumes --to' takes
+it, with the archive's name at the end of its path (backup-volumes prints it so).
+The target is reached, and must let stackctl in, before the stack is touched.
+
 On a stack with data, the restore asks for confirmation on a terminal; pass --yes
 where there is none.`,
 		Example: `  stackctl restore-volumes backups/redmine-20261123T060000Z.tar.zst
   stackctl restore-volumes --yes backups/redmine-20261123T060000Z.tar.zst   # from a script
   stackctl restore-volumes -i ~/.config/age/key.txt redmine-20261123T060000Z.tar.zst.age
   stackctl restore-volumes --only redmine-files backups/redmine-20261123T060000Z.tar.zst   # the attachments alone
+  stackctl restore-volumes sftp://backup@nas.example.org/srv/backups/redmine-20261123T060000Z.tar.zst
   stackctl rollback redmine   # back to the data from before the restore`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -97,6 +104,15 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 	if err != nil {
 		return err
 	}
+	loc, err := offsite.ParseLocation(archive)
+	if err != nil {
+		return err
+	}
+	defer loc.Close()
+	// An off-site target that refuses us fails before the stack's lock.
+	if err := loc.Check(ctx); err != nil {
+		return err
+	}
 	r, e, release, err := g.changing(ctx, st, "restore-volumes")
 	if err != nil {
 		return err
@@ -108,14 +124,14 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 			return err
 		}
 		if has {
-			q := fmt.Sprintf("stack %s has data: restore %s as a new generation of it (the current one stays, for 'stackctl rollback')?", st.Name, archive)
+			q := fmt.Sprintf("stack %s has data: restore %s as a new generation of it (the current one stays, for 'stackctl rollback')?", st.Name, loc)
 			if err := g.confirm(q, "--yes", backup.ErrRefused); err != nil {
 				return err
 			}
 		}
 	}
 	start := time.Now()
-	res, err := backup.Restore(ctx, r, e, st, archive, backup.RestoreOptions{
+	res, err := backup.Restore(ctx, r, e, st, loc, backup.RestoreOptions{
 		Identities: ids, Only: o.only, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()),
 		Up: stack.UpOptions{Profile: profile, Listen: o.listen, Mirror: o.mirror, Timeout: o.timeout},
 	})
@@ -124,7 +140,7 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 	}
 	m := res.Manifest
 	fmt.Fprintf(g.stderr, "restored stack %s from %s (taken %s, Redmine %s) as generation %d in %s\n",
-		st.Name, archive, m.Created.Format("2006-01-02 15:04:05 MST"), m.RedmineVersion, res.Gen, time.Since(start).Round(100*time.Millisecond))
+		st.Name, loc, m.Created.Format("2006-01-02 15:04:05 MST"), m.RedmineVersion, res.Gen, time.Since(start).Round(100*time.Millisecond))
 	if res.From != 0 {
 		fmt.Fprintf(g.stderr, "generation %d, which served before, is kept: 'stackctl rollback %s' returns to it, 'stackctl prune %s' removes it\n", res.From, st.Name, st.Name)
 	}

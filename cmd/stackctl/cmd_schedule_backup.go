@@ -45,9 +45,9 @@ func newScheduleBackupCommand(g *globalOptions, so *scheduleOptions) *cobra.Comm
 		Short: "Install a timer (or cron entry) that backs up a stack",
 		Long: `Install a schedule that runs 'stackctl backup-volumes STACK' for this site
 (--dir) and state directory (STACKCTL_STATE_DIR), with the backup-volumes flags
-given here, passed on as they are: --out, --keep, --encrypt-to, and --to with the
---keep-* rules once backup-volumes takes them (they are refused until then).
-Scheduling a stack again replaces its schedule.
+given here, passed on as they are: --to or --out, --keep-* (--keep), --encrypt-to.
+What backup-volumes would refuse at every run is refused here. Scheduling a stack
+again replaces its schedule.
 
 Under systemd the timer is persistent (a daily run missed while the host was off
 happens at boot) and starts each run up to 5 minutes late, at random, so that
@@ -57,6 +57,7 @@ status, systemctl list-timers) and is reported to --notify-webhook and
 /etc/stackctl/backup-STACK.env, mode 0600; credentials the backup needs come
 from --credentials files, loaded by the unit, never on its command line.`,
 		Example: `  sudo stackctl schedule backup redmine --daily 02:30 --keep 14
+  sudo stackctl schedule backup redmine --daily 03:00 --to 's3://team-backups/redmine?region=eu-west-1' --credentials /etc/stackctl/s3.env --keep-daily 7 --keep-weekly 4
   sudo stackctl schedule backup redmine --every 6h --encrypt-to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
   sudo stackctl schedule backup redmine --daily 03:00 --notify-webhook https://hooks.example.org/T0/B0/XXXX --notify-mail ops@example.org
   stackctl schedule backup redmine --daily 02:30 --dry-run`,
@@ -123,7 +124,7 @@ func runScheduleBackup(ctx context.Context, g *globalOptions, so *scheduleOption
 
 // job is the schedule the flags describe, every path in it absolute.
 func (o *scheduleBackupOptions) job(g *globalOptions, stack string, flags *pflag.FlagSet) (schedule.Job, error) {
-	backupArgs, err := scheduledBackupArgs(flags, newBackupVolumesCommand(g).Flags())
+	backupArgs, err := scheduledBackupArgs(flags)
 	if err != nil {
 		return schedule.Job{}, err
 	}

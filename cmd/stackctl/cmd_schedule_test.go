@@ -110,10 +110,8 @@ func TestScheduleInstallListRemove(t *testing.T) {
 	}
 }
 
-// TestSchedulePassedFlags: every flag of the one list is offered; one that
-// backup-volumes takes is passed on, one it does not take yet is refused.
+// TestSchedulePassedFlags: every flag of the one list is offered and passed on.
 func TestSchedulePassedFlags(t *testing.T) {
-	bv := newBackupVolumesCommand(&globalOptions{}).Flags()
 	values := map[string]string{"to": "/srv/backups", "out": "/srv/backups", "encrypt-to": "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"}
 	for _, name := range scheduledBackupFlags {
 		v, ok := values[name]
@@ -121,14 +119,18 @@ func TestSchedulePassedFlags(t *testing.T) {
 			v = "3"
 		}
 		code, stdout, stderr := run(t, "schedule", "backup", "redmine", "--dir", "../..", "--daily", "01:00", "--init", "cron", "--dry-run", "--"+name, v)
-		if bv.Lookup(name) != nil {
-			if code != exitOK || !strings.Contains(stdout, " --"+name+"="+v) {
-				t.Errorf("--%s: exit %d, not passed on:\n%s%s", name, code, stdout, stderr)
-			}
-			continue
+		if code != exitOK || !strings.Contains(stdout, " --"+name+"="+v) {
+			t.Errorf("--%s: exit %d, not passed on:\n%s%s", name, code, stdout, stderr)
 		}
-		if code != exitInvalid || !strings.Contains(stderr, "backup-volumes does not take it yet") {
-			t.Errorf("--%s, which backup-volumes does not take: exit %d: %s", name, code, stderr)
+	}
+	// A URL is passed on as it is, a directory made absolute.
+	for to, want := range map[string]string{
+		"sftp://backup@nas.example.org/srv/backups?known-hosts=/etc/stackctl/known_hosts": "sftp://backup@nas.example.org/srv/backups?known-hosts=/etc/stackctl/known_hosts",
+		"backups": must(filepath.Abs("backups")),
+	} {
+		code, stdout, stderr := run(t, "schedule", "backup", "redmine", "--dir", "../..", "--daily", "01:00", "--init", "cron", "--dry-run", "--to", to)
+		if code != exitOK || !strings.Contains(stdout, "--to="+want) {
+			t.Errorf("--to %s: exit %d, not passed on as %s:\n%s%s", to, code, want, stdout, stderr)
 		}
 	}
 }
@@ -153,6 +155,10 @@ func TestScheduleRefusals(t *testing.T) {
 		{"mail not an address", []string{"redmine", "--daily", "01:00", "--notify-mail", "Ops <ops@example.org>"}, exitInvalid, "bare address"},
 		{"bad recipient", []string{"redmine", "--daily", "01:00", "--encrypt-to", "/nonexistent/recipients"}, exitInvalid, "--encrypt-to"},
 		{"credentials file open to others", []string{"redmine", "--daily", "01:00", "--credentials", "../../go.mod"}, exitInvalid, "--credentials"},
+		{"negative retention", []string{"redmine", "--daily", "01:00", "--keep-daily", "-1"}, exitInvalid, "keep-daily -1"},
+		{"--keep and --keep-last differ", []string{"redmine", "--daily", "01:00", "--keep", "7", "--keep-last", "3"}, exitInvalid, "give one"},
+		{"--out and --to", []string{"redmine", "--daily", "01:00", "--out", "/srv/a", "--to", "/srv/b"}, exitInvalid, "--out and --to"},
+		{"target with a password", []string{"redmine", "--daily", "01:00", "--to", "sftp://backup:hunter2@nas/srv"}, exitInvalid, "holds a password"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"schedule", "backup", "--dry-run"}, tc.args...)

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stackctl/stackctl/internal/backup"
+	"github.com/stackctl/stackctl/internal/offsite"
 )
 
 type verifyBackupOptions struct {
@@ -24,20 +25,31 @@ func newVerifyBackupCommand(g *globalOptions) *cobra.Command {
 	o := &verifyBackupOptions{}
 	cmd := &cobra.Command{
 		Use:   "verify-backup ARCHIVE",
-		Short: "Read a whole backup archive and check every entry against its manifest",
+		Short: "Read a whole backup archive, here or off-site, and check every entry against its manifest",
 		Long: `Read a whole backup archive and check every entry's size and SHA-256 against the
 manifest, and every compressed part's checksum, without touching any stack. A
 damaged archive is reported with the entry that failed (exit 20); one that cannot
-be decrypted exits 21.`,
+be decrypted exits 21.
+
+ARCHIVE is a file, or an archive on an off-site target, read straight from there
+with no copy on the local disk: the target's URL as 'backup-volumes --to' takes
+it, with the archive's name at the end of its path (backup-volumes prints it so).`,
 		Example: `  stackctl verify-backup ~/.local/state/stackctl/backups/redmine-20261123T060000Z.tar.zst
-  stackctl verify-backup -i ~/.config/age/key.txt redmine-20261123T060000Z.tar.zst.age --json`,
+  stackctl verify-backup -i ~/.config/age/key.txt redmine-20261123T060000Z.tar.zst.age --json
+  stackctl verify-backup sftp://backup@nas.example.org/srv/backups/redmine-20261123T060000Z.tar.zst
+  stackctl verify-backup 's3://team-backups/redmine/redmine-20261123T060000Z.tar.zst?region=eu-west-1'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ids, err := parseIdentities(o.identities)
 			if err != nil {
 				return err
 			}
-			m, err := backup.VerifyFile(args[0], ids, backup.NewProgress(g.stderr, g.stderrIsTerminal()))
+			loc, err := offsite.ParseLocation(args[0])
+			if err != nil {
+				return err
+			}
+			defer loc.Close()
+			m, err := backup.Verify(cmd.Context(), loc, ids, backup.NewProgress(g.stderr, g.stderrIsTerminal()))
 			if err != nil {
 				return err
 			}
@@ -47,7 +59,7 @@ be decrypted exits 21.`,
 				return enc.Encode(m)
 			}
 			fmt.Fprintf(g.stdout, "%s: intact\nstack %s, base %s, Redmine %s, PostgreSQL %s, taken %s\n",
-				args[0], m.Stack, m.Profile, m.RedmineVersion, m.PostgresVersion, m.Created.Format("2006-01-02 15:04:05 MST"))
+				loc, m.Stack, m.Profile, m.RedmineVersion, m.PostgresVersion, m.Created.Format("2006-01-02 15:04:05 MST"))
 			for _, e := range m.Entries {
 				fmt.Fprintf(g.stdout, "  %-24s %-14s %10s  sha256:%s\n", e.Name, e.Kind, backup.Bytes(e.Size), e.SHA256)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/stackctl/stackctl/internal/backup"
 	"github.com/stackctl/stackctl/internal/backup/archive"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/registry"
 	"github.com/stackctl/stackctl/internal/theme"
 	"github.com/stackctl/stackctl/internal/upgrade"
@@ -44,6 +45,9 @@ const (
 	// upgrades
 	exitUpgradeRefused = 24
 	exitUpgradeFailed  = 25
+	// off-site backup targets
+	exitOffsiteAuth    = 26
+	exitOffsiteHostKey = 27
 	exitInterrupted    = 130
 )
 
@@ -53,9 +57,9 @@ const exitCodeHelp = `Exit codes:
   2    invalid input (unknown stack, base profile or flag value, a bad settings file, init
        into a directory that holds a site), or validate found problems
   3    not running or not found: the stack has no containers, an archive or image is missing,
-       or no stackctl site was found
-  4    unavailable: the Docker engine, the Debian mirror, mmdebstrap or a registry cannot be
-       reached or is missing
+       an off-site target's directory or bucket is missing, or no stackctl site was found
+  4    unavailable: the Docker engine, the Debian mirror, mmdebstrap, a registry or an off-site
+       backup target cannot be reached or is missing
   5    busy: another stackctl command is changing the stack, and --no-wait-lock was given
   10   check-theme: the theme folder is not a valid Redmine theme
   11   check-theme: the theme is not in the Redmine image, or Redmine's user cannot read it
@@ -74,6 +78,10 @@ const exitCodeHelp = `Exit codes:
        not declare support for the target, too little free space, a stack not serving
   25   upgrade failed after it began: the old version serves again (the message names the
        step and the pre-upgrade backup)
+  26   off-site backup target: it refuses the credentials, or there are none (no SSH key,
+       no S3 keys in the environment or the credentials file)
+  27   off-site backup target: the SFTP server's host key is not in known_hosts, differs from
+       the one recorded there, or from the pinned host-key fingerprint
   130  interrupted`
 
 func main() {
@@ -103,6 +111,10 @@ func exitCode(err error, interrupted bool) int {
 		return exitUpgradeFailed
 	case errors.Is(err, upgrade.ErrRefused):
 		return exitUpgradeRefused
+	case errors.Is(err, offsite.ErrAuth):
+		return exitOffsiteAuth
+	case errors.Is(err, offsite.ErrHostKey):
+		return exitOffsiteHostKey
 	case errors.Is(err, errs.InvalidInput), errors.Is(err, errUsage), errors.Is(err, validate.ErrFindings):
 		return exitInvalid
 	case errors.Is(err, errs.NotRunning), errors.Is(err, errs.NotFound):

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/state"
 )
 
@@ -191,5 +192,17 @@ func TestValidateExitCodes(t *testing.T) {
 				t.Fatalf("stackctl %v: exit %d, want %d; stdout:\n%s\nstderr:\n%s", tc.args, code, tc.code, stdout, stderr)
 			}
 		})
+	}
+}
+
+// TestExitCodeOffsite maps the off-site sentinels however deep they are wrapped.
+func TestExitCodeOffsite(t *testing.T) {
+	for err, want := range map[error]int{
+		fmt.Errorf("the backup: %w", fmt.Errorf("s3://bucket/p: %w: access key AKIA…", offsite.ErrAuth)): exitOffsiteAuth,
+		fmt.Errorf("the backup: %w", fmt.Errorf("sftp://backup@nas/srv: %w", offsite.ErrHostKey)):        exitOffsiteHostKey,
+	} {
+		if got := exitCode(err, false); got != want {
+			t.Errorf("exitCode(%v) = %d, want %d", err, got, want)
+		}
 	}
 }

@@ -81,8 +81,8 @@ is a site too, built from its own stacks/.
 
 Commands that change a stack (up, down, renew, backup-volumes, restore-volumes,
 check-theme) hold its lock in the state directory for their whole run: a second one waits, saying
-for what, or with --no-wait-lock fails at once (exit 5). Commands that only read
-(ps, logs, config, verify-backup) take none.
+for what, or with --no-wait-lock fails at once (exit 5). Commands that change no
+stack (ps, logs, config, verify-backup, backups) take none.
 
 ` + exitCodeHelp,
 		Example: `  stackctl up nginx --profile debian
@@ -121,6 +121,7 @@ for what, or with --no-wait-lock fails at once (exit 5). Commands that only read
 		newBackupVolumesCommand(g),
 		newVerifyBackupCommand(g),
 		newRestoreVolumesCommand(g),
+		newBackupsCommand(g),
 		newGenerationsCommand(g),
 		newRollbackCommand(g),
 		newPruneCommand(g),

@@ -14,11 +14,12 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/stackctl/stackctl/internal/atomicfile"
 	"github.com/stackctl/stackctl/internal/backup/archive"
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/offsite"
+	"github.com/stackctl/stackctl/internal/retention"
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
@@ -33,29 +34,57 @@ type Engine interface {
 
 // Options are the operator's choices for a backup.
 type Options struct {
-	// Dir receives the archive.
-	Dir string
-	// Keep, when above zero, prunes the stack's older archives in Dir down to Keep.
-	Keep int
+	// Target receives the archive: a local directory (see LocalTarget), a
+	// directory on an SFTP server, or an S3 bucket. The caller closes it.
+	Target offsite.Target
+	// Keep is the retention policy applied to the stack's archives on Target
+	// once the backup is written; an empty policy keeps them all.
+	Keep retention.Policy
 	// Recipients, when any, encrypt the archive to them.
 	Recipients []age.Recipient
 	// Progress reports bytes read from the stack; nil for none.
 	Progress Progress
+	// TestRestore, when set, proves that the new archive restores (issue 18's
+	// --test-restore): Backup calls it once the archive and its sidecar are on
+	// Target, records what it returns in the sidecar, and applies Keep only
+	// when the test passed: an archive that does not restore must not cost
+	// an older one that may. It reports a test it could not run as failed.
+	TestRestore func(ctx context.Context, t offsite.Target, name string) RestoreTest
 }
 
 // Result is what a backup wrote.
 type Result struct {
-	Path     string
+	// Name is the archive's name on the target (see offsite.ArchiveLocation).
+	Name     string
 	Manifest archive.Manifest
-	// Written is the archive's size on disk.
+	// Written and SHA256 are the archive's size and checksum, as the target holds it.
 	Written int64
-	Pruned  []string
+	SHA256  string
+	// RestoreTest is what Options.TestRestore found; nil when it was not set.
+	RestoreTest *RestoreTest
+	// Pruned are the archives Keep removed, oldest first.
+	Pruned []string
 }
 
-// Backup writes one archive of st's persistent state while st keeps running: the
-// database first, as a pg_dump snapshot, then every other named volume, so that
-// every attachment the dump refers to is in the archive.
+// Backup writes one archive of st's persistent state to o.Target while st
+// keeps running: the database first, as a pg_dump snapshot, then every other
+// named volume, so that every attachment the dump refers to is in the archive.
+// The archive streams to the target, becoming final only once complete; its
+// sidecar follows, then the retention policy. The target is checked before
+// anything is read from the stack.
+//
+// One backup of a stack runs at a time on a host: the caller holds the
+// stack's lock. A local directory is locked as well, for one backup at a time
+// into it whatever the stack, which lets a backup clear at once what killed
+// ones left there. A remote target has no lock of its own: SFTP and S3 offer
+// none that a killed stackctl would not leave held, and none is needed, since
+// names carry the stack and the second, a commit refuses to replace an
+// archive, and what killed uploads left is swept once idle for an hour
+// (offsite.DefaultIdle).
 func Backup(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack, o Options) (Result, error) {
+	if err := o.Target.Check(ctx); err != nil {
+		return Result{}, err
+	}
 	pers, err := r.Persistence(ctx, st)
 	if err != nil {
 		return Result{}, err
@@ -75,39 +104,84 @@ func Backup(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack, o O
 	if m.RedmineVersion, m.PostgresVersion, err = stk.versions(ctx); err != nil {
 		return Result{}, err
 	}
-	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-		return Result{}, fmt.Errorf("creating %s: %w", o.Dir, err)
+	if dir, ok := offsite.LocalDir(o.Target); ok {
+		unlock, err := lockDir(dir)
+		if err != nil {
+			return Result{}, err
+		}
+		defer unlock()
 	}
-	unlock, err := lockDir(o.Dir)
+
+	name := archive.FileName(st.Name, m.Created, len(o.Recipients) > 0)
+	up, err := o.Target.Create(ctx, name)
 	if err != nil {
 		return Result{}, err
 	}
-	defer unlock()
-
-	name := archive.FileName(st.Name, m.Created, len(o.Recipients) > 0)
-	final := filepath.Join(o.Dir, name)
-	if _, err := os.Lstat(final); err == nil {
-		return Result{}, fmt.Errorf("%s exists already: wait a second and run the backup again", final)
-	}
+	defer up.Abort() // after Commit, it does nothing
 	progress := o.Progress
 	if progress == nil {
 		progress = nopProgress{}
 	}
 	progress.Start("backup "+st.Name, stk.estimate(ctx))
-	written, m, err := writeAtomic(final, func(f io.Writer) (archive.Manifest, error) {
-		return stk.write(ctx, f, m, o.Recipients, progress)
-	})
+	m, err = stk.write(ctx, up, m, o.Recipients, progress)
+	var c offsite.Committed
+	if err == nil {
+		c, err = up.Commit(ctx)
+	}
 	progress.Done(err)
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Path: final, Manifest: m, Written: written}
-	if o.Keep > 0 {
-		if res.Pruned, err = prune(o.Dir, st.Name, o.Keep, name); err != nil {
-			return res, fmt.Errorf("the backup is written to %s, but pruning older ones failed: %w", final, err)
+	return finish(ctx, st.Name, o, newSidecar(m, c, len(o.Recipients) > 0))
+}
+
+// finish does what follows the commit of an archive, described by s (from
+// newSidecar): its sidecar, its restore test, the retention policy. The
+// archive is kept whatever fails here; the error says so.
+func finish(ctx context.Context, stackName string, o Options, s Sidecar) (Result, error) {
+	res := Result{Name: s.Archive, Manifest: *s.Manifest, Written: s.Size, SHA256: s.SHA256}
+	at := offsite.Location{Target: o.Target, Name: s.Archive}
+	if err := writeSidecar(ctx, o.Target, s); err != nil {
+		return res, fmt.Errorf("the backup is written to %s, but its sidecar is not: %w", at, err)
+	}
+	if o.TestRestore != nil {
+		rt := o.TestRestore(ctx, o.Target, s.Archive)
+		res.RestoreTest = &rt
+		if err := RecordRestoreTest(ctx, o.Target, s.Archive, rt); err != nil {
+			return res, fmt.Errorf("the backup is written to %s, but: %w", at, err)
+		}
+		if !rt.Passed {
+			return res, fmt.Errorf("the backup is written to %s, but its restore test failed at %s: %s: no older backup was removed", at, rt.FailedStep, rt.Message)
 		}
 	}
+	if o.Keep.Empty() {
+		return res, nil
+	}
+	listed, err := List(ctx, o.Target, stackName)
+	var plan retention.Plan
+	if err == nil {
+		plan, err = PlanRetention(listed, o.Keep)
+	}
+	if err == nil {
+		res.Pruned, err = Prune(ctx, o.Target, plan, s.Archive)
+	}
+	if err != nil {
+		return res, fmt.Errorf("the backup is written to %s, but pruning older ones failed: %w", at, err)
+	}
 	return res, nil
+}
+
+// LocalTarget is the local directory dir as a target, made when missing (0700:
+// it will hold whole trackers), as the backup directory always was; a
+// directory named as a target URL must exist instead (see offsite.Parse).
+func LocalTarget(dir string) (offsite.Target, error) {
+	if strings.Contains(dir, "://") {
+		return nil, fmt.Errorf("%w: backup directory %s is a URL: name a directory", errs.InvalidInput, dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	return offsite.Parse(dir)
 }
 
 // live is the running stack as a backup reads it: the containers that hold what the archive takes.
@@ -273,27 +347,6 @@ func (s *live) produce(ctx context.Context, e archive.Entry, out io.Writer) erro
 	return fmt.Errorf("unknown kind %q", e.Kind)
 }
 
-// writeAtomic writes an archive with atomicfile.Write, so that an interrupted run
-// never leaves a file that looks complete, and counts its bytes. The file is
-// created 0600: it holds the whole tracker.
-func writeAtomic(final string, write func(io.Writer) (archive.Manifest, error)) (int64, archive.Manifest, error) {
-	var (
-		n int64
-		m archive.Manifest
-	)
-	err := atomicfile.Write(final, 0o600, func(w io.Writer) error {
-		cw := &countingWriter{w: w}
-		var err error
-		m, err = write(cw)
-		n = cw.n
-		return err
-	})
-	if err != nil {
-		return 0, archive.Manifest{}, err
-	}
-	return n, m, nil
-}
-
 // lockDir takes an exclusive lock on dir for one backup at a time, and clears the
 // partial files that earlier, killed runs left: none of them can still be written.
 func lockDir(dir string) (func(), error) {
@@ -311,25 +364,6 @@ func lockDir(dir string) (func(), error) {
 		}
 	}
 	return func() { f.Close() }, nil
-}
-
-// prune removes the stack's archives in dir beyond the keep newest, never keepName.
-func prune(dir, stackName string, keep int, keepName string) ([]string, error) {
-	names, err := Archives(dir, stackName)
-	if err != nil {
-		return nil, err
-	}
-	var removed []string
-	for i := 0; i < len(names)-keep; i++ {
-		if names[i] == keepName {
-			continue
-		}
-		if err := os.Remove(filepath.Join(dir, names[i])); err != nil {
-			return removed, err
-		}
-		removed = append(removed, filepath.Join(dir, names[i]))
-	}
-	return removed, nil
 }
 
 // Archives lists the file names of stackName's archives in dir, oldest first
@@ -373,16 +407,5 @@ type counting struct {
 func (c *counting) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.p.Add(int64(n))
-	return n, err
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
 	return n, err
 }

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/state"
 	"github.com/stackctl/stackctl/internal/volume"
@@ -45,41 +44,23 @@ type RestoreResult struct {
 	Switched bool
 }
 
-// VerifyFile reads the archive at path in full and checks it, changing nothing.
-func VerifyFile(path string, identities []age.Identity, progress Progress) (archive.Manifest, error) {
-	f, err := openArchive(path)
-	if err != nil {
-		return archive.Manifest{}, err
-	}
-	defer f.Close()
-	return verifyOpen(f, identities, progress)
-}
-
-// openArchive opens an archive to read; a missing one is errs.NotFound.
-func openArchive(path string) (*os.File, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errs.NotFound, err)
-	}
-	return f, nil
-}
-
-// verifyOpen verifies the archive open as f, from its start.
-func verifyOpen(f *os.File, identities []age.Identity, progress Progress) (archive.Manifest, error) {
+// Verify reads the archive at loc in full and checks it, changing nothing.
+func Verify(ctx context.Context, loc offsite.Location, identities []age.Identity, progress Progress) (archive.Manifest, error) {
 	if progress == nil {
 		progress = nopProgress{}
 	}
-	fi, err := f.Stat()
+	src, err := loc.Open(ctx)
 	if err != nil {
 		return archive.Manifest{}, err
 	}
-	progress.Start("verify "+filepath.Base(f.Name()), fi.Size())
-	m, err := archive.Verify(&counting{r: f, p: progress}, identities...)
+	defer src.Close()
+	progress.Start("verify "+loc.Name, src.Size())
+	m, err := archive.Verify(&counting{r: src, p: progress}, identities...)
 	progress.Done(err)
 	return m, err
 }
 
-// Restore brings st back to the state in the archive at file, as a new
+// Restore brings st back to the state in the archive at loc, as a new
 // generation beside the active one, which keeps serving until the switch and
 // stays afterwards (reachable by 'stackctl rollback'): nothing is destroyed.
 // From the archive's header it refuses, changing nothing, an archive of
@@ -87,66 +68,56 @@ func verifyOpen(f *os.File, identities []age.Identity, progress Progress) (archi
 // makes the generation with the archive as its seed, which refuses data from a
 // newer Redmine or PostgreSQL than the images and too little room, and reads
 // the archive once, checking it as it writes.
-func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, file string, o RestoreOptions) (RestoreResult, error) {
-	rs, source, err := openSeed(ctx, r, e, st, file, o)
+func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, loc offsite.Location, o RestoreOptions) (RestoreResult, error) {
+	rs, err := openSeed(ctx, r, e, st, loc, o)
 	if err != nil {
 		return RestoreResult{}, err
 	}
 	defer rs.close()
-	res, err := r.NewGeneration(ctx, st, rs, state.MadeRestore, source, o.Up)
+	res, err := r.NewGeneration(ctx, st, rs, state.MadeRestore, loc.String(), o.Up)
 	if err != nil {
 		return RestoreResult{}, err
 	}
 	return RestoreResult{Manifest: rs.m, URL: res.URL, From: res.From, Gen: res.Gen, Switched: res.Switched}, nil
 }
 
-// openSeed opens the archive at file as the seed of a new generation of st,
+// openSeed opens the archive at loc as the seed of a new generation of st,
 // refusing, from its header and changing nothing, an archive of another
 // stack or one that lacks some of the stack's volumes. One pass: the
 // content is checked as it is written (each part's zstd checksum as it is
 // read, each entry's SHA-256 and size against the manifest at the end), into
 // a new generation that any failure removes. Nothing is read twice, so
-// nothing can change between a check and a write. source is what the
-// generation records it was made from.
-func openSeed(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, file string, o RestoreOptions) (rs *restore, source string, err error) {
+// nothing can change between a check and a write. The caller closes it.
+func openSeed(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, loc offsite.Location, o RestoreOptions) (rs *restore, err error) {
 	if o.Progress == nil {
 		o.Progress = nopProgress{}
 	}
-	f, err := openArchive(file)
+	src, err := loc.Open(ctx)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			f.Close()
+			src.Close()
 		}
 	}()
-	fi, err := f.Stat()
+	ar, err := archive.NewReader(src, o.Identities...)
 	if err != nil {
-		return nil, "", err
-	}
-	ar, err := archive.NewReader(f, o.Identities...)
-	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	m := ar.Header()
 	// Sizes for the room check and the progress, from the manifest at the
 	// archive's end (an encrypted archive's is not known before it is read).
-	sizes, known := archive.PeekManifest(f, fi.Size())
+	sizes, known := archive.PeekManifest(src, src.Size())
 	if !known || !sameEntries(m, sizes) {
 		sizes = archive.Manifest{}
 	}
-	copied, err := refuse(ctx, r, st, file, m, o.Only)
+	copied, err := refuse(ctx, r, st, loc.String(), m, o.Only)
 	if err != nil {
 		ar.Close()
-		return nil, "", err
+		return nil, err
 	}
-	rs = &restore{e: e, r: r, st: st, name: file, size: fi.Size(), ar: ar, m: m, sizes: sizes, only: o.Only, copied: copied, progress: o.Progress, file: f}
-	source = file
-	if abs, err := filepath.Abs(file); err == nil {
-		source = abs
-	}
-	return rs, source, nil
+	return &restore{e: e, r: r, st: st, name: loc.String(), size: src.Size(), ar: ar, m: m, sizes: sizes, only: o.Only, copied: copied, progress: o.Progress, file: src}, nil
 }
 
 // sameEntries says whether the manifests a and b plan the same entries of the same stack.

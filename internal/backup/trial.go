@@ -5,10 +5,11 @@ import (
 
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
+	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
-// TestRestore proves the archive at file restores into a working tracker:
+// TestRestore proves the archive at loc restores into a working tracker:
 // restored, as restore-volumes would, into a throwaway generation beside the
 // running stack, which serves throughout and is never switched, then started
 // privately and checked as its administrator would use it (stack.Trial:
@@ -16,11 +17,11 @@ import (
 // recorded digest), then removed. A failure is a *stack.TrialError naming
 // the step; the archive's own checks (every checksum) come first, as it is
 // read.
-func TestRestore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, file string, o RestoreOptions) (stack.TrialResult, error) {
-	rs, source, err := openSeed(ctx, r, e, st, file, o)
+func TestRestore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, loc offsite.Location, o RestoreOptions) (stack.TrialResult, error) {
+	rs, err := openSeed(ctx, r, e, st, loc, o)
 	if err != nil {
 		return stack.TrialResult{}, &stack.TrialError{Step: stack.StepRestore, Err: err}
 	}
 	defer rs.close()
-	return r.Trial(ctx, st, rs, source, o.Up)
+	return r.Trial(ctx, st, rs, loc.String(), o.Up)
 }

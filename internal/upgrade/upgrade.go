@@ -251,12 +251,18 @@ func (u *upgrade) run(ctx context.Context, p plan) (Result, error) {
 	if err := u.begin(stepBackup); err != nil {
 		return Result{}, err
 	}
-	b, err := backup.Backup(ctx, r, u.e, st, backup.Options{Dir: filepath.Join(u.o.BackupDir, "pre-upgrade"), Progress: u.o.Progress})
+	dir := filepath.Join(u.o.BackupDir, "pre-upgrade")
+	target, err := backup.LocalTarget(dir)
 	if err != nil {
 		return Result{}, err
 	}
-	u.res.Backup = b.Path
-	u.logf("upgrade %s: pre-upgrade backup: %s", st.Name, b.Path)
+	defer target.Close()
+	b, err := backup.Backup(ctx, r, u.e, st, backup.Options{Target: target, Progress: u.o.Progress})
+	if err != nil {
+		return Result{}, err
+	}
+	u.res.Backup = filepath.Join(dir, b.Name)
+	u.logf("upgrade %s: pre-upgrade backup: %s", st.Name, u.res.Backup)
 
 	if err := u.begin(stepMaintenance); err != nil {
 		return Result{}, err
