@@ -19,11 +19,12 @@ import (
 var scheduledBackupFlags = []string{
 	"out", "keep", "encrypt-to",
 	"to", "keep-last", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly",
+	"test-restore", "identity", "timeout",
 }
 
 // pathBackupFlags may name files or directories: made absolute before they go
 // into a unit, which runs from /. An age recipient (age1…) and a URL are not paths.
-var pathBackupFlags = map[string]bool{"out": true, "to": true, "encrypt-to": true}
+var pathBackupFlags = map[string]bool{"out": true, "to": true, "encrypt-to": true, "identity": true}
 
 // retentionFlags registers the calendar retention rules into p, with
 // restic's meaning (see internal/retention).

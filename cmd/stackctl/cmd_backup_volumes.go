@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -12,9 +13,12 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stackctl/stackctl/internal/backup"
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/retention"
+	"github.com/stackctl/stackctl/internal/stack"
 )
 
 type backupVolumesOptions struct {
@@ -23,6 +27,10 @@ type backupVolumesOptions struct {
 	keep      int
 	policy    retention.Policy
 	encryptTo []string
+	// testRestore proves the new archive restores; identities open it when encrypted.
+	testRestore bool
+	identities  []string
+	timeout     time.Duration
 }
 
 func (o *backupVolumesOptions) AddFlags(fs *pflag.FlagSet) {
@@ -31,6 +39,10 @@ func (o *backupVolumesOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.keep, "keep", 0, "same as --keep-last: keep only the N newest archives of the stack on the target (0 keeps all)")
 	retentionFlags(fs, &o.policy)
 	fs.StringArrayVar(&o.encryptTo, "encrypt-to", nil, "encrypt to this age recipient (age1…), or to every recipient in this file; repeatable")
+	fs.BoolVar(&o.testRestore, "test-restore", false, "then restore the archive into a throwaway generation beside the running stack, start it privately, "+
+		"log in, read the newest issue and the newest attachment, remove it, and record the result beside the archive")
+	fs.StringArrayVarP(&o.identities, "identity", "i", nil, "age identity file that opens the encrypted archive for --test-restore; repeatable")
+	fs.DurationVar(&o.timeout, "timeout", 0, "how long --test-restore waits for the throwaway generation to be healthy (default 5m)")
 }
 
 // check refuses, before anything is read or written, what every run would
@@ -60,6 +72,12 @@ func (o *backupVolumesOptions) check(flags *pflag.FlagSet) (retention.Policy, []
 		}
 	}
 	recipients, err := parseRecipients(o.encryptTo)
+	if err == nil && o.testRestore && len(recipients) > 0 && len(o.identities) == 0 {
+		err = fmt.Errorf("%w: --test-restore of an encrypted archive needs an --identity that opens it", errUsage)
+	}
+	if err == nil && !o.testRestore && (len(o.identities) > 0 || flags.Changed("timeout")) {
+		err = fmt.Errorf("%w: --identity and --timeout are --test-restore's: add it, or leave them out", errUsage)
+	}
 	return p, recipients, err
 }
 
@@ -138,11 +156,19 @@ func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOpt
 	}
 	defer release()
 	start := time.Now()
-	res, err := backup.Backup(ctx, r, e, st, backup.Options{
-		Target: target, Keep: policy, Recipients: recipients, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()),
-		// --test-restore (issue 18) sets TestRestore here: the hook runs the
-		// test once the archive is written and records its result.
-	})
+	opts := backup.Options{Target: target, Keep: policy, Recipients: recipients, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal())}
+	if o.testRestore {
+		ids, err := parseIdentities(o.identities)
+		if err != nil {
+			return err
+		}
+		opts.TestRestore = func(ctx context.Context, t offsite.Target, name string) backup.RestoreTest {
+			return testRestore(ctx, g, r, e, st, offsite.Location{Target: t, Name: name}, backup.RestoreOptions{
+				Identities: ids, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()), Up: stack.UpOptions{Timeout: o.timeout},
+			})
+		}
+	}
+	res, err := backup.Backup(ctx, r, e, st, opts)
 	if res.Name == "" {
 		return err
 	}
@@ -157,6 +183,26 @@ func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOpt
 	// Printed even when what follows the commit failed: the archive is there.
 	fmt.Fprintln(g.stdout, offsite.ArchiveLocation(where, res.Name))
 	return err
+}
+
+// testRestore runs the restore test of the archive at loc, saying what it
+// does and how it ended, as the sidecar records it.
+func testRestore(ctx context.Context, g *globalOptions, r stack.Runner, e *engine.Engine, st catalog.Stack, loc offsite.Location, o backup.RestoreOptions) backup.RestoreTest {
+	fmt.Fprintf(g.stderr, "stack %s: testing that %s restores, in a throwaway generation beside the one that serves\n", st.Name, loc.Name)
+	start := time.Now()
+	res, err := backup.TestRestore(ctx, r, e, st, loc, o)
+	rt := backup.RestoreTest{Passed: err == nil, At: time.Now().UTC().Truncate(time.Second), DurationSeconds: time.Since(start).Round(100 * time.Millisecond).Seconds()}
+	var te *stack.TrialError
+	switch {
+	case err == nil:
+		rt.Message = strings.Join(res.Steps, "; ")
+		fmt.Fprintf(g.stderr, "stack %s: the restore test passed in %.1fs: %s\n", st.Name, rt.DurationSeconds, rt.Message)
+	case errors.As(err, &te):
+		rt.FailedStep, rt.Message = te.Step, te.Err.Error()
+	default:
+		rt.FailedStep, rt.Message = stack.StepRestore, err.Error()
+	}
+	return rt
 }
 
 // defaultStack is args, or redmine when no stack is named: the stack with data.

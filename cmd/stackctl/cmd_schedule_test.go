@@ -112,13 +112,17 @@ func TestScheduleInstallListRemove(t *testing.T) {
 
 // TestSchedulePassedFlags: every flag of the one list is offered and passed on.
 func TestSchedulePassedFlags(t *testing.T) {
-	values := map[string]string{"to": "/srv/backups", "out": "/srv/backups", "encrypt-to": "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"}
+	values := map[string]string{"to": "/srv/backups", "out": "/srv/backups", "encrypt-to": "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+		"test-restore": "true", "identity": "/etc/stackctl/backup-identity.txt", "timeout": "10m0s"}
+	// Flags that backup-volumes takes only beside another.
+	with := map[string][]string{"identity": {"--test-restore"}, "timeout": {"--test-restore"}}
 	for _, name := range scheduledBackupFlags {
 		v, ok := values[name]
 		if !ok {
 			v = "3"
 		}
-		code, stdout, stderr := run(t, "schedule", "backup", "redmine", "--dir", "../..", "--daily", "01:00", "--init", "cron", "--dry-run", "--"+name, v)
+		args := append([]string{"schedule", "backup", "redmine", "--dir", "../..", "--daily", "01:00", "--init", "cron", "--dry-run", "--" + name + "=" + v}, with[name]...)
+		code, stdout, stderr := run(t, args...)
 		if code != exitOK || !strings.Contains(stdout, " --"+name+"="+v) {
 			t.Errorf("--%s: exit %d, not passed on:\n%s%s", name, code, stdout, stderr)
 		}

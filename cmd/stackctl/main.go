@@ -48,6 +48,7 @@ const (
 	// off-site backup targets
 	exitOffsiteAuth    = 26
 	exitOffsiteHostKey = 27
+	exitRestoreTest    = 28
 	exitInterrupted    = 130
 )
 
@@ -82,6 +83,8 @@ const exitCodeHelp = `Exit codes:
        no S3 keys in the environment or the credentials file)
   27   off-site backup target: the SFTP server's host key is not in known_hosts, differs from
        the one recorded there, or from the pinned host-key fingerprint
+  28   backup-volumes --test-restore: the archive was written, but restoring it into a
+       throwaway generation failed (the message names the step); no older archive was pruned
   130  interrupted`
 
 func main() {
@@ -115,6 +118,8 @@ func exitCode(err error, interrupted bool) int {
 		return exitOffsiteAuth
 	case errors.Is(err, offsite.ErrHostKey):
 		return exitOffsiteHostKey
+	case errors.Is(err, backup.ErrRestoreTest):
+		return exitRestoreTest
 	case errors.Is(err, errs.InvalidInput), errors.Is(err, errUsage), errors.Is(err, validate.ErrFindings):
 		return exitInvalid
 	case errors.Is(err, errs.NotRunning), errors.Is(err, errs.NotFound):

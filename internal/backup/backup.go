@@ -151,7 +151,7 @@ func finish(ctx context.Context, stackName string, o Options, s Sidecar) (Result
 			return res, fmt.Errorf("the backup is written to %s, but: %w", at, err)
 		}
 		if !rt.Passed {
-			return res, fmt.Errorf("the backup is written to %s, but its restore test failed at %s: %s: no older backup was removed", at, rt.FailedStep, rt.Message)
+			return res, fmt.Errorf("the backup is written to %s, but its %w at %q: %s: no older backup was removed", at, ErrRestoreTest, rt.FailedStep, rt.Message)
 		}
 	}
 	if o.Keep.Empty() {

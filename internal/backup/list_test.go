@@ -210,7 +210,7 @@ func TestFinish(t *testing.T) {
 	t.Run("restore test failed", func(t *testing.T) {
 		target, s := setup(t, 23)
 		res, err := finish(ctx, "redmine", Options{Target: target, Keep: retention.Policy{Last: 1}, TestRestore: test(false)}, s)
-		if err == nil || !strings.Contains(err.Error(), "restore test failed at smoke check: issue 1 could not be read: no older backup was removed") {
+		if !errors.Is(err, ErrRestoreTest) || !strings.Contains(err.Error(), `restore test failed at "smoke check": issue 1 could not be read: no older backup was removed`) {
 			t.Fatalf("finish: %v", err)
 		}
 		if len(res.Pruned) != 0 || len(left(t, target)) != 4 {
