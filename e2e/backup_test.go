@@ -157,6 +157,9 @@ func TestBackupRestore(t *testing.T) {
 	// Restores beside the running stack, rollback, prune, and the faults between.
 	generations(t, api, env, rm, arch, encrypted, keyFile, out, checkAll)
 
+	// Off-site: SFTP and S3, retention, schedules, restore tests (issue 18).
+	offsiteBackups(t, api, env, rm, checkAll)
+
 	// A stopped stack with data: the restore's generation starts behind nginx,
 	// whose choice of generation outlives down and names the one before.
 	mustRun(t, env, "down", "redmine")
