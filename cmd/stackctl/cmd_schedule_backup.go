@@ -45,7 +45,8 @@ func newScheduleBackupCommand(g *globalOptions, so *scheduleOptions) *cobra.Comm
 		Short: "Install a timer (or cron entry) that backs up a stack",
 		Long: `Install a schedule that runs 'stackctl backup-volumes STACK' for this site
 (--dir) and state directory (STACKCTL_STATE_DIR), with the backup-volumes flags
-given here, passed on as they are: --to or --out, --keep-* (--keep), --encrypt-to.
+given here, passed on as they are: --to or --out, --keep-* (--keep), --encrypt-to,
+--test-restore (with --identity, --timeout).
 What backup-volumes would refuse at every run is refused here. Scheduling a stack
 again replaces its schedule.
 
