@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,7 +34,7 @@ import (
 // stopped mid-upload leave nothing that lists as an archive and the stack
 // untouched; wrong credentials, an unknown host key and a missing bucket are
 // refused with their exit codes, naming the target. Then a schedule's
-// service run as systemd would run it: it backs up, holds the stack's lock,
+// service run as systemd would run it: it waits for the stack's lock, backs up,
 // and reports a failure to its webhook. Last, a backup of data missing a
 // table Redmine needs passes its checksums and fails its restore test,
 // naming the step.
@@ -177,7 +178,7 @@ func offsiteBackups(t *testing.T, api client.APIClient, env []string, rm *redmin
 	t.Run("a backup that does not restore", func(t *testing.T) {
 		// Redmine starts without journals (every migration is recorded), but
 		// cannot show an issue: the archive is whole, its restore is not.
-		execIn(t, api, service(t, api, redmineProject, "db"), "psql", "-U", "redmine", "-d", "redmine", "-c", "DROP TABLE journals CASCADE")
+		execIn(t, api, activeDB(t, api), "psql", "-U", "redmine", "-d", "redmine", "-c", "DROP TABLE journals CASCADE")
 		r := stackctl(t, env, "backup-volumes", "--to", sftp.URL("tracker"), "--test-restore", "--timeout", "15m")
 		if r.code != 28 || !strings.Contains(r.stderr, `restore test failed at "read the newest issue"`) {
 			t.Fatalf("backup-volumes --test-restore of data without journals: exit %d, want 28 naming the step that failed:\n%s", r.code, r.stderr)
@@ -192,6 +193,30 @@ func offsiteBackups(t *testing.T, api client.APIClient, env []string, rm *redmin
 		}
 	})
 }
+
+// activeDB is the ID of the running database container of the stack's
+// active generation (db, db-g2, ...): the only one outside a restore.
+func activeDB(t *testing.T, api client.APIClient) string {
+	t.Helper()
+	res, err := api.ContainerList(t.Context(), client.ContainerListOptions{
+		Filters: client.Filters{}.Add("label", "com.docker.compose.project="+redmineProject),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range res.Items {
+		if dbService.MatchString(c.Labels["com.docker.compose.service"]) {
+			ids = append(ids, c.ID)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("running database containers: %d, want 1", len(ids))
+	}
+	return ids[0]
+}
+
+var dbService = regexp.MustCompile(`^db(-g[0-9]+)?$`)
 
 // listBackups is 'stackctl backups --to target --json'.
 func listBackups(t *testing.T, env []string, target string) []backup.Listed {
@@ -232,8 +257,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // scheduledBackup installs a schedule into a directory standing for the
 // system's root, then runs its service as systemd would (its Environment,
-// its EnvironmentFile, its ExecStart): it backs up, holds the stack's lock
-// while it runs, and reports a failure to the webhook it was given.
+// its EnvironmentFile, its ExecStart): it waits while another holds the
+// stack's lock, then backs up, and reports a failure to the webhook it was
+// given.
 func scheduledBackup(t *testing.T, env []string, sftp *offsitetest.SFTP, rm *redmine) {
 	var mu sync.Mutex
 	var reports []map[string]any
@@ -260,17 +286,28 @@ func scheduledBackup(t *testing.T, env []string, sftp *offsitetest.SFTP, rm *red
 		return cmd
 	}
 	before := len(listBackups(t, env, sftp.URL("tracker")))
+	// The stack's lock held here, as another command would: the scheduled
+	// run must wait for it, then back up.
+	lock, err := os.OpenFile(filepath.Join(envValue(env, "STACKCTL_STATE_DIR"), "redmine", "lock"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
 	cmd := run()
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// While it runs, the stack is its: another change waits, or with --no-wait-lock fails.
-	time.Sleep(2 * time.Second)
-	if r := stackctl(t, env, "--no-wait-lock", "backup-volumes", "--to", sftp.URL("tracker")); r.code != 5 {
-		t.Errorf("a backup beside the scheduled one: exit %d, want 5 (busy):\n%s", r.code, r.stderr)
+	waitFor(t, "the scheduled run waiting for the stack's lock", func() bool { return strings.Contains(out.String(), "waiting for it") })
+	time.Sleep(time.Second)
+	if got := len(listBackups(t, env, sftp.URL("tracker"))); got != before {
+		t.Errorf("the scheduled run backed up while another held the stack's lock")
 	}
+	syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("the scheduled run: %v\n%s", err, out.String())
 	}
@@ -282,7 +319,7 @@ func scheduledBackup(t *testing.T, env []string, sftp *offsitetest.SFTP, rm *red
 	sftp.Stop()
 	defer sftp.Start()
 	failed := run()
-	err := failed.Run()
+	err = failed.Run()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 4 {
 		t.Errorf("the scheduled run with the server down: %v, want exit 4 (unavailable)", err)
@@ -293,6 +330,16 @@ func scheduledBackup(t *testing.T, env []string, sftp *offsitetest.SFTP, rm *red
 		t.Errorf("webhook reports %v, want one for stack redmine with exit code 4", reports)
 	}
 	rm.do("GET", "/projects.json", "", http.StatusOK)
+}
+
+// envValue is the value of key in env (KEY=VALUE entries).
+func envValue(env []string, key string) string {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
 }
 
 // unitCommand reads a systemd service's Environment, EnvironmentFile (under
@@ -334,7 +381,8 @@ func unitCommand(t *testing.T, root, unit string) (env, argv []string) {
 }
 
 // unquoteSystemd splits a systemd command line or assignment list: words
-// separated by spaces, double-quoted words with backslash escapes.
+// separated by spaces, double-quoted words with backslash escapes, %% and $$
+// for % and $.
 func unquoteSystemd(s string) []string {
 	var out []string
 	var w strings.Builder
@@ -345,6 +393,11 @@ func unquoteSystemd(s string) []string {
 		case quoted && c == '\\' && i+1 < len(s):
 			i++
 			w.WriteByte(s[i])
+		case (c == '%' || c == '$') && i+1 < len(s) && s[i+1] == c:
+			// %% and $$: a specifier's and a variable's sign, written as themselves.
+			i++
+			w.WriteByte(c)
+			in = true
 		case c == '"':
 			quoted, in = !quoted, true
 		case c == ' ' && !quoted:
