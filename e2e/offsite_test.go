@@ -112,10 +112,13 @@ func offsiteBackups(t *testing.T, api client.APIClient, env []string, rm *redmin
 			before, count := containerIDs(t, api, redmineProject), len(left)
 			interrupted := func(why string, cut func(*exec.Cmd), after func()) {
 				t.Helper()
+				// What an earlier interrupted upload left (swept only once idle an hour).
+				already := len(tg.leftovers())
 				cmd := startStackctl(t, env, "backup-volumes", "--to", tg.url)
-				// An upload under way: its temporary file, or its multipart upload.
-				waitFor(t, "an upload under way on "+tg.name, func() bool { return len(tg.leftovers()) > 2*count })
-				time.Sleep(500 * time.Millisecond)
+				// An upload under way: a new temporary file, or multipart upload
+				// (begun with its first 16 MiB part), then more of it.
+				waitFor(t, "an upload under way on "+tg.name, func() bool { return len(tg.leftovers()) > already })
+				time.Sleep(time.Second)
 				cut(cmd)
 				err := cmd.Wait()
 				after()

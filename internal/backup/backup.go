@@ -146,6 +146,10 @@ func finish(ctx context.Context, stackName string, o Options, s Sidecar) (Result
 	}
 	if o.TestRestore != nil {
 		rt := o.TestRestore(ctx, o.Target, s.Archive)
+		if ctx.Err() != nil {
+			// Interrupted, the test proved nothing either way: nothing is recorded.
+			return res, fmt.Errorf("the backup is written to %s, but its restore test was interrupted: %w", at, ctx.Err())
+		}
 		res.RestoreTest = &rt
 		if err := RecordRestoreTest(ctx, o.Target, s.Archive, rt); err != nil {
 			return res, fmt.Errorf("the backup is written to %s, but: %w", at, err)

@@ -2,6 +2,7 @@ package offsite
 
 import (
 	"errors"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,6 +58,7 @@ func TestParseRefuses(t *testing.T) {
 		{"s3 without bucket", "s3:///p", "name the bucket", ""},
 		{"s3 path-style not a boolean", "s3://bucket/p?path-style=maybe", "give true or false", ""},
 		{"s3 endpoint not http", "s3://bucket/p?endpoint=ftp://host", "not an http:// or https:// URL", ""},
+		{"s3 credentials in the endpoint", "s3://bucket/p?endpoint=" + url.QueryEscape("https://minio:wJalrXUtnFEMI@minio.example.org"), "the endpoint holds credentials", "wJalrXUtnFEMI"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse(tc.raw)

@@ -84,8 +84,12 @@ func parseS3(raw string) (Target, error) {
 		}
 	}
 	if e := t.endpoint; e != "" {
-		if eu, err := url.Parse(e); err != nil || (eu.Scheme != "http" && eu.Scheme != "https") || eu.Host == "" {
-			return nil, fmt.Errorf("%w: %s: endpoint %q is not an http:// or https:// URL", errs.InvalidInput, shown, e)
+		eu, err := url.Parse(e)
+		if err != nil || (eu.Scheme != "http" && eu.Scheme != "https") || eu.Host == "" {
+			return nil, fmt.Errorf("%w: %s: endpoint %q is not an http:// or https:// URL", errs.InvalidInput, shown, redact(e))
+		}
+		if eu.User != nil {
+			return nil, fmt.Errorf("%w: %s: the endpoint holds credentials: stackctl takes none in a URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a credentials file with ?credentials-file=FILE", errs.InvalidInput, shown)
 		}
 	}
 	return t, nil

@@ -268,10 +268,24 @@ func (r Runner) switchTo(ctx context.Context, st catalog.Stack, sw state.Switch)
 	// long, and a half switch would need the next command to sort it out.
 	ctx = context.WithoutCancel(ctx)
 	r.logf("stack %s: switching %s", st.Name, describeSwitch(st, sw))
+	// Other data: no mail goes into the data being left from here on.
+	if !sw.SameData() {
+		if err := r.pauseMailIn(ctx, st, sw.From); err != nil {
+			if uerr := r.update(st, func(rec *state.State) error { rec.Switch = nil; return nil }); uerr != nil {
+				return false, errors.Join(err, uerr)
+			}
+			return false, err
+		}
+	}
 	if err := r.pointFront(ctx, st, sw.To, sw.ToSlot, true); err != nil {
 		// Back to what served, whatever the reload did: it still runs.
 		if uerr := r.pointFront(ctx, st, sw.From, sw.FromSlot, true); uerr != nil {
 			return true, fmt.Errorf("%w; pointing it back at generation %d failed too (%v): the next stackctl command on %s retries", err, sw.From, uerr, st.Name)
+		}
+		if !sw.SameData() {
+			if perr := r.pointMailIn(ctx, st, sw.From, sw.FromSlot); perr != nil {
+				r.logf("stack %s: %v: mail is not polled until 'stackctl up %s'", st.Name, perr, st.Name)
+			}
 		}
 		if uerr := r.update(st, func(rec *state.State) error { rec.Switch = nil; return nil }); uerr != nil {
 			return true, errors.Join(err, uerr)
@@ -287,9 +301,13 @@ func (r Runner) finishSwitch(ctx context.Context, st catalog.Stack, sw state.Swi
 	if err := r.activate(st, sw); err != nil {
 		return err
 	}
-	if err := r.pointMailIn(ctx, st, sw.To, sw.ToSlot); err != nil {
-		// Serving is done; mail waits for the next up, which points it.
-		r.logf("stack %s: %v: mail is not polled until 'stackctl up %s'", st.Name, err, st.Name)
+	// Closed for maintenance (an upgrade, checked after the switch), mail
+	// waits: opening points it, at whichever generation then serves.
+	if closed, err := r.InMaintenance(ctx, st); err == nil && !closed {
+		if err := r.pointMailIn(ctx, st, sw.To, sw.ToSlot); err != nil {
+			// Serving is done; mail waits for the next up, which points it.
+			r.logf("stack %s: %v: mail is not polled until 'stackctl up %s'", st.Name, err, st.Name)
+		}
 	}
 	if sw.SameData() {
 		return r.removeApp(ctx, st, sw.From, sw.FromSlot)

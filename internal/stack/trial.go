@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
@@ -127,7 +129,8 @@ func (c *trialClient) logIn(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("giving an administrator an API key in the restored database: %w", err)
 	}
-	if strings.TrimSpace(out) == "" {
+	// psql prints the commands' tags too: the key went in when a line is the user's ID.
+	if !slices.ContainsFunc(strings.Fields(out), isNumber) {
 		return "", fmt.Errorf("the restored data has no active administrator")
 	}
 	var who struct {
@@ -173,11 +176,15 @@ func (c *trialClient) newestIssue(ctx context.Context) (string, error) {
 	return fmt.Sprintf("#%d of %d", id, list.TotalCount), nil
 }
 
-// newestAttachment downloads the newest attachment and checks its size and
-// digest against the database's record: the files volume came back with the
-// database that names its files.
+// newestAttachment downloads the newest attachment of an issue an
+// administrator sees (of a project neither archived nor being deleted: not
+// an upload whose form was never sent, whose container is none) and checks
+// its size and digest against the database's record: the files volume came
+// back with the database that names its files.
 func (c *trialClient) newestAttachment(ctx context.Context) (string, error) {
-	out, err := c.r.psql(ctx, c.st, c.gen, "SELECT id || ' ' || filesize || ' ' || coalesce(digest, '') FROM attachments ORDER BY id DESC LIMIT 1")
+	out, err := c.r.psql(ctx, c.st, c.gen, "SELECT a.id || ' ' || a.filesize || ' ' || coalesce(a.digest, '') FROM attachments a "+
+		"JOIN issues i ON a.container_type = 'Issue' AND a.container_id = i.id JOIN projects p ON p.id = i.project_id "+
+		"WHERE p.status IN (1, 5) ORDER BY a.id DESC LIMIT 1")
 	if err != nil {
 		return "", fmt.Errorf("reading the newest attachment's record: %w", err)
 	}
@@ -217,6 +224,14 @@ func (c *trialClient) newestAttachment(ctx context.Context) (string, error) {
 	return fmt.Sprintf("#%s, %s bytes, digest checked", id, size), nil
 }
 
+// requestWait bounds one request of the restore test.
+const requestWait = 2 * time.Minute
+
+func isNumber(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil
+}
+
 func (c *trialClient) getJSON(ctx context.Context, path string, v any) error {
 	status, body, err := c.get(ctx, path)
 	if err != nil {
@@ -236,7 +251,9 @@ func (c *trialClient) getJSON(ctx context.Context, path string, v any) error {
 // program's standard input: nothing secret in an argument.
 func (c *trialClient) get(ctx context.Context, path string) (int, []byte, error) {
 	req := "GET " + path + " HTTP/1.0\r\nHost: localhost\r\nX-Redmine-API-Key: " + c.key + "\r\n\r\n"
-	script := fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d && cat >&3 && cat <&3", c.port)
+	// timeout: an application that takes the request and never answers must
+	// not hang a scheduled backup that holds the stack's lock.
+	script := fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d && cat >&3 && timeout %d cat <&3", c.port, int(requestWait/time.Second))
 	var out bytes.Buffer
 	if err := c.r.Engine.Exec(ctx, c.app, []string{"bash", "-c", script}, engine.ExecOptions{Stdin: strings.NewReader(req), Stdout: &out}); err != nil {
 		return 0, nil, fmt.Errorf("asking %s: %w", path, err)
