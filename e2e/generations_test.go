@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -207,7 +208,14 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 // activeRedmine is the running Redmine container of whichever generation and slot serves.
 func activeRedmine(t *testing.T, api client.APIClient) string {
 	t.Helper()
-	res, err := api.ContainerList(t.Context(), client.ContainerListOptions{
+	return runningOne(t, api, "Redmine", func(s string) bool { return s == "redmine" || strings.HasPrefix(s, "redmine-") })
+}
+
+// runningOne is the ID of the one running container of the Redmine stack
+// whose service name matches (what names it in a failure).
+func runningOne(t testing.TB, api client.APIClient, what string, match func(service string) bool) string {
+	t.Helper()
+	res, err := api.ContainerList(context.Background(), client.ContainerListOptions{
 		Filters: client.Filters{}.Add("label", "com.docker.compose.project="+redmineProject),
 	})
 	if err != nil {
@@ -215,12 +223,12 @@ func activeRedmine(t *testing.T, api client.APIClient) string {
 	}
 	var ids []string
 	for _, c := range res.Items {
-		if s := c.Labels["com.docker.compose.service"]; s == "redmine" || strings.HasPrefix(s, "redmine-") {
+		if match(c.Labels["com.docker.compose.service"]) {
 			ids = append(ids, c.ID)
 		}
 	}
 	if len(ids) != 1 {
-		t.Fatalf("running Redmine containers: %d, want 1", len(ids))
+		t.Fatalf("running %s containers: %d, want 1", what, len(ids))
 	}
 	return ids[0]
 }

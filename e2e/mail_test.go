@@ -146,22 +146,7 @@ func mailAtTheFront(t *testing.T, api client.APIClient, siteDir string, env []st
 // appContainer is the ID of the Redmine container that serves, in either slot.
 func appContainer(t *testing.T, api client.APIClient) string {
 	t.Helper()
-	res, err := api.ContainerList(context.Background(), client.ContainerListOptions{
-		Filters: client.Filters{}.Add("label", "com.docker.compose.project="+redmineProject),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, c := range res.Items {
-		if s := c.Labels["com.docker.compose.service"]; s == "redmine" || s == "redmine-b" {
-			ids = append(ids, c.ID)
-		}
-	}
-	if len(ids) != 1 {
-		t.Fatalf("running Redmine containers: %d, want 1", len(ids))
-	}
-	return ids[0]
+	return runningOne(t, api, "Redmine", func(s string) bool { return s == "redmine" || s == "redmine-b" })
 }
 
 func randomHex(t *testing.T) string {

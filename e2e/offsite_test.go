@@ -201,22 +201,7 @@ func offsiteBackups(t *testing.T, api client.APIClient, env []string, rm *redmin
 // active generation (db, db-g2, ...): the only one outside a restore.
 func activeDB(t *testing.T, api client.APIClient) string {
 	t.Helper()
-	res, err := api.ContainerList(t.Context(), client.ContainerListOptions{
-		Filters: client.Filters{}.Add("label", "com.docker.compose.project="+redmineProject),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, c := range res.Items {
-		if dbService.MatchString(c.Labels["com.docker.compose.service"]) {
-			ids = append(ids, c.ID)
-		}
-	}
-	if len(ids) != 1 {
-		t.Fatalf("running database containers: %d, want 1", len(ids))
-	}
-	return ids[0]
+	return runningOne(t, api, "database", dbService.MatchString)
 }
 
 var dbService = regexp.MustCompile(`^db(-g[0-9]+)?$`)
