@@ -33,7 +33,11 @@ func BenchmarkOffsiteBackup(b *testing.B) {
 		}
 	}
 	state := b.TempDir()
-	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + filepath.Join("..")}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		b.Fatal(err)
+	}
+	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + root}
 	run := func(args ...string) string {
 		b.Helper()
 		cmd := exec.Command(bin, args...)
