@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,6 +120,14 @@ func TestPush(t *testing.T) {
 // asks for basic authentication against them.
 func serveRegistry(t *testing.T, users map[string]string) string {
 	t.Helper()
+	return serveRegistryAlso(t, users)
+}
+
+// serveRegistryAlso is serveRegistry also listening on the same port at each of
+// the addresses also, for engines in containers that reach the host there
+// (they forward their own loopback port to it, so the reference stays the same).
+func serveRegistryAlso(t *testing.T, users map[string]string, also ...netip.Addr) string {
+	t.Helper()
 	cfg := &configuration.Configuration{}
 	cfg.Storage = configuration.Storage{"inmemory": configuration.Parameters{}, "delete": configuration.Parameters{"enabled": true}}
 	cfg.Log.Level = "error"
@@ -148,6 +157,15 @@ func serveRegistry(t *testing.T, users map[string]string) string {
 	}
 	srv := &http.Server{Handler: app}
 	go srv.Serve(l)
+	port := l.Addr().(*net.TCPAddr).Port
+	for _, a := range also {
+		la, err := net.Listen("tcp", netip.AddrPortFrom(a, uint16(port)).String())
+		if err != nil {
+			srv.Close()
+			t.Fatal(err)
+		}
+		go srv.Serve(la)
+	}
 	t.Cleanup(func() { srv.Close() })
 	return l.Addr().String()
 }
