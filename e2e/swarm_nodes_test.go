@@ -315,6 +315,9 @@ type swarmNode struct {
 	Driver string
 }
 
+// swarmShared is where every node mounts the cluster's shared directory.
+const swarmShared = "/srv/stackctl-shared"
+
 // swarmCluster is a manager and two workers joined into one swarm, on a
 // private bridge network of the host engine, pulling from Registry.
 type swarmCluster struct {
@@ -326,6 +329,9 @@ type swarmCluster struct {
 	Registry string
 	// Started is how long startSwarm took from nothing to three ready nodes.
 	Started time.Duration
+	// SharedHost is a directory of the host every node mounts at Shared:
+	// storage all nodes share, as NFS would be on real machines.
+	SharedHost, Shared string
 }
 
 // Manager is the client of the swarm's manager engine.
@@ -340,11 +346,12 @@ func startSwarm(t *testing.T, host client.APIClient, image string) *swarmCluster
 	removeSwarmLeftovers(t, host)
 	t.Cleanup(func() { removeSwarmLeftovers(t, host) })
 	labels := map[string]string{swarmLabel: swarmLabelVal}
+	shared := t.TempDir()
 
 	// A restarted node must keep its address (the swarm knows it by it), and
 	// fixed addresses need a subnet given at creation: take the one the engine
 	// picks as free, then create the network again with it.
-	c := &swarmCluster{host: host, Network: swarmPrefix + "-net"}
+	c := &swarmCluster{host: host, Network: swarmPrefix + "-net", SharedHost: shared, Shared: swarmShared}
 	probe, err := host.NetworkCreate(ctx, c.Network, client.NetworkCreateOptions{Driver: "bridge", Labels: labels})
 	if err != nil {
 		t.Fatal(err)
@@ -386,7 +393,7 @@ func startSwarm(t *testing.T, host client.APIClient, image string) *swarmCluster
 				Image: image, Hostname: n.Name, Labels: labels,
 				Env: []string{"REGISTRY_UPSTREAM=" + net.JoinHostPort(c.Gateway.String(), port)},
 			},
-			HostConfig: swarmNodeHostConfig(n.Name),
+			HostConfig: swarmNodeHostConfig(n.Name, shared),
 			NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 				c.Network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: addr}},
 			}},
@@ -443,7 +450,7 @@ func startSwarm(t *testing.T, host client.APIClient, image string) *swarmCluster
 // no seccomp or AppArmor profile (it mounts, makes namespaces and bridges),
 // cgroups writable for its tasks, its own storage, and a /run that starts empty
 // like a rebooted machine's (a killed node's pid files would stop dockerd).
-func swarmNodeHostConfig(volume string) *container.HostConfig {
+func swarmNodeHostConfig(volume, shared string) *container.HostConfig {
 	return &container.HostConfig{
 		Tmpfs:       map[string]string{"/run": "rw,exec,nosuid,nodev,mode=0755"},
 		CapAdd:      []string{"ALL"},
@@ -452,6 +459,7 @@ func swarmNodeHostConfig(volume string) *container.HostConfig {
 		Mounts: []mount.Mount{
 			{Type: mount.TypeVolume, Source: volume, Target: "/var/lib/docker"},
 			{Type: mount.TypeBind, Source: "/sys/fs/cgroup", Target: "/sys/fs/cgroup"},
+			{Type: mount.TypeBind, Source: shared, Target: swarmShared},
 		},
 	}
 }

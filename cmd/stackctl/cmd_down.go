@@ -6,6 +6,10 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/state"
+	"github.com/stackctl/stackctl/internal/swarm"
 )
 
 type downOptions struct {
@@ -38,6 +42,11 @@ func runDown(ctx context.Context, g *globalOptions, o *downOptions, args []strin
 	if err != nil {
 		return err
 	}
+	if d, rec, ok, err := g.onSwarm(st); err != nil {
+		return err
+	} else if ok {
+		return downSwarm(ctx, g, o, d, rec, st)
+	}
 	r, _, release, err := g.changing(ctx, st, "down")
 	if err != nil {
 		return err
@@ -47,5 +56,26 @@ func runDown(ctx context.Context, g *globalOptions, o *downOptions, args []strin
 		return err
 	}
 	fmt.Fprintf(g.stderr, "stack %s is down\n", st.Name)
+	return nil
+}
+
+// downSwarm takes a stack off its swarm. Its volumes are node-local, on the
+// nodes that ran its tasks, out of the manager's reach: stackctl does not
+// remove them, and says where they are.
+func downSwarm(ctx context.Context, g *globalOptions, o *downOptions, d swarm.Deployer, rec state.Swarm, st catalog.Stack) error {
+	if o.volumes {
+		return fmt.Errorf("%w: stack %s runs on a swarm, whose volumes are node-local (the database's on node %s): "+
+			"take the stack down without --volumes, then remove the volumes labelled com.docker.stack.namespace=%s on each node with 'docker volume rm'",
+			errs.InvalidInput, st.Name, rec.DataNode, st.ComposeProject())
+	}
+	release, err := g.lock(ctx, st, "down")
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := d.Remove(ctx, st.ComposeProject()); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stderr, "stack %s is off the swarm; its data stays in the volumes on node %s, which the next 'stackctl up %s' uses again\n", st.Name, rec.DataNode, st.Name)
 	return nil
 }

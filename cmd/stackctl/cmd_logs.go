@@ -5,6 +5,7 @@ import (
 
 	"github.com/docker/compose/v5/cmd/formatter"
 	"github.com/docker/compose/v5/pkg/api"
+	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -40,6 +41,13 @@ func runLogs(ctx context.Context, g *globalOptions, o *logsOptions, args []strin
 	st, err := stackArg(args[:min(len(args), 1)])
 	if err != nil {
 		return err
+	}
+	if d, _, ok, err := g.onSwarm(st); err != nil {
+		return err
+	} else if ok {
+		return d.Logs(ctx, st.ComposeProject(), args[1:], g.stdout, client.ServiceLogsOptions{
+			Follow: o.follow, Tail: o.tail, Timestamps: o.timestamps,
+		})
 	}
 	r, _, err := g.runner(ctx)
 	if err != nil {

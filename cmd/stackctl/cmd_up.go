@@ -10,8 +10,10 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/settings"
 	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/swarm"
 )
 
 type upOptions struct {
@@ -21,6 +23,13 @@ type upOptions struct {
 	rebuildBases bool
 	timeout      time.Duration
 	noWait       bool
+	// A deploy on a swarm (see docs/swarm.md).
+	on          string
+	swarmHost   string
+	registry    string
+	dataNode    string
+	replicas    int
+	filesVolume []string
 }
 
 func (o *upOptions) AddFlags(fs *pflag.FlagSet) {
@@ -30,6 +39,12 @@ func (o *upOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.rebuildBases, "rebuild-bases", false, "rebuild the debian bases even when their recipe has not changed")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the stack to become healthy")
 	fs.BoolVar(&o.noWait, "no-wait", false, "return once containers are started, without waiting for health (a first start's configuration waits for the next up)")
+	fs.StringVar(&o.on, "on", "", "where the stack runs: engine (this Docker engine, with Compose) or swarm (a Docker Swarm; see docs/swarm.md) (default: where it runs already, else engine)")
+	fs.StringVar(&o.swarmHost, "swarm-host", "", "with --on swarm: the API address of a manager of the swarm, such as tcp://10.0.0.2:2375 (default: DOCKER_HOST's engine)")
+	fs.StringVar(&o.registry, "registry", "", "with --on swarm: REGISTRY[/PREFIX] the images are pushed to and the nodes pull from, by digest (default: the one recorded)")
+	fs.StringVar(&o.dataNode, "data-node", "", "with --on swarm: the node to label "+swarm.DataLabel+"=true, which keeps the database and its node-local volumes, when no node is labelled")
+	fs.IntVar(&o.replicas, "replicas", 0, "with --on swarm: Redmine's tasks (default 2); with node-local files they all run on the data node")
+	fs.StringSliceVar(&o.filesVolume, "files-volume", nil, "with --on swarm: local driver options (KEY=VALUE,...) of storage every node mounts for Redmine's files, such as type=nfs,o=addr=10.0.0.5,device=:/export/files; Redmine's replicas then run on any node")
 }
 
 func newUpCommand(g *globalOptions) *cobra.Command {
@@ -73,6 +88,7 @@ A changed setting takes effect as any other change
 does: Redmine and nginx are handed over to new containers without an outage,
 the database (a changed db_memory) is recreated. See docs/settings.md.`,
 		Example: `  stackctl up redmine
+  stackctl up redmine --on swarm --swarm-host tcp://10.0.0.2:2375 --registry 10.0.0.2:5000 --data-node node1
   stackctl up redmine --profile debian --listen 0.0.0.0:8080
   STACKCTL_PROFILE=debian stackctl up nginx`,
 		Args: cobra.ArbitraryArgs,
@@ -108,6 +124,13 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 		return err
 	}
 	defer release()
+	onSwarm, err := o.onSwarm(r, st)
+	if err != nil {
+		return err
+	}
+	if onSwarm {
+		return runUpSwarm(ctx, g, o, r, st, profile, set)
+	}
 	res, err := r.Up(ctx, st, stack.UpOptions{
 		Profile: profile, Listen: listenFor(o.listen, set), Mirror: o.mirror, RebuildBases: o.rebuildBases, Timeout: o.timeout, NoWait: o.noWait,
 	})
@@ -126,6 +149,69 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 	if h := res.HTTPS; h.NotAfter != "" {
 		fmt.Fprintf(g.stderr, "HTTPS (tls.mode %s): nginx serves a certificate valid until %s\n", h.Mode, h.NotAfter)
 	}
+	if res.AdminPasswordFile != "" {
+		fmt.Fprintf(g.stderr, "log in as admin with the password in %s\n", res.AdminPasswordFile)
+	}
+	fmt.Fprintln(g.stdout, res.URL)
+	return nil
+}
+
+// onSwarm says whether up deploys on a swarm: --on, else where the stack
+// runs already.
+func (o *upOptions) onSwarm(r stack.Runner, st catalog.Stack) (bool, error) {
+	switch o.on {
+	case "swarm":
+		return true, nil
+	case "engine":
+		rec, err := r.State.Load(st.Name)
+		if err == nil && rec.Swarm != nil {
+			err = fmt.Errorf("%w: stack %s runs on a swarm (manager %s): take it down there first ('stackctl down %s'), or use another --state-dir",
+				errs.InvalidInput, st.Name, cmp.Or(rec.Swarm.Manager, "DOCKER_HOST"), st.Name)
+		}
+		return false, err
+	case "":
+		rec, err := r.State.Load(st.Name)
+		return err == nil && rec.Swarm != nil, err
+	}
+	return false, fmt.Errorf("%w: --on %q: give engine or swarm", errUsage, o.on)
+}
+
+// runUpSwarm is up on a swarm: the recorded manager and registry unless
+// flags change them.
+func runUpSwarm(ctx context.Context, g *globalOptions, o *upOptions, r stack.Runner, st catalog.Stack, profile catalog.Profile, set settings.Loaded) error {
+	rec, err := r.State.Load(st.Name)
+	if err != nil {
+		return err
+	}
+	host, reg := o.swarmHost, o.registry
+	if rec.Swarm != nil {
+		host, reg = cmp.Or(host, rec.Swarm.Manager), cmp.Or(reg, rec.Swarm.Registry)
+	}
+	if reg == "" {
+		return fmt.Errorf("%w: a swarm's nodes pull the images from a registry: give --registry REGISTRY[/PREFIX], such as registry.example.com:5000/redmine", errUsage)
+	}
+	files, err := parseDriverOpts(o.filesVolume)
+	if err != nil {
+		return err
+	}
+	api, err := swarmAPI(host)
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	push, err := g.pusher(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := r.UpSwarm(ctx, st, stack.SwarmOptions{
+		Profile: profile, Mirror: o.mirror, RebuildBases: o.rebuildBases, Registry: reg,
+		Manager: api, ManagerHost: host, DataNode: o.dataNode, Replicas: o.replicas, FilesVolume: files,
+		Listen: listenFor(o.listen, set), Timeout: o.timeout, Push: push,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stderr, "stack %s is up on the swarm on base %s; nginx answers on every node\n", st.Name, res.Choice.Profile)
 	if res.AdminPasswordFile != "" {
 		fmt.Fprintf(g.stderr, "log in as admin with the password in %s\n", res.AdminPasswordFile)
 	}

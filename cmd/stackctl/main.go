@@ -16,6 +16,7 @@ import (
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/registry"
+	"github.com/stackctl/stackctl/internal/swarm"
 	"github.com/stackctl/stackctl/internal/theme"
 	"github.com/stackctl/stackctl/internal/upgrade"
 	"github.com/stackctl/stackctl/internal/validate"
@@ -49,6 +50,8 @@ const (
 	exitOffsiteAuth    = 26
 	exitOffsiteHostKey = 27
 	exitRestoreTest    = 28
+	exitSwarmRefused   = 29
+	exitSwarmDeploy    = 30
 	exitInterrupted    = 130
 )
 
@@ -85,6 +88,10 @@ const exitCodeHelp = `Exit codes:
        the one recorded there, or from the pinned host-key fingerprint
   28   backup-volumes --test-restore: the archive was written, but restoring it into a
        throwaway generation failed (the message names the step); no older archive was pruned
+  29   swarm refused, nothing changed: the engine is no swarm manager, no node or several
+       carry the data label, or a setting the swarm form does not support yet (tls)
+  30   swarm deploy did not converge: a service's tasks did not run healthy in time, or
+       Swarm rolled its update back (the message gives the last task error)
   130  interrupted`
 
 func main() {
@@ -120,6 +127,10 @@ func exitCode(err error, interrupted bool) int {
 		return exitOffsiteHostKey
 	case errors.Is(err, backup.ErrRestoreTest):
 		return exitRestoreTest
+	case errors.Is(err, swarm.ErrRefused):
+		return exitSwarmRefused
+	case errors.Is(err, swarm.ErrNotConverged):
+		return exitSwarmDeploy
 	case errors.Is(err, errs.InvalidInput), errors.Is(err, errUsage), errors.Is(err, validate.ErrFindings):
 		return exitInvalid
 	case errors.Is(err, errs.NotRunning), errors.Is(err, errs.NotFound):

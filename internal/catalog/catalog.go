@@ -89,6 +89,11 @@ type FirstStart struct {
 	StdinSecret string
 	// Says is the progress line shown while it runs.
 	Says string
+	// Job is the command of the one-off job that does the same on a swarm,
+	// where stackctl cannot exec in a container: it first writes the site's
+	// application settings (AppSettings, which up writes with SQL on one
+	// engine), then runs Command, its secret on standard input.
+	Job func(appSettings map[string]string) []string
 }
 
 // HasSecret says whether the stack has the secret called name.

@@ -2,6 +2,8 @@ package catalog
 
 import (
 	_ "embed"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -435,4 +437,20 @@ var redmineFirstStart = &FirstStart{
 	Command:     []string{"/docker-entrypoint.sh", "rails", "runner", configureRedmineScript},
 	StdinSecret: AdminPassword,
 	Says:        "setting the admin password, enabling the REST API, loading the default configuration",
+	Job:         redmineJob,
+}
+
+// redmineJob is the first start as a swarm job's command: the settings are
+// Setting[] assignments (the values travel as base64 of JSON, read back by
+// Ruby's parsers, never spliced into the script as code), then the first start reads the
+// admin password from the secret the job mounts at /run/secrets/<name>.
+func redmineJob(appSettings map[string]string) []string {
+	js, err := json.Marshal(appSettings)
+	if err != nil {
+		panic("a map of strings is always marshalable: " + err.Error())
+	}
+	// unpack1("m0") is strict base64 in Ruby's core (the base64 gem left
+	// the default gems in Ruby 3.4).
+	script := "JSON.parse('" + base64.StdEncoding.EncodeToString(js) + "'.unpack1('m0')).each { |k, v| Setting[k] = v unless Setting[k].to_s == v }\n" + configureRedmineScript
+	return []string{"sh", "-c", `exec /docker-entrypoint.sh rails runner "$0" < /run/secrets/` + AdminPassword, script}
 }

@@ -1,9 +1,13 @@
 package catalog
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,5 +82,41 @@ func TestPumaWorkers(t *testing.T) {
 		if got := PumaWorkers(tc.cpus, tc.memory); got != tc.want {
 			t.Errorf("PumaWorkers(%d, %q) = %d, want %d", tc.cpus, tc.memory, got, tc.want)
 		}
+	}
+}
+
+// TestRedmineJob: the swarm job's settings reach Ruby as data, whatever they
+// hold, and the admin password only through the secret's file.
+func TestRedmineJob(t *testing.T) {
+	hostile := map[string]string{"host_name": `tracker.example.com'; #{system("id")} "`, "protocol": "https"}
+	cmd := redmineFirstStart.Job(hostile)
+	if len(cmd) != 4 || cmd[0] != "sh" || cmd[1] != "-c" {
+		t.Fatalf("command %q: want sh -c SCRIPT RUBY", cmd)
+	}
+	if !strings.Contains(cmd[2], "< /run/secrets/"+AdminPassword) {
+		t.Errorf("shell %q does not feed the admin password from its secret file", cmd[2])
+	}
+	ruby := cmd[3]
+	for _, v := range hostile {
+		if strings.Contains(ruby, v) {
+			t.Errorf("the setting %q is spliced into the Ruby script:\n%s", v, ruby)
+		}
+	}
+	i := strings.Index(ruby, "JSON.parse('")
+	if i < 0 {
+		t.Fatalf("no JSON.parse of base64 in:\n%s", ruby)
+	}
+	b64 := ruby[i+len("JSON.parse('"):]
+	b64 = b64[:strings.IndexByte(b64, '\'')]
+	js, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]string
+	if err := json.Unmarshal(js, &got); err != nil || !maps.Equal(got, hostile) {
+		t.Errorf("the settings the script decodes: %v (%v), want %v", got, err, hostile)
+	}
+	if !strings.HasSuffix(ruby, configureRedmineScript) {
+		t.Error("the job does not end with the first start's own script")
 	}
 }

@@ -29,6 +29,13 @@ func (r Runner) Access(ctx context.Context, st catalog.Stack, service string) (A
 	if rec.Profile == "" {
 		return Access{}, fmt.Errorf("%w: stack %s was never started: start it with 'stackctl up %s'", errs.NotRunning, st.Name, st.Name)
 	}
+	image := st.ImageRef(rec.Profile, rec.ReleaseOf(rec.Active))
+	if rec.Swarm != nil {
+		// On a swarm: through nginx on the manager's node, with the image
+		// this engine built and pushed.
+		return Access{Front: Front{URL: rec.Swarm.URL, Open: rec.Swarm.URL}, Image: image,
+			AdminPasswordFile: r.State.SecretPath(st.Name, catalog.AdminPassword)}, nil
+	}
 	if _, err := r.Container(ctx, st, service); err != nil {
 		return Access{}, err
 	}
@@ -38,7 +45,7 @@ func (r Runner) Access(ctx context.Context, st catalog.Stack, service string) (A
 	}
 	return Access{
 		Front:             front,
-		Image:             st.ImageRef(rec.Profile, rec.ReleaseOf(rec.Active)),
+		Image:             image,
 		AdminPasswordFile: r.State.SecretPath(st.Name, catalog.AdminPassword),
 	}, nil
 }

@@ -269,41 +269,18 @@ func activeGen(rec state.State) int { return max(rec.Active, 1) }
 // with the stack's secrets that exist: every service of the compose file, as
 // generation 1.
 func (r Runner) load(ctx context.Context, st catalog.Stack, profile catalog.Profile, listen, release string) (*types.Project, error) {
-	secrets, err := r.State.SecretValues(st)
+	set, err := r.settings(ctx, st, profile, listen, release)
 	if err != nil {
 		return nil, err
 	}
-	site := r.Site
-	// Asked once, and only when the project needs it. Without an engine
-	// (config with a profile given), the compose file's default Puma shows:
-	// single mode.
-	var host *engine.Host
-	askHost := func() (engine.Host, error) {
-		if host == nil {
-			h, err := r.Engine.Host(ctx)
-			if err != nil {
-				return engine.Host{}, err
-			}
-			host = &h
-		}
-		return *host, nil
-	}
-	if st.Puma && site.PumaWorkers == nil && r.Engine != nil {
-		h, err := askHost()
-		if err != nil {
-			return nil, err
-		}
-		n := catalog.PumaWorkers(h.CPUs, site.Memory["redmine"])
-		site.PumaWorkers = &n
-	}
-	p, err := r.Checkout.Load(ctx, st, catalog.Settings{Profile: profile, Listen: cmp.Or(listen, catalog.DefaultListen), Secrets: secrets, Release: release, Site: site})
+	p, err := r.Checkout.Load(ctx, st, set)
 	if err != nil {
 		return nil, err
 	}
 	if r.Engine == nil {
 		return p, nil // the compose file as written, with no engine to fit it to
 	}
-	return p, fitKernel(p, askHost)
+	return p, fitKernel(p, func() (engine.Host, error) { return r.Engine.Host(ctx) })
 }
 
 // fitKernel drops catalog.MigrateReq's sysctl from p's services when the

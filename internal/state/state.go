@@ -38,6 +38,29 @@ type State struct {
 	Switch *Switch `json:"switch,omitempty"`
 	// Upgrade is an upgrade under way (see Upgrade).
 	Upgrade *Upgrade `json:"upgrade,omitempty"`
+	// Swarm, when set, says the stack runs on a Docker Swarm, not on the
+	// engine stackctl builds with: the commands that look at or change it
+	// go to that swarm's manager.
+	Swarm *Swarm `json:"swarm,omitempty"`
+}
+
+// Swarm is where and how a stack was last deployed on a swarm.
+type Swarm struct {
+	// Manager is the manager engine's address (tcp://host:2376,
+	// unix:///var/run/docker.sock); "" for DOCKER_HOST's.
+	Manager string `json:"manager,omitempty"`
+	// Registry is where the images were pushed and the nodes pull from.
+	Registry string `json:"registry"`
+	// DataNode is the hostname of the node keeping the node-local volumes.
+	DataNode string `json:"data_node"`
+	// Images are the deployed images by service, as digest references.
+	Images map[string]string `json:"images"`
+	// Port is the port nginx publishes on every node, and URL the stack's
+	// address through the manager's node, where stackctl's checks go.
+	Port string `json:"port"`
+	URL  string `json:"url"`
+	// DeployedAt is when the last deploy converged.
+	DeployedAt time.Time `json:"deployed_at"`
 }
 
 // Dir holds stackctl's per-stack state. Its zero value is not usable; use

@@ -1,0 +1,187 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+)
+
+// TestSwarm is issue 17's demonstration on a real swarm of three engines
+// (startSwarm: a manager and two workers, each its own dockerd in a
+// container, pulling from a registry the test serves):
+//   - 'up redmine --on swarm' builds here, pushes by digest, and deploys the
+//     Swarm form of the stack; the manager is the data node, Redmine's files
+//     are on storage every node mounts (a directory the test shares), so its
+//     two replicas run on two nodes;
+//   - Redmine answers through nginx on every node; check-theme passes; data
+//     is made through the REST API;
+//   - ps and logs read the swarm;
+//   - a worker running a Redmine replica is killed: the replica runs again
+//     elsewhere, and a probe through nginx every 100 ms counts the failures;
+//   - the database's service is updated (a new memory limit): the pinned
+//     node's data is all there after it, every attachment byte;
+//   - down takes the stack off the swarm, and up brings it back on the same data.
+func TestSwarm(t *testing.T) {
+	api := dockerAPI(t)
+	root := copyProject(t)
+	state := t.TempDir()
+	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + root}
+	c := startSwarm(t, api, swarmNodeImage(t, api))
+	mgr := c.Nodes[0]
+	managerHost := "tcp://" + net.JoinHostPort(mgr.Addr.String(), "2375")
+	up := []string{"up", "redmine", "--on", "swarm", "--profile", "debian", "--swarm-host", managerHost,
+		"--registry", c.Registry, "--data-node", mgr.Name, "--listen", "0.0.0.0:8080",
+		"--files-volume", "type=none,o=bind,device=" + c.Shared + "/redmine-files", "--timeout", "20m"}
+	if err := os.MkdirAll(filepath.Join(c.SharedHost, "redmine-files"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	r := mustRun(t, env, up...)
+	t.Logf("FIGURE deploy on the three-node swarm: %s (build, push, pull on every node, first start)", time.Since(start).Round(time.Second))
+	base := strings.TrimSpace(r.stdout)
+	rm := &redmine{t: t, base: base, password: readSecrets(t, filepath.Join(state, "redmine", "secrets"))["admin_password"]}
+	logMemory(t, c, "after the deploy")
+
+	t.Run("nginx answers on every node", func(t *testing.T) {
+		for _, n := range c.Nodes {
+			u := fmt.Sprintf("http://%s/login", net.JoinHostPort(n.Addr.String(), "8080"))
+			resp, err := http.Get(u)
+			if err != nil {
+				t.Fatalf("%s: %v", n.Name, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("%s: %s, want 200", u, resp.Status)
+			}
+		}
+	})
+	t.Run("check-theme", func(t *testing.T) {
+		mustRun(t, env, "check-theme", "--apply")
+	})
+	want := populate(t, rm)
+	want.check(t, rm)
+
+	t.Run("ps and logs read the swarm", func(t *testing.T) {
+		ps := mustRun(t, env, "ps", "redmine").stdout
+		for _, s := range []string{"db", "redmine", "nginx", mgr.Name} {
+			if !strings.Contains(ps, s) {
+				t.Errorf("ps does not name %s:\n%s", s, ps)
+			}
+		}
+		logs := mustRun(t, env, "logs", "redmine", "redmine", "--tail", "200").stdout
+		if !strings.Contains(logs, "redmine | ") {
+			t.Errorf("logs of redmine have no line prefixed by the service:\n%s", logs)
+		}
+	})
+
+	t.Run("a worker lost", func(t *testing.T) {
+		// The worker that runs a Redmine replica (two replicas, at most one a
+		// node: at least one worker has one).
+		victim := -1
+		for i := 1; i < len(c.Nodes); i++ {
+			if slices.Contains(taskNodes(t, c, redmineProject+"_redmine"), c.Nodes[i].Name) {
+				victim = i
+				break
+			}
+		}
+		if victim < 0 {
+			t.Fatalf("no worker runs a Redmine replica: %v", taskNodes(t, c, redmineProject+"_redmine"))
+		}
+		p := startProbe(fmt.Sprintf("%s/issues/%d", strings.TrimSuffix(base, "/"), firstIssue(want)))
+		lost := time.Now()
+		c.Kill(t, victim)
+		waitReplicas(t, c.Manager(), redmineProject+"_redmine", 2, nodeID(t, c.Manager(), c.Nodes[victim].Name), 15*time.Minute)
+		moved := time.Since(lost)
+		time.Sleep(5 * time.Second) // and answering from there
+		n, failures := p.stop()
+		t.Logf("FIGURE worker %s lost: its Redmine replica ran again elsewhere after %s; probe: %d requests, %d failed %v",
+			c.Nodes[victim].Name, moved.Round(time.Second), n, len(failures), failures)
+		c.Start(t, victim)
+		c.waitReady(t, len(c.Nodes), 3*time.Minute)
+		want.check(t, rm)
+	})
+
+	t.Run("the data node's data survives a service update", func(t *testing.T) {
+		before := serviceVersion(t, c.Manager(), redmineProject+"_db")
+		if err := os.WriteFile(filepath.Join(root, "stackctl.yaml"), []byte("resources:\n  db_memory: 768m\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mustRun(t, env, "up", "redmine", "--timeout", "20m")
+		if after := serviceVersion(t, c.Manager(), redmineProject+"_db"); after == before {
+			t.Fatalf("the db service was not updated (version %d)", after)
+		}
+		want.check(t, rm)
+	})
+
+	t.Run("down and up again on the same data", func(t *testing.T) {
+		mustRun(t, env, "down", "redmine")
+		ctx := context.Background()
+		svcs, err := c.Manager().ServiceList(ctx, client.ServiceListOptions{Filters: make(client.Filters).Add("label", "com.docker.stack.namespace="+redmineProject)})
+		if err != nil || len(svcs.Items) != 0 {
+			t.Fatalf("after down: services %v, %v; want none", svcs.Items, err)
+		}
+		mustRun(t, env, "up", "redmine", "--timeout", "20m")
+		want.check(t, rm)
+	})
+	logMemory(t, c, "at the end")
+}
+
+func firstIssue(c content) int {
+	ids := make([]int, 0, len(c.issues))
+	for id := range c.issues {
+		ids = append(ids, id)
+	}
+	return slices.Min(ids)
+}
+
+// waitReplicas waits until service runs want tasks, none of them on node avoid.
+func waitReplicas(t *testing.T, mgr client.APIClient, service string, want int, avoid string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		tasks, err := mgr.TaskList(context.Background(), client.TaskListOptions{Filters: make(client.Filters).Add("service", service).Add("desired-state", "running")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		running := 0
+		for _, task := range tasks.Items {
+			if task.Status.State == swarm.TaskStateRunning && task.NodeID != avoid {
+				running++
+			}
+		}
+		if running >= want {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("service %s: fewer than %d tasks running away from node %s after %s", service, want, avoid, timeout)
+}
+
+func serviceVersion(t *testing.T, mgr client.APIClient, service string) uint64 {
+	t.Helper()
+	res, err := mgr.ServiceInspect(context.Background(), service, client.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Service.Version.Index
+}
+
+func nodeID(t *testing.T, mgr client.APIClient, hostname string) string {
+	t.Helper()
+	n, err := mgr.NodeInspect(context.Background(), hostname, client.NodeInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.Node.ID
+}

@@ -1,0 +1,123 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+)
+
+func TestVersionedName(t *testing.T) {
+	key := []byte("generated secrets")
+	a := VersionedName("stackctl-redmine", "smtp_password", []byte("hunter2\n"), key)
+	if !strings.HasPrefix(a, "stackctl-redmine_smtp_password_") || len(a) != len("stackctl-redmine_smtp_password_")+12 {
+		t.Fatalf("name %q: want the namespace, the secret's name and 12 hex digits", a)
+	}
+	if b := VersionedName("stackctl-redmine", "smtp_password", []byte("hunter2\n"), key); b != a {
+		t.Errorf("same content, same key: %q then %q, want one name", a, b)
+	}
+	if b := VersionedName("stackctl-redmine", "smtp_password", []byte("hunter3\n"), key); b == a {
+		t.Errorf("a changed secret kept its name %q: Swarm cannot change a secret in place", a)
+	}
+	if b := VersionedName("stackctl-redmine", "smtp_password", []byte("hunter2\n"), []byte("other")); b == a {
+		t.Errorf("another key gave the same name %q: a name must not be computable without the key", a)
+	}
+	if b := VersionedName("stackctl-redmine", "imap_password", []byte("hunter2\n"), key); strings.TrimPrefix(b, "stackctl-redmine_imap_password_") == strings.TrimPrefix(a, "stackctl-redmine_smtp_password_") {
+		t.Errorf("two secrets with one value share a version: %q, %q", a, b)
+	}
+}
+
+func TestRegistryRef(t *testing.T) {
+	for _, tc := range []struct{ registry, image, want string }{
+		{"127.0.0.1:5000", "stackctl/redmine:debian", "127.0.0.1:5000/stackctl/redmine:debian"},
+		{"registry.example.com/team/", "stackctl/nginx:upstream", "registry.example.com/team/stackctl/nginx:upstream"},
+		{"registry.example.com:5000", "postgres:17", "registry.example.com:5000/postgres:17"},
+		{"r.example", "stackctl/base-postgres:trixie", "r.example/stackctl/base-postgres:trixie"},
+	} {
+		if got := RegistryRef(tc.registry, tc.image); got != tc.want {
+			t.Errorf("RegistryRef(%q, %q) = %q, want %q", tc.registry, tc.image, got, tc.want)
+		}
+	}
+}
+
+func TestPrefixedLines(t *testing.T) {
+	var out bytes.Buffer
+	var mu sync.Mutex
+	p := &prefixed{w: &out, mu: &mu, prefix: "db | "}
+	for _, chunk := range []string{"one\ntw", "o\n", "three"} {
+		if _, err := p.Write([]byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := out.String(); got != "db | one\ndb | two\n" {
+		t.Errorf("got %q, want whole lines, prefixed, and the unfinished one held back", got)
+	}
+}
+
+// fakeNodes is a swarm's node API; the rest of the client is not used.
+type fakeNodes struct {
+	client.APIClient
+	nodes   []swarm.Node
+	updated map[string]swarm.NodeSpec
+}
+
+func (f *fakeNodes) NodeList(context.Context, client.NodeListOptions) (client.NodeListResult, error) {
+	return client.NodeListResult{Items: f.nodes}, nil
+}
+
+func (f *fakeNodes) NodeUpdate(_ context.Context, id string, o client.NodeUpdateOptions) (client.NodeUpdateResult, error) {
+	f.updated[id] = o.Spec
+	return client.NodeUpdateResult{}, nil
+}
+
+func node(id, host string, labels map[string]string) swarm.Node {
+	return swarm.Node{ID: id, Spec: swarm.NodeSpec{Annotations: swarm.Annotations{Labels: labels}}, Description: swarm.NodeDescription{Hostname: host}}
+}
+
+func TestDataNode(t *testing.T) {
+	data := map[string]string{DataLabel: "true"}
+	for _, tc := range []struct {
+		name     string
+		nodes    []swarm.Node
+		want     string
+		got      string
+		labelled string
+		refused  string
+	}{
+		{name: "the labelled node", nodes: []swarm.Node{node("a", "n1", nil), node("b", "n2", data)}, got: "n2"},
+		{name: "the labelled node, asked for", nodes: []swarm.Node{node("a", "n1", nil), node("b", "n2", data)}, want: "n2", got: "n2"},
+		{name: "none labelled, one asked for", nodes: []swarm.Node{node("a", "n1", nil), node("b", "n2", nil)}, want: "n1", got: "n1", labelled: "a"},
+		{name: "none labelled, none asked for", nodes: []swarm.Node{node("a", "n1", nil)}, refused: "give --data-node NODE (one of n1)"},
+		{name: "another node asked for", nodes: []swarm.Node{node("a", "n1", nil), node("b", "n2", data)}, want: "n1", refused: "the data stays where it was written"},
+		{name: "two labelled", nodes: []swarm.Node{node("a", "n1", data), node("b", "n2", data)}, refused: "nodes n1, n2 all carry"},
+		{name: "an unknown node asked for", nodes: []swarm.Node{node("a", "n1", nil)}, want: "n9", refused: "n9 is not a node of this swarm"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeNodes{nodes: tc.nodes, updated: map[string]swarm.NodeSpec{}}
+			got, err := Deployer{API: f}.DataNode(context.Background(), tc.want)
+			if tc.refused != "" {
+				if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tc.refused) {
+					t.Fatalf("err %v, want ErrRefused saying %q", err, tc.refused)
+				}
+				if len(f.updated) > 0 {
+					t.Errorf("a refusal labelled %v", f.updated)
+				}
+				return
+			}
+			if err != nil || got != tc.got {
+				t.Fatalf("DataNode = %q, %v; want %q", got, err, tc.got)
+			}
+			if tc.labelled != "" && f.updated[tc.labelled].Labels[DataLabel] != "true" {
+				t.Errorf("node %s not labelled: updates %v", tc.labelled, f.updated)
+			}
+			if tc.labelled == "" && len(f.updated) > 0 {
+				t.Errorf("labelled %v, though a node was labelled already", f.updated)
+			}
+		})
+	}
+}

@@ -1,0 +1,55 @@
+package swarm
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/moby/moby/client"
+
+	"github.com/stackctl/stackctl/internal/catalog"
+)
+
+// Services are the services of st's Swarm form, by the names its compose file gives them.
+func Services(st catalog.Stack) []string { return []string{"db", st.Name, "nginx"} }
+
+// Built are the services of st's Swarm form whose images stackctl builds.
+func Built(st catalog.Stack) []string { return []string{st.Name, "nginx"} }
+
+// ImageVar is the variable of the Swarm stack file that carries service's
+// image, by digest.
+func ImageVar(service string) string { return "STACKCTL_SWARM_" + upper(service) + "_IMAGE" }
+
+// SecretVar is the variable that carries the versioned Swarm name of secret.
+func SecretVar(secret string) string { return "STACKCTL_SWARM_SECRET_" + upper(secret) }
+
+// ConfigVar is the variable that carries the versioned Swarm name of config.
+func ConfigVar(config string) string { return "STACKCTL_SWARM_CONFIG_" + upper(config) }
+
+func upper(s string) string { return strings.ToUpper(strings.ReplaceAll(s, "-", "_")) }
+
+// RegistryRef is image's name under registry (REGISTRY[/PREFIX]), keeping its
+// path and tag: stackctl/redmine:debian becomes REGISTRY/stackctl/redmine:debian,
+// postgres:17 REGISTRY/postgres:17.
+func RegistryRef(registry, image string) string {
+	path := image
+	if named, err := reference.ParseNormalizedNamed(image); err == nil {
+		path = reference.Path(named)
+		path = strings.TrimPrefix(path, "library/")
+		if t, ok := named.(reference.Tagged); ok {
+			path += ":" + t.Tag()
+		}
+	}
+	return strings.TrimSuffix(registry, "/") + "/" + path
+}
+
+// ManagerAddr is the address the manager advertises to the swarm: one of
+// the nodes nginx answers on.
+func (d Deployer) ManagerAddr(ctx context.Context) (string, error) {
+	info, err := d.API.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return "", fmt.Errorf("asking the manager its address: %w", err)
+	}
+	return info.Info.Swarm.NodeAddr, nil
+}
