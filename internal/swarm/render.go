@@ -28,6 +28,9 @@ const Version = "3.9"
 // where its node-local volumes live.
 const dataConstraint = "node.labels.org.stackctl.data == true"
 
+// frontUser is the user the front's image (our nginx) runs as.
+const frontUser = "nginx"
+
 // defaultReplicas is how many Redmine tasks run unless the operator says.
 const defaultReplicas = 2
 
@@ -131,6 +134,11 @@ func transform(s catalog.Stack, o Options) (*types.Project, []string, error) {
 		front.Ports = append(front.Ports, port)
 	}
 	front.NetworkMode = ""
+	if front.User == "" {
+		// Its image's own USER (stacks/nginx/Dockerfile), said here: the
+		// Swarm file names the image by digest, its Dockerfile out of sight.
+		front.User = frontUser
+	}
 	p.Services[g.Front] = front
 
 	// Not on Swarm: the front's generation choice and TLS files, which
