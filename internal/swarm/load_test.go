@@ -169,6 +169,9 @@ func TestCommittedFileConverts(t *testing.T) {
 	if !nc.ReadOnly || len(nc.Configs) != 1 || nc.Configs[0].ConfigName != "stackctl-redmine_nginx-site_0123456789ab" {
 		t.Errorf("nginx: read-only %v, configs %+v", nc.ReadOnly, *nc.Configs[0])
 	}
+	if nc.User != frontUser {
+		t.Errorf("nginx: user %q, want its image's own %q", nc.User, frontUser)
+	}
 	if len(nc.Mounts) != 1 || nc.Mounts[0].Type != "tmpfs" || nc.Mounts[0].Target != "/tmp" || nc.Mounts[0].TmpfsOptions == nil || nc.Mounts[0].TmpfsOptions.SizeBytes != 48<<20 {
 		t.Errorf("nginx: mounts %+v, want only a 48 MiB tmpfs at /tmp", nc.Mounts)
 	}
