@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/swarm"
 )
 
 type generateOptions struct {
@@ -18,17 +22,18 @@ type generateOptions struct {
 }
 
 func (o *generateOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.BoolVar(&o.check, "check", false, "write nothing; fail (exit 2) when a compose file differs from its model")
+	fs.BoolVar(&o.check, "check", false, "write nothing; fail (exit 2) when a generated file differs from its model")
 }
 
 func newGenerateCommand(g *globalOptions) *cobra.Command {
 	o := &generateOptions{}
 	cmd := &cobra.Command{
 		Use:   "generate [STACK...]",
-		Short: "Write the stacks' compose files from their typed models",
-		Long: `Write stacks/<stack>/compose.yaml from the typed compose model in internal/catalog.
-The compose files are generated, never edited by hand; the test suite fails when a
-committed file drifts from its model.`,
+		Short: "Write the stacks' compose files, and Swarm stack files, from their typed models",
+		Long: `Write stacks/<stack>/compose.yaml from the typed compose model in internal/catalog,
+and stacks/<stack>/swarm.yaml, the same model in the form Docker Swarm deploys, for a
+stack that has one (redmine; docs/swarm.md). The files are generated, never edited by
+hand; the test suite fails when a committed file drifts from its model.`,
 		Example: `  stackctl generate
   stackctl generate nginx --check`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -58,18 +63,25 @@ func runGenerate(_ context.Context, g *globalOptions, o *generateOptions, args [
 		if err != nil {
 			return err
 		}
-		path := root.ComposeFile(st)
-		have, _ := os.ReadFile(path)
-		switch {
-		case bytes.Equal(have, want):
-			fmt.Fprintf(g.stderr, "%s: up to date\n", path)
-		case o.check:
-			drifted = append(drifted, path)
-		default:
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				return fmt.Errorf("writing %s: %w", path, err)
+		files := map[string][]byte{root.ComposeFile(st): want}
+		if swarm.Supports(st) {
+			if files[filepath.Join(root.StackDir(st), swarm.FileName)], err = swarm.Render(st, swarm.Options{}); err != nil {
+				return err
 			}
-			fmt.Fprintf(g.stderr, "%s: written\n", path)
+		}
+		for _, path := range slices.Sorted(maps.Keys(files)) {
+			have, _ := os.ReadFile(path)
+			switch {
+			case bytes.Equal(have, files[path]):
+				fmt.Fprintf(g.stderr, "%s: up to date\n", path)
+			case o.check:
+				drifted = append(drifted, path)
+			default:
+				if err := os.WriteFile(path, files[path], 0o644); err != nil {
+					return fmt.Errorf("writing %s: %w", path, err)
+				}
+				fmt.Fprintf(g.stderr, "%s: written\n", path)
+			}
 		}
 	}
 	if len(drifted) > 0 {

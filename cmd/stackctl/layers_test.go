@@ -26,6 +26,7 @@ var layers = map[string]int{
 	"backup/archive":      2,
 	"basebuild":           3,
 	"volume":              3,
+	"swarm":               3,
 	"stack":               4,
 	"backup":              5,
 	"theme":               5,

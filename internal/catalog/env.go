@@ -37,6 +37,10 @@ var memoryVars = map[string]string{
 	"nginx":   "STACKCTL_NGINX_MEMORY",
 }
 
+// MemoryVar is the variable that sets service's memory limit, "" for a
+// service whose limit no variable sets.
+func MemoryVar(service string) string { return memoryVars[service] }
+
 // Settings are the per-run values the compose files interpolate.
 type Settings struct {
 	Profile Profile

@@ -46,6 +46,8 @@ type composeRun struct {
 	project  *types.Project
 	indexes  []*yamlIndex
 	findings []Finding
+	// swarm is set for a Swarm stack file.
+	swarm *swarmRun
 }
 
 // locate finds the file and line of a service's key path: in the file that
@@ -136,6 +138,12 @@ func (c *composeRun) check(svcs []*service) {
 		c.checkPrivileges(s)
 		c.checkLimits(s)
 		c.checkHostAccess(s)
+		if c.swarm != nil {
+			c.checkSwarm(s)
+		}
+	}
+	if c.swarm != nil {
+		c.checkSwarmFile()
 	}
 }
 
@@ -180,7 +188,8 @@ func (c *composeRun) checkState(s *service) {
 }
 
 func (c *composeRun) checkImage(s *service) {
-	if inFamily(s.names(), "redmine") && s.Build == nil {
+	// On Swarm nothing is built: SwarmBuild wants an image instead.
+	if inFamily(s.names(), "redmine") && s.Build == nil && c.swarm == nil {
 		c.add(s, ruleRedmineBuild, Error, []string{"image"}, fmt.Sprintf("Redmine runs the pulled image %s as it is", s.Image),
 			"build the service (build: with a Dockerfile FROM the Redmine image) so that its themes and plugins are part of a reviewed image")
 	}
@@ -214,6 +223,9 @@ func (c *composeRun) checkHealth(s *service) {
 	case hc == nil && (s.image == nil || !s.image.healthcheck):
 		c.add(s, ruleHealth, Error, nil, "the service has no health check, so nothing can wait for it to work",
 			"add healthcheck: with a test the image can run (e.g. [CMD, pg_isready] or an HTTP probe)")
+	}
+	if c.swarm != nil {
+		return // Swarm ignores start order: SwarmDependsOn instead
 	}
 	for _, dep := range slices.Sorted(maps.Keys(s.DependsOn)) {
 		cond := s.DependsOn[dep].Condition
@@ -341,7 +353,9 @@ func capName(c string) string {
 }
 
 func (c *composeRun) checkPrivileges(s *service) {
-	if !slices.ContainsFunc(s.SecurityOpt, func(o string) bool {
+	// A Swarm service has no no-new-privileges on engine 20.10 (API 1.41),
+	// and docker/cli's stack loader ignores security_opt.
+	if c.swarm == nil && !slices.ContainsFunc(s.SecurityOpt, func(o string) bool {
 		o = strings.ReplaceAll(strings.TrimSpace(o), "=", ":")
 		return o == "no-new-privileges" || o == "no-new-privileges:true"
 	}) {

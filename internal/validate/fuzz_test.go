@@ -35,7 +35,11 @@ func FuzzValidate(f *testing.F) {
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, content []byte) {
 		files := []composeFile{{file: filepath.Join(dir, "compose.yaml"), content: content}}
-		findings := check(ctx, files, func() (*types.Project, error) { return loadComposeFiles(ctx, files, dir, fuzzEnv) })
+		var sw *swarmRun
+		if isSwarmFile(content) {
+			sw = &swarmRun{content: content, dotEnvFile: ".env", dotEnv: map[string]string{"STACKCTL_PROFILE": "debian"}}
+		}
+		findings := check(ctx, files, sw, func() (*types.Project, error) { return loadComposeFiles(ctx, files, dir, fuzzEnv) })
 		// YAML breaks lines at \r too: count every break, as an upper bound
 		lines := bytes.Count(content, []byte("\n")) + bytes.Count(content, []byte("\r")) + 1
 		for _, fd := range findings {

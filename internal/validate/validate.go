@@ -43,7 +43,9 @@ func readComposeFiles(paths []string) ([]composeFile, error) {
 
 // Files validates compose files as 'docker compose -f FILE...' would load them:
 // the project directory is the first file's, variables come from the process
-// environment and that directory's .env, and every profile is enabled.
+// environment and that directory's .env, and every profile is enabled. A
+// Swarm stack file (see isSwarmFile) is loaded as 'docker stack deploy'
+// would: without the .env, its required variables standing in when unset.
 func Files(ctx context.Context, paths []string) (Report, error) {
 	files, err := readComposeFiles(paths)
 	if err != nil {
@@ -56,19 +58,30 @@ func Files(ctx context.Context, paths []string) (Report, error) {
 			env[k] = v
 		}
 	}
+	var sw *swarmRun
+	if isSwarmFile(files[0].content) {
+		sw = &swarmRun{content: files[0].content}
+		placeholders(files[0].content, env)
+	}
 	var envErr error
 	if dotEnv := filepath.Join(dir, ".env"); fileExists(dotEnv) {
 		vars, err := dotenv.GetEnvFromFile(env, []string{dotEnv})
 		envErr = err
+		if sw != nil {
+			sw.dotEnvFile, sw.dotEnv, envErr = dotEnv, vars, nil
+		}
 		for k, v := range vars {
-			if _, set := env[k]; !set {
+			if _, set := env[k]; !set && sw == nil {
 				env[k] = v
 			}
 		}
 	}
-	findings := check(ctx, files, func() (*types.Project, error) {
+	findings := check(ctx, files, sw, func() (*types.Project, error) {
 		if envErr != nil {
 			return nil, envErr
+		}
+		if sw != nil {
+			return loadComposeFiles(ctx, withoutVersion(files), dir, env)
 		}
 		return loadComposeFiles(ctx, files, dir, env)
 	})
@@ -106,7 +119,7 @@ func Stacks(ctx context.Context, root stack.Checkout, sts []catalog.Stack, profi
 		seen := map[string]int{}
 		inProfiles := map[string][]string{}
 		for _, p := range profiles {
-			fs := check(ctx, files, func() (*types.Project, error) {
+			fs := check(ctx, files, nil, func() (*types.Project, error) {
 				return root.Load(ctx, st, catalog.Settings{Profile: p, Listen: catalog.DefaultListen})
 			})
 			for _, f := range fs {
@@ -129,9 +142,10 @@ func Stacks(ctx context.Context, root stack.Checkout, sts []catalog.Stack, profi
 }
 
 // check loads a project and applies every rule: compose-go's loading errors,
-// the compose rules, and the Dockerfile rules of what the services build.
-func check(ctx context.Context, files []composeFile, load func() (*types.Project, error)) []Finding {
-	run := &composeRun{}
+// the compose rules, and the Dockerfile rules of what the services build;
+// with sw, those of a Swarm stack file too.
+func check(ctx context.Context, files []composeFile, sw *swarmRun, load func() (*types.Project, error)) []Finding {
+	run := &composeRun{swarm: sw}
 	for _, s := range files {
 		run.indexes = append(run.indexes, newYAMLIndex(s.file, s.content))
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/settings"
 	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/swarm"
 )
 
 // update reports -update: rewrite golden files. A test helper linked in through
@@ -135,6 +136,40 @@ func TestEveryRuleHasFixtures(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSwarmFilesValidateClean: the committed Swarm stack files pass every
+// rule, loaded as 'stackctl validate -f' loads them, with the variables
+// stackctl sets at deploy unset.
+func TestSwarmFilesValidateClean(t *testing.T) {
+	for _, name := range catalog.StackNames() {
+		st, _ := catalog.LookupStack(name)
+		if !swarm.Supports(st) {
+			continue
+		}
+		f := filepath.Join("..", "..", "stacks", name, swarm.FileName)
+		if !isSwarmFile(mustRead(t, f)) {
+			t.Errorf("%s is not recognised as a Swarm stack file", f)
+		}
+		r, err := Files(context.Background(), []string{f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Findings) > 0 {
+			var text strings.Builder
+			_ = r.WriteText(&text, "")
+			t.Errorf("stackctl validate finds problems in %s:\n%s", f, text.String())
+		}
+	}
+}
+
+func mustRead(t *testing.T, f string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // TestStacksValidateClean: stackctl's own stacks pass every rule, as stackctl
