@@ -186,7 +186,7 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 	if err := r.State.Save(st.Name, rec); err != nil {
 		return UpResult{}, fmt.Errorf("recording %s's deployment: %w", st.Name, err)
 	}
-	if err := d.Wait(ctx, dep.Namespace, timeout); err != nil {
+	if err := d.Wait(ctx, dep.Namespace, start, timeout); err != nil {
 		return UpResult{}, err
 	}
 	r.logf("stack %s: every service runs healthy on the swarm (%s)", st.Name, time.Since(start).Round(100*time.Millisecond))

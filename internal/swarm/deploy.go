@@ -322,12 +322,14 @@ func stackFilter(namespace string) client.Filters {
 // Wait follows the stack's rollout until every service runs its desired
 // tasks (a task runs only once its health check passed) and no update is
 // under way, or timeout passes. A service whose update Swarm rolled back or
-// paused fails at once, with the error its newest failed task gave.
-func (d Deployer) Wait(ctx context.Context, namespace string, timeout time.Duration) error {
+// paused fails at once, with the error its newest failed task gave; an
+// update that ended so before since (the deploy that is waited for) is an
+// earlier deploy's, and counts for nothing.
+func (d Deployer) Wait(ctx context.Context, namespace string, since time.Time, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	last := ""
 	for {
-		pending, failed, err := d.progress(ctx, namespace)
+		pending, failed, err := d.progress(ctx, namespace, since)
 		if err != nil {
 			return err
 		}
@@ -354,7 +356,7 @@ func (d Deployer) Wait(ctx context.Context, namespace string, timeout time.Durat
 
 // progress says, for each service of the stack not yet converged, what it
 // waits for; failed is set when an update was rolled back or paused.
-func (d Deployer) progress(ctx context.Context, namespace string) (pending []string, failed string, err error) {
+func (d Deployer) progress(ctx context.Context, namespace string, since time.Time) (pending []string, failed string, err error) {
 	svcs, err := d.services(ctx, namespace)
 	if err != nil {
 		return nil, "", err
@@ -372,7 +374,7 @@ func (d Deployer) progress(ctx context.Context, namespace string) (pending []str
 	}
 	for _, name := range slices.Sorted(maps.Keys(svcs)) {
 		svc := svcs[name]
-		if u := svc.UpdateStatus; u != nil {
+		if u := svc.UpdateStatus; u != nil && (u.StartedAt == nil || !u.StartedAt.Before(since)) {
 			switch u.State {
 			case swarm.UpdateStateRollbackCompleted, swarm.UpdateStatePaused, swarm.UpdateStateRollbackPaused:
 				return nil, fmt.Sprintf("service %s: update %s: %s%s", name, u.State, u.Message, lastError(tasks.Items, svc.ID)), nil

@@ -26,12 +26,12 @@ func testEnv(t *testing.T) map[string]string {
 	}
 	digest := "@sha256:" + strings.Repeat("ab", 32)
 	for _, svc := range []string{"db", "redmine", "nginx"} {
-		env[imageVar(svc)] = "registry.test:5000/stackctl/" + svc + digest
+		env[ImageVar(svc)] = "registry.test:5000/stackctl/" + svc + digest
 	}
 	for _, sec := range []string{"db_password", "secret_key_base", "smtp_password", "imap_password"} {
-		env[secretVar(sec)] = "stackctl-redmine_" + sec + "_0123456789ab"
+		env[SecretVar(sec)] = "stackctl-redmine_" + sec + "_0123456789ab"
 	}
-	env[configVar("nginx-site")] = "stackctl-redmine_nginx-site_0123456789ab"
+	env[ConfigVar("nginx-site")] = "stackctl-redmine_nginx-site_0123456789ab"
 	return env
 }
 
@@ -204,12 +204,12 @@ func TestLoadInterpolatesFromEnvOnly(t *testing.T) {
 		t.Errorf("published port %d, want 8081", p)
 	}
 
-	t.Setenv(imageVar("db"), "from-the-process-environment")
-	delete(env, imageVar("db"))
+	t.Setenv(ImageVar("db"), "from-the-process-environment")
+	delete(env, ImageVar("db"))
 	_, err = Load(file, env)
-	if err == nil || !strings.Contains(err.Error(), "services.db.image") || !strings.Contains(err.Error(), imageVar("db")) ||
+	if err == nil || !strings.Contains(err.Error(), "services.db.image") || !strings.Contains(err.Error(), ImageVar("db")) ||
 		!strings.Contains(err.Error(), FileName) {
-		t.Errorf("Load without %s = %v, want an error naming the file, the field and the variable", imageVar("db"), err)
+		t.Errorf("Load without %s = %v, want an error naming the file, the field and the variable", ImageVar("db"), err)
 	}
 }
 

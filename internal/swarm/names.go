@@ -17,18 +17,6 @@ func Services(st catalog.Stack) []string { return []string{"db", st.Name, "nginx
 // Built are the services of st's Swarm form whose images stackctl builds.
 func Built(st catalog.Stack) []string { return []string{st.Name, "nginx"} }
 
-// ImageVar is the variable of the Swarm stack file that carries service's
-// image, by digest.
-func ImageVar(service string) string { return "STACKCTL_SWARM_" + upper(service) + "_IMAGE" }
-
-// SecretVar is the variable that carries the versioned Swarm name of secret.
-func SecretVar(secret string) string { return "STACKCTL_SWARM_SECRET_" + upper(secret) }
-
-// ConfigVar is the variable that carries the versioned Swarm name of config.
-func ConfigVar(config string) string { return "STACKCTL_SWARM_CONFIG_" + upper(config) }
-
-func upper(s string) string { return strings.ToUpper(strings.ReplaceAll(s, "-", "_")) }
-
 // RegistryRef is image's name under registry (REGISTRY[/PREFIX]), keeping its
 // path and tag: stackctl/redmine:debian becomes REGISTRY/stackctl/redmine:debian,
 // postgres:17 REGISTRY/postgres:17.

@@ -26,7 +26,7 @@ const Version = "3.9"
 // dataConstraint pins a service to the node labelled as the stack's data
 // node ('docker node update --label-add org.stackctl.data=true NODE'),
 // where its node-local volumes live.
-const dataConstraint = "node.labels.org.stackctl.data == true"
+const dataConstraint = "node.labels." + DataLabel + " == true"
 
 // frontUser is the user the front's image (our nginx) runs as.
 const frontUser = "nginx"
@@ -148,7 +148,7 @@ func transform(s catalog.Stack, o Options) (*types.Project, []string, error) {
 	// plugins and assets are baked into the image instead.
 	notMounted := []string{catalog.RedminePluginsDir, g.UpstreamDir, g.TLSDir}
 	for name, svc := range p.Services {
-		svc.Image = required(imageVar(name), "the service's image, by digest; stackctl sets it")
+		svc.Image = required(ImageVar(name), "the service's image, by digest; stackctl sets it")
 		svc.Build, svc.PullPolicy, svc.Restart, svc.SecurityOpt = nil, "", "", nil
 		vols := svc.Volumes[:0:0]
 		for _, v := range svc.Volumes {
@@ -186,10 +186,10 @@ func transform(s catalog.Stack, o Options) (*types.Project, []string, error) {
 	// Swarm's secrets and configs are immutable: stackctl creates each under
 	// a name that changes with its content, and the file names it.
 	for name := range p.Secrets {
-		p.Secrets[name] = types.SecretConfig{External: true, Name: required(secretVar(name), swarmNameWhy)}
+		p.Secrets[name] = types.SecretConfig{External: true, Name: required(SecretVar(name), swarmNameWhy)}
 	}
 	for name := range p.Configs {
-		p.Configs[name] = types.ConfigObjConfig{External: true, Name: required(configVar(name), swarmNameWhy)}
+		p.Configs[name] = types.ConfigObjConfig{External: true, Name: required(ConfigVar(name), swarmNameWhy)}
 	}
 	p.Name = ""
 	return p, dropped, nil
@@ -258,6 +258,12 @@ func deployOf(s catalog.Stack, o Options, name string, svc types.ServiceConfig) 
 		// task starts beside the old one and must stay healthy for a
 		// minute, else Swarm rolls the update back.
 		d.Replicas = ptr(cmp.Or(o.Replicas, defaultReplicas))
+		// nginx resolves the service's name to every task's address
+		// (resolver valid=10s) and moves to the next one when a task does
+		// not answer. A virtual IP needs IPVS in the kernel, which not
+		// every host has (this one's nested engines do not), and a VIP
+		// whose task just died times out where DNS round robin retries.
+		d.EndpointMode = "dnsrr"
 		if o.FilesVolume == nil {
 			d.Placement.Constraints = []string{dataConstraint}
 		} else {
@@ -395,14 +401,14 @@ func seq(n *yaml.Node) []*yaml.Node {
 
 // Variables of the Swarm stack file that stackctl sets at deploy.
 
-// imageVar carries service's image, by digest.
-func imageVar(service string) string { return "STACKCTL_SWARM_" + envName(service) + "_IMAGE" }
+// ImageVar carries service's image, by digest.
+func ImageVar(service string) string { return "STACKCTL_SWARM_" + envName(service) + "_IMAGE" }
 
-// secretVar carries the versioned Swarm name of secret.
-func secretVar(secret string) string { return "STACKCTL_SWARM_SECRET_" + envName(secret) }
+// SecretVar carries the versioned Swarm name of secret.
+func SecretVar(secret string) string { return "STACKCTL_SWARM_SECRET_" + envName(secret) }
 
-// configVar carries the versioned Swarm name of config.
-func configVar(config string) string { return "STACKCTL_SWARM_CONFIG_" + envName(config) }
+// ConfigVar carries the versioned Swarm name of config.
+func ConfigVar(config string) string { return "STACKCTL_SWARM_CONFIG_" + envName(config) }
 
 // replicasVar carries the number of service's tasks.
 func replicasVar(service string) string { return "STACKCTL_" + envName(service) + "_REPLICAS" }
