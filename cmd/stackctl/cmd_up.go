@@ -86,7 +86,20 @@ https:// and the address. See docs/https.md.
 
 A changed setting takes effect as any other change
 does: Redmine and nginx are handed over to new containers without an outage,
-the database (a changed db_memory) is recreated. See docs/settings.md.`,
+the database (a changed db_memory) is recreated. See docs/settings.md.
+
+With --on swarm, up deploys the stack on a Docker Swarm instead, from the
+same model (stacks/redmine/swarm.yaml): it builds the images here, pushes
+them to --registry and deploys them by digest through the API of a manager
+(--swarm-host, else DOCKER_HOST's engine), creates the secrets under names
+that change with their content, pins the database to the node labelled
+org.stackctl.data=true (--data-node labels one), waits until every service
+runs healthy, runs the first start as a one-off job, and prints the URL
+through nginx on the manager's node. Swarm rolls a change out: Redmine
+start-first and rolled back when its new tasks fail their health check.
+The stack's state remembers the swarm: later commands (up, ps, logs, down,
+check-theme) go there. Exits 29 when the swarm cannot take the stack, 30
+when its services do not run healthy in time. See docs/swarm.md.`,
 		Example: `  stackctl up redmine
   stackctl up redmine --on swarm --swarm-host tcp://10.0.0.2:2375 --registry 10.0.0.2:5000 --data-node node1
   stackctl up redmine --profile debian --listen 0.0.0.0:8080

@@ -241,6 +241,12 @@ func tmpfsMount(entry string) (types.ServiceVolumeConfig, error) {
 func deployOf(s catalog.Stack, o Options, name string, svc types.ServiceConfig) *types.DeployConfig {
 	g := s.Generations
 	d := &types.DeployConfig{
+		// A service's name resolves to its tasks' own addresses: a virtual
+		// IP needs IPVS in every node's kernel, which not every host has
+		// (the nested engines of this project's tests do not), and nginx
+		// moves to the next address when a task just lost does not answer,
+		// where a virtual IP would time out.
+		EndpointMode:  "dnsrr",
 		RestartPolicy: &types.RestartPolicy{Condition: "any", Delay: ptr(types.Duration(5 * time.Second))},
 		Resources:     types.Resources{Limits: &types.Resource{MemoryBytes: svc.MemLimit, Pids: svc.PidsLimit}},
 	}
@@ -258,12 +264,6 @@ func deployOf(s catalog.Stack, o Options, name string, svc types.ServiceConfig) 
 		// task starts beside the old one and must stay healthy for a
 		// minute, else Swarm rolls the update back.
 		d.Replicas = ptr(cmp.Or(o.Replicas, defaultReplicas))
-		// nginx resolves the service's name to every task's address
-		// (resolver valid=10s) and moves to the next one when a task does
-		// not answer. A virtual IP needs IPVS in the kernel, which not
-		// every host has (this one's nested engines do not), and a VIP
-		// whose task just died times out where DNS round robin retries.
-		d.EndpointMode = "dnsrr"
 		if o.FilesVolume == nil {
 			d.Placement.Constraints = []string{dataConstraint}
 		} else {
