@@ -16,7 +16,7 @@ import (
 	"github.com/distribution/distribution/v3/configuration"
 	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
 	"github.com/distribution/distribution/v3/registry/handlers"
-	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	"github.com/moby/moby/client"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/bcrypt"
@@ -115,7 +115,7 @@ func TestPush(t *testing.T) {
 	})
 }
 
-// serveRegistry runs a CNCF distribution registry (in memory) on a loopback port
+// serveRegistry runs a CNCF distribution registry (on disk, in a temporary directory) on a loopback port
 // for the test's life, which the engine accepts over plain HTTP; with users, it
 // asks for basic authentication against them.
 func serveRegistry(t *testing.T, users map[string]string) string {
@@ -129,7 +129,9 @@ func serveRegistry(t *testing.T, users map[string]string) string {
 func serveRegistryAlso(t *testing.T, users map[string]string, also ...netip.Addr) string {
 	t.Helper()
 	cfg := &configuration.Configuration{}
-	cfg.Storage = configuration.Storage{"inmemory": configuration.Parameters{}, "delete": configuration.Parameters{"enabled": true}}
+	// On disk: the in-memory driver copies a blob on every write, which made
+	// pushing Redmine's image take minutes.
+	cfg.Storage = configuration.Storage{"filesystem": configuration.Parameters{"rootdirectory": t.TempDir()}, "delete": configuration.Parameters{"enabled": true}}
 	cfg.Log.Level = "error"
 	cfg.Log.AccessLog.Disabled = true
 	if len(users) > 0 {

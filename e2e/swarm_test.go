@@ -114,7 +114,7 @@ func TestSwarm(t *testing.T) {
 
 	t.Run("the data node's data survives a service update", func(t *testing.T) {
 		before := serviceVersion(t, c.Manager(), redmineProject+"_db")
-		if err := os.WriteFile(filepath.Join(root, "stackctl.yaml"), []byte("resources:\n  db_memory: 768m\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(root, "stackctl.yaml"), []byte("version: 1\nresources:\n  db_memory: 768m\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		mustRun(t, env, "up", "redmine", "--timeout", "20m")
@@ -122,6 +122,32 @@ func TestSwarm(t *testing.T) {
 			t.Fatalf("the db service was not updated (version %d)", after)
 		}
 		want.check(t, rm)
+	})
+
+	t.Run("a backup on the swarm restores on one engine", func(t *testing.T) {
+		// One replica a node: one on the data node, where the backup reads
+		// the files (shared here) beside the database.
+		mustRun(t, env, "up", "redmine", "--replicas", "3", "--timeout", "20m")
+		out := t.TempDir()
+		start := time.Now()
+		arch := strings.TrimSpace(mustRun(t, env, "backup-volumes", "--out", out).stdout)
+		t.Logf("FIGURE backup on the swarm: %s", time.Since(start).Round(100*time.Millisecond))
+		v := mustRun(t, env, "verify-backup", arch)
+		for _, entry := range []string{"db-data", "redmine-files", "redmine-plugins"} {
+			if !strings.Contains(v.stdout+v.stderr, entry) {
+				t.Errorf("verify-backup does not list %s:\n%s%s", entry, v.stdout, v.stderr)
+			}
+		}
+		if r := stackctl(t, env, "backup-volumes", "--out", out, "--test-restore"); r.code != 29 {
+			t.Errorf("backup-volumes --test-restore on a swarm: exit %d, want 29 (not on a swarm yet):\n%s", r.code, r.stderr)
+		}
+		// Every record and attachment byte back, on one engine.
+		local := []string{"STACKCTL_STATE_DIR=" + t.TempDir(), "STACKCTL_DIR=" + root}
+		freshStack(t, local, "redmine")
+		listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		oneEngine := strings.TrimSpace(mustRun(t, local, "up", "redmine", "--profile", "debian", "--listen", listen, "--timeout", "15m").stdout)
+		mustRun(t, local, "restore-volumes", arch, "--yes", "--timeout", "15m")
+		want.check(t, &redmine{t: t, base: oneEngine, password: rm.password})
 	})
 
 	t.Run("down and up again on the same data", func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/retention"
 	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/swarm"
 )
 
 type backupVolumesOptions struct {
@@ -155,6 +156,10 @@ func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOpt
 		return err
 	}
 	defer release()
+	if e, err = o.onSwarm(g, st, e); err != nil {
+		return err
+	}
+	r.Engine = e
 	start := time.Now()
 	opts := backup.Options{Target: target, Keep: policy, Recipients: recipients, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal())}
 	if o.testRestore {
@@ -255,4 +260,27 @@ func parseIdentities(files []string) ([]age.Identity, error) {
 		out = append(out, ids...)
 	}
 	return out, nil
+}
+
+// onSwarm is the engine a backup reads the stack from: e, or for a stack on
+// a swarm, its data node's, where the database and (unless shared) the files
+// are. A restore test needs a throwaway generation, which a swarm has not yet.
+func (o *backupVolumesOptions) onSwarm(g *globalOptions, st catalog.Stack, e *engine.Engine) (*engine.Engine, error) {
+	_, rec, ok, err := g.onSwarm(st)
+	if err != nil || !ok {
+		return e, err
+	}
+	if o.testRestore {
+		return nil, fmt.Errorf("%w: --test-restore on a swarm: a restore test runs a throwaway generation, which stackctl cannot make on a swarm yet; "+
+			"back up without it and test the archive on one engine with 'stackctl verify-backup' and 'restore-volumes'", swarm.ErrRefused)
+	}
+	if rec.DataNodeHost == "" {
+		return nil, fmt.Errorf("%w: stack %s runs on a swarm, and stackctl does not know the API address of its data node %s's engine, "+
+			"where the database is: deploy again with --data-node-host tcp://ADDRESS:PORT", swarm.ErrRefused, st.Name, rec.DataNode)
+	}
+	api, err := swarmAPI(rec.DataNodeHost)
+	if err != nil {
+		return nil, err
+	}
+	return &engine.Engine{API: api}, nil
 }

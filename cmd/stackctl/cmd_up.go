@@ -28,6 +28,7 @@ type upOptions struct {
 	swarmHost   string
 	registry    string
 	dataNode    string
+	dataHost    string
 	replicas    int
 	filesVolume []string
 }
@@ -43,6 +44,7 @@ func (o *upOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.swarmHost, "swarm-host", "", "with --on swarm: the API address of a manager of the swarm, such as tcp://10.0.0.2:2375 (default: DOCKER_HOST's engine)")
 	fs.StringVar(&o.registry, "registry", "", "with --on swarm: REGISTRY[/PREFIX] the images are pushed to and the nodes pull from, by digest (default: the one recorded)")
 	fs.StringVar(&o.dataNode, "data-node", "", "with --on swarm: the node to label "+swarm.DataLabel+"=true, which keeps the database and its node-local volumes, when no node is labelled")
+	fs.StringVar(&o.dataHost, "data-node-host", "", "with --on swarm: the API address of the data node's engine, where backup-volumes reads the database and files (default: --swarm-host's when the manager is the data node)")
 	fs.IntVar(&o.replicas, "replicas", 0, "with --on swarm: Redmine's tasks (default 2); with node-local files they all run on the data node")
 	fs.StringSliceVar(&o.filesVolume, "files-volume", nil, "with --on swarm: local driver options (KEY=VALUE,...) of storage every node mounts for Redmine's files, such as type=nfs,o=addr=10.0.0.5,device=:/export/files; Redmine's replicas then run on any node")
 }
@@ -218,7 +220,7 @@ func runUpSwarm(ctx context.Context, g *globalOptions, o *upOptions, r stack.Run
 	}
 	res, err := r.UpSwarm(ctx, st, stack.SwarmOptions{
 		Profile: profile, Mirror: o.mirror, RebuildBases: o.rebuildBases, Registry: reg,
-		Manager: api, ManagerHost: host, DataNode: o.dataNode, Replicas: o.replicas, FilesVolume: files,
+		Manager: api, ManagerHost: host, DataNode: o.dataNode, DataNodeHost: o.dataHost, Replicas: o.replicas, FilesVolume: files,
 		Listen: listenFor(o.listen, set), Timeout: o.timeout, Push: push,
 	})
 	if err != nil {

@@ -300,3 +300,18 @@ func (e *Engine) Host(ctx context.Context) (Host, error) {
 	}
 	return Host{CPUs: res.Info.NCPU, Kernel: res.Info.KernelVersion}, nil
 }
+
+// SwarmTaskContainer returns the ID of a running container of the swarm
+// service named service (namespace_name) on this engine's node, or
+// errs.NotRunning when no task of it runs here.
+func (e *Engine) SwarmTaskContainer(ctx context.Context, service string) (string, error) {
+	res, err := e.API.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.
+		Add("label", "com.docker.swarm.service.name="+service).Add("status", "running")})
+	if err != nil {
+		return "", fmt.Errorf("listing the containers of swarm service %s: %w", service, err)
+	}
+	if len(res.Items) == 0 {
+		return "", fmt.Errorf("%w: no task of swarm service %s runs on this node", errs.NotRunning, service)
+	}
+	return res.Items[0].ID, nil
+}

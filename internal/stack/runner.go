@@ -29,6 +29,7 @@ type Engine interface {
 	Exec(ctx context.Context, container string, cmd []string, o engine.ExecOptions) error
 	ContainerImage(ctx context.Context, container string) (string, error)
 	ContainerRestarts(ctx context.Context, container string) (restarts, exitCode int, err error)
+	SwarmTaskContainer(ctx context.Context, service string) (string, error)
 	VolumeExists(ctx context.Context, name string) (bool, error)
 	VolumeLabels(ctx context.Context, name string) (labels map[string]string, found bool, err error)
 	LabelledVolumes(ctx context.Context, key, value string) ([]string, error)
@@ -64,6 +65,17 @@ func (r Runner) Container(ctx context.Context, st catalog.Stack, service string)
 // GenContainer returns the ID of the running container of service in
 // generation gen of st (its application: in the slot recorded).
 func (r Runner) GenContainer(ctx context.Context, st catalog.Stack, service string, gen int) (string, error) {
+	if rec, err := r.State.Load(st.Name); err != nil {
+		return "", err
+	} else if rec.Swarm != nil {
+		// On a swarm, r.Engine is the data node's (see Swarm).
+		id, err := r.Engine.SwarmTaskContainer(ctx, st.ComposeProject()+"_"+service)
+		if err != nil {
+			return "", fmt.Errorf("stack %s runs on a swarm: %w: its data node %s keeps the database and, unless they are shared, the files; "+
+				"with shared files, run Redmine there too (one replica a node: as many replicas as nodes)", st.Name, err, rec.Swarm.DataNode)
+		}
+		return id, nil
+	}
 	if g := st.Generations; g != nil {
 		rec, err := r.State.Load(st.Name)
 		if err != nil {
@@ -103,6 +115,9 @@ func (r Runner) Persistence(ctx context.Context, st catalog.Stack) (catalog.Pers
 	if err != nil {
 		return catalog.Persistence{}, err
 	}
+	// On a swarm too: a volume its Swarm form has not (Redmine's plugins,
+	// there in the image) is read from the running container, so that an
+	// archive restores anywhere.
 	return catalog.PersistenceOf(st, p).ForGeneration(p.Name, activeGen(rec)), nil
 }
 

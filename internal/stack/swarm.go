@@ -32,8 +32,10 @@ type SwarmOptions struct {
 	// address as given ("" for DOCKER_HOST's), recorded for later commands.
 	Manager     client.APIClient
 	ManagerHost string
-	// DataNode is the node to label as the data node when none is.
-	DataNode string
+	// DataNode is the node to label as the data node when none is, and
+	// DataNodeHost its engine's API address for backups (""): the manager's
+	// when it is the data node, else none).
+	DataNode, DataNodeHost string
 	// Replicas is the number of Redmine tasks (0: the stack file's default).
 	Replicas int
 	// FilesVolume, when set, are the local driver's options of storage every
@@ -199,9 +201,13 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 	if err := d.Prune(ctx, dep.Namespace); err != nil {
 		r.logf("stack %s: %v", st.Name, err)
 	}
-	addr, err := d.ManagerAddr(ctx)
+	addr, managerNode, err := d.Manager(ctx)
 	if err != nil {
 		return UpResult{}, err
+	}
+	rec.Swarm.DataNodeHost = cmp.Or(o.DataNodeHost, rec.Swarm.DataNodeHost)
+	if rec.Swarm.DataNodeHost == "" && managerNode == dataNode {
+		rec.Swarm.DataNodeHost = o.Manager.DaemonHost()
 	}
 	url := "http://" + net.JoinHostPort(addr, port) + "/"
 	if err := waitHTTP(ctx, url, http.DefaultTransport, timeout); err != nil {

@@ -51,8 +51,11 @@ type Swarm struct {
 	Manager string `json:"manager,omitempty"`
 	// Registry is where the images were pushed and the nodes pull from.
 	Registry string `json:"registry"`
-	// DataNode is the hostname of the node keeping the node-local volumes.
-	DataNode string `json:"data_node"`
+	// DataNode is the hostname of the node keeping the node-local volumes,
+	// and DataNodeHost its engine's API address, where backups read the
+	// database and files ("" when unknown).
+	DataNode     string `json:"data_node"`
+	DataNodeHost string `json:"data_node_host,omitempty"`
 	// Images are the deployed images by service, as digest references.
 	Images map[string]string `json:"images"`
 	// Port is the port nginx publishes on every node, and URL the stack's

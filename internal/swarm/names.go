@@ -32,12 +32,12 @@ func RegistryRef(registry, image string) string {
 	return strings.TrimSuffix(registry, "/") + "/" + path
 }
 
-// ManagerAddr is the address the manager advertises to the swarm: one of
-// the nodes nginx answers on.
-func (d Deployer) ManagerAddr(ctx context.Context) (string, error) {
+// Manager is the address the manager advertises to the swarm (one of the
+// nodes nginx answers on) and its node's hostname.
+func (d Deployer) Manager(ctx context.Context) (addr, hostname string, err error) {
 	info, err := d.API.Info(ctx, client.InfoOptions{})
 	if err != nil {
-		return "", fmt.Errorf("asking the manager its address: %w", err)
+		return "", "", fmt.Errorf("asking the manager its address: %w", err)
 	}
-	return info.Info.Swarm.NodeAddr, nil
+	return info.Info.Swarm.NodeAddr, info.Info.Name, nil
 }

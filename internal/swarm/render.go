@@ -146,13 +146,12 @@ func transform(s catalog.Stack, o Options) (*types.Project, []string, error) {
 	// TLS, on Swarm yet); and the plugins volume: a node-local volume is
 	// filled from the image once, then goes stale on every other node, so
 	// plugins and assets are baked into the image instead.
-	notMounted := []string{catalog.RedminePluginsDir, g.UpstreamDir, g.TLSDir}
 	for name, svc := range p.Services {
 		svc.Image = required(ImageVar(name), "the service's image, by digest; stackctl sets it")
 		svc.Build, svc.PullPolicy, svc.Restart, svc.SecurityOpt = nil, "", "", nil
 		vols := svc.Volumes[:0:0]
 		for _, v := range svc.Volumes {
-			if v.Type != types.VolumeTypeVolume || !slices.Contains(notMounted, v.Target) {
+			if v.Type != types.VolumeTypeVolume || OnSwarm(s, v.Target) {
 				vols = append(vols, v)
 			}
 		}
@@ -234,6 +233,13 @@ func tmpfsMount(entry string) (types.ServiceVolumeConfig, error) {
 		}
 	}
 	return v, nil
+}
+
+// OnSwarm says whether a volume that st's compose file mounts at target is
+// part of its Swarm form (see Render for those that are not, and why).
+func OnSwarm(st catalog.Stack, target string) bool {
+	g := st.Generations
+	return g == nil || !slices.Contains([]string{catalog.RedminePluginsDir, g.UpstreamDir, g.TLSDir}, target)
 }
 
 // deployOf is how Swarm runs service svc of s: its limits from the model,
