@@ -146,7 +146,7 @@ func (f *fakeEngine) ContainerImage(_ context.Context, id string) (string, error
 	return "sha256:" + id, nil
 }
 func (f *fakeEngine) ContainerRestarts(context.Context, string) (int, int, error) { return 0, 0, nil }
-func (f *fakeEngine) SwarmTaskContainer(context.Context, string) (string, error) { return "", nil }
+func (f *fakeEngine) SwarmTaskContainer(context.Context, string) (string, error)  { return "", nil }
 func (f *fakeEngine) VolumeExists(_ context.Context, name string) (bool, error) {
 	return f.volumes[name], nil
 }
