@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,15 +43,8 @@ var swarmNodeBase = catalog.Base{
 		// socat forwards the registry, mount probes overlayfs, the rest is for a person debugging.
 		Packages: []string{"docker.io", "iptables", "iproute2", "ca-certificates", "socat", "procps", "mount"},
 		// The same exclusions as the catalog's recipes: nothing in a node reads docs.
-		DpkgOpts: []string{
-			"path-exclude=/usr/share/doc/*",
-			"path-include=/usr/share/doc/*/copyright",
-			"path-exclude=/usr/share/man/*",
-			"path-exclude=/usr/share/info/*",
-			"path-exclude=/usr/share/locale/*",
-			"path-exclude=/usr/share/lintian/*",
-		},
-		Files: map[string]string{"/usr/local/bin/swarm-node": swarmNodeScript},
+		DpkgOpts: catalog.DocsExcluded,
+		Files:    map[string]string{"/usr/local/bin/swarm-node": swarmNodeScript},
 		Changes: []string{
 			"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			// tini reaps what dockerd's children leave behind.
@@ -288,9 +282,20 @@ func logMemory(t *testing.T, c *swarmCluster, when string) {
 	t.Helper()
 	var parts []string
 	for i, m := range c.Memory(t) {
-		parts = append(parts, fmt.Sprintf("%s %d MiB", c.Nodes[i].Name, m>>20))
+		// The engine's own processes apart from the tasks it runs.
+		engine := "?"
+		out, code, err := execOut(context.Background(), c.host, c.Nodes[i].Container, "ps", "-o", "rss=", "-C", "dockerd,containerd")
+		if err == nil && code == 0 {
+			var kib int
+			for _, f := range strings.Fields(out) {
+				n, _ := strconv.Atoi(f)
+				kib += n
+			}
+			engine = strconv.Itoa(kib>>10) + " MiB"
+		}
+		parts = append(parts, fmt.Sprintf("%s %d MiB (dockerd and containerd %s)", c.Nodes[i].Name, m>>20, engine))
 	}
-	t.Logf("memory of the engine containers %s: %s", when, strings.Join(parts, ", "))
+	t.Logf("FIGURE memory of the engine containers %s: %s", when, strings.Join(parts, ", "))
 }
 
 // Everything the swarm harness makes on the host engine carries this prefix and

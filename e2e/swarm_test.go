@@ -112,6 +112,30 @@ func TestSwarm(t *testing.T) {
 		want.check(t, rm)
 	})
 
+	t.Run("a Redmine that never gets healthy is rolled back", func(t *testing.T) {
+		// 64 MiB: Puma is killed as it boots, the new task never passes
+		// its health check, and Swarm rolls the update back; start-first,
+		// the old tasks served all along.
+		settings := filepath.Join(root, "stackctl.yaml")
+		if err := os.WriteFile(settings, []byte("version: 1\nresources:\n  redmine_memory: 64m\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(settings)
+		p := startProbe(fmt.Sprintf("%s/issues/%d", strings.TrimSuffix(base, "/"), firstIssue(want)))
+		start := time.Now()
+		r := stackctl(t, env, "up", "redmine", "--timeout", "10m")
+		took := time.Since(start)
+		n, failures := p.stop()
+		if r.code != 30 || !strings.Contains(r.stderr, "rollback") {
+			t.Fatalf("up with a Redmine that cannot start: exit %d, want 30 saying Swarm rolled back:\n%s", r.code, r.stderr)
+		}
+		t.Logf("FIGURE failing Redmine update rolled back: up failed after %s; probe: %d requests, %d failed %v", took.Round(time.Second), n, len(failures), failures)
+		if len(failures) > 0 {
+			t.Errorf("%d of %d probe requests failed while the update failed", len(failures), n)
+		}
+		want.check(t, rm)
+	})
+
 	t.Run("the data node's data survives a service update", func(t *testing.T) {
 		before := serviceVersion(t, c.Manager(), redmineProject+"_db")
 		if err := os.WriteFile(filepath.Join(root, "stackctl.yaml"), []byte("version: 1\nresources:\n  db_memory: 768m\n"), 0o644); err != nil {
@@ -159,6 +183,10 @@ func TestSwarm(t *testing.T) {
 		}
 		mustRun(t, env, "up", "redmine", "--timeout", "20m")
 		want.check(t, rm)
+		// As the last deploy was given: three replicas.
+		if n := len(taskNodes(t, c, redmineProject+"_redmine")); n != 3 {
+			t.Errorf("after up without --replicas: %d Redmine tasks run, want the 3 the last deploy asked for", n)
+		}
 	})
 	logMemory(t, c, "at the end")
 }

@@ -192,7 +192,7 @@ var debianBase = Base{
 		Suite:    "trixie",
 		Variant:  "apt",
 		Packages: []string{"ca-certificates"},
-		DpkgOpts: docsExcluded,
+		DpkgOpts: DocsExcluded,
 		Changes: []string{
 			"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			`CMD ["bash"]`,

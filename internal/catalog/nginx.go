@@ -27,7 +27,7 @@ var nginxBase = Base{
 		Variant:  "essential",
 		Packages: []string{"nginx", "busybox"},
 		// nginx converts no character sets: glibc's 8 MB of gconv modules go too.
-		DpkgOpts:  append(slices.Clone(docsExcluded), "path-exclude=/usr/lib/*/gconv/*"),
+		DpkgOpts:  append(slices.Clone(DocsExcluded), "path-exclude=/usr/lib/*/gconv/*"),
 		Customize: nginxCustomize,
 		Changes: []string{
 			"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

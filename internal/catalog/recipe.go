@@ -49,9 +49,9 @@ func (r Recipe) Hash() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// docsExcluded keeps documentation, manuals and translations out of a base:
+// DocsExcluded keeps documentation, manuals and translations out of a base:
 // nothing in a container reads them, and they are a third of a minimal root.
-var docsExcluded = []string{
+var DocsExcluded = []string{
 	"path-exclude=/usr/share/doc/*",
 	"path-include=/usr/share/doc/*/copyright",
 	"path-exclude=/usr/share/man/*",

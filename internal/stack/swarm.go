@@ -73,6 +73,15 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 			"deploy on the swarm with another --state-dir, or take the stack down here first ('stackctl down %s'), backing it up to restore it there",
 			swarm.ErrRefused, st.Name, activeGen(rec), st.Name)
 	}
+	if prev := rec.Swarm; prev != nil {
+		// What the last deploy was given holds until a flag changes it: an
+		// up without flags must not scale Redmine down or move its files.
+		o.Replicas = cmp.Or(o.Replicas, prev.Replicas)
+		o.DataNodeHost = cmp.Or(o.DataNodeHost, prev.DataNodeHost)
+		if o.FilesVolume == nil {
+			o.FilesVolume = prev.FilesVolume
+		}
+	}
 	d := swarm.Deployer{API: o.Manager, Log: r.Log}
 	if err := d.CheckManager(ctx); err != nil {
 		return UpResult{}, err
@@ -184,7 +193,8 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 	if rec.FirstUpAt.IsZero() {
 		rec.FirstUpAt = time.Now().UTC()
 	}
-	rec.Swarm = &state.Swarm{Manager: o.ManagerHost, Registry: o.Registry, DataNode: dataNode, Images: images, Port: port}
+	rec.Swarm = &state.Swarm{Manager: o.ManagerHost, Registry: o.Registry, DataNode: dataNode, DataNodeHost: o.DataNodeHost,
+		Replicas: o.Replicas, FilesVolume: o.FilesVolume, Images: images, Port: port}
 	if err := r.State.Save(st.Name, rec); err != nil {
 		return UpResult{}, fmt.Errorf("recording %s's deployment: %w", st.Name, err)
 	}
@@ -205,7 +215,6 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 	if err != nil {
 		return UpResult{}, err
 	}
-	rec.Swarm.DataNodeHost = cmp.Or(o.DataNodeHost, rec.Swarm.DataNodeHost)
 	if rec.Swarm.DataNodeHost == "" && managerNode == dataNode {
 		rec.Swarm.DataNodeHost = o.Manager.DaemonHost()
 	}

@@ -56,6 +56,10 @@ type Swarm struct {
 	// database and files ("" when unknown).
 	DataNode     string `json:"data_node"`
 	DataNodeHost string `json:"data_node_host,omitempty"`
+	// Replicas and FilesVolume are the deploy's --replicas and
+	// --files-volume, kept for the next up that gives neither.
+	Replicas    int               `json:"replicas,omitempty"`
+	FilesVolume map[string]string `json:"files_volume,omitempty"`
 	// Images are the deployed images by service, as digest references.
 	Images map[string]string `json:"images"`
 	// Port is the port nginx publishes on every node, and URL the stack's
