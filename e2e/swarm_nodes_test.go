@@ -111,8 +111,10 @@ func TestSwarmNodes(t *testing.T) {
 		waitTasks(t, c, s, 0, 5*time.Minute)
 	}
 	t.Logf("web and web-rr: 2 replicas each running on the workers (pulled there and started) %s after create", time.Since(start).Round(100*time.Millisecond))
-	if nodes := taskNodes(t, c, "web"); len(nodes) != 2 || nodes[0] == nodes[1] {
-		t.Fatalf("web's replicas run on %v, want one on each worker", nodes)
+	for _, s := range []string{"web", "web-rr"} {
+		if nodes := taskNodes(t, c, s); len(nodes) != 2 || nodes[0] == nodes[1] {
+			t.Fatalf("%s's replicas run on %v, want one on each worker", s, nodes)
+		}
 	}
 
 	cli := serviceContainer(t, c.Nodes[0], "client")
@@ -190,7 +192,10 @@ func serviceSpec(name, image, network string, replicas uint64, constraint string
 		TaskTemplate: swarm.TaskSpec{
 			// The node's hostname, so an answer says where it came from.
 			ContainerSpec: &swarm.ContainerSpec{Image: image, Command: cmd, Hostname: "{{.Node.Hostname}}"},
-			Placement:     &swarm.Placement{Constraints: []string{constraint}},
+			// Spread: two replicas on two workers run one on each (a
+			// preference, so a lost worker's task still moves to the other).
+			Placement: &swarm.Placement{Constraints: []string{constraint},
+				Preferences: []swarm.PlacementPreference{{Spread: &swarm.SpreadOver{SpreadDescriptor: "node.id"}}}},
 			Networks:      []swarm.NetworkAttachmentConfig{{Target: network}},
 			RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionAny},
 		},
