@@ -76,6 +76,18 @@ func downSwarm(ctx context.Context, g *globalOptions, o *downOptions, d swarm.De
 	if err := d.Remove(ctx, st.ComposeProject()); err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "stack %s is off the swarm; its data stays in the volumes on node %s, which the next 'stackctl up %s' uses again\n", st.Name, rec.DataNode, st.Name)
+	sd, err := g.state()
+	if err != nil {
+		return err
+	}
+	if err := sd.Update(st.Name, func(s *state.State) error {
+		if s.Swarm != nil {
+			s.Swarm.Down = true
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("recording that stack %s is off the swarm: %w", st.Name, err)
+	}
+	fmt.Fprintf(g.stderr, "stack %s is off the swarm; its data stays in the volumes on node %s, which the next 'stackctl up %s' uses again ('up %s --on engine' runs it on this engine instead, without that data)\n", st.Name, rec.DataNode, st.Name, st.Name)
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/settings"
 	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/state"
 	"github.com/stackctl/stackctl/internal/swarm"
 )
 
@@ -139,7 +140,7 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 		return err
 	}
 	defer release()
-	onSwarm, err := o.onSwarm(r, st)
+	onSwarm, err := o.onSwarm(g, r, st)
 	if err != nil {
 		return err
 	}
@@ -173,17 +174,22 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 
 // onSwarm says whether up deploys on a swarm: --on, else where the stack
 // runs already.
-func (o *upOptions) onSwarm(r stack.Runner, st catalog.Stack) (bool, error) {
+func (o *upOptions) onSwarm(g *globalOptions, r stack.Runner, st catalog.Stack) (bool, error) {
 	switch o.on {
 	case "swarm":
 		return true, nil
 	case "engine":
 		rec, err := r.State.Load(st.Name)
-		if err == nil && rec.Swarm != nil {
-			err = fmt.Errorf("%w: stack %s runs on a swarm (manager %s): take it down there first ('stackctl down %s'), or use another --state-dir",
-				errs.InvalidInput, st.Name, cmp.Or(rec.Swarm.Manager, "DOCKER_HOST"), st.Name)
+		switch {
+		case err != nil || rec.Swarm == nil:
+			return false, err
+		case !rec.Swarm.Down:
+			return false, fmt.Errorf("%w: stack %s runs on a swarm (manager %s): take it down there first ('stackctl down %s')",
+				errs.InvalidInput, st.Name, rec.Swarm.Manager, st.Name)
 		}
-		return false, err
+		// Off the swarm: this state directory now describes the stack here.
+		fmt.Fprintf(g.stderr, "stack %s leaves the swarm (manager %s); its data stays in the volumes on node %s\n", st.Name, rec.Swarm.Manager, rec.Swarm.DataNode)
+		return false, r.State.Update(st.Name, func(s *state.State) error { s.Swarm = nil; return nil })
 	case "":
 		rec, err := r.State.Load(st.Name)
 		return err == nil && rec.Swarm != nil, err
@@ -220,7 +226,7 @@ func runUpSwarm(ctx context.Context, g *globalOptions, o *upOptions, r stack.Run
 	}
 	res, err := r.UpSwarm(ctx, st, stack.SwarmOptions{
 		Profile: profile, Mirror: o.mirror, RebuildBases: o.rebuildBases, Registry: reg,
-		Manager: api, ManagerHost: host, DataNode: o.dataNode, DataNodeHost: o.dataHost, Replicas: o.replicas, FilesVolume: files,
+		Manager: api, DataNode: o.dataNode, DataNodeHost: o.dataHost, Replicas: o.replicas, FilesVolume: files,
 		Listen: listenFor(o.listen, set), Timeout: o.timeout, Push: push,
 	})
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/stackctl/stackctl/internal/site"
 	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/state"
+	"github.com/stackctl/stackctl/internal/swarm"
 )
 
 // errUsage marks a command-line usage mistake (bad flag, wrong argument count).
@@ -265,6 +266,18 @@ func (g *globalOptions) changing(ctx context.Context, st catalog.Stack, purpose 
 	if r, e, err = g.runner(ctx); err != nil {
 		release()
 		return stack.Runner{}, nil, nil, err
+	}
+	if rec, err := r.State.Load(st.Name); err != nil {
+		release()
+		return stack.Runner{}, nil, nil, err
+	} else if rec.Swarm != nil && !rec.Swarm.Down {
+		// On a swarm, only these know to go there; the others would act on
+		// this engine, where the stack is not.
+		if !slices.Contains([]string{"up", "down", "backup-volumes", "check-theme"}, purpose) {
+			release()
+			return stack.Runner{}, nil, nil, fmt.Errorf("%w: stack %s runs on a swarm, where %s does not work yet (docs/swarm.md)", swarm.ErrRefused, st.Name, purpose)
+		}
+		return r, e, release, nil // nothing of it to recover on this engine
 	}
 	// What a stopped stackctl left half done is finished or undone first; down
 	// goes ahead whatever that says, as the way out.

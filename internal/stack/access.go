@@ -31,6 +31,9 @@ func (r Runner) Access(ctx context.Context, st catalog.Stack, service string) (A
 	}
 	image := st.ImageRef(rec.Profile, rec.ReleaseOf(rec.Active))
 	if rec.Swarm != nil {
+		if rec.Swarm.URL == "" || rec.Swarm.Down {
+			return Access{}, fmt.Errorf("%w: stack %s is not serving on its swarm: deploy it with 'stackctl up %s'", errs.NotRunning, st.Name, st.Name)
+		}
 		// On a swarm: through nginx on the manager's node, with the image
 		// this engine built and pushed.
 		return Access{Front: Front{URL: rec.Swarm.URL, Open: rec.Swarm.URL}, Image: image,

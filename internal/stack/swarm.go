@@ -28,13 +28,12 @@ type SwarmOptions struct {
 	// Registry is REGISTRY[/PREFIX]: the images are pushed there and the
 	// nodes pull them from there, by digest.
 	Registry string
-	// Manager is the API of a manager of the swarm, and ManagerHost its
-	// address as given ("" for DOCKER_HOST's), recorded for later commands.
-	Manager     client.APIClient
-	ManagerHost string
+	// Manager is the API of a manager of the swarm; its address is recorded
+	// for later commands.
+	Manager client.APIClient
 	// DataNode is the node to label as the data node when none is, and
-	// DataNodeHost its engine's API address for backups (""): the manager's
-	// when it is the data node, else none).
+	// DataNodeHost its engine's API address, for backups; unset, the
+	// manager's when it is the data node.
 	DataNode, DataNodeHost string
 	// Replicas is the number of Redmine tasks (0: the stack file's default).
 	Replicas int
@@ -69,17 +68,27 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 		return UpResult{}, err
 	}
 	if rec.Swarm == nil && len(rec.Generations) > 0 {
-		return UpResult{}, fmt.Errorf("%w: stack %s has data on this engine (generation %d), and one state directory describes a stack in one place: "+
-			"deploy on the swarm with another --state-dir, or take the stack down here first ('stackctl down %s'), backing it up to restore it there",
-			swarm.ErrRefused, st.Name, activeGen(rec), st.Name)
+		// Not another state directory: the swarm's volumes would have the
+		// names of this engine's, and PostgreSQL would run twice on one data
+		// directory were this engine the data node.
+		return UpResult{}, fmt.Errorf("%w: stack %s has data on this engine (generation %d): back it up, take it down with its volumes "+
+			"('stackctl down %s --volumes'), deploy on the swarm, then restore the archive there", swarm.ErrRefused, st.Name, activeGen(rec), st.Name)
 	}
-	if prev := rec.Swarm; prev != nil {
+	prev := rec.Swarm
+	if prev != nil {
 		// What the last deploy was given holds until a flag changes it: an
 		// up without flags must not scale Redmine down or move its files.
 		o.Replicas = cmp.Or(o.Replicas, prev.Replicas)
 		o.DataNodeHost = cmp.Or(o.DataNodeHost, prev.DataNodeHost)
-		if o.FilesVolume == nil {
+		o.Registry = cmp.Or(o.Registry, prev.Registry)
+		switch {
+		case o.FilesVolume == nil:
 			o.FilesVolume = prev.FilesVolume
+		case !maps.Equal(o.FilesVolume, prev.FilesVolume):
+			// The data node's existing volume would keep its old storage
+			// while the other nodes mount the new: attachments would split.
+			return UpResult{}, fmt.Errorf("%w: --files-volume differs from the one stack %s was deployed with (%v): moving the files is a backup, "+
+				"a deploy on the new storage and a restore; give the recorded options or none", swarm.ErrRefused, st.Name, prev.FilesVolume)
 		}
 	}
 	d := swarm.Deployer{API: o.Manager, Log: r.Log}
@@ -90,11 +99,23 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 	if err != nil {
 		return UpResult{}, err
 	}
+	if prev != nil && prev.DataNode != "" && dataNode != prev.DataNode {
+		// A new data node has an empty volume: PostgreSQL would start a new,
+		// empty tracker there, and up would succeed on it.
+		return UpResult{}, fmt.Errorf("%w: the swarm's data node is now %s, but stack %s's database is on %s: label %s again "+
+			"('docker node update --label-add %s=true %s', or that node's new name), or move the data with a backup and a restore",
+			swarm.ErrRefused, dataNode, st.Name, prev.DataNode, prev.DataNode, swarm.DataLabel, prev.DataNode)
+	}
 	choice, err := ChooseProfile(ctx, st, cmp.Or(o.Profile, catalog.ProfileAuto), rec.Profile, r.Engine)
 	if err != nil {
 		return UpResult{}, err
 	}
+	// The release the data was made with: a new default in a later stackctl
+	// must not start another PostgreSQL on it (an upgrade is its own step).
 	release := rec.ReleaseOf(activeGen(rec))
+	if prev != nil && prev.Release != "" {
+		release = prev.Release
+	}
 	if choice.Profile == catalog.ProfileDebian {
 		if err := r.ensureBases(ctx, st, UpOptions{Mirror: o.Mirror, RebuildBases: o.RebuildBases}, release); err != nil {
 			return UpResult{}, err
@@ -185,20 +206,42 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 	}
 	dep.Config = cfg
 
-	start := time.Now()
-	if err := d.Deploy(ctx, dep); err != nil {
+	if _, managerNode, err := d.Manager(ctx); err != nil {
 		return UpResult{}, err
+	} else if managerNode == dataNode && st.Database != nil {
+		// The manager keeps the data: a Compose stack of the same name on it
+		// (another state directory's) has the database's volume name, and
+		// PostgreSQL must never run twice on one data directory.
+		vol := dep.Namespace + "_" + st.Database.Volume
+		if compose, err := d.ComposeVolume(ctx, vol); err != nil {
+			return UpResult{}, err
+		} else if compose {
+			return UpResult{}, fmt.Errorf("%w: the data node %s has volume %s, which Docker Compose made for a stack %s run there on one engine: "+
+				"the swarm's database would open the same data; back that stack up and take it down with its volumes first", swarm.ErrRefused, dataNode, vol, st.Name)
+		}
 	}
+	// Recorded before anything changes on the swarm: a deploy stopped
+	// half way is still the swarm's to finish, by the next up, or to take
+	// down. What the last good deploy recorded (its URL) is kept.
 	rec.Profile, rec.Listen = choice.Profile, listen
 	if rec.FirstUpAt.IsZero() {
 		rec.FirstUpAt = time.Now().UTC()
 	}
-	rec.Swarm = &state.Swarm{Manager: o.ManagerHost, Registry: o.Registry, DataNode: dataNode, DataNodeHost: o.DataNodeHost,
-		Replicas: o.Replicas, FilesVolume: o.FilesVolume, Images: images, Port: port}
+	sw := state.Swarm{}
+	if prev != nil {
+		sw = *prev
+	}
+	sw.Manager, sw.Registry, sw.DataNode, sw.DataNodeHost = o.Manager.DaemonHost(), o.Registry, dataNode, o.DataNodeHost
+	sw.Replicas, sw.FilesVolume, sw.Images, sw.Port, sw.Release, sw.Down = o.Replicas, o.FilesVolume, images, port, release, false
+	rec.Swarm = &sw
 	if err := r.State.Save(st.Name, rec); err != nil {
 		return UpResult{}, fmt.Errorf("recording %s's deployment: %w", st.Name, err)
 	}
-	if err := d.Wait(ctx, dep.Namespace, start, timeout); err != nil {
+	start := time.Now()
+	if err := d.Deploy(ctx, dep); err != nil {
+		return UpResult{}, err
+	}
+	if err := d.Wait(ctx, dep.Namespace, timeout); err != nil {
 		return UpResult{}, err
 	}
 	r.logf("stack %s: every service runs healthy on the swarm (%s)", st.Name, time.Since(start).Round(100*time.Millisecond))
@@ -220,7 +263,7 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 	}
 	url := "http://" + net.JoinHostPort(addr, port) + "/"
 	if err := waitHTTP(ctx, url, http.DefaultTransport, timeout); err != nil {
-		return UpResult{}, fmt.Errorf("stack %s runs on the swarm but %s does not answer: %w", st.Name, url, err)
+		return UpResult{}, fmt.Errorf("%w: stack %s runs on the swarm but %s does not answer: %v", swarm.ErrNotConverged, st.Name, url, err)
 	}
 	rec.Swarm.URL, rec.Swarm.DeployedAt = url, time.Now().UTC()
 	if err := r.State.Save(st.Name, rec); err != nil {

@@ -66,8 +66,13 @@ type Swarm struct {
 	// address through the manager's node, where stackctl's checks go.
 	Port string `json:"port"`
 	URL  string `json:"url"`
+	// Release is the release the data was made with; a deploy keeps it.
+	Release string `json:"release,omitempty"`
 	// DeployedAt is when the last deploy converged.
 	DeployedAt time.Time `json:"deployed_at"`
+	// Down says 'stackctl down' took the stack off the swarm; its volumes
+	// stay on the nodes, and up deploys it again there.
+	Down bool `json:"down,omitempty"`
 }
 
 // Dir holds stackctl's per-stack state. Its zero value is not usable; use

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+
 	"github.com/docker/cli/cli/compose/convert"
 	composetypes "github.com/docker/cli/cli/compose/types"
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -99,7 +101,7 @@ func (d Deployer) CheckManager(ctx context.Context) error {
 	return nil
 }
 
-// DataNode returns the hostname of the one ready node labelled DataLabel.
+// DataNode returns the hostname of the one node labelled DataLabel.
 // With want set (a node's hostname or ID), that node is labelled first when
 // no node is; a label already on another node is refused rather than moved,
 // since the data stays where it was written.
@@ -322,24 +324,31 @@ func stackFilter(namespace string) client.Filters {
 // Wait follows the stack's rollout until every service runs its desired
 // tasks (a task runs only once its health check passed) and no update is
 // under way, or timeout passes. A service whose update Swarm rolled back or
-// paused fails at once, with the error its newest failed task gave; an
-// update that ended so before since (the deploy that is waited for) is an
-// earlier deploy's, and counts for nothing.
-func (d Deployer) Wait(ctx context.Context, namespace string, since time.Time, timeout time.Duration) error {
+// paused fails at once, with the error its newest failed task gave. A
+// service update clears the service's update status, and Swarm starts the
+// update a moment later: the stack counts as converged only once it has
+// looked so for settle, as docker/cli's own progress does.
+func (d Deployer) Wait(ctx context.Context, namespace string, timeout time.Duration) error {
+	const settle = 5 * time.Second
 	deadline := time.Now().Add(timeout)
 	last := ""
+	var convergedAt time.Time
 	for {
-		pending, failed, err := d.progress(ctx, namespace, since)
+		pending, failed, err := d.progress(ctx, namespace)
 		if err != nil {
 			return err
 		}
 		if failed != "" {
 			return fmt.Errorf("%w: %s", ErrNotConverged, failed)
 		}
-		if len(pending) == 0 {
+		if len(pending) > 0 {
+			convergedAt = time.Time{}
+		} else if convergedAt.IsZero() {
+			convergedAt = time.Now()
+		} else if time.Since(convergedAt) >= settle {
 			return nil
 		}
-		if say := strings.Join(pending, "; "); say != last {
+		if say := strings.Join(pending, "; "); say != last && say != "" {
 			d.logf("waiting: %s", say)
 			last = say
 		}
@@ -356,7 +365,7 @@ func (d Deployer) Wait(ctx context.Context, namespace string, since time.Time, t
 
 // progress says, for each service of the stack not yet converged, what it
 // waits for; failed is set when an update was rolled back or paused.
-func (d Deployer) progress(ctx context.Context, namespace string, since time.Time) (pending []string, failed string, err error) {
+func (d Deployer) progress(ctx context.Context, namespace string) (pending []string, failed string, err error) {
 	svcs, err := d.services(ctx, namespace)
 	if err != nil {
 		return nil, "", err
@@ -374,7 +383,7 @@ func (d Deployer) progress(ctx context.Context, namespace string, since time.Tim
 	}
 	for _, name := range slices.Sorted(maps.Keys(svcs)) {
 		svc := svcs[name]
-		if u := svc.UpdateStatus; u != nil && (u.StartedAt == nil || !u.StartedAt.Before(since)) {
+		if u := svc.UpdateStatus; u != nil {
 			switch u.State {
 			case swarm.UpdateStateRollbackCompleted, swarm.UpdateStatePaused, swarm.UpdateStateRollbackPaused:
 				return nil, fmt.Sprintf("service %s: update %s: %s%s", name, u.State, u.Message, lastError(tasks.Items, svc.ID)), nil
@@ -447,11 +456,16 @@ func (d Deployer) Prune(ctx context.Context, namespace string) error {
 	}
 	inUse := map[string]bool{}
 	for _, s := range svcs {
-		if cs := s.Spec.TaskTemplate.ContainerSpec; cs != nil {
-			for _, r := range cs.Secrets {
+		// The previous spec's too: a rollback (Swarm's own, or an
+		// operator's 'docker service rollback') needs them.
+		for _, spec := range []*swarm.ServiceSpec{&s.Spec, s.PreviousSpec} {
+			if spec == nil || spec.TaskTemplate.ContainerSpec == nil {
+				continue
+			}
+			for _, r := range spec.TaskTemplate.ContainerSpec.Secrets {
 				inUse[r.SecretID] = true
 			}
-			for _, r := range cs.Configs {
+			for _, r := range spec.TaskTemplate.ContainerSpec.Configs {
 				inUse[r.ConfigID] = true
 			}
 		}
@@ -598,14 +612,16 @@ func (d Deployer) Logs(ctx context.Context, namespace string, services []string,
 		}
 		slices.Sort(services)
 	}
+	for _, s := range services {
+		if _, ok := svcs[ns.Scope(s)]; !ok {
+			return fmt.Errorf("%w: stack %s has no service %s on the swarm", errs.NotFound, namespace, s)
+		}
+	}
 	o.ShowStdout, o.ShowStderr = true, true
 	var mu sync.Mutex
 	g, ctx := errgroup.WithContext(ctx)
 	for _, s := range services {
-		svc, ok := svcs[ns.Scope(s)]
-		if !ok {
-			return fmt.Errorf("%w: stack %s has no service %s on the swarm", errs.NotFound, namespace, s)
-		}
+		svc := svcs[ns.Scope(s)]
 		g.Go(func() error {
 			rc, err := d.API.ServiceLogs(ctx, svc.ID, o)
 			if err != nil {
@@ -643,4 +659,20 @@ func (p *prefixed) Write(b []byte) (int, error) {
 		}
 		p.buf = p.buf[i+1:]
 	}
+}
+
+// ComposeVolume says whether this engine has a volume called name that
+// Docker Compose made (a stack run on this engine with Compose, not by the
+// swarm): the Swarm form's volumes have the same names as the compose
+// file's first generation.
+func (d Deployer) ComposeVolume(ctx context.Context, name string) (bool, error) {
+	res, err := d.API.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("inspecting volume %s: %w", name, err)
+	}
+	_, compose := res.Volume.Labels["com.docker.compose.project"]
+	return compose, nil
 }

@@ -82,7 +82,17 @@ func (d Deployer) RunJob(ctx context.Context, j Job) (string, error) {
 	spec := like.Spec
 	spec.Annotations = swarm.Annotations{Name: name, Labels: map[string]string{convert.LabelNamespace: j.Namespace, kindLabel: "job"}}
 	spec.Mode = swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{}}
-	spec.UpdateConfig, spec.RollbackConfig, spec.EndpointSpec = nil, nil, nil
+	// Reached by no name: the job must not answer for the service it runs
+	// as (the converter gives each attachment the service's short name as
+	// an alias) nor get a virtual IP, which needs IPVS.
+	spec.UpdateConfig, spec.RollbackConfig = nil, nil
+	spec.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR}
+	nets := make([]swarm.NetworkAttachmentConfig, len(like.Spec.TaskTemplate.Networks))
+	for i, n := range like.Spec.TaskTemplate.Networks {
+		n.Aliases = nil
+		nets[i] = n
+	}
+	spec.TaskTemplate.Networks = nets
 	cs := *like.Spec.TaskTemplate.ContainerSpec
 	cs.Command, cs.Args = j.Command, nil
 	cs.Healthcheck = &container.HealthConfig{Test: []string{"NONE"}}
