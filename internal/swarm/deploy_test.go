@@ -121,3 +121,72 @@ func TestDataNode(t *testing.T) {
 		})
 	}
 }
+
+// fakeStack is a swarm's service, task and node API for progress.
+type fakeStack struct {
+	client.APIClient
+	services []swarm.Service
+	tasks    []swarm.Task
+	nodes    []swarm.Node
+}
+
+func (f *fakeStack) ServiceList(context.Context, client.ServiceListOptions) (client.ServiceListResult, error) {
+	return client.ServiceListResult{Items: f.services}, nil
+}
+
+func (f *fakeStack) TaskList(context.Context, client.TaskListOptions) (client.TaskListResult, error) {
+	return client.TaskListResult{Items: f.tasks}, nil
+}
+
+func (f *fakeStack) NodeList(context.Context, client.NodeListOptions) (client.NodeListResult, error) {
+	return client.NodeListResult{Items: f.nodes}, nil
+}
+
+func TestProgress(t *testing.T) {
+	two := uint64(2)
+	redmine := swarm.Service{ID: "r", Spec: swarm.ServiceSpec{Annotations: swarm.Annotations{Name: "s_redmine"},
+		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &two}}}}
+	nginx := swarm.Service{ID: "n", Spec: swarm.ServiceSpec{Annotations: swarm.Annotations{Name: "s_nginx"},
+		Mode: swarm.ServiceMode{Global: &swarm.GlobalService{}}}}
+	ready := func(id string) swarm.Node {
+		return swarm.Node{ID: id, Status: swarm.NodeStatus{State: swarm.NodeStateReady}, Spec: swarm.NodeSpec{Availability: swarm.NodeAvailabilityActive}}
+	}
+	down := swarm.Node{ID: "c", Status: swarm.NodeStatus{State: swarm.NodeStateDown}, Spec: swarm.NodeSpec{Availability: swarm.NodeAvailabilityActive}}
+	task := func(svc, node string, state swarm.TaskState, err string) swarm.Task {
+		return swarm.Task{ServiceID: svc, NodeID: node, DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: state, Err: err}}
+	}
+	rolledBack := redmine
+	rolledBack.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackCompleted, Message: "update rolled back due to failure"}
+	for _, tc := range []struct {
+		name     string
+		f        fakeStack
+		pending  int
+		failed   string
+		mentions string
+	}{
+		{name: "converged", f: fakeStack{services: []swarm.Service{redmine, nginx}, nodes: []swarm.Node{ready("a"), ready("b")},
+			tasks: []swarm.Task{task("r", "a", "running", ""), task("r", "b", "running", ""), task("n", "a", "running", ""), task("n", "b", "running", "")}}},
+		{name: "a replica still starting, with the error of its failed predecessor", f: fakeStack{services: []swarm.Service{redmine}, nodes: []swarm.Node{ready("a")},
+			tasks: []swarm.Task{task("r", "a", "running", ""), task("r", "a", "starting", ""), {ServiceID: "r", DesiredState: swarm.TaskStateShutdown,
+				Status: swarm.TaskStatus{State: swarm.TaskStateFailed, Err: "task: non-zero exit (1)"}}}},
+			pending: 1, mentions: "redmine 1/2 running (last task error: task: non-zero exit (1))"},
+		{name: "a global task on a node that is down is not waited for", f: fakeStack{services: []swarm.Service{nginx}, nodes: []swarm.Node{ready("a"), down},
+			tasks: []swarm.Task{task("n", "a", "running", ""), task("n", "c", "running", "")}}},
+		{name: "a global service with no task yet", f: fakeStack{services: []swarm.Service{nginx}, nodes: []swarm.Node{ready("a")}}, pending: 1},
+		{name: "rolled back", f: fakeStack{services: []swarm.Service{rolledBack}, nodes: []swarm.Node{ready("a")},
+			tasks: []swarm.Task{task("r", "a", "running", ""), task("r", "a", "running", "")}}, failed: "rollback_completed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pending, failed, err := Deployer{API: &tc.f}.progress(context.Background(), "s")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pending) != tc.pending || !strings.Contains(failed, tc.failed) || (tc.failed == "") != (failed == "") {
+				t.Fatalf("pending %q, failed %q; want %d pending, failed saying %q", pending, failed, tc.pending, tc.failed)
+			}
+			if tc.mentions != "" && !strings.Contains(strings.Join(pending, "; "), tc.mentions) {
+				t.Errorf("pending %q does not say %q", pending, tc.mentions)
+			}
+		})
+	}
+}
