@@ -119,12 +119,17 @@ func TestSwarmNodes(t *testing.T) {
 
 	cli := serviceContainer(t, c.Nodes[0], "client")
 	// Requests until both replicas answered or tries ran out: DNS round robin
-	// hands the addresses out in random order, so a few may all meet one.
+	// hands the addresses out in random order, so a few may all meet one, and
+	// a replica on another node enters the manager's DNS only when the
+	// overlay's gossip brings it (seconds after its task runs), hence the pause.
 	reach := func(name string, tries int) (hosts map[string]int, failed int) {
 		hosts = map[string]int{}
-		for range tries {
+		for i := range tries {
 			if len(hosts) == 2 {
 				break
+			}
+			if i > 0 {
+				time.Sleep(time.Second)
 			}
 			out, code, err := execOut(ctx, mgr, cli, "wget", "-q", "-T", "3", "-O-", "http://"+name+":8080/")
 			if err != nil || code != 0 {
@@ -135,7 +140,7 @@ func TestSwarmNodes(t *testing.T) {
 		}
 		return hosts, failed
 	}
-	hostsRR, failedRR := reach("web-rr", 20)
+	hostsRR, failedRR := reach("web-rr", 30)
 	t.Logf("dnsrr across nodes: reached %v, %d failed", hostsRR, failedRR)
 	if len(hostsRR) != 2 || failedRR > 0 {
 		t.Errorf("dnsrr service by name from the manager: reached %v with %d failures, want both workers' replicas and no failure", hostsRR, failedRR)
