@@ -118,6 +118,7 @@ func (bb *Builder) buildAndImport(ctx context.Context, tool, mirror string, b ca
 	defer cancel()
 	cmd := exec.CommandContext(ctx, tool, mmdebstrapArgs(b.Recipe, mirror, hooks)...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8")
+	cmd.SysProcAttr = childAttr()
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	stderr := &prefixWriter{w: bb.out(), prefix: "base " + b.Name + " | "}
