@@ -30,6 +30,10 @@ import (
 //     elsewhere, and a probe through nginx every 100 ms counts the failures;
 //   - the database's service is updated (a new memory limit): the pinned
 //     node's data is all there after it, every attachment byte;
+//   - a backup on the swarm verifies, and restores there as a new generation
+//     (killed half way first, and refused where it would write over the
+//     files that serve), hiding what was written after it; a rollback
+//     brings that back;
 //   - down takes the stack off the swarm, and up brings it back on the same data.
 func TestSwarm(t *testing.T) {
 	api := dockerAPI(t)
@@ -41,10 +45,7 @@ func TestSwarm(t *testing.T) {
 	managerHost := "tcp://" + net.JoinHostPort(mgr.Addr.String(), "2375")
 	up := []string{"up", "redmine", "--on", "swarm", "--profile", "debian", "--swarm-host", managerHost,
 		"--registry", c.Registry, "--data-node", mgr.Name, "--listen", "0.0.0.0:8080",
-		"--files-volume", "type=none,o=bind,device=" + c.Shared + "/redmine-files", "--timeout", "20m"}
-	if err := os.MkdirAll(filepath.Join(c.SharedHost, "redmine-files"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+		"--files-volume", filesOpts(t, c, "redmine-files"), "--timeout", "20m"}
 
 	start := time.Now()
 	r := mustRun(t, env, up...)
@@ -148,7 +149,7 @@ func TestSwarm(t *testing.T) {
 		want.check(t, rm)
 	})
 
-	t.Run("a backup on the swarm restores on one engine", func(t *testing.T) {
+	t.Run("backup, verify, restore and rollback on the swarm", func(t *testing.T) {
 		// One replica a node: one on the data node, where the backup reads
 		// the files (shared here) beside the database.
 		mustRun(t, env, "up", "redmine", "--replicas", "3", "--timeout", "20m")
@@ -165,13 +166,56 @@ func TestSwarm(t *testing.T) {
 		if r := stackctl(t, env, "backup-volumes", "--out", out, "--test-restore"); r.code != 29 {
 			t.Errorf("backup-volumes --test-restore on a swarm: exit %d, want 29 (not on a swarm yet):\n%s", r.code, r.stderr)
 		}
-		// Every record and attachment byte back, on one engine.
-		local := []string{"STACKCTL_STATE_DIR=" + t.TempDir(), "STACKCTL_DIR=" + root}
-		freshStack(t, local, "redmine")
-		listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		oneEngine := strings.TrimSpace(mustRun(t, local, "up", "redmine", "--profile", "debian", "--listen", listen, "--timeout", "15m").stdout)
-		mustRun(t, local, "restore-volumes", arch, "--yes", "--timeout", "15m")
-		want.check(t, &redmine{t: t, base: oneEngine, password: rm.password})
+		// Data the archive does not have: the restore hides it, the rollback brings it back.
+		var later struct{ Issue struct{ ID int } }
+		rm.json(rm.do("POST", "/issues.json", `{"issue":{"project_id":"harbour","subject":"Written after the backup"}}`, 201), &later)
+		laterPath := fmt.Sprintf("/issues/%d.json", later.Issue.ID)
+		serves := func(t *testing.T, why string, laterCode int) {
+			t.Helper()
+			want.check(t, rm)
+			rm.do("GET", laterPath, "", laterCode)
+			t.Logf("after %s: every record and attachment byte served, the issue written after the backup answers %d", why, laterCode)
+		}
+
+		// The files are shared: the restore must be given new storage, never the one that serves.
+		if r := stackctl(t, env, "restore-volumes", "--yes", arch); r.code != 29 || !strings.Contains(r.stderr, "--files-volume") {
+			t.Errorf("restore on a swarm with shared files and no --files-volume: exit %d, want 29 naming --files-volume:\n%s", r.code, r.stderr)
+		}
+		if r := stackctl(t, env, "restore-volumes", "--yes", "--files-volume", filesOpts(t, c, "redmine-files"), arch); r.code != 29 {
+			t.Errorf("restore on a swarm into the files' own storage: exit %d, want 29:\n%s", r.code, r.stderr)
+		}
+		// Killed while it writes the attachments into the new generation:
+		// generation 1 serves, untouched; the next restore removes what was
+		// left on the data node, and refuses storage that is not empty (files
+		// the killed one wrote there: stackctl never deletes the operator's).
+		killAt(t, env, "restore redmine: redmine-files.tar", "restore-volumes", "--yes", "--timeout", "20m", "--files-volume", filesOpts(t, c, "redmine-files-2a"), arch)
+		serves(t, "a restore killed while writing", 200)
+		if err := os.WriteFile(filepath.Join(c.SharedHost, "redmine-files-2a", "left-by-the-killed-restore"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := stackctl(t, env, "restore-volumes", "--yes", "--timeout", "20m", "--files-volume", filesOpts(t, c, "redmine-files-2a"), arch)
+		if r.code != 29 || !strings.Contains(r.stderr, "not empty") {
+			t.Errorf("restore into storage that is not empty: exit %d, want 29 saying so:\n%s", r.code, r.stderr)
+		}
+		if !strings.Contains(r.stderr, "removing generation 2 from the data node") {
+			t.Errorf("the restore after a killed one does not say it removes what that left:\n%s", r.stderr)
+		}
+		serves(t, "a refused restore", 200)
+
+		p := startProbe(fmt.Sprintf("%s/issues/%d", strings.TrimSuffix(base, "/"), firstIssue(want)))
+		start = time.Now()
+		mustRun(t, env, "restore-volumes", "--yes", "--timeout", "20m", "--files-volume", filesOpts(t, c, "redmine-files-2"), arch)
+		n, failures := p.stop()
+		t.Logf("FIGURE restore on the swarm (write generation 2 on the data node, deploy it): %s; probe: %d requests, %d failed %v",
+			time.Since(start).Round(time.Second), n, len(failures), firstFew(failures))
+		serves(t, "the restore", 404)
+
+		p = startProbe(fmt.Sprintf("%s/issues/%d", strings.TrimSuffix(base, "/"), firstIssue(want)))
+		start = time.Now()
+		mustRun(t, env, "rollback", "redmine", "--timeout", "20m")
+		n, failures = p.stop()
+		t.Logf("FIGURE rollback on the swarm: %s; probe: %d requests, %d failed %v", time.Since(start).Round(time.Second), n, len(failures), firstFew(failures))
+		serves(t, "the rollback", 200)
 	})
 
 	t.Run("down and up again on the same data", func(t *testing.T) {
@@ -190,6 +234,19 @@ func TestSwarm(t *testing.T) {
 	})
 	logMemory(t, c, "at the end")
 }
+
+// filesOpts are the options of a local volume on dir of the storage every
+// node of c mounts, which it makes.
+func filesOpts(t *testing.T, c *swarmCluster, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(c.SharedHost, dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return "type=none,o=bind,device=" + c.Shared + "/" + dir
+}
+
+// firstFew is the first of a probe's failures, enough to say what they were.
+func firstFew(failures []string) []string { return failures[:min(len(failures), 3)] }
 
 func firstIssue(c content) int {
 	ids := make([]int, 0, len(c.issues))

@@ -19,6 +19,7 @@ type restoreVolumesOptions struct {
 	yes        bool
 	only       []string
 	identities []string
+	files      []string
 	profile    string
 	listen     string
 	mirror     string
@@ -33,6 +34,7 @@ func (o *restoreVolumesOptions) AddFlags(fs *pflag.FlagSet) {
 	_ = fs.MarkDeprecated("force", "a restore no longer replaces data; use --yes")
 	fs.StringSliceVar(&o.only, "only", nil, "restore only these volumes from the archive (comma-separated or repeated), copying the stack's others from its active generation")
 	fs.StringArrayVarP(&o.identities, "identity", "i", nil, "age identity file that opens an encrypted archive; repeatable")
+	fs.StringSliceVar(&o.files, "files-volume", nil, "on a swarm whose files are on shared storage: the local driver's options (KEY=VALUE,…) of new storage for the restored files")
 	profileFlag(fs, &o.profile, envProfile(), profileUsage)
 	fs.StringVar(&o.listen, "listen", "", "host address:port to publish the stack on (default: as last time, else "+catalog.DefaultListen+")")
 	mirrorFlag(fs, &o.mirror)
@@ -75,13 +77,20 @@ it, with the archive's name at the end of its path (backup-volumes prints it so)
 The target is reached, and must let stackctl in, before the stack is touched.
 
 On a stack with data, the restore asks for confirmation on a terminal; pass --yes
-where there is none.`,
+where there is none.
+
+On a stack deployed on a swarm ('up --on swarm'), the new generation is made on
+the data node: its volumes there, the database filled through a PostgreSQL of the
+stack's image run there alone, then the stack is deployed on the new volumes
+(Swarm replaces the database, then Redmine's tasks). Files on shared storage go to
+new storage named with --files-volume: the storage that serves is never written.`,
 		Example: `  stackctl restore-volumes backups/redmine-20261123T060000Z.tar.zst
   stackctl restore-volumes --yes backups/redmine-20261123T060000Z.tar.zst   # from a script
   stackctl restore-volumes -i ~/.config/age/key.txt redmine-20261123T060000Z.tar.zst.age
   stackctl restore-volumes --only redmine-files backups/redmine-20261123T060000Z.tar.zst   # the attachments alone
   stackctl restore-volumes sftp://backup@nas.example.org/srv/backups/redmine-20261123T060000Z.tar.zst
-  stackctl rollback redmine   # back to the data from before the restore`,
+  stackctl rollback redmine   # back to the data from before the restore
+  stackctl restore-volumes --yes --files-volume type=nfs,o=addr=10.0.0.5,device=:/export/redmine-files-2 redmine-20261123T060000Z.tar.zst   # on a swarm with shared files`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRestoreVolumes(cmd.Context(), g, o, args[0])
@@ -118,6 +127,29 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 		return err
 	}
 	defer release()
+	opts := backup.RestoreOptions{
+		Identities: ids, Only: o.only, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()),
+		Up: stack.UpOptions{Profile: profile, Listen: o.listen, Mirror: o.mirror, Timeout: o.timeout},
+	}
+	if so, ok, err := g.swarmData(st, o.files, o.timeout); err != nil {
+		return err
+	} else if ok {
+		if !o.yes {
+			q := fmt.Sprintf("stack %s runs on a swarm: restore %s as a new generation of its data, and deploy it (the current one stays, for 'stackctl rollback')?", st.Name, loc)
+			if err := g.confirm(q, "--yes", backup.ErrRefused); err != nil {
+				return err
+			}
+		}
+		r.Engine = so.Data
+		start := time.Now()
+		res, err := backup.RestoreSwarm(ctx, r, st, loc, opts, so)
+		if err != nil {
+			return err
+		}
+		return restored(g, st, loc, res, start, "")
+	} else if len(o.files) > 0 {
+		return fmt.Errorf("%w: --files-volume is for a stack on a swarm; stack %s runs on this engine", errUsage, st.Name)
+	}
 	if !o.yes {
 		has, err := backup.HasData(ctx, r, st)
 		if err != nil {
@@ -131,18 +163,21 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 		}
 	}
 	start := time.Now()
-	res, err := backup.Restore(ctx, r, e, st, loc, backup.RestoreOptions{
-		Identities: ids, Only: o.only, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()),
-		Up: stack.UpOptions{Profile: profile, Listen: o.listen, Mirror: o.mirror, Timeout: o.timeout},
-	})
+	res, err := backup.Restore(ctx, r, e, st, loc, opts)
 	if err != nil {
 		return err
 	}
+	return restored(g, st, loc, res, start, fmt.Sprintf(", 'stackctl prune %s' removes it", st.Name))
+}
+
+// restored reports a restore that took since start; prune says how the
+// generation that served is removed, where it can be.
+func restored(g *globalOptions, st catalog.Stack, loc offsite.Location, res backup.RestoreResult, start time.Time, prune string) error {
 	m := res.Manifest
 	fmt.Fprintf(g.stderr, "restored stack %s from %s (taken %s, Redmine %s) as generation %d in %s\n",
 		st.Name, loc, m.Created.Format("2006-01-02 15:04:05 MST"), m.RedmineVersion, res.Gen, time.Since(start).Round(100*time.Millisecond))
 	if res.From != 0 {
-		fmt.Fprintf(g.stderr, "generation %d, which served before, is kept: 'stackctl rollback %s' returns to it, 'stackctl prune %s' removes it\n", res.From, st.Name, st.Name)
+		fmt.Fprintf(g.stderr, "generation %d, which served before, is kept: 'stackctl rollback %s' returns to it%s\n", res.From, st.Name, prune)
 	}
 	fmt.Fprintln(g.stdout, res.URL)
 	return nil

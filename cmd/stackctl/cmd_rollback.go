@@ -32,7 +32,10 @@ which keeps serving; once they are healthy and answer a smoke check, nginx is
 pointed at them (requests under way finish) and the active generation's
 containers stop. Its volumes stay, reachable by another rollback, until
 'stackctl prune' removes them. If the generation does not come up healthy, the
-active one keeps serving and nothing changes.`,
+active one keeps serving and nothing changes.
+
+On a stack deployed on a swarm, the generation's volumes on the data node are
+deployed again: Swarm replaces the database, then Redmine's tasks.`,
 		Example: `  stackctl rollback redmine
   stackctl rollback redmine --to 1`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -54,8 +57,16 @@ func runRollback(ctx context.Context, g *globalOptions, o *rollbackOptions, args
 	}
 	defer release()
 	start := time.Now()
-	res, err := r.Rollback(ctx, st, o.to, stack.UpOptions{Timeout: o.timeout})
-	if err != nil {
+	var res stack.RollbackResult
+	if so, ok, err := g.swarmData(st, nil, o.timeout); err != nil {
+		return err
+	} else if ok {
+		r.Engine = so.Data
+		res, err = r.RollbackSwarm(ctx, st, o.to, so)
+		if err != nil {
+			return err
+		}
+	} else if res, err = r.Rollback(ctx, st, o.to, stack.UpOptions{Timeout: o.timeout}); err != nil {
 		return err
 	}
 	fmt.Fprintf(g.stderr, "stack %s serves generation %d again (generation %d is kept) in %s\n",

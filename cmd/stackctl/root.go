@@ -273,7 +273,7 @@ func (g *globalOptions) changing(ctx context.Context, st catalog.Stack, purpose 
 	} else if rec.Swarm != nil && !rec.Swarm.Down {
 		// On a swarm, only these know to go there; the others would act on
 		// this engine, where the stack is not.
-		if !slices.Contains([]string{"up", "down", "backup-volumes", "check-theme"}, purpose) {
+		if !slices.Contains([]string{"up", "down", "backup-volumes", "check-theme", "restore-volumes", "rollback"}, purpose) {
 			release()
 			return stack.Runner{}, nil, nil, fmt.Errorf("%w: stack %s runs on a swarm, where %s does not work yet (docs/swarm.md)", swarm.ErrRefused, st.Name, purpose)
 		}

@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/docker/cli/cli/streams"
 	"github.com/moby/moby/client"
 
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/registry"
+	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/state"
 	"github.com/stackctl/stackctl/internal/swarm"
 )
@@ -46,6 +49,28 @@ func (g *globalOptions) onSwarm(st catalog.Stack) (d swarm.Deployer, rec state.S
 		return swarm.Deployer{}, state.Swarm{}, false, err
 	}
 	return swarm.Deployer{API: api, Log: g.stderr}, *s.Swarm, true, nil
+}
+
+// swarmData is what a restore or a rollback of st needs on its swarm: its
+// manager, and its data node's engine; ok is false for a stack on this engine.
+func (g *globalOptions) swarmData(st catalog.Stack, files []string, timeout time.Duration) (so stack.SwarmDataOptions, ok bool, err error) {
+	d, rec, ok, err := g.onSwarm(st)
+	if err != nil || !ok {
+		return stack.SwarmDataOptions{}, false, err
+	}
+	if rec.DataNodeHost == "" {
+		return stack.SwarmDataOptions{}, false, fmt.Errorf("%w: stack %s runs on a swarm, and stackctl does not know the API address of its data node %s's engine, "+
+			"where the data is: deploy again with --data-node-host tcp://ADDRESS:PORT", swarm.ErrRefused, st.Name, rec.DataNode)
+	}
+	api, err := swarmAPI(rec.DataNodeHost)
+	if err != nil {
+		return stack.SwarmDataOptions{}, false, err
+	}
+	fv, err := parseDriverOpts(files)
+	if err != nil {
+		return stack.SwarmDataOptions{}, false, err
+	}
+	return stack.SwarmDataOptions{Manager: d.API, Data: &engine.Engine{API: api}, FilesVolume: fv, Timeout: timeout}, true, nil
 }
 
 // pusher pushes through this engine with the standard Docker configuration's credentials.

@@ -81,6 +81,25 @@ func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.S
 	return RestoreResult{Manifest: rs.m, URL: res.URL, From: res.From, Gen: res.Gen, Switched: res.Switched}, nil
 }
 
+// RestoreSwarm is Restore for a stack deployed on a swarm: the new
+// generation is made on its data node (so.Data, which r's engine must be
+// too) and then deployed; the one that served stays, for a rollback.
+func RestoreSwarm(ctx context.Context, r stack.Runner, st catalog.Stack, loc offsite.Location, o RestoreOptions, so stack.SwarmDataOptions) (RestoreResult, error) {
+	if len(o.Only) > 0 {
+		return RestoreResult{}, fmt.Errorf("%w: --only on a swarm: a restore there takes every volume from the archive", ErrRefused)
+	}
+	rs, err := openSeed(ctx, r, so.Data, st, loc, o)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	defer rs.close()
+	res, err := r.RestoreSwarm(ctx, st, rs, state.MadeRestore, loc.String(), so)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	return RestoreResult{Manifest: rs.m, URL: res.URL, From: res.From, Gen: res.Gen, Switched: res.Switched}, nil
+}
+
 // openSeed opens the archive at loc as the seed of a new generation of st,
 // refusing, from its header and changing nothing, an archive of another
 // stack or one that lacks some of the stack's volumes. One pass: the

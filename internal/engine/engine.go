@@ -259,6 +259,37 @@ func (e *Engine) ContainerRestarts(ctx context.Context, container string) (resta
 	return c.RestartCount, exitCode, nil
 }
 
+// EnsureImage pulls ref (a reference by digest, from a registry the engine
+// reaches) unless the engine has it.
+func (e *Engine) EnsureImage(ctx context.Context, ref string) error {
+	if ok, err := e.ImagePresent(ctx, ref); err != nil || ok {
+		return err
+	}
+	pull, err := e.API.ImagePull(ctx, ref, client.ImagePullOptions{})
+	if err == nil {
+		err = pull.Wait(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("pulling %s: %w", ref, err)
+	}
+	return nil
+}
+
+// CreateVolume makes a new local volume called name with the driver's
+// options opts and labels. One of that name already there is an error, not
+// reused: the engine would hand back the existing one, data and all.
+func (e *Engine) CreateVolume(ctx context.Context, name string, opts, labels map[string]string) error {
+	if found, err := e.VolumeExists(ctx, name); err != nil {
+		return err
+	} else if found {
+		return fmt.Errorf("%w: volume %s is already there, and a new one is not written over an old one: remove it if nothing needs it", errs.InvalidInput, name)
+	}
+	if _, err := e.API.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Driver: "local", DriverOpts: opts, Labels: labels}); err != nil {
+		return fmt.Errorf("creating volume %s: %w", name, err)
+	}
+	return nil
+}
+
 // RemoveVolume removes the volume called name; one already gone is no error.
 // A volume still in use is retried for a few seconds: a helper that mounted it
 // for a stackctl that was killed is on its way out (its standard input closed).

@@ -18,6 +18,7 @@ import (
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/https"
 	"github.com/stackctl/stackctl/internal/state"
+	"github.com/stackctl/stackctl/internal/swarm"
 )
 
 // Engine is what the runner needs from the Docker engine beside the Compose
@@ -68,7 +69,11 @@ func (r Runner) GenContainer(ctx context.Context, st catalog.Stack, service stri
 	if rec, err := r.State.Load(st.Name); err != nil {
 		return "", err
 	} else if rec.Swarm != nil {
-		// On a swarm, r.Engine is the data node's (see Swarm).
+		// On a swarm, r.Engine is the data node's (see Swarm); a generation
+		// a restore fills runs there alone (see RestoreSwarm).
+		if gen != 0 && gen == rec.Swarm.Pending {
+			return swarm.LocalName(st.ComposeProject(), service, gen), nil
+		}
 		id, err := r.Engine.SwarmTaskContainer(ctx, st.ComposeProject()+"_"+service)
 		if err != nil {
 			return "", fmt.Errorf("stack %s runs on a swarm: %w: its data node %s keeps the database and, unless they are shared, the files; "+
@@ -111,14 +116,18 @@ func (r Runner) Persistence(ctx context.Context, st catalog.Stack) (catalog.Pers
 	if err != nil {
 		return catalog.Persistence{}, err
 	}
-	p, err := r.load(ctx, st, profileOr(rec.Profile), rec.Listen, rec.ReleaseOf(activeGen(rec)))
+	gen, release := activeGen(rec), rec.ReleaseOf(activeGen(rec))
+	if rec.Swarm != nil {
+		gen, release = rec.Swarm.Active(), rec.Swarm.Release
+	}
+	p, err := r.load(ctx, st, profileOr(rec.Profile), rec.Listen, release)
 	if err != nil {
 		return catalog.Persistence{}, err
 	}
 	// On a swarm too: a volume its Swarm form has not (Redmine's plugins,
 	// there in the image) is read from the running container, so that an
 	// archive restores anywhere.
-	return catalog.PersistenceOf(st, p).ForGeneration(p.Name, activeGen(rec)), nil
+	return catalog.PersistenceOf(st, p).ForGeneration(p.Name, gen), nil
 }
 
 // Down stops and removes the stack's containers and network; with volumes it also

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/compose/v5/pkg/api"
 	"github.com/moby/moby/client"
 
@@ -158,13 +159,76 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 		images[svc] = ref
 	}
 
-	file, err := swarm.Render(st, swarm.Options{Replicas: o.Replicas, FilesVolume: o.FilesVolume})
+	sw := state.Swarm{}
+	if prev != nil {
+		sw = *prev
+	}
+	sw.Manager, sw.Registry, sw.DataNode, sw.DataNodeHost = o.Manager.DaemonHost(), o.Registry, dataNode, o.DataNodeHost
+	sw.Replicas, sw.FilesVolume, sw.Images, sw.Port, sw.Release, sw.Down = o.Replicas, o.FilesVolume, images, port, release, false
+	if set.Site.PumaWorkers != nil {
+		sw.PumaWorkers = *set.Site.PumaWorkers
+	}
+	dep, err := r.swarmDeployment(st, set, p, sw)
 	if err != nil {
 		return UpResult{}, err
 	}
-	env, err := st.Env(set)
+	if _, managerNode, err := d.Manager(ctx); err != nil {
+		return UpResult{}, err
+	} else if managerNode == dataNode && st.Database != nil {
+		// The manager keeps the data: a Compose stack of the same name on it
+		// (another state directory's) has the database's volume name, and
+		// PostgreSQL must never run twice on one data directory.
+		vol := catalog.VolumeName(dep.Namespace, st.Database.Volume, sw.Active())
+		if compose, err := d.ComposeVolume(ctx, vol); err != nil {
+			return UpResult{}, err
+		} else if compose {
+			return UpResult{}, fmt.Errorf("%w: the data node %s has volume %s, which Docker Compose made for a stack %s run there on one engine: "+
+				"the swarm's database would open the same data; back that stack up and take it down with its volumes first", swarm.ErrRefused, dataNode, vol, st.Name)
+		}
+	}
+	// Recorded before anything changes on the swarm: a deploy stopped
+	// half way is still the swarm's to finish, by the next up, or to take
+	// down. What the last good deploy recorded (its URL) is kept.
+	rec.Profile, rec.Listen = choice.Profile, listen
+	if rec.FirstUpAt.IsZero() {
+		rec.FirstUpAt = time.Now().UTC()
+	}
+	rec.Swarm = &sw
+	if err := r.State.Save(st.Name, rec); err != nil {
+		return UpResult{}, fmt.Errorf("recording %s's deployment: %w", st.Name, err)
+	}
+	url, err := r.applySwarm(ctx, st, d, dep, set, port, timeout)
 	if err != nil {
 		return UpResult{}, err
+	}
+	if rec.Swarm.DataNodeHost == "" {
+		if _, managerNode, err := d.Manager(ctx); err == nil && managerNode == dataNode {
+			rec.Swarm.DataNodeHost = o.Manager.DaemonHost()
+		}
+	}
+	rec.Swarm.URL, rec.Swarm.DeployedAt = url, time.Now().UTC()
+	if err := r.State.Save(st.Name, rec); err != nil {
+		return UpResult{}, fmt.Errorf("recording %s's deployment: %w", st.Name, err)
+	}
+	res := UpResult{Choice: choice, URL: url}
+	if st.HasSecret(catalog.AdminPassword) {
+		res.AdminPasswordFile = r.State.SecretPath(st.Name, catalog.AdminPassword)
+	}
+	return res, nil
+}
+
+// swarmDeployment is st's Swarm stack file, rendered and loaded for the
+// deploy sw describes: its images by digest, its replicas, the volumes of its
+// active generation (the files on sw's shared storage, if any), and the
+// secrets and configs under versioned names, with their contents.
+func (r Runner) swarmDeployment(st catalog.Stack, set catalog.Settings, p *types.Project, sw state.Swarm) (swarm.Deployment, error) {
+	file, err := swarm.Render(st, swarm.Options{Replicas: sw.Replicas, FilesVolume: sw.FilesVolume})
+	if err != nil {
+		return swarm.Deployment{}, err
+	}
+	env, err := st.Env(set)
+	if err != nil {
+		return swarm.Deployment{}, err
 	}
 	// The compose file's secrets travel in its environment; the Swarm
 	// file's are Swarm secrets: no value of one may reach its interpolation.
@@ -172,7 +236,7 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 		delete(env, sec.EnvVar())
 	}
 	dep := swarm.Deployment{Namespace: st.ComposeProject(), Secrets: map[string][]byte{}, Configs: map[string][]byte{}}
-	for svc, ref := range images {
+	for svc, ref := range sw.Images {
 		env[swarm.ImageVar(svc)] = ref
 	}
 	key := nameKey(st, set)
@@ -194,7 +258,7 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 	for name, c := range p.Configs {
 		content, err := os.ReadFile(c.File)
 		if err != nil {
-			return UpResult{}, fmt.Errorf("reading %s's config %s: %w", st.Name, name, err)
+			return swarm.Deployment{}, fmt.Errorf("reading %s's config %s: %w", st.Name, name, err)
 		}
 		vname := swarm.VersionedName(dep.Namespace, name, content, nil)
 		dep.Configs[vname] = content
@@ -202,78 +266,53 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 	}
 	cfg, err := swarm.Load(file, env)
 	if err != nil {
-		return UpResult{}, err
+		return swarm.Deployment{}, err
 	}
-	dep.Config = cfg
-
-	if _, managerNode, err := d.Manager(ctx); err != nil {
-		return UpResult{}, err
-	} else if managerNode == dataNode && st.Database != nil {
-		// The manager keeps the data: a Compose stack of the same name on it
-		// (another state directory's) has the database's volume name, and
-		// PostgreSQL must never run twice on one data directory.
-		vol := dep.Namespace + "_" + st.Database.Volume
-		if compose, err := d.ComposeVolume(ctx, vol); err != nil {
-			return UpResult{}, err
-		} else if compose {
-			return UpResult{}, fmt.Errorf("%w: the data node %s has volume %s, which Docker Compose made for a stack %s run there on one engine: "+
-				"the swarm's database would open the same data; back that stack up and take it down with its volumes first", swarm.ErrRefused, dataNode, vol, st.Name)
+	if gen := sw.Active(); gen > 1 && st.Generations != nil {
+		// Generation 1's volumes have the names Swarm gives (namespace_key),
+		// as catalog.VolumeName does; a later one's carry its number.
+		for key, v := range cfg.Volumes {
+			if slices.Contains(st.Generations.Volumes, key) {
+				v.Name = catalog.VolumeName(dep.Namespace, key, gen)
+				cfg.Volumes[key] = v
+			}
 		}
 	}
-	// Recorded before anything changes on the swarm: a deploy stopped
-	// half way is still the swarm's to finish, by the next up, or to take
-	// down. What the last good deploy recorded (its URL) is kept.
-	rec.Profile, rec.Listen = choice.Profile, listen
-	if rec.FirstUpAt.IsZero() {
-		rec.FirstUpAt = time.Now().UTC()
-	}
-	sw := state.Swarm{}
-	if prev != nil {
-		sw = *prev
-	}
-	sw.Manager, sw.Registry, sw.DataNode, sw.DataNodeHost = o.Manager.DaemonHost(), o.Registry, dataNode, o.DataNodeHost
-	sw.Replicas, sw.FilesVolume, sw.Images, sw.Port, sw.Release, sw.Down = o.Replicas, o.FilesVolume, images, port, release, false
-	rec.Swarm = &sw
-	if err := r.State.Save(st.Name, rec); err != nil {
-		return UpResult{}, fmt.Errorf("recording %s's deployment: %w", st.Name, err)
-	}
+	dep.Config = cfg
+	return dep, nil
+}
+
+// applySwarm deploys dep through the manager, waits until every service runs
+// healthy, runs the stack's first start and settings as a one-off job,
+// removes the secrets and configs no service uses any more, and returns the
+// stack's URL through the manager's node, on nginx's published port, once it
+// answers there.
+func (r Runner) applySwarm(ctx context.Context, st catalog.Stack, d swarm.Deployer, dep swarm.Deployment, set catalog.Settings, port string, timeout time.Duration) (string, error) {
 	start := time.Now()
 	if err := d.Deploy(ctx, dep); err != nil {
-		return UpResult{}, err
+		return "", err
 	}
 	if err := d.Wait(ctx, dep.Namespace, timeout); err != nil {
-		return UpResult{}, err
+		return "", err
 	}
 	r.logf("stack %s: every service runs healthy on the swarm (%s)", st.Name, time.Since(start).Round(100*time.Millisecond))
-
 	if st.FirstStart != nil {
 		if err := r.swarmConfigure(ctx, d, st, dep, set); err != nil {
-			return UpResult{}, err
+			return "", err
 		}
 	}
 	if err := d.Prune(ctx, dep.Namespace); err != nil {
 		r.logf("stack %s: %v", st.Name, err)
 	}
-	addr, managerNode, err := d.Manager(ctx)
+	addr, _, err := d.Manager(ctx)
 	if err != nil {
-		return UpResult{}, err
-	}
-	if rec.Swarm.DataNodeHost == "" && managerNode == dataNode {
-		rec.Swarm.DataNodeHost = o.Manager.DaemonHost()
+		return "", err
 	}
 	url := "http://" + net.JoinHostPort(addr, port) + "/"
 	if err := waitHTTP(ctx, url, http.DefaultTransport, timeout); err != nil {
-		return UpResult{}, fmt.Errorf("%w: stack %s runs on the swarm but %s does not answer: %v", swarm.ErrNotConverged, st.Name, url, err)
+		return "", fmt.Errorf("%w: stack %s runs on the swarm but %s does not answer: %v", swarm.ErrNotConverged, st.Name, url, err)
 	}
-	rec.Swarm.URL, rec.Swarm.DeployedAt = url, time.Now().UTC()
-	if err := r.State.Save(st.Name, rec); err != nil {
-		return UpResult{}, fmt.Errorf("recording %s's deployment: %w", st.Name, err)
-	}
-	res := UpResult{Choice: choice, URL: url}
-	if st.HasSecret(catalog.AdminPassword) {
-		res.AdminPasswordFile = r.State.SecretPath(st.Name, catalog.AdminPassword)
-	}
-	return res, nil
+	return url, nil
 }
 
 // swarmConfigure runs the stack's first start (which does nothing on data

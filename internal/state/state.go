@@ -73,6 +73,57 @@ type Swarm struct {
 	// Down says 'stackctl down' took the stack off the swarm; its volumes
 	// stay on the nodes, and up deploys it again there.
 	Down bool `json:"down,omitempty"`
+	// PumaWorkers is the Puma worker count the first deploy sized for the
+	// host stackctl ran on: kept, so that a restore or a rollback run from
+	// elsewhere does not change Redmine's service too.
+	PumaWorkers int `json:"puma_workers,omitempty"`
+	// Gens are the generations of data on the swarm, oldest first (none
+	// recorded: generation 1 alone, with the volume names Swarm gives), Gen
+	// the one deployed (0: 1) and Previous the one deployed before it,
+	// where a rollback returns.
+	Gens     []SwarmGen `json:"gens,omitempty"`
+	Gen      int        `json:"gen,omitempty"`
+	Previous int        `json:"previous,omitempty"`
+	// Pending is a generation a restore was writing when stackctl stopped:
+	// the next restore removes what it left on the data node.
+	Pending int `json:"pending,omitempty"`
+}
+
+// SwarmGen is one generation of a swarm stack's data: its volumes on the
+// data node carry its number (catalog.VolumeName), and FilesVolume is the
+// shared storage its files are on, if they are shared.
+type SwarmGen struct {
+	N           int               `json:"n"`
+	Made        string            `json:"made"`
+	Source      string            `json:"source,omitempty"`
+	At          time.Time         `json:"at"`
+	FilesVolume map[string]string `json:"files_volume,omitempty"`
+}
+
+// Active is the generation deployed.
+func (s Swarm) Active() int { return max(s.Gen, 1) }
+
+// GenOf is generation n's record; generation 1 of a stack deployed before
+// generations were recorded is made up from the deploy's.
+func (s Swarm) GenOf(n int) (SwarmGen, bool) {
+	for _, g := range s.Gens {
+		if g.N == n {
+			return g, true
+		}
+	}
+	if n == 1 && len(s.Gens) == 0 {
+		return SwarmGen{N: 1, Made: MadeFirstStart, FilesVolume: s.FilesVolume}, true
+	}
+	return SwarmGen{}, false
+}
+
+// NextGen is the number a new generation gets: never one used before.
+func (s Swarm) NextGen() int {
+	n := max(s.Gen, s.Pending, 1)
+	for _, g := range s.Gens {
+		n = max(n, g.N)
+	}
+	return n + 1
 }
 
 // Dir holds stackctl's per-stack state. Its zero value is not usable; use

@@ -224,3 +224,30 @@ func TestStateDirOpenToOthers(t *testing.T) {
 		t.Fatalf("EnsureSecrets in a 0777 stack directory: %v", err)
 	}
 }
+
+func TestSwarmGenerations(t *testing.T) {
+	files := map[string]string{"device": ":/g1"}
+	var sw Swarm
+	sw.FilesVolume = files
+	if sw.Active() != 1 || sw.NextGen() != 2 {
+		t.Errorf("a deploy without generations: active %d, next %d, want 1 and 2", sw.Active(), sw.NextGen())
+	}
+	if g, ok := sw.GenOf(1); !ok || g.FilesVolume["device"] != ":/g1" {
+		t.Errorf("generation 1 of a deploy without generations: %+v %v, want it made up with the deploy's files", g, ok)
+	}
+	if _, ok := sw.GenOf(2); ok {
+		t.Error("generation 2 found where there is none")
+	}
+	// A pending number is never given again, nor one recorded.
+	sw.Pending = 4
+	if sw.NextGen() != 5 {
+		t.Errorf("next with 4 pending: %d, want 5", sw.NextGen())
+	}
+	sw = Swarm{Gen: 2, Gens: []SwarmGen{{N: 1}, {N: 3}, {N: 2}}}
+	if sw.Active() != 2 || sw.NextGen() != 4 {
+		t.Errorf("active %d next %d, want 2 and 4", sw.Active(), sw.NextGen())
+	}
+	if _, ok := sw.GenOf(1); !ok {
+		t.Error("generation 1 recorded but not found")
+	}
+}

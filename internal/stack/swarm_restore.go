@@ -1,0 +1,400 @@
+package stack
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/client"
+
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/engine"
+	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/state"
+	"github.com/stackctl/stackctl/internal/swarm"
+)
+
+// SwarmDataOptions are the operator's choices for a restore or a rollback
+// on a swarm.
+type SwarmDataOptions struct {
+	// Manager is the API of a manager of the swarm, and Data the data node's
+	// engine, which is also the runner's (its seed finds containers there).
+	Manager client.APIClient
+	Data    *engine.Engine
+	// FilesVolume is the shared storage a restore writes the files into,
+	// for a stack whose files are shared: never the storage that serves.
+	FilesVolume map[string]string
+	Timeout     time.Duration
+}
+
+// RestoreSwarm makes a new generation of st's data on its swarm, filled by
+// seed, and deploys it: the new generation's volumes are made on the data
+// node (the files on the new shared storage o names, when they are shared),
+// the database filled through a PostgreSQL of the stack's image run there
+// alone on the new volume (never the one that serves), the files by the
+// seed's writer; then the stack is deployed on the new volumes, Swarm
+// replacing the database (stop-first) and Redmine's tasks (start-first).
+// The generation that served stays, with its volumes, for RollbackSwarm.
+// A failure before the deploy removes the new volumes and changes nothing
+// on the swarm; a deploy that does not converge deploys the old generation
+// again.
+func (r Runner) RestoreSwarm(ctx context.Context, st catalog.Stack, seed Seed, made, source string, o SwarmDataOptions) (NewResult, error) {
+	timeout := cmp.Or(o.Timeout, defaultTimeout)
+	if st.Generations == nil || st.Database == nil {
+		return NewResult{}, fmt.Errorf("%w: stack %s has no data to restore", errs.InvalidInput, st.Name)
+	}
+	rec, sw, err := r.swarmRecord(st)
+	if err != nil {
+		return NewResult{}, err
+	}
+	if err := r.discardPending(ctx, o.Data, st, &rec); err != nil {
+		return NewResult{}, err
+	}
+	sw = *rec.Swarm
+	from := sw.Active()
+	files, err := restoredFiles(st, sw, o.FilesVolume)
+	if err != nil {
+		return NewResult{}, err
+	}
+	gen := sw.NextGen()
+	set, base, err := r.swarmProject(ctx, st, rec)
+	if err != nil {
+		return NewResult{}, err
+	}
+	prep, err := swarmPrepared(st, rec, base, gen)
+	if err != nil {
+		return NewResult{}, err
+	}
+	// The images the generation's helpers and PostgreSQL run, by digest,
+	// which the seed checks too: a node pulls only what its own tasks run.
+	for _, svc := range prep.Project.Services {
+		if !strings.Contains(svc.Image, "@") {
+			continue // not one the swarm runs (swarmPrepared)
+		}
+		if err := o.Data.EnsureImage(ctx, svc.Image); err != nil {
+			return NewResult{}, err
+		}
+	}
+	if err := seed.Check(ctx, prep); err != nil {
+		return NewResult{}, err
+	}
+	next := sw
+	next.Gen, next.Previous, next.FilesVolume = gen, from, files
+	dep, err := r.swarmDeployment(st, set, base, next)
+	if err != nil {
+		return NewResult{}, err
+	}
+
+	// Recorded before the first volume is made: a stackctl killed from here
+	// on leaves a record the next restore acts on (discardPending).
+	rec.Swarm.Pending = gen
+	if err := r.State.Save(st.Name, rec); err != nil {
+		return NewResult{}, err
+	}
+	r.logf("stack %s: making generation %d (%s) on the swarm's data node %s, beside generation %d, which keeps serving", st.Name, gen, made, sw.DataNode, from)
+	filled := false
+	defer func() {
+		if !filled {
+			if err := r.removeSwarmGen(context.WithoutCancel(ctx), o.Data, st, gen); err != nil {
+				r.logf("stack %s: removing the unfinished generation %d failed: %v: the next restore retries", st.Name, gen, err)
+			} else if err := r.update(st, func(s *state.State) error { s.Swarm.Pending = 0; return nil }); err != nil {
+				r.logf("stack %s: %v", st.Name, err)
+			}
+		}
+	}()
+	if err := r.fillSwarmGen(ctx, o.Data, st, prep, dep, seed, files, timeout); err != nil {
+		return NewResult{}, err
+	}
+	filled = true
+
+	// The switch: recorded first, so that an up after a killed stackctl
+	// deploys what the swarm may already run.
+	if len(sw.Gens) == 0 {
+		g1, _ := sw.GenOf(1)
+		g1.At = rec.FirstUpAt
+		next.Gens = []state.SwarmGen{g1}
+	}
+	next.Gens = append(next.Gens, state.SwarmGen{N: gen, Made: made, Source: source, At: time.Now().UTC(), FilesVolume: files})
+	next.Pending = 0
+	rec.Swarm = &next
+	if err := r.State.Save(st.Name, rec); err != nil {
+		return NewResult{}, err
+	}
+	d := swarm.Deployer{API: o.Manager, Log: r.Log}
+	r.logf("stack %s: deploying generation %d on the swarm: Swarm replaces the database, then Redmine's tasks one by one", st.Name, gen)
+	url, err := r.applySwarm(ctx, st, d, dep, set, next.Port, timeout)
+	if err != nil {
+		return NewResult{From: from, Gen: gen}, r.redeploy(ctx, st, d, from, err, timeout)
+	}
+	rec.Swarm.URL, rec.Swarm.DeployedAt = url, time.Now().UTC()
+	if err := r.State.Save(st.Name, rec); err != nil {
+		return NewResult{}, err
+	}
+	return NewResult{UpResult: UpResult{URL: url}, From: from, Gen: gen, Switched: true}, nil
+}
+
+// RollbackSwarm deploys generation to of st's data on its swarm again (0:
+// the one deployed before the active one): Swarm replaces the database and
+// Redmine's tasks, as after a restore. The active generation stays.
+func (r Runner) RollbackSwarm(ctx context.Context, st catalog.Stack, to int, o SwarmDataOptions) (RollbackResult, error) {
+	timeout := cmp.Or(o.Timeout, defaultTimeout)
+	rec, sw, err := r.swarmRecord(st)
+	if err != nil {
+		return RollbackResult{}, err
+	}
+	from := sw.Active()
+	to = cmp.Or(to, sw.Previous)
+	if to == 0 {
+		return RollbackResult{}, fmt.Errorf("%w: stack %s has one generation of data on the swarm: there is none to roll back to", errs.NotFound, st.Name)
+	}
+	if to == from {
+		return RollbackResult{}, fmt.Errorf("%w: generation %d of stack %s is the one deployed", errs.InvalidInput, to, st.Name)
+	}
+	g, ok := sw.GenOf(to)
+	if !ok {
+		return RollbackResult{}, fmt.Errorf("%w: stack %s has no generation %d on the swarm", errs.NotFound, st.Name, to)
+	}
+	// The database's volume must be there: Swarm would make a missing one
+	// anew, and an empty database would pass every check.
+	name := catalog.VolumeName(st.ComposeProject(), st.Database.Volume, to)
+	if found, err := o.Data.VolumeExists(ctx, name); err != nil {
+		return RollbackResult{}, err
+	} else if !found {
+		return RollbackResult{}, fmt.Errorf("%w: volume %s of generation %d of stack %s is not on the data node %s: it cannot be rolled back to",
+			errs.NotFound, name, to, st.Name, sw.DataNode)
+	}
+	d := swarm.Deployer{API: o.Manager, Log: r.Log}
+	r.logf("stack %s: deploying generation %d again on the swarm (generation %d stays)", st.Name, to, from)
+	if err := r.deployGen(ctx, st, d, rec, to, g.FilesVolume, timeout); err != nil {
+		return RollbackResult{}, r.redeploy(ctx, st, d, from, err, timeout)
+	}
+	rec, err = r.State.Load(st.Name)
+	if err != nil {
+		return RollbackResult{}, err
+	}
+	return RollbackResult{URL: rec.Swarm.URL, From: from, To: to}, nil
+}
+
+// deployGen records generation gen as the one deployed and deploys it.
+func (r Runner) deployGen(ctx context.Context, st catalog.Stack, d swarm.Deployer, rec state.State, gen int, files map[string]string, timeout time.Duration) error {
+	set, base, err := r.swarmProject(ctx, st, rec)
+	if err != nil {
+		return err
+	}
+	next := *rec.Swarm
+	if next.Active() != gen {
+		next.Previous = next.Active()
+	}
+	if len(next.Gens) == 0 {
+		g1, _ := next.GenOf(1)
+		g1.At = rec.FirstUpAt
+		next.Gens = []state.SwarmGen{g1}
+	}
+	next.Gen, next.FilesVolume = gen, files
+	dep, err := r.swarmDeployment(st, set, base, next)
+	if err != nil {
+		return err
+	}
+	rec.Swarm = &next
+	if err := r.State.Save(st.Name, rec); err != nil {
+		return err
+	}
+	url, err := r.applySwarm(ctx, st, d, dep, set, next.Port, timeout)
+	if err != nil {
+		return err
+	}
+	rec.Swarm.URL, rec.Swarm.DeployedAt = url, time.Now().UTC()
+	return r.State.Save(st.Name, rec)
+}
+
+// redeploy deploys generation gen again after a deploy of another failed
+// with cause, and returns cause, saying what now serves.
+func (r Runner) redeploy(ctx context.Context, st catalog.Stack, d swarm.Deployer, gen int, cause error, timeout time.Duration) error {
+	r.logf("stack %s: %v: deploying generation %d again", st.Name, cause, gen)
+	rec, err := r.State.Load(st.Name)
+	if err != nil {
+		return errors.Join(cause, err)
+	}
+	g, _ := rec.Swarm.GenOf(gen)
+	if err := r.deployGen(context.WithoutCancel(ctx), st, d, rec, gen, g.FilesVolume, timeout); err != nil {
+		return fmt.Errorf("%w; deploying generation %d again failed too: %v: see 'stackctl ps %s'", cause, gen, err, st.Name)
+	}
+	return fmt.Errorf("%w: generation %d is deployed again and serves", cause, gen)
+}
+
+// fillSwarmGen makes generation gen's volumes on the data node and lets
+// seed fill them, the database through a PostgreSQL run there alone on its
+// new volume, stopped cleanly once filled.
+func (r Runner) fillSwarmGen(ctx context.Context, data *engine.Engine, st catalog.Stack, prep Prepared, dep swarm.Deployment, seed Seed, files map[string]string, timeout time.Duration) error {
+	pers := prep.Persistence()
+	byKey := map[string]string{}
+	var shared []string
+	for _, mt := range pers.Mounts {
+		byKey[mt.Volume] = mt.Name
+		opts := map[string]string(nil)
+		if files != nil && mt.Volume != st.Database.Volume && mt.Service == st.Generations.App {
+			opts = files
+			shared = append(shared, mt.Name)
+		}
+		if err := data.CreateVolume(ctx, mt.Name, opts, map[string]string{"com.docker.stack.namespace": dep.Namespace}); err != nil {
+			return err
+		}
+	}
+	if len(shared) > 0 {
+		// New storage must be empty: stackctl never deletes what is on the
+		// operator's storage, so a restore stopped half way leaves its files
+		// there, and another must not mix its own with them.
+		app := prep.Project.Services[prep.Service(st.Generations.App)].Image
+		usage, err := data.VolumeUsage(ctx, app, shared)
+		if err != nil {
+			return err
+		}
+		for _, name := range shared {
+			if !usage[name].Empty {
+				return fmt.Errorf("%w: the storage --files-volume names (%v) is not empty: a restore writes into empty storage only; "+
+					"empty it, or name other storage", swarm.ErrRefused, files)
+			}
+		}
+	}
+	defer seed.End()
+	if err := seed.Begin(ctx, prep); err != nil {
+		return err
+	}
+	db, err := swarm.RunLocal(ctx, data, dep, st.Database.Service, prep.Gen, byKey)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if db != nil {
+			_ = db.Stop(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := db.WaitHealthy(ctx, timeout); err != nil {
+		return err
+	}
+	if err := seed.Fill(ctx, prep); err != nil {
+		return err
+	}
+	seed.End()
+	err = db.Stop(ctx)
+	db = nil
+	return err
+}
+
+// removeSwarmGen removes what a restore made of generation gen on the data
+// node: its PostgreSQL, then its volumes.
+func (r Runner) removeSwarmGen(ctx context.Context, data *engine.Engine, st catalog.Stack, gen int) error {
+	if err := swarm.RemoveLocal(ctx, data, swarm.LocalName(st.ComposeProject(), st.Database.Service, gen)); err != nil {
+		return err
+	}
+	var failed []error
+	for _, v := range st.Generations.Volumes {
+		failed = append(failed, data.RemoveVolume(ctx, catalog.VolumeName(st.ComposeProject(), v, gen)))
+	}
+	return errors.Join(failed...)
+}
+
+// discardPending removes a generation a stopped restore left unfinished on
+// the data node; one the swarm was already pointed at is kept.
+func (r Runner) discardPending(ctx context.Context, data *engine.Engine, st catalog.Stack, rec *state.State) error {
+	gen := rec.Swarm.Pending
+	if gen == 0 {
+		return nil
+	}
+	if gen != rec.Swarm.Active() {
+		r.logf("stack %s: removing generation %d from the data node: a stopped stackctl left it unfinished", st.Name, gen)
+		if err := r.removeSwarmGen(ctx, data, st, gen); err != nil {
+			return err
+		}
+	}
+	rec.Swarm.Pending = 0
+	return r.State.Save(st.Name, *rec)
+}
+
+// swarmRecord is st's state, which must say it runs on a swarm.
+func (r Runner) swarmRecord(st catalog.Stack) (state.State, state.Swarm, error) {
+	rec, err := r.State.Load(st.Name)
+	if err != nil {
+		return state.State{}, state.Swarm{}, err
+	}
+	if rec.Swarm == nil || rec.Swarm.Down {
+		return state.State{}, state.Swarm{}, fmt.Errorf("%w: stack %s is not deployed on a swarm: 'stackctl up %s --on swarm' first", errs.NotRunning, st.Name, st.Name)
+	}
+	return rec, *rec.Swarm, nil
+}
+
+// swarmProject is the settings and project of st as its last deploy made
+// them (its profile, address, release and Puma size), for a redeploy.
+func (r Runner) swarmProject(ctx context.Context, st catalog.Stack, rec state.State) (catalog.Settings, *types.Project, error) {
+	if r.Site.PumaWorkers == nil && rec.Swarm.PumaWorkers > 0 {
+		n := rec.Swarm.PumaWorkers
+		r.Site.PumaWorkers = &n
+	}
+	set, err := r.settings(ctx, st, rec.Profile, rec.Listen, rec.Swarm.Release)
+	if err != nil {
+		return catalog.Settings{}, nil, err
+	}
+	if err := r.State.EnsureSecrets(st); err != nil {
+		return catalog.Settings{}, nil, err
+	}
+	p, err := r.Checkout.Load(ctx, st, set)
+	if err != nil {
+		return catalog.Settings{}, nil, err
+	}
+	return set, p, nil
+}
+
+// swarmPrepared is generation gen of st's project as a seed sees it: the
+// generation's volumes, and the images the swarm runs (by digest, on the
+// data node since its tasks run there) in its services.
+func swarmPrepared(st catalog.Stack, rec state.State, base *types.Project, gen int) (Prepared, error) {
+	p, err := st.ForGeneration(base, gen, catalog.SlotA, catalog.NoFront)
+	if err != nil {
+		return Prepared{}, err
+	}
+	services := maps.Clone(p.Services)
+	for name, ref := range rec.Swarm.Images {
+		in := st.Generations.ServiceIn(name, gen, catalog.SlotA)
+		if svc, ok := services[in]; ok {
+			svc.Image = ref
+			services[in] = svc
+		}
+	}
+	p.Services = services
+	return Prepared{Stack: st, Choice: Choice{Profile: rec.Profile}, State: rec, Project: p, Gen: gen, Slot: catalog.SlotA, Release: rec.Swarm.Release, base: base}, nil
+}
+
+// restoredFiles is the shared storage a restore writes the files into:
+// none when the stack's files are on the data node, else flag, which must
+// name storage no generation uses.
+func restoredFiles(st catalog.Stack, sw state.Swarm, flag map[string]string) (map[string]string, error) {
+	if sw.FilesVolume == nil {
+		if flag != nil {
+			return nil, fmt.Errorf("%w: --files-volume: stack %s keeps its files on the data node %s, and so does the restore; "+
+				"moving them to shared storage is a deploy with --files-volume on an empty stack, then a restore", swarm.ErrRefused, st.Name, sw.DataNode)
+		}
+		return nil, nil
+	}
+	if flag == nil {
+		return nil, fmt.Errorf("%w: stack %s keeps its files on shared storage (%v), which a restore must not write over: "+
+			"name new storage for the restored files with --files-volume (another directory of the same server, say); the current one stays, for a rollback",
+			swarm.ErrRefused, st.Name, sw.FilesVolume)
+	}
+	gens := sw.Gens
+	if len(gens) == 0 {
+		g1, _ := sw.GenOf(1)
+		gens = []state.SwarmGen{g1}
+	}
+	for _, g := range gens {
+		if maps.Equal(g.FilesVolume, flag) {
+			return nil, fmt.Errorf("%w: --files-volume names the storage of generation %d of stack %s, which a restore must not write over: name new storage",
+				swarm.ErrRefused, g.N, st.Name)
+		}
+	}
+	return flag, nil
+}
