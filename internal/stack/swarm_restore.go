@@ -237,7 +237,9 @@ func (r Runner) fillSwarmGen(ctx context.Context, data *engine.Engine, st catalo
 	for _, mt := range pers.Mounts {
 		byKey[mt.Volume] = mt.Name
 		opts := map[string]string(nil)
-		if files != nil && mt.Volume != st.Database.Volume && mt.Service == st.Generations.App {
+		// The volumes the Swarm form puts on shared storage (its files, not
+		// the plugins, which it leaves out), as its file says.
+		if v, ok := dep.Config.Volumes[mt.Volume]; ok && files != nil && len(v.DriverOpts) > 0 {
 			opts = files
 			shared = append(shared, mt.Name)
 		}
@@ -322,8 +324,11 @@ func (r Runner) swarmRecord(st catalog.Stack) (state.State, state.Swarm, error) 
 	if err != nil {
 		return state.State{}, state.Swarm{}, err
 	}
-	if rec.Swarm == nil || rec.Swarm.Down {
+	if rec.Swarm == nil {
 		return state.State{}, state.Swarm{}, fmt.Errorf("%w: stack %s is not deployed on a swarm: 'stackctl up %s --on swarm' first", errs.NotRunning, st.Name, st.Name)
+	}
+	if rec.Swarm.Down {
+		return state.State{}, state.Swarm{}, fmt.Errorf("%w: stack %s was taken off its swarm by 'stackctl down': 'stackctl up %s' deploys it there again first", errs.NotRunning, st.Name, st.Name)
 	}
 	return rec, *rec.Swarm, nil
 }
