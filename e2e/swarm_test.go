@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -184,9 +187,10 @@ func TestSwarm(t *testing.T) {
 		if r := stackctl(t, env, "restore-volumes", "--yes", arch); r.code != 29 || !strings.Contains(r.stderr, "--files-volume") {
 			t.Errorf("restore on a swarm with shared files and no --files-volume: exit %d, want 29 naming --files-volume:\n%s", r.code, r.stderr)
 		}
-		if r := stackctl(t, env, "restore-volumes", "--yes", "--files-volume", filesOpts(t, c, "redmine-files"), arch); r.code != 29 {
-			t.Errorf("restore on a swarm into the files' own storage: exit %d, want 29:\n%s", r.code, r.stderr)
+		if r := stackctl(t, env, "restore-volumes", "--yes", "--files-volume", filesOpts(t, c, "redmine-files"), arch); r.code != 29 || !strings.Contains(r.stderr, "storage of generation 1") {
+			t.Errorf("restore on a swarm into the files' own storage: exit %d, want 29 naming generation 1's storage:\n%s", r.code, r.stderr)
 		}
+		served := treeSum(t, filepath.Join(c.SharedHost, "redmine-files"))
 		// Killed while it writes the attachments into the new generation:
 		// generation 1 serves, untouched; the next restore removes what was
 		// left on the data node, and refuses storage that is not empty (files
@@ -204,6 +208,15 @@ func TestSwarm(t *testing.T) {
 			t.Errorf("the restore after a killed one does not say it removes what that left:\n%s", r.stderr)
 		}
 		serves(t, "a refused restore", 200)
+		ctx := context.Background()
+		for _, v := range []string{"db-data-g2", "redmine-files-g2", "redmine-plugins-g2"} {
+			if _, err := c.Manager().VolumeInspect(ctx, redmineProject+"_"+v, client.VolumeInspectOptions{}); err == nil {
+				t.Errorf("volume %s of the refused restore is still on the data node", v)
+			}
+		}
+		if _, err := c.Manager().ContainerInspect(ctx, redmineProject+"_db-g2-restore", client.ContainerInspectOptions{}); err == nil {
+			t.Errorf("the killed restore's PostgreSQL is still on the data node")
+		}
 
 		p := startProbe(fmt.Sprintf("%s/issues/%d", strings.TrimSuffix(base, "/"), firstIssue(want)))
 		start = time.Now()
@@ -212,6 +225,9 @@ func TestSwarm(t *testing.T) {
 		t.Logf("FIGURE restore on the swarm (write generation 2 on the data node, deploy it): %s; probe: %d requests, %d failed %v",
 			time.Since(start).Round(time.Second), n, len(failures), firstFew(failures))
 		serves(t, "the restore", 404)
+		if got := treeSum(t, filepath.Join(c.SharedHost, "redmine-files")); got != served {
+			t.Errorf("generation 1's files changed during the restore")
+		}
 
 		p = startProbe(fmt.Sprintf("%s/issues/%d", strings.TrimSuffix(base, "/"), firstIssue(want)))
 		start = time.Now()
@@ -246,6 +262,35 @@ func filesOpts(t *testing.T, c *swarmCluster, dir string) string {
 		t.Fatal(err)
 	}
 	return "type=none,o=bind,device=" + c.Shared + "/" + dir
+}
+
+// treeSum is a digest of the names, sizes, modes and contents of the files
+// under dir (read as root: the files are Redmine's).
+func treeSum(t *testing.T, dir string) string {
+	t.Helper()
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %d %o\n", strings.TrimPrefix(p, dir), info.Size(), info.Mode())
+		if d.Type().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			h.Write(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // firstFew is the first of a probe's failures, enough to say what they were.

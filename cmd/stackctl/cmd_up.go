@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/settings"
 	"github.com/stackctl/stackctl/internal/stack"
@@ -220,6 +221,17 @@ func runUpSwarm(ctx context.Context, g *globalOptions, o *upOptions, r stack.Run
 		return err
 	}
 	defer api.Close()
+	if rec.Swarm != nil && rec.Swarm.Pending != 0 && rec.Swarm.DataNodeHost != "" {
+		// What a restore stopped half way left on the data node goes first.
+		data, err := swarmAPI(rec.Swarm.DataNodeHost)
+		if err != nil {
+			return err
+		}
+		defer data.Close()
+		if err := r.RecoverSwarm(ctx, st, &engine.Engine{API: data}); err != nil {
+			return err
+		}
+	}
 	push, err := g.pusher(ctx)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,31 +38,32 @@ type SwarmDataOptions struct {
 // node (the files on the new shared storage o names, when they are shared),
 // the database filled through a PostgreSQL of the stack's image run there
 // alone on the new volume (never the one that serves), the files by the
-// seed's writer; then the stack is deployed on the new volumes, Swarm
-// replacing the database (stop-first) and Redmine's tasks (start-first).
+// seed's writer, while the stack serves; then the switch (deployGen).
 // The generation that served stays, with its volumes, for RollbackSwarm.
-// A failure before the deploy removes the new volumes and changes nothing
-// on the swarm; a deploy that does not converge deploys the old generation
-// again.
+// A failure before the switch removes what the restore made and changes
+// nothing on the swarm; a switch that does not converge deploys the old
+// generation again.
 func (r Runner) RestoreSwarm(ctx context.Context, st catalog.Stack, seed Seed, made, source string, o SwarmDataOptions) (NewResult, error) {
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
 	if st.Generations == nil || st.Database == nil {
 		return NewResult{}, fmt.Errorf("%w: stack %s has no data to restore", errs.InvalidInput, st.Name)
 	}
+	if err := r.RecoverSwarm(ctx, st, o.Data); err != nil {
+		return NewResult{}, err
+	}
 	rec, sw, err := r.swarmRecord(st)
 	if err != nil {
 		return NewResult{}, err
 	}
-	if err := r.discardPending(ctx, o.Data, st, &rec); err != nil {
-		return NewResult{}, err
-	}
-	sw = *rec.Swarm
 	from := sw.Active()
 	files, err := restoredFiles(st, sw, o.FilesVolume)
 	if err != nil {
 		return NewResult{}, err
 	}
-	gen := sw.NextGen()
+	gen, err := r.freeGen(ctx, o.Data, st, sw.NextGen())
+	if err != nil {
+		return NewResult{}, err
+	}
 	set, base, err := r.swarmProject(ctx, st, rec)
 	if err != nil {
 		return NewResult{}, err
@@ -84,14 +86,15 @@ func (r Runner) RestoreSwarm(ctx context.Context, st catalog.Stack, seed Seed, m
 		return NewResult{}, err
 	}
 	next := sw
-	next.Gen, next.Previous, next.FilesVolume = gen, from, files
+	next.Gen, next.FilesVolume = gen, files
 	dep, err := r.swarmDeployment(st, set, base, next)
 	if err != nil {
 		return NewResult{}, err
 	}
 
 	// Recorded before the first volume is made: a stackctl killed from here
-	// on leaves a record the next restore acts on (discardPending).
+	// on leaves a record the next command acts on (RecoverSwarm), and the
+	// volumes it removes then are the ones made here (freeGen found none).
 	rec.Swarm.Pending = gen
 	if err := r.State.Save(st.Name, rec); err != nil {
 		return NewResult{}, err
@@ -101,7 +104,7 @@ func (r Runner) RestoreSwarm(ctx context.Context, st catalog.Stack, seed Seed, m
 	defer func() {
 		if !filled {
 			if err := r.removeSwarmGen(context.WithoutCancel(ctx), o.Data, st, gen); err != nil {
-				r.logf("stack %s: removing the unfinished generation %d failed: %v: the next restore retries", st.Name, gen, err)
+				r.logf("stack %s: removing the unfinished generation %d failed: %v: the next stackctl command on %s retries", st.Name, gen, err, st.Name)
 			} else if err := r.update(st, func(s *state.State) error { s.Swarm.Pending = 0; return nil }); err != nil {
 				r.logf("stack %s: %v", st.Name, err)
 			}
@@ -112,37 +115,37 @@ func (r Runner) RestoreSwarm(ctx context.Context, st catalog.Stack, seed Seed, m
 	}
 	filled = true
 
-	// The switch: recorded first, so that an up after a killed stackctl
-	// deploys what the swarm may already run.
-	if len(sw.Gens) == 0 {
+	// The new generation recorded, then the switch.
+	gens := sw.Gens
+	if len(gens) == 0 {
 		g1, _ := sw.GenOf(1)
 		g1.At = rec.FirstUpAt
-		next.Gens = []state.SwarmGen{g1}
+		gens = []state.SwarmGen{g1}
 	}
-	next.Gens = append(next.Gens, state.SwarmGen{N: gen, Made: made, Source: source, At: time.Now().UTC(), FilesVolume: files})
-	next.Pending = 0
-	rec.Swarm = &next
+	rec.Swarm.Gens = append(gens, state.SwarmGen{N: gen, Made: made, Source: source, At: time.Now().UTC(), FilesVolume: files})
+	rec.Swarm.Pending = 0
 	if err := r.State.Save(st.Name, rec); err != nil {
 		return NewResult{}, err
 	}
 	d := swarm.Deployer{API: o.Manager, Log: r.Log}
-	r.logf("stack %s: deploying generation %d on the swarm: Swarm replaces the database, then Redmine's tasks one by one", st.Name, gen)
-	url, err := r.applySwarm(ctx, st, d, dep, set, next.Port, timeout)
+	url, err := r.deployGen(ctx, st, d, rec, gen, from, timeout)
 	if err != nil {
-		return NewResult{From: from, Gen: gen}, r.redeploy(ctx, st, d, from, err, timeout)
-	}
-	rec.Swarm.URL, rec.Swarm.DeployedAt = url, time.Now().UTC()
-	if err := r.State.Save(st.Name, rec); err != nil {
-		return NewResult{}, err
+		return NewResult{From: from, Gen: gen}, r.redeploy(ctx, st, d, from, sw.Previous, err, timeout)
 	}
 	return NewResult{UpResult: UpResult{URL: url}, From: from, Gen: gen, Switched: true}, nil
 }
 
 // RollbackSwarm deploys generation to of st's data on its swarm again (0:
-// the one deployed before the active one): Swarm replaces the database and
-// Redmine's tasks, as after a restore. The active generation stays.
+// the one deployed before the active one), through the same switch as a
+// restore (deployGen). The active generation stays.
 func (r Runner) RollbackSwarm(ctx context.Context, st catalog.Stack, to int, o SwarmDataOptions) (RollbackResult, error) {
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
+	if st.Generations == nil || st.Database == nil {
+		return RollbackResult{}, fmt.Errorf("%w: stack %s has no data to roll back", errs.InvalidInput, st.Name)
+	}
+	if err := r.RecoverSwarm(ctx, st, o.Data); err != nil {
+		return RollbackResult{}, err
+	}
 	rec, sw, err := r.swarmRecord(st)
 	if err != nil {
 		return RollbackResult{}, err
@@ -157,74 +160,119 @@ func (r Runner) RollbackSwarm(ctx context.Context, st catalog.Stack, to int, o S
 	}
 	g, ok := sw.GenOf(to)
 	if !ok {
-		return RollbackResult{}, fmt.Errorf("%w: stack %s has no generation %d on the swarm", errs.NotFound, st.Name, to)
+		return RollbackResult{}, fmt.Errorf("%w: stack %s has no generation %d on the swarm: it has %s", errs.NotFound, st.Name, to, swarmGens(sw))
 	}
-	// The database's volume must be there: Swarm would make a missing one
-	// anew, and an empty database would pass every check.
-	name := catalog.VolumeName(st.ComposeProject(), st.Database.Volume, to)
-	if found, err := o.Data.VolumeExists(ctx, name); err != nil {
-		return RollbackResult{}, err
-	} else if !found {
-		return RollbackResult{}, fmt.Errorf("%w: volume %s of generation %d of stack %s is not on the data node %s: it cannot be rolled back to",
-			errs.NotFound, name, to, st.Name, sw.DataNode)
+	// Its volumes on the data node must be there: Swarm would make a missing
+	// one anew, and an empty database or files volume would pass every check.
+	// Files on shared storage are the operator's to keep.
+	vols := []string{st.Database.Volume}
+	if g.FilesVolume == nil {
+		vols = st.Generations.Volumes
+	}
+	for _, v := range vols {
+		name := catalog.VolumeName(st.ComposeProject(), v, to)
+		if found, err := o.Data.VolumeExists(ctx, name); err != nil {
+			return RollbackResult{}, err
+		} else if !found {
+			return RollbackResult{}, fmt.Errorf("%w: volume %s of generation %d of stack %s is not on the data node %s: it cannot be rolled back to; "+
+				"roll back to another (it has %s) or restore a backup", errs.NotFound, name, to, st.Name, sw.DataNode, swarmGens(sw))
+		}
 	}
 	d := swarm.Deployer{API: o.Manager, Log: r.Log}
-	r.logf("stack %s: deploying generation %d again on the swarm (generation %d stays)", st.Name, to, from)
-	if err := r.deployGen(ctx, st, d, rec, to, g.FilesVolume, timeout); err != nil {
-		return RollbackResult{}, r.redeploy(ctx, st, d, from, err, timeout)
-	}
-	rec, err = r.State.Load(st.Name)
+	url, err := r.deployGen(ctx, st, d, rec, to, from, timeout)
 	if err != nil {
-		return RollbackResult{}, err
+		return RollbackResult{}, r.redeploy(ctx, st, d, from, sw.Previous, err, timeout)
 	}
-	return RollbackResult{URL: rec.Swarm.URL, From: from, To: to}, nil
+	return RollbackResult{URL: url, From: from, To: to}, nil
 }
 
-// deployGen records generation gen as the one deployed and deploys it.
-func (r Runner) deployGen(ctx context.Context, st catalog.Stack, d swarm.Deployer, rec state.State, gen int, files map[string]string, timeout time.Duration) error {
+// deployGen is the switch to generation gen, recorded as the one deployed
+// (previous the one to roll back to) before anything changes, so that an up
+// after a killed stackctl deploys it. Redmine's tasks are stopped first: the
+// database is replaced in place (stop-first: PostgreSQL never runs twice on
+// one data directory), and an old task left running beside the new database
+// would write a record into one generation and its file into another. Then
+// the stack is deployed on gen's volumes, and Redmine's tasks start on them.
+// The tracker does not answer meanwhile.
+func (r Runner) deployGen(ctx context.Context, st catalog.Stack, d swarm.Deployer, rec state.State, gen, previous int, timeout time.Duration) (string, error) {
 	set, base, err := r.swarmProject(ctx, st, rec)
 	if err != nil {
-		return err
+		return "", err
+	}
+	g, ok := rec.Swarm.GenOf(gen)
+	if !ok {
+		return "", fmt.Errorf("%w: stack %s has no generation %d on the swarm", errs.NotFound, st.Name, gen)
 	}
 	next := *rec.Swarm
-	if next.Active() != gen {
-		next.Previous = next.Active()
-	}
-	if len(next.Gens) == 0 {
-		g1, _ := next.GenOf(1)
-		g1.At = rec.FirstUpAt
-		next.Gens = []state.SwarmGen{g1}
-	}
-	next.Gen, next.FilesVolume = gen, files
+	next.Gen, next.Previous, next.FilesVolume = gen, previous, g.FilesVolume
 	dep, err := r.swarmDeployment(st, set, base, next)
 	if err != nil {
-		return err
+		return "", err
 	}
 	rec.Swarm = &next
 	if err := r.State.Save(st.Name, rec); err != nil {
-		return err
+		return "", err
+	}
+	r.logf("stack %s: switching the swarm to generation %d: Redmine stops, the database is replaced, Redmine starts on the new data; the tracker does not answer meanwhile", st.Name, gen)
+	if err := d.StopService(ctx, dep.Namespace, st.Generations.App, timeout); err != nil {
+		return "", err
 	}
 	url, err := r.applySwarm(ctx, st, d, dep, set, next.Port, timeout)
 	if err != nil {
-		return err
+		return "", err
 	}
 	rec.Swarm.URL, rec.Swarm.DeployedAt = url, time.Now().UTC()
-	return r.State.Save(st.Name, rec)
+	return url, r.State.Save(st.Name, rec)
 }
 
-// redeploy deploys generation gen again after a deploy of another failed
-// with cause, and returns cause, saying what now serves.
-func (r Runner) redeploy(ctx context.Context, st catalog.Stack, d swarm.Deployer, gen int, cause error, timeout time.Duration) error {
+// redeploy deploys generation gen again (previous the one to roll back to
+// then) after a switch away from it failed with cause, and returns cause,
+// saying what now serves.
+func (r Runner) redeploy(ctx context.Context, st catalog.Stack, d swarm.Deployer, gen, previous int, cause error, timeout time.Duration) error {
 	r.logf("stack %s: %v: deploying generation %d again", st.Name, cause, gen)
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return errors.Join(cause, err)
 	}
-	g, _ := rec.Swarm.GenOf(gen)
-	if err := r.deployGen(context.WithoutCancel(ctx), st, d, rec, gen, g.FilesVolume, timeout); err != nil {
-		return fmt.Errorf("%w; deploying generation %d again failed too: %v: see 'stackctl ps %s'", cause, gen, err, st.Name)
+	if _, err := r.deployGen(context.WithoutCancel(ctx), st, d, rec, gen, previous, timeout); err != nil {
+		return fmt.Errorf("%w; deploying generation %d again failed too: %v: see 'stackctl ps %s', and 'stackctl up %s' to try again", cause, gen, err, st.Name, st.Name)
 	}
 	return fmt.Errorf("%w: generation %d is deployed again and serves", cause, gen)
+}
+
+// swarmGens lists sw's generations for a message.
+func swarmGens(sw state.Swarm) string {
+	var ns []string
+	for n := 1; n < sw.NextGen(); n++ {
+		if _, ok := sw.GenOf(n); ok {
+			ns = append(ns, strconv.Itoa(n))
+		}
+	}
+	return strings.Join(ns, ", ")
+}
+
+// freeGen is the first generation number from n up whose volumes are none
+// of them on the data node: volumes of that name would be another state
+// directory's, or a one-engine stack's, and never written over or removed.
+func (r Runner) freeGen(ctx context.Context, data *engine.Engine, st catalog.Stack, n int) (int, error) {
+	for ; ; n++ {
+		taken := ""
+		for _, v := range st.Generations.Volumes {
+			name := catalog.VolumeName(st.ComposeProject(), v, n)
+			found, err := data.VolumeExists(ctx, name)
+			if err != nil {
+				return 0, err
+			}
+			if found {
+				taken = name
+				break
+			}
+		}
+		if taken == "" {
+			return n, nil
+		}
+		r.logf("stack %s: the data node has volume %s, which this state does not record: generation %d is skipped, and that volume left alone", st.Name, taken, n)
+	}
 }
 
 // fillSwarmGen makes generation gen's volumes on the data node and lets
@@ -301,21 +349,23 @@ func (r Runner) removeSwarmGen(ctx context.Context, data *engine.Engine, st cata
 	return errors.Join(failed...)
 }
 
-// discardPending removes a generation a stopped restore left unfinished on
-// the data node; one the swarm was already pointed at is kept.
-func (r Runner) discardPending(ctx context.Context, data *engine.Engine, st catalog.Stack, rec *state.State) error {
+// RecoverSwarm removes from the data node (data) what a restore stopped
+// half way left there: its PostgreSQL container, which holds the database
+// password in its files, and the generation's volumes, all made by it
+// (RestoreSwarm records the generation only once none of its volumes are
+// there). What it wrote into new shared storage stays: stackctl never
+// deletes the operator's files.
+func (r Runner) RecoverSwarm(ctx context.Context, st catalog.Stack, data *engine.Engine) error {
+	rec, err := r.State.Load(st.Name)
+	if err != nil || rec.Swarm == nil || rec.Swarm.Pending == 0 || st.Generations == nil || st.Database == nil {
+		return err
+	}
 	gen := rec.Swarm.Pending
-	if gen == 0 {
-		return nil
+	r.logf("stack %s: removing generation %d from the data node: a stopped stackctl left it unfinished", st.Name, gen)
+	if err := r.removeSwarmGen(ctx, data, st, gen); err != nil {
+		return err
 	}
-	if gen != rec.Swarm.Active() {
-		r.logf("stack %s: removing generation %d from the data node: a stopped stackctl left it unfinished", st.Name, gen)
-		if err := r.removeSwarmGen(ctx, data, st, gen); err != nil {
-			return err
-		}
-	}
-	rec.Swarm.Pending = 0
-	return r.State.Save(st.Name, *rec)
+	return r.update(st, func(s *state.State) error { s.Swarm.Pending = 0; return nil })
 }
 
 // swarmRecord is st's state, which must say it runs on a swarm.

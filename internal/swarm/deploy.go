@@ -541,6 +541,54 @@ func (d Deployer) Remove(ctx context.Context, namespace string) error {
 	return nil
 }
 
+// StopService scales the stack's service (as the stack file names it) to no
+// task and waits, up to timeout, until none of its tasks runs: the next
+// deploy sets its replicas again. A service that is not there is no error.
+func (d Deployer) StopService(ctx context.Context, namespace, service string, timeout time.Duration) error {
+	name := convert.NewNamespace(namespace).Scope(service)
+	svcs, err := d.services(ctx, namespace)
+	if err != nil {
+		return err
+	}
+	svc, ok := svcs[name]
+	if !ok {
+		return nil
+	}
+	if m := svc.Spec.Mode.Replicated; m != nil && (m.Replicas == nil || *m.Replicas != 0) {
+		spec := svc.Spec
+		zero := uint64(0)
+		spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &zero}
+		if _, err := d.API.ServiceUpdate(ctx, svc.ID, client.ServiceUpdateOptions{Version: svc.Version, Spec: spec}); err != nil {
+			return fmt.Errorf("stopping service %s: %w", name, err)
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		tasks, err := d.API.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", svc.ID)})
+		if err != nil {
+			return fmt.Errorf("listing the tasks of %s: %w", name, err)
+		}
+		running := 0
+		for _, t := range tasks.Items {
+			if t.Status.State == swarm.TaskStateRunning || t.Status.State == swarm.TaskStateStarting || t.Status.State == swarm.TaskStatePreparing {
+				running++
+			}
+		}
+		if running == 0 {
+			d.logf("service %s stopped", name)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %d tasks of %s still run %s after it was scaled to none", ErrNotConverged, running, name, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 func (d Deployer) logf(format string, args ...any) {
 	if d.Log != nil {
 		fmt.Fprintf(d.Log, format+"\n", args...)

@@ -13,6 +13,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/cli/cli/compose/convert"
 	composetypes "github.com/docker/cli/cli/compose/types"
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
@@ -33,9 +34,10 @@ func LocalName(namespace, service string, gen int) string {
 // would run there, on other volumes: a restore's PostgreSQL, filled before
 // the swarm's service is pointed at its data.
 type Local struct {
-	e  *engine.Engine
-	ID string
-	hc *composetypes.HealthCheckConfig
+	e    *engine.Engine
+	ID   string
+	name string
+	hc   *composetypes.HealthCheckConfig
 	// stop is the service's stop signal and grace period.
 	signal string
 	grace  time.Duration
@@ -83,7 +85,7 @@ func RunLocal(ctx context.Context, e *engine.Engine, dep Deployment, service str
 	if err != nil {
 		return nil, fmt.Errorf("creating %s from %s on the data node: %w", name, svc.Image, err)
 	}
-	l := &Local{e: e, ID: created.ID, hc: svc.HealthCheck, signal: svc.StopSignal, grace: time.Minute}
+	l := &Local{e: e, ID: created.ID, name: name, hc: svc.HealthCheck, signal: svc.StopSignal, grace: time.Minute}
 	if svc.StopGracePeriod != nil {
 		l.grace = time.Duration(*svc.StopGracePeriod)
 	}
@@ -144,7 +146,8 @@ func secretFiles(dep Deployment, svc composetypes.ServiceConfig) ([]byte, error)
 }
 
 // WaitHealthy runs the service's health check in the container until it
-// passes, the container stops, or timeout passes.
+// passes, the container stops, or timeout passes; the error then carries
+// the end of its log (the container is removed after).
 func (l *Local) WaitHealthy(ctx context.Context, timeout time.Duration) error {
 	var cmd []string
 	if l.hc != nil && len(l.hc.Test) > 1 {
@@ -156,7 +159,11 @@ func (l *Local) WaitHealthy(ctx context.Context, timeout time.Duration) error {
 		}
 	}
 	if cmd == nil {
-		return nil // nothing to wait on: running is all it says
+		return fmt.Errorf("%s's service has no health check to wait on", l.name)
+	}
+	each := 30 * time.Second
+	if l.hc.Timeout != nil && *l.hc.Timeout > 0 {
+		each = time.Duration(*l.hc.Timeout)
 	}
 	deadline := time.Now().Add(timeout)
 	var last error
@@ -166,13 +173,16 @@ func (l *Local) WaitHealthy(ctx context.Context, timeout time.Duration) error {
 			return err
 		}
 		if s := ins.Container.State; s == nil || !s.Running {
-			return fmt.Errorf("%s stopped before it was healthy (see its logs on the data node: docker logs %s)", ins.Container.Name, ins.Container.Name)
+			return fmt.Errorf("%s stopped before it was healthy; the end of its log:\n%s", l.name, l.logTail(ctx))
 		}
-		if last = l.e.Exec(ctx, l.ID, cmd, engine.ExecOptions{}); last == nil {
+		cctx, cancel := context.WithTimeout(ctx, each)
+		last = l.e.Exec(cctx, l.ID, cmd, engine.ExecOptions{})
+		cancel()
+		if last == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not healthy after %s: %w", ins.Container.Name, timeout, last)
+			return fmt.Errorf("%s not healthy after %s: %w; the end of its log:\n%s", l.name, timeout, last, l.logTail(ctx))
 		}
 		select {
 		case <-ctx.Done():
@@ -182,16 +192,30 @@ func (l *Local) WaitHealthy(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
+// logTail is the end of the container's log, for an error.
+func (l *Local) logTail(ctx context.Context) string {
+	rc, err := l.e.API.ContainerLogs(ctx, l.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: "20"})
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	defer rc.Close()
+	var out bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &out, rc); err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	return out.String()
+}
+
 // Stop stops the container as Swarm stops its service's tasks (its stop
 // signal, then its grace period), so that PostgreSQL shuts down cleanly,
 // and removes it; its volumes stay.
 func (l *Local) Stop(ctx context.Context) error {
 	secs := int(l.grace / time.Second)
 	if _, err := l.e.API.ContainerStop(ctx, l.ID, client.ContainerStopOptions{Signal: l.signal, Timeout: &secs}); err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("stopping the restore's container: %w", err)
+		return fmt.Errorf("stopping %s on the data node: %w", l.name, err)
 	}
 	if _, err := l.e.API.ContainerRemove(ctx, l.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("removing the restore's container: %w", err)
+		return fmt.Errorf("removing %s on the data node: %w", l.name, err)
 	}
 	return nil
 }
