@@ -81,9 +81,11 @@ where there is none.
 
 On a stack deployed on a swarm ('up --on swarm'), the new generation is made on
 the data node: its volumes there, the database filled through a PostgreSQL of the
-stack's image run there alone, then the stack is deployed on the new volumes
-(Swarm replaces the database, then Redmine's tasks). Files on shared storage go to
-new storage named with --files-volume: the storage that serves is never written.`,
+stack's image run there alone, while the stack serves; then Redmine's tasks stop,
+the stack is deployed on the new volumes and Redmine starts on them: the tracker
+does not answer for that while. Files on shared storage go to new storage named
+with --files-volume (empty): the storage that serves is never written. --profile,
+--listen and --mirror do not apply there: the swarm runs what its last deploy pushed.`,
 		Example: `  stackctl restore-volumes backups/redmine-20261123T060000Z.tar.zst
   stackctl restore-volumes --yes backups/redmine-20261123T060000Z.tar.zst   # from a script
   stackctl restore-volumes -i ~/.config/age/key.txt redmine-20261123T060000Z.tar.zst.age

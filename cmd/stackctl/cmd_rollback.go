@@ -35,7 +35,8 @@ containers stop. Its volumes stay, reachable by another rollback, until
 active one keeps serving and nothing changes.
 
 On a stack deployed on a swarm, the generation's volumes on the data node are
-deployed again: Swarm replaces the database, then Redmine's tasks.`,
+deployed again: Redmine's tasks stop, Swarm replaces the database, and Redmine
+starts on the generation's data; the tracker does not answer for that while.`,
 		Example: `  stackctl rollback redmine
   stackctl rollback redmine --to 1`,
 		RunE: func(cmd *cobra.Command, args []string) error {
