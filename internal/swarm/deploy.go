@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -671,18 +672,48 @@ func (d Deployer) Logs(ctx context.Context, namespace string, services []string,
 	for _, s := range services {
 		svc := svcs[ns.Scope(s)]
 		g.Go(func() error {
-			rc, err := d.API.ServiceLogs(ctx, svc.ID, o)
+			sctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			// Without follow, Swarm's log stream sometimes never ends after the
+			// last line (moby/moby#38640): what is there comes at once, so a
+			// stream silent for logsIdle once it began (logsFirst before) has
+			// given it all.
+			var idle *time.Timer
+			var quiet atomic.Bool
+			if !o.Follow {
+				idle = time.AfterFunc(logsFirst, func() { quiet.Store(true); cancel() })
+				defer idle.Stop()
+			}
+			rc, err := d.API.ServiceLogs(sctx, svc.ID, o)
 			if err != nil {
 				return fmt.Errorf("reading %s's logs: %w", s, err)
 			}
 			defer rc.Close()
-			pw := &prefixed{w: w, mu: &mu, prefix: s + " | "}
+			context.AfterFunc(sctx, func() { rc.Close() })
+			pw := &prefixed{w: w, mu: &mu, prefix: s + " | ", wrote: func() {
+				if idle != nil {
+					idle.Reset(logsIdle)
+				}
+			}}
 			_, err = stdcopy.StdCopy(pw, pw, rc)
+			if quiet.Load() {
+				err = nil
+			}
+			if err == nil && len(pw.buf) > 0 {
+				_, err = pw.Write([]byte("\n")) // a last line without its newline
+			}
 			return err
 		})
 	}
 	return g.Wait()
 }
+
+// logsFirst and logsIdle end a log stream without follow that has said
+// nothing for this long, before its first line and after one (see Logs).
+const (
+	logsFirst = 30 * time.Second
+	logsIdle  = 5 * time.Second
+)
 
 // prefixed writes whole lines to w, each with prefix, under mu.
 type prefixed struct {
@@ -690,9 +721,14 @@ type prefixed struct {
 	mu     *sync.Mutex
 	prefix string
 	buf    []byte
+	// wrote, when set, is called on every write.
+	wrote func()
 }
 
 func (p *prefixed) Write(b []byte) (int, error) {
+	if p.wrote != nil {
+		p.wrote()
+	}
 	p.buf = append(p.buf, b...)
 	for {
 		i := bytes.IndexByte(p.buf, '\n')
