@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -116,11 +117,9 @@ func (r Runner) RestoreSwarm(ctx context.Context, st catalog.Stack, seed Seed, m
 	filled = true
 
 	// The new generation recorded, then the switch.
-	gens := sw.Gens
-	if len(gens) == 0 {
-		g1, _ := sw.GenOf(1)
-		g1.At = rec.FirstUpAt
-		gens = []state.SwarmGen{g1}
+	gens := slices.Clone(sw.AllGens())
+	if len(sw.Gens) == 0 {
+		gens[0].At = rec.FirstUpAt
 	}
 	rec.Swarm.Gens = append(gens, state.SwarmGen{N: gen, Made: made, Source: source, At: time.Now().UTC(), FilesVolume: files})
 	rec.Swarm.Pending = 0
@@ -128,7 +127,7 @@ func (r Runner) RestoreSwarm(ctx context.Context, st catalog.Stack, seed Seed, m
 		return NewResult{}, err
 	}
 	d := swarm.Deployer{API: o.Manager, Log: r.Log}
-	url, err := r.deployGen(ctx, st, d, rec, gen, from, timeout)
+	url, err := r.deployGen(ctx, st, d, rec, set, base, gen, from, timeout)
 	if err != nil {
 		return NewResult{From: from, Gen: gen}, r.redeploy(ctx, st, d, from, sw.Previous, err, timeout)
 	}
@@ -178,8 +177,12 @@ func (r Runner) RollbackSwarm(ctx context.Context, st catalog.Stack, to int, o S
 				"roll back to another (it has %s) or restore a backup", errs.NotFound, name, to, st.Name, sw.DataNode, swarmGens(sw))
 		}
 	}
+	set, base, err := r.swarmProject(ctx, st, rec)
+	if err != nil {
+		return RollbackResult{}, err
+	}
 	d := swarm.Deployer{API: o.Manager, Log: r.Log}
-	url, err := r.deployGen(ctx, st, d, rec, to, from, timeout)
+	url, err := r.deployGen(ctx, st, d, rec, set, base, to, from, timeout)
 	if err != nil {
 		return RollbackResult{}, r.redeploy(ctx, st, d, from, sw.Previous, err, timeout)
 	}
@@ -194,11 +197,7 @@ func (r Runner) RollbackSwarm(ctx context.Context, st catalog.Stack, to int, o S
 // would write a record into one generation and its file into another. Then
 // the stack is deployed on gen's volumes, and Redmine's tasks start on them.
 // The tracker does not answer meanwhile.
-func (r Runner) deployGen(ctx context.Context, st catalog.Stack, d swarm.Deployer, rec state.State, gen, previous int, timeout time.Duration) (string, error) {
-	set, base, err := r.swarmProject(ctx, st, rec)
-	if err != nil {
-		return "", err
-	}
+func (r Runner) deployGen(ctx context.Context, st catalog.Stack, d swarm.Deployer, rec state.State, set catalog.Settings, base *types.Project, gen, previous int, timeout time.Duration) (string, error) {
 	g, ok := rec.Swarm.GenOf(gen)
 	if !ok {
 		return "", fmt.Errorf("%w: stack %s has no generation %d on the swarm", errs.NotFound, st.Name, gen)
@@ -234,7 +233,12 @@ func (r Runner) redeploy(ctx context.Context, st catalog.Stack, d swarm.Deployer
 	if err != nil {
 		return errors.Join(cause, err)
 	}
-	if _, err := r.deployGen(context.WithoutCancel(ctx), st, d, rec, gen, previous, timeout); err != nil {
+	ctx = context.WithoutCancel(ctx) // the way back, even after Ctrl-C
+	set, base, err := r.swarmProject(ctx, st, rec)
+	if err == nil {
+		_, err = r.deployGen(ctx, st, d, rec, set, base, gen, previous, timeout)
+	}
+	if err != nil {
 		return fmt.Errorf("%w; deploying generation %d again failed too: %v: see 'stackctl ps %s', and 'stackctl up %s' to try again", cause, gen, err, st.Name, st.Name)
 	}
 	return fmt.Errorf("%w: generation %d is deployed again and serves", cause, gen)
@@ -243,10 +247,8 @@ func (r Runner) redeploy(ctx context.Context, st catalog.Stack, d swarm.Deployer
 // swarmGens lists sw's generations for a message.
 func swarmGens(sw state.Swarm) string {
 	var ns []string
-	for n := 1; n < sw.NextGen(); n++ {
-		if _, ok := sw.GenOf(n); ok {
-			ns = append(ns, strconv.Itoa(n))
-		}
+	for _, g := range sw.AllGens() {
+		ns = append(ns, strconv.Itoa(g.N))
 	}
 	return strings.Join(ns, ", ")
 }
@@ -440,12 +442,7 @@ func restoredFiles(st catalog.Stack, sw state.Swarm, flag map[string]string) (ma
 			"name new storage for the restored files with --files-volume (another directory of the same server, say); the current one stays, for a rollback",
 			swarm.ErrRefused, st.Name, sw.FilesVolume)
 	}
-	gens := sw.Gens
-	if len(gens) == 0 {
-		g1, _ := sw.GenOf(1)
-		gens = []state.SwarmGen{g1}
-	}
-	for _, g := range gens {
+	for _, g := range sw.AllGens() {
 		if maps.Equal(g.FilesVolume, flag) {
 			return nil, fmt.Errorf("%w: --files-volume names the storage of generation %d of stack %s, which a restore must not write over: name new storage",
 				swarm.ErrRefused, g.N, st.Name)

@@ -103,6 +103,17 @@ type SwarmGen struct {
 // Active is the generation deployed.
 func (s Swarm) Active() int { return max(s.Gen, 1) }
 
+// AllGens are the generations recorded, oldest first, or, for a stack
+// deployed before generations were recorded, generation 1 made up from the
+// deploy's (see GenOf).
+func (s Swarm) AllGens() []SwarmGen {
+	if len(s.Gens) == 0 {
+		g1, _ := s.GenOf(1)
+		return []SwarmGen{g1}
+	}
+	return s.Gens
+}
+
 // GenOf is generation n's record; generation 1 of a stack deployed before
 // generations were recorded is made up from the deploy's.
 func (s Swarm) GenOf(n int) (SwarmGen, bool) {
