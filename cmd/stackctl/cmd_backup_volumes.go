@@ -13,13 +13,10 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stackctl/stackctl/internal/backup"
-	"github.com/stackctl/stackctl/internal/catalog"
-	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/retention"
 	"github.com/stackctl/stackctl/internal/stack"
-	"github.com/stackctl/stackctl/internal/swarm"
 )
 
 type backupVolumesOptions struct {
@@ -151,29 +148,28 @@ func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOpt
 	if err := target.Check(ctx); err != nil {
 		return err
 	}
-	r, e, release, err := g.changing(ctx, st, "backup-volumes")
+	s, err := g.open(ctx, []string{st.Name}, stack.Change, "backup-volumes")
 	if err != nil {
 		return err
 	}
-	defer release()
-	if e, err = o.onSwarm(g, st, e); err != nil {
-		return err
-	}
-	r.Engine = e
+	defer s.Close()
 	start := time.Now()
 	opts := backup.Options{Target: target, Keep: policy, Recipients: recipients, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal())}
 	if o.testRestore {
+		if err := s.Supports(stack.VerbTrial); err != nil {
+			return err
+		}
 		ids, err := parseIdentities(o.identities)
 		if err != nil {
 			return err
 		}
 		opts.TestRestore = func(ctx context.Context, t offsite.Target, name string) backup.RestoreTest {
-			return testRestore(ctx, g, r, e, st, offsite.Location{Target: t, Name: name}, backup.RestoreOptions{
+			return testRestore(ctx, g, s, offsite.Location{Target: t, Name: name}, backup.RestoreOptions{
 				Identities: ids, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()), Up: stack.UpOptions{Timeout: o.timeout},
 			})
 		}
 	}
-	res, err := backup.Backup(ctx, r, e, st, opts)
+	res, err := backup.Backup(ctx, s, opts)
 	if res.Name == "" {
 		return err
 	}
@@ -192,10 +188,11 @@ func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOpt
 
 // testRestore runs the restore test of the archive at loc, saying what it
 // does and how it ended, as the sidecar records it.
-func testRestore(ctx context.Context, g *globalOptions, r stack.Runner, e *engine.Engine, st catalog.Stack, loc offsite.Location, o backup.RestoreOptions) backup.RestoreTest {
+func testRestore(ctx context.Context, g *globalOptions, s *stack.Stack, loc offsite.Location, o backup.RestoreOptions) backup.RestoreTest {
+	st := s.Def
 	fmt.Fprintf(g.stderr, "stack %s: testing that %s restores, in a throwaway generation beside the one that serves\n", st.Name, loc.Name)
 	start := time.Now()
-	res, err := backup.TestRestore(ctx, r, e, st, loc, o)
+	res, err := backup.TestRestore(ctx, s, loc, o)
 	rt := backup.RestoreTest{Passed: err == nil, At: time.Now().UTC().Truncate(time.Second), DurationSeconds: time.Since(start).Round(100 * time.Millisecond).Seconds()}
 	var te *stack.TrialError
 	switch {
@@ -260,27 +257,4 @@ func parseIdentities(files []string) ([]age.Identity, error) {
 		out = append(out, ids...)
 	}
 	return out, nil
-}
-
-// onSwarm is the engine a backup reads the stack from: e, or for a stack on
-// a swarm, its data node's, where the database and (unless shared) the files
-// are. A restore test needs a throwaway generation, which a swarm has not yet.
-func (o *backupVolumesOptions) onSwarm(g *globalOptions, st catalog.Stack, e *engine.Engine) (*engine.Engine, error) {
-	_, rec, ok, err := g.onSwarm(st)
-	if err != nil || !ok {
-		return e, err
-	}
-	if o.testRestore {
-		return nil, fmt.Errorf("%w: --test-restore on a swarm: a restore test runs a throwaway generation, which stackctl cannot make on a swarm yet; "+
-			"back up without it and test the archive on one engine with 'stackctl verify-backup' and 'restore-volumes'", swarm.ErrRefused)
-	}
-	if rec.DataNodeHost == "" {
-		return nil, fmt.Errorf("%w: stack %s runs on a swarm, and stackctl does not know the API address of its data node %s's engine, "+
-			"where the database is: deploy again with --data-node-host tcp://ADDRESS:PORT", swarm.ErrRefused, st.Name, rec.DataNode)
-	}
-	api, err := swarmAPI(rec.DataNodeHost)
-	if err != nil {
-		return nil, err
-	}
-	return &engine.Engine{API: api}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
 	"github.com/stackctl/stackctl/internal/basebuild"
 	"github.com/stackctl/stackctl/internal/catalog"
 )

@@ -99,17 +99,13 @@ func runCheckTheme(ctx context.Context, g *globalOptions, o *checkThemeOptions) 
 	defer func() { release() }()
 	check := theme.Check{Themes: themes, Apply: o.apply, Screenshot: o.screenshot, Report: report,
 		Connect: func(ctx context.Context) (theme.Backend, error) {
-			st, err := catalog.LookupStack("redmine")
-			if err != nil {
-				return theme.Backend{}, err
-			}
 			// It may change the stack: the default theme, a forced password change.
-			r, e, rel, err := g.changing(ctx, st, "check-theme")
+			st, err := g.open(ctx, []string{"redmine"}, stack.Change, "check-theme")
 			if err != nil {
 				return theme.Backend{}, err
 			}
-			release = rel
-			access, err := r.Access(ctx, st, "redmine")
+			release = st.Close
+			access, err := st.Access(ctx, "redmine")
 			if err != nil {
 				return theme.Backend{}, err
 			}
@@ -118,7 +114,7 @@ func runCheckTheme(ctx context.Context, g *globalOptions, o *checkThemeOptions) 
 				s.passwordFile, s.managed = access.AdminPasswordFile, true
 			}
 			return theme.Backend{
-				Image:  e,
+				Image:  access.Engine,
 				Target: theme.ImageTarget{Image: access.Image, ThemesDir: catalog.RedmineThemesDir, UID: catalog.ImageUID, GID: catalog.ImageUID},
 				Site:   s,
 			}, nil

@@ -37,35 +37,16 @@ with auto and nothing recorded, the engine is asked which applies.`,
 }
 
 func runConfig(ctx context.Context, g *globalOptions, o *configOptions, args []string) error {
-	st, err := stackArg(args)
-	if err != nil {
-		return err
-	}
 	profile, err := catalog.ParseProfile(o.profile)
 	if err != nil {
 		return err
 	}
-	root, err := g.checkout()
+	s, err := g.open(ctx, args, stack.Read, "config")
 	if err != nil {
 		return err
 	}
-	sd, err := g.state()
-	if err != nil {
-		return err
-	}
-	set, err := g.settings()
-	if err != nil {
-		return err
-	}
-	r := stack.Runner{Checkout: root, State: sd, Site: set.Catalog()}
-	if profile == catalog.ProfileAuto {
-		d, err := g.connect(ctx)
-		if err != nil {
-			return err
-		}
-		r.Engine = d.Engine
-	}
-	y, err := r.Config(ctx, st, profile)
+	defer s.Close()
+	y, err := s.Config(ctx, profile)
 	if err != nil {
 		return err
 	}

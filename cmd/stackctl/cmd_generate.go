@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/stack"
-	"github.com/stackctl/stackctl/internal/swarm"
 )
 
 type generateOptions struct {
@@ -52,22 +51,16 @@ func runGenerate(_ context.Context, g *globalOptions, o *generateOptions, args [
 	if err != nil {
 		return err
 	}
-	root := stack.Checkout(dir)
+	root := stack.BuildDir(dir)
 	var drifted []string
 	for _, name := range args {
 		st, err := catalog.LookupStack(name)
 		if err != nil {
 			return err
 		}
-		want, err := catalog.Generate(st)
+		files, err := root.Generated(st)
 		if err != nil {
 			return err
-		}
-		files := map[string][]byte{root.ComposeFile(st): want}
-		if swarm.Supports(st) {
-			if files[filepath.Join(root.StackDir(st), swarm.FileName)], err = swarm.Render(st, swarm.Options{}); err != nil {
-				return err
-			}
 		}
 		for _, path := range slices.Sorted(maps.Keys(files)) {
 			have, _ := os.ReadFile(path)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stackctl/stackctl/internal/backup"
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/stack"
 )
 
 type generationsOptions struct {
@@ -43,15 +44,13 @@ volume is missing or that image is).`,
 }
 
 func runGenerations(ctx context.Context, g *globalOptions, o *generationsOptions, args []string) error {
-	st, err := stackArg(args)
+	s, err := g.open(ctx, args, stack.Read, "generations")
 	if err != nil {
 		return err
 	}
-	r, _, err := g.runner(ctx)
-	if err != nil {
-		return err
-	}
-	gens, err := r.Generations(ctx, st)
+	defer s.Close()
+	st := s.Def
+	gens, err := s.Generations(ctx)
 	if err != nil {
 		return err
 	}

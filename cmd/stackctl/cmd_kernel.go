@@ -69,7 +69,7 @@ func runKernelBuild(ctx context.Context, g *globalOptions, o *kernelBuildOptions
 	if err != nil {
 		return err
 	}
-	root, err := g.checkout()
+	root, err := g.buildDir()
 	if err != nil {
 		return err
 	}

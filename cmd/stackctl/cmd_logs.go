@@ -3,11 +3,10 @@ package main
 import (
 	"context"
 
-	"github.com/docker/compose/v5/cmd/formatter"
-	"github.com/docker/compose/v5/pkg/api"
-	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/stackctl/stackctl/internal/stack"
 )
 
 type logsOptions struct {
@@ -38,23 +37,13 @@ func newLogsCommand(g *globalOptions) *cobra.Command {
 }
 
 func runLogs(ctx context.Context, g *globalOptions, o *logsOptions, args []string) error {
-	st, err := stackArg(args[:min(len(args), 1)])
+	s, err := g.open(ctx, args[:min(len(args), 1)], stack.Read, "logs")
 	if err != nil {
 		return err
 	}
-	if d, _, ok, err := g.onSwarm(st); err != nil {
-		return err
-	} else if ok {
-		return d.Logs(ctx, st.ComposeProject(), args[1:], g.stdout, client.ServiceLogsOptions{
-			Follow: o.follow, Tail: o.tail, Timestamps: o.timestamps,
-		})
-	}
-	r, _, err := g.runner(ctx)
-	if err != nil {
-		return err
-	}
-	consumer := formatter.NewLogConsumer(ctx, g.stdout, g.stderr, g.stderrIsTerminal(), true, o.timestamps)
-	return r.Logs(ctx, st, consumer, api.LogOptions{
+	defer s.Close()
+	return s.Logs(ctx, stack.LogsOptions{
 		Services: args[1:], Follow: o.follow, Tail: o.tail, Timestamps: o.timestamps,
+		Out: g.stdout, Err: g.stderr, Color: g.stderrIsTerminal(),
 	})
 }

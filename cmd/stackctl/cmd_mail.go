@@ -7,8 +7,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/mail"
+	"github.com/stackctl/stackctl/internal/stack"
 )
 
 func newMailCommand(g *globalOptions) *cobra.Command {
@@ -56,16 +56,18 @@ own message (exit 1). The stack must be running.`,
 }
 
 func runMailTest(ctx context.Context, g *globalOptions, o *mailTestOptions, address string) error {
-	st, err := catalog.LookupStack(o.stack)
+	s, err := g.open(ctx, []string{o.stack}, stack.Read, "mail test")
 	if err != nil {
 		return err
 	}
-	r, e, err := g.runner(ctx)
+	defer s.Close()
+	st := s.Def
+	r, err := s.OnEngine(ctx, stack.VerbMailTest)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(g.stderr, "stack %s: Redmine sends its test mail to %s (it loads Redmine first: this takes a while)\n", st.Name, address)
-	said, err := mail.Test(ctx, r, e, st, r.Site.Mail.SMTP, address)
+	said, err := mail.Test(ctx, r, r.Engine, st, r.Site.Mail.SMTP, address)
 	if err != nil {
 		return err
 	}

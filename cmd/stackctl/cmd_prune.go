@@ -10,6 +10,7 @@ import (
 
 	"github.com/stackctl/stackctl/internal/backup"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/stack"
 )
 
 type pruneOptions struct {
@@ -44,16 +45,13 @@ only see the list.`,
 }
 
 func runPrune(ctx context.Context, g *globalOptions, o *pruneOptions, args []string) error {
-	st, err := stackArg(args)
+	s, err := g.open(ctx, args, stack.Change, "prune")
 	if err != nil {
 		return err
 	}
-	r, _, release, err := g.changing(ctx, st, "prune")
-	if err != nil {
-		return err
-	}
-	defer release()
-	plan, err := r.Prune(ctx, st, o.keep, true)
+	defer s.Close()
+	st := s.Def
+	plan, err := s.Prune(ctx, o.keep, true)
 	if err != nil {
 		return err
 	}
@@ -77,7 +75,7 @@ func runPrune(ctx context.Context, g *globalOptions, o *pruneOptions, args []str
 			return err
 		}
 	}
-	res, err := r.Prune(ctx, st, o.keep, false)
+	res, err := s.Prune(ctx, o.keep, false)
 	if err != nil {
 		return err
 	}

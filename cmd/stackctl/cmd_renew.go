@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/stackctl/stackctl/internal/stack"
 )
 
 type renewOptions struct {
@@ -43,10 +45,6 @@ timer (a systemd timer or cron, daily). up does the same on every run.`,
 }
 
 func runRenew(ctx context.Context, g *globalOptions, o *renewOptions, args []string) error {
-	st, err := stackArg(args)
-	if err != nil {
-		return err
-	}
 	set, err := g.settings()
 	if err != nil {
 		return err
@@ -54,12 +52,13 @@ func runRenew(ctx context.Context, g *globalOptions, o *renewOptions, args []str
 	if err := set.CheckFiles(); err != nil {
 		return err
 	}
-	r, _, release, err := g.changing(ctx, st, "renew")
+	s, err := g.open(ctx, args, stack.Apply, "renew")
 	if err != nil {
 		return err
 	}
-	defer release()
-	res, err := r.ApplyHTTPS(ctx, st, o.force)
+	defer s.Close()
+	st := s.Def
+	res, err := s.ApplyHTTPS(ctx, o.force)
 	if err != nil {
 		return err
 	}

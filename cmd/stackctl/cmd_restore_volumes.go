@@ -124,36 +124,21 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 	if err := loc.Check(ctx); err != nil {
 		return err
 	}
-	r, e, release, err := g.changing(ctx, st, "restore-volumes")
+	files, err := parseDriverOpts(o.files)
 	if err != nil {
 		return err
 	}
-	defer release()
+	s, err := g.open(ctx, []string{st.Name}, stack.Apply, "restore-volumes")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
 	opts := backup.RestoreOptions{
-		Identities: ids, Only: o.only, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()),
+		Identities: ids, Only: o.only, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()), FilesVolume: files,
 		Up: stack.UpOptions{Profile: profile, Listen: o.listen, Mirror: o.mirror, Timeout: o.timeout},
 	}
-	if so, ok, err := g.swarmData(st, o.files, o.timeout); err != nil {
-		return err
-	} else if ok {
-		if !o.yes {
-			q := fmt.Sprintf("stack %s runs on a swarm: restore %s as a new generation of its data, and deploy it (the current one stays, for 'stackctl rollback')?", st.Name, loc)
-			if err := g.confirm(q, "--yes", backup.ErrRefused); err != nil {
-				return err
-			}
-		}
-		r.Engine = so.Data
-		start := time.Now()
-		res, err := backup.RestoreSwarm(ctx, r, st, loc, opts, so)
-		if err != nil {
-			return err
-		}
-		return restored(g, st, loc, res, start, "")
-	} else if len(o.files) > 0 {
-		return fmt.Errorf("%w: --files-volume is for a stack on a swarm; stack %s runs on this engine", errUsage, st.Name)
-	}
 	if !o.yes {
-		has, err := backup.HasData(ctx, r, st)
+		has, err := backup.HasData(ctx, s)
 		if err != nil {
 			return err
 		}
@@ -165,11 +150,15 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 		}
 	}
 	start := time.Now()
-	res, err := backup.Restore(ctx, r, e, st, loc, opts)
+	res, err := backup.Restore(ctx, s, loc, opts)
 	if err != nil {
 		return err
 	}
-	return restored(g, st, loc, res, start, fmt.Sprintf(", 'stackctl prune %s' removes it", st.Name))
+	prune := ""
+	if s.Supports(stack.VerbPrune) == nil {
+		prune = fmt.Sprintf(", 'stackctl prune %s' removes it", st.Name)
+	}
+	return restored(g, st, loc, res, start, prune)
 }
 
 // restored reports a restore that took since start; prune says how the

@@ -48,30 +48,18 @@ starts on the generation's data; the tracker does not answer for that while.`,
 }
 
 func runRollback(ctx context.Context, g *globalOptions, o *rollbackOptions, args []string) error {
-	st, err := stackArg(args)
+	s, err := g.open(ctx, args, stack.Apply, "rollback")
 	if err != nil {
 		return err
 	}
-	r, _, release, err := g.changing(ctx, st, "rollback")
-	if err != nil {
-		return err
-	}
-	defer release()
+	defer s.Close()
 	start := time.Now()
-	var res stack.RollbackResult
-	if so, ok, err := g.swarmData(st, nil, o.timeout); err != nil {
-		return err
-	} else if ok {
-		r.Engine = so.Data
-		res, err = r.RollbackSwarm(ctx, st, o.to, so)
-		if err != nil {
-			return err
-		}
-	} else if res, err = r.Rollback(ctx, st, o.to, stack.UpOptions{Timeout: o.timeout}); err != nil {
+	res, err := s.Rollback(ctx, o.to, stack.UpOptions{Timeout: o.timeout})
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(g.stderr, "stack %s serves generation %d again (generation %d is kept) in %s\n",
-		st.Name, res.To, res.From, time.Since(start).Round(100*time.Millisecond))
+		s.Name(), res.To, res.From, time.Since(start).Round(100*time.Millisecond))
 	fmt.Fprintln(g.stdout, res.URL)
 	return nil
 }

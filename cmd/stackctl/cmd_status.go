@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/status"
 )
 
@@ -48,16 +49,13 @@ https:// and the stack's address. Changes nothing.`,
 }
 
 func runStatus(ctx context.Context, g *globalOptions, o *statusOptions, args []string) error {
-	st, err := stackArg(args)
+	sk, err := g.open(ctx, args, stack.Read, "status")
 	if err != nil {
 		return err
 	}
-	r, e, err := g.runner(ctx)
-	if err != nil {
-		return err
-	}
+	defer sk.Close()
 	dir := g.backupDir(o.backupDir)
-	s, err := status.Read(ctx, r, e, st, []string{dir}, time.Now())
+	s, err := status.Read(ctx, sk, []string{dir}, time.Now())
 	if err != nil {
 		return err
 	}

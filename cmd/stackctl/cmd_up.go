@@ -10,12 +10,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stackctl/stackctl/internal/catalog"
-	"github.com/stackctl/stackctl/internal/engine"
-	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/settings"
 	"github.com/stackctl/stackctl/internal/stack"
-	"github.com/stackctl/stackctl/internal/state"
-	"github.com/stackctl/stackctl/internal/swarm"
 )
 
 type upOptions struct {
@@ -33,6 +29,8 @@ type upOptions struct {
 	dataHost    string
 	replicas    int
 	filesVolume []string
+	dryRun      bool
+	json        bool
 }
 
 func (o *upOptions) AddFlags(fs *pflag.FlagSet) {
@@ -45,9 +43,11 @@ func (o *upOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.on, "on", "", "where the stack runs: engine (this Docker engine, with Compose) or swarm (a Docker Swarm; see docs/swarm.md) (default: where it runs already, else engine)")
 	fs.StringVar(&o.swarmHost, "swarm-host", "", "with --on swarm: the API address of a manager of the swarm, such as tcp://10.0.0.2:2375 (default: DOCKER_HOST's engine)")
 	fs.StringVar(&o.registry, "registry", "", "with --on swarm: REGISTRY[/PREFIX] the images are pushed to and the nodes pull from, by digest (default: the one recorded)")
-	fs.StringVar(&o.dataNode, "data-node", "", "with --on swarm: the node to label "+swarm.DataLabel+"=true, which keeps the database and its node-local volumes, when no node is labelled")
+	fs.StringVar(&o.dataNode, "data-node", "", "with --on swarm: the node to label "+stack.SwarmDataLabel+"=true, which keeps the database and its node-local volumes, when no node is labelled")
 	fs.StringVar(&o.dataHost, "data-node-host", "", "with --on swarm: the API address of the data node's engine, where backup-volumes reads the database and files (default: --swarm-host's when the manager is the data node)")
 	fs.IntVar(&o.replicas, "replicas", 0, "with --on swarm: Redmine's tasks (default 2); with node-local files they all run on the data node")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print what up would build, create and replace, in which order, whether and for how long the tracker would close, and what serves after; change nothing")
+	fs.BoolVar(&o.json, "json", false, "with --dry-run: print the plan as JSON")
 	fs.StringSliceVar(&o.filesVolume, "files-volume", nil, "with --on swarm: local driver options (KEY=VALUE,...) of storage every node mounts for Redmine's files, such as type=nfs,o=addr=10.0.0.5,device=:/export/files; Redmine's replicas then run on any node")
 }
 
@@ -118,10 +118,6 @@ when its services do not run healthy in time. See docs/swarm.md.`,
 }
 
 func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) error {
-	st, err := stackArg(args)
-	if err != nil {
-		return err
-	}
 	profile, err := profileAndListen(o.profile, o.listen)
 	if err != nil {
 		return err
@@ -136,115 +132,55 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 	if err := set.HTTPS().Verify(time.Now()); err != nil {
 		return err
 	}
-	r, _, release, err := g.changing(ctx, st, "up")
-	if err != nil {
-		return err
-	}
-	defer release()
-	onSwarm, err := o.onSwarm(g, r, st)
-	if err != nil {
-		return err
-	}
-	if onSwarm {
-		return runUpSwarm(ctx, g, o, r, st, profile, set)
-	}
-	res, err := r.Up(ctx, st, stack.UpOptions{
-		Profile: profile, Listen: listenFor(o.listen, set), Mirror: o.mirror, RebuildBases: o.rebuildBases, Timeout: o.timeout, NoWait: o.noWait,
-	})
-	if err != nil {
-		return err
-	}
-	if o.noWait {
-		fmt.Fprintf(g.stderr, "stack %s is starting on base %s; 'stackctl ps %s' shows its health\n", st.Name, res.Choice.Profile, st.Name)
-		if st.FirstStart != nil {
-			fmt.Fprintf(g.stderr, "on new data, the first start (%s) waits for the next 'stackctl up %s' without --no-wait: "+
-				"until then Redmine keeps its default admin/admin login\n", st.FirstStart.Says, st.Name)
-		}
-	} else {
-		fmt.Fprintf(g.stderr, "stack %s is up on base %s\n", st.Name, res.Choice.Profile)
-	}
-	if h := res.HTTPS; h.NotAfter != "" {
-		fmt.Fprintf(g.stderr, "HTTPS (tls.mode %s): nginx serves a certificate valid until %s\n", h.Mode, h.NotAfter)
-	}
-	if res.AdminPasswordFile != "" {
-		fmt.Fprintf(g.stderr, "log in as admin with the password in %s\n", res.AdminPasswordFile)
-	}
-	fmt.Fprintln(g.stdout, res.URL)
-	return nil
-}
-
-// onSwarm says whether up deploys on a swarm: --on, else where the stack
-// runs already.
-func (o *upOptions) onSwarm(g *globalOptions, r stack.Runner, st catalog.Stack) (bool, error) {
-	switch o.on {
-	case "swarm":
-		return true, nil
-	case "engine":
-		rec, err := r.State.Load(st.Name)
-		switch {
-		case err != nil || rec.Swarm == nil:
-			return false, err
-		case !rec.Swarm.Down:
-			return false, fmt.Errorf("%w: stack %s runs on a swarm (manager %s): take it down there first ('stackctl down %s')",
-				errs.InvalidInput, st.Name, rec.Swarm.Manager, st.Name)
-		}
-		// Off the swarm: this state directory now describes the stack here.
-		fmt.Fprintf(g.stderr, "stack %s leaves the swarm (manager %s); its data stays in the volumes on node %s\n", st.Name, rec.Swarm.Manager, rec.Swarm.DataNode)
-		return false, r.State.Update(st.Name, func(s *state.State) error { s.Swarm = nil; return nil })
-	case "":
-		rec, err := r.State.Load(st.Name)
-		return err == nil && rec.Swarm != nil, err
-	}
-	return false, fmt.Errorf("%w: --on %q: give engine or swarm", errUsage, o.on)
-}
-
-// runUpSwarm is up on a swarm: the recorded manager and registry unless
-// flags change them.
-func runUpSwarm(ctx context.Context, g *globalOptions, o *upOptions, r stack.Runner, st catalog.Stack, profile catalog.Profile, set settings.Loaded) error {
-	rec, err := r.State.Load(st.Name)
-	if err != nil {
-		return err
-	}
-	host, reg := o.swarmHost, o.registry
-	if rec.Swarm != nil {
-		host, reg = cmp.Or(host, rec.Swarm.Manager), cmp.Or(reg, rec.Swarm.Registry)
-	}
-	if reg == "" {
-		return fmt.Errorf("%w: a swarm's nodes pull the images from a registry: give --registry REGISTRY[/PREFIX], such as registry.example.com:5000/redmine", errUsage)
-	}
 	files, err := parseDriverOpts(o.filesVolume)
 	if err != nil {
 		return err
 	}
-	api, err := swarmAPI(host)
-	if err != nil {
-		return err
+	opts := stack.UpOptions{
+		Profile: profile, Listen: listenFor(o.listen, set), Mirror: o.mirror, RebuildBases: o.rebuildBases, Timeout: o.timeout, NoWait: o.noWait,
+		Swarm: stack.SwarmUp{Host: o.swarmHost, Registry: o.registry, DataNode: o.dataNode, DataNodeHost: o.dataHost, Replicas: o.replicas, FilesVolume: files},
 	}
-	defer api.Close()
-	if rec.Swarm != nil && rec.Swarm.Pending != 0 && rec.Swarm.DataNodeHost != "" {
-		// What a restore stopped half way left on the data node goes first.
-		data, err := swarmAPI(rec.Swarm.DataNodeHost)
+	if o.dryRun {
+		// Looks only: no lock, nothing finished or recorded.
+		s, err := g.openOn(ctx, args, stack.Read, stack.OpenOptions{Purpose: "up --dry-run", On: o.on})
 		if err != nil {
 			return err
 		}
-		defer data.Close()
-		if err := r.RecoverSwarm(ctx, st, &engine.Engine{API: data}); err != nil {
+		defer s.Close()
+		plan, err := s.Plan(ctx, opts)
+		if err != nil {
 			return err
 		}
+		if o.json {
+			return writeJSON(g.stdout, plan)
+		}
+		return plan.WriteText(g.stdout)
 	}
-	push, err := g.pusher(ctx)
+	s, err := g.openOn(ctx, args, stack.Apply, stack.OpenOptions{Purpose: "up", On: o.on})
 	if err != nil {
 		return err
 	}
-	res, err := r.UpSwarm(ctx, st, stack.SwarmOptions{
-		Profile: profile, Mirror: o.mirror, RebuildBases: o.rebuildBases, Registry: reg,
-		Manager: api, DataNode: o.dataNode, DataNodeHost: o.dataHost, Replicas: o.replicas, FilesVolume: files,
-		Listen: listenFor(o.listen, set), Timeout: o.timeout, Push: push,
-	})
+	defer s.Close()
+	res, err := s.Up(ctx, opts)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "stack %s is up on the swarm on base %s; nginx answers on every node\n", st.Name, res.Choice.Profile)
+	switch {
+	case o.noWait:
+		fmt.Fprintf(g.stderr, "stack %s is starting on %s, base %s; 'stackctl ps %s' shows its health\n", s.Name(), s.Place(), res.Choice.Profile, s.Name())
+		if fs := s.Def.FirstStart; fs != nil {
+			fmt.Fprintf(g.stderr, "on new data, the first start (%s) waits for the next 'stackctl up %s' without --no-wait: "+
+				"until then Redmine keeps its default admin/admin login\n", fs.Says, s.Name())
+		}
+	default:
+		fmt.Fprintf(g.stderr, "stack %s is up on %s, base %s\n", s.Name(), s.Place(), res.Choice.Profile)
+	}
+	for _, note := range res.Notes {
+		fmt.Fprintln(g.stderr, note)
+	}
+	if h := res.HTTPS; h.NotAfter != "" {
+		fmt.Fprintf(g.stderr, "HTTPS (tls.mode %s): nginx serves a certificate valid until %s\n", h.Mode, h.NotAfter)
+	}
 	if res.AdminPasswordFile != "" {
 		fmt.Fprintf(g.stderr, "log in as admin with the password in %s\n", res.AdminPasswordFile)
 	}

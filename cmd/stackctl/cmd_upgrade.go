@@ -86,19 +86,19 @@ stack stands.`,
 }
 
 func runUpgrade(ctx context.Context, g *globalOptions, o *upgradeOptions, args []string) error {
-	st, err := stackArg(args)
-	if err != nil {
-		return err
-	}
 	if o.to == "" {
 		return fmt.Errorf("%w: --to VERSION is required: %s", errUsage, upgradeTargets())
 	}
 	dir := g.backupDir(o.backupDir)
-	r, e, release, err := g.changing(ctx, st, "upgrade")
+	s, err := g.open(ctx, args, stack.Apply, "upgrade")
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer s.Close()
+	if err := s.Supports(stack.VerbUpgrade); err != nil {
+		return err
+	}
+	st := s.Def
 	if !o.yes {
 		q := fmt.Sprintf("upgrade stack %s to Redmine %s? It answers with a maintenance page while its data is copied and migrated", st.Name, o.to)
 		if err := g.confirm(q, "--yes", upgrade.ErrRefused); err != nil {
@@ -106,7 +106,7 @@ func runUpgrade(ctx context.Context, g *globalOptions, o *upgradeOptions, args [
 		}
 	}
 	start := time.Now()
-	res, err := upgrade.Run(ctx, r, e, st, upgrade.Options{
+	res, err := upgrade.Run(ctx, s, upgrade.Options{
 		To: o.to, Postgres: o.postgres, BackupDir: dir, Log: g.stderr,
 		Up:       stack.UpOptions{Mirror: o.mirror, Timeout: o.timeout},
 		Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()),

@@ -145,7 +145,7 @@ func validateStacks(ctx context.Context, g *globalOptions, o *validateOptions, a
 	if err != nil {
 		return validate.Report{}, err
 	}
-	report, err := validate.Stacks(ctx, stack.Checkout(s.Root()), sts, profiles)
+	report, err := validate.Stacks(ctx, stack.BuildDir(s.Root()), sts, profiles)
 	if err != nil {
 		return validate.Report{}, err
 	}

@@ -15,3 +15,10 @@ func writeJSONArray[T any](w io.Writer, items []T) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(items)
 }
+
+// writeJSON prints v as indented JSON for --json.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -9,10 +9,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/docker/cli/cli/streams"
+	"github.com/docker/compose/v5/pkg/api"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -20,11 +20,11 @@ import (
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/https"
 	"github.com/stackctl/stackctl/internal/settings"
 	"github.com/stackctl/stackctl/internal/site"
 	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/state"
-	"github.com/stackctl/stackctl/internal/swarm"
 )
 
 // errUsage marks a command-line usage mistake (bad flag, wrong argument count).
@@ -41,11 +41,11 @@ type globalOptions struct {
 	noWaitLock bool
 	// opened is the site once site found and opened it: one run opens it once.
 	opened *site.Site
-	// command is the name of the command that runs (up, down, ...).
-	command string
-	stdin   io.Reader
-	stdout  io.Writer
-	stderr  io.Writer
+	// stackEnv is what stack verbs need, once built (see env).
+	stackEnv *stack.Env
+	stdin    io.Reader
+	stdout   io.Writer
+	stderr   io.Writer
 }
 
 func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
@@ -80,10 +80,11 @@ stackctl runs from a site, a directory of the operator's made by 'stackctl init'
 git finds a repository, or given with --dir. A checkout of stackctl's repository
 is a site too, built from its own stacks/.
 
-Commands that change a stack (up, down, renew, backup-volumes, restore-volumes,
-check-theme) hold its lock in the state directory for their whole run: a second one waits, saying
-for what, or with --no-wait-lock fails at once (exit 5). Commands that change no
-stack (ps, logs, config, verify-backup, backups) take none.
+Commands that change a stack (up, down, restore-volumes, rollback, upgrade,
+renew, backup-volumes, prune, check-theme) hold its lock in the state directory
+for their whole run: a second one waits, saying for what, or with
+--no-wait-lock fails at once (exit 5). Commands that only look (ps, logs,
+config, status, generations, up --dry-run, verify-backup, backups) take none.
 
 ` + exitCodeHelp,
 		Example: `  stackctl up nginx --profile debian
@@ -93,7 +94,6 @@ stack (ps, logs, config, verify-backup, backups) take none.
 		SilenceErrors: true,
 		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
 			g.stdout, g.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
-			g.command = cmd.Name()
 			// Not cobra's deprecation notice: it goes to stdout, which carries only results.
 			if f := cmd.Flags().Lookup("base"); f != nil && f.Changed {
 				fmt.Fprintln(g.stderr, "stackctl: --base is now called --profile; --base will be removed")
@@ -173,13 +173,13 @@ func (g *globalOptions) start() (string, error) {
 	return os.Getwd()
 }
 
-// checkout is what the site's stacks are built from.
-func (g *globalOptions) checkout() (stack.Checkout, error) {
+// buildDir is what the site's stacks are built from.
+func (g *globalOptions) buildDir() (stack.BuildDir, error) {
 	s, err := g.site()
 	if err != nil {
 		return "", err
 	}
-	return stack.Checkout(s.Root()), nil
+	return stack.BuildDir(s.Root()), nil
 }
 
 // repository is the checkout of stackctl's repository that generate and
@@ -219,76 +219,80 @@ func (g *globalOptions) backupDir(flag string) string {
 	return filepath.Join(g.stateDir, "backups")
 }
 
-// settingsAppliedBy are the commands that start containers as the site's
-// settings file says: they refuse a file with problems.
-var settingsAppliedBy = []string{"up", "restore-volumes", "rollback", "upgrade", "renew"}
-
-// runner connects to the engine and returns the stack runner, and the engine
-// handle for what goes beyond the runner (backups, restores, image reads).
-func (g *globalOptions) runner(ctx context.Context) (stack.Runner, *engine.Engine, error) {
-	c, err := g.checkout()
-	if err != nil {
-		return stack.Runner{}, nil, err
+// env is what every stack verb needs, built once for the run: the clients
+// are reached only when a verb first needs them.
+func (g *globalOptions) env() (stack.Env, error) {
+	if g.stackEnv != nil {
+		return *g.stackEnv, nil
 	}
+	build, err := g.buildDir()
+	if err != nil {
+		return stack.Env{}, err
+	}
+	sd, err := g.state()
+	if err != nil {
+		return stack.Env{}, err
+	}
+	var d *engine.Docker
+	connect := func(ctx context.Context) (*engine.Docker, error) {
+		if d != nil {
+			return d, nil
+		}
+		var err error
+		d, err = g.connect(ctx)
+		return d, err
+	}
+	env := stack.Env{
+		Connect: func(ctx context.Context) (api.Compose, *engine.Engine, error) {
+			d, err := connect(ctx)
+			if err != nil {
+				return nil, nil, err
+			}
+			return d.Compose, d.Engine, nil
+		},
+		Push: func(ctx context.Context, image, target string) (string, error) {
+			d, err := connect(ctx)
+			if err != nil {
+				return "", err
+			}
+			return g.push(ctx, d, image, target)
+		},
+		Build: build, State: sd, Settings: g.siteSettings, NoWaitLock: g.noWaitLock, Log: g.stderr,
+	}
+	g.stackEnv = &env
+	return env, nil
+}
+
+// siteSettings reads the settings file as the stacks use it: what it changes
+// in them, with the mail passwords it names, and its tls settings.
+func (g *globalOptions) siteSettings() (catalog.Site, https.Config, error) {
 	set, err := g.settings()
 	if err != nil {
-		// A typo in the settings file must not keep an operator from stopping
-		// or looking at a stack: only the commands that start containers need it.
-		if slices.Contains(settingsAppliedBy, g.command) {
-			return stack.Runner{}, nil, err
-		}
-		fmt.Fprintf(g.stderr, "stackctl: %v\nstackctl: %s goes on without the settings file, which it does not apply; fix the file before the next up\n", err, g.command)
-		set = settings.Loaded{}
+		return catalog.Site{}, https.Config{}, err
 	}
 	site := set.Catalog()
 	if site.Secrets, err = set.Secrets(); err != nil {
-		if slices.Contains(settingsAppliedBy, g.command) {
-			return stack.Runner{}, nil, err
-		}
-		fmt.Fprintf(g.stderr, "stackctl: %v\nstackctl: %s goes on without the mail passwords, which it does not need\n", err, g.command)
+		return catalog.Site{}, https.Config{}, err
 	}
-	if _, err := g.state(); err != nil {
-		return stack.Runner{}, nil, err
-	}
-	d, err := g.connect(ctx)
-	if err != nil {
-		return stack.Runner{}, nil, err
-	}
-	return stack.Runner{Compose: d.Compose, Engine: d.Engine, Checkout: c, State: state.Dir(g.stateDir), Site: site, HTTPS: set.HTTPS(), Log: g.stderr}, d.Engine, nil
+	return site, set.HTTPS(), nil
 }
 
-// changing takes st's lock for a command that changes it (see lock), then
-// connects as runner does; release gives the lock up.
-func (g *globalOptions) changing(ctx context.Context, st catalog.Stack, purpose string) (r stack.Runner, e *engine.Engine, release func(), err error) {
-	if release, err = g.lock(ctx, st, purpose); err != nil {
-		return stack.Runner{}, nil, nil, err
+// open opens the stack named by args for a command that does mode to it.
+func (g *globalOptions) open(ctx context.Context, args []string, mode stack.Mode, purpose string) (*stack.Stack, error) {
+	return g.openOn(ctx, args, mode, stack.OpenOptions{Purpose: purpose})
+}
+
+// openOn is open with the options up --on needs.
+func (g *globalOptions) openOn(ctx context.Context, args []string, mode stack.Mode, o stack.OpenOptions) (*stack.Stack, error) {
+	st, err := stackArg(args)
+	if err != nil {
+		return nil, err
 	}
-	if r, e, err = g.runner(ctx); err != nil {
-		release()
-		return stack.Runner{}, nil, nil, err
+	env, err := g.env()
+	if err != nil {
+		return nil, err
 	}
-	if rec, err := r.State.Load(st.Name); err != nil {
-		release()
-		return stack.Runner{}, nil, nil, err
-	} else if rec.Swarm != nil && !rec.Swarm.Down {
-		// On a swarm, only these know to go there; the others would act on
-		// this engine, where the stack is not.
-		if !slices.Contains([]string{"up", "down", "backup-volumes", "check-theme", "restore-volumes", "rollback"}, purpose) {
-			release()
-			return stack.Runner{}, nil, nil, fmt.Errorf("%w: stack %s runs on a swarm, where %s does not work yet (docs/swarm.md)", swarm.ErrRefused, st.Name, purpose)
-		}
-		return r, e, release, nil // nothing of it to recover on this engine
-	}
-	// What a stopped stackctl left half done is finished or undone first; down
-	// goes ahead whatever that says, as the way out.
-	if err := r.Recover(ctx, st); err != nil {
-		if purpose != "down" {
-			release()
-			return stack.Runner{}, nil, nil, err
-		}
-		fmt.Fprintf(g.stderr, "stack %s: finishing what a stopped stackctl left failed (%v): going down all the same\n", st.Name, err)
-	}
-	return r, e, release, nil
+	return stack.Open(ctx, env, st.Name, mode, o)
 }
 
 // confirm asks question on the terminal and says whether the answer was yes;
@@ -311,21 +315,6 @@ func (g *globalOptions) confirm(question, flag string, refused error) error {
 func (g *globalOptions) state() (state.Dir, error) {
 	d := state.Dir(g.stateDir)
 	return d, d.Check()
-}
-
-// lock takes st's lock for a command that changes it (up, down, restore,
-// backup), waiting for another such command unless --no-wait-lock.
-func (g *globalOptions) lock(ctx context.Context, st catalog.Stack, purpose string) (release func(), err error) {
-	d, err := g.state()
-	if err != nil {
-		return nil, err
-	}
-	return d.Lock(ctx, st.Name, state.LockOptions{
-		Purpose: purpose + " " + st.Name, NoWait: g.noWaitLock,
-		Waiting: func(holder string) {
-			fmt.Fprintf(g.stderr, "stack %s is being changed by another stackctl (%s): waiting for it (Ctrl-C to give up)\n", st.Name, holder)
-		},
-	})
 }
 
 // stackArg is the single STACK argument of a command; nginx when omitted only

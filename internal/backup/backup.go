@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+
 	"github.com/stackctl/stackctl/internal/backup/archive"
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
@@ -81,7 +82,16 @@ type Result struct {
 // names carry the stack and the second, a commit refuses to replace an
 // archive, and what killed uploads left is swept once idle for an hour
 // (offsite.DefaultIdle).
-func Backup(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack, o Options) (Result, error) {
+func Backup(ctx context.Context, s *stack.Stack, o Options) (Result, error) {
+	r, e, err := s.Runner(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	return backup(ctx, r, e, s.Def, o)
+}
+
+// backup is Backup through r, reading the stack's data on e.
+func backup(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack, o Options) (Result, error) {
 	if err := o.Target.Check(ctx); err != nil {
 		return Result{}, err
 	}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/stackctl/stackctl/internal/backup/archive"
-	"github.com/stackctl/stackctl/internal/catalog"
-	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
@@ -18,7 +16,12 @@ import (
 // refuses a target whose Redmine or PostgreSQL is older than the data's, and
 // too little room, before a byte is written; any failure removes the new
 // generation. made and source are recorded as what made it.
-func Copy(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, made, source string, o RestoreOptions) (RestoreResult, error) {
+func Copy(ctx context.Context, s *stack.Stack, made, source string, o RestoreOptions) (RestoreResult, error) {
+	r, e, err := s.Runner(ctx)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	st := s.Def
 	if o.Progress == nil {
 		o.Progress = nopProgress{}
 	}
@@ -36,7 +39,7 @@ func Copy(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stac
 	}
 	rs := &restore{e: e, r: r, st: st, name: "the active generation", m: m, copied: volumesOf(pers), progress: o.Progress, copy: true}
 	defer rs.End()
-	res, err := r.NewGeneration(ctx, st, rs, made, source, o.Up)
+	res, err := s.NewGeneration(ctx, rs, made, source, stack.GenOptions{Up: o.Up})
 	if err != nil {
 		return RestoreResult{}, err
 	}

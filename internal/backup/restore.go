@@ -32,6 +32,9 @@ type RestoreOptions struct {
 	// Up carries the profile, mirror and timeout, as for up.
 	Up       stack.UpOptions
 	Progress Progress
+	// FilesVolume is the shared storage a restore on a swarm writes the
+	// files into, for a stack whose files are shared.
+	FilesVolume map[string]string
 }
 
 // RestoreResult is what a restore brought back.
@@ -68,32 +71,23 @@ func Verify(ctx context.Context, loc offsite.Location, identities []age.Identity
 // makes the generation with the archive as its seed, which refuses data from a
 // newer Redmine or PostgreSQL than the images and too little room, and reads
 // the archive once, checking it as it writes.
-func Restore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, loc offsite.Location, o RestoreOptions) (RestoreResult, error) {
-	rs, err := openSeed(ctx, r, e, st, loc, o)
-	if err != nil {
-		return RestoreResult{}, err
-	}
-	defer rs.close()
-	res, err := r.NewGeneration(ctx, st, rs, state.MadeRestore, loc.String(), o.Up)
-	if err != nil {
-		return RestoreResult{}, err
-	}
-	return RestoreResult{Manifest: rs.m, URL: res.URL, From: res.From, Gen: res.Gen, Switched: res.Switched}, nil
-}
-
-// RestoreSwarm is Restore for a stack deployed on a swarm: the new
-// generation is made on its data node (so.Data, which r's engine must be
-// too) and then deployed; the one that served stays, for a rollback.
-func RestoreSwarm(ctx context.Context, r stack.Runner, st catalog.Stack, loc offsite.Location, o RestoreOptions, so stack.SwarmDataOptions) (RestoreResult, error) {
-	if len(o.Only) > 0 {
+//
+// On a swarm the new generation is made on the stack's data node and then
+// deployed (stack.Stack.NewGeneration); --only is refused there.
+func Restore(ctx context.Context, s *stack.Stack, loc offsite.Location, o RestoreOptions) (RestoreResult, error) {
+	if len(o.Only) > 0 && s.Where() == stack.OnSwarm {
 		return RestoreResult{}, fmt.Errorf("%w: --only on a swarm: a restore there takes every volume from the archive", ErrRefused)
 	}
-	rs, err := openSeed(ctx, r, so.Data, st, loc, o)
+	r, e, err := s.Runner(ctx)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	rs, err := openSeed(ctx, r, e, s.Def, loc, o)
 	if err != nil {
 		return RestoreResult{}, err
 	}
 	defer rs.close()
-	res, err := r.RestoreSwarm(ctx, st, rs, state.MadeRestore, loc.String(), so)
+	res, err := s.NewGeneration(ctx, rs, state.MadeRestore, loc.String(), stack.GenOptions{Up: o.Up, FilesVolume: o.FilesVolume})
 	if err != nil {
 		return RestoreResult{}, err
 	}
@@ -154,7 +148,16 @@ func sameEntries(a, b archive.Manifest) bool {
 
 // HasData says whether st has data a restore would leave behind the new
 // generation: a confirmation is asked for then.
-func HasData(ctx context.Context, r stack.Runner, st catalog.Stack) (bool, error) {
+func HasData(ctx context.Context, s *stack.Stack) (bool, error) {
+	r, _, err := s.Runner(ctx)
+	if err != nil {
+		return false, err
+	}
+	return hasData(ctx, r, s.Def)
+}
+
+// hasData is HasData through r.
+func hasData(ctx context.Context, r stack.Runner, st catalog.Stack) (bool, error) {
 	pers, err := r.Persistence(ctx, st)
 	if err != nil {
 		return false, err
@@ -178,6 +181,39 @@ func refuse(ctx context.Context, r stack.Runner, st catalog.Stack, file string, 
 	if err != nil {
 		return nil, err
 	}
+	if copied, err = refuseVolumes(st, file, m, only, pers); err != nil {
+		return nil, err
+	}
+	if len(copied) > 0 {
+		has, err := hasData(ctx, r, st)
+		if err != nil {
+			return nil, err
+		}
+		if !has {
+			return nil, fmt.Errorf("%w: --only leaves %s to copy from the active generation, and stack %s has none: restore a whole backup",
+				ErrRefused, strings.Join(copied, ", "), st.Name)
+		}
+		// The copies are read as a backup reads them: from the running containers.
+		for _, v := range copied {
+			mt, _ := mountOf(pers, v)
+			svc := mt.Service
+			if pers.Database != nil && v == pers.Database.Volume {
+				svc = pers.Database.Service
+			}
+			if _, err := r.Container(ctx, st, svc); err != nil {
+				return nil, fmt.Errorf("%w: --only copies %s from the active generation, which must be running: %v: start it with 'stackctl up %s'",
+					ErrRefused, strings.Join(copied, ", "), err, st.Name)
+			}
+		}
+	}
+	return copied, nil
+}
+
+// refuseVolumes is refuse's decision from the volumes alone (pers, the
+// stack's), which needs no engine: ErrRefused for an archive m that holds a
+// volume the stack no longer has, or lacks one that --only does not leave to
+// be copied; copied are those to copy from the active generation instead.
+func refuseVolumes(st catalog.Stack, file string, m archive.Manifest, only []string, pers catalog.Persistence) (copied []string, err error) {
 	held := map[string]bool{}
 	for _, en := range m.Entries {
 		if _, ok := mountOf(pers, en.Volume); !ok {
@@ -203,28 +239,6 @@ func refuse(ctx context.Context, r stack.Runner, st catalog.Stack, file string, 
 			return nil, fmt.Errorf("%w: %s holds no %s: the restored generation of stack %s would have an empty %s: "+
 				"restore what it holds with --only %s (the rest is copied from the active generation), or restore a whole backup",
 				ErrRefused, file, mt.Volume, st.Name, mt.Volume, strings.Join(heldOf(m), " "))
-		}
-	}
-	if len(copied) > 0 {
-		has, err := HasData(ctx, r, st)
-		if err != nil {
-			return nil, err
-		}
-		if !has {
-			return nil, fmt.Errorf("%w: --only leaves %s to copy from the active generation, and stack %s has none: restore a whole backup",
-				ErrRefused, strings.Join(copied, ", "), st.Name)
-		}
-		// The copies are read as a backup reads them: from the running containers.
-		for _, v := range copied {
-			mt, _ := mountOf(pers, v)
-			svc := mt.Service
-			if pers.Database != nil && v == pers.Database.Volume {
-				svc = pers.Database.Service
-			}
-			if _, err := r.Container(ctx, st, svc); err != nil {
-				return nil, fmt.Errorf("%w: --only copies %s from the active generation, which must be running: %v: start it with 'stackctl up %s'",
-					ErrRefused, strings.Join(copied, ", "), err, st.Name)
-			}
 		}
 	}
 	return copied, nil

@@ -3,8 +3,6 @@ package backup
 import (
 	"context"
 
-	"github.com/stackctl/stackctl/internal/catalog"
-	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/stack"
 )
@@ -17,11 +15,15 @@ import (
 // recorded digest), then removed. A failure is a *stack.TrialError naming
 // the step; the archive's own checks (every checksum) come first, as it is
 // read.
-func TestRestore(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, loc offsite.Location, o RestoreOptions) (stack.TrialResult, error) {
-	rs, err := openSeed(ctx, r, e, st, loc, o)
+func TestRestore(ctx context.Context, s *stack.Stack, loc offsite.Location, o RestoreOptions) (stack.TrialResult, error) {
+	r, e, err := s.Runner(ctx)
+	if err != nil {
+		return stack.TrialResult{}, &stack.TrialError{Step: stack.StepRestore, Err: err}
+	}
+	rs, err := openSeed(ctx, r, e, s.Def, loc, o)
 	if err != nil {
 		return stack.TrialResult{}, &stack.TrialError{Step: stack.StepRestore, Err: err}
 	}
 	defer rs.close()
-	return r.Trial(ctx, st, rs, loc.String(), o.Up)
+	return s.Trial(ctx, rs, loc.String(), o.Up)
 }

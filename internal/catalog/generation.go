@@ -151,12 +151,24 @@ const ConfigLabel = "org.stackctl.config"
 // with.
 const ContentLabel = "org.stackctl.content"
 
+// ContextLabel labels an image stackctl builds with the digest of its build
+// context, Dockerfile and arguments, so that a plan can tell, without
+// building, whether a build would make another image.
+const ContextLabel = "org.stackctl.context"
+
 // ConfigHash identifies svc's configuration in p: equal hashes, equal
 // containers (the image's content apart, which the image's ID tells). The
 // configs it mounts count with their ContentLabel. Start-up order is left
 // out, as compose leaves it out of its own hash.
 func ConfigHash(svc types.ServiceConfig, p *types.Project) string {
 	svc.CustomLabels, svc.DependsOn = nil, nil
+	if svc.Build != nil && svc.Build.Labels[ContextLabel] != "" {
+		// What the image is made of counts through its ID, not twice.
+		b := *svc.Build
+		b.Labels = maps.Clone(b.Labels)
+		delete(b.Labels, ContextLabel)
+		svc.Build = &b
+	}
 	configs := map[string]types.Labels{}
 	for _, c := range svc.Configs {
 		configs[c.Source] = p.Configs[c.Source].Labels

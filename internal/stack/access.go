@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
 )
 
@@ -17,6 +18,8 @@ type Access struct {
 	Image string
 	// AdminPasswordFile holds the administrator's password stackctl manages.
 	AdminPasswordFile string
+	// Engine is this engine, which holds Image.
+	Engine *engine.Engine
 }
 
 // Access describes st as last started. It fails with errs.NotRunning when the
@@ -30,6 +33,7 @@ func (r Runner) Access(ctx context.Context, st catalog.Stack, service string) (A
 		return Access{}, fmt.Errorf("%w: stack %s was never started: start it with 'stackctl up %s'", errs.NotRunning, st.Name, st.Name)
 	}
 	image := st.ImageRef(rec.Profile, rec.ReleaseOf(rec.Active))
+	e, _ := r.Engine.(*engine.Engine)
 	if rec.Swarm != nil {
 		if rec.Swarm.URL == "" || rec.Swarm.Down {
 			return Access{}, fmt.Errorf("%w: stack %s is not serving on its swarm: deploy it with 'stackctl up %s'", errs.NotRunning, st.Name, st.Name)
@@ -37,7 +41,7 @@ func (r Runner) Access(ctx context.Context, st catalog.Stack, service string) (A
 		// On a swarm: through nginx on the manager's node, with the image
 		// this engine built and pushed.
 		return Access{Front: Front{URL: rec.Swarm.URL, Open: rec.Swarm.URL}, Image: image,
-			AdminPasswordFile: r.State.SecretPath(st.Name, catalog.AdminPassword)}, nil
+			AdminPasswordFile: r.State.SecretPath(st.Name, catalog.AdminPassword), Engine: e}, nil
 	}
 	if _, err := r.Container(ctx, st, service); err != nil {
 		return Access{}, err
@@ -50,5 +54,6 @@ func (r Runner) Access(ctx context.Context, st catalog.Stack, service string) (A
 		Front:             front,
 		Image:             image,
 		AdminPasswordFile: r.State.SecretPath(st.Name, catalog.AdminPassword),
+		Engine:            e,
 	}, nil
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/compose/v5/pkg/api"
-	"github.com/docker/compose/v5/pkg/compose"
 
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/errs"
@@ -17,28 +16,20 @@ import (
 )
 
 // changeApp hands the serving stack prep over to its application's changed
-// image or settings without an outage, when that is what changed: the new
-// container starts in the generation's other slot beside the one that serves,
-// on the same data, becomes healthy and passes the smoke check; the front is
-// pointed at it and its old workers finish their requests; then the old
-// container is removed. It returns prep as it stands afterwards (its
-// application in the new slot), or unchanged when there was nothing to hand
-// over or the stack does not serve (the ordinary start-up does the rest). A new
-// container that fails leaves the old one serving: it is removed and the error
-// carries the tail of its log.
-func (r Runner) changeApp(ctx context.Context, prep Prepared, timeout time.Duration) (Prepared, error) {
+// image or settings (what, as the plan says; "": nothing to hand over)
+// without an outage: the new container starts in the generation's other slot
+// beside the one that serves, on the same data, becomes healthy and passes
+// the smoke check; the front is pointed at it and its old workers finish
+// their requests; then the old container is removed. It returns prep as it
+// stands afterwards (its application in the new slot). A new container that
+// fails leaves the old one serving: it is removed and the error carries the
+// tail of its log.
+func (r Runner) changeApp(ctx context.Context, prep Prepared, what string, timeout time.Duration) (Prepared, error) {
+	if what == "" {
+		return prep, nil
+	}
 	st, gen, slot := prep.Stack, prep.Gen, prep.Slot
 	g := st.Generations
-	if g == nil {
-		return prep, nil
-	}
-	if rec, ok := prep.State.Gen(gen); !ok || !rec.Ready || !r.serving(ctx, st) {
-		return prep, nil
-	}
-	what, err := r.appChanged(ctx, prep)
-	if err != nil || what == "" {
-		return prep, err
-	}
 	next := 1 - slot
 	from, to := g.AppService(gen, slot), g.AppService(gen, next)
 	target, err := generation(st, prep.base, gen, next, catalog.NoFront)
@@ -81,109 +72,25 @@ func (r Runner) changeApp(ctx context.Context, prep Prepared, timeout time.Durat
 	return out, nil
 }
 
-// appChanged says what of prep's application differs from the container that
-// serves it ("Redmine's image", "Redmine's settings", or both), or "" when
-// nothing does, or when that container is not running healthy (then there is
-// nothing to keep serving, and the ordinary start-up recreates it).
-func (r Runner) appChanged(ctx context.Context, prep Prepared) (string, error) {
-	g := prep.Stack.Generations
-	what, ok, err := r.diverged(ctx, prep.Project, g.AppService(prep.Gen, prep.Slot))
-	if err != nil || !ok || len(what) == 0 {
-		return "", err
-	}
-	return fmt.Sprintf("%s's %s", g.App, strings.Join(what, " and ")), nil
-}
-
-// diverged says what of service, as p has it, differs from its running
-// container: "image" (another image ID than its image has now), "settings"
-// (its ConfigLabel differs). ok is false when the service has no running
-// container, healthy if the model gives it a health check.
-func (r Runner) diverged(ctx context.Context, p *types.Project, service string) (what []string, ok bool, err error) {
-	return r.divergedBy(ctx, p, service, catalog.ConfigLabel, func(svc types.ServiceConfig) (string, error) {
-		return svc.CustomLabels[catalog.ConfigLabel], nil
-	})
-}
-
-// recreates says whether compose would recreate service's running container
-// (its image or its own configuration hash differs), as diverged says it.
-func (r Runner) recreates(ctx context.Context, p *types.Project, service string) (what []string, ok bool, err error) {
-	return r.divergedBy(ctx, p, service, api.ConfigHashLabel, compose.ServiceHash)
-}
-
-// divergedBy is diverged with the settings told by the container's label
-// against hash of the model's service.
-func (r Runner) divergedBy(ctx context.Context, p *types.Project, service, label string, hash func(types.ServiceConfig) (string, error)) (what []string, ok bool, err error) {
-	want, found := p.Services[service]
-	if !found {
-		return nil, false, fmt.Errorf("project %s: %s is not in it", p.Name, service)
-	}
-	cs, err := r.Compose.Ps(ctx, p.Name, api.PsOptions{All: true})
-	if err != nil {
-		return nil, false, fmt.Errorf("listing %s: %w", p.Name, err)
-	}
-	for _, c := range cs {
-		if c.Service != service {
-			continue
-		}
-		checked := want.HealthCheck != nil && !want.HealthCheck.Disable
-		if c.State != "running" || (checked && c.Health != "healthy") {
-			return nil, false, nil
-		}
-		img, found, err := r.Engine.Image(ctx, want.Image)
-		if err != nil {
-			return nil, false, err
-		}
-		running, err := r.Engine.ContainerImage(ctx, c.ID)
-		if err != nil {
-			return nil, false, err
-		}
-		if !found || img.ID != running {
-			what = append(what, "image")
-		}
-		h, err := hash(want)
-		if err != nil {
-			return nil, false, fmt.Errorf("hashing %s of %s: %w", service, p.Name, err)
-		}
-		if c.Labels[label] != h {
-			what = append(what, "settings")
-		}
-		return what, true, nil
-	}
-	return nil, false, nil
-}
-
 // changeFront hands the serving front of prep over to its changed image or
-// settings without refusing a connection: the new nginx starts in the
-// front's other slot, in the edge's network namespace, listening on the same
-// port (SO_REUSEPORT) beside the one that serves; once it is healthy the old
-// one is stopped gracefully (SIGQUIT: it stops accepting, the connections
-// queued on its sockets move to the new one, and it finishes the requests it
-// holds, for at most drainLimit), then removed. A new nginx that fails is
-// removed, the old one serving on. It returns prep as it stands afterwards,
-// or unchanged when there was nothing to hand over or no hand-over is
-// possible (the front or its edge does not run, or the edge itself changed:
-// the ordinary start-up then recreates them, refusing connections meanwhile).
-func (r Runner) changeFront(ctx context.Context, prep Prepared, timeout time.Duration) (Prepared, error) {
+// settings (what, as the plan says; "": nothing to hand over) without
+// refusing a connection: the new nginx starts in the front's other slot, in
+// the edge's network namespace, listening on the same port (SO_REUSEPORT)
+// beside the one that serves; once it is healthy the old one is stopped
+// gracefully (SIGQUIT: it stops accepting, the connections queued on its
+// sockets move to the new one, and it finishes the requests it holds, for at
+// most drainLimit), then removed. A new nginx that fails is removed, the old
+// one serving on. It returns prep as it stands afterwards. The plan hands
+// the front over only when the front and its edge run and the edge itself
+// is unchanged; else the ordinary start-up recreates them.
+func (r Runner) changeFront(ctx context.Context, prep Prepared, what string, timeout time.Duration) (Prepared, error) {
+	if what == "" {
+		return prep, nil
+	}
 	st := prep.Stack
 	g := st.Generations
-	if g == nil || g.Edge == "" {
-		return prep, nil
-	}
 	cur := prep.State.FrontSlot
 	from, to := g.FrontService(cur), g.FrontService(1-cur)
-	what, ok, err := r.diverged(ctx, prep.Project, from)
-	if err != nil || !ok || len(what) == 0 {
-		return prep, err
-	}
-	edge, ok, err := r.recreates(ctx, prep.Project, g.Edge)
-	if err != nil {
-		return prep, err
-	}
-	if !ok || len(edge) > 0 {
-		r.logf("stack %s: %s's %s changed, and the %s holding its port is new or changed too: both are recreated, "+
-			"refusing connections for a moment", st.Name, g.Front, strings.Join(what, " and "), g.Edge)
-		return prep, nil
-	}
 	next := 1 - cur
 	target, err := generation(st, prep.base, prep.Gen, prep.Slot, next)
 	if err != nil {
@@ -193,7 +100,7 @@ func (r Runner) changeFront(ctx context.Context, prep Prepared, timeout time.Dur
 	if target, err = target.WithSelectedServices([]string{g.Edge, to}, types.IgnoreDependencies); err != nil {
 		return prep, fmt.Errorf("starting %s of stack %s: %w", to, st.Name, err)
 	}
-	r.logf("stack %s: %s's %s changed: starting %s beside %s, on the same port", st.Name, g.Front, strings.Join(what, " and "), to, from)
+	r.logf("stack %s: %s changed: starting %s beside %s, on the same port", st.Name, what, to, from)
 	if _, ok := prep.Project.Services[g.Edge].Sysctls[catalog.MigrateReq.Sysctl]; !ok {
 		r.logf("stack %s: the engine's kernel is older than Linux %d.%d: a connection that reaches %s's socket as it closes is reset",
 			st.Name, catalog.MigrateReq.Major, catalog.MigrateReq.Minor, from)

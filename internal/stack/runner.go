@@ -41,10 +41,10 @@ type Engine interface {
 
 // Runner runs the catalogue's stacks through the Compose SDK, in-process.
 type Runner struct {
-	Compose  api.Compose
-	Engine   Engine
-	Checkout Checkout
-	State    state.Dir
+	Compose api.Compose
+	Engine  Engine
+	Build   BuildDir
+	State   state.Dir
 	// Site is what the site's settings file changes in the stacks.
 	Site catalog.Site
 	// HTTPS is the site's tls settings (its Dir is the runner's to set).
@@ -297,7 +297,7 @@ func (r Runner) load(ctx context.Context, st catalog.Stack, profile catalog.Prof
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.Checkout.Load(ctx, st, set)
+	p, err := r.Build.Load(ctx, st, set)
 	if err != nil {
 		return nil, err
 	}

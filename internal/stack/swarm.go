@@ -134,7 +134,7 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 	if err != nil {
 		return UpResult{}, err
 	}
-	p, err := r.Checkout.Load(ctx, st, set)
+	p, err := r.Build.Load(ctx, st, set)
 	if err != nil {
 		return UpResult{}, err
 	}

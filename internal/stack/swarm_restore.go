@@ -399,7 +399,7 @@ func (r Runner) swarmProject(ctx context.Context, st catalog.Stack, rec state.St
 	if err := r.State.EnsureSecrets(st); err != nil {
 		return catalog.Settings{}, nil, err
 	}
-	p, err := r.Checkout.Load(ctx, st, set)
+	p, err := r.Build.Load(ctx, st, set)
 	if err != nil {
 		return catalog.Settings{}, nil, err
 	}

@@ -35,6 +35,8 @@ type UpOptions struct {
 	// Release is the release a new generation runs (NewGeneration; "": the
 	// active generation's).
 	Release string
+	// Swarm are the choices of a deploy on a swarm.
+	Swarm SwarmUp
 }
 
 // A Seed fills a new generation's volumes, before the applications first run
@@ -69,6 +71,8 @@ type UpResult struct {
 	HTTPS HTTPSResult
 	// AdminPasswordFile holds the generated administrator password, for stacks that have one.
 	AdminPasswordFile string
+	// Notes are more lines for the operator.
+	Notes []string
 }
 
 // Prepared is a stack ready to be built and created: profile chosen and
@@ -122,15 +126,25 @@ func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult
 		return UpResult{}, fmt.Errorf("building %s: %w", st.Name, err)
 	}
 	if !o.NoWait {
-		// A changed application, then a changed front, takes over from the one
-		// that serves; what else changed (the database) is recreated below.
-		if prep, err = r.changeApp(ctx, prep, timeout); err != nil {
+		// Observe, plan, execute: a changed application, then a changed
+		// front, takes over from the one that serves; a changed database is
+		// recreated below, behind the maintenance page.
+		obs, err := r.observe(ctx, prep, true)
+		if err != nil {
 			return UpResult{}, err
 		}
-		if prep, err = r.changeFront(ctx, prep, timeout); err != nil {
+		plan := planUp(obs)
+		if prep, err = r.changeApp(ctx, prep, plan.handApp, timeout); err != nil {
 			return UpResult{}, err
 		}
-		if closed, err = r.closeForDatabase(ctx, prep); err != nil {
+		if prep, err = r.changeFront(ctx, prep, plan.handFront, timeout); err != nil {
+			return UpResult{}, err
+		}
+		if plan.recreateFront != "" {
+			r.logf("stack %s: %s changed, and the %s holding its port is new or changed too: both are recreated, "+
+				"refusing connections for a moment", st.Name, plan.recreateFront, st.Generations.Edge)
+		}
+		if closed, err = r.closeForDatabase(ctx, prep, plan.closeForDB); err != nil {
 			return UpResult{}, err
 		}
 	}
@@ -161,27 +175,18 @@ func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult
 	return r.serve(ctx, prep, o.NoWait, timeout)
 }
 
-// closeForDatabase closes the serving stack prep for maintenance when its
-// database's container is about to be recreated (a new PostgreSQL image or
+// closeForDatabase closes the serving stack prep for maintenance when the
+// plan recreates its database's container (what: a new PostgreSQL image or
 // setting): PostgreSQL never runs twice on the same data, so the old one
 // stops before the new one starts, and meanwhile users get our maintenance
 // page (HTTP 503, Retry-After) rather than Redmine's errors. It says whether
 // it closed the stack; the caller opens it again.
-func (r Runner) closeForDatabase(ctx context.Context, prep Prepared) (bool, error) {
-	st := prep.Stack
-	if st.Database == nil || st.Generations == nil || st.Generations.MaintenanceFile == "" {
+func (r Runner) closeForDatabase(ctx context.Context, prep Prepared, what string) (bool, error) {
+	if what == "" {
 		return false, nil
 	}
-	db := prep.Service(st.Database.Service)
-	what, ok, err := r.recreates(ctx, prep.Project, db)
-	if err != nil || !ok || len(what) == 0 {
-		return false, err
-	}
-	if _, err := r.GenContainer(ctx, st, st.Generations.Front, prep.Gen); err != nil {
-		return false, nil // no front serves: nobody to show a page to
-	}
-	r.logf("stack %s: %s's %s changed: it is recreated behind the maintenance page (PostgreSQL never runs twice on the same data)",
-		st.Name, db, strings.Join(what, " and "))
+	st := prep.Stack
+	r.logf("stack %s: %s changed: it is recreated behind the maintenance page (PostgreSQL never runs twice on the same data)", st.Name, what)
 	// No pass: nothing of stackctl's asks through the front until it opens again.
 	if err := r.Maintenance(ctx, st, true, rand.Text()); err != nil {
 		return false, err
@@ -283,6 +288,9 @@ func (r Runner) prepare(ctx context.Context, st catalog.Stack, o UpOptions, firs
 	listen := cmp.Or(o.Listen, rec.Listen, catalog.DefaultListen)
 	base, err := r.load(ctx, st, choice.Profile, listen, release)
 	if err != nil {
+		return Prepared{}, err
+	}
+	if err := stampBuilds(base); err != nil {
 		return Prepared{}, err
 	}
 	if err := r.adopt(ctx, st, &rec, first); err != nil {

@@ -262,7 +262,7 @@ func TestUpSequence(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &fakeCompose{fail: tc.fail}
 			e := &fakeEngine{volumes: map[string]bool{}}
-			r := Runner{Compose: c, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+			r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 			o := UpOptions{Profile: catalog.ProfileUpstream, Listen: listen}
 			if tc.data {
 				e.volumes["stackctl-redmine_db-data"] = true
@@ -334,7 +334,7 @@ func TestFirstStartFollowsTheData(t *testing.T) {
 	defer site.Close()
 	st, _ := catalog.LookupStack("redmine")
 	e := &fakeEngine{volumes: map[string]bool{}}
-	r := Runner{Compose: &fakeCompose{}, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+	r := Runner{Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 	o := UpOptions{Profile: catalog.ProfileUpstream, Listen: strings.TrimPrefix(site.URL, "http://")}
 	for i, want := range []int{1, 0, 1} {
 		if i == 2 {
@@ -389,7 +389,7 @@ func TestChangeApp(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &fakeCompose{fail: tc.fail}
 			e := &fakeEngine{volumes: map[string]bool{"stackctl-redmine_db-data": true}, comment: configuredMark, upstream: g.Upstream(1, catalog.SlotA)}
-			r := Runner{Compose: c, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+			r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 			rec := state.State{Profile: catalog.ProfileUpstream, Listen: strings.TrimPrefix(site.URL, "http://"), Active: 1}
 			rec.PutGen(state.Generation{N: 1, Ready: true})
 			if err := r.State.Save(st.Name, rec); err != nil {
@@ -468,7 +468,7 @@ func TestChangeFront(t *testing.T) {
 			c := &fakeCompose{fail: tc.fail}
 			e := &fakeEngine{volumes: map[string]bool{"stackctl-redmine_db-data": true}, comment: configuredMark,
 				upstream: st.Generations.Upstream(1, catalog.SlotA), images: map[string]string{}}
-			r := Runner{Compose: c, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+			r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 			rec := state.State{Profile: catalog.ProfileUpstream, Listen: strings.TrimPrefix(site.URL, "http://"), Active: 1}
 			rec.PutGen(state.Generation{N: 1, Ready: true})
 			if err := r.State.Save(st.Name, rec); err != nil {
@@ -506,7 +506,7 @@ func TestFitKernel(t *testing.T) {
 		"6.18.44-fc-v669": true, "5.14.0-70.13.1.el9_0.x86_64": true, "6.1.0-28-amd64": true,
 		"4.18.0-553.el8_10.x86_64": false, "5.10.0-33-amd64": false, "unknown": true,
 	} {
-		r := Runner{Compose: &fakeCompose{}, Engine: &fakeEngine{kernel: kernel}, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+		r := Runner{Compose: &fakeCompose{}, Engine: &fakeEngine{kernel: kernel}, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 		p, err := r.load(context.Background(), st, catalog.ProfileUpstream, "", "")
 		if err != nil {
 			t.Fatal(err)
@@ -516,7 +516,7 @@ func TestFitKernel(t *testing.T) {
 		}
 	}
 	// No engine (config with a profile given): the compose file as written.
-	r := Runner{Compose: &fakeCompose{}, Checkout: repoRoot(t), State: state.Dir(t.TempDir())}
+	r := Runner{Compose: &fakeCompose{}, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 	p, err := r.load(context.Background(), st, catalog.ProfileUpstream, "", "")
 	if err != nil {
 		t.Fatal(err)
@@ -544,7 +544,7 @@ func TestSiteSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, e := &fakeCompose{}, &fakeEngine{volumes: map[string]bool{}}
-	r := Runner{Compose: c, Engine: e, Checkout: repoRoot(t), State: state.Dir(t.TempDir()), Site: catalog.Site{
+	r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()), Site: catalog.Site{
 		Memory:         map[string]string{"redmine": "512m", "db": "2g"},
 		PumaMinThreads: 1, PumaMaxThreads: 4,
 		AppSettings: map[string]string{"default_language": "de", "host_name": "tracker.example.org", "mail_from": "it's@example.org"},

@@ -64,7 +64,13 @@ type Offer struct {
 
 // Read reads st's status; backupDirs are where its archives may be, newest
 // wins.
-func Read(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, backupDirs []string, now time.Time) (Status, error) {
+func Read(ctx context.Context, sk *stack.Stack, backupDirs []string, now time.Time) (Status, error) {
+	r, err := sk.OnEngine(ctx, stack.VerbStatus)
+	if err != nil {
+		return Status{}, err
+	}
+	e, _ := r.Engine.(*engine.Engine)
+	st := sk.Def
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return Status{}, err

@@ -64,6 +64,7 @@ const (
 
 // upgrade is one run.
 type upgrade struct {
+	s   *stack.Stack
 	r   stack.Runner
 	e   *engine.Engine
 	st  catalog.Stack
@@ -100,8 +101,14 @@ func (u *upgrade) begin(name string) error {
 // start, the switch, a check through nginx, maintenance off. Any failure
 // after the checks leaves the old generation serving, opens the stack again,
 // and names the step and the pre-upgrade backup.
-func Run(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.Stack, o Options) (Result, error) {
-	u := &upgrade{r: r, e: e, st: st, o: o}
+func Run(ctx context.Context, s *stack.Stack, o Options) (Result, error) {
+	r, err := s.OnEngine(ctx, stack.VerbUpgrade)
+	if err != nil {
+		return Result{}, err
+	}
+	e, _ := r.Engine.(*engine.Engine)
+	st := s.Def
+	u := &upgrade{s: s, r: r, e: e, st: st, o: o}
 	if err := u.begin(stepChecks); err != nil {
 		return Result{}, err
 	}
@@ -257,7 +264,7 @@ func (u *upgrade) run(ctx context.Context, p plan) (Result, error) {
 		return Result{}, err
 	}
 	defer target.Close()
-	b, err := backup.Backup(ctx, r, u.e, st, backup.Options{Target: target, Progress: u.o.Progress})
+	b, err := backup.Backup(ctx, u.s, backup.Options{Target: target, Progress: u.o.Progress})
 	if err != nil {
 		return Result{}, err
 	}
@@ -287,7 +294,7 @@ func (u *upgrade) run(ctx context.Context, p plan) (Result, error) {
 	up := u.o.Up
 	up.Release = p.target.Name
 	source := fmt.Sprintf("of generation %d, %s to %s", p.from, u.res.FromVersion, u.res.ToVersion)
-	c, err := backup.Copy(ctx, r, u.e, st, state.MadeUpgrade, source, backup.RestoreOptions{Up: up, Progress: u.o.Progress})
+	c, err := backup.Copy(ctx, u.s, state.MadeUpgrade, source, backup.RestoreOptions{Up: up, Progress: u.o.Progress})
 	if err != nil {
 		return Result{}, errors.Join(err, open())
 	}

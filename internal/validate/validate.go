@@ -109,7 +109,7 @@ func loadComposeFiles(ctx context.Context, files []composeFile, dir string, env 
 
 // Stacks validates stackctl's stacks as stackctl loads them, under each of
 // profiles. A finding that shows under some profiles only names them.
-func Stacks(ctx context.Context, root stack.Checkout, sts []catalog.Stack, profiles []catalog.Profile) (Report, error) {
+func Stacks(ctx context.Context, root stack.BuildDir, sts []catalog.Stack, profiles []catalog.Profile) (Report, error) {
 	var r Report
 	for _, st := range sts {
 		files, err := readComposeFiles([]string{root.ComposeFile(st)})

@@ -184,7 +184,7 @@ func TestStacksValidateClean(t *testing.T) {
 		st, _ := catalog.LookupStack(name)
 		sts = append(sts, st)
 	}
-	r, err := Stacks(context.Background(), stack.Checkout(root), sts, []catalog.Profile{catalog.ProfileUpstream, catalog.ProfileDebian})
+	r, err := Stacks(context.Background(), stack.BuildDir(root), sts, []catalog.Profile{catalog.ProfileUpstream, catalog.ProfileDebian})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func TestStacksNameProfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, _ := catalog.LookupStack("nginx")
-	r, err := Stacks(context.Background(), stack.Checkout(root), []catalog.Stack{st}, []catalog.Profile{catalog.ProfileUpstream, catalog.ProfileDebian})
+	r, err := Stacks(context.Background(), stack.BuildDir(root), []catalog.Stack{st}, []catalog.Profile{catalog.ProfileUpstream, catalog.ProfileDebian})
 	if err != nil {
 		t.Fatal(err)
 	}

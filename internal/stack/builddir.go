@@ -16,26 +16,27 @@ import (
 	"github.com/docker/compose/v5/pkg/api"
 
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/swarm"
 )
 
-// Checkout is the directory a site's stacks are built from, laid out as a
+// BuildDir is the directory a site's stacks are built from, laid out as a
 // checkout of stackctl's repository: stacks/ (the Dockerfiles, configuration and
 // generated compose files), themes/ and .dockerignore, which the compose files'
 // build contexts expect. It is the checkout itself, or the tree internal/site
 // writes for any other site.
-type Checkout string
+type BuildDir string
 
 // StackDir is where a stack's Dockerfile, configuration and compose file live.
-func (c Checkout) StackDir(s catalog.Stack) string { return filepath.Join(string(c), "stacks", s.Name) }
+func (c BuildDir) StackDir(s catalog.Stack) string { return filepath.Join(string(c), "stacks", s.Name) }
 
 // ComposeFile is the generated compose file of a stack.
-func (c Checkout) ComposeFile(s catalog.Stack) string {
+func (c BuildDir) ComposeFile(s catalog.Stack) string {
 	return filepath.Join(c.StackDir(s), "compose.yaml")
 }
 
 // Load reads the stack's compose file with compose-go under set, and labels it
 // the way the Compose SDK's own loader does, so that Ps and Down find it.
-func (c Checkout) Load(ctx context.Context, s catalog.Stack, set catalog.Settings) (*types.Project, error) {
+func (c BuildDir) Load(ctx context.Context, s catalog.Stack, set catalog.Settings) (*types.Project, error) {
 	env, err := s.Env(set)
 	if err != nil {
 		return nil, err
@@ -114,4 +115,20 @@ func envList(env map[string]string) []string {
 		out = append(out, k+"="+env[k])
 	}
 	return out
+}
+
+// Generated is every file generated from st's model, by its path under c:
+// its compose file and, for a stack with a Swarm form, its Swarm stack file.
+func (c BuildDir) Generated(st catalog.Stack) (map[string][]byte, error) {
+	compose, err := catalog.Generate(st)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{c.ComposeFile(st): compose}
+	if swarm.Supports(st) {
+		if files[filepath.Join(c.StackDir(st), swarm.FileName)], err = swarm.Render(st, swarm.Options{}); err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
 }

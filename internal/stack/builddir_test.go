@@ -21,13 +21,13 @@ var update = func() func() bool {
 }()
 
 // repoRoot is the checkout these tests run in.
-func repoRoot(t *testing.T) Checkout {
+func repoRoot(t *testing.T) BuildDir {
 	t.Helper()
 	r, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Checkout(r)
+	return BuildDir(r)
 }
 
 // TestLoadGolden loads each stack under each profile as 'stackctl config' does
