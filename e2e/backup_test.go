@@ -28,26 +28,32 @@ import (
 	"github.com/stackctl/stackctl/internal/backup/archive"
 )
 
-// TestBackupRestore populates Redmine, backs it up while a probe keeps asking
-// for pages, refuses damaged and mismatched archives without changing anything,
-// survives a killed backup, restores beside the running stack and rolls back
-// (see generations), removes every volume and restores them all.
-func TestBackupRestore(t *testing.T) {
+// populatedStack is a Redmine stack of t's own, populated: two projects,
+// issues with attachments (57 MB: random like photos, and text that
+// compresses), a wiki page, and a file in the plugins volume, with the check
+// that reads it all back.
+type populatedStack struct {
+	api      client.APIClient
+	env      []string
+	listen   string
+	rm       *redmine
+	checkAll func(*testing.T)
+}
+
+func newPopulatedStack(t *testing.T) populatedStack {
+	t.Helper()
 	api := dockerAPI(t)
 	root := copyProject(t)
 	state := t.TempDir()
-	out := t.TempDir()
-	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + root}
+	env := []string{instanceEnv(t), "STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + root}
 	freshStack(t, env, "redmine")
 
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	up := mustRun(t, env, "up", "redmine", "--profile", "debian", "--listen", listen, "--timeout", "15m")
-	rm := &redmine{t: t, base: strings.TrimSpace(up.stdout), password: readSecrets(t, filepath.Join(state, "redmine", "secrets"))["admin_password"]}
+	rm := &redmine{t: t, base: strings.TrimSpace(up.stdout), password: readSecrets(t, filepath.Join(instanceState(t, state), "redmine", "secrets"))["admin_password"]}
 
-	// Data: two projects, issues with attachments (57 MB: random like photos,
-	// and text that compresses), a wiki page, and a file in the plugins volume.
 	want := populate(t, rm)
-	redmineID := service(t, api, redmineProject, "redmine")
+	redmineID := service(t, api, redmineProject(t), "redmine")
 	notes := "/usr/src/redmine/plugins/OPERATOR-NOTES.txt"
 	execIn(t, api, redmineID, "sh", "-c", "echo 'patched the LDAP plugin by hand' > "+notes+
 		" && chown 999:999 "+notes+" && chmod 640 "+notes+" && touch -d '2024-01-02 03:04:05' "+notes)
@@ -61,6 +67,18 @@ func TestBackupRestore(t *testing.T) {
 				notesHdr.Uid, notesHdr.Gid, notesHdr.Mode, notesHdr.ModTime, notesHdr.Size)
 		}
 	}
+	return populatedStack{api: api, env: env, listen: listen, rm: rm, checkAll: checkAll}
+}
+
+// TestBackupRestore populates Redmine, backs it up while a probe keeps asking
+// for pages, refuses damaged and mismatched archives without changing anything,
+// survives a killed backup, restores beside the running stack and rolls back
+// (see generations), removes every volume and restores them all.
+func TestBackupRestore(t *testing.T) {
+	shares(t)
+	ps := newPopulatedStack(t)
+	api, env, listen, rm, checkAll := ps.api, ps.env, ps.listen, ps.rm, ps.checkAll
+	out := t.TempDir()
 
 	// The backup, with a probe asking for a page every 100 ms throughout.
 	probe := startProbe(rm.base + "login")
@@ -109,7 +127,7 @@ func TestBackupRestore(t *testing.T) {
 		m.Entries = slices.DeleteFunc(m.Entries, func(e archive.Entry) bool { return e.Kind != archive.KindVolume || e.Volume != "redmine-files" })
 	})
 
-	before := containerIDs(t, api, redmineProject)
+	before := containerIDs(t, api, redmineProject(t))
 	for _, tc := range []struct {
 		name    string
 		args    []string
@@ -133,7 +151,7 @@ func TestBackupRestore(t *testing.T) {
 			t.FailNow()
 		}
 	}
-	if after := containerIDs(t, api, redmineProject); after != before {
+	if after := containerIDs(t, api, redmineProject(t)); after != before {
 		t.Fatalf("a refused restore changed the stack's containers: %s -> %s", before, after)
 	}
 	checkAll(t)
@@ -146,7 +164,7 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatalf("a killed backup left %v under a final name", names)
 	}
 	for _, s := range []string{"db", "redmine", "nginx"} {
-		service(t, api, redmineProject, s)
+		service(t, api, redmineProject(t), s)
 	}
 	rm.do("GET", "/projects.json", "", 200)
 	mustRun(t, env, "backup-volumes", "--out", killed, "--keep", "1")
@@ -157,9 +175,6 @@ func TestBackupRestore(t *testing.T) {
 	// Restores beside the running stack, rollback, prune, and the faults between.
 	generations(t, api, env, rm, arch, encrypted, keyFile, out, checkAll)
 
-	// Off-site: SFTP and S3, retention, schedules, restore tests (issue 18).
-	offsiteBackups(t, api, env, rm, checkAll)
-
 	// A stopped stack with data: the restore's generation starts behind nginx,
 	// whose choice of generation outlives down and names the one before.
 	mustRun(t, env, "down", "redmine")
@@ -169,7 +184,7 @@ func TestBackupRestore(t *testing.T) {
 	// Everything gone, every generation's volumes with it, then back from the archive.
 	mustRun(t, env, "down", "redmine", "--volumes")
 	for _, vol := range volumeNames(t, api) {
-		if strings.HasPrefix(vol, redmineProject+"_") {
+		if strings.HasPrefix(vol, redmineProject(t)+"_") {
 			t.Fatalf("volume %s survived down --volumes", vol)
 		}
 	}
@@ -181,6 +196,16 @@ func TestBackupRestore(t *testing.T) {
 	// The first-start configuration must not run again over the restored admin.
 	mustRun(t, env, "up", "redmine")
 	checkAll(t)
+}
+
+// TestOffsiteBackups backs a populated stack up to SFTP and S3 with restore
+// tests, restores from there, applies retention, runs a schedule, and refuses
+// targets that refuse us (see offsiteBackups): on a stack of its own, beside
+// TestBackupRestore's.
+func TestOffsiteBackups(t *testing.T) {
+	shares(t)
+	ps := newPopulatedStack(t)
+	offsiteBackups(t, ps.api, ps.env, ps.rm, ps.checkAll)
 }
 
 // content is what populate created, to check after a restore.

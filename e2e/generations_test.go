@@ -51,11 +51,11 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 			return
 		}
 		for _, v := range volumeNames(t, api) {
-			if strings.HasPrefix(v, redmineProject+"_") && strings.HasSuffix(v, fmt.Sprintf("-g%d", gone)) {
+			if strings.HasPrefix(v, redmineProject(t)+"_") && strings.HasSuffix(v, fmt.Sprintf("-g%d", gone)) {
 				t.Fatalf("after %s: volume %s of the failed generation is left", why, v)
 			}
 		}
-		if ids := containerIDs(t, api, redmineProject); strings.Count(ids, ",")+1 != 4 {
+		if ids := containerIDs(t, api, redmineProject(t)); strings.Count(ids, ",")+1 != 4 {
 			t.Fatalf("after %s: the stack has containers %s, want db, redmine, edge and nginx only", why, ids)
 		}
 	}
@@ -76,7 +76,7 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 	// (its sizes unknown until read) fails when the volume is full.
 	small := func() {
 		t.Helper()
-		_, err := api.VolumeCreate(t.Context(), client.VolumeCreateOptions{Name: redmineProject + "_redmine-files-g2", Driver: "local",
+		_, err := api.VolumeCreate(t.Context(), client.VolumeCreateOptions{Name: redmineProject(t) + "_redmine-files-g2", Driver: "local",
 			DriverOpts: map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "size=16m"}})
 		if err != nil {
 			t.Fatal(err)
@@ -216,7 +216,7 @@ func activeRedmine(t *testing.T, api client.APIClient) string {
 func runningOne(t testing.TB, api client.APIClient, what string, match func(service string) bool) string {
 	t.Helper()
 	res, err := api.ContainerList(context.Background(), client.ContainerListOptions{
-		Filters: client.Filters{}.Add("label", "com.docker.compose.project="+redmineProject),
+		Filters: client.Filters{}.Add("label", "com.docker.compose.project="+redmineProject(t)),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ func TestKernelBuiltInContainer(t *testing.T) {
 	if os.Getenv("STACKCTL_E2E") != "1" && os.Getenv("STACKCTL_KERNEL") != "1" {
 		t.Skip("builds a kernel (minutes): set STACKCTL_KERNEL=1 to run it; CI runs it (STACKCTL_E2E=1)")
 	}
+	shares(t)
 	dockerAPI(t)
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {

@@ -44,7 +44,7 @@ import (
 //     compose configuration;
 //   - a wrong SMTP password: 'mail test' fails with the server's own message.
 func mailAtTheFront(t *testing.T, api client.APIClient, siteDir string, env []string, settings, origin string, c *http.Client, password string) {
-	gateway := networkGateway(t, api, redmineProject+"_default")
+	gateway := networkGateway(t, api, redmineProject(t)+"_default")
 	sink := startSMTP(t, gateway, "redmine@tracker.test", "smtp-"+randomHex(t))
 	box := startDovecot(t, gateway, "issues@tracker.test", "imap-"+randomHex(t))
 	writePrivate(t, filepath.Join(siteDir, "smtp.pw"), []byte(sink.password+"\n"))

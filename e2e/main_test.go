@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,9 +37,176 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building stackctl:", err)
 		os.Exit(1)
 	}
+	flag.Parse()
+	if f := flag.Lookup("test.parallel"); f != nil && f.Value.String() == strconv.Itoa(runtime.GOMAXPROCS(0)) {
+		// Every test waits for its turn in shares, not for one of go test's slots.
+		flag.Set("test.parallel", "64")
+	}
+	prebuildBases()
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// prebuildBases builds the debian bases every stack test starts from, once,
+// before the tests that share them start side by side (each would otherwise
+// run mmdebstrap for the same base at the same time). Without an engine it
+// does nothing: the tests say why they skip or fail.
+func prebuildBases() {
+	c, err := client.New(client.FromEnv)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Ping(ctx, client.PingOptions{}); err != nil {
+		return
+	}
+	start := time.Now()
+	// nginx's is TestNginxStack's to build, from nothing.
+	for _, base := range []string{"redmine", "postgres"} {
+		build := exec.Command(bin, "base", "build", base)
+		build.Dir = ".."
+		build.Env = append(os.Environ(), "STACKCTL_STATE_DIR="+filepath.Dir(bin))
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building the debian bases before the tests:", err)
+			return
+		}
+	}
+	fmt.Fprintf(os.Stderr, "e2e: debian bases ready in %s\n", time.Since(start).Round(time.Second))
+}
+
+// Every stack test runs its stacks as an instance of its own (see
+// instanceOf): its containers, networks, volumes and image tags are its own,
+// so the tests run side by side (t.Parallel). What they still share: the
+// test swarm (its names are fixed), the debian bases (built once, above), and
+// the two cores, which running shares out in a fixed order, longest first.
+var (
+	// swarmHarness: the test swarm's engines in containers.
+	swarmHarness sync.Mutex
+	sched        = newScheduler(4, []string{
+		"TestBackupRestore", "TestSwarm", "TestRedmineStack", "TestOffsiteBackups", "TestUpgrade", "TestTLS",
+		"TestKernelBuiltInContainer", "TestSite", "TestSwarmNodes", "TestPush", "TestVolumeWriterPaths",
+	})
+)
+
+// shares runs t beside the other tests (t.Parallel), once it holds locks and
+// its place among the tests running.
+func shares(t *testing.T, locks ...sync.Locker) {
+	t.Helper()
+	t.Parallel()
+	sched.join()
+	t.Cleanup(sched.leave)
+	start := time.Now()
+	for _, l := range locks {
+		l.Lock()
+		t.Cleanup(l.Unlock)
+	}
+	sched.acquire(t.Name())
+	t.Cleanup(sched.release)
+	if waited := time.Since(start); waited > time.Second {
+		t.Logf("waited %s for its turn on the engine", waited.Round(time.Second))
+	}
+}
+
+// alone waits, giving up its place meanwhile, until t's test is the only
+// one left: for a change every test would see (a shared base image retagged).
+func alone(t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	sched.release()
+	sched.waitAlone()
+	sched.acquire(t.Name())
+	t.Logf("waited %s to be the only test on the engine", time.Since(start).Round(time.Second))
+}
+
+// scheduler hands out places to run to the tests waiting, in a fixed order
+// of names (those not named come last), and counts the tests under way.
+type scheduler struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	free    int
+	order   []string
+	waiting map[string]bool
+	active  int
+}
+
+func newScheduler(places int, order []string) *scheduler {
+	s := &scheduler{free: places, order: order, waiting: map[string]bool{}}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+func (s *scheduler) join()  { s.mu.Lock(); s.active++; s.mu.Unlock() }
+func (s *scheduler) leave() { s.mu.Lock(); s.active--; s.cond.Broadcast(); s.mu.Unlock() }
+
+// rank is name's place in the order.
+func (s *scheduler) rank(name string) int {
+	if i := slices.Index(s.order, strings.SplitN(name, "/", 2)[0]); i >= 0 {
+		return i
+	}
+	return len(s.order)
+}
+
+func (s *scheduler) acquire(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waiting[name] = true
+	for s.free == 0 || s.ahead(name) {
+		s.cond.Wait()
+	}
+	delete(s.waiting, name)
+	s.free--
+	s.cond.Broadcast()
+}
+
+// ahead says whether a test before name in the order waits too.
+func (s *scheduler) ahead(name string) bool {
+	for other := range s.waiting {
+		if other != name && s.rank(other) < s.rank(name) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *scheduler) release() {
+	s.mu.Lock()
+	s.free++
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+func (s *scheduler) waitAlone() {
+	s.mu.Lock()
+	for s.active > 1 {
+		s.cond.Wait()
+	}
+	s.mu.Unlock()
+}
+
+// instanceOf is the instance t's stacks run as: its top-level test's name.
+func instanceOf(t testing.TB) string {
+	name := strings.ToLower(strings.TrimPrefix(strings.SplitN(t.Name(), "/", 2)[0], "Test"))
+	return name[:min(len(name), 31)]
+}
+
+// instanceEnv runs stackctl in t's instance.
+func instanceEnv(t testing.TB) string { return "STACKCTL_INSTANCE=" + instanceOf(t) }
+
+// instanceState is where the instance of t keeps its state in state.
+func instanceState(t testing.TB, state string) string {
+	return filepath.Join(state, "instances", instanceOf(t))
+}
+
+// redmineProject is the compose project of t's Redmine stack.
+func redmineProject(t testing.TB) string { return "stackctl-redmine-" + instanceOf(t) }
+
+// imageOf is the image t's instance of stack builds on the debian profile.
+func imageOf(t testing.TB, stack string) string {
+	return "stackctl/" + stack + ":debian-" + instanceOf(t)
 }
 
 // dockerAPI returns a client of the real engine, or skips (fails under STACKCTL_E2E=1)

@@ -17,24 +17,26 @@ import (
 	"github.com/moby/moby/client"
 )
 
-const (
-	nginxImage = "stackctl/nginx:debian"
-	nginxBase  = "stackctl/base-nginx:trixie"
-	project    = "stackctl-nginx"
-)
+const nginxBase = "stackctl/base-nginx:trixie"
+
+// nginxProject is the compose project of t's nginx stack.
+func nginxProject(t testing.TB) string { return "stackctl-nginx-" + instanceOf(t) }
 
 // TestNginxStack is issue 2's demonstration: from an engine without stackctl's
 // images, 'stackctl up nginx --profile debian' builds the base and the image, starts
 // the stack, and the printed URL serves our page with the security headers and no
 // nginx version; running again changes nothing; 'down' leaves no container.
+//
+// It runs first, alone (no t.Parallel): it removes the nginx base every
+// stack's nginx is built from, to start cold.
 func TestNginxStack(t *testing.T) {
 	api := dockerAPI(t)
 	ctx := context.Background()
 	state := t.TempDir()
-	env := []string{"STACKCTL_STATE_DIR=" + state}
+	env := []string{instanceEnv(t), "STACKCTL_STATE_DIR=" + state}
 
 	stackctl(t, env, "down", "nginx", "--volumes")
-	for _, ref := range []string{nginxImage, nginxBase} {
+	for _, ref := range []string{imageOf(t, "nginx"), nginxBase} {
 		_, err := api.ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 		t.Logf("removing %s to start cold: %v", ref, err)
 	}
@@ -86,7 +88,7 @@ func TestNginxStack(t *testing.T) {
 		}
 	})
 	t.Run("workers are not root", func(t *testing.T) {
-		top, err := api.ContainerTop(ctx, service(t, api, project, "nginx"), client.ContainerTopOptions{Arguments: []string{"-o", "pid,uid,args"}})
+		top, err := api.ContainerTop(ctx, service(t, api, nginxProject(t), "nginx"), client.ContainerTopOptions{Arguments: []string{"-o", "pid,uid,args"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,12 +110,12 @@ func TestNginxStack(t *testing.T) {
 	})
 
 	t.Run("again changes nothing", func(t *testing.T) {
-		before := containerIDs(t, api, project)
+		before := containerIDs(t, api, nginxProject(t))
 		if r := mustRun(t, env, "base", "build", "nginx"); !strings.Contains(r.stdout, "up to date") {
 			t.Errorf("base build of an unchanged recipe: %q, want up to date", r.stdout)
 		}
 		mustRun(t, env, "up", "nginx")
-		if after := containerIDs(t, api, project); after != before {
+		if after := containerIDs(t, api, nginxProject(t)); after != before {
 			t.Fatalf("second up recreated the container (%.12s -> %.12s)", before, after)
 		}
 	})
@@ -128,7 +130,7 @@ func TestNginxStack(t *testing.T) {
 	t.Run("one command at a time", func(t *testing.T) {
 		// Another process holds the stack's lock, as a running stackctl would,
 		// until the test closes its input.
-		lock := filepath.Join(state, "nginx", "lock")
+		lock := filepath.Join(instanceState(t, state), "nginx", "lock")
 		holder := exec.Command("flock", "-o", lock, "cat")
 		release, err := holder.StdinPipe()
 		if err != nil {
@@ -217,7 +219,7 @@ func TestNginxStack(t *testing.T) {
 	})
 
 	mustRun(t, env, "down", "nginx")
-	if c := containerIDs(t, api, project); c != "" {
+	if c := containerIDs(t, api, nginxProject(t)); c != "" {
 		t.Fatalf("down left containers: %s", c)
 	}
 	if r := stackctl(t, env, "ps", "nginx"); r.code != 3 {

@@ -37,7 +37,7 @@ func BenchmarkOffsiteBackup(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + root}
+	env := []string{instanceEnv(b), "STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + root}
 	run := func(args ...string) string {
 		b.Helper()
 		cmd := exec.Command(bin, args...)
@@ -68,7 +68,7 @@ func BenchmarkOffsiteBackup(b *testing.B) {
 	fill := `cd /usr/src/redmine/files && for i in $(seq 0 63); do head -c 8M /dev/urandom > photo-$i.bin; ` +
 		`head -c 6M /dev/urandom | base64 -w0 | head -c 8M > export-$i.txt; done && chown 999:999 * && sync`
 	execIn(b, api, id, "bash", "-c", fill)
-	vol, err := api.VolumeInspect(context.Background(), redmineProject+"_redmine-files", client.VolumeInspectOptions{})
+	vol, err := api.VolumeInspect(context.Background(), redmineProject(b)+"_redmine-files", client.VolumeInspectOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func BenchmarkOffsiteBackup(b *testing.B) {
 func containerOf(b *testing.B, api client.APIClient, name string) string {
 	b.Helper()
 	res, err := api.ContainerList(context.Background(), client.ContainerListOptions{
-		Filters: client.Filters{}.Add("label", "com.docker.compose.project="+redmineProject).Add("label", "com.docker.compose.service="+name),
+		Filters: client.Filters{}.Add("label", "com.docker.compose.project="+redmineProject(b)).Add("label", "com.docker.compose.service="+name),
 	})
 	if err != nil || len(res.Items) != 1 {
 		b.Fatalf("running containers of %s: %v (%d)", name, err, len(res.Items))

@@ -109,7 +109,7 @@ func offsiteBackups(t *testing.T, api client.APIClient, env []string, rm *redmin
 			}
 
 			// Interrupted uploads leave no archive, and the stack as it was.
-			before, count := containerIDs(t, api, redmineProject), len(left)
+			before, count := containerIDs(t, api, redmineProject(t)), len(left)
 			interrupted := func(why string, cut func(*exec.Cmd), after func()) {
 				t.Helper()
 				// What an earlier interrupted upload left (swept only once idle an hour).
@@ -128,7 +128,7 @@ func offsiteBackups(t *testing.T, api client.APIClient, env []string, rm *redmin
 				if got := listBackups(t, env, tg.url); len(got) != count {
 					t.Errorf("%s: %d archives listed, want %d: %+v", why, len(got), count, got)
 				}
-				if after := containerIDs(t, api, redmineProject); after != before {
+				if after := containerIDs(t, api, redmineProject(t)); after != before {
 					t.Errorf("%s: the stack's containers changed", why)
 				}
 			}
@@ -140,7 +140,7 @@ func offsiteBackups(t *testing.T, api client.APIClient, env []string, rm *redmin
 	}
 
 	t.Run("refused targets", func(t *testing.T) {
-		before := containerIDs(t, api, redmineProject)
+		before := containerIDs(t, api, redmineProject(t))
 		empty := filepath.Join(t.TempDir(), "known_hosts")
 		writeFile(t, empty, "")
 		other := filepath.Join(t.TempDir(), "id_other")
@@ -171,7 +171,7 @@ func offsiteBackups(t *testing.T, api client.APIClient, env []string, rm *redmin
 				t.Errorf("%s: exit %d, want %d naming %q:\n%s", tc.name, r.code, tc.code, tc.says, r.stderr)
 			}
 		}
-		if after := containerIDs(t, api, redmineProject); after != before {
+		if after := containerIDs(t, api, redmineProject(t)); after != before {
 			t.Errorf("a refused target changed the stack's containers")
 		}
 	})
@@ -276,7 +276,7 @@ func scheduledBackup(t *testing.T, env []string, sftp *offsitetest.SFTP, rm *red
 	before := len(listBackups(t, env, sftp.URL("tracker")))
 	// The stack's lock held here, as another command would: the scheduled
 	// run must wait for it, then back up.
-	lock, err := os.OpenFile(filepath.Join(envValue(env, "STACKCTL_STATE_DIR"), "redmine", "lock"), os.O_RDWR, 0)
+	lock, err := os.OpenFile(filepath.Join(instanceState(t, envValue(env, "STACKCTL_STATE_DIR")), "redmine", "lock"), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

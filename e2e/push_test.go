@@ -26,10 +26,11 @@ import (
 // by this test on loopback, pulls it back by digest and compares; then meets a
 // registry that wants credentials: none, wrong ones, the right ones.
 func TestPush(t *testing.T) {
+	shares(t)
 	api := dockerAPI(t)
 	ctx := context.Background()
 	state := t.TempDir()
-	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + copyProject(t), "DOCKER_CONFIG=" + t.TempDir()}
+	env := []string{instanceEnv(t), "STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + copyProject(t), "DOCKER_CONFIG=" + t.TempDir()}
 
 	// An image that is not built is named, with the command that builds it.
 	if _, err := api.ImageRemove(ctx, "stackctl/redmine:upstream", client.ImageRemoveOptions{}); err == nil {
@@ -42,7 +43,7 @@ func TestPush(t *testing.T) {
 
 	mustRun(t, env, "up", "nginx", "--profile", "debian", "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--no-wait")
 	mustRun(t, env, "down", "nginx")
-	local := imageID(t, api, "stackctl/nginx:debian")
+	local := imageID(t, api, imageOf(t, "nginx"))
 
 	t.Run("to an open registry, and back by digest", func(t *testing.T) {
 		host := serveRegistry(t, nil)

@@ -22,20 +22,21 @@ import (
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
-)
 
-const redmineProject = "stackctl-redmine"
+	"github.com/stackctl/stackctl/internal/stack"
+)
 
 // TestRedmineStack is issue 3's demonstration on the debian profile: the stack
 // comes up from nothing, data made through Redmine's REST API survives down/up
 // byte for byte, a theme-only change recreates only Redmine and keeps sessions,
 // and no secret leaks into compose files, 'docker inspect', logs or images.
 func TestRedmineStack(t *testing.T) {
+	shares(t)
 	api := dockerAPI(t)
 	ctx := context.Background()
 	root := copyProject(t)
 	state := t.TempDir()
-	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + root}
+	env := []string{instanceEnv(t), "STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + root}
 	var transcript strings.Builder // everything stackctl printed, for the leak check
 	run := func(args ...string) result {
 		t.Helper()
@@ -47,9 +48,21 @@ func TestRedmineStack(t *testing.T) {
 	freshStack(t, env, "redmine")
 
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	// On an empty engine (for this stack): the plan is a first start, and up
+	// does what it said.
+	first := dryRun(t, env, "..", "redmine", "--profile", "debian", "--listen", listen)
+	wantSteps(t, first, false, [2]string{"create", "db"}, [2]string{"create", "redmine"}, [2]string{"create", "nginx"},
+		[2]string{"create", "edge"}, [2]string{"first-start", "redmine"}, [2]string{"point-front", "generation 1"})
+	if first.Outage.Closes || first.Outage.Refuses || first.Serves != (stack.Serves{Generation: 1, App: "redmine", Front: "nginx"}) {
+		t.Errorf("plan of a first start: outage %+v, serves %+v", first.Outage, first.Serves)
+	}
+	if r := stackctl(t, env, "ps", "redmine"); r.code != 3 {
+		t.Errorf("up --dry-run started something: ps exits %d:\n%s", r.code, r.stdout)
+	}
 	up := run("up", "redmine", "--profile", "debian", "--listen", listen, "--timeout", "15m")
 	base := strings.TrimSpace(up.stdout)
-	secretsDir := filepath.Join(state, "redmine", "secrets")
+	servesAsPlanned(t, api, first)
+	secretsDir := filepath.Join(instanceState(t, state), "redmine", "secrets")
 	if !strings.Contains(up.stderr, filepath.Join(secretsDir, "admin_password")) {
 		t.Errorf("up does not say where the admin password is:\n%s", up.stderr)
 	}
@@ -106,9 +119,12 @@ func TestRedmineStack(t *testing.T) {
 	session := rm.login()
 
 	t.Run("again changes nothing", func(t *testing.T) {
-		before := containerIDs(t, api, redmineProject)
+		before := containerIDs(t, api, redmineProject(t))
+		if p := dryRun(t, env, "..", "redmine"); p.Steps[0].Action != "none" || len(p.Steps) != 1 {
+			t.Errorf("plan of an up that changes nothing: %+v", p.Steps)
+		}
 		run("up", "redmine")
-		if after := containerIDs(t, api, redmineProject); after != before {
+		if after := containerIDs(t, api, redmineProject(t)); after != before {
 			t.Fatalf("a second up recreated containers: %s -> %s", before, after)
 		}
 	})
@@ -127,7 +143,7 @@ func TestRedmineStack(t *testing.T) {
 	// one keeps serving, and up fails with the tail of the new one's log.
 	t.Run("theme change without a failed request", func(t *testing.T) {
 		run("check-theme", "--theme", "harbor", "--apply")
-		db, nginx, old := service(t, api, redmineProject, "db"), service(t, api, redmineProject, "nginx"), activeRedmine(t, api)
+		db, nginx, old := service(t, api, redmineProject(t), "db"), service(t, api, redmineProject(t), "nginx"), activeRedmine(t, api)
 		// A third-party theme dropped in the way users do it, as a folder named by its id.
 		writeFile(t, filepath.Join(root, "themes/lighthouse/stylesheets/application.css"),
 			"@import url(/application.css);\n#header { background: #7a1f1f; }\n")
@@ -141,6 +157,11 @@ func TestRedmineStack(t *testing.T) {
 			f.Close()
 		}
 		appendTo("/* e2e: a theme-only change */")
+		plan := dryRun(t, env, "..", "redmine")
+		wantSteps(t, plan, true, [2]string{"build", imageOf(t, "redmine")}, [2]string{"hand-over", "redmine -> redmine-b"})
+		if plan.Outage.Closes || plan.Outage.Refuses {
+			t.Errorf("plan of a theme change: outage %+v, want none", plan.Outage)
+		}
 		p := startProbe(rm.base + "projects/harbour")
 		start := time.Now()
 		r := run("up", "redmine", "--timeout", "15m")
@@ -152,9 +173,10 @@ func TestRedmineStack(t *testing.T) {
 		if !strings.Contains(r.stderr, "Using cache") || !strings.Contains(r.stderr, "starting redmine-b beside redmine") {
 			t.Errorf("up did not rebuild from cache and start the new Redmine beside the old one:\n%s", r.stderr)
 		}
-		if service(t, api, redmineProject, "db") != db || service(t, api, redmineProject, "nginx") != nginx || activeRedmine(t, api) == old {
+		if service(t, api, redmineProject(t), "db") != db || service(t, api, redmineProject(t), "nginx") != nginx || activeRedmine(t, api) == old {
 			t.Errorf("containers after the theme change: want only Redmine's replaced")
 		}
+		servesAsPlanned(t, api, plan)
 		want, _ := os.ReadFile(css)
 		if got := fileInContainer(t, api, activeRedmine(t, api), "/usr/src/redmine/themes/harbor/stylesheets/application.css"); !bytes.Equal(got, want) {
 			t.Error("the changed theme file is not in the new container")
@@ -201,8 +223,8 @@ func TestRedmineStack(t *testing.T) {
 	})
 
 	t.Run("nginx change without a refused connection", func(t *testing.T) {
-		edge, db, app := service(t, api, redmineProject, "edge"), service(t, api, redmineProject, "db"), activeRedmine(t, api)
-		old := service(t, api, redmineProject, "nginx")
+		edge, db, app := service(t, api, redmineProject(t), "edge"), service(t, api, redmineProject(t), "db"), activeRedmine(t, api)
+		old := service(t, api, redmineProject(t), "nginx")
 		// A header in our nginx image (its security headers, which every answer carries).
 		headers := filepath.Join(root, "stacks/nginx/security-headers.conf")
 		f, err := os.OpenFile(headers, os.O_APPEND|os.O_WRONLY, 0)
@@ -211,6 +233,8 @@ func TestRedmineStack(t *testing.T) {
 		}
 		fmt.Fprintln(f, `add_header X-Stackctl-E2e "front changed" always;`)
 		f.Close()
+		plan := dryRun(t, env, "..", "redmine")
+		wantSteps(t, plan, true, [2]string{"build", imageOf(t, "nginx")}, [2]string{"hand-over", "nginx -> nginx-b"})
 		p := startProbe(rm.base + "projects/harbour")
 		start := time.Now()
 		r := run("up", "redmine", "--timeout", "15m")
@@ -222,11 +246,12 @@ func TestRedmineStack(t *testing.T) {
 		if !strings.Contains(r.stderr, "nginx's image changed: starting nginx-b beside nginx") {
 			t.Errorf("up did not start the new nginx beside the old one:\n%s", r.stderr)
 		}
-		if service(t, api, redmineProject, "edge") != edge || service(t, api, redmineProject, "db") != db || activeRedmine(t, api) != app {
+		if service(t, api, redmineProject(t), "edge") != edge || service(t, api, redmineProject(t), "db") != db || activeRedmine(t, api) != app {
 			t.Error("containers after the nginx change: want only nginx's replaced")
 		}
-		service(t, api, redmineProject, "nginx-b")
-		if gone := containerIDs(t, api, redmineProject); strings.Contains(gone, old) {
+		service(t, api, redmineProject(t), "nginx-b")
+		servesAsPlanned(t, api, plan)
+		if gone := containerIDs(t, api, redmineProject(t)); strings.Contains(gone, old) {
 			t.Error("the old nginx still runs")
 		}
 		resp, err := http.Get(rm.base + "login")
@@ -255,7 +280,7 @@ func TestRedmineStack(t *testing.T) {
 		if len(failures) > 0 || requests < 10 {
 			t.Errorf("probe: %d of %d requests failed while the new nginx failed: %v", len(failures), requests, failures)
 		}
-		service(t, api, redmineProject, "nginx-b")
+		service(t, api, redmineProject(t), "nginx-b")
 
 		// stackctl killed in the hand-over, the new nginx recorded and the old one
 		// not yet gone: the next command retires the old one.
@@ -270,10 +295,32 @@ func TestRedmineStack(t *testing.T) {
 		if len(failures) > 0 {
 			t.Errorf("probe: %d of %d requests failed around the killed hand-over: %v", len(failures), requests, failures)
 		}
-		service(t, api, redmineProject, "nginx") // the new one, alone
+		service(t, api, redmineProject(t), "nginx") // the new one, alone
 		checkData(t)
 	})
 
+	// A settings change the plan shows as a hand-over of Redmine, and a
+	// PostgreSQL image change as the database recreated behind the
+	// maintenance page: up then does what the plan said.
+	t.Run("settings change as planned", func(t *testing.T) {
+		db, front := service(t, api, redmineProject(t), "db"), frontContainer(t, api)
+		writeFile(t, filepath.Join(root, "stackctl.yaml"), "version: 1\nresources:\n  redmine_memory: 900m\n")
+		plan := dryRun(t, env, "..", "redmine")
+		from := serviceOf(t, api, activeRedmine(t, api))
+		wantSteps(t, plan, true, [2]string{"hand-over", from + " -> " + otherSlot(from)})
+		p := startProbe(rm.base + "projects/harbour")
+		run("up", "redmine", "--timeout", "15m")
+		requests, failures := p.stop()
+		t.Logf("settings change: probe: %d requests, %d failed", requests, len(failures))
+		if len(failures) > 0 {
+			t.Errorf("probe: %d of %d requests failed during the settings change: %v", len(failures), requests, failures)
+		}
+		servesAsPlanned(t, api, plan)
+		if service(t, api, redmineProject(t), "db") != db || frontContainer(t, api) != front {
+			t.Error("containers after the settings change: want only Redmine's replaced")
+		}
+		checkData(t)
+	})
 	t.Run("digested assets from nginx's cache", func(t *testing.T) {
 		m := assetLink.FindSubmatch(rm.do("GET", "/login", "", 200))
 		if m == nil {
@@ -376,7 +423,7 @@ func TestRedmineStack(t *testing.T) {
 		}
 		leaks("stackctl's output", transcript.String())
 		leaks("the config stackctl shows", mustRun(t, env, "config", "redmine").stdout)
-		res, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", "com.docker.compose.project="+redmineProject)})
+		res, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", "com.docker.compose.project="+redmineProject(t))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -388,7 +435,7 @@ func TestRedmineStack(t *testing.T) {
 			leaks("docker inspect of "+c.Names[0], string(raw.Raw))
 		}
 		leaks("the logs", mustRun(t, env, "logs", "redmine").stdout)
-		for _, img := range []string{"stackctl/redmine:debian", "stackctl/nginx:debian"} {
+		for _, img := range []string{imageOf(t, "redmine"), imageOf(t, "nginx")} {
 			leaks("image "+img, imageContent(t, api, img))
 		}
 	})
@@ -401,7 +448,7 @@ func TestRedmineStack(t *testing.T) {
 	t.Run("volumes removed behind stackctl's back", func(t *testing.T) {
 		run("down", "redmine")
 		for _, v := range []string{"db-data", "redmine-files", "redmine-plugins"} {
-			if _, err := api.VolumeRemove(ctx, redmineProject+"_"+v, client.VolumeRemoveOptions{Force: true}); err != nil {
+			if _, err := api.VolumeRemove(ctx, redmineProject(t)+"_"+v, client.VolumeRemoveOptions{Force: true}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -409,6 +456,33 @@ func TestRedmineStack(t *testing.T) {
 		fresh := &redmine{t: t, base: base, password: readSecrets(t, secretsDir)["admin_password"]}
 		fresh.do("GET", "/users/current.json", "", http.StatusOK)
 		(&redmine{t: t, base: base, password: "admin"}).do("GET", "/users/current.json", "", http.StatusUnauthorized)
+	})
+	// Last, alone: the PostgreSQL base is every stack's; the other tests are
+	// done before it is retagged.
+	t.Run("PostgreSQL image change as planned", func(t *testing.T) {
+		alone(t)
+		app, front := activeRedmine(t, api), frontContainer(t, api)
+		db := service(t, api, redmineProject(t), "db")
+		// Another image under the base's tag: same recipe, another ID.
+		retagged(t, api, "stackctl/base-postgres:trixie")
+		plan := dryRun(t, env, "..", "redmine")
+		wantSteps(t, plan, true, [2]string{"close", "the tracker"}, [2]string{"recreate", "db"}, [2]string{"open", "the tracker"})
+		if !plan.Outage.Closes {
+			t.Errorf("plan of a PostgreSQL image change: outage %+v, want the tracker closed", plan.Outage)
+		}
+		p := startMaintenanceProbe(rm.base + "projects/harbour")
+		run("up", "redmine", "--timeout", "15m")
+		requests, failures := p.stop()
+		t.Logf("PostgreSQL image change: probe: %d requests, %d maintenance pages, %d failed", requests, p.closed, len(failures))
+		if len(failures) > 0 || p.closed == 0 {
+			t.Errorf("probe: %d of %d requests failed, %d maintenance pages: want none failed, some closed: %v", len(failures), requests, p.closed, failures)
+		}
+		servesAsPlanned(t, api, plan)
+		if service(t, api, redmineProject(t), "db") == db || activeRedmine(t, api) != app || frontContainer(t, api) != front {
+			t.Error("containers after the PostgreSQL image change: want only the database's replaced")
+		}
+		// The data of the volumes that were removed and made anew above.
+		(&redmine{t: t, base: base, password: readSecrets(t, secretsDir)["admin_password"]}).do("GET", "/users/current.json", "", http.StatusOK)
 	})
 }
 

@@ -18,12 +18,13 @@ import (
 // and from inside the site without it; a theme dropped into the site's themes/
 // is baked into the image and offered (check-theme passes for it).
 func TestSite(t *testing.T) {
+	shares(t)
 	api := dockerAPI(t)
 	siteDir := t.TempDir() // empty, outside the checkout
 	elsewhere := t.TempDir()
 	state := t.TempDir()
 	// No site from the environment: where the site comes from is what is tested.
-	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=", "STACKCTL_ROOT="}
+	env := []string{instanceEnv(t), "STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=", "STACKCTL_ROOT="}
 	atSite := []string{"--dir", siteDir}
 
 	made := mustRunIn(t, siteDir, env, "init")
@@ -45,7 +46,7 @@ func TestSite(t *testing.T) {
 	if !strings.HasPrefix(base, "http://"+listen) {
 		t.Fatalf("up printed %q, want Redmine's URL on %s", base, listen)
 	}
-	rm := &redmine{t: t, base: base, password: readSecrets(t, filepath.Join(state, "redmine", "secrets"))["admin_password"]}
+	rm := &redmine{t: t, base: base, password: readSecrets(t, filepath.Join(instanceState(t, state), "redmine", "secrets"))["admin_password"]}
 	rm.do("GET", "/users/current.json", "", 200)
 	if got, want := workingDir(t, api), filepath.Join(built, "stacks", "redmine"); got != want {
 		t.Errorf("Redmine was created from %s, want the site's %s: not the checkout's stacks", got, want)
@@ -74,7 +75,7 @@ func TestSite(t *testing.T) {
 	mustRunIn(t, siteDir, env, "check-theme", "--theme", "lighthouse", "--apply")
 
 	mustRunIn(t, elsewhere, env, append(atSite, "down", "redmine", "--volumes")...)
-	if ids := containerIDs(t, api, redmineProject); ids != "" {
+	if ids := containerIDs(t, api, redmineProject(t)); ids != "" {
 		t.Errorf("containers left after down --volumes: %s", ids)
 	}
 }

@@ -76,6 +76,7 @@ func swarmNodeImage(t *testing.T, api client.APIClient) string {
 // the overlay network by service name; a worker lost abruptly has its task
 // run again elsewhere. It logs the figures the note asks for.
 func TestSwarmNodes(t *testing.T) {
+	shares(t, &swarmHarness)
 	host := dockerAPI(t)
 	ctx := context.Background()
 	image := swarmNodeImage(t, host)

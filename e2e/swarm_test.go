@@ -39,10 +39,11 @@ import (
 //     brings that back;
 //   - down takes the stack off the swarm, and up brings it back on the same data.
 func TestSwarm(t *testing.T) {
+	shares(t, &swarmHarness)
 	api := dockerAPI(t)
 	root := copyProject(t)
 	state := t.TempDir()
-	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + root}
+	env := []string{instanceEnv(t), "STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + root}
 	c := startSwarm(t, api, swarmNodeImage(t, api))
 	mgr := c.Nodes[0]
 	managerHost := "tcp://" + net.JoinHostPort(mgr.Addr.String(), "2375")
@@ -54,7 +55,7 @@ func TestSwarm(t *testing.T) {
 	r := mustRun(t, env, up...)
 	t.Logf("FIGURE deploy on the three-node swarm: %s (build, push, pull on every node, first start)", time.Since(start).Round(time.Second))
 	base := strings.TrimSpace(r.stdout)
-	rm := &redmine{t: t, base: base, password: readSecrets(t, filepath.Join(state, "redmine", "secrets"))["admin_password"]}
+	rm := &redmine{t: t, base: base, password: readSecrets(t, filepath.Join(instanceState(t, state), "redmine", "secrets"))["admin_password"]}
 	logMemory(t, c, "after the deploy")
 
 	t.Run("nginx answers on every node", func(t *testing.T) {
@@ -94,18 +95,18 @@ func TestSwarm(t *testing.T) {
 		// node: at least one worker has one).
 		victim := -1
 		for i := 1; i < len(c.Nodes); i++ {
-			if slices.Contains(taskNodes(t, c, redmineProject+"_redmine"), c.Nodes[i].Name) {
+			if slices.Contains(taskNodes(t, c, redmineProject(t)+"_redmine"), c.Nodes[i].Name) {
 				victim = i
 				break
 			}
 		}
 		if victim < 0 {
-			t.Fatalf("no worker runs a Redmine replica: %v", taskNodes(t, c, redmineProject+"_redmine"))
+			t.Fatalf("no worker runs a Redmine replica: %v", taskNodes(t, c, redmineProject(t)+"_redmine"))
 		}
 		p := startProbe(fmt.Sprintf("%s/issues/%d", strings.TrimSuffix(base, "/"), firstIssue(want)))
 		lost := time.Now()
 		c.Kill(t, victim)
-		waitReplicas(t, c.Manager(), redmineProject+"_redmine", 2, nodeID(t, c.Manager(), c.Nodes[victim].Name), 15*time.Minute)
+		waitReplicas(t, c.Manager(), redmineProject(t)+"_redmine", 2, nodeID(t, c.Manager(), c.Nodes[victim].Name), 15*time.Minute)
 		moved := time.Since(lost)
 		time.Sleep(5 * time.Second) // and answering from there
 		n, failures := p.stop()
@@ -141,12 +142,12 @@ func TestSwarm(t *testing.T) {
 	})
 
 	t.Run("the data node's data survives a service update", func(t *testing.T) {
-		before := serviceVersion(t, c.Manager(), redmineProject+"_db")
+		before := serviceVersion(t, c.Manager(), redmineProject(t)+"_db")
 		if err := os.WriteFile(filepath.Join(root, "stackctl.yaml"), []byte("version: 1\nresources:\n  db_memory: 768m\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		mustRun(t, env, "up", "redmine", "--timeout", "20m")
-		if after := serviceVersion(t, c.Manager(), redmineProject+"_db"); after == before {
+		if after := serviceVersion(t, c.Manager(), redmineProject(t)+"_db"); after == before {
 			t.Fatalf("the db service was not updated (version %d)", after)
 		}
 		want.check(t, rm)
@@ -210,11 +211,11 @@ func TestSwarm(t *testing.T) {
 		serves(t, "a refused restore", 200)
 		ctx := context.Background()
 		for _, v := range []string{"db-data-g2", "redmine-files-g2", "redmine-plugins-g2"} {
-			if _, err := c.Manager().VolumeInspect(ctx, redmineProject+"_"+v, client.VolumeInspectOptions{}); err == nil {
+			if _, err := c.Manager().VolumeInspect(ctx, redmineProject(t)+"_"+v, client.VolumeInspectOptions{}); err == nil {
 				t.Errorf("volume %s of the refused restore is still on the data node", v)
 			}
 		}
-		if _, err := c.Manager().ContainerInspect(ctx, redmineProject+"_db-g2-restore", client.ContainerInspectOptions{}); err == nil {
+		if _, err := c.Manager().ContainerInspect(ctx, redmineProject(t)+"_db-g2-restore", client.ContainerInspectOptions{}); err == nil {
 			t.Errorf("the killed restore's PostgreSQL is still on the data node")
 		}
 
@@ -240,14 +241,14 @@ func TestSwarm(t *testing.T) {
 	t.Run("down and up again on the same data", func(t *testing.T) {
 		mustRun(t, env, "down", "redmine")
 		ctx := context.Background()
-		svcs, err := c.Manager().ServiceList(ctx, client.ServiceListOptions{Filters: make(client.Filters).Add("label", "com.docker.stack.namespace="+redmineProject)})
+		svcs, err := c.Manager().ServiceList(ctx, client.ServiceListOptions{Filters: make(client.Filters).Add("label", "com.docker.stack.namespace="+redmineProject(t))})
 		if err != nil || len(svcs.Items) != 0 {
 			t.Fatalf("after down: services %v, %v; want none", svcs.Items, err)
 		}
 		mustRun(t, env, "up", "redmine", "--timeout", "20m")
 		want.check(t, rm)
 		// As the last deploy was given: one replica.
-		if n := len(taskNodes(t, c, redmineProject+"_redmine")); n != 1 {
+		if n := len(taskNodes(t, c, redmineProject(t)+"_redmine")); n != 1 {
 			t.Errorf("after up without --replicas: %d Redmine tasks run, want the 1 the last deploy asked for", n)
 		}
 	})

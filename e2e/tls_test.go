@@ -67,11 +67,12 @@ const pebbleValidity = 180 * time.Second
 //     stack's nginx on its published HTTP port, served, then renewed by
 //     'stackctl renew' once due, while a probe every 100 ms sees no failure.
 func TestTLS(t *testing.T) {
+	shares(t)
 	api := dockerAPI(t)
 	siteDir := t.TempDir()
 	state := t.TempDir()
-	mustRunIn(t, siteDir, []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=", "STACKCTL_ROOT="}, "init")
-	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + siteDir, "STACKCTL_ROOT="}
+	mustRunIn(t, siteDir, []string{instanceEnv(t), "STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=", "STACKCTL_ROOT="}, "init")
+	env := []string{instanceEnv(t), "STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + siteDir, "STACKCTL_ROOT="}
 	freshStack(t, env, "redmine")
 
 	httpsPort, httpPort := freePort(t), freePort(t)
@@ -86,7 +87,7 @@ func TestTLS(t *testing.T) {
 	if got := strings.TrimSpace(up.stdout); got != origin+"/" {
 		t.Errorf("up printed %q, want the site's url %s/", got, origin)
 	}
-	selfSigned := pemCerts(t, filepath.Join(state, "redmine", "tls", "self-signed-certificate.pem"))
+	selfSigned := pemCerts(t, filepath.Join(instanceState(t, state), "redmine", "tls", "self-signed-certificate.pem"))
 	c := tlsClient(selfSigned[0], nil)
 	resp, _ := fetch(t, c, origin+"/")
 	if resp.StatusCode != http.StatusOK || resp.TLS == nil || resp.TLS.Version < tls.VersionTLS12 {
@@ -113,7 +114,7 @@ func TestTLS(t *testing.T) {
 	if r, _ := fetch(t, c, plain+"/healthz"); r.StatusCode != http.StatusOK {
 		t.Errorf("plain HTTP's health check: %s, want 200, not a redirect", r.Status)
 	}
-	password := readSecrets(t, filepath.Join(state, "redmine", "secrets"))["admin_password"]
+	password := readSecrets(t, filepath.Join(instanceState(t, state), "redmine", "secrets"))["admin_password"]
 	formsOverHTTPS(t, selfSigned[0], origin, password)
 	stackctlOverHTTPS(t, siteDir, env, origin, httpsPort)
 	if r := mustRunIn(t, siteDir, env, "renew", "redmine"); !strings.Contains(r.stderr, "not due: nothing changed") {
@@ -121,7 +122,7 @@ func TestTLS(t *testing.T) {
 	}
 
 	// Files: each refused before anything changes.
-	before, served := containerIDs(t, api, redmineProject), servedCert(t, c, origin)
+	before, served := containerIDs(t, api, redmineProject(t)), servedCert(t, c, origin)
 	root := makeCert(t, "stackctl test root", nil, nil, time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0))
 	good := makeCert(t, tlsHost, []string{tlsHost, tlsAlias}, &root, time.Now().Add(-time.Hour), time.Now().AddDate(0, 3, 0))
 	expired := makeCert(t, tlsHost, []string{tlsHost, tlsAlias}, &root, time.Now().AddDate(0, -3, 0), time.Now().AddDate(0, 0, -1))
@@ -144,7 +145,7 @@ func TestTLS(t *testing.T) {
 			if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
 				t.Errorf("up: exit %d, want 2 saying %q:\n%s", r.code, tc.want, r.stderr)
 			}
-			if ids := containerIDs(t, api, redmineProject); ids != before {
+			if ids := containerIDs(t, api, redmineProject(t)); ids != before {
 				t.Errorf("containers changed: %s, were %s", ids, before)
 			}
 			if got := servedCert(t, c, origin); got != served {

@@ -23,16 +23,17 @@ import (
 // upgrades that must be refused (nothing changes) and those that fail or are
 // killed half way (the old version serves, the data as it was).
 func TestUpgrade(t *testing.T) {
+	shares(t)
 	api := dockerAPI(t)
 	root := copyProject(t)
 	state := t.TempDir()
 	backups := t.TempDir()
-	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + root, "STACKCTL_BACKUP_DIR=" + backups}
+	env := []string{instanceEnv(t), "STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=" + root, "STACKCTL_BACKUP_DIR=" + backups}
 	freshStack(t, env, "redmine")
 
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	up := mustRun(t, env, "up", "redmine", "--profile", "debian", "--listen", listen, "--timeout", "15m")
-	rm := &redmine{t: t, base: strings.TrimSpace(up.stdout), password: readSecrets(t, filepath.Join(state, "redmine", "secrets"))["admin_password"]}
+	rm := &redmine{t: t, base: strings.TrimSpace(up.stdout), password: readSecrets(t, filepath.Join(instanceState(t, state), "redmine", "secrets"))["admin_password"]}
 	want := populate(t, rm)
 	bulk(t, api, rm, 1000)
 	mustRun(t, env, "check-theme", "--theme", "harbor", "--apply")

@@ -26,8 +26,9 @@ import (
 // pipe a local engine reads, the archive API a remote one needs) and reads back what the volume holds: owners, modes, times, content,
 // links, and the volume root's own owner and mode. A stream cut short fails.
 func TestVolumeWriterPaths(t *testing.T) {
+	shares(t)
 	api := dockerAPI(t)
-	env := []string{"STACKCTL_STATE_DIR=" + t.TempDir()}
+	env := []string{instanceEnv(t), "STACKCTL_STATE_DIR=" + t.TempDir()}
 	mustRun(t, env, "base", "build", "postgres")
 	b, err := catalog.LookupBase("postgres")
 	if err != nil {

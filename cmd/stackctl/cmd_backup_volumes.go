@@ -130,7 +130,7 @@ restore-volumes': both take the path or URL this command prints.`,
 }
 
 func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOptions, flags *pflag.FlagSet, args []string) error {
-	st, err := stackArg(defaultStack(args))
+	st, err := g.stackArg(defaultStack(args))
 	if err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ func testRestore(ctx context.Context, g *globalOptions, s *stack.Stack, loc offs
 	st := s.Def
 	fmt.Fprintf(g.stderr, "stack %s: testing that %s restores, in a throwaway generation beside the one that serves\n", st.Name, loc.Name)
 	start := time.Now()
-	res, err := backup.TestRestore(ctx, s, loc, o)
+	res, err := backup.TrialRestore(ctx, s, loc, o)
 	rt := backup.RestoreTest{Passed: err == nil, At: time.Now().UTC().Truncate(time.Second), DurationSeconds: time.Since(start).Round(100 * time.Millisecond).Seconds()}
 	var te *stack.TrialError
 	switch {

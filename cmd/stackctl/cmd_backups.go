@@ -78,7 +78,7 @@ func (o *backupsOptions) check() error {
 }
 
 func runBackups(ctx context.Context, g *globalOptions, o *backupsOptions, args []string) error {
-	st, err := stackArg(defaultStack(args))
+	st, err := g.stackArg(defaultStack(args))
 	if err != nil {
 		return err
 	}

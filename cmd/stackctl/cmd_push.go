@@ -53,7 +53,7 @@ Exits 3 when the image is not built yet, 4 when the registry cannot be reached,
 }
 
 func runPush(ctx context.Context, g *globalOptions, o *pushOptions, args []string) error {
-	st, err := stackArg(args)
+	st, err := g.stackArg(args)
 	if err != nil {
 		return err
 	}

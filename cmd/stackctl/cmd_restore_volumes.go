@@ -103,7 +103,7 @@ with --files-volume (empty): the storage that serves is never written. --profile
 }
 
 func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesOptions, archive string) error {
-	st, err := catalog.LookupStack(o.stack)
+	st, err := g.stackArg([]string{o.stack})
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,10 @@ from --credentials files, loaded by the unit, never on its command line.`,
 }
 
 func runScheduleBackup(ctx context.Context, g *globalOptions, so *scheduleOptions, o *scheduleBackupOptions, flags *pflag.FlagSet, args []string) error {
-	st, err := stackArg(args)
+	if g.instance != "" {
+		return fmt.Errorf("%w: --instance %s: scheduled backups of an instance are not made yet: run 'stackctl --instance %s backup-volumes' from your own timer", errs.InvalidInput, g.instance, g.instance)
+	}
+	st, err := g.stackArg(args)
 	if err != nil {
 		return err
 	}

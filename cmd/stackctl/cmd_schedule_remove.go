@@ -24,7 +24,7 @@ stopped; the archives it made stay.`,
 }
 
 func runScheduleRemove(ctx context.Context, g *globalOptions, so *scheduleOptions, args []string) error {
-	st, err := stackArg(args)
+	st, err := g.stackArg(args)
 	if err != nil {
 		return err
 	}

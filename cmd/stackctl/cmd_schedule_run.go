@@ -57,7 +57,7 @@ func runScheduleRun(ctx context.Context, g *globalOptions, o *scheduleRunOptions
 	if dash != 1 || len(args) < 3 || args[1] != "backup-volumes" {
 		return fmt.Errorf("%w: want 'schedule run STACK -- backup-volumes STACK [FLAGS]'", errUsage)
 	}
-	st, err := stackArg(args[:1])
+	st, err := g.stackArg(args[:1])
 	if err != nil {
 		return err
 	}

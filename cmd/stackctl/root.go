@@ -36,6 +36,8 @@ type globalOptions struct {
 	// name --root; empty: the working directory.
 	dir      string
 	stateDir string
+	// instance tells apart copies of a stack on one engine (--instance).
+	instance string
 	debug    bool
 	// noWaitLock fails at once when another command is changing the stack.
 	noWaitLock bool
@@ -56,6 +58,7 @@ func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
 	_ = fs.MarkHidden("root")
 	fs.StringVar(&g.dir, "dir", def, "the site: its directory, or one below it (default: found from the working directory upwards; env STACKCTL_DIR)")
 	fs.StringVar(&g.stateDir, "state-dir", string(state.Default()), "where stackctl keeps each stack's recorded profile and generated secrets (env STACKCTL_STATE_DIR)")
+	fs.StringVar(&g.instance, "instance", os.Getenv("STACKCTL_INSTANCE"), "run the stack as an instance of its own beside others on the engine: its containers, volumes and images named apart, its state under the state directory's instances/NAME (env STACKCTL_INSTANCE)")
 	fs.BoolVar(&g.debug, "debug", false, "show the Docker and Compose libraries' own debug messages")
 	fs.BoolVar(&g.noWaitLock, "no-wait-lock", false, "when another stackctl command is changing the stack, fail at once (exit 5) instead of waiting for it")
 }
@@ -92,7 +95,7 @@ config, status, generations, up --dry-run, verify-backup, backups) take none.
   stackctl down nginx`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.stdout, g.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			// Not cobra's deprecation notice: it goes to stdout, which carries only results.
 			if f := cmd.Flags().Lookup("base"); f != nil && f.Changed {
@@ -103,6 +106,14 @@ config, status, generations, up --dry-run, verify-backup, backups) take none.
 			} else if !cmd.Flags().Changed("dir") && os.Getenv("STACKCTL_DIR") == "" && os.Getenv("STACKCTL_ROOT") != "" {
 				fmt.Fprintln(g.stderr, "stackctl: STACKCTL_ROOT is now called STACKCTL_DIR; STACKCTL_ROOT will be removed")
 			}
+			if err := catalog.CheckInstance(g.instance); err != nil {
+				return err
+			}
+			if g.instance != "" && g.stateDir != "" {
+				// An instance's state, secrets and backups are its own.
+				g.stateDir = filepath.Join(g.stateDir, "instances", g.instance)
+			}
+			return nil
 		},
 	}
 	cmd.SetOut(g.stdout)
@@ -136,7 +147,24 @@ config, status, generations, up --dry-run, verify-backup, backups) take none.
 		newScheduleCommand(g),
 		newReferenceCommand(g),
 	)
+	usageArgs(cmd)
 	return cmd
+}
+
+// usageArgs makes a wrong argument count a usage mistake (exit 2), as a bad
+// flag is, in c and every command below it.
+func usageArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return fmt.Errorf("%w: %v: see '%s --help'", errUsage, err, cmd.CommandPath())
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
 }
 
 // site opens the site: found from --dir, or from the working directory, upwards.
@@ -257,7 +285,7 @@ func (g *globalOptions) env() (stack.Env, error) {
 			}
 			return g.push(ctx, d, image, target)
 		},
-		Build: build, State: sd, Settings: g.siteSettings, NoWaitLock: g.noWaitLock, Log: g.stderr,
+		Build: build, State: sd, Instance: g.instance, Settings: g.siteSettings, NoWaitLock: g.noWaitLock, Log: g.stderr,
 	}
 	g.stackEnv = &env
 	return env, nil
@@ -284,7 +312,7 @@ func (g *globalOptions) open(ctx context.Context, args []string, mode stack.Mode
 
 // openOn is open with the options up --on needs.
 func (g *globalOptions) openOn(ctx context.Context, args []string, mode stack.Mode, o stack.OpenOptions) (*stack.Stack, error) {
-	st, err := stackArg(args)
+	st, err := g.stackArg(args)
 	if err != nil {
 		return nil, err
 	}
@@ -319,11 +347,13 @@ func (g *globalOptions) state() (state.Dir, error) {
 
 // stackArg is the single STACK argument of a command; nginx when omitted only
 // where the command says so.
-func stackArg(args []string) (catalog.Stack, error) {
+func (g *globalOptions) stackArg(args []string) (catalog.Stack, error) {
 	if len(args) != 1 {
 		return catalog.Stack{}, fmt.Errorf("%w: name one stack: one of %v", errUsage, catalog.StackNames())
 	}
-	return catalog.LookupStack(args[0])
+	st, err := catalog.LookupStack(args[0])
+	st.Instance = g.instance
+	return st, err
 }
 
 // profileAndListen parses --profile, and checks --listen (when given) before

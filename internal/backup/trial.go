@@ -7,7 +7,7 @@ import (
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
-// TestRestore proves the archive at loc restores into a working tracker:
+// TrialRestore proves the archive at loc restores into a working tracker:
 // restored, as restore-volumes would, into a throwaway generation beside the
 // running stack, which serves throughout and is never switched, then started
 // privately and checked as its administrator would use it (stack.Trial:
@@ -15,7 +15,7 @@ import (
 // recorded digest), then removed. A failure is a *stack.TrialError naming
 // the step; the archive's own checks (every checksum) come first, as it is
 // read.
-func TestRestore(ctx context.Context, s *stack.Stack, loc offsite.Location, o RestoreOptions) (stack.TrialResult, error) {
+func TrialRestore(ctx context.Context, s *stack.Stack, loc offsite.Location, o RestoreOptions) (stack.TrialResult, error) {
 	r, e, err := s.Runner(ctx)
 	if err != nil {
 		return stack.TrialResult{}, &stack.TrialError{Step: stack.StepRestore, Err: err}

@@ -3,6 +3,7 @@ package catalog
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -42,6 +43,11 @@ func (b Base) Ref(p Profile) string {
 // in internal/stack does what it says.
 type Stack struct {
 	Name string
+	// Instance tells apart copies of the stack on one engine (two trackers
+	// on one host): it suffixes the compose project, and so the stack's
+	// containers, networks and volumes, and the tags of the images it
+	// builds. "" is the stack itself.
+	Instance string
 	// Entry is the service that publishes the stack's URL, and EntryPort its container port.
 	Entry     string
 	EntryPort uint32
@@ -151,11 +157,38 @@ func (s Stack) ImageRef(p Profile, release string) string {
 	if rel, err := LookupRelease(release); err == nil && s.Releases {
 		tag = rel.Tag(p)
 	}
-	return "stackctl/" + s.Name + ":" + tag
+	return "stackctl/" + s.Name + ":" + s.instanceTag(tag)
+}
+
+// instanceTag is tag for the stack's instance: another instance's builds,
+// from another site's themes, never move its tags.
+func (s Stack) instanceTag(tag string) string {
+	if s.Instance == "" {
+		return tag
+	}
+	return tag + "-" + s.Instance
 }
 
 // ComposeProject is the compose project name, which prefixes the stack's containers and volumes.
-func (s Stack) ComposeProject() string { return "stackctl-" + s.Name }
+func (s Stack) ComposeProject() string {
+	if s.Instance == "" {
+		return "stackctl-" + s.Name
+	}
+	return "stackctl-" + s.Name + "-" + s.Instance
+}
+
+// instanceName is what an instance may be called: what stays a valid
+// compose project name and image tag once appended.
+var instanceName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,30}$`)
+
+// CheckInstance refuses an instance name that cannot name a compose project
+// and an image tag.
+func CheckInstance(name string) error {
+	if name != "" && !instanceName.MatchString(name) {
+		return fmt.Errorf("%w: instance %q: give lower-case letters, digits and dashes (at most 31, not starting with a dash), such as team2", errs.InvalidInput, name)
+	}
+	return nil
+}
 
 // Bases returns the bases the stack is built on (on the default release), in a stable order.
 func (s Stack) Bases() []Base {

@@ -17,6 +17,7 @@ import (
 const (
 	varProfile      = "STACKCTL_PROFILE"
 	varRedmineTag   = "STACKCTL_REDMINE_TAG"
+	varNginxTag     = "STACKCTL_NGINX_TAG"
 	varRedmineBase  = "STACKCTL_REDMINE_BASE"
 	varPostgresBase = "STACKCTL_POSTGRES_BASE"
 	// varPostgresMount is where the database volume goes: PostgreSQL 18 moved it.
@@ -100,6 +101,7 @@ func (s Stack) Env(set Settings) (map[string]string, error) {
 	}
 	env := map[string]string{
 		varProfile:  string(set.Profile),
+		varNginxTag: s.instanceTag(string(set.Profile)),
 		varHTTPAddr: host,
 		varHTTPPort: port,
 	}
@@ -111,7 +113,7 @@ func (s Stack) Env(set Settings) (map[string]string, error) {
 		env[b.Var] = b.Ref(set.Profile)
 	}
 	if s.Releases {
-		env[varRedmineTag] = rel.Tag(set.Profile)
+		env[varRedmineTag] = s.instanceTag(rel.Tag(set.Profile))
 		env[varPostgresMount] = rel.PostgresMount()
 	}
 	for svc, v := range memoryVars {

@@ -70,7 +70,7 @@ func nginxService() types.ServiceConfig {
 			HealthCheck: frontHealthCheck(nginxPort, "/healthz"),
 		},
 		ContainerSpec: types.ContainerSpec{
-			Image: "stackctl/nginx:" + required(varProfile, "upstream or debian; stackctl sets it"),
+			Image: "stackctl/nginx:" + required(varNginxTag, "the tag of our nginx image, e.g. debian; stackctl sets it"),
 			// Our images exist only where they are built: never try a registry for them.
 			PullPolicy: types.PullPolicyBuild,
 			ReadOnly:   true,

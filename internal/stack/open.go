@@ -31,7 +31,9 @@ type Env struct {
 	Push func(ctx context.Context, image, target string) (string, error)
 	// Build is the directory the site's stacks are built from.
 	Build BuildDir
-	State state.Dir
+	// Instance tells apart copies of a stack on one engine (catalog.Stack.Instance).
+	Instance string
+	State    state.Dir
 	// Settings reads the site's settings file: what it changes in the
 	// stacks and its tls settings. A file with problems fails it.
 	Settings func() (catalog.Site, https.Config, error)
@@ -102,6 +104,10 @@ func Open(ctx context.Context, env Env, name string, mode Mode, o OpenOptions) (
 	if err != nil {
 		return nil, err
 	}
+	if err := catalog.CheckInstance(env.Instance); err != nil {
+		return nil, err
+	}
+	def.Instance = env.Instance
 	if err := env.State.Check(); err != nil {
 		return nil, err
 	}

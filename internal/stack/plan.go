@@ -170,7 +170,11 @@ func (p Plan) Changes() bool {
 // WriteText writes the plan as an operator reads it.
 func (p Plan) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "stack %s on %s, base %s (%s)\n", p.Stack, p.Where, p.Profile, p.ProfileReason)
+	where := "this engine"
+	if p.Where == OnSwarm {
+		where = "the swarm"
+	}
+	fmt.Fprintf(&b, "stack %s on %s, base %s (%s)\n", p.Stack, where, p.Profile, p.ProfileReason)
 	for i, s := range p.Steps {
 		fmt.Fprintf(&b, "%3d. %-12s %s", i+1, s.Action, s.Target)
 		if s.Why != "" {

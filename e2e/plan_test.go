@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/client"
+
+	"github.com/stackctl/stackctl/internal/engine"
+	"github.com/stackctl/stackctl/internal/stack"
+)
+
+// dryRun runs 'up STACK --dry-run --json' with args and returns the plan,
+// after checking that the text form says the same steps.
+func dryRun(t *testing.T, env []string, dir string, args ...string) stack.Plan {
+	t.Helper()
+	r := mustRunIn(t, dir, env, append(append([]string{"up"}, args...), "--dry-run", "--json")...)
+	var p stack.Plan
+	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
+		t.Fatalf("up --dry-run --json: %v\n%s", err, r.stdout)
+	}
+	text := mustRunIn(t, dir, env, append(append([]string{"up"}, args...), "--dry-run")...).stdout
+	t.Logf("plan:\n%s", text)
+	for _, s := range p.Steps {
+		if !strings.Contains(text, s.Action) || !strings.Contains(text, s.Target) {
+			t.Errorf("up --dry-run's text lacks the step %s %s of its JSON:\n%s", s.Action, s.Target, text)
+		}
+	}
+	return p
+}
+
+// wantSteps fails unless p has each step (action and target) and, with
+// only, no other step of those actions.
+func wantSteps(t *testing.T, p stack.Plan, only bool, steps ...[2]string) {
+	t.Helper()
+	for _, w := range steps {
+		if !slices.ContainsFunc(p.Steps, func(s stack.Step) bool { return s.Action == w[0] && s.Target == w[1] }) {
+			t.Errorf("the plan has no step %s %s: %+v", w[0], w[1], p.Steps)
+		}
+	}
+	if !only {
+		return
+	}
+	for _, s := range p.Steps {
+		if s.Action == "https" || s.Action == "none" {
+			continue
+		}
+		if !slices.ContainsFunc(steps, func(w [2]string) bool { return s.Action == w[0] && s.Target == w[1] }) {
+			t.Errorf("the plan has a step it should not: %s %s (%s)", s.Action, s.Target, s.Why)
+		}
+	}
+}
+
+// servesAsPlanned fails unless the Redmine stack serves what plan said it
+// would: its application's and its front's running services.
+func servesAsPlanned(t *testing.T, api client.APIClient, p stack.Plan) {
+	t.Helper()
+	if got := serviceOf(t, api, activeRedmine(t, api)); got != p.Serves.App {
+		t.Errorf("Redmine runs as %s, the plan said %s", got, p.Serves.App)
+	}
+	if got := serviceOf(t, api, frontContainer(t, api)); got != p.Serves.Front {
+		t.Errorf("nginx runs as %s, the plan said %s", got, p.Serves.Front)
+	}
+}
+
+// frontContainer is the ID of the one running nginx of the Redmine stack.
+func frontContainer(t *testing.T, api client.APIClient) string {
+	t.Helper()
+	return runningOne(t, api, "nginx", func(s string) bool { return s == "nginx" || s == "nginx-b" })
+}
+
+// serviceOf is the compose service a container runs.
+func serviceOf(t *testing.T, api client.APIClient, id string) string {
+	t.Helper()
+	res, err := api.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Container.Config.Labels["com.docker.compose.service"]
+}
+
+// otherSlot is the application's service in the other slot.
+func otherSlot(service string) string {
+	if s, ok := strings.CutSuffix(service, "-b"); ok {
+		return s
+	}
+	return service + "-b"
+}
+
+// retagged puts another image under ref: ref with one more label, so that
+// its ID changes and nothing else.
+func retagged(t *testing.T, api client.APIClient, ref string) {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dockerfile := []byte("FROM " + ref + "\nLABEL org.stackctl.e2e=retagged\n")
+	if err := tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(dockerfile)
+	tw.Close()
+	e := &engine.Engine{API: api}
+	if err := e.BuildImage(context.Background(), &buf, engine.BuildOptions{Tag: ref, Progress: io.Discard}); err != nil {
+		t.Fatalf("building another image as %s: %v", ref, err)
+	}
+}
