@@ -75,7 +75,7 @@ func scheduledBackupArgs(fs *pflag.FlagSet) ([]string, error) {
 	check := pflag.NewFlagSet("backup-volumes", pflag.ContinueOnError)
 	o.AddFlags(check)
 	if err := check.Parse(args); err != nil {
-		return nil, fmt.Errorf("%w: %v", errs.InvalidInput, err)
+		return nil, fmt.Errorf("%w: %v", errs.ErrInvalidInput, err)
 	}
 	if _, _, err := o.check(check); err != nil {
 		return nil, err

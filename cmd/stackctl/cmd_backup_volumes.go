@@ -222,19 +222,19 @@ func parseRecipients(values []string) ([]age.Recipient, error) {
 		if strings.HasPrefix(v, "age1") {
 			r, err := age.ParseX25519Recipient(v)
 			if err != nil {
-				return nil, fmt.Errorf("%w: --encrypt-to %s: %v", errs.InvalidInput, v, err)
+				return nil, fmt.Errorf("%w: --encrypt-to %s: %v", errs.ErrInvalidInput, v, err)
 			}
 			out = append(out, r)
 			continue
 		}
 		f, err := os.Open(v)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --encrypt-to %s: neither an age recipient (age1…) nor a readable file: %v", errs.InvalidInput, v, err)
+			return nil, fmt.Errorf("%w: --encrypt-to %s: neither an age recipient (age1…) nor a readable file: %v", errs.ErrInvalidInput, v, err)
 		}
 		rs, err := age.ParseRecipients(f)
 		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("%w: --encrypt-to %s: %v", errs.InvalidInput, v, err)
+			return nil, fmt.Errorf("%w: --encrypt-to %s: %v", errs.ErrInvalidInput, v, err)
 		}
 		out = append(out, rs...)
 	}
@@ -247,12 +247,12 @@ func parseIdentities(files []string) ([]age.Identity, error) {
 	for _, p := range files {
 		f, err := os.Open(p)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --identity: %v", errs.InvalidInput, err)
+			return nil, fmt.Errorf("%w: --identity: %v", errs.ErrInvalidInput, err)
 		}
 		ids, err := age.ParseIdentities(f)
 		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("%w: --identity %s: %v", errs.InvalidInput, p, err)
+			return nil, fmt.Errorf("%w: --identity %s: %v", errs.ErrInvalidInput, p, err)
 		}
 		out = append(out, ids...)
 	}

@@ -139,7 +139,7 @@ func TestRedmineLogin(t *testing.T) {
 // TestConfirmWithoutTerminal: a question that cannot be asked refuses with
 // the caller's error, naming the question and the flag that answers it.
 func TestConfirmWithoutTerminal(t *testing.T) {
-	for _, refused := range []error{errs.InvalidInput, upgrade.ErrRefused} {
+	for _, refused := range []error{errs.ErrInvalidInput, upgrade.ErrRefused} {
 		var stderr bytes.Buffer
 		g := &globalOptions{stdin: strings.NewReader("yes\n"), stderr: &stderr}
 		err := g.confirm("remove 2 generation(s) of stack redmine?", "--yes", refused)
@@ -166,7 +166,7 @@ func TestPushedImageProfile(t *testing.T) {
 		says    string
 	}{
 		{"auto", errUsage, "--profile auto: say which image to push, upstream or debian"},
-		{"centos", errs.InvalidInput, `unknown base profile "centos"`},
+		{"centos", errs.ErrInvalidInput, `unknown base profile "centos"`},
 	} {
 		t.Run(tc.profile, func(t *testing.T) {
 			_, err := pushedImage(context.Background(), g, nil, st, tc.profile)

@@ -78,7 +78,7 @@ func runGenerate(_ context.Context, g *globalOptions, o *generateOptions, args [
 		}
 	}
 	if len(drifted) > 0 {
-		return fmt.Errorf("%w: %v differ from their models: run 'stackctl generate'", errs.InvalidInput, drifted)
+		return fmt.Errorf("%w: %v differ from their models: run 'stackctl generate'", errs.ErrInvalidInput, drifted)
 	}
 	return nil
 }

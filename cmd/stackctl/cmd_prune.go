@@ -71,7 +71,7 @@ func runPrune(ctx context.Context, g *globalOptions, o *pruneOptions, args []str
 	}
 	if !o.yes {
 		q := fmt.Sprintf("remove these %d generation(s) of stack %s and their data, for good?", len(plan.Removed), st.Name)
-		if err := g.confirm(q, "--yes", errs.InvalidInput); err != nil {
+		if err := g.confirm(q, "--yes", errs.ErrInvalidInput); err != nil {
 			return err
 		}
 	}

@@ -132,7 +132,7 @@ func pushedImage(ctx context.Context, g *globalOptions, e *engine.Engine, st cat
 	case 1:
 		return built[0], nil
 	case 0:
-		return "", fmt.Errorf("%w: image %s is not built yet: build it with 'stackctl up %s'", errs.NotFound, st.ImageRef(candidates[0], release), st.Name)
+		return "", fmt.Errorf("%w: image %s is not built yet: build it with 'stackctl up %s'", errs.ErrNotFound, st.ImageRef(candidates[0], release), st.Name)
 	}
 	return "", fmt.Errorf("%w: both %s and %s are built: choose one with --profile", errUsage, built[0], built[1])
 }

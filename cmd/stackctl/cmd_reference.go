@@ -79,7 +79,7 @@ func runReference(_ context.Context, g *globalOptions, o *referenceOptions, args
 			for _, name := range slices.Concat(changed, stale) {
 				paths = append(paths, filepath.Join(dir, name))
 			}
-			return fmt.Errorf("%w: %v differ from what the commands generate: run 'stackctl reference'", errs.InvalidInput, paths)
+			return fmt.Errorf("%w: %v differ from what the commands generate: run 'stackctl reference'", errs.ErrInvalidInput, paths)
 		}
 		fmt.Fprintf(g.stderr, "%s: up to date\n", dir)
 		return nil

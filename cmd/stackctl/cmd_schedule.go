@@ -68,7 +68,7 @@ func siteSMTP(s site.Site) (schedule.SMTP, error) {
 	}
 	server, ok := set.SMTP()
 	if !ok {
-		return schedule.SMTP{}, fmt.Errorf("%w: no SMTP server to mail through: set mail.smtp in %s", errs.InvalidInput, filepath.Join(s.Dir, site.SettingsFile))
+		return schedule.SMTP{}, fmt.Errorf("%w: no SMTP server to mail through: set mail.smtp in %s", errs.ErrInvalidInput, filepath.Join(s.Dir, site.SettingsFile))
 	}
 	return server, nil
 }

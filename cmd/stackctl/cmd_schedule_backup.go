@@ -74,7 +74,7 @@ from --credentials files, loaded by the unit, never on its command line.`,
 
 func runScheduleBackup(ctx context.Context, g *globalOptions, so *scheduleOptions, o *scheduleBackupOptions, flags *pflag.FlagSet, args []string) error {
 	if g.instance != "" {
-		return fmt.Errorf("%w: --instance %s: scheduled backups of an instance are not made yet: run 'stackctl --instance %s backup-volumes' from your own timer", errs.InvalidInput, g.instance, g.instance)
+		return fmt.Errorf("%w: --instance %s: scheduled backups of an instance are not made yet: run 'stackctl --instance %s backup-volumes' from your own timer", errs.ErrInvalidInput, g.instance, g.instance)
 	}
 	st, err := g.stackArg(args)
 	if err != nil {
@@ -91,7 +91,7 @@ func runScheduleBackup(ctx context.Context, g *globalOptions, so *scheduleOption
 	case "systemd", "cron":
 		mode = schedule.Mode(o.init)
 	default:
-		return fmt.Errorf("%w: --init %q: want systemd, cron or auto", errs.InvalidInput, o.init)
+		return fmt.Errorf("%w: --init %q: want systemd, cron or auto", errs.ErrInvalidInput, o.init)
 	}
 	if o.dryRun {
 		files, err := j.Files(mode)
@@ -176,21 +176,21 @@ func (o *scheduleBackupOptions) job(g *globalOptions, stack string, flags *pflag
 func checkNotify(s site.Site, n schedule.Notify) error {
 	if n.Webhook != "" {
 		if u, err := url.Parse(n.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%w: --notify-webhook: want an http or https URL", errs.InvalidInput)
+			return fmt.Errorf("%w: --notify-webhook: want an http or https URL", errs.ErrInvalidInput)
 		}
 	}
 	if n.Mail == "" {
 		return nil
 	}
 	if a, err := mail.ParseAddress(n.Mail); err != nil || a.Address != n.Mail {
-		return fmt.Errorf("%w: --notify-mail %q: want a bare address, e.g. ops@example.org", errs.InvalidInput, n.Mail)
+		return fmt.Errorf("%w: --notify-mail %q: want a bare address, e.g. ops@example.org", errs.ErrInvalidInput, n.Mail)
 	}
 	server, err := siteSMTP(s)
 	switch {
 	case err != nil:
 		return fmt.Errorf("--notify-mail: %w", err)
 	case server.From == "":
-		return fmt.Errorf("%w: --notify-mail needs a sender: set mail.smtp.from or redmine.emission_email in %s", errs.InvalidInput, filepath.Join(s.Dir, site.SettingsFile))
+		return fmt.Errorf("%w: --notify-mail needs a sender: set mail.smtp.from or redmine.emission_email in %s", errs.ErrInvalidInput, filepath.Join(s.Dir, site.SettingsFile))
 	case server.User != "":
 		if err := state.CheckPrivate(server.PasswordFile); err != nil {
 			return fmt.Errorf("mail.smtp.password_file: %w", err)

@@ -223,7 +223,7 @@ func (g *globalOptions) repository(command string) (string, error) {
 	}
 	if !s.Checkout {
 		return "", fmt.Errorf("%w: %s writes into a checkout of stackctl's repository, and the site %s is not one: "+
-			"run it in a checkout, or pass --dir", errs.InvalidInput, command, s.Dir)
+			"run it in a checkout, or pass --dir", errs.ErrInvalidInput, command, s.Dir)
 	}
 	return s.Dir, nil
 }

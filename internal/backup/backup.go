@@ -100,7 +100,7 @@ func backup(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack, o O
 		return Result{}, err
 	}
 	if pers.Database == nil && len(pers.Mounts) == 0 {
-		return Result{}, fmt.Errorf("%w: stack %s keeps no state: there is nothing to back up", errs.InvalidInput, st.Name)
+		return Result{}, fmt.Errorf("%w: stack %s keeps no state: there is nothing to back up", errs.ErrInvalidInput, st.Name)
 	}
 	state, err := r.State.Load(st.Name)
 	if err != nil {
@@ -190,7 +190,7 @@ func finish(ctx context.Context, stackName string, o Options, s Sidecar) (Result
 // directory named as a target URL must exist instead (see offsite.Parse).
 func LocalTarget(dir string) (offsite.Target, error) {
 	if strings.Contains(dir, "://") {
-		return nil, fmt.Errorf("%w: backup directory %s is a URL: name a directory", errs.InvalidInput, dir)
+		return nil, fmt.Errorf("%w: backup directory %s is a URL: name a directory", errs.ErrInvalidInput, dir)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)

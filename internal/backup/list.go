@@ -44,7 +44,7 @@ func List(ctx context.Context, t offsite.Target, stack string) ([]Listed, error)
 		listed[i] = Listed{Name: a.Name, Size: a.Size, Taken: a.Taken}
 		s, err := ReadSidecar(ctx, t, a.Name)
 		switch {
-		case errors.Is(err, errs.NotFound):
+		case errors.Is(err, errs.ErrNotFound):
 		case err != nil && ctx.Err() != nil:
 			return nil, err
 		case err != nil:
@@ -78,7 +78,7 @@ func Prune(ctx context.Context, t offsite.Target, plan retention.Plan, spare str
 		if it.Name == spare {
 			continue
 		}
-		if err := t.Remove(ctx, it.Name); err != nil && !errors.Is(err, errs.NotFound) {
+		if err := t.Remove(ctx, it.Name); err != nil && !errors.Is(err, errs.ErrNotFound) {
 			return removed, err
 		}
 		removed = append(removed, it.Name)

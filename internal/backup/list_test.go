@@ -145,8 +145,8 @@ func listAndPrune(t *testing.T, target offsite.Target, dir string) {
 		t.Fatalf("left %v, want %v", names(left), want)
 	}
 	for _, name := range removed {
-		if _, err := target.ReadSidecar(ctx, name); !errors.Is(err, errs.NotFound) {
-			t.Errorf("the sidecar of removed %s: %v, want errs.NotFound", name, err)
+		if _, err := target.ReadSidecar(ctx, name); !errors.Is(err, errs.ErrNotFound) {
+			t.Errorf("the sidecar of removed %s: %v, want errs.ErrNotFound", name, err)
 		}
 	}
 	if nginx, err := target.List(ctx, "nginx"); err != nil || len(nginx) != 1 {

@@ -26,7 +26,7 @@ func TestLocalTarget(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("directory %v, %v: want it made, 0700: it will hold whole trackers", fi, err)
 	}
-	if _, err := LocalTarget("sftp://backup@host/srv"); !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), "is a URL: name a directory") {
+	if _, err := LocalTarget("sftp://backup@host/srv"); !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "is a URL: name a directory") {
 		t.Errorf("err %v, want InvalidInput: a backup directory is no URL", err)
 	}
 }

@@ -223,7 +223,7 @@ func refuseVolumes(st catalog.Stack, file string, m archive.Manifest, only []str
 	}
 	for _, v := range only {
 		if _, ok := mountOf(pers, v); !ok {
-			return nil, fmt.Errorf("%w: --only %s: stack %s has no such volume: it has %s", errs.InvalidInput, v, st.Name, strings.Join(volumesOf(pers), ", "))
+			return nil, fmt.Errorf("%w: --only %s: stack %s has no such volume: it has %s", errs.ErrInvalidInput, v, st.Name, strings.Join(volumesOf(pers), ", "))
 		}
 		if !held[v] {
 			return nil, fmt.Errorf("%w: --only %s: %s holds no %s: it holds %s", ErrRefused, v, file, v, strings.Join(heldOf(m), ", "))

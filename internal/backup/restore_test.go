@@ -55,7 +55,7 @@ func TestVerify(t *testing.T) {
 		{name: "encrypted, without", content: archiveBytes(t, id.Recipient()), is: archive.ErrEncrypted},
 		{name: "a byte changed", content: damaged, is: archive.ErrDamaged},
 		{name: "cut short", content: good[:len(good)-100], is: archive.ErrDamaged},
-		{name: "no archive", is: errs.NotFound},
+		{name: "no archive", is: errs.ErrNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			target, _ := localTarget(t)
@@ -122,7 +122,7 @@ func TestRefuseVolumes(t *testing.T) {
 			says: file + " holds no redmine-plugins: the restored generation of stack redmine would have an empty redmine-plugins: " +
 				"restore what it holds with --only db-data redmine-files (the rest is copied from the active generation), or restore a whole backup"},
 		{name: "only the database", m: holding("db-data", "redmine-files"), only: []string{"db-data"}, copied: []string{"redmine-files", "redmine-plugins"}},
-		{name: "only a volume the stack lacks", m: holding("db-data"), only: []string{"db"}, is: errs.InvalidInput,
+		{name: "only a volume the stack lacks", m: holding("db-data"), only: []string{"db"}, is: errs.ErrInvalidInput,
 			says: "--only db: stack redmine has no such volume: it has db-data, redmine-files, redmine-plugins"},
 		{name: "only a volume the archive lacks", m: holding("db-data", "redmine-files"), only: []string{"redmine-plugins"}, is: ErrRefused,
 			says: "--only redmine-plugins: " + file + " holds no redmine-plugins: it holds db-data, redmine-files"},

@@ -51,7 +51,7 @@ func newSidecar(m archive.Manifest, c offsite.Committed, encrypted bool) Sidecar
 	return Sidecar{Format: SidecarFormat, Archive: c.Name, Size: c.Size, SHA256: c.SHA256, Encrypted: encrypted, Manifest: &m}
 }
 
-// ReadSidecar reads the sidecar of the archive called name on t; errs.NotFound
+// ReadSidecar reads the sidecar of the archive called name on t; errs.ErrNotFound
 // when it has none.
 func ReadSidecar(ctx context.Context, t offsite.Target, name string) (Sidecar, error) {
 	data, err := t.ReadSidecar(ctx, name)
@@ -84,7 +84,7 @@ func writeSidecar(ctx context.Context, t offsite.Target, s Sidecar) error {
 // before stackctl wrote sidecars gets one that holds the result alone.
 func RecordRestoreTest(ctx context.Context, t offsite.Target, name string, result RestoreTest) error {
 	s, err := ReadSidecar(ctx, t, name)
-	if errors.Is(err, errs.NotFound) {
+	if errors.Is(err, errs.ErrNotFound) {
 		// The archive must exist: a sidecar alone would describe nothing.
 		r, oerr := t.Open(ctx, name)
 		if oerr != nil {

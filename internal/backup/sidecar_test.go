@@ -144,8 +144,8 @@ func TestRecordRestoreTestWithoutSidecar(t *testing.T) {
 	}
 
 	missing := "redmine-20251102T060000Z.tar.zst"
-	if err := RecordRestoreTest(ctx, target, missing, rt); !errors.Is(err, errs.NotFound) {
-		t.Fatalf("recording a test of a missing archive: %v, want errs.NotFound", err)
+	if err := RecordRestoreTest(ctx, target, missing, rt); !errors.Is(err, errs.ErrNotFound) {
+		t.Fatalf("recording a test of a missing archive: %v, want errs.ErrNotFound", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, missing+".json")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a sidecar was written for a missing archive: %v", err)
@@ -157,8 +157,8 @@ func TestReadSidecarRefuses(t *testing.T) {
 	target, _ := localTarget(t)
 	name := "redmine-20261123T060000Z.tar.zst"
 	put(t, target, name, "bytes")
-	if _, err := ReadSidecar(ctx, target, name); !errors.Is(err, errs.NotFound) {
-		t.Fatalf("no sidecar: %v, want errs.NotFound", err)
+	if _, err := ReadSidecar(ctx, target, name); !errors.Is(err, errs.ErrNotFound) {
+		t.Fatalf("no sidecar: %v, want errs.ErrNotFound", err)
 	}
 	for _, tc := range []struct{ name, data, says string }{
 		{"not JSON", "<html>", "is not stackctl's"},

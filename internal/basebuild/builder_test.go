@@ -162,9 +162,9 @@ func TestBuilderFailuresLeaveNoTag(t *testing.T) {
 		wantErr  error
 		imported bool
 	}{
-		{name: "mirror unreachable", mirror: -1, wantErr: errs.Unavailable},
-		{name: "mirror lacks the suite", mirror: http.StatusNotFound, wantErr: errs.Unavailable},
-		{name: "mmdebstrap missing", mirror: http.StatusOK, missing: true, wantErr: errs.Unavailable},
+		{name: "mirror unreachable", mirror: -1, wantErr: errs.ErrUnavailable},
+		{name: "mirror lacks the suite", mirror: http.StatusNotFound, wantErr: errs.ErrUnavailable},
+		{name: "mmdebstrap missing", mirror: http.StatusOK, missing: true, wantErr: errs.ErrUnavailable},
 		{name: "mmdebstrap fails after writing", mirror: http.StatusOK, tool: 1, imported: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -81,7 +81,7 @@ func (bb *Builder) tool() (string, error) {
 	}
 	path, err := exec.LookPath(name)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s is not installed: install it with 'apt-get install mmdebstrap' (scripts/bootstrap does)", errs.Unavailable, filepath.Base(name))
+		return "", fmt.Errorf("%w: %s is not installed: install it with 'apt-get install mmdebstrap' (scripts/bootstrap does)", errs.ErrUnavailable, filepath.Base(name))
 	}
 	return path, nil
 }

@@ -185,7 +185,7 @@ var instanceName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,30}$`)
 // and an image tag.
 func CheckInstance(name string) error {
 	if name != "" && !instanceName.MatchString(name) {
-		return fmt.Errorf("%w: instance %q: give lower-case letters, digits and dashes (at most 31, not starting with a dash), such as team2", errs.InvalidInput, name)
+		return fmt.Errorf("%w: instance %q: give lower-case letters, digits and dashes (at most 31, not starting with a dash), such as team2", errs.ErrInvalidInput, name)
 	}
 	return nil
 }
@@ -286,7 +286,7 @@ func BaseNames() []string { return slices.Sorted(maps.Keys(bases)) }
 func LookupStack(name string) (Stack, error) {
 	s, ok := stacks[name]
 	if !ok {
-		return Stack{}, fmt.Errorf("%w: unknown stack %q: known stacks are %s", errs.InvalidInput, name, strings.Join(StackNames(), ", "))
+		return Stack{}, fmt.Errorf("%w: unknown stack %q: known stacks are %s", errs.ErrInvalidInput, name, strings.Join(StackNames(), ", "))
 	}
 	return s, nil
 }
@@ -295,7 +295,7 @@ func LookupStack(name string) (Stack, error) {
 func LookupBase(name string) (Base, error) {
 	b, ok := bases[name]
 	if !ok {
-		return Base{}, fmt.Errorf("%w: unknown base %q: known bases are %s", errs.InvalidInput, name, strings.Join(BaseNames(), ", "))
+		return Base{}, fmt.Errorf("%w: unknown base %q: known bases are %s", errs.ErrInvalidInput, name, strings.Join(BaseNames(), ", "))
 	}
 	return b, nil
 }

@@ -143,8 +143,8 @@ func TestEnvListen(t *testing.T) {
 		t.Run(tc.listen, func(t *testing.T) {
 			env, err := st.Env(Settings{Profile: ProfileDebian, Listen: tc.listen})
 			if tc.wantErr {
-				if !errors.Is(err, errs.InvalidInput) {
-					t.Fatalf("error = %v, want errs.InvalidInput", err)
+				if !errors.Is(err, errs.ErrInvalidInput) {
+					t.Fatalf("error = %v, want errs.ErrInvalidInput", err)
 				}
 				return
 			}
@@ -168,11 +168,11 @@ func TestEntryURL(t *testing.T) {
 }
 
 func TestLookup(t *testing.T) {
-	if _, err := LookupStack("wordpress"); !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), "nginx") {
-		t.Errorf("LookupStack(wordpress) error = %v, want errs.InvalidInput listing the known stacks", err)
+	if _, err := LookupStack("wordpress"); !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "nginx") {
+		t.Errorf("LookupStack(wordpress) error = %v, want errs.ErrInvalidInput listing the known stacks", err)
 	}
-	if _, err := LookupBase("mysql"); !errors.Is(err, errs.InvalidInput) {
-		t.Errorf("LookupBase(mysql) error = %v, want errs.InvalidInput", err)
+	if _, err := LookupBase("mysql"); !errors.Is(err, errs.ErrInvalidInput) {
+		t.Errorf("LookupBase(mysql) error = %v, want errs.ErrInvalidInput", err)
 	}
 }
 

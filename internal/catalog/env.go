@@ -96,7 +96,7 @@ func (s Stack) Env(set Settings) (map[string]string, error) {
 	}
 	if set.Site.HTTPS {
 		if h, p, err := SplitListen(set.Listen); err == nil && h == host && p == port {
-			return nil, fmt.Errorf("%w: HTTPS and plain HTTP would both be published on %s:%s: set http_listen to another address", errs.InvalidInput, host, port)
+			return nil, fmt.Errorf("%w: HTTPS and plain HTTP would both be published on %s:%s: set http_listen to another address", errs.ErrInvalidInput, host, port)
 		}
 	}
 	env := map[string]string{
@@ -156,10 +156,10 @@ func SplitListen(listen string) (host, port string, err error) {
 	}
 	host, port, err = net.SplitHostPort(listen)
 	if err != nil {
-		return "", "", fmt.Errorf("%w: --listen %q: want HOST:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:80", errs.InvalidInput, listen)
+		return "", "", fmt.Errorf("%w: --listen %q: want HOST:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:80", errs.ErrInvalidInput, listen)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", "", fmt.Errorf("%w: --listen %q: port must be 1-65535", errs.InvalidInput, listen)
+		return "", "", fmt.Errorf("%w: --listen %q: port must be 1-65535", errs.ErrInvalidInput, listen)
 	}
 	if host == "" {
 		host = "0.0.0.0"
@@ -194,7 +194,7 @@ func (s Stack) PublishHTTPS(p *types.Project, listen string) error {
 	g := s.Generations
 	if g == nil || g.TLSDir == "" || g.Edge == "" {
 		return fmt.Errorf("%w: stack %s serves no HTTPS: the site's tls settings apply to the redmine stack; "+
-			"run this one without them (tls.mode: off)", errs.InvalidInput, s.Name)
+			"run this one without them (tls.mode: off)", errs.ErrInvalidInput, s.Name)
 	}
 	host, port, err := SplitListen(listen)
 	if err != nil {

@@ -46,7 +46,7 @@ func TestInstance(t *testing.T) {
 		{"Team2", false}, {"-team", false}, {"team_2", false}, {"team 2", false}, {"a234567890123456789012345678901x", false},
 	} {
 		err := CheckInstance(tc.name)
-		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, errs.InvalidInput)) {
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, errs.ErrInvalidInput)) {
 			t.Errorf("CheckInstance(%q) = %v, want ok %v", tc.name, err, tc.ok)
 		}
 	}

@@ -31,7 +31,7 @@ func ParseProfile(s string) (Profile, error) {
 	case ProfileUpstream, ProfileDebian, ProfileAuto:
 		return p, nil
 	default:
-		return "", fmt.Errorf("%w: unknown base profile %q: use one of %s", errs.InvalidInput, s, joinProfiles())
+		return "", fmt.Errorf("%w: unknown base profile %q: use one of %s", errs.ErrInvalidInput, s, joinProfiles())
 	}
 }
 

@@ -22,8 +22,8 @@ func TestParseProfile(t *testing.T) {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := ParseProfile(tc.in)
 			if tc.wantErr {
-				if !errors.Is(err, errs.InvalidInput) {
-					t.Fatalf("ParseProfile(%q) error = %v, want errs.InvalidInput", tc.in, err)
+				if !errors.Is(err, errs.ErrInvalidInput) {
+					t.Fatalf("ParseProfile(%q) error = %v, want errs.ErrInvalidInput", tc.in, err)
 				}
 				return
 			}

@@ -70,7 +70,7 @@ func LookupRelease(name string) (Release, error) {
 			return r, nil
 		}
 	}
-	return Release{}, fmt.Errorf("%w: unknown release %q: known releases are %s", errs.InvalidInput, name, releaseNames())
+	return Release{}, fmt.Errorf("%w: unknown release %q: known releases are %s", errs.ErrInvalidInput, name, releaseNames())
 }
 
 // ReleaseOf finds the release whose Redmine on profile p is version: its
@@ -85,7 +85,7 @@ func ReleaseOf(p Profile, version string) (Release, error) {
 	for _, r := range releases {
 		known = append(known, r.Version(p))
 	}
-	return Release{}, fmt.Errorf("%w: no release of Redmine %s on the %s profile: known versions are %s", errs.InvalidInput, version, p, strings.Join(known, ", "))
+	return Release{}, fmt.Errorf("%w: no release of Redmine %s on the %s profile: known versions are %s", errs.ErrInvalidInput, version, p, strings.Join(known, ", "))
 }
 
 func releaseNames() string {

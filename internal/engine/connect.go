@@ -41,7 +41,7 @@ func Connect(ctx context.Context, progress io.Writer, tty, debug bool) (*Docker,
 		opts.LogLevel = "debug"
 	}
 	if err := cli.Initialize(opts); err != nil {
-		return nil, fmt.Errorf("%w: setting up the Docker client: %v", errs.Unavailable, err)
+		return nil, fmt.Errorf("%w: setting up the Docker client: %v", errs.ErrUnavailable, err)
 	}
 	if err := Ping(ctx, cli.Client()); err != nil {
 		return nil, err

@@ -18,7 +18,7 @@ func Dial(host string) (client.APIClient, error) {
 	}
 	c, err := client.New(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the engine at %q: %v", errs.InvalidInput, host, err)
+		return nil, fmt.Errorf("%w: the engine at %q: %v", errs.ErrInvalidInput, host, err)
 	}
 	return c, nil
 }

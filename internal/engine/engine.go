@@ -38,13 +38,13 @@ type Engine struct {
 const pullProbeTimeout = 10 * time.Second
 
 // Ping checks that the engine answers, turning a refused or missing socket into
-// errs.Unavailable with the next step for the operator.
+// errs.ErrUnavailable with the next step for the operator.
 func Ping(ctx context.Context, api client.APIClient) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := api.Ping(ctx, client.PingOptions{}); err != nil {
 		return fmt.Errorf("%w: cannot reach the Docker engine at %s: %v: "+
-			"start it (systemctl start docker) or point DOCKER_HOST at a running one", errs.Unavailable, api.DaemonHost(), err)
+			"start it (systemctl start docker) or point DOCKER_HOST at a running one", errs.ErrUnavailable, api.DaemonHost(), err)
 	}
 	return nil
 }
@@ -282,7 +282,7 @@ func (e *Engine) CreateVolume(ctx context.Context, name string, opts, labels map
 	if found, err := e.VolumeExists(ctx, name); err != nil {
 		return err
 	} else if found {
-		return fmt.Errorf("%w: volume %s is already there, and a new one is not written over an old one: remove it if nothing needs it", errs.InvalidInput, name)
+		return fmt.Errorf("%w: volume %s is already there, and a new one is not written over an old one: remove it if nothing needs it", errs.ErrInvalidInput, name)
 	}
 	if _, err := e.API.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Driver: "local", DriverOpts: opts, Labels: labels}); err != nil {
 		return fmt.Errorf("creating volume %s: %w", name, err)
@@ -334,7 +334,7 @@ func (e *Engine) Host(ctx context.Context) (Host, error) {
 
 // SwarmTaskContainer returns the ID of a running container of the swarm
 // service named service (namespace_name) on this engine's node, or
-// errs.NotRunning when no task of it runs here.
+// errs.ErrNotRunning when no task of it runs here.
 func (e *Engine) SwarmTaskContainer(ctx context.Context, service string) (string, error) {
 	res, err := e.API.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.
 		Add("label", "com.docker.swarm.service.name="+service).Add("status", "running")})
@@ -342,7 +342,7 @@ func (e *Engine) SwarmTaskContainer(ctx context.Context, service string) (string
 		return "", fmt.Errorf("listing the containers of swarm service %s: %w", service, err)
 	}
 	if len(res.Items) == 0 {
-		return "", fmt.Errorf("%w: no task of swarm service %s runs on this node", errs.NotRunning, service)
+		return "", fmt.Errorf("%w: no task of swarm service %s runs on this node", errs.ErrNotRunning, service)
 	}
 	return res.Items[0].ID, nil
 }

@@ -77,7 +77,7 @@ func TestPing(t *testing.T) {
 		err := Ping(t.Context(), api)
 		// The operator reads where stackctl looked, why it failed and what to do.
 		for _, want := range []string{"unix:///nonexistent.sock", "connection refused", "systemctl start docker", "DOCKER_HOST"} {
-			wantErr(t, err, want, errs.Unavailable)
+			wantErr(t, err, want, errs.ErrUnavailable)
 		}
 	})
 }
@@ -91,7 +91,7 @@ func TestConnectUnreachable(t *testing.T) {
 	if d != nil {
 		t.Errorf("Connect returned a connection to no engine: %+v", d)
 	}
-	wantErr(t, err, "cannot reach the Docker engine", errs.Unavailable)
+	wantErr(t, err, "cannot reach the Docker engine", errs.ErrUnavailable)
 }
 
 func TestImage(t *testing.T) {
@@ -550,7 +550,7 @@ func TestCreateVolume(t *testing.T) {
 		wantIs      error
 	}{
 		{name: "new", inspectErr: notFound, wantCreated: true},
-		{name: "already there", wantErr: "volume redmine_files is already there", wantIs: errs.InvalidInput},
+		{name: "already there", wantErr: "volume redmine_files is already there", wantIs: errs.ErrInvalidInput},
 		{name: "inspect fails", inspectErr: errEngine, wantErr: "inspecting volume redmine_files"},
 		{name: "create fails", inspectErr: notFound, createErr: errEngine, wantCreated: true, wantErr: "creating volume redmine_files: engine said no"},
 	}
@@ -651,7 +651,7 @@ func TestSwarmTaskContainer(t *testing.T) {
 		wantIs  error
 	}{
 		{name: "running here", items: []container.Summary{{ID: "c1"}, {ID: "c2"}}, want: "c1"},
-		{name: "none here", wantErr: "no task of swarm service redmine_web runs on this node", wantIs: errs.NotRunning},
+		{name: "none here", wantErr: "no task of swarm service redmine_web runs on this node", wantIs: errs.ErrNotRunning},
 		{name: "refused", err: errEngine, wantErr: "listing the containers of swarm service redmine_web: engine said no"},
 	}
 	for _, tt := range tests {

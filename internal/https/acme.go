@@ -49,7 +49,7 @@ func (c Config) issue(ctx context.Context, ch Challenger, logf func(string, ...a
 	cfg.HTTPClient = &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	cl, err := lego.NewClient(cfg)
 	if err != nil {
-		return Bundle{}, fmt.Errorf("%w: ACME directory %s: %v", errs.Unavailable, dir, err)
+		return Bundle{}, fmt.Errorf("%w: ACME directory %s: %v", errs.ErrUnavailable, dir, err)
 	}
 	// The account the key already has, else a new one: agreeing to the CA's
 	// terms is what choosing mode acme means.
@@ -110,7 +110,7 @@ func (c Config) accountKey(logf func(string, ...any)) (crypto.Signer, error) {
 		return parseKey(b, path)
 	}
 	if mine || !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: tls.acme.account_key_file: %v", errs.InvalidInput, err)
+		return nil, fmt.Errorf("%w: tls.acme.account_key_file: %v", errs.ErrInvalidInput, err)
 	}
 	logf("https: making an ACME account key in %s", path)
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -139,10 +139,10 @@ func (a ACME) roots() (*x509.CertPool, error) {
 	}
 	b, err := os.ReadFile(a.CAFile)
 	if err != nil {
-		return nil, fmt.Errorf("%w: tls.acme.ca_file: %v", errs.InvalidInput, err)
+		return nil, fmt.Errorf("%w: tls.acme.ca_file: %v", errs.ErrInvalidInput, err)
 	}
 	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("%w: tls.acme.ca_file %s holds no PEM certificate", errs.InvalidInput, a.CAFile)
+		return nil, fmt.Errorf("%w: tls.acme.ca_file %s holds no PEM certificate", errs.ErrInvalidInput, a.CAFile)
 	}
 	return pool, nil
 }

@@ -50,10 +50,10 @@ func (c Config) Certificate(ctx context.Context, ch Challenger, force bool, logf
 		return b, false, err
 	case ModeSelfSigned, ModeACME:
 	default:
-		return Bundle{}, false, fmt.Errorf("%w: tls.mode %q serves no certificate", errs.InvalidInput, c.Mode)
+		return Bundle{}, false, fmt.Errorf("%w: tls.mode %q serves no certificate", errs.ErrInvalidInput, c.Mode)
 	}
 	if len(c.Names) == 0 {
-		return Bundle{}, false, fmt.Errorf("%w: tls.mode %s needs a host name: set url (https://HOST) or tls.names", errs.InvalidInput, c.Mode)
+		return Bundle{}, false, fmt.Errorf("%w: tls.mode %s needs a host name: set url (https://HOST) or tls.names", errs.ErrInvalidInput, c.Mode)
 	}
 	kept, err := c.stored(now)
 	switch {
@@ -92,11 +92,11 @@ func (c Config) Certificate(ctx context.Context, ch Challenger, force bool, logf
 func (c Config) Files(now time.Time) (Bundle, error) {
 	cert, err := os.ReadFile(c.CertificateFile)
 	if err != nil {
-		return Bundle{}, fmt.Errorf("%w: tls.certificate_file: %v", errs.InvalidInput, err)
+		return Bundle{}, fmt.Errorf("%w: tls.certificate_file: %v", errs.ErrInvalidInput, err)
 	}
 	key, err := state.ReadPrivate(c.KeyFile)
 	if err != nil {
-		return Bundle{}, fmt.Errorf("%w: tls.key_file: %v", errs.InvalidInput, err)
+		return Bundle{}, fmt.Errorf("%w: tls.key_file: %v", errs.ErrInvalidInput, err)
 	}
 	roots, err := x509.SystemCertPool()
 	if err != nil {

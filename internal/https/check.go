@@ -55,7 +55,7 @@ func Check(certPEM, keyPEM []byte, certWhat, keyWhat string, names []string, roo
 		}
 	}
 	if len(ps) > 0 {
-		return Bundle{}, fmt.Errorf("%w: tls.mode files: %s", errs.InvalidInput, strings.Join(ps, "; "))
+		return Bundle{}, fmt.Errorf("%w: tls.mode files: %s", errs.ErrInvalidInput, strings.Join(ps, "; "))
 	}
 	return Bundle{ChainPEM: encodeCerts(certs), KeyPEM: keyPEM, Leaf: leaf, Issuers: issuers}, nil
 }
@@ -102,7 +102,7 @@ func parseKey(b []byte, what string) (crypto.Signer, error) {
 		var blk *pem.Block
 		blk, b = pem.Decode(b)
 		if blk == nil {
-			return nil, fmt.Errorf("%w: %s holds no PEM private key", errs.InvalidInput, what)
+			return nil, fmt.Errorf("%w: %s holds no PEM private key", errs.ErrInvalidInput, what)
 		}
 		if !strings.HasSuffix(blk.Type, "PRIVATE KEY") {
 			continue
@@ -118,11 +118,11 @@ func parseKey(b []byte, what string) (crypto.Signer, error) {
 			k, err = x509.ParsePKCS8PrivateKey(blk.Bytes)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", errs.InvalidInput, what, err)
+			return nil, fmt.Errorf("%w: %s: %v", errs.ErrInvalidInput, what, err)
 		}
 		s, ok := k.(crypto.Signer)
 		if !ok {
-			return nil, fmt.Errorf("%w: %s: %T is not a signing key", errs.InvalidInput, what, k)
+			return nil, fmt.Errorf("%w: %s: %T is not a signing key", errs.ErrInvalidInput, what, k)
 		}
 		return s, nil
 	}

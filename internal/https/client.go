@@ -51,7 +51,7 @@ func (c Config) servedChain() ([]byte, string, error) {
 	if c.Mode == ModeFiles {
 		b, err := os.ReadFile(c.CertificateFile)
 		if err != nil {
-			return nil, "", fmt.Errorf("%w: tls.certificate_file: %v", errs.InvalidInput, err)
+			return nil, "", fmt.Errorf("%w: tls.certificate_file: %v", errs.ErrInvalidInput, err)
 		}
 		return b, c.CertificateFile, nil
 	}
@@ -59,7 +59,7 @@ func (c Config) servedChain() ([]byte, string, error) {
 	b, err := state.ReadPrivate(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, "", fmt.Errorf("%w: no certificate of tls.mode %s in %s: nginx serves no HTTPS in this mode yet: run 'stackctl up redmine'",
-			errs.NotRunning, c.Mode, c.Dir)
+			errs.ErrNotRunning, c.Mode, c.Dir)
 	}
 	return b, path, err
 }

@@ -75,7 +75,7 @@ func TestClientTLS(t *testing.T) {
 	})
 	t.Run("none kept", func(t *testing.T) {
 		c := Config{Mode: ModeSelfSigned, Names: names, Dir: t.TempDir()}
-		if _, err := c.ClientTLS(); !errors.Is(err, errs.NotRunning) {
+		if _, err := c.ClientTLS(); !errors.Is(err, errs.ErrNotRunning) {
 			t.Errorf("no certificate kept: %v, want not running (run up)", err)
 		}
 	})

@@ -105,12 +105,12 @@ func parseCerts(b []byte, what string) ([]*x509.Certificate, error) {
 		}
 		c, err := x509.ParseCertificate(blk.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: certificate %d: %v", errs.InvalidInput, what, len(out)+1, err)
+			return nil, fmt.Errorf("%w: %s: certificate %d: %v", errs.ErrInvalidInput, what, len(out)+1, err)
 		}
 		out = append(out, c)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: %s holds no PEM certificate", errs.InvalidInput, what)
+		return nil, fmt.Errorf("%w: %s holds no PEM certificate", errs.ErrInvalidInput, what)
 	}
 	return out, nil
 }

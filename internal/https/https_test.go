@@ -130,7 +130,7 @@ func TestCheck(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error saying %q", err, tc.want)
 			}
-			if !errors.Is(err, errs.InvalidInput) {
+			if !errors.Is(err, errs.ErrInvalidInput) {
 				t.Errorf("%v is not invalid input (exit 2)", err)
 			}
 		})

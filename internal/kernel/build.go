@@ -81,7 +81,7 @@ func Build(ctx context.Context, e Builder, dir, image string, o Options) (Result
 // contextTar is the build context: the files of dir, as a tar stream.
 func contextTar(dir string) (io.Reader, error) {
 	if _, err := os.Stat(filepath.Join(dir, "Dockerfile")); err != nil {
-		return nil, fmt.Errorf("%w: %v: is --root a stackctl project?", errs.NotFound, err)
+		return nil, fmt.Errorf("%w: %v: is --root a stackctl project?", errs.ErrNotFound, err)
 	}
 	pr, pw := io.Pipe()
 	go func() {

@@ -174,9 +174,9 @@ func TestBuildFails(t *testing.T) {
 		is       error
 		want     string
 	}{
-		{name: "no Dockerfile", noDocker: true, f: &fakeBuilder{}, is: errs.NotFound, want: "is --root a stackctl project?"},
+		{name: "no Dockerfile", noDocker: true, f: &fakeBuilder{}, is: errs.ErrNotFound, want: "is --root a stackctl project?"},
 		{name: "build fails", f: &fakeBuilder{buildErr: errors.New("apt-get exited with 100")}, want: "apt-get exited with 100"},
-		{name: "no /out/bzImage", f: &fakeBuilder{tarErr: errs.NotFound}, is: errs.NotFound, want: "reading /out/bzImage from stackctl/kernel:debian"},
+		{name: "no /out/bzImage", f: &fakeBuilder{tarErr: errs.ErrNotFound}, is: errs.ErrNotFound, want: "reading /out/bzImage from stackctl/kernel:debian"},
 		{name: "no regular file", f: &fakeBuilder{out: tarOf(t, member{name: "bzImage/", kind: tar.TypeDir}, member{name: "bzImage", kind: tar.TypeSymlink})},
 			want: "the image holds no kernel image"},
 		// Cut mid-file, as a connection that drops: the copy must not stand.

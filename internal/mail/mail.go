@@ -32,13 +32,13 @@ var ErrRefused = errors.New("test mail not sent")
 // the server's own message.
 func Test(ctx context.Context, s Stack, e Exec, st catalog.Stack, smtp *catalog.SMTP, address string) (string, error) {
 	if st.MailTest == nil {
-		return "", fmt.Errorf("%w: stack %s sends no mail", errs.InvalidInput, st.Name)
+		return "", fmt.Errorf("%w: stack %s sends no mail", errs.ErrInvalidInput, st.Name)
 	}
 	if a, err := mail.ParseAddress(address); err != nil || a.Address != address {
-		return "", fmt.Errorf("%w: %q is not an email address: give a bare one, e.g. admin@example.org", errs.InvalidInput, address)
+		return "", fmt.Errorf("%w: %q is not an email address: give a bare one, e.g. admin@example.org", errs.ErrInvalidInput, address)
 	}
 	if smtp == nil {
-		return "", fmt.Errorf("%w: the site's settings have no mail.smtp: add the SMTP server there (see 'stackctl init' or docs/mail.md), then run 'stackctl up %s'", errs.InvalidInput, st.Name)
+		return "", fmt.Errorf("%w: the site's settings have no mail.smtp: add the SMTP server there (see 'stackctl init' or docs/mail.md), then run 'stackctl up %s'", errs.ErrInvalidInput, st.Name)
 	}
 	id, err := s.Container(ctx, st, st.MailTest.Service)
 	if err != nil {

@@ -95,8 +95,8 @@ func TestRefusesBeforeSending(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, e := &fakeStack{}, &fakeExec{}
 			_, err := Test(context.Background(), s, e, tc.st, tc.smtp, tc.address)
-			if !errors.Is(err, errs.InvalidInput) {
-				t.Fatalf("err = %v, want errs.InvalidInput", err)
+			if !errors.Is(err, errs.ErrInvalidInput) {
+				t.Fatalf("err = %v, want errs.ErrInvalidInput", err)
 			}
 			if errors.Is(err, ErrRefused) {
 				t.Errorf("a refusal before sending was taken for the server's: %v", err)
@@ -152,7 +152,7 @@ func TestSendFails(t *testing.T) {
 		not       error
 		want      []string
 	}{
-		{name: "not running", stackErr: fmt.Errorf("%w: service redmine of stack redmine is not running", errs.NotRunning), is: errs.NotRunning, not: ErrRefused,
+		{name: "not running", stackErr: fmt.Errorf("%w: service redmine of stack redmine is not running", errs.ErrNotRunning), is: errs.ErrNotRunning, not: ErrRefused,
 			want: []string{"service redmine of stack redmine is not running"}},
 		{name: "server refuses", execErr: errors.New("rails exited with 1: 535 5.7.8 Authentication credentials invalid"), is: ErrRefused,
 			want: []string{"to admin@example.org through mail.example.org:465", "535 5.7.8 Authentication credentials invalid"}},

@@ -83,11 +83,11 @@ func (t *dirTarget) Check(ctx context.Context) error {
 	fi, err := t.fs.stat(t.dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%w: %s: directory %s does not exist: create it (%s) or correct the target", errs.NotFound, t, t.dir, t.fs.mkdir(t.dir))
+		return fmt.Errorf("%w: %s: directory %s does not exist: create it (%s) or correct the target", errs.ErrNotFound, t, t.dir, t.fs.mkdir(t.dir))
 	case err != nil:
 		return t.wrap("reading directory "+t.dir, err)
 	case !fi.IsDir():
-		return fmt.Errorf("%w: %s: %s is not a directory: name a directory for the backups", errs.InvalidInput, t, t.dir)
+		return fmt.Errorf("%w: %s: %s is not a directory: name a directory for the backups", errs.ErrInvalidInput, t, t.dir)
 	}
 	t.ready = true
 	return nil
@@ -299,17 +299,17 @@ func exists(t Target, name string) error {
 }
 
 func noArchive(t Target, name string) error {
-	return fmt.Errorf("%w: %s: no archive %s: check the name against the target's list of archives", errs.NotFound, t, name)
+	return fmt.Errorf("%w: %s: no archive %s: check the name against the target's list of archives", errs.ErrNotFound, t, name)
 }
 
 func noSidecar(t Target, name string) error {
-	return fmt.Errorf("%w: %s: archive %s has no sidecar", errs.NotFound, t, name)
+	return fmt.Errorf("%w: %s: archive %s has no sidecar", errs.ErrNotFound, t, name)
 }
 
 // checkSidecar begins the writing of a sidecar.
 func checkSidecar(ctx context.Context, t Target, name string, data []byte) error {
 	if len(data) > maxSidecar {
-		return fmt.Errorf("%w: %s: sidecar of %s: %d bytes, more than the %d a sidecar may hold", errs.InvalidInput, t, name, len(data), maxSidecar)
+		return fmt.Errorf("%w: %s: sidecar of %s: %d bytes, more than the %d a sidecar may hold", errs.ErrInvalidInput, t, name, len(data), maxSidecar)
 	}
 	_, err := begin(ctx, t, name)
 	return err

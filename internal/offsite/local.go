@@ -15,7 +15,7 @@ import (
 func newLocal(raw string) (Target, error) {
 	dir, err := filepath.Abs(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: backup directory %s: %v", errs.InvalidInput, raw, err)
+		return nil, fmt.Errorf("%w: backup directory %s: %v", errs.ErrInvalidInput, raw, err)
 	}
 	return &dirTarget{url: dir, dir: dir, fs: localFS{}}, nil
 }

@@ -34,23 +34,23 @@ type Location struct {
 // It reads no file and connects to nothing.
 func ParseLocation(raw string) (Location, error) {
 	if raw == "" {
-		return Location{}, fmt.Errorf("%w: no archive given: pass a file, or an archive's sftp:// or s3:// URL", errs.InvalidInput)
+		return Location{}, fmt.Errorf("%w: no archive given: pass a file, or an archive's sftp:// or s3:// URL", errs.ErrInvalidInput)
 	}
 	if !strings.Contains(raw, "://") {
 		file, err := filepath.Abs(raw)
 		if err != nil {
-			return Location{}, fmt.Errorf("%w: archive %s: %v", errs.InvalidInput, raw, err)
+			return Location{}, fmt.Errorf("%w: archive %s: %v", errs.ErrInvalidInput, raw, err)
 		}
 		return Location{Name: filepath.Base(file), file: file}, nil
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return Location{}, fmt.Errorf("%w: archive %s: %v: write it as sftp://user@host/path/ARCHIVE or s3://bucket/prefix/ARCHIVE", errs.InvalidInput, redact(raw), err)
+		return Location{}, fmt.Errorf("%w: archive %s: %v: write it as sftp://user@host/path/ARCHIVE or s3://bucket/prefix/ARCHIVE", errs.ErrInvalidInput, redact(raw), err)
 	}
 	name := path.Base(u.Path)
 	if _, _, ok := archive.ParseFileName(name); !ok {
 		return Location{}, fmt.Errorf("%w: %s does not end in an archive's name (<stack>-<UTC time>%s[.age]): add the name 'stackctl backups --to URL' lists",
-			errs.InvalidInput, redact(raw), archive.Suffix)
+			errs.ErrInvalidInput, redact(raw), archive.Suffix)
 	}
 	u.Path, u.RawPath = path.Dir(u.Path), ""
 	t, err := Parse(u.String())
@@ -101,14 +101,14 @@ func (l Location) Check(ctx context.Context) error {
 	return l.Target.Check(ctx)
 }
 
-// Open reads the archive; errs.NotFound when there is none.
+// Open reads the archive; errs.ErrNotFound when there is none.
 func (l Location) Open(ctx context.Context) (Reader, error) {
 	if l.Target != nil {
 		return l.Target.Open(ctx, l.Name)
 	}
 	f, err := os.Open(l.file)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errs.NotFound, err)
+		return nil, fmt.Errorf("%w: %v", errs.ErrNotFound, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {

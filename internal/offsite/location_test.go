@@ -81,8 +81,8 @@ func TestParseLocationRefuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseLocation(tc.raw)
-			if !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), tc.says) {
-				t.Fatalf("ParseLocation(%q) = %v, want errs.InvalidInput saying %q", tc.raw, err, tc.says)
+			if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("ParseLocation(%q) = %v, want errs.ErrInvalidInput saying %q", tc.raw, err, tc.says)
 			}
 			if tc.secret != "" && strings.Contains(err.Error(), tc.secret) {
 				t.Errorf("message %q shows the secret", err)
@@ -115,8 +115,8 @@ func TestLocalLocation(t *testing.T) {
 		t.Fatalf("read %q, size %d", data, r.Size())
 	}
 	missing, _ := ParseLocation(file + ".missing")
-	if _, err := missing.Open(ctx); !errors.Is(err, errs.NotFound) {
-		t.Fatalf("opening a missing file: %v, want errs.NotFound", err)
+	if _, err := missing.Open(ctx); !errors.Is(err, errs.ErrNotFound) {
+		t.Fatalf("opening a missing file: %v, want errs.ErrNotFound", err)
 	}
 }
 

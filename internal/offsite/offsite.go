@@ -18,8 +18,8 @@ import (
 )
 
 // Sentinel errors of this package; the others a target returns wrap
-// errs.InvalidInput (a URL that cannot be used), errs.NotFound (a missing
-// directory, bucket or archive) or errs.Unavailable (a server that does not
+// errs.ErrInvalidInput (a URL that cannot be used), errs.ErrNotFound (a missing
+// directory, bucket or archive) or errs.ErrUnavailable (a server that does not
 // answer). Every message names the target by its URL and says what to do.
 var (
 	// ErrAuth: the target refused the credentials, or there are none to offer.
@@ -44,14 +44,14 @@ type Target interface {
 	// ctx bounds the whole upload: once it is done, Write fails and Commit refuses.
 	// It also sweeps the stack's uploads idle for longer than DefaultIdle.
 	Create(ctx context.Context, name string) (Upload, error)
-	// Open reads the archive called name; errs.NotFound when there is none.
+	// Open reads the archive called name; errs.ErrNotFound when there is none.
 	Open(ctx context.Context, name string) (Reader, error)
 	// List is the stack's archives, oldest first; never an upload in progress.
 	List(ctx context.Context, stack string) ([]Archive, error)
 	// Remove removes the archive called name and its sidecar.
 	Remove(ctx context.Context, name string) error
 	// ReadSidecar reads the small file kept beside the archive called name
-	// (errs.NotFound when there is none); WriteSidecar replaces it at once, so
+	// (errs.ErrNotFound when there is none); WriteSidecar replaces it at once, so
 	// that a reader sees the old content or the new, never part of it.
 	ReadSidecar(ctx context.Context, name string) ([]byte, error)
 	WriteSidecar(ctx context.Context, name string, data []byte) error
@@ -136,7 +136,7 @@ func Parse(raw string) (Target, error) {
 	scheme, _, found := strings.Cut(raw, "://")
 	switch {
 	case raw == "":
-		return nil, fmt.Errorf("%w: no backup target given: pass a directory, sftp://user@host/path or s3://bucket/prefix", errs.InvalidInput)
+		return nil, fmt.Errorf("%w: no backup target given: pass a directory, sftp://user@host/path or s3://bucket/prefix", errs.ErrInvalidInput)
 	case !found:
 		return newLocal(raw)
 	case scheme == "sftp":
@@ -144,7 +144,7 @@ func Parse(raw string) (Target, error) {
 	case scheme == "s3":
 		return parseS3(raw)
 	}
-	return nil, fmt.Errorf("%w: backup target %q: unknown scheme %q: use a directory, sftp://user@host/path or s3://bucket/prefix", errs.InvalidInput, redact(raw), scheme)
+	return nil, fmt.Errorf("%w: backup target %q: unknown scheme %q: use a directory, sftp://user@host/path or s3://bucket/prefix", errs.ErrInvalidInput, redact(raw), scheme)
 }
 
 // options reads a URL's query parameters, refusing any not in known: a misspelt
@@ -153,10 +153,10 @@ func options(target string, query map[string][]string, known ...string) (map[str
 	opts := map[string]string{}
 	for k, v := range query {
 		if !slices.Contains(known, k) {
-			return nil, fmt.Errorf("%w: %s: unknown option %q: the options are %s", errs.InvalidInput, target, k, strings.Join(known, ", "))
+			return nil, fmt.Errorf("%w: %s: unknown option %q: the options are %s", errs.ErrInvalidInput, target, k, strings.Join(known, ", "))
 		}
 		if len(v) != 1 {
-			return nil, fmt.Errorf("%w: %s: option %q given %d times: give it once", errs.InvalidInput, target, k, len(v))
+			return nil, fmt.Errorf("%w: %s: option %q given %d times: give it once", errs.ErrInvalidInput, target, k, len(v))
 		}
 		opts[k] = v[0]
 	}
@@ -179,7 +179,7 @@ func redact(raw string) string {
 func checkName(t Target, name string) (stack string, err error) {
 	stack, _, ok := archive.ParseFileName(name)
 	if !ok || path.Base(name) != name || strings.HasPrefix(name, ".") {
-		return "", fmt.Errorf("%w: %s: %q is not a backup archive's name (<stack>-<UTC time>%s[.age])", errs.InvalidInput, t, name, archive.Suffix)
+		return "", fmt.Errorf("%w: %s: %q is not a backup archive's name (<stack>-<UTC time>%s[.age])", errs.ErrInvalidInput, t, name, archive.Suffix)
 	}
 	return stack, nil
 }

@@ -62,8 +62,8 @@ func TestParseRefuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse(tc.raw)
-			if !errors.Is(err, errs.InvalidInput) {
-				t.Fatalf("Parse(%q) = %v, want errs.InvalidInput", tc.raw, err)
+			if !errors.Is(err, errs.ErrInvalidInput) {
+				t.Fatalf("Parse(%q) = %v, want errs.ErrInvalidInput", tc.raw, err)
 			}
 			if !strings.Contains(err.Error(), tc.says) {
 				t.Errorf("message %q does not say %q", err, tc.says)

@@ -60,15 +60,15 @@ type s3Target struct {
 func parseS3(raw string) (Target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: backup target %s: %v: write it as s3://bucket/prefix", errs.InvalidInput, redact(raw), err)
+		return nil, fmt.Errorf("%w: backup target %s: %v: write it as s3://bucket/prefix", errs.ErrInvalidInput, redact(raw), err)
 	}
 	prefix := strings.Trim(u.Path, "/")
 	shown := "s3://" + u.Host + "/" + prefix
 	if u.User != nil {
-		return nil, fmt.Errorf("%w: s3://…@%s: the URL holds credentials: stackctl takes none on the command line; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a credentials file with ?credentials-file=FILE", errs.InvalidInput, u.Host)
+		return nil, fmt.Errorf("%w: s3://…@%s: the URL holds credentials: stackctl takes none on the command line; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a credentials file with ?credentials-file=FILE", errs.ErrInvalidInput, u.Host)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("%w: backup target %s: name the bucket: s3://bucket/prefix", errs.InvalidInput, shown)
+		return nil, fmt.Errorf("%w: backup target %s: name the bucket: s3://bucket/prefix", errs.ErrInvalidInput, shown)
 	}
 	opts, err := options(shown, u.Query(), "endpoint", "region", "path-style", "profile", "credentials-file")
 	if err != nil {
@@ -80,16 +80,16 @@ func parseS3(raw string) (Target, error) {
 	}
 	if v, ok := opts["path-style"]; ok {
 		if t.pathStyle, err = strconv.ParseBool(v); err != nil {
-			return nil, fmt.Errorf("%w: %s: path-style=%q: give true or false", errs.InvalidInput, shown, v)
+			return nil, fmt.Errorf("%w: %s: path-style=%q: give true or false", errs.ErrInvalidInput, shown, v)
 		}
 	}
 	if e := t.endpoint; e != "" {
 		eu, err := url.Parse(e)
 		if err != nil || (eu.Scheme != "http" && eu.Scheme != "https") || eu.Host == "" {
-			return nil, fmt.Errorf("%w: %s: endpoint %q is not an http:// or https:// URL", errs.InvalidInput, shown, redact(e))
+			return nil, fmt.Errorf("%w: %s: endpoint %q is not an http:// or https:// URL", errs.ErrInvalidInput, shown, redact(e))
 		}
 		if eu.User != nil {
-			return nil, fmt.Errorf("%w: %s: the endpoint holds credentials: stackctl takes none in a URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a credentials file with ?credentials-file=FILE", errs.InvalidInput, shown)
+			return nil, fmt.Errorf("%w: %s: the endpoint holds credentials: stackctl takes none in a URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a credentials file with ?credentials-file=FILE", errs.ErrInvalidInput, shown)
 		}
 	}
 	return t, nil
@@ -189,12 +189,12 @@ func (t *s3Target) fail(doing string, err error) error {
 		return fmt.Errorf("%s: %s: %w", t, doing, err)
 	case code == "NoSuchBucket":
 		return fmt.Errorf("%w: %s: bucket %s does not exist%s: create it (aws s3 mb s3://%s%s) or correct the URL",
-			errs.NotFound, t, t.bucket, t.at(), t.bucket, t.endpointFlag())
+			errs.ErrNotFound, t, t.bucket, t.at(), t.bucket, t.endpointFlag())
 	case httpStatus == 403 || slices.Contains(refusals, code):
 		return fmt.Errorf("%w: %s: %s: the server refused the credentials (%s): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or the profile, and that they may use bucket %s",
 			ErrAuth, t, doing, t.accessKey(), t.bucket)
 	case errors.As(err, &netErr) && httpStatus == 0:
-		return fmt.Errorf("%w: %s: %s: cannot reach the S3 server%s: %v: check the endpoint and that the server runs", errs.Unavailable, t, doing, t.at(), netErr)
+		return fmt.Errorf("%w: %s: %s: cannot reach the S3 server%s: %v: check the endpoint and that the server runs", errs.ErrUnavailable, t, doing, t.at(), netErr)
 	}
 	return fmt.Errorf("%s: %s: %w", t, doing, err)
 }

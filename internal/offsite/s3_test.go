@@ -40,7 +40,7 @@ func TestS3Credentials(t *testing.T) {
 		{name: "unknown access key", env: map[string]string{"AWS_ACCESS_KEY_ID": "AKIAUNKNOWN"}, want: ErrAuth, says: "refused the credentials"},
 		{name: "no credentials", env: map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, want: ErrAuth, says: "no S3 credentials"},
 		{name: "profile missing from the credentials file", opts: map[string]string{"credentials-file": creds, "profile": "other"}, want: ErrAuth, says: "credentials file " + creds},
-		{name: "missing bucket", bucket: "no-such-bucket", want: errs.NotFound, says: "bucket no-such-bucket does not exist at " + srv.Endpoint},
+		{name: "missing bucket", bucket: "no-such-bucket", want: errs.ErrNotFound, says: "bucket no-such-bucket does not exist at " + srv.Endpoint},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
@@ -51,7 +51,7 @@ func TestS3Credentials(t *testing.T) {
 	}
 	t.Run("nothing listens", func(t *testing.T) {
 		endpoint := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(offsitetest.FreePort(t)))
-		checkTarget(t, s3URL(srv, "", endpoint, nil), errs.Unavailable, "cannot reach the S3 server at "+endpoint)
+		checkTarget(t, s3URL(srv, "", endpoint, nil), errs.ErrUnavailable, "cannot reach the S3 server at "+endpoint)
 	})
 }
 

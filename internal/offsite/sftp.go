@@ -53,24 +53,24 @@ const (
 func parseSFTP(raw string) (Target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: backup target %s: %v: write it as sftp://user@host[:port]/path", errs.InvalidInput, redact(raw), err)
+		return nil, fmt.Errorf("%w: backup target %s: %v: write it as sftp://user@host[:port]/path", errs.ErrInvalidInput, redact(raw), err)
 	}
 	shown := "sftp://" + u.Host + u.EscapedPath()
 	if u.User != nil {
 		shown = "sftp://" + u.User.Username() + "@" + u.Host + u.EscapedPath()
 	}
 	if _, has := u.User.Password(); has {
-		return nil, fmt.Errorf("%w: %s: the URL holds a password: stackctl takes none on the command line; authenticate with a key (?identity=FILE)", errs.InvalidInput, shown)
+		return nil, fmt.Errorf("%w: %s: the URL holds a password: stackctl takes none on the command line; authenticate with a key (?identity=FILE)", errs.ErrInvalidInput, shown)
 	}
 	if u.User == nil || u.User.Username() == "" || u.Hostname() == "" {
-		return nil, fmt.Errorf("%w: backup target %s: name the user and the host: sftp://user@host[:port]/path", errs.InvalidInput, shown)
+		return nil, fmt.Errorf("%w: backup target %s: name the user and the host: sftp://user@host[:port]/path", errs.ErrInvalidInput, shown)
 	}
 	opts, err := options(shown, u.Query(), "identity", "known-hosts", "host-key")
 	if err != nil {
 		return nil, err
 	}
 	if pin := opts["host-key"]; pin != "" && !strings.HasPrefix(pin, "SHA256:") {
-		return nil, fmt.Errorf("%w: %s: host-key %q is not a SHA256 fingerprint: give it as ssh-keygen -lf prints it, SHA256:…", errs.InvalidInput, shown, pin)
+		return nil, fmt.Errorf("%w: %s: host-key %q is not a SHA256 fingerprint: give it as ssh-keygen -lf prints it, SHA256:…", errs.ErrInvalidInput, shown, pin)
 	}
 	port := u.Port()
 	if port == "" {
@@ -120,7 +120,7 @@ func (s *sftpFS) sftp(ctx context.Context) (*sftp.Client, error) {
 	client, err := sftp.NewClient(conn, sftp.UseConcurrentWrites(true), sftp.MaxConcurrentRequestsPerFile(sftpInflight))
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("%w: %s: the server offers no SFTP: %v: enable its sftp subsystem (Subsystem sftp internal-sftp in sshd_config)", errs.Unavailable, s.url, err)
+		return nil, fmt.Errorf("%w: %s: the server offers no SFTP: %v: enable its sftp subsystem (Subsystem sftp internal-sftp in sshd_config)", errs.ErrUnavailable, s.url, err)
 	}
 	s.conn, s.client, s.dead = conn, client, make(chan struct{})
 	go s.watch(conn, s.dead)
@@ -222,7 +222,7 @@ func (s *sftpFS) handshake(ctx context.Context, signers []ssh.Signer, trust host
 	d := net.Dialer{Timeout: dialTimeout}
 	raw, err := d.DialContext(ctx, "tcp", s.addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: cannot reach %s: %v: check the host and port, and that its SSH server runs", errs.Unavailable, s.url, s.addr, err)
+		return nil, fmt.Errorf("%w: %s: cannot reach %s: %v: check the host and port, and that its SSH server runs", errs.ErrUnavailable, s.url, s.addr, err)
 	}
 	// The handshake takes no context: a deadline and the context's end bound it.
 	raw.SetDeadline(time.Now().Add(dialTimeout))
@@ -247,7 +247,7 @@ func (s *sftpFS) handshake(ctx context.Context, signers []ssh.Signer, trust host
 			return nil, fmt.Errorf("%w: %s: %s refused the key %s for %s: add its public key to the server's authorized_keys (ssh-copy-id -i %s -p %s %s@%s), or name another with ?identity=FILE",
 				ErrAuth, s.url, s.addr, s.keyNames(), s.user, s.keyNames(), port(s.addr), s.user, host(s.addr))
 		}
-		return nil, fmt.Errorf("%w: %s: SSH handshake with %s failed: %v: check that an SSH server listens there", errs.Unavailable, s.url, s.addr, err)
+		return nil, fmt.Errorf("%w: %s: SSH handshake with %s failed: %v: check that an SSH server listens there", errs.ErrUnavailable, s.url, s.addr, err)
 	}
 	raw.SetDeadline(time.Time{})
 	return ssh.NewClient(c, chans, reqs), nil

@@ -66,7 +66,7 @@ func TestSFTPTrust(t *testing.T) {
 		{name: "host key changed", opts: map[string]string{"known-hosts": file("changed", srv.KnownHostsLine(otherKey)+"\n")}, want: ErrHostKey, says: "holds another for it"},
 		{name: "no known_hosts file", opts: map[string]string{"known-hosts": filepath.Join(dir, "none")}, want: ErrHostKey, says: "no known_hosts file"},
 		{name: "pin does not match", opts: map[string]string{"known-hosts": "", "host-key": ssh.FingerprintSHA256(otherKey)}, want: ErrHostKey, says: "not the pinned"},
-		{name: "missing directory", path: filepath.Join(srv.Dir, "missing"), want: errs.NotFound, says: "does not exist: create it (ssh -p"},
+		{name: "missing directory", path: filepath.Join(srv.Dir, "missing"), want: errs.ErrNotFound, says: "does not exist: create it (ssh -p"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.home != "" {
@@ -88,7 +88,7 @@ func TestSFTPTrust(t *testing.T) {
 	t.Run("nothing listens", func(t *testing.T) {
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(offsitetest.FreePort(t)))
 		q := url.Values{"identity": {srv.Identity}, "known-hosts": {srv.KnownHosts}}
-		checkTarget(t, "sftp://"+srv.User+"@"+addr+srv.Dir+"?"+q.Encode(), errs.Unavailable, "cannot reach")
+		checkTarget(t, "sftp://"+srv.User+"@"+addr+srv.Dir+"?"+q.Encode(), errs.ErrUnavailable, "cannot reach")
 	})
 }
 

@@ -158,8 +158,8 @@ func roundTrip(t *testing.T, srv server) {
 		t.Fatal(err)
 	}
 
-	if _, err := target.ReadSidecar(ctx, redmineArchive); !errors.Is(err, errs.NotFound) {
-		t.Fatalf("ReadSidecar before any = %v, want errs.NotFound", err)
+	if _, err := target.ReadSidecar(ctx, redmineArchive); !errors.Is(err, errs.ErrNotFound) {
+		t.Fatalf("ReadSidecar before any = %v, want errs.ErrNotFound", err)
 	}
 	for _, v := range []string{`{"restore":"pending"}`, `{"restore":"passed"}`} {
 		if err := target.WriteSidecar(ctx, redmineArchive, []byte(v)); err != nil {
@@ -180,11 +180,11 @@ func roundTrip(t *testing.T, srv server) {
 	if list, err := target.List(ctx, "redmine"); err != nil || len(list) > 0 {
 		t.Fatalf("List after Remove = %v, %v", list, err)
 	}
-	if _, err := target.Open(ctx, redmineArchive); !errors.Is(err, errs.NotFound) {
-		t.Fatalf("Open after Remove = %v, want errs.NotFound", err)
+	if _, err := target.Open(ctx, redmineArchive); !errors.Is(err, errs.ErrNotFound) {
+		t.Fatalf("Open after Remove = %v, want errs.ErrNotFound", err)
 	}
-	if err := target.Remove(ctx, redmineArchive); !errors.Is(err, errs.NotFound) {
-		t.Fatalf("Remove after Remove = %v, want errs.NotFound", err)
+	if err := target.Remove(ctx, redmineArchive); !errors.Is(err, errs.ErrNotFound) {
+		t.Fatalf("Remove after Remove = %v, want errs.ErrNotFound", err)
 	}
 	expectHeld(t, srv, "round-trip", other)
 }
@@ -408,8 +408,8 @@ func expectNoArchive(t *testing.T, target Target, name string) {
 	if list, err := target.List(context.Background(), "redmine"); err != nil || len(list) > 0 {
 		t.Fatalf("List = %v, %v; want nothing", list, err)
 	}
-	if _, err := target.Open(context.Background(), name); !errors.Is(err, errs.NotFound) {
-		t.Fatalf("Open = %v, want errs.NotFound", err)
+	if _, err := target.Open(context.Background(), name); !errors.Is(err, errs.ErrNotFound) {
+		t.Fatalf("Open = %v, want errs.ErrNotFound", err)
 	}
 }
 

@@ -30,14 +30,14 @@ type Target struct {
 func ParseTarget(s string) (Target, error) {
 	ref, err := reference.ParseNormalizedNamed(s)
 	if err != nil {
-		return Target{}, fmt.Errorf("%w: --to %q: %v: give REGISTRY/REPOSITORY:TAG, such as registry.example.com/team/redmine:6.0", errs.InvalidInput, s, err)
+		return Target{}, fmt.Errorf("%w: --to %q: %v: give REGISTRY/REPOSITORY:TAG, such as registry.example.com/team/redmine:6.0", errs.ErrInvalidInput, s, err)
 	}
 	if _, ok := ref.(reference.Digested); ok {
-		return Target{}, fmt.Errorf("%w: --to %q: a digest names what a registry holds, not where to push: give a tag", errs.InvalidInput, s)
+		return Target{}, fmt.Errorf("%w: --to %q: a digest names what a registry holds, not where to push: give a tag", errs.ErrInvalidInput, s)
 	}
 	tagged, ok := ref.(reference.NamedTagged)
 	if !ok {
-		return Target{}, fmt.Errorf("%w: --to %q has no tag: give one, such as %s:6.0", errs.InvalidInput, s, reference.FamiliarString(ref))
+		return Target{}, fmt.Errorf("%w: --to %q has no tag: give one, such as %s:6.0", errs.ErrInvalidInput, s, reference.FamiliarString(ref))
 	}
 	return Target{Named: tagged}, nil
 }
@@ -121,7 +121,7 @@ func (p Pusher) explain(t Target, err error) error {
 	case strings.Contains(lower, "connection refused"), strings.Contains(lower, "no such host"),
 		strings.Contains(lower, "i/o timeout"), strings.Contains(lower, "dial tcp"), strings.Contains(lower, "tls handshake"),
 		strings.Contains(lower, "server gave http response to https client"):
-		return fmt.Errorf("%w: registry %s cannot be reached from the Docker engine: %s", errs.Unavailable, t.Registry(), msg)
+		return fmt.Errorf("%w: registry %s cannot be reached from the Docker engine: %s", errs.ErrUnavailable, t.Registry(), msg)
 	}
 	return fmt.Errorf("pushing %s: %w", t, err)
 }

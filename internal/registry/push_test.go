@@ -45,8 +45,8 @@ func TestParseTarget(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseTarget(tc.in)
 			if tc.want != "" {
-				if !errors.Is(err, errs.InvalidInput) {
-					t.Fatalf("err = %v, want errs.InvalidInput", err)
+				if !errors.Is(err, errs.ErrInvalidInput) {
+					t.Fatalf("err = %v, want errs.ErrInvalidInput", err)
 				}
 				if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "--to") {
 					t.Errorf("err = %q, want it to name --to and say %q", err, tc.want)
@@ -232,14 +232,14 @@ func TestPushFails(t *testing.T) {
 			api: &fakeAPI{stream: messages(pushing, `{"errorDetail":{"message":"denied: requested access to the resource is denied"},"error":"denied: requested access to the resource is denied"}`)},
 			is:  ErrAuth, pushed: true, want: []string{"denied: requested access to the resource is denied", "lack push access"}},
 		{name: "registry down", api: &fakeAPI{pushErr: errors.New("Get \"https://registry.example.com/v2/\": dial tcp 192.0.2.1:443: connect: connection refused")},
-			is: errs.Unavailable, not: []error{ErrAuth}, pushed: true, want: []string{"registry registry.example.com cannot be reached from the Docker engine", "connection refused"}},
+			is: errs.ErrUnavailable, not: []error{ErrAuth}, pushed: true, want: []string{"registry registry.example.com cannot be reached from the Docker engine", "connection refused"}},
 		{name: "plain http registry", api: &fakeAPI{stream: messages(`{"errorDetail":{"message":"http: server gave HTTP response to HTTPS client"}}`)},
-			is: errs.Unavailable, pushed: true, want: []string{"cannot be reached"}},
+			is: errs.ErrUnavailable, pushed: true, want: []string{"cannot be reached"}},
 		{name: "other failure", api: &fakeAPI{stream: messages(pushing, `{"errorDetail":{"message":"blob upload unknown"}}`)},
-			not: []error{ErrAuth, errs.Unavailable}, pushed: true, want: []string{"pushing registry.example.com/team/redmine:6.0: blob upload unknown"}},
-		{name: "no digest", api: &fakeAPI{stream: messages(pushing)}, not: []error{ErrAuth, errs.Unavailable}, pushed: true,
+			not: []error{ErrAuth, errs.ErrUnavailable}, pushed: true, want: []string{"pushing registry.example.com/team/redmine:6.0: blob upload unknown"}},
+		{name: "no digest", api: &fakeAPI{stream: messages(pushing)}, not: []error{ErrAuth, errs.ErrUnavailable}, pushed: true,
 			want: []string{"pushing registry.example.com/team/redmine:6.0: the engine reported no digest"}},
-		{name: "damaged stream", api: &fakeAPI{stream: "{not json"}, not: []error{ErrAuth, errs.Unavailable}, pushed: true,
+		{name: "damaged stream", api: &fakeAPI{stream: "{not json"}, not: []error{ErrAuth, errs.ErrUnavailable}, pushed: true,
 			want: []string{"pushing registry.example.com/team/redmine:6.0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

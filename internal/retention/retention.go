@@ -139,7 +139,7 @@ func (p Policy) Validate() error {
 		}
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("%w: %s: a retention count is a number of archives, 0 (rule off) or more", errs.InvalidInput, strings.Join(bad, ", "))
+		return fmt.Errorf("%w: %s: a retention count is a number of archives, 0 (rule off) or more", errs.ErrInvalidInput, strings.Join(bad, ", "))
 	}
 	return nil
 }

@@ -334,10 +334,10 @@ func TestValidate(t *testing.T) {
 			}
 			continue
 		}
-		if !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), tc.bad) {
+		if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), tc.bad) {
 			t.Errorf("%+v: %v, want invalid input naming %q", tc.policy, err, tc.bad)
 		}
-		if _, err := Apply(tc.policy, nil); !errors.Is(err, errs.InvalidInput) {
+		if _, err := Apply(tc.policy, nil); !errors.Is(err, errs.ErrInvalidInput) {
 			t.Errorf("Apply with %+v: %v, want invalid input", tc.policy, err)
 		}
 	}

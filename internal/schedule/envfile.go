@@ -35,7 +35,7 @@ func ReadEnvFile(path string) ([]string, error) {
 		k, v, ok := strings.Cut(line, "=")
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if !ok || !envName.MatchString(k) {
-			return nil, fmt.Errorf("%w: %s:%d: want KEY=VALUE", errs.InvalidInput, path, i+1)
+			return nil, fmt.Errorf("%w: %s:%d: want KEY=VALUE", errs.ErrInvalidInput, path, i+1)
 		}
 		if len(v) >= 2 && (v[0] == '\'' || v[0] == '"') && v[len(v)-1] == v[0] {
 			v = v[1 : len(v)-1]
@@ -53,7 +53,7 @@ func writeEnv(w io.Writer, vars [][2]string) error {
 		k, v := kv[0], kv[1]
 		if !plainValue.MatchString(v) {
 			if strings.ContainsAny(v, "'\n\r") {
-				return fmt.Errorf("%w: the value of %s holds a quote or a line break: percent-encode it", errs.InvalidInput, k)
+				return fmt.Errorf("%w: the value of %s holds a quote or a line break: percent-encode it", errs.ErrInvalidInput, k)
 			}
 			v = "'" + v + "'"
 		}

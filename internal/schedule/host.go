@@ -57,7 +57,7 @@ func (h Host) systemctl(ctx context.Context, args ...string) error {
 	}
 	out, err := exec.CommandContext(ctx, "systemctl", args...).CombinedOutput()
 	if errors.Is(err, exec.ErrNotFound) {
-		return fmt.Errorf("%w: systemd runs, but there is no systemctl to run: %v", errs.Unavailable, err)
+		return fmt.Errorf("%w: systemd runs, but there is no systemctl to run: %v", errs.ErrUnavailable, err)
 	}
 	if err != nil {
 		return fmt.Errorf("systemctl %s: %w: %s", strings.Join(args, " "), err, errs.LastLines(string(out), 5))
@@ -146,7 +146,7 @@ func (h Host) Remove(ctx context.Context, stack string) ([]string, error) {
 		}
 	}
 	if len(found) == 0 {
-		return nil, fmt.Errorf("%w: stack %s has no schedule: 'stackctl schedule list' shows those there are", errs.NotFound, stack)
+		return nil, fmt.Errorf("%w: stack %s has no schedule: 'stackctl schedule list' shows those there are", errs.ErrNotFound, stack)
 	}
 	return found, h.clear(ctx, stack, nil)
 }

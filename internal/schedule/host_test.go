@@ -101,7 +101,7 @@ func TestInstallListRemoveSystemd(t *testing.T) {
 	if list, _ := h.List(); len(list) != 0 {
 		t.Errorf("list after remove: %+v", list)
 	}
-	if _, err := h.Remove(ctx, "redmine"); !errors.Is(err, errs.NotFound) {
+	if _, err := h.Remove(ctx, "redmine"); !errors.Is(err, errs.ErrNotFound) {
 		t.Errorf("removing again: %v, want not found", err)
 	}
 }

@@ -23,15 +23,15 @@ type Schedule struct {
 func (s Schedule) Validate() error {
 	switch {
 	case s.Daily == "" && s.Every == 0:
-		return fmt.Errorf("%w: say when the backup runs: --daily HH:MM or --every DURATION", errs.InvalidInput)
+		return fmt.Errorf("%w: say when the backup runs: --daily HH:MM or --every DURATION", errs.ErrInvalidInput)
 	case s.Daily != "" && s.Every != 0:
-		return fmt.Errorf("%w: --daily and --every both given: choose one", errs.InvalidInput)
+		return fmt.Errorf("%w: --daily and --every both given: choose one", errs.ErrInvalidInput)
 	case s.Daily != "":
 		if _, _, err := s.clock(); err != nil {
 			return err
 		}
 	case s.Every < time.Minute || s.Every%time.Minute != 0:
-		return fmt.Errorf("%w: --every %s: give a whole number of minutes, 1m or more (e.g. 30m, 6h)", errs.InvalidInput, s.Every)
+		return fmt.Errorf("%w: --every %s: give a whole number of minutes, 1m or more (e.g. 30m, 6h)", errs.ErrInvalidInput, s.Every)
 	}
 	return nil
 }
@@ -40,7 +40,7 @@ func (s Schedule) Validate() error {
 func (s Schedule) clock() (hour, minute int, err error) {
 	t, perr := time.Parse("15:04", s.Daily)
 	if perr != nil || len(s.Daily) != 5 {
-		return 0, 0, fmt.Errorf("%w: --daily %q: give the time of day as HH:MM, 00:00 to 23:59 (e.g. 02:30)", errs.InvalidInput, s.Daily)
+		return 0, 0, fmt.Errorf("%w: --daily %q: give the time of day as HH:MM, 00:00 to 23:59 (e.g. 02:30)", errs.ErrInvalidInput, s.Daily)
 	}
 	return t.Hour(), t.Minute(), nil
 }
@@ -123,7 +123,7 @@ func (j Job) Validate() error {
 		bad = append(bad, fmt.Sprintf("stack %q is not a stack name", j.Stack))
 	}
 	if err := j.Schedule.Validate(); err != nil {
-		bad = append(bad, strings.TrimPrefix(err.Error(), errs.InvalidInput.Error()+": "))
+		bad = append(bad, strings.TrimPrefix(err.Error(), errs.ErrInvalidInput.Error()+": "))
 	}
 	for _, p := range append([]string{j.Binary, j.Site}, j.EnvFiles...) {
 		if !filepath.IsAbs(p) {
@@ -139,7 +139,7 @@ func (j Job) Validate() error {
 		}
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("%w: schedule for stack %s: %s", errs.InvalidInput, j.Stack, strings.Join(bad, "; "))
+		return fmt.Errorf("%w: schedule for stack %s: %s", errs.ErrInvalidInput, j.Stack, strings.Join(bad, "; "))
 	}
 	return nil
 }

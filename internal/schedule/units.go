@@ -170,7 +170,7 @@ func (j Job) cronTime() (string, error) {
 		return fmt.Sprintf("0 */%d * * *", h), nil
 	}
 	return "", fmt.Errorf("%w: --every %s: cron (this host has no systemd) can only run at an interval that divides an hour or a day: 15m, 30m, 2h, 6h…, or use --daily",
-		errs.InvalidInput, shortDuration(s.Every))
+		errs.ErrInvalidInput, shortDuration(s.Every))
 }
 
 // systemdSpan writes d as systemd reads a time span: "6h", "1h 30min", "6s".

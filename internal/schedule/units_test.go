@@ -204,7 +204,7 @@ func TestScheduleValidate(t *testing.T) {
 		{Schedule{Every: 90 * time.Second}, "whole number of minutes"},
 	} {
 		err := tc.s.Validate()
-		if tc.bad == "" && err != nil || tc.bad != "" && (!errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), tc.bad)) {
+		if tc.bad == "" && err != nil || tc.bad != "" && (!errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), tc.bad)) {
 			t.Errorf("%+v: %v, want %q", tc.s, err, tc.bad)
 		}
 	}
@@ -230,7 +230,7 @@ func TestCronTime(t *testing.T) {
 		j.Schedule = tc.s
 		got, err := j.cronTime()
 		if tc.want == "" {
-			if !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), "--daily") {
+			if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "--daily") {
 				t.Errorf("%s: %q, %v; want refused", tc.s, got, err)
 			}
 			continue
@@ -247,7 +247,7 @@ func TestJobValidate(t *testing.T) {
 	j.Args = append(j.Args, "--to=x\nExecStartPre=/bin/rm")
 	err := j.Validate()
 	for _, want := range []string{`stack "red mine"`, `"stackctl" is not an absolute path`, `"creds.env" is not an absolute path`, "line break"} {
-		if !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), want) {
+		if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v: want it to name %s", err, want)
 		}
 	}

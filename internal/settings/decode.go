@@ -45,7 +45,7 @@ type Problem struct {
 }
 
 // Error is every problem found in one settings file. It wraps
-// errs.InvalidInput: a settings file is the operator's input.
+// errs.ErrInvalidInput: a settings file is the operator's input.
 type Error struct {
 	File     string
 	Problems []Problem
@@ -73,7 +73,7 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-func (e *Error) Unwrap() error { return errs.InvalidInput }
+func (e *Error) Unwrap() error { return errs.ErrInvalidInput }
 
 // problems collects the problems of one file; err is nil when there are none.
 type problems []Problem

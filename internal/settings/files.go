@@ -61,14 +61,14 @@ func (l Loaded) CheckFiles() error {
 		if err == nil {
 			continue
 		}
-		msg := strings.TrimPrefix(err.Error(), errs.InvalidInput.Error()+": ")
+		msg := strings.TrimPrefix(err.Error(), errs.ErrInvalidInput.Error()+": ")
 		fix := "create it, or correct the path"
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			msg = path + " does not exist"
-		case errors.Is(err, errs.InvalidInput) && f.secret:
+		case errors.Is(err, errs.ErrInvalidInput) && f.secret:
 			fix = "a secret's file must be a regular file of yours with mode 0600 or stricter"
-		case errors.Is(err, errs.InvalidInput):
+		case errors.Is(err, errs.ErrInvalidInput):
 			fix = "name a regular file"
 		default:
 			fix = "check the path and its permissions"
@@ -91,7 +91,7 @@ func regular(path string) error {
 		return err
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w: %s is not a regular file", errs.InvalidInput, path)
+		return fmt.Errorf("%w: %s is not a regular file", errs.ErrInvalidInput, path)
 	}
 	return nil
 }

@@ -37,8 +37,8 @@ func problemsOf(t *testing.T, content string) []Problem {
 		return nil
 	}
 	var se *Error
-	if !errors.As(err, &se) || !errors.Is(err, errs.InvalidInput) || se.File != file {
-		t.Fatalf("Parse: %v (%T); want an *Error of %s wrapping errs.InvalidInput", err, err, file)
+	if !errors.As(err, &se) || !errors.Is(err, errs.ErrInvalidInput) || se.File != file {
+		t.Fatalf("Parse: %v (%T); want an *Error of %s wrapping errs.ErrInvalidInput", err, err, file)
 	}
 	return se.Problems
 }

@@ -37,7 +37,7 @@ func Init(dir string) (Site, error) {
 	}
 	if len(present) > 0 {
 		return Site{}, fmt.Errorf("%w: %s holds %s already: it is a site, or holds the operator's files; nothing changed: "+
-			"use it as it is, or choose another directory", errs.InvalidInput, abs, strings.Join(present, ", "))
+			"use it as it is, or choose another directory", errs.ErrInvalidInput, abs, strings.Join(present, ", "))
 	}
 	if err := os.MkdirAll(abs, dirMode); err != nil {
 		return Site{}, err

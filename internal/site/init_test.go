@@ -71,8 +71,8 @@ func TestInit(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := Init(dir)
-		if !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), "nothing changed") {
-			t.Fatalf("Init over a site: %v; want errs.InvalidInput saying nothing changed", err)
+		if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "nothing changed") {
+			t.Fatalf("Init over a site: %v; want errs.ErrInvalidInput saying nothing changed", err)
 		}
 		if b, _ := os.ReadFile(settings); string(b) != "version: 1 # the operator's\n" {
 			t.Errorf("Init over a site changed its settings file: %q", b)
@@ -81,8 +81,8 @@ func TestInit(t *testing.T) {
 	t.Run("refuses a directory with the operator's themes", func(t *testing.T) {
 		other := t.TempDir()
 		mkdir(t, other, "themes")
-		if _, err := Init(other); !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), "themes") {
-			t.Fatalf("Init where themes/ exists: %v; want errs.InvalidInput naming themes", err)
+		if _, err := Init(other); !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "themes") {
+			t.Fatalf("Init where themes/ exists: %v; want errs.ErrInvalidInput naming themes", err)
 		}
 		if _, err := os.Stat(filepath.Join(other, SettingsFile)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("a refused Init wrote %s", SettingsFile)

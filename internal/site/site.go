@@ -45,7 +45,7 @@ func Find(start string) (Site, error) {
 		return Site{}, err
 	}
 	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
-		return Site{}, fmt.Errorf("%w: no directory %s: run 'stackctl init %s' to create a site there", errs.NotFound, abs, abs)
+		return Site{}, fmt.Errorf("%w: no directory %s: run 'stackctl init %s' to create a site there", errs.ErrNotFound, abs, abs)
 	}
 	for d := abs; ; d = filepath.Dir(d) {
 		// A checkout first: one with a settings file is still built from its own stacks/.
@@ -58,7 +58,7 @@ func Find(start string) (Site, error) {
 		if filepath.Dir(d) == d {
 			return Site{}, fmt.Errorf("%w: no stackctl site in %s or any directory above it "+
 				"(looked for %s, and for stacks/nginx of a stackctl checkout): "+
-				"run 'stackctl init DIR' to create one, or pass --dir (env STACKCTL_DIR)", errs.NotFound, abs, SettingsFile)
+				"run 'stackctl init DIR' to create one, or pass --dir (env STACKCTL_DIR)", errs.ErrNotFound, abs, SettingsFile)
 		}
 	}
 }

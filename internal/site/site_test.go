@@ -72,8 +72,8 @@ func TestFind(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Find(tc.start)
 			if tc.err != "" {
-				if !errors.Is(err, errs.NotFound) || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "stackctl init") {
-					t.Fatalf("Find(%s) = %+v, %v; want errs.NotFound saying %q and how to create a site", tc.start, got, err, tc.err)
+				if !errors.Is(err, errs.ErrNotFound) || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "stackctl init") {
+					t.Fatalf("Find(%s) = %+v, %v; want errs.ErrNotFound saying %q and how to create a site", tc.start, got, err, tc.err)
 				}
 				return
 			}
@@ -106,8 +106,8 @@ func TestSettings(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), tc.err) {
-				t.Fatalf("Settings: %v; want errs.InvalidInput saying %q", err, tc.err)
+			if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("Settings: %v; want errs.ErrInvalidInput saying %q", err, tc.err)
 			}
 		})
 	}

@@ -22,7 +22,7 @@ type Access struct {
 	Engine *engine.Engine
 }
 
-// Access describes st as last started. It fails with errs.NotRunning when the
+// Access describes st as last started. It fails with errs.ErrNotRunning when the
 // stack was never started or service is not running.
 func (r Runner) Access(ctx context.Context, st catalog.Stack, service string) (Access, error) {
 	rec, err := r.State.Load(st.Name)
@@ -30,13 +30,13 @@ func (r Runner) Access(ctx context.Context, st catalog.Stack, service string) (A
 		return Access{}, err
 	}
 	if rec.Profile == "" {
-		return Access{}, fmt.Errorf("%w: stack %s was never started: start it with 'stackctl up %s'", errs.NotRunning, st.Name, st.Name)
+		return Access{}, fmt.Errorf("%w: stack %s was never started: start it with 'stackctl up %s'", errs.ErrNotRunning, st.Name, st.Name)
 	}
 	image := st.ImageRef(rec.Profile, rec.ReleaseOf(rec.Active))
 	e, _ := r.Engine.(*engine.Engine)
 	if rec.Swarm != nil {
 		if rec.Swarm.URL == "" || rec.Swarm.Down {
-			return Access{}, fmt.Errorf("%w: stack %s is not serving on its swarm: deploy it with 'stackctl up %s'", errs.NotRunning, st.Name, st.Name)
+			return Access{}, fmt.Errorf("%w: stack %s is not serving on its swarm: deploy it with 'stackctl up %s'", errs.ErrNotRunning, st.Name, st.Name)
 		}
 		// On a swarm: through nginx on the manager's node, with the image
 		// this engine built and pushed.

@@ -26,12 +26,12 @@ func TestAccess(t *testing.T) {
 		target error
 		url    string
 	}{
-		{name: "never started", target: errs.NotRunning},
-		{name: "off its swarm", rec: state.State{Profile: catalog.ProfileUpstream, Swarm: &state.Swarm{URL: "http://manager:8080/", Down: true}}, target: errs.NotRunning},
-		{name: "never served on its swarm", rec: state.State{Profile: catalog.ProfileUpstream, Swarm: &state.Swarm{}}, target: errs.NotRunning},
+		{name: "never started", target: errs.ErrNotRunning},
+		{name: "off its swarm", rec: state.State{Profile: catalog.ProfileUpstream, Swarm: &state.Swarm{URL: "http://manager:8080/", Down: true}}, target: errs.ErrNotRunning},
+		{name: "never served on its swarm", rec: state.State{Profile: catalog.ProfileUpstream, Swarm: &state.Swarm{}}, target: errs.ErrNotRunning},
 		{name: "on a swarm", rec: state.State{Profile: catalog.ProfileUpstream, Swarm: &state.Swarm{URL: "http://manager:8080/"}}, url: "http://manager:8080/"},
 		{name: "service stopped", rec: state.State{Profile: catalog.ProfileUpstream, Listen: "127.0.0.1:8099", Active: 1},
-			ps: []api.ContainerSummary{{ID: "c-nginx", Service: "nginx", State: "running"}}, target: errs.NotRunning},
+			ps: []api.ContainerSummary{{ID: "c-nginx", Service: "nginx", State: "running"}}, target: errs.ErrNotRunning},
 		{name: "on this engine", rec: state.State{Profile: catalog.ProfileUpstream, Listen: "127.0.0.1:8099", Active: 1}, url: "http://127.0.0.1:8099/"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,7 +128,7 @@ func TestConfigKeepsTheProfile(t *testing.T) {
 	if err := r.State.Save(st.Name, state.State{Profile: catalog.ProfileDebian}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Config(t.Context(), st, catalog.ProfileUpstream); !errors.Is(err, errs.InvalidInput) {
+	if _, err := r.Config(t.Context(), st, catalog.ProfileUpstream); !errors.Is(err, errs.ErrInvalidInput) {
 		t.Errorf("config --profile upstream on a debian stack: %v", err)
 	}
 	y, err := r.Config(t.Context(), st, catalog.ProfileAuto)
@@ -150,7 +150,7 @@ func TestBuildRelease(t *testing.T) {
 		t.Errorf("BuildRelease: %v, calls %q", err, c.calls)
 	}
 	c.calls = nil
-	if err := r.BuildRelease(t.Context(), st, "5.0", UpOptions{}); !errors.Is(err, errs.InvalidInput) || len(c.calls) > 0 {
+	if err := r.BuildRelease(t.Context(), st, "5.0", UpOptions{}); !errors.Is(err, errs.ErrInvalidInput) || len(c.calls) > 0 {
 		t.Errorf("BuildRelease of an unknown release: %v, calls %q", err, c.calls)
 	}
 	c.fail = "build"
@@ -181,7 +181,7 @@ func TestEngineBackendReachesTheRunner(t *testing.T) {
 	if res, err := s.Prune(ctx, 1, true); err != nil || !slices.Equal(res.Kept, []int{1}) {
 		t.Errorf("prune: %+v, %v", res, err)
 	}
-	if _, err := s.Rollback(ctx, 0, UpOptions{}); !errors.Is(err, errs.NotFound) {
+	if _, err := s.Rollback(ctx, 0, UpOptions{}); !errors.Is(err, errs.ErrNotFound) {
 		t.Errorf("rollback with one generation: %v", err)
 	}
 	if p, err := s.Plan(ctx, UpOptions{}); err != nil || p.Stack != st.Name || p.Profile != catalog.ProfileUpstream {

@@ -40,7 +40,7 @@ func (b *engineBackend) plan(ctx context.Context, o UpOptions) (Plan, error) {
 func (b *engineBackend) up(ctx context.Context, o UpOptions) (UpResult, error) {
 	if o.Swarm.set() {
 		return UpResult{}, fmt.Errorf("%w: %s are for a stack on a swarm; stack %s runs on this engine (up --on swarm deploys it there)",
-			errs.InvalidInput, strings.Join(o.Swarm.flags(), ", "), b.s.Def.Name)
+			errs.ErrInvalidInput, strings.Join(o.Swarm.flags(), ", "), b.s.Def.Name)
 	}
 	r, err := b.s.local(ctx)
 	if err != nil {
@@ -97,7 +97,7 @@ func (b *engineBackend) logs(ctx context.Context, o LogsOptions) error {
 
 func (b *engineBackend) newGeneration(ctx context.Context, seed Seed, made, source string, o GenOptions) (NewResult, error) {
 	if len(o.FilesVolume) > 0 {
-		return NewResult{}, fmt.Errorf("%w: --files-volume is for a stack on a swarm; stack %s runs on this engine", errs.InvalidInput, b.s.Def.Name)
+		return NewResult{}, fmt.Errorf("%w: --files-volume is for a stack on a swarm; stack %s runs on this engine", errs.ErrInvalidInput, b.s.Def.Name)
 	}
 	r, err := b.s.local(ctx)
 	if err != nil {

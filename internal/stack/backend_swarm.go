@@ -147,7 +147,7 @@ func (b *swarmBackend) up(ctx context.Context, o UpOptions) (UpResult, error) {
 	st, sw := b.s.Def, b.rec()
 	host, reg := cmp.Or(o.Swarm.Host, sw.Manager), cmp.Or(o.Swarm.Registry, sw.Registry)
 	if reg == "" {
-		return UpResult{}, fmt.Errorf("%w: a swarm's nodes pull the images from a registry: give --registry REGISTRY[/PREFIX], such as registry.example.com:5000/redmine", errs.InvalidInput)
+		return UpResult{}, fmt.Errorf("%w: a swarm's nodes pull the images from a registry: give --registry REGISTRY[/PREFIX], such as registry.example.com:5000/redmine", errs.ErrInvalidInput)
 	}
 	api, err := b.dial(host)
 	if err != nil {
@@ -187,7 +187,7 @@ func (b *swarmBackend) down(ctx context.Context, volumes bool) (string, error) {
 	if volumes {
 		return "", fmt.Errorf("%w: stack %s runs on a swarm, whose volumes are node-local (the database's on node %s): "+
 			"take the stack down without --volumes, then remove the volumes labelled com.docker.stack.namespace=%s on each node with 'docker volume rm'",
-			errs.InvalidInput, st.Name, sw.DataNode, st.ComposeProject())
+			errs.ErrInvalidInput, st.Name, sw.DataNode, st.ComposeProject())
 	}
 	d, err := b.deployer()
 	if err != nil {

@@ -67,7 +67,7 @@ func (r Runner) applySettings(ctx context.Context, st catalog.Stack, gen int) er
 func (r Runner) psql(ctx context.Context, st catalog.Stack, gen int, sql string) (string, error) {
 	d := st.Database
 	if d == nil {
-		return "", fmt.Errorf("%w: stack %s has a first start but no database to record it in", errs.InvalidInput, st.Name)
+		return "", fmt.Errorf("%w: stack %s has a first start but no database to record it in", errs.ErrInvalidInput, st.Name)
 	}
 	id, err := r.GenContainer(ctx, st, d.Service, gen)
 	if err != nil {

@@ -70,7 +70,7 @@ func (f filled) discard(ctx context.Context) {
 // acts on), created, filled. Anything that fails removes it.
 func (r Runner) fillGeneration(ctx context.Context, st catalog.Stack, seed Seed, made, source string, o UpOptions) (filled, error) {
 	if st.Generations == nil {
-		return filled{}, fmt.Errorf("%w: stack %s has no data to make a generation of", errs.InvalidInput, st.Name)
+		return filled{}, fmt.Errorf("%w: stack %s has no data to make a generation of", errs.ErrInvalidInput, st.Name)
 	}
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
 	prep, err := r.prepare(ctx, st, o, false)
@@ -216,7 +216,7 @@ type RollbackResult struct {
 // rollback, until pruned.
 func (r Runner) Rollback(ctx context.Context, st catalog.Stack, to int, o UpOptions) (RollbackResult, error) {
 	if st.Generations == nil {
-		return RollbackResult{}, fmt.Errorf("%w: stack %s has no data to roll back", errs.InvalidInput, st.Name)
+		return RollbackResult{}, fmt.Errorf("%w: stack %s has no data to roll back", errs.ErrInvalidInput, st.Name)
 	}
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
 	prep, err := r.prepare(ctx, st, o, false)
@@ -238,7 +238,7 @@ func (r Runner) Rollback(ctx context.Context, st catalog.Stack, to int, o UpOpti
 		}
 		if !found {
 			return RollbackResult{}, fmt.Errorf("%w: volume %s of generation %d of stack %s is gone: it cannot be rolled back to; see 'stackctl generations %s'",
-				errs.NotFound, name, to, st.Name, st.Name)
+				errs.ErrNotFound, name, to, st.Name, st.Name)
 		}
 	}
 	tp, err := r.onRelease(ctx, prep, o, to, rec.SlotOf(to), rec.ReleaseOf(to))
@@ -279,7 +279,7 @@ func (r Runner) Rollback(ctx context.Context, st catalog.Stack, to int, o UpOpti
 // still there and whole, else the newest ready generation below the active one.
 func rollbackTarget(st catalog.Stack, rec state.State, to int) (int, error) {
 	if rec.Active == 0 {
-		return 0, fmt.Errorf("%w: stack %s has no generations: start it with 'stackctl up %s'", errs.NotFound, st.Name, st.Name)
+		return 0, fmt.Errorf("%w: stack %s has no generations: start it with 'stackctl up %s'", errs.ErrNotFound, st.Name, st.Name)
 	}
 	if g, ok := rec.Gen(rec.Previous); to == 0 && ok && g.Ready && g.N != rec.Active {
 		return g.N, nil
@@ -290,16 +290,16 @@ func rollbackTarget(st catalog.Stack, rec state.State, to int) (int, error) {
 				return g.N, nil
 			}
 		}
-		return 0, fmt.Errorf("%w: stack %s has no generation older than the active %d: see 'stackctl generations %s'", errs.NotFound, st.Name, rec.Active, st.Name)
+		return 0, fmt.Errorf("%w: stack %s has no generation older than the active %d: see 'stackctl generations %s'", errs.ErrNotFound, st.Name, rec.Active, st.Name)
 	}
 	g, ok := rec.Gen(to)
 	switch {
 	case !ok:
-		return 0, fmt.Errorf("%w: stack %s has no generation %d: see 'stackctl generations %s'", errs.NotFound, st.Name, to, st.Name)
+		return 0, fmt.Errorf("%w: stack %s has no generation %d: see 'stackctl generations %s'", errs.ErrNotFound, st.Name, to, st.Name)
 	case to == rec.Active:
-		return 0, fmt.Errorf("%w: generation %d of stack %s is already the active one", errs.InvalidInput, to, st.Name)
+		return 0, fmt.Errorf("%w: generation %d of stack %s is already the active one", errs.ErrInvalidInput, to, st.Name)
 	case !g.Ready:
-		return 0, fmt.Errorf("%w: generation %d of stack %s was never finished", errs.NotFound, to, st.Name)
+		return 0, fmt.Errorf("%w: generation %d of stack %s was never finished", errs.ErrNotFound, to, st.Name)
 	}
 	return to, nil
 }
@@ -356,7 +356,7 @@ func (r Runner) refuseLeftovers(ctx context.Context, st catalog.Stack, image str
 			}
 		}
 		return fmt.Errorf("%w: volume %s exists and is not empty, or was made by compose, but stack %s has no record of generation %d: "+
-			"look at what it holds, then remove it ('docker volume rm %s') or move it aside", errs.InvalidInput, name, st.Name, gen, name)
+			"look at what it holds, then remove it ('docker volume rm %s') or move it aside", errs.ErrInvalidInput, name, st.Name, gen, name)
 	}
 	return nil
 }
@@ -400,7 +400,7 @@ type GenerationInfo struct {
 // Generations lists st's generations with the size of their volumes.
 func (r Runner) Generations(ctx context.Context, st catalog.Stack) ([]GenerationInfo, error) {
 	if st.Generations == nil {
-		return nil, fmt.Errorf("%w: stack %s has no data, so no generations", errs.InvalidInput, st.Name)
+		return nil, fmt.Errorf("%w: stack %s has no data, so no generations", errs.ErrInvalidInput, st.Name)
 	}
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
@@ -477,7 +477,7 @@ type PruneResult struct {
 // says which.
 func (r Runner) Prune(ctx context.Context, st catalog.Stack, keep int, dryRun bool) (PruneResult, error) {
 	if keep < 1 {
-		return PruneResult{}, fmt.Errorf("%w: --keep %d: the active generation always stays; keep at least 1", errs.InvalidInput, keep)
+		return PruneResult{}, fmt.Errorf("%w: --keep %d: the active generation always stays; keep at least 1", errs.ErrInvalidInput, keep)
 	}
 	all, err := r.Generations(ctx, st)
 	if err != nil {

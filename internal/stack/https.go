@@ -86,7 +86,7 @@ func (r Runner) ApplyHTTPS(ctx context.Context, st catalog.Stack, force bool) (H
 	res := HTTPSResult{Mode: https.ModeOff}
 	if g == nil || g.TLSDir == "" {
 		if c.On() {
-			return res, fmt.Errorf("%w: stack %s serves no HTTPS: the site's tls settings apply to the redmine stack", errs.InvalidInput, st.Name)
+			return res, fmt.Errorf("%w: stack %s serves no HTTPS: the site's tls settings apply to the redmine stack", errs.ErrInvalidInput, st.Name)
 		}
 		return res, nil
 	}

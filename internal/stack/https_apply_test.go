@@ -91,10 +91,10 @@ func TestApplyHTTPSRefuses(t *testing.T) {
 		t.Errorf("nginx, mode off: %+v, %v", res, err)
 	}
 	r.HTTPS = https.Config{Mode: https.ModeSelfSigned, Names: []string{"tracker.test"}}
-	if _, err := r.ApplyHTTPS(t.Context(), nginx, false); !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), "apply to the redmine stack") {
+	if _, err := r.ApplyHTTPS(t.Context(), nginx, false); !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "apply to the redmine stack") {
 		t.Errorf("nginx with tls on: %v", err)
 	}
-	if _, err := r.ApplyHTTPS(t.Context(), mustRedmine(), false); !errors.Is(err, errs.NotRunning) {
+	if _, err := r.ApplyHTTPS(t.Context(), mustRedmine(), false); !errors.Is(err, errs.ErrNotRunning) {
 		t.Errorf("redmine not running: %v, want not running", err)
 	}
 }

@@ -67,7 +67,7 @@ func TestMaintenance(t *testing.T) {
 		})
 	}
 	nginx, _ := catalog.LookupStack("nginx")
-	if err := r.Maintenance(t.Context(), nginx, true, "pass"); !errors.Is(err, errs.InvalidInput) {
+	if err := r.Maintenance(t.Context(), nginx, true, "pass"); !errors.Is(err, errs.ErrInvalidInput) {
 		t.Errorf("closing nginx: %v", err)
 	}
 	if closed, err := r.InMaintenance(t.Context(), nginx); closed || err != nil {
@@ -75,10 +75,10 @@ func TestMaintenance(t *testing.T) {
 	}
 	// A front that does not run is neither closed nor opened.
 	r.Compose = &fakeCompose{ps: []api.ContainerSummary{}}
-	if err := r.Maintenance(t.Context(), st, false, ""); !errors.Is(err, errs.NotRunning) {
+	if err := r.Maintenance(t.Context(), st, false, ""); !errors.Is(err, errs.ErrNotRunning) {
 		t.Errorf("opening a stopped stack: %v", err)
 	}
-	if _, err := r.InMaintenance(t.Context(), st); !errors.Is(err, errs.NotRunning) {
+	if _, err := r.InMaintenance(t.Context(), st); !errors.Is(err, errs.ErrNotRunning) {
 		t.Errorf("asking a stopped stack: %v", err)
 	}
 }

@@ -151,7 +151,7 @@ func (s *Stack) open(ctx context.Context, o OpenOptions) error {
 	case OnEngine:
 		if rec.Swarm != nil && !rec.Swarm.Down {
 			return fmt.Errorf("%w: stack %s runs on a swarm (manager %s): take it down there first ('stackctl down %s')",
-				errs.InvalidInput, s.Def.Name, rec.Swarm.Manager, s.Def.Name)
+				errs.ErrInvalidInput, s.Def.Name, rec.Swarm.Manager, s.Def.Name)
 		}
 		if rec.Swarm != nil {
 			// Off the swarm: this state directory now describes the stack here.
@@ -162,7 +162,7 @@ func (s *Stack) open(ctx context.Context, o OpenOptions) error {
 			rec.Swarm = nil
 		}
 	default:
-		return fmt.Errorf("%w: --on %q: give %s or %s", errs.InvalidInput, o.On, OnEngine, OnSwarm)
+		return fmt.Errorf("%w: --on %q: give %s or %s", errs.ErrInvalidInput, o.On, OnEngine, OnSwarm)
 	}
 	s.rec = rec
 	if rec.Swarm != nil {
@@ -227,7 +227,7 @@ func (s *Stack) local(ctx context.Context) (Runner, error) {
 		return *s.runner, nil
 	}
 	if s.env.Connect == nil {
-		return Runner{}, fmt.Errorf("%w: no Docker engine to connect to", errs.Unavailable)
+		return Runner{}, fmt.Errorf("%w: no Docker engine to connect to", errs.ErrUnavailable)
 	}
 	c, e, err := s.env.Connect(ctx)
 	if err != nil {

@@ -97,7 +97,7 @@ func TestOpenModes(t *testing.T) {
 			}
 			// Another command that changes the stack meanwhile: busy exactly while a lock is held.
 			other, err := Open(t.Context(), env.Env, "redmine", Change, OpenOptions{Purpose: "down"})
-			if busy := errors.Is(err, errs.Busy); busy != tc.locks {
+			if busy := errors.Is(err, errs.ErrBusy); busy != tc.locks {
 				t.Fatalf("a second open while this one is open: %v; want busy: %v", err, tc.locks)
 			}
 			if err == nil {
@@ -122,7 +122,7 @@ func TestOpenRefusesBeforeLocking(t *testing.T) {
 		t.Error("an unknown stack opened")
 	}
 	env.State = ""
-	if _, err := Open(t.Context(), env.Env, "redmine", Read, OpenOptions{}); !errors.Is(err, errs.InvalidInput) {
+	if _, err := Open(t.Context(), env.Env, "redmine", Read, OpenOptions{}); !errors.Is(err, errs.ErrInvalidInput) {
 		t.Errorf("no state directory: %v, want invalid input", err)
 	}
 }
@@ -151,7 +151,7 @@ func TestOpenRecoveryFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Ps(t.Context()); !errors.Is(err, errs.Unavailable) {
+	if _, err := r.Ps(t.Context()); !errors.Is(err, errs.ErrUnavailable) {
 		t.Errorf("ps with no engine: %v, want unavailable", err)
 	}
 }
@@ -185,12 +185,12 @@ func TestOpenChoosesTheBackend(t *testing.T) {
 			}
 			s, err := Open(t.Context(), env.Env, "redmine", Change, OpenOptions{Purpose: "up", On: tc.on})
 			if tc.where == "" {
-				if !errors.Is(err, errs.InvalidInput) {
+				if !errors.Is(err, errs.ErrInvalidInput) {
 					t.Fatalf("Open = %v, want invalid input", err)
 				}
 				// Refused, the lock went with it.
 				s, err := Open(t.Context(), env.Env, "redmine", Change, OpenOptions{Purpose: "down"})
-				if errors.Is(err, errs.Busy) {
+				if errors.Is(err, errs.ErrBusy) {
 					t.Fatal("a refused open kept the stack's lock")
 				}
 				if err == nil {
@@ -264,7 +264,7 @@ func TestSwarmBackendRefuses(t *testing.T) {
 		{"renew", func() error { _, err := s.ApplyHTTPS(ctx, true); return err }, ErrUnsupported, swarmLacks[VerbRenew], nil},
 		{"status", func() error { _, err := s.OnEngine(ctx, VerbStatus); return err }, ErrUnsupported, swarmLacks[VerbStatus], nil},
 		{"another engine-only verb", func() error { _, err := s.OnEngine(ctx, "kernel build"); return err }, ErrUnsupported, "where kernel build does not work", nil},
-		{"down --volumes", func() error { _, err := s.Down(ctx, true); return err }, errs.InvalidInput, "com.docker.stack.namespace=stackctl-redmine on each node", nil},
+		{"down --volumes", func() error { _, err := s.Down(ctx, true); return err }, errs.ErrInvalidInput, "com.docker.stack.namespace=stackctl-redmine on each node", nil},
 		{"data without the data node's address", func() error { _, _, err := s.Runner(ctx); return err }, ErrSwarmRefused, "--data-node-host", nil},
 		{"restore without it", func() error {
 			_, err := s.NewGeneration(ctx, nil, state.MadeRestore, "a.tar.zst", GenOptions{})
@@ -301,7 +301,7 @@ func TestSwarmBackendRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	dialled = nil
-	if _, err := s.Up(ctx, UpOptions{}); !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), "--registry") || dialled != nil {
+	if _, err := s.Up(ctx, UpOptions{}); !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "--registry") || dialled != nil {
 		t.Errorf("up with no registry: %v (dialled %q); want invalid input asking for --registry", err, dialled)
 	}
 }
@@ -320,11 +320,11 @@ func TestEngineBackendRefusesSwarmOptions(t *testing.T) {
 		}
 	}
 	_, err = s.Up(t.Context(), UpOptions{Swarm: SwarmUp{Registry: "registry.test", Replicas: 2}})
-	if !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), "--registry, --replicas are for a stack on a swarm") {
+	if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "--registry, --replicas are for a stack on a swarm") {
 		t.Errorf("up with swarm options: %v", err)
 	}
 	_, err = s.NewGeneration(t.Context(), nil, state.MadeRestore, "a.tar.zst", GenOptions{FilesVolume: map[string]string{"type": "nfs"}})
-	if !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), "--files-volume") {
+	if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "--files-volume") {
 		t.Errorf("restore with --files-volume: %v", err)
 	}
 	if env.connects != 0 {
@@ -338,7 +338,7 @@ func TestEngineBackendRefusesSwarmOptions(t *testing.T) {
 	// auto asks the engine what it has.
 	env.Env.Connect = nil
 	s, _ = Open(t.Context(), env.Env, "redmine", Read, OpenOptions{})
-	if _, err := s.Config(t.Context(), catalog.ProfileAuto); !errors.Is(err, errs.Unavailable) {
+	if _, err := s.Config(t.Context(), catalog.ProfileAuto); !errors.Is(err, errs.ErrUnavailable) {
 		t.Errorf("config with profile auto and no engine: %v", err)
 	}
 }

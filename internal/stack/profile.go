@@ -30,7 +30,7 @@ func ChooseProfile(ctx context.Context, st catalog.Stack, requested, recorded ca
 	case recorded != "" && requested != catalog.ProfileAuto && requested != recorded:
 		return Choice{}, fmt.Errorf("%w: stack %s was first started on profile %s, not %s: "+
 			"run it with --profile %s, or remove it and its data with 'stackctl down %s --volumes' to start over",
-			errs.InvalidInput, st.Name, recorded, requested, recorded, st.Name)
+			errs.ErrInvalidInput, st.Name, recorded, requested, recorded, st.Name)
 	case recorded != "":
 		return Choice{recorded, "recorded when the stack was first started"}, nil
 	}

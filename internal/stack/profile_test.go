@@ -54,8 +54,8 @@ func TestChooseProfile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ChooseProfile(context.Background(), st, tc.requested, tc.recorded, tc.avail)
 			if tc.wantErr {
-				if !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), "--profile "+string(tc.recorded)) {
-					t.Fatalf("error = %v, want errs.InvalidInput naming --profile %s", err, tc.recorded)
+				if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "--profile "+string(tc.recorded)) {
+					t.Fatalf("error = %v, want errs.ErrInvalidInput naming --profile %s", err, tc.recorded)
 				}
 				return
 			}

@@ -70,7 +70,7 @@ func (r Runner) Recover(ctx context.Context, st catalog.Stack) error {
 func (r Runner) recoverUpgrade(ctx context.Context, st catalog.Stack, rec state.State) error {
 	u := *rec.Upgrade
 	// A front that does not run has no maintenance to end: it starts open.
-	if err := r.Maintenance(ctx, st, false, ""); err != nil && !errors.Is(err, errs.NotRunning) {
+	if err := r.Maintenance(ctx, st, false, ""); err != nil && !errors.Is(err, errs.ErrNotRunning) {
 		return err
 	}
 	backup := "no pre-upgrade backup was written"

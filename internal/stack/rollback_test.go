@@ -69,7 +69,7 @@ func TestRollback(t *testing.T) {
 			want: []string{"build", "create", "start db,redmine", "remove db,redmine,redmine-b"}},
 		{name: "fails its smoke check", failWget: true, active: 2, says: "failed its smoke check",
 			want: []string{"build", "create", "start db,redmine", "remove db,redmine,redmine-b"}},
-		{name: "volume gone", gone: []string{"stackctl-redmine_redmine-files"}, active: 2, target: errs.NotFound,
+		{name: "volume gone", gone: []string{"stackctl-redmine_redmine-files"}, active: 2, target: errs.ErrNotFound,
 			says: "volume stackctl-redmine_redmine-files of generation 1 of stack redmine is gone"},
 		{name: "nothing serves", notServing: true, active: 1,
 			want: []string{"build", "create", "start db,redmine", "create", "start db,edge,nginx,redmine"}},
@@ -126,7 +126,7 @@ func TestRollback(t *testing.T) {
 func TestRollbackRefuses(t *testing.T) {
 	nginx, _ := catalog.LookupStack("nginx")
 	r := Runner{Compose: &fakeCompose{}, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
-	if _, err := r.Rollback(t.Context(), nginx, 0, UpOptions{}); !errors.Is(err, errs.InvalidInput) {
+	if _, err := r.Rollback(t.Context(), nginx, 0, UpOptions{}); !errors.Is(err, errs.ErrInvalidInput) {
 		t.Errorf("rollback of nginx: %v", err)
 	}
 	st := mustRedmine()
@@ -200,7 +200,7 @@ func TestGenerations(t *testing.T) {
 		}
 	}
 	nginx, _ := catalog.LookupStack("nginx")
-	if _, err := r.Generations(t.Context(), nginx); !errors.Is(err, errs.InvalidInput) {
+	if _, err := r.Generations(t.Context(), nginx); !errors.Is(err, errs.ErrInvalidInput) {
 		t.Errorf("generations of nginx: %v", err)
 	}
 }
@@ -274,7 +274,7 @@ func TestNewGenerationRefusesLeftovers(t *testing.T) {
 			if err == nil {
 				t.Fatal("made a generation")
 			}
-			if refused := errors.Is(err, errs.InvalidInput) && strings.Contains(err.Error(), "'docker volume rm "+db2+"'"); refused != tc.refused {
+			if refused := errors.Is(err, errs.ErrInvalidInput) && strings.Contains(err.Error(), "'docker volume rm "+db2+"'"); refused != tc.refused {
 				t.Errorf("error %v: refused %v, want %v", err, refused, tc.refused)
 			}
 			if reached := slices.Contains(c.calls, "seed check"); reached == tc.refused {
@@ -293,7 +293,7 @@ func TestNewGenerationRefusesLeftovers(t *testing.T) {
 	}
 	nginx, _ := catalog.LookupStack("nginx")
 	r := Runner{Compose: &fakeCompose{}, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
-	if _, err := r.NewGeneration(t.Context(), nginx, nil, state.MadeRestore, "", UpOptions{}); !errors.Is(err, errs.InvalidInput) {
+	if _, err := r.NewGeneration(t.Context(), nginx, nil, state.MadeRestore, "", UpOptions{}); !errors.Is(err, errs.ErrInvalidInput) {
 		t.Errorf("a generation of nginx: %v", err)
 	}
 }

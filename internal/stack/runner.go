@@ -107,7 +107,7 @@ func (r Runner) serviceContainer(ctx context.Context, st catalog.Stack, service 
 			return c.ID, nil
 		}
 	}
-	return "", fmt.Errorf("%w: service %s of stack %s is not running: see 'stackctl ps %s'", errs.NotRunning, service, st.Name, st.Name)
+	return "", fmt.Errorf("%w: service %s of stack %s is not running: see 'stackctl ps %s'", errs.ErrNotRunning, service, st.Name, st.Name)
 }
 
 // Persistence describes the data volumes of the stack's active generation.
@@ -204,14 +204,14 @@ func (r Runner) allData(ctx context.Context, st catalog.Stack, rec state.State) 
 	return out, nil
 }
 
-// Ps lists the stack's containers; errs.NotRunning when there are none.
+// Ps lists the stack's containers; errs.ErrNotRunning when there are none.
 func (r Runner) Ps(ctx context.Context, st catalog.Stack) ([]api.ContainerSummary, error) {
 	cs, err := r.Compose.Ps(ctx, st.ComposeProject(), api.PsOptions{All: true})
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", st.Name, err)
 	}
 	if len(cs) == 0 {
-		return nil, fmt.Errorf("%w: stack %s has no containers: start it with 'stackctl up %s'", errs.NotRunning, st.Name, st.Name)
+		return nil, fmt.Errorf("%w: stack %s has no containers: start it with 'stackctl up %s'", errs.ErrNotRunning, st.Name, st.Name)
 	}
 	return cs, nil
 }

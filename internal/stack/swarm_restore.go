@@ -47,7 +47,7 @@ type SwarmDataOptions struct {
 func (r Runner) RestoreSwarm(ctx context.Context, st catalog.Stack, seed Seed, made, source string, o SwarmDataOptions) (NewResult, error) {
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
 	if st.Generations == nil || st.Database == nil {
-		return NewResult{}, fmt.Errorf("%w: stack %s has no data to restore", errs.InvalidInput, st.Name)
+		return NewResult{}, fmt.Errorf("%w: stack %s has no data to restore", errs.ErrInvalidInput, st.Name)
 	}
 	if err := r.RecoverSwarm(ctx, st, o.Data); err != nil {
 		return NewResult{}, err
@@ -140,7 +140,7 @@ func (r Runner) RestoreSwarm(ctx context.Context, st catalog.Stack, seed Seed, m
 func (r Runner) RollbackSwarm(ctx context.Context, st catalog.Stack, to int, o SwarmDataOptions) (RollbackResult, error) {
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
 	if st.Generations == nil || st.Database == nil {
-		return RollbackResult{}, fmt.Errorf("%w: stack %s has no data to roll back", errs.InvalidInput, st.Name)
+		return RollbackResult{}, fmt.Errorf("%w: stack %s has no data to roll back", errs.ErrInvalidInput, st.Name)
 	}
 	if err := r.RecoverSwarm(ctx, st, o.Data); err != nil {
 		return RollbackResult{}, err
@@ -152,14 +152,14 @@ func (r Runner) RollbackSwarm(ctx context.Context, st catalog.Stack, to int, o S
 	from := sw.Active()
 	to = cmp.Or(to, sw.Previous)
 	if to == 0 {
-		return RollbackResult{}, fmt.Errorf("%w: stack %s has one generation of data on the swarm: there is none to roll back to", errs.NotFound, st.Name)
+		return RollbackResult{}, fmt.Errorf("%w: stack %s has one generation of data on the swarm: there is none to roll back to", errs.ErrNotFound, st.Name)
 	}
 	if to == from {
-		return RollbackResult{}, fmt.Errorf("%w: generation %d of stack %s is the one deployed", errs.InvalidInput, to, st.Name)
+		return RollbackResult{}, fmt.Errorf("%w: generation %d of stack %s is the one deployed", errs.ErrInvalidInput, to, st.Name)
 	}
 	g, ok := sw.GenOf(to)
 	if !ok {
-		return RollbackResult{}, fmt.Errorf("%w: stack %s has no generation %d on the swarm: it has %s", errs.NotFound, st.Name, to, swarmGens(sw))
+		return RollbackResult{}, fmt.Errorf("%w: stack %s has no generation %d on the swarm: it has %s", errs.ErrNotFound, st.Name, to, swarmGens(sw))
 	}
 	// Its volumes on the data node must be there: Swarm would make a missing
 	// one anew, and an empty database or files volume would pass every check.
@@ -174,7 +174,7 @@ func (r Runner) RollbackSwarm(ctx context.Context, st catalog.Stack, to int, o S
 			return RollbackResult{}, err
 		} else if !found {
 			return RollbackResult{}, fmt.Errorf("%w: volume %s of generation %d of stack %s is not on the data node %s: it cannot be rolled back to; "+
-				"roll back to another (it has %s) or restore a backup", errs.NotFound, name, to, st.Name, sw.DataNode, swarmGens(sw))
+				"roll back to another (it has %s) or restore a backup", errs.ErrNotFound, name, to, st.Name, sw.DataNode, swarmGens(sw))
 		}
 	}
 	set, base, err := r.swarmProject(ctx, st, rec)
@@ -200,7 +200,7 @@ func (r Runner) RollbackSwarm(ctx context.Context, st catalog.Stack, to int, o S
 func (r Runner) deployGen(ctx context.Context, st catalog.Stack, d swarm.Deployer, rec state.State, set catalog.Settings, base *types.Project, gen, previous int, timeout time.Duration) (string, error) {
 	g, ok := rec.Swarm.GenOf(gen)
 	if !ok {
-		return "", fmt.Errorf("%w: stack %s has no generation %d on the swarm", errs.NotFound, st.Name, gen)
+		return "", fmt.Errorf("%w: stack %s has no generation %d on the swarm", errs.ErrNotFound, st.Name, gen)
 	}
 	next := *rec.Swarm
 	next.Gen, next.Previous, next.FilesVolume = gen, previous, g.FilesVolume
@@ -377,10 +377,10 @@ func (r Runner) swarmRecord(st catalog.Stack) (state.State, state.Swarm, error) 
 		return state.State{}, state.Swarm{}, err
 	}
 	if rec.Swarm == nil {
-		return state.State{}, state.Swarm{}, fmt.Errorf("%w: stack %s is not deployed on a swarm: 'stackctl up %s --on swarm' first", errs.NotRunning, st.Name, st.Name)
+		return state.State{}, state.Swarm{}, fmt.Errorf("%w: stack %s is not deployed on a swarm: 'stackctl up %s --on swarm' first", errs.ErrNotRunning, st.Name, st.Name)
 	}
 	if rec.Swarm.Down {
-		return state.State{}, state.Swarm{}, fmt.Errorf("%w: stack %s was taken off its swarm by 'stackctl down': 'stackctl up %s' deploys it there again first", errs.NotRunning, st.Name, st.Name)
+		return state.State{}, state.Swarm{}, fmt.Errorf("%w: stack %s was taken off its swarm by 'stackctl down': 'stackctl up %s' deploys it there again first", errs.ErrNotRunning, st.Name, st.Name)
 	}
 	return rec, *rec.Swarm, nil
 }

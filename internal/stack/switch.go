@@ -107,7 +107,7 @@ func (r Runner) writeFront(ctx context.Context, front, dir, file, text string) (
 func (r Runner) Maintenance(ctx context.Context, st catalog.Stack, on bool, pass string) error {
 	g := st.Generations
 	if g == nil || g.MaintenanceFile == "" {
-		return fmt.Errorf("%w: stack %s has no front to close for maintenance", errs.InvalidInput, st.Name)
+		return fmt.Errorf("%w: stack %s has no front to close for maintenance", errs.ErrInvalidInput, st.Name)
 	}
 	id, err := r.GenContainer(ctx, st, g.Front, 1)
 	if err != nil {

@@ -63,7 +63,7 @@ func (e *TrialError) Unwrap() error { return e.Err }
 // command removes it. A failure is a *TrialError naming the step.
 func (r Runner) Trial(ctx context.Context, st catalog.Stack, seed Seed, source string, o UpOptions) (TrialResult, error) {
 	if st.Generations == nil || st.Database == nil || st.SettingsTable == "" {
-		return TrialResult{}, fmt.Errorf("%w: stack %s has no application data to test a restore of", errs.InvalidInput, st.Name)
+		return TrialResult{}, fmt.Errorf("%w: stack %s has no application data to test a restore of", errs.ErrInvalidInput, st.Name)
 	}
 	f, err := r.fillGeneration(ctx, st, seed, state.MadeTrial, source, o)
 	if err != nil {

@@ -129,7 +129,7 @@ func TestTrial(t *testing.T) {
 	r := Runner{Compose: &fakeCompose{}, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
 	_, err := r.Trial(t.Context(), nginx, nil, "", UpOptions{})
 	var te *TrialError
-	if !errors.Is(err, errs.InvalidInput) || errors.As(err, &te) {
+	if !errors.Is(err, errs.ErrInvalidInput) || errors.As(err, &te) {
 		t.Errorf("a restore test of nginx: %v, want invalid input before any step", err)
 	}
 }

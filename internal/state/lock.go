@@ -18,7 +18,7 @@ import (
 type LockOptions struct {
 	// Purpose says what the holder is doing, for whoever waits: "up redmine".
 	Purpose string
-	// NoWait fails at once with errs.Busy instead of waiting.
+	// NoWait fails at once with errs.ErrBusy instead of waiting.
 	NoWait bool
 	// Waiting is called once, with the holder's purpose, when Lock has to wait.
 	Waiting func(holder string)
@@ -59,7 +59,7 @@ func (d Dir) Lock(ctx context.Context, stack string, o LockOptions) (release fun
 		holder := readHolder(path)
 		if o.NoWait {
 			f.Close()
-			return nil, fmt.Errorf("%w: stack %s is being changed by another stackctl (%s): try again when it is done", errs.Busy, stack, holder)
+			return nil, fmt.Errorf("%w: stack %s is being changed by another stackctl (%s): try again when it is done", errs.ErrBusy, stack, holder)
 		}
 		if !waited && o.Waiting != nil {
 			o.Waiting(holder)

@@ -14,7 +14,7 @@ import (
 )
 
 // TestLockExcludes: a second holder waits (saying for whom) or fails at once
-// with errs.Busy, and gets the lock as soon as the first lets go.
+// with errs.ErrBusy, and gets the lock as soon as the first lets go.
 func TestLockExcludes(t *testing.T) {
 	d := Dir(t.TempDir())
 	ctx := context.Background()
@@ -22,8 +22,8 @@ func TestLockExcludes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Lock(ctx, "redmine", LockOptions{Purpose: "down redmine", NoWait: true}); !errors.Is(err, errs.Busy) || !strings.Contains(err.Error(), "up redmine") {
-		t.Fatalf("second lock with NoWait: %v, want errs.Busy naming the holder", err)
+	if _, err := d.Lock(ctx, "redmine", LockOptions{Purpose: "down redmine", NoWait: true}); !errors.Is(err, errs.ErrBusy) || !strings.Contains(err.Error(), "up redmine") {
+		t.Fatalf("second lock with NoWait: %v, want errs.ErrBusy naming the holder", err)
 	}
 	if r, err := d.Lock(ctx, "nginx", LockOptions{NoWait: true}); err != nil {
 		t.Fatalf("another stack's lock: %v", err)
@@ -90,7 +90,7 @@ func TestLockDiesWithHolder(t *testing.T) {
 		t.Fatalf("flock(1) said %q, %v", line, err)
 	}
 	d := Dir(dir)
-	if _, err := d.Lock(context.Background(), "redmine", LockOptions{NoWait: true}); !errors.Is(err, errs.Busy) {
+	if _, err := d.Lock(context.Background(), "redmine", LockOptions{NoWait: true}); !errors.Is(err, errs.ErrBusy) {
 		t.Fatalf("while flock(1) holds the lock: %v, want busy", err)
 	}
 	_ = cmd.Process.Kill()

@@ -122,7 +122,7 @@ func openPrivate(path string) (*os.File, error) {
 	// O_NONBLOCK: a FIFO planted in its place does not hang the open.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("%w: %s is a symbolic link, not a regular file", errs.InvalidInput, path)
+		return nil, fmt.Errorf("%w: %s is a symbolic link, not a regular file", errs.ErrInvalidInput, path)
 	}
 	if err != nil {
 		return nil, err
@@ -143,14 +143,14 @@ func openPrivate(path string) (*os.File, error) {
 // already leaked.
 func private(path string, fi fs.FileInfo) error {
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w: %s is not a regular file", errs.InvalidInput, path)
+		return fmt.Errorf("%w: %s is not a regular file", errs.ErrInvalidInput, path)
 	}
 	if sys, ok := fi.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
 		return fmt.Errorf("%w: %s belongs to uid %d, not to you (uid %d): a file of stackctl's state, or a secret file, must be yours; "+
-			"if it is, chown %d %s", errs.InvalidInput, path, sys.Uid, os.Geteuid(), os.Geteuid(), path)
+			"if it is, chown %d %s", errs.ErrInvalidInput, path, sys.Uid, os.Geteuid(), os.Geteuid(), path)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%w: %s is open to others (mode %v): chmod 600 %s", errs.InvalidInput, path, perm, path)
+		return fmt.Errorf("%w: %s is open to others (mode %v): chmod 600 %s", errs.ErrInvalidInput, path, perm, path)
 	}
 	return nil
 }

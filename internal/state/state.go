@@ -163,7 +163,7 @@ func Default() Dir {
 func (d Dir) Check() error {
 	if d == "" {
 		return fmt.Errorf("%w: no state directory: neither $STACKCTL_STATE_DIR nor $HOME is set: "+
-			"set STACKCTL_STATE_DIR to a private directory (never /tmp: the stacks' secrets live there) or pass --state-dir", errs.InvalidInput)
+			"set STACKCTL_STATE_DIR to a private directory (never /tmp: the stacks' secrets live there) or pass --state-dir", errs.ErrInvalidInput)
 	}
 	fi, err := os.Stat(string(d))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -191,13 +191,13 @@ func ensureDir(dir string) error {
 // to, or that another user owns: files could be planted or swapped in it.
 func privateDir(path string, fi fs.FileInfo) error {
 	if !fi.IsDir() {
-		return fmt.Errorf("%w: %s is not a directory", errs.InvalidInput, path)
+		return fmt.Errorf("%w: %s is not a directory", errs.ErrInvalidInput, path)
 	}
 	if sys, ok := fi.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
-		return fmt.Errorf("%w: state directory %s belongs to uid %d, not to you (uid %d): use a directory of your own", errs.InvalidInput, path, sys.Uid, os.Geteuid())
+		return fmt.Errorf("%w: state directory %s belongs to uid %d, not to you (uid %d): use a directory of your own", errs.ErrInvalidInput, path, sys.Uid, os.Geteuid())
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("%w: state directory %s may be written by others (mode %v): use a private one, or chmod go-w %s", errs.InvalidInput, path, fi.Mode().Perm(), path)
+		return fmt.Errorf("%w: state directory %s may be written by others (mode %v): use a private one, or chmod go-w %s", errs.ErrInvalidInput, path, fi.Mode().Perm(), path)
 	}
 	return nil
 }

@@ -106,8 +106,8 @@ func TestPrivateFiles(t *testing.T) {
 				"SecretValues":  second(d.SecretValues(st)),
 				"Load":          second(d.Load(st.Name)),
 			} {
-				if !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), tc.want) {
-					t.Errorf("%s: %v, want errs.InvalidInput saying %q", what, err, tc.want)
+				if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("%s: %v, want errs.ErrInvalidInput saying %q", what, err, tc.want)
 				}
 			}
 		})
@@ -131,7 +131,7 @@ func TestNoStateDirWithoutHome(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", "")
 	t.Setenv("HOME", "")
 	d := Default()
-	if err := d.Check(); !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), "STACKCTL_STATE_DIR") {
+	if err := d.Check(); !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "STACKCTL_STATE_DIR") {
 		t.Fatalf("Default() = %q, Check: %v; want no directory, and a message naming STACKCTL_STATE_DIR", d, err)
 	}
 }
@@ -190,13 +190,13 @@ func (f fakeInfo) Sys() any          { return &syscall.Stat_t{Uid: f.uid} }
 // mode, without needing root to make one.
 func TestPrivateOwner(t *testing.T) {
 	other := uint32(os.Geteuid() + 1)
-	if err := private("secret", fakeInfo{mode: 0o600, uid: other}); !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), "belongs to uid") {
+	if err := private("secret", fakeInfo{mode: 0o600, uid: other}); !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "belongs to uid") {
 		t.Errorf("another user's 0600 file: %v", err)
 	}
 	if err := private("secret", fakeInfo{mode: 0o600, uid: uint32(os.Geteuid())}); err != nil {
 		t.Errorf("your own 0600 file: %v", err)
 	}
-	if err := privateDir("state", fakeInfo{mode: fs.ModeDir | 0o700, uid: other}); !errors.Is(err, errs.InvalidInput) {
+	if err := privateDir("state", fakeInfo{mode: fs.ModeDir | 0o700, uid: other}); !errors.Is(err, errs.ErrInvalidInput) {
 		t.Errorf("another user's directory: %v", err)
 	}
 }
@@ -208,7 +208,7 @@ func TestStateDirOpenToOthers(t *testing.T) {
 	if err := os.Chmod(dir, 0o1777); err != nil {
 		t.Fatal(err)
 	}
-	if err := Dir(dir).Check(); !errors.Is(err, errs.InvalidInput) || !strings.Contains(err.Error(), "written by others") {
+	if err := Dir(dir).Check(); !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "written by others") {
 		t.Fatalf("Check of a 1777 directory: %v", err)
 	}
 	d := Dir(t.TempDir())
@@ -216,11 +216,11 @@ func TestStateDirOpenToOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chmod(d.StackDir("redmine"), 0o777)
-	if _, err := d.Lock(context.Background(), "redmine", LockOptions{}); !errors.Is(err, errs.InvalidInput) {
+	if _, err := d.Lock(context.Background(), "redmine", LockOptions{}); !errors.Is(err, errs.ErrInvalidInput) {
 		t.Fatalf("Lock in a 0777 stack directory: %v", err)
 	}
 	st, _ := catalog.LookupStack("redmine")
-	if err := d.EnsureSecrets(st); !errors.Is(err, errs.InvalidInput) {
+	if err := d.EnsureSecrets(st); !errors.Is(err, errs.ErrInvalidInput) {
 		t.Fatalf("EnsureSecrets in a 0777 stack directory: %v", err)
 	}
 }

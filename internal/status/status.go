@@ -76,7 +76,7 @@ func Read(ctx context.Context, sk *stack.Stack, backupDirs []string, now time.Ti
 		return Status{}, err
 	}
 	if rec.Profile == "" {
-		return Status{}, fmt.Errorf("%w: stack %s was never started: start it with 'stackctl up %s'", errs.NotRunning, st.Name, st.Name)
+		return Status{}, fmt.Errorf("%w: stack %s was never started: start it with 'stackctl up %s'", errs.ErrNotRunning, st.Name, st.Name)
 	}
 	s := Status{Stack: st.Name, Profile: rec.Profile, Generation: rec.Active, Generations: len(rec.Generations), Upgrades: []Offer{}}
 	front, err := r.Front(st)
@@ -135,7 +135,7 @@ func (s *Status) readRunning(ctx context.Context, r stack.Runner, e *engine.Engi
 		return nil
 	}
 	app, err := r.Container(ctx, st, g.App)
-	if errors.Is(err, errs.NotRunning) {
+	if errors.Is(err, errs.ErrNotRunning) {
 		return nil
 	}
 	if err != nil {

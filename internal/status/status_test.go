@@ -398,10 +398,10 @@ func TestReadFails(t *testing.T) {
 		is   error
 		want string
 	}{
-		{name: "never started", site: site{api: &fakeAPI{}}, is: errs.NotRunning,
+		{name: "never started", site: site{api: &fakeAPI{}}, is: errs.ErrNotRunning,
 			want: "stack redmine was never started: start it with 'stackctl up redmine'"},
 		{name: "unknown release recorded", site: site{rec: state.State{Profile: catalog.ProfileDebian, Active: 1, Generations: []state.Generation{{N: 1, Release: "5.9"}}}, api: &fakeAPI{}},
-			is: errs.InvalidInput, want: `unknown release "5.9"`},
+			is: errs.ErrInvalidInput, want: `unknown release "5.9"`},
 		{name: "engine down while checking the offers", site: site{rec: state.State{Profile: catalog.ProfileDebian, Active: 1, Generations: []state.Generation{{N: 1}}},
 			api: &fakeAPI{imageErr: engineDown}}, is: engineDown, want: "inspecting image"},
 		{name: "application's container vanished", site: site{rec: state.State{Profile: catalog.ProfileDebian, Active: 1, Generations: []state.Generation{{N: 1}}},

@@ -88,7 +88,7 @@ func VersionedName(namespace, name string, content, key []byte) string {
 func (d Deployer) CheckManager(ctx context.Context) error {
 	info, err := d.API.Info(ctx, client.InfoOptions{})
 	if err != nil {
-		return fmt.Errorf("%w: asking the engine whether it manages a swarm: %v", errs.Unavailable, err)
+		return fmt.Errorf("%w: asking the engine whether it manages a swarm: %v", errs.ErrUnavailable, err)
 	}
 	sw := info.Info.Swarm
 	switch {
@@ -372,7 +372,7 @@ func (d Deployer) progress(ctx context.Context, namespace string) (pending []str
 		return nil, "", err
 	}
 	if len(svcs) == 0 {
-		return nil, "", fmt.Errorf("%w: the swarm has no service of stack %s", errs.NotFound, namespace)
+		return nil, "", fmt.Errorf("%w: the swarm has no service of stack %s", errs.ErrNotFound, namespace)
 	}
 	tasks, err := d.API.TaskList(ctx, client.TaskListOptions{Filters: stackFilter(namespace)})
 	if err != nil {
@@ -663,7 +663,7 @@ func (d Deployer) Logs(ctx context.Context, namespace string, services []string,
 	}
 	for _, s := range services {
 		if _, ok := svcs[ns.Scope(s)]; !ok {
-			return fmt.Errorf("%w: stack %s has no service %s on the swarm", errs.NotFound, namespace, s)
+			return fmt.Errorf("%w: stack %s has no service %s on the swarm", errs.ErrNotFound, namespace, s)
 		}
 	}
 	o.ShowStdout, o.ShowStderr = true, true

@@ -242,7 +242,7 @@ func TestCheckManager(t *testing.T) {
 			says: `the engine tcp://manager.test:2375 is in no swarm (state "inactive")`},
 		{name: "a worker", sw: swarm.Info{LocalNodeState: swarm.LocalNodeStateActive}, is: ErrRefused,
 			says: "is a swarm worker, which cannot deploy: point --swarm-host at a manager"},
-		{name: "no answer", fail: errBoom, is: errs.Unavailable, says: "asking the engine whether it manages a swarm: boom"},
+		{name: "no answer", fail: errBoom, is: errs.ErrUnavailable, says: "asking the engine whether it manages a swarm: boom"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &swarmAPI{info: system.Info{Swarm: tc.sw}, fail: map[string]error{"Info": tc.fail}}

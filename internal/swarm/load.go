@@ -24,13 +24,13 @@ const FileName = "swarm.yaml"
 func Load(file []byte, env map[string]string) (*composetypes.Config, error) {
 	dict, err := loader.ParseYAML(file)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", errs.InvalidInput, FileName, err)
+		return nil, fmt.Errorf("%w: %s: %v", errs.ErrInvalidInput, FileName, err)
 	}
 	if ignored := loader.GetUnsupportedProperties(dict); len(ignored) > 0 {
-		return nil, fmt.Errorf("%w: %s: Swarm ignores %s: remove them from the model's Swarm form", errs.InvalidInput, FileName, strings.Join(ignored, ", "))
+		return nil, fmt.Errorf("%w: %s: Swarm ignores %s: remove them from the model's Swarm form", errs.ErrInvalidInput, FileName, strings.Join(ignored, ", "))
 	}
 	if old := loader.GetDeprecatedProperties(dict); len(old) > 0 {
-		return nil, fmt.Errorf("%w: %s: Swarm ignores %s", errs.InvalidInput, FileName, strings.Join(slices.Sorted(maps.Keys(old)), ", "))
+		return nil, fmt.Errorf("%w: %s: Swarm ignores %s", errs.ErrInvalidInput, FileName, strings.Join(slices.Sorted(maps.Keys(old)), ", "))
 	}
 	cfg, err := loader.Load(composetypes.ConfigDetails{
 		WorkingDir:  ".",
@@ -43,10 +43,10 @@ func Load(file []byte, env map[string]string) (*composetypes.Config, error) {
 		for _, k := range slices.Sorted(maps.Keys(forbidden.Properties)) {
 			why = append(why, k+" ("+forbidden.Properties[k]+")")
 		}
-		return nil, fmt.Errorf("%w: %s: Swarm refuses %s", errs.InvalidInput, FileName, strings.Join(why, "; "))
+		return nil, fmt.Errorf("%w: %s: Swarm refuses %s", errs.ErrInvalidInput, FileName, strings.Join(why, "; "))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", errs.InvalidInput, FileName, err)
+		return nil, fmt.Errorf("%w: %s: %v", errs.ErrInvalidInput, FileName, err)
 	}
 	return cfg, nil
 }

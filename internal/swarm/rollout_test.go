@@ -115,7 +115,7 @@ func TestWait(t *testing.T) {
 			tasks: []swarm.Task{stackTask("r", "a", 1, swarm.TaskStateRunning)}}, timeout: -time.Second,
 			is: ErrNotConverged, says: "after -1s: stackctl-redmine_redmine 1/2 running ('stackctl ps' and 'stackctl logs' show why)",
 			logs: "waiting: stackctl-redmine_redmine 1/2 running\n"},
-		{name: "no service", f: &swarmAPI{}, is: errs.NotFound, says: "the swarm has no service of stack stackctl-redmine"},
+		{name: "no service", f: &swarmAPI{}, is: errs.ErrNotFound, says: "the swarm has no service of stack stackctl-redmine"},
 		{name: "tasks cannot be listed", f: &swarmAPI{services: []swarm.Service{replicated("r", "redmine", 2)}, fail: map[string]error{"TaskList": errBoom}},
 			is: errBoom, says: "listing the stack's tasks"},
 		{name: "nodes cannot be listed", f: &swarmAPI{services: []swarm.Service{replicated("r", "redmine", 2)}, fail: map[string]error{"NodeList": errBoom}},
@@ -322,7 +322,7 @@ func TestLogs(t *testing.T) {
 	}
 
 	err := Deployer{API: f}.Logs(context.Background(), testNS, []string{"nginx"}, &out, client.ServiceLogsOptions{})
-	if !errors.Is(err, errs.NotFound) || !strings.Contains(err.Error(), "stack stackctl-redmine has no service nginx on the swarm") {
+	if !errors.Is(err, errs.ErrNotFound) || !strings.Contains(err.Error(), "stack stackctl-redmine has no service nginx on the swarm") {
 		t.Errorf("err %v, want NotFound naming the service", err)
 	}
 	f.fail = map[string]error{"ServiceLogs": errBoom}
