@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -44,8 +45,54 @@ func TestMain(m *testing.M) {
 	}
 	prebuildBases()
 	code := m.Run()
+	times.report(os.Stderr)
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// times records when each test ran, for the table of docs/development.md:
+// printed after the tests (go test -v shows it), and written to the file
+// $STACKCTL_E2E_TIMES names, if any.
+var times timeline
+
+type timeline struct {
+	mu   sync.Mutex
+	runs []testRun
+}
+
+type testRun struct {
+	name               string
+	queued, start, end time.Time
+}
+
+// record notes t's turn, from queued, and its end.
+func (l *timeline) record(t *testing.T, queued time.Time) {
+	start := time.Now()
+	t.Cleanup(func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.runs = append(l.runs, testRun{name: t.Name(), queued: queued, start: start, end: time.Now()})
+	})
+}
+
+func (l *timeline) report(w io.Writer) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.runs) == 0 {
+		return
+	}
+	slices.SortFunc(l.runs, func(a, b testRun) int { return a.start.Compare(b.start) })
+	first := l.runs[0].queued
+	var b strings.Builder
+	fmt.Fprintf(&b, "| test | waited | ran | from | to |\n| --- | --- | --- | --- | --- |\n")
+	for _, r := range l.runs {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.name, r.start.Sub(r.queued).Round(time.Second), r.end.Sub(r.start).Round(time.Second),
+			r.start.Sub(first).Round(time.Second), r.end.Sub(first).Round(time.Second))
+	}
+	fmt.Fprint(w, "e2e: when each test ran\n"+b.String())
+	if f := os.Getenv("STACKCTL_E2E_TIMES"); f != "" {
+		os.WriteFile(f, []byte(b.String()), 0o644)
+	}
 }
 
 // prebuildBases builds the debian bases every stack test starts from, once,
@@ -92,20 +139,23 @@ var (
 	})
 )
 
-// shares runs t beside the other tests (t.Parallel), once it holds locks and
-// its place among the tests running.
+// shares runs t beside the other tests (t.Parallel), once it has its place
+// among the tests running and holds locks.
 func shares(t *testing.T, locks ...sync.Locker) {
 	t.Helper()
 	t.Parallel()
 	sched.join()
 	t.Cleanup(sched.leave)
 	start := time.Now()
+	// The place first: a test never waits for a place while holding a
+	// lock a test of higher rank waits for.
+	sched.acquire(t.Name())
+	t.Cleanup(sched.release)
 	for _, l := range locks {
 		l.Lock()
 		t.Cleanup(l.Unlock)
 	}
-	sched.acquire(t.Name())
-	t.Cleanup(sched.release)
+	times.record(t, start)
 	if waited := time.Since(start); waited > time.Second {
 		t.Logf("waited %s for its turn on the engine", waited.Round(time.Second))
 	}

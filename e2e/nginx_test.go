@@ -30,6 +30,7 @@ func nginxProject(t testing.TB) string { return "stackctl-nginx-" + instanceOf(t
 // It runs first, alone (no t.Parallel): it removes the nginx base every
 // stack's nginx is built from, to start cold.
 func TestNginxStack(t *testing.T) {
+	times.record(t, time.Now())
 	api := dockerAPI(t)
 	ctx := context.Background()
 	state := t.TempDir()
