@@ -135,7 +135,7 @@ var (
 	swarmHarness sync.Mutex
 	sched        = newScheduler(4, []string{
 		"TestBackupRestore", "TestSwarm", "TestRedmineStack", "TestOffsiteBackups", "TestUpgrade", "TestTLS",
-		"TestKernelBuiltInContainer", "TestSite", "TestSwarmNodes", "TestPush", "TestVolumeWriterPaths",
+		"TestKernelBuiltInContainer", "TestSite", "TestPush", "TestVolumeWriterPaths", "TestSwarmNodes",
 	})
 )
 
@@ -181,7 +181,14 @@ type scheduler struct {
 	order   []string
 	waiting map[string]bool
 	active  int
+	// opened is when the first test asked for a place: none is given before
+	// settle has passed, so that the tests released together are all waiting
+	// and the order, not the first to ask, decides.
+	opened time.Time
 }
+
+// settle is how long the first places wait for every test to ask.
+const settle = 2 * time.Second
 
 func newScheduler(places int, order []string) *scheduler {
 	s := &scheduler{free: places, order: order, waiting: map[string]bool{}}
@@ -204,6 +211,14 @@ func (s *scheduler) acquire(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.waiting[name] = true
+	if s.opened.IsZero() {
+		s.opened = time.Now()
+	}
+	if wait := settle - time.Since(s.opened); wait > 0 {
+		s.mu.Unlock()
+		time.Sleep(wait)
+		s.mu.Lock()
+	}
 	for s.free == 0 || s.ahead(name) {
 		s.cond.Wait()
 	}

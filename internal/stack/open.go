@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/compose/v5/pkg/api"
 	"github.com/moby/moby/client"
 
@@ -263,16 +262,6 @@ func (s *Stack) Config(ctx context.Context, profile catalog.Profile) ([]byte, er
 		}
 	}
 	return r.Config(ctx, s.Def, profile)
-}
-
-// Loaded is the stack's compose project as recorded (its active generation
-// behind its front), for commands that read it.
-func (s *Stack) Loaded(ctx context.Context) (*types.Project, error) {
-	r, err := s.local(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return r.recorded(ctx, s.Def)
 }
 
 func (s *Stack) logf(format string, args ...any) {
