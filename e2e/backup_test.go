@@ -447,7 +447,7 @@ func copyArchive(t *testing.T, src, dst string, edit func(*archive.Manifest), re
 func killBackup(t *testing.T, env []string, dir string) {
 	t.Helper()
 	cmd := exec.Command(bin, "backup-volumes", "--out", dir)
-	cmd.Dir = ".."
+	cmd.Dir = projectRoot
 	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -256,7 +256,7 @@ func activeGen(t *testing.T, env []string) int {
 func killAt(t *testing.T, env []string, at string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Dir = ".."
+	cmd.Dir = projectRoot
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -25,6 +25,17 @@ import (
 // bin is the stackctl binary built for this test run.
 var bin string
 
+// projectRoot is the checkout the tests run from, as an absolute path: the
+// process's working directory is not to be relied on once tests run side by
+// side (versitygw's backend changes it).
+var projectRoot = func() string {
+	p, err := filepath.Abs("..")
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "stackctl-e2e-")
 	if err != nil {
@@ -32,7 +43,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "stackctl")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/stackctl")
+	build := exec.Command("go", "build", "-o", bin, filepath.Join(projectRoot, "cmd", "stackctl"))
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building stackctl:", err)
@@ -114,7 +125,7 @@ func prebuildBases() {
 	// nginx's is TestNginxStack's to build, from nothing.
 	for _, base := range []string{"redmine", "postgres"} {
 		build := exec.Command(bin, "base", "build", base)
-		build.Dir = ".."
+		build.Dir = projectRoot
 		build.Env = append(os.Environ(), "STACKCTL_STATE_DIR="+filepath.Dir(bin))
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
@@ -304,7 +315,7 @@ type result struct {
 // working directory) with extra environment and returns its result.
 func stackctl(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	return stackctlIn(t, "..", env, args...)
+	return stackctlIn(t, projectRoot, env, args...)
 }
 
 // stackctlIn is stackctl run in the working directory dir.
@@ -334,7 +345,7 @@ func stackctlIn(t *testing.T, dir string, env []string, args ...string) result {
 // mustRun runs stackctl and fails the test unless it exits 0.
 func mustRun(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	return mustRunIn(t, "..", env, args...)
+	return mustRunIn(t, projectRoot, env, args...)
 }
 
 // mustRunIn runs stackctl in dir and fails the test unless it exits 0.

@@ -153,7 +153,7 @@ func TestNginxStack(t *testing.T) {
 		}
 		mustRun(t, env, "ps", "nginx") // reading takes no lock
 		up := exec.Command(bin, "up", "nginx")
-		up.Dir, up.Env = "..", append(os.Environ(), env...)
+		up.Dir, up.Env = projectRoot, append(os.Environ(), env...)
 		stderr, err := up.StderrPipe()
 		if err != nil {
 			t.Fatal(err)

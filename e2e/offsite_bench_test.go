@@ -33,7 +33,7 @@ func BenchmarkOffsiteBackup(b *testing.B) {
 		}
 	}
 	state := b.TempDir()
-	root, err := filepath.Abs("..")
+	root, err := projectRoot, error(nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func BenchmarkOffsiteBackup(b *testing.B) {
 	run := func(args ...string) string {
 		b.Helper()
 		cmd := exec.Command(bin, args...)
-		cmd.Dir = ".."
+		cmd.Dir = projectRoot
 		cmd.Env = append(os.Environ(), env...)
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
@@ -59,7 +59,7 @@ func BenchmarkOffsiteBackup(b *testing.B) {
 	run("down", "redmine", "--volumes")
 	b.Cleanup(func() {
 		cmd := exec.Command(bin, "down", "redmine", "--volumes")
-		cmd.Dir, cmd.Env = "..", append(os.Environ(), env...)
+		cmd.Dir, cmd.Env = projectRoot, append(os.Environ(), env...)
 		cmd.Run()
 	})
 	run("up", "redmine", "--profile", "debian", "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(b)), "--timeout", "20m")

@@ -221,7 +221,7 @@ func listBackups(t *testing.T, env []string, target string) []backup.Listed {
 func startStackctl(t *testing.T, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Dir = ".."
+	cmd.Dir = projectRoot
 	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

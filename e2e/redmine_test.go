@@ -50,7 +50,7 @@ func TestRedmineStack(t *testing.T) {
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	// On an empty engine (for this stack): the plan is a first start, and up
 	// does what it said.
-	first := dryRun(t, env, "..", "redmine", "--profile", "debian", "--listen", listen)
+	first := dryRun(t, env, projectRoot, "redmine", "--profile", "debian", "--listen", listen)
 	wantSteps(t, first, false, [2]string{"create", "db"}, [2]string{"create", "redmine"}, [2]string{"create", "nginx"},
 		[2]string{"create", "edge"}, [2]string{"first-start", "redmine"}, [2]string{"point-front", "generation 1"})
 	if first.Outage.Closes || first.Outage.Refuses || first.Serves != (stack.Serves{Generation: 1, App: "redmine", Front: "nginx"}) {
@@ -120,7 +120,7 @@ func TestRedmineStack(t *testing.T) {
 
 	t.Run("again changes nothing", func(t *testing.T) {
 		before := containerIDs(t, api, redmineProject(t))
-		if p := dryRun(t, env, "..", "redmine"); p.Steps[0].Action != "none" || len(p.Steps) != 1 {
+		if p := dryRun(t, env, projectRoot, "redmine"); p.Steps[0].Action != "none" || len(p.Steps) != 1 {
 			t.Errorf("plan of an up that changes nothing: %+v", p.Steps)
 		}
 		run("up", "redmine")
@@ -157,7 +157,7 @@ func TestRedmineStack(t *testing.T) {
 			f.Close()
 		}
 		appendTo("/* e2e: a theme-only change */")
-		plan := dryRun(t, env, "..", "redmine")
+		plan := dryRun(t, env, projectRoot, "redmine")
 		wantSteps(t, plan, true, [2]string{"build", imageOf(t, "redmine")}, [2]string{"hand-over", "redmine -> redmine-b"})
 		if plan.Outage.Closes || plan.Outage.Refuses {
 			t.Errorf("plan of a theme change: outage %+v, want none", plan.Outage)
@@ -233,7 +233,7 @@ func TestRedmineStack(t *testing.T) {
 		}
 		fmt.Fprintln(f, `add_header X-Stackctl-E2e "front changed" always;`)
 		f.Close()
-		plan := dryRun(t, env, "..", "redmine")
+		plan := dryRun(t, env, projectRoot, "redmine")
 		wantSteps(t, plan, true, [2]string{"build", imageOf(t, "nginx")}, [2]string{"hand-over", "nginx -> nginx-b"})
 		p := startProbe(rm.base + "projects/harbour")
 		start := time.Now()
@@ -305,7 +305,7 @@ func TestRedmineStack(t *testing.T) {
 	t.Run("settings change as planned", func(t *testing.T) {
 		db, front := service(t, api, redmineProject(t), "db"), frontContainer(t, api)
 		writeFile(t, filepath.Join(root, "stackctl.yaml"), "version: 1\nresources:\n  redmine_memory: 900m\n")
-		plan := dryRun(t, env, "..", "redmine")
+		plan := dryRun(t, env, projectRoot, "redmine")
 		from := serviceOf(t, api, activeRedmine(t, api))
 		wantSteps(t, plan, true, [2]string{"hand-over", from + " -> " + otherSlot(from)})
 		p := startProbe(rm.base + "projects/harbour")
@@ -465,7 +465,7 @@ func TestRedmineStack(t *testing.T) {
 		db := service(t, api, redmineProject(t), "db")
 		// Another image under the base's tag: same recipe, another ID.
 		retagged(t, api, "stackctl/base-postgres:trixie")
-		plan := dryRun(t, env, "..", "redmine")
+		plan := dryRun(t, env, projectRoot, "redmine")
 		wantSteps(t, plan, true, [2]string{"close", "the tracker"}, [2]string{"recreate", "db"}, [2]string{"open", "the tracker"})
 		if !plan.Outage.Closes {
 			t.Errorf("plan of a PostgreSQL image change: outage %+v, want the tracker closed", plan.Outage)
@@ -564,9 +564,9 @@ func copyProject(t *testing.T) string {
 	t.Helper()
 	dst := t.TempDir()
 	for _, p := range []string{"stacks", "themes", ".dockerignore"} {
-		if err := os.CopyFS(filepath.Join(dst, p), os.DirFS(filepath.Join("..", p))); err != nil {
+		if err := os.CopyFS(filepath.Join(dst, p), os.DirFS(filepath.Join(projectRoot, p))); err != nil {
 			// .dockerignore is a file: CopyFS wants a directory.
-			b, rerr := os.ReadFile(filepath.Join("..", p))
+			b, rerr := os.ReadFile(filepath.Join(projectRoot, p))
 			if rerr != nil {
 				t.Fatal(err)
 			}

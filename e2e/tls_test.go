@@ -431,10 +431,17 @@ func writePrivate(t *testing.T, path string, b []byte) {
 // pebbleValidity. It returns the root Pebble issues under.
 func startPebble(t *testing.T, httpPort int) (root *x509.Certificate, directory, caFile string) {
 	t.Helper()
-	t.Setenv("PEBBLE_VA_ALWAYS_VALID", "0")
-	t.Setenv("PEBBLE_VA_NOSLEEP", "1")      // validate at once, not after up to 15 s
-	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0") // no bad nonces on purpose: lego retries them, but the log is clearer
-	t.Setenv("PEBBLE_AUTHZREUSE", "0")      // the renewal validates again through nginx
+	// The process's environment, which pebble reads (not t.Setenv: this
+	// test runs beside others, and none of them reads these).
+	for k, v := range map[string]string{
+		"PEBBLE_VA_ALWAYS_VALID": "0",
+		"PEBBLE_VA_NOSLEEP":      "1", // validate at once, not after up to 15 s
+		"PEBBLE_WFE_NONCEREJECT": "0", // no bad nonces on purpose: lego retries them, but the log is clearer
+		"PEBBLE_AUTHZREUSE":      "0", // the renewal validates again through nginx
+	} {
+		os.Setenv(k, v)
+		t.Cleanup(func() { os.Unsetenv(k) })
+	}
 	logs := &lockedBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {

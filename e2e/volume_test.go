@@ -73,11 +73,25 @@ func TestVolumeWriterPaths(t *testing.T) {
 			api.VolumeRemove(ctx, vol, client.VolumeRemoveOptions{Force: true})
 			t.Cleanup(func() { api.VolumeRemove(ctx, vol, client.VolumeRemoveOptions{Force: true}) })
 			e := &engine.Engine{API: api}
-			before := volumeNames(t, api)
+			// Its own helpers: the other tests run theirs beside it.
+			mine := client.Filters{}.Add("label", volume.LabelHelper).Add("label", "io.stackctl.stack="+instanceOf(t))
 
-			x, err := volume.StartWriter(ctx, e, image, map[string]string{"data": vol}, "e2e", volume.Options{ArchiveAPI: mode.noPipe, NoDirect: mode.noDirect})
+			x, err := volume.StartWriter(ctx, e, image, map[string]string{"data": vol}, instanceOf(t), volume.Options{ArchiveAPI: mode.noPipe, NoDirect: mode.noDirect})
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The image declares a VOLUME: the helper's anonymous volume must go with it.
+			var anonymous []string
+			helpers, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: mine})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range helpers.Items {
+				for _, m := range c.Mounts {
+					if m.Type == "volume" && m.Name != vol {
+						anonymous = append(anonymous, m.Name)
+					}
+				}
 			}
 			if err := x.WriteTar(ctx, bytes.NewReader(stream.Bytes())); err != nil {
 				t.Fatal(err)
@@ -114,17 +128,15 @@ func TestVolumeWriterPaths(t *testing.T) {
 			if err := x.Close(); err != nil {
 				t.Fatal(err)
 			}
-			left, err := api.ContainerList(ctx, client.ContainerListOptions{All: true,
-				Filters: client.Filters{}.Add("label", volume.LabelHelper)})
+			left, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: mine})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(left.Items) > 0 {
 				t.Errorf("%d helper containers left after Close", len(left.Items))
 			}
-			// The image declares a VOLUME: the helper's anonymous volume goes with it.
 			for _, name := range volumeNames(t, api) {
-				if !slices.Contains(before, name) && name != vol {
+				if slices.Contains(anonymous, name) {
 					t.Errorf("volume %s left after Close", name)
 				}
 			}

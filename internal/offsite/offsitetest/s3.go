@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -43,8 +44,9 @@ type S3 struct {
 // StartS3 starts the server, makes the bucket and sets AWS_ACCESS_KEY_ID and
 // AWS_SECRET_ACCESS_KEY (and empties the other AWS_ variables a target reads) for
 // the test; it stops the server when the test ends. versitygw runs one server
-// per process, and its backend works relative to the working directory, which
-// it changes to Root until the test ends: no test using it may run in parallel.
+// per process, and its backend changes the process's working directory to
+// Root (restored when the test ends): a test running beside it must use
+// absolute paths only. The variables are the process's until then too.
 func StartS3(t testing.TB) *S3 {
 	t.Helper()
 	root := t.TempDir()
@@ -56,7 +58,9 @@ func StartS3(t testing.TB) *S3 {
 	s := &S3{Bucket: "stackctl-backups", Access: "stackctl-test", Secret: hex.EncodeToString(secret[:]), Root: root, t: t}
 	s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
 	s.Endpoint = "http://" + s.addr
-	t.Chdir(root)
+	if wd, err := os.Getwd(); err == nil {
+		t.Cleanup(func() { os.Chdir(wd) })
+	}
 	none := filepath.Join(t.TempDir(), "none")
 	for k, v := range map[string]string{
 		"AWS_ACCESS_KEY_ID":           s.Access,
@@ -70,7 +74,7 @@ func StartS3(t testing.TB) *S3 {
 		"AWS_CONFIG_FILE":             none,
 		"AWS_SHARED_CREDENTIALS_FILE": none,
 	} {
-		t.Setenv(k, v)
+		setenv(t, k, v)
 	}
 	s.Start()
 	t.Cleanup(s.Stop)
@@ -164,3 +168,18 @@ func (s *S3) Uploads(prefix string) []string {
 type stringer func() string
 
 func (f stringer) String() string { return f() }
+
+// setenv sets key to value until t ends. Not t.Setenv: a test that runs in
+// parallel (the end-to-end tests) may not use it, and what reads these
+// variables is the server and the commands the test starts.
+func setenv(t testing.TB, key, value string) {
+	old, had := os.LookupEnv(key)
+	os.Setenv(key, value)
+	t.Cleanup(func() {
+		if had {
+			os.Setenv(key, old)
+		} else {
+			os.Unsetenv(key)
+		}
+	})
+}
