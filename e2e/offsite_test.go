@@ -262,7 +262,7 @@ func scheduledBackup(t *testing.T, env []string, sftp *offsitetest.SFTP, rm *red
 	root := t.TempDir()
 	mustRun(t, env, "schedule", "backup", "redmine", "--every", "6h", "--init", "systemd", "--system-root", root,
 		"--to", sftp.URL("tracker"), "--keep-last", "5", "--notify-webhook", hook.URL)
-	service := filepath.Join(root, "etc/systemd/system/stackctl-backup-redmine.service")
+	service := filepath.Join(root, "etc/systemd/system/stackctl-backup-redmine-"+instanceOf(t)+".service")
 	runEnv, argv := unitCommand(t, root, service)
 	if strings.Contains(strings.Join(argv, " "), hook.URL) {
 		t.Errorf("the webhook URL is on the service's command line: %v", argv)

@@ -85,7 +85,7 @@ func TestPush(t *testing.T) {
 	t.Run("to a registry that wants credentials", func(t *testing.T) {
 		host := serveRegistry(t, map[string]string{"ops": "correct horse"})
 		to := host + "/ops/nginx:1"
-		cfgDir := strings.TrimPrefix(env[2], "DOCKER_CONFIG=")
+		cfgDir := envValue(env, "DOCKER_CONFIG")
 		r := stackctl(t, env, "push", "nginx", "--to", to)
 		if r.code != 23 || !strings.Contains(r.stderr, "not logged in to "+host) || !strings.Contains(r.stderr, "docker login "+host) {
 			t.Fatalf("push without credentials: exit %d, want 23 saying 'not logged in to %s' and how to log in:\n%s", r.code, host, r.stderr)

@@ -73,9 +73,6 @@ from --credentials files, loaded by the unit, never on its command line.`,
 }
 
 func runScheduleBackup(ctx context.Context, g *globalOptions, so *scheduleOptions, o *scheduleBackupOptions, flags *pflag.FlagSet, args []string) error {
-	if g.instance != "" {
-		return fmt.Errorf("%w: --instance %s: scheduled backups of an instance are not made yet: run 'stackctl --instance %s backup-volumes' from your own timer", errs.ErrInvalidInput, g.instance, g.instance)
-	}
 	st, err := g.stackArg(args)
 	if err != nil {
 		return err
@@ -149,8 +146,9 @@ func (o *scheduleBackupOptions) job(g *globalOptions, stack string, flags *pflag
 		Binary: bin, Site: s.Dir, Args: backupArgs,
 		Notify: schedule.Notify{Webhook: o.notifyWebhook, Mail: o.notifyMail},
 	}
-	if g.stateDir != "" {
-		if j.StateDir, err = filepath.Abs(g.stateDir); err != nil {
+	j.Instance = g.instance
+	if g.stateRoot != "" {
+		if j.StateDir, err = filepath.Abs(g.stateRoot); err != nil {
 			return schedule.Job{}, err
 		}
 	}

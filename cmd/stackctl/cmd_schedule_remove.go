@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"github.com/stackctl/stackctl/internal/schedule"
 )
 
 func newScheduleRemoveCommand(g *globalOptions, so *scheduleOptions) *cobra.Command {
@@ -28,7 +29,7 @@ func runScheduleRemove(ctx context.Context, g *globalOptions, so *scheduleOption
 	if err != nil {
 		return err
 	}
-	removed, err := so.host().Remove(ctx, st.Name)
+	removed, err := so.host().Remove(ctx, schedule.InstanceName(st.Name, g.instance))
 	if err != nil {
 		return asRoot(err)
 	}

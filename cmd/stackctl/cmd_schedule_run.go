@@ -77,8 +77,11 @@ func runScheduleRun(ctx context.Context, g *globalOptions, o *scheduleRunOptions
 	if g.dir != "" {
 		argv = append(argv, "--dir", g.dir)
 	}
-	if g.stateDir != "" {
-		argv = append(argv, "--state-dir", g.stateDir)
+	if g.stateRoot != "" {
+		argv = append(argv, "--state-dir", g.stateRoot)
+	}
+	if g.instance != "" {
+		argv = append(argv, "--instance", g.instance)
 	}
 	argv = append(argv, args[1:]...)
 	code, err := schedule.Run{

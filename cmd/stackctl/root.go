@@ -36,6 +36,8 @@ type globalOptions struct {
 	// name --root; empty: the working directory.
 	dir      string
 	stateDir string
+	// stateRoot is --state-dir as given: stateDir is an instance's below it.
+	stateRoot string
 	// instance tells apart copies of a stack on one engine (--instance).
 	instance string
 	debug    bool
@@ -109,6 +111,7 @@ config, status, generations, up --dry-run, verify-backup, backups) take none.
 			if err := catalog.CheckInstance(g.instance); err != nil {
 				return err
 			}
+			g.stateRoot = g.stateDir
 			if g.instance != "" && g.stateDir != "" {
 				// An instance's state, secrets and backups are its own.
 				g.stateDir = filepath.Join(g.stateDir, "instances", g.instance)

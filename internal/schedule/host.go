@@ -75,7 +75,7 @@ func (h Host) Install(ctx context.Context, j Job, m Mode) ([]string, error) {
 		return nil, err
 	}
 	// What an earlier schedule of the stack left that this one does not write.
-	if err := h.clear(ctx, j.Stack, files); err != nil {
+	if err := h.clear(ctx, j.name(), files); err != nil {
 		return nil, err
 	}
 	var written []string
@@ -97,7 +97,7 @@ func (h Host) Install(ctx context.Context, j Job, m Mode) ([]string, error) {
 		if err := h.systemctl(ctx, "daemon-reload"); err != nil {
 			return written, err
 		}
-		if err := h.systemctl(ctx, "enable", "--now", unitName(j.Stack)+".timer"); err != nil {
+		if err := h.systemctl(ctx, "enable", "--now", unitName(j.name())+".timer"); err != nil {
 			return written, err
 		}
 	}

@@ -99,7 +99,10 @@ func NotifyFromEnv(env []string) Notify {
 
 // Job is one stack's scheduled backup.
 type Job struct {
-	Stack    string   `json:"stack"`
+	Stack string `json:"stack"`
+	// Instance is the stack's instance ("" for the stack itself): the run
+	// gets STACKCTL_INSTANCE, and the units are named for both.
+	Instance string   `json:"instance,omitempty"`
 	Schedule Schedule `json:"schedule"`
 	// Binary is the absolute path of the stackctl that runs.
 	Binary string `json:"binary"`
@@ -181,7 +184,18 @@ func stackFiles(stack string) []string {
 // hasEnvFile: the job has notify settings, which go into its environment file.
 func (j Job) hasEnvFile() bool { return j.Notify != Notify{} }
 
-func (j Job) envFile(root string) string { return filepath.Join(root, envFilePath(j.Stack)) }
+// name is what the job's units are named for: the stack, and its instance.
+func (j Job) name() string { return InstanceName(j.Stack, j.Instance) }
+
+// InstanceName is the name of the schedule of stack's instance.
+func InstanceName(stack, instance string) string {
+	if instance == "" {
+		return stack
+	}
+	return stack + "-" + instance
+}
+
+func (j Job) envFile(root string) string { return filepath.Join(root, envFilePath(j.name())) }
 
 // Command is what the timer or cron runs, as data: the integrator's tests run
 // it as the timer would.
@@ -204,6 +218,9 @@ func (j Job) Command(m Mode, root string) Command {
 	c := Command{Argv: []string{j.Binary, "--dir", j.Site, "schedule", "run", j.Stack}}
 	if j.StateDir != "" {
 		c.Env = []string{"STACKCTL_STATE_DIR=" + j.StateDir}
+	}
+	if j.Instance != "" {
+		c.Env = append(c.Env, "STACKCTL_INSTANCE="+j.Instance)
 	}
 	if j.hasEnvFile() {
 		c.EnvFiles = append(c.EnvFiles, j.envFile(root))

@@ -35,14 +35,14 @@ func (j Job) Files(m Mode) ([]File, error) {
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, File{Path: servicePath(j.Stack), Mode: 0o644, Content: j.service()},
-			File{Path: timerPath(j.Stack), Mode: 0o644, Content: timer})
+		files = append(files, File{Path: servicePath(j.name()), Mode: 0o644, Content: j.service()},
+			File{Path: timerPath(j.name()), Mode: 0o644, Content: timer})
 	case Cron:
 		entry, err := j.cron()
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, File{Path: cronPath(j.Stack), Mode: 0o644, Content: entry})
+		files = append(files, File{Path: cronPath(j.name()), Mode: 0o644, Content: entry})
 	default:
 		return nil, fmt.Errorf("unknown mode %q", m)
 	}
@@ -59,7 +59,7 @@ func (j Job) Files(m Mode) ([]File, error) {
 		if err := writeEnv(&b, vars); err != nil {
 			return nil, err
 		}
-		files = append(files, File{Path: envFilePath(j.Stack), Mode: 0o600, Secret: true, Content: b.Bytes()})
+		files = append(files, File{Path: envFilePath(j.name()), Mode: 0o600, Secret: true, Content: b.Bytes()})
 	}
 	return files, nil
 }
@@ -89,7 +89,7 @@ After=network-online.target docker.service
 [Service]
 Type=oneshot
 SyslogIdentifier=%s
-`, j.Stack, unitName(j.Stack))
+`, j.Stack, unitName(j.name()))
 	for _, e := range c.Env {
 		fmt.Fprintf(&b, "Environment=%s\n", systemdQuote(e, false))
 	}
@@ -107,7 +107,7 @@ SyslogIdentifier=%s
 func (j Job) timer() ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(j.comment())
-	fmt.Fprintf(&b, "[Unit]\nDescription=Run %s.service %s\n\n[Timer]\n", unitName(j.Stack), j.Schedule)
+	fmt.Fprintf(&b, "[Unit]\nDescription=Run %s.service %s\n\n[Timer]\n", unitName(j.name()), j.Schedule)
 	if j.Schedule.Daily != "" {
 		h, m, err := j.Schedule.clock()
 		if err != nil {
@@ -147,7 +147,7 @@ func (j Job) cron() ([]byte, error) {
 	b.WriteString(j.comment())
 	b.WriteString("# Cron keeps no exit status: 'stackctl schedule run' reports a failed run; the output goes to syslog.\n")
 	b.WriteString("SHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n")
-	fmt.Fprintf(&b, "%s root %s 2>&1 | logger -t %s\n", when, line, unitName(j.Stack))
+	fmt.Fprintf(&b, "%s root %s 2>&1 | logger -t %s\n", when, line, unitName(j.name()))
 	return b.Bytes(), nil
 }
 
