@@ -375,6 +375,11 @@ func newProbe(client *http.Client, url, marker string, maintenance bool) *probe 
 }
 
 func (p *probe) stop() (int64, []string) {
+	// At least ten requests, a second's worth: on a busy machine a change
+	// that ends fast is still probed around, its end included.
+	for deadline := time.Now().Add(time.Minute); p.requests.Load() < 10 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	close(p.done)
 	<-p.finished
 	return p.requests.Load(), p.failures

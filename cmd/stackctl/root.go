@@ -66,7 +66,7 @@ func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
 }
 
 func newRootCommand() *cobra.Command {
-	g := &globalOptions{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+	g := &globalOptions{stdin: os.Stdin, stdout: os.Stdout, stderr: withKillAt(os.Stderr)}
 	cmd := &cobra.Command{
 		Use:   "stackctl",
 		Short: "Build, run and check Redmine and nginx Docker Compose stacks",
