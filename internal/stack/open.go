@@ -152,14 +152,15 @@ func (s *Stack) open(ctx context.Context, o OpenOptions) error {
 			return fmt.Errorf("%w: stack %s runs on a swarm (manager %s): take it down there first ('stackctl down %s')",
 				errs.ErrInvalidInput, s.Def.Name, rec.Swarm.Manager, s.Def.Name)
 		}
-		if rec.Swarm != nil {
+		if rec.Swarm != nil && s.mode != Read {
 			// Off the swarm: this state directory now describes the stack here.
 			s.logf("stack %s leaves the swarm (manager %s); its data stays in the volumes on node %s", s.Def.Name, rec.Swarm.Manager, rec.Swarm.DataNode)
 			if err := s.env.State.Update(s.Def.Name, func(st *state.State) error { st.Swarm = nil; return nil }); err != nil {
 				return err
 			}
-			rec.Swarm = nil
 		}
+		// A look (up --dry-run) sees the stack here and records nothing.
+		rec.Swarm = nil
 	default:
 		return fmt.Errorf("%w: --on %q: give %s or %s", errs.ErrInvalidInput, o.On, OnEngine, OnSwarm)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -402,5 +404,31 @@ func TestOnRunnerVerbs(t *testing.T) {
 	}
 	if _, err := OnRunner(st, Runner{State: state.Dir(t.TempDir() + "/none/\x00")}); err == nil {
 		t.Error("OnRunner read a state directory that cannot exist")
+	}
+}
+
+// TestOpenReadMovesNothing checks that a look at a stack brought back from
+// its swarm (up --dry-run --on engine) sees it on this engine and leaves the
+// state as it was.
+func TestOpenReadMovesNothing(t *testing.T) {
+	dir := state.Dir(t.TempDir())
+	if err := dir.Save("redmine", state.State{Profile: "debian", Swarm: &state.Swarm{Manager: "tcp://10.0.0.2:2375", Down: true}}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(filepath.Join(string(dir), "redmine", "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), Env{State: dir}, "redmine", Read, OpenOptions{Purpose: "up --dry-run", On: OnEngine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Where() != OnEngine {
+		t.Errorf("a stack brought back from its swarm is seen on %s", s.Where())
+	}
+	after, err := os.ReadFile(filepath.Join(string(dir), "redmine", "state.json"))
+	if err != nil || string(after) != string(before) {
+		t.Errorf("a look changed the state (%v):\n%s\n->\n%s", err, before, after)
 	}
 }
