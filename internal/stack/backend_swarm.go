@@ -56,6 +56,9 @@ type swarmBackend struct {
 	s *Stack
 	// fresh: up --on swarm deploys a stack that has never been on one.
 	fresh bool
+	// clients are the engines dialled, by address: one client each for the
+	// whole command (a restore reads the data node, then deploys from it).
+	clients map[string]client.APIClient
 }
 
 func (b *swarmBackend) where() string { return OnSwarm }
@@ -85,10 +88,30 @@ func (b *swarmBackend) rec() state.Swarm { return *b.s.rec.Swarm }
 
 // dial reaches the engine at host through the environment's dialer.
 func (b *swarmBackend) dial(host string) (client.APIClient, error) {
-	if b.s.env.Dial != nil {
-		return b.s.env.Dial(host)
+	if c, ok := b.clients[host]; ok {
+		return c, nil
 	}
-	return engine.Dial(host)
+	dial := engine.Dial
+	if b.s.env.Dial != nil {
+		dial = b.s.env.Dial
+	}
+	c, err := dial(host)
+	if err != nil {
+		return nil, err
+	}
+	if b.clients == nil {
+		b.clients = map[string]client.APIClient{}
+	}
+	b.clients[host] = c
+	return c, nil
+}
+
+// close closes the engines dialled.
+func (b *swarmBackend) close() {
+	for _, c := range b.clients {
+		c.Close()
+	}
+	b.clients = nil
 }
 
 // deployer is the recorded manager's.
@@ -153,7 +176,6 @@ func (b *swarmBackend) up(ctx context.Context, o UpOptions) (UpResult, error) {
 	if err != nil {
 		return UpResult{}, err
 	}
-	defer api.Close()
 	r, err := b.s.local(ctx)
 	if err != nil {
 		return UpResult{}, err

@@ -198,8 +198,12 @@ func (s *Stack) readSettings(purpose string) (catalog.Site, https.Config, error)
 	return catalog.Site{}, https.Config{}, nil
 }
 
-// Close gives up the stack's lock, if the mode took it.
+// Close gives up the stack's lock, if the mode took it, and closes the
+// engines a swarm's verbs dialled.
 func (s *Stack) Close() {
+	if b, ok := s.b.(*swarmBackend); ok {
+		b.close()
+	}
 	if s.unlock != nil {
 		s.unlock()
 		s.unlock = nil
