@@ -26,6 +26,7 @@ import (
 	"github.com/stackctl/stackctl/internal/basebuild"
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
+	"github.com/stackctl/stackctl/internal/report"
 )
 
 //go:embed testdata/swarm-node.sh
@@ -57,7 +58,7 @@ var swarmNodeBase = catalog.Base{
 func swarmNodeImage(t *testing.T, api client.APIClient) string {
 	t.Helper()
 	mirror := os.Getenv("STACKCTL_DEBIAN_MIRROR")
-	bb := basebuild.Builder{Engine: &engine.Engine{API: api}, Mirror: mirror, Log: t.Output()}
+	bb := basebuild.Builder{Engine: &engine.Engine{API: api}, Mirror: mirror, Report: report.New(t.Output(), report.Options{})}
 	res, err := bb.Ensure(context.Background(), swarmNodeBase)
 	if err != nil {
 		t.Fatalf("building the swarm node image: %v", err)

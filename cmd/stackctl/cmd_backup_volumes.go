@@ -29,6 +29,7 @@ type backupVolumesOptions struct {
 	testRestore bool
 	identities  []string
 	timeout     time.Duration
+	json        bool
 }
 
 func (o *backupVolumesOptions) AddFlags(fs *pflag.FlagSet) {
@@ -41,6 +42,7 @@ func (o *backupVolumesOptions) AddFlags(fs *pflag.FlagSet) {
 		"log in, read the newest issue and the newest attachment, remove it, and record the result beside the archive")
 	fs.StringArrayVarP(&o.identities, "identity", "i", nil, "age identity file that opens the encrypted archive for --test-restore; repeatable")
 	fs.DurationVar(&o.timeout, "timeout", 0, "how long --test-restore waits for the throwaway generation to be healthy (default 5m)")
+	fs.BoolVar(&o.json, "json", false, "print the archive's location, manifest and checksum as JSON on stdout, and progress as JSON lines on stderr")
 }
 
 // check refuses, before anything is read or written, what every run would
@@ -119,7 +121,8 @@ restore-volumes': both take the path or URL this command prints.`,
   AWS_PROFILE=backup stackctl backup-volumes --to 's3://team-backups/redmine?region=eu-west-1' --keep-daily 14
   stackctl backup-volumes --to 's3://backups/redmine?endpoint=https://minio.example.org:9000&path-style=true'
   stackctl backup-volumes --encrypt-to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
-  stackctl backup-volumes --encrypt-to ~/.config/stackctl/backup-recipients.txt`,
+  stackctl backup-volumes --encrypt-to ~/.config/stackctl/backup-recipients.txt
+  stackctl backup-volumes redmine --json | jq -r .archive`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBackupVolumes(cmd.Context(), g, o, cmd.Flags(), args)
@@ -154,7 +157,7 @@ func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOpt
 	}
 	defer s.Close()
 	start := time.Now()
-	opts := backup.Options{Target: target, Keep: policy, Recipients: recipients, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal())}
+	opts := backup.Options{Target: target, Keep: policy, Recipients: recipients, Progress: g.rep.Meter()}
 	if o.testRestore {
 		if err := s.Supports(stack.VerbTrial); err != nil {
 			return err
@@ -165,7 +168,7 @@ func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOpt
 		}
 		opts.TestRestore = func(ctx context.Context, t offsite.Target, name string) backup.RestoreTest {
 			return testRestore(ctx, g, s, offsite.Location{Target: t, Name: name}, backup.RestoreOptions{
-				Identities: ids, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()), Up: stack.UpOptions{Timeout: o.timeout},
+				Identities: ids, Progress: g.rep.Meter(), Up: stack.UpOptions{Timeout: o.timeout},
 			})
 		}
 	}
@@ -174,23 +177,37 @@ func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOpt
 		return err
 	}
 	for _, en := range res.Manifest.Entries {
-		fmt.Fprintf(g.stderr, "  %-24s %10s  sha256:%.16s…\n", en.Name, backup.Bytes(en.Size), en.SHA256)
+		g.rep.Printf("  %-24s %10s  sha256:%.16s…", en.Name, backup.Bytes(en.Size), en.SHA256)
 	}
-	fmt.Fprintf(g.stderr, "backed up %s of stack %s into %s on %s in %s\n",
+	g.rep.Printf("backed up %s of stack %s into %s on %s in %s",
 		backup.Bytes(res.Manifest.Size()), st.Name, backup.Bytes(res.Written), target, time.Since(start).Round(100*time.Millisecond))
 	for _, name := range res.Pruned {
-		fmt.Fprintf(g.stderr, "removed older backup %s\n", name)
+		g.rep.Printf("removed older backup %s", name)
 	}
 	// Printed even when what follows the commit failed: the archive is there.
-	fmt.Fprintln(g.stdout, offsite.ArchiveLocation(where, res.Name))
+	loc := offsite.ArchiveLocation(where, res.Name)
+	if o.json {
+		if jerr := writeJSON(g.stdout, backupResult{Archive: loc, Result: res}); jerr != nil {
+			return errors.Join(err, jerr)
+		}
+		return err
+	}
+	fmt.Fprintln(g.stdout, loc)
 	return err
+}
+
+// backupResult is what backup-volumes prints with --json.
+type backupResult struct {
+	// Archive is where the archive is, as restore-volumes takes it.
+	Archive string `json:"archive"`
+	backup.Result
 }
 
 // testRestore runs the restore test of the archive at loc, saying what it
 // does and how it ended, as the sidecar records it.
 func testRestore(ctx context.Context, g *globalOptions, s *stack.Stack, loc offsite.Location, o backup.RestoreOptions) backup.RestoreTest {
 	st := s.Def
-	fmt.Fprintf(g.stderr, "stack %s: testing that %s restores, in a throwaway generation beside the one that serves\n", st.Name, loc.Name)
+	g.rep.Printf("stack %s: testing that %s restores, in a throwaway generation beside the one that serves", st.Name, loc.Name)
 	start := time.Now()
 	res, err := backup.TrialRestore(ctx, s, loc, o)
 	rt := backup.RestoreTest{Passed: err == nil, At: time.Now().UTC().Truncate(time.Second), DurationSeconds: time.Since(start).Round(100 * time.Millisecond).Seconds()}
@@ -198,7 +215,7 @@ func testRestore(ctx context.Context, g *globalOptions, s *stack.Stack, loc offs
 	switch {
 	case err == nil:
 		rt.Message = strings.Join(res.Steps, "; ")
-		fmt.Fprintf(g.stderr, "stack %s: the restore test passed in %.1fs: %s\n", st.Name, rt.DurationSeconds, rt.Message)
+		g.rep.Printf("stack %s: the restore test passed in %.1fs: %s", st.Name, rt.DurationSeconds, rt.Message)
 	case errors.As(err, &te):
 		rt.FailedStep, rt.Message = te.Step, te.Err.Error()
 	default:

@@ -99,7 +99,7 @@ func runBackups(ctx context.Context, g *globalOptions, o *backupsOptions, args [
 			return writeJSONArray(g.stdout, listed)
 		}
 		if len(listed) == 0 {
-			fmt.Fprintf(g.stderr, "no backups of stack %s on %s\n", st.Name, target)
+			g.rep.Printf("no backups of stack %s on %s", st.Name, target)
 			return nil
 		}
 		return printBackups(g.stdout, listed)
@@ -124,7 +124,7 @@ func runBackups(ctx context.Context, g *globalOptions, o *backupsOptions, args [
 	if o.prune {
 		verb = "removed"
 	}
-	fmt.Fprintf(g.stderr, "stack %s on %s: %s: %s %d of %d archives\n", st.Name, target, o.policy, verb, len(plan.Remove()), len(plan))
+	g.rep.Printf("stack %s on %s: %s: %s %d of %d archives", st.Name, target, o.policy, verb, len(plan.Remove()), len(plan))
 	return nil
 }
 

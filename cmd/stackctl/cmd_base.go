@@ -70,7 +70,7 @@ func runBaseBuild(ctx context.Context, g *globalOptions, o *baseBuildOptions, ar
 	if err != nil {
 		return err
 	}
-	bb := basebuild.Builder{Engine: d.Engine, Mirror: o.mirror, Force: o.force, Log: g.stderr}
+	bb := basebuild.Builder{Engine: d.Engine, Mirror: o.mirror, Force: o.force, Report: g.rep}
 	for _, n := range names {
 		b, _ := catalog.LookupBase(n)
 		res, err := bb.Ensure(ctx, b)

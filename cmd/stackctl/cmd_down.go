@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -45,6 +44,6 @@ func runDown(ctx context.Context, g *globalOptions, o *downOptions, args []strin
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(g.stderr, said)
+	g.rep.Printf("%s", said)
 	return nil
 }

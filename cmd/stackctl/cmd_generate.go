@@ -66,14 +66,14 @@ func runGenerate(_ context.Context, g *globalOptions, o *generateOptions, args [
 			have, _ := os.ReadFile(path)
 			switch {
 			case bytes.Equal(have, files[path]):
-				fmt.Fprintf(g.stderr, "%s: up to date\n", path)
+				g.rep.Printf("%s: up to date", path)
 			case o.check:
 				drifted = append(drifted, path)
 			default:
 				if err := os.WriteFile(path, files[path], 0o644); err != nil {
 					return fmt.Errorf("writing %s: %w", path, err)
 				}
-				fmt.Fprintf(g.stderr, "%s: written\n", path)
+				g.rep.Printf("%s: written", path)
 			}
 		}
 	}

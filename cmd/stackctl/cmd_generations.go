@@ -58,7 +58,7 @@ func runGenerations(ctx context.Context, g *globalOptions, o *generationsOptions
 		return writeJSONArray(g.stdout, gens)
 	}
 	if len(gens) == 0 {
-		fmt.Fprintf(g.stderr, "stack %s has no generations yet: 'stackctl up %s' makes the first\n", st.Name, st.Name)
+		g.rep.Printf("stack %s has no generations yet: 'stackctl up %s' makes the first", st.Name, st.Name)
 		return nil
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)

@@ -49,7 +49,7 @@ func runInit(_ context.Context, g *globalOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "site %s created: %s, themes/ (with harbor), plugins/; next: cd %s && stackctl up redmine\n",
+	g.rep.Printf("site %s created: %s, themes/ (with harbor), plugins/; next: cd %s && stackctl up redmine",
 		s.Dir, site.SettingsFile, s.Dir)
 	fmt.Fprintln(g.stdout, s.Dir)
 	return nil

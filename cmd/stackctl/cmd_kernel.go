@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 
-	"github.com/docker/cli/cli/streams"
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -85,23 +83,20 @@ func runKernelBuild(ctx context.Context, g *globalOptions, o *kernelBuildOptions
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "kernel: base %s (%s)\n", choice.Profile, choice.Reason)
+	g.rep.Printf("kernel: base %s (%s)", choice.Profile, choice.Reason)
 	if choice.Profile == catalog.ProfileDebian {
-		bb := basebuild.Builder{Engine: d.Engine, Mirror: o.mirror, Log: g.stderr}
+		bb := basebuild.Builder{Engine: d.Engine, Mirror: o.mirror, Report: g.rep}
 		if _, err := bb.Ensure(ctx, base); err != nil {
 			return err
 		}
 	}
-	opts := kernel.Options{Base: base.Ref(choice.Profile), Out: o.out, Progress: g.stderr}
-	if f, ok := g.stderr.(*os.File); ok {
-		out := streams.NewOut(f)
-		opts.TTY, opts.FD = out.IsTerminal(), out.FD()
-	}
+	opts := kernel.Options{Base: base.Ref(choice.Profile), Out: o.out}
+	opts.Progress, opts.TTY, opts.FD = g.toolOutput()
 	res, err := kernel.Build(ctx, d.Engine, filepath.Join(string(root), "stacks", "kernel"), kernel.Image(choice.Profile), opts)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "kernel: built in %s, %s (%s)\n", res.Elapsed.Round(1e9), res.Image, units.HumanSize(float64(res.Size)))
+	g.rep.Printf("kernel: built in %s, %s (%s)", res.Elapsed.Round(1e9), res.Image, units.HumanSize(float64(res.Size)))
 	fmt.Fprintln(g.stdout, res.Path)
 	return nil
 }

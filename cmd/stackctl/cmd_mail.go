@@ -66,7 +66,7 @@ func runMailTest(ctx context.Context, g *globalOptions, o *mailTestOptions, addr
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "stack %s: Redmine sends its test mail to %s (it loads Redmine first: this takes a while)\n", st.Name, address)
+	g.rep.Printf("stack %s: Redmine sends its test mail to %s (it loads Redmine first: this takes a while)", st.Name, address)
 	said, err := mail.Test(ctx, r, r.Engine, st, r.Site.Mail.SMTP, address)
 	if err != nil {
 		return err

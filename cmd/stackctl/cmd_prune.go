@@ -17,12 +17,14 @@ type pruneOptions struct {
 	keep   int
 	dryRun bool
 	yes    bool
+	json   bool
 }
 
 func (o *pruneOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.keep, "keep", 2, "how many generations to keep, the active one included, newest first")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "only list what would be removed")
 	fs.BoolVarP(&o.yes, "yes", "y", false, "remove without asking (needed without a terminal)")
+	fs.BoolVar(&o.json, "json", false, "print what is (with --dry-run, would be) removed and kept as JSON on stdout, and progress as JSON lines on stderr")
 }
 
 func newPruneCommand(g *globalOptions) *cobra.Command {
@@ -55,11 +57,17 @@ func runPrune(ctx context.Context, g *globalOptions, o *pruneOptions, args []str
 	if err != nil {
 		return err
 	}
+	if o.json && (o.dryRun || len(plan.Removed) == 0) {
+		return writeJSON(g.stdout, plan)
+	}
 	if len(plan.Removed) == 0 {
-		fmt.Fprintf(g.stderr, "stack %s: nothing to prune: %d generation(s), --keep %d\n", st.Name, len(plan.Kept), o.keep)
+		g.rep.Printf("stack %s: nothing to prune: %d generation(s), --keep %d", st.Name, len(plan.Kept), o.keep)
 		return nil
 	}
 	for _, x := range plan.Removed {
+		if o.json {
+			break
+		}
 		size := "size unknown"
 		if x.Size >= 0 {
 			size = backup.Bytes(x.Size)
@@ -79,6 +87,9 @@ func runPrune(ctx context.Context, g *globalOptions, o *pruneOptions, args []str
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "stack %s: removed %d generation(s); kept %v\n", st.Name, len(res.Removed), res.Kept)
+	g.rep.Printf("stack %s: removed %d generation(s); kept %v", st.Name, len(res.Removed), res.Kept)
+	if o.json {
+		return writeJSON(g.stdout, res)
+	}
 	return nil
 }

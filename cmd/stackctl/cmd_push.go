@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
-	"github.com/docker/cli/cli/streams"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -72,18 +70,15 @@ func runPush(ctx context.Context, g *globalOptions, o *pushOptions, args []strin
 	if err != nil {
 		return err
 	}
-	p := registry.Pusher{API: d.CLI.Client(), Config: d.CLI.ConfigFile(), Progress: g.stderr}
-	if f, ok := g.stderr.(*os.File); ok {
-		out := streams.NewOut(f)
-		p.TTY, p.FD = out.IsTerminal(), out.FD()
-	}
-	fmt.Fprintf(g.stderr, "pushing %s as %s\n", image, target)
+	p := registry.Pusher{API: d.CLI.Client(), Config: d.CLI.ConfigFile()}
+	p.Progress, p.TTY, p.FD = g.toolOutput()
+	g.rep.Printf("pushing %s as %s", image, target)
 	start := time.Now()
 	res, err := p.Push(ctx, image, target)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "pushed %s in %s\n", target, time.Since(start).Round(100*time.Millisecond))
+	g.rep.Printf("pushed %s in %s", target, time.Since(start).Round(100*time.Millisecond))
 	fmt.Fprintln(g.stdout, res.Ref)
 	return nil
 }

@@ -81,7 +81,7 @@ func runReference(_ context.Context, g *globalOptions, o *referenceOptions, args
 			}
 			return fmt.Errorf("%w: %v differ from what the commands generate: run 'stackctl reference'", errs.ErrInvalidInput, paths)
 		}
-		fmt.Fprintf(g.stderr, "%s: up to date\n", dir)
+		g.rep.Printf("%s: up to date", dir)
 		return nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -92,17 +92,17 @@ func runReference(_ context.Context, g *globalOptions, o *referenceOptions, args
 		if err := os.WriteFile(path, files[name], 0o644); err != nil {
 			return fmt.Errorf("writing %s: %w", path, err)
 		}
-		fmt.Fprintf(g.stderr, "%s: written\n", path)
+		g.rep.Printf("%s: written", path)
 	}
 	for _, name := range stale {
 		path := filepath.Join(dir, name)
 		if err := os.Remove(path); err != nil {
 			return fmt.Errorf("removing %s: %w", path, err)
 		}
-		fmt.Fprintf(g.stderr, "%s: removed, no such command\n", path)
+		g.rep.Printf("%s: removed, no such command", path)
 	}
 	if len(changed)+len(stale) == 0 {
-		fmt.Fprintf(g.stderr, "%s: up to date\n", dir)
+		g.rep.Printf("%s: up to date", dir)
 	}
 	return nil
 }

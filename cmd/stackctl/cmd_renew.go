@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -12,10 +11,12 @@ import (
 
 type renewOptions struct {
 	force bool
+	json  bool
 }
 
 func (o *renewOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.force, "force", false, "make or have issued a new certificate however long the one served has left (modes self-signed and acme)")
+	fs.BoolVar(&o.json, "json", false, "print the result as JSON on stdout, and progress as JSON lines on stderr")
 }
 
 func newRenewCommand(g *globalOptions) *cobra.Command {
@@ -35,7 +36,8 @@ no connection is refused. A certificate not due changes nothing.
 It changes nothing else of the stack, which must be running: run it from a
 timer (a systemd timer or cron, daily). up does the same on every run.`,
 		Example: `  stackctl renew redmine
-  stackctl renew redmine --force`,
+  stackctl renew redmine --force
+  stackctl renew redmine --json | jq -r .not_after`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRenew(cmd.Context(), g, o, args)
 		},
@@ -62,15 +64,24 @@ func runRenew(ctx context.Context, g *globalOptions, o *renewOptions, args []str
 	if err != nil {
 		return err
 	}
+	if o.json {
+		return writeJSON(g.stdout, renewResult{Stack: st.Name, HTTPSResult: res})
+	}
 	switch {
 	case res.Mode == "off":
-		fmt.Fprintf(g.stderr, "stack %s serves no HTTPS (tls.mode off): nothing to renew\n", st.Name)
+		g.rep.Printf("stack %s serves no HTTPS (tls.mode off): nothing to renew", st.Name)
 	case res.Renewed:
-		fmt.Fprintf(g.stderr, "stack %s: renewed; nginx serves a certificate valid until %s\n", st.Name, res.NotAfter)
+		g.rep.Printf("stack %s: renewed; nginx serves a certificate valid until %s", st.Name, res.NotAfter)
 	case res.Reloaded:
-		fmt.Fprintf(g.stderr, "stack %s: nginx serves the certificate again, valid until %s\n", st.Name, res.NotAfter)
+		g.rep.Printf("stack %s: nginx serves the certificate again, valid until %s", st.Name, res.NotAfter)
 	default:
-		fmt.Fprintf(g.stderr, "stack %s: the certificate is valid until %s and not due: nothing changed\n", st.Name, res.NotAfter)
+		g.rep.Printf("stack %s: the certificate is valid until %s and not due: nothing changed", st.Name, res.NotAfter)
 	}
 	return nil
+}
+
+// renewResult is what renew prints with --json.
+type renewResult struct {
+	Stack string `json:"stack"`
+	stack.HTTPSResult
 }

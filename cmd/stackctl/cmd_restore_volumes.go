@@ -134,7 +134,7 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 	}
 	defer s.Close()
 	opts := backup.RestoreOptions{
-		Identities: ids, Only: o.only, Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()), FilesVolume: files,
+		Identities: ids, Only: o.only, Progress: g.rep.Meter(), FilesVolume: files,
 		Up: stack.UpOptions{Profile: profile, Listen: o.listen, Mirror: o.mirror, Timeout: o.timeout},
 	}
 	if !o.yes {
@@ -165,10 +165,10 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 // generation that served is removed, where it can be.
 func restored(g *globalOptions, st catalog.Stack, loc offsite.Location, res backup.RestoreResult, start time.Time, prune string) error {
 	m := res.Manifest
-	fmt.Fprintf(g.stderr, "restored stack %s from %s (taken %s, Redmine %s) as generation %d in %s\n",
+	g.rep.Printf("restored stack %s from %s (taken %s, Redmine %s) as generation %d in %s",
 		st.Name, loc, m.Created.Format("2006-01-02 15:04:05 MST"), m.RedmineVersion, res.Gen, time.Since(start).Round(100*time.Millisecond))
 	if res.From != 0 {
-		fmt.Fprintf(g.stderr, "generation %d, which served before, is kept: 'stackctl rollback %s' returns to it%s\n", res.From, st.Name, prune)
+		g.rep.Printf("generation %d, which served before, is kept: 'stackctl rollback %s' returns to it%s", res.From, st.Name, prune)
 	}
 	fmt.Fprintln(g.stdout, res.URL)
 	return nil

@@ -58,7 +58,7 @@ func runRollback(ctx context.Context, g *globalOptions, o *rollbackOptions, args
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "stack %s serves generation %d again (generation %d is kept) in %s\n",
+	g.rep.Printf("stack %s serves generation %d again (generation %d is kept) in %s",
 		s.Name(), res.To, res.From, time.Since(start).Round(100*time.Millisecond))
 	fmt.Fprintln(g.stdout, res.URL)
 	return nil

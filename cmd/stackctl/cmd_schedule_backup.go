@@ -107,18 +107,18 @@ func runScheduleBackup(ctx context.Context, g *globalOptions, so *scheduleOption
 	}
 	written, err := h.Install(ctx, j, mode)
 	for _, p := range written {
-		fmt.Fprintf(g.stderr, "wrote %s\n", p)
+		g.rep.Printf("wrote %s", p)
 	}
 	if err != nil {
 		return asRoot(err)
 	}
 	switch {
 	case mode == schedule.Cron:
-		fmt.Fprintf(g.stderr, "stack %s is backed up %s by cron\n", st.Name, j.Schedule)
+		g.rep.Printf("stack %s is backed up %s by cron", st.Name, j.Schedule)
 	case h.Enables():
-		fmt.Fprintf(g.stderr, "stack %s is backed up %s: 'systemctl list-timers stackctl-backup-%s.timer' shows the next run\n", st.Name, j.Schedule, st.Name)
+		g.rep.Printf("stack %s is backed up %s: 'systemctl list-timers stackctl-backup-%s.timer' shows the next run", st.Name, j.Schedule, st.Name)
 	default:
-		fmt.Fprintf(g.stderr, "stack %s is scheduled %s; systemd does not run here, so the timer is not enabled: 'systemctl enable stackctl-backup-%s.timer' where it runs\n", st.Name, j.Schedule, st.Name)
+		g.rep.Printf("stack %s is scheduled %s; systemd does not run here, so the timer is not enabled: 'systemctl enable stackctl-backup-%s.timer' where it runs", st.Name, j.Schedule, st.Name)
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ func runScheduleList(_ context.Context, g *globalOptions, so *scheduleOptions, o
 		return writeJSONArray(g.stdout, list)
 	}
 	if len(list) == 0 {
-		fmt.Fprintln(g.stderr, "no scheduled backups: 'stackctl schedule backup STACK --daily HH:MM' makes one")
+		g.rep.Printf("no scheduled backups: 'stackctl schedule backup STACK --daily HH:MM' makes one")
 		return nil
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)

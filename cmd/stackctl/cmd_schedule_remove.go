@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
+
 	"github.com/stackctl/stackctl/internal/schedule"
 )
 
@@ -34,7 +34,7 @@ func runScheduleRemove(ctx context.Context, g *globalOptions, so *scheduleOption
 		return asRoot(err)
 	}
 	for _, p := range removed {
-		fmt.Fprintf(g.stderr, "removed %s\n", p)
+		g.rep.Printf("removed %s", p)
 	}
 	return nil
 }

@@ -85,7 +85,7 @@ func runScheduleRun(ctx context.Context, g *globalOptions, o *scheduleRunOptions
 	}
 	argv = append(argv, args[1:]...)
 	code, err := schedule.Run{
-		Stack: st.Name, Argv: argv, Env: env, Output: g.stderr, Log: g.stderr,
+		Stack: st.Name, Argv: argv, Env: env, Output: g.rep.Writer(), Report: g.rep,
 		Notify: g.notifiers(schedule.NotifyFromEnv(env)),
 	}.Do(ctx)
 	if err != nil {
@@ -110,7 +110,7 @@ func (g *globalOptions) notifiers(n schedule.Notify) []schedule.Notifier {
 	}
 	server, err := g.smtpServer()
 	if err != nil {
-		fmt.Fprintf(g.stderr, "stackctl: a failed run cannot be mailed to %s: %v\n", n.Mail, err)
+		g.rep.Warnf("a failed run cannot be mailed to %s: %v", n.Mail, err)
 		return out
 	}
 	return append(out, schedule.Mail{Server: server, To: n.Mail})

@@ -47,7 +47,7 @@ func (o *upOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.dataHost, "data-node-host", "", "with --on swarm: the API address of the data node's engine, where backup-volumes reads the database and files (default: --swarm-host's when the manager is the data node)")
 	fs.IntVar(&o.replicas, "replicas", 0, "with --on swarm: Redmine's tasks (default 2); with node-local files they all run on the data node")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what up would build, create and replace, in which order, whether and for how long the tracker would close, and what serves after; change nothing")
-	fs.BoolVar(&o.json, "json", false, "with --dry-run: print the plan as JSON")
+	fs.BoolVar(&o.json, "json", false, "print the result (with --dry-run, the plan) as JSON on stdout, and progress as JSON lines on stderr")
 	fs.StringSliceVar(&o.filesVolume, "files-volume", nil, "with --on swarm: local driver options (KEY=VALUE,...) of storage every node mounts for Redmine's files, such as type=nfs,o=addr=10.0.0.5,device=:/export/files; Redmine's replicas then run on any node")
 }
 
@@ -165,27 +165,46 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 	if err != nil {
 		return err
 	}
+	if o.json {
+		return writeJSON(g.stdout, upResult{
+			Stack: s.Name(), Where: s.Place(), Profile: res.Choice.Profile, URL: res.URL, Starting: o.noWait,
+			HTTPS: res.HTTPS, AdminPasswordFile: res.AdminPasswordFile, Notes: res.Notes,
+		})
+	}
 	switch {
 	case o.noWait:
-		fmt.Fprintf(g.stderr, "stack %s is starting on %s, base %s; 'stackctl ps %s' shows its health\n", s.Name(), s.Place(), res.Choice.Profile, s.Name())
+		g.rep.Printf("stack %s is starting on %s, base %s; 'stackctl ps %s' shows its health", s.Name(), s.Place(), res.Choice.Profile, s.Name())
 		if fs := s.Def.FirstStart; fs != nil {
-			fmt.Fprintf(g.stderr, "on new data, the first start (%s) waits for the next 'stackctl up %s' without --no-wait: "+
-				"until then Redmine keeps its default admin/admin login\n", fs.Says, s.Name())
+			g.rep.Printf("on new data, the first start (%s) waits for the next 'stackctl up %s' without --no-wait: "+
+				"until then Redmine keeps its default admin/admin login", fs.Says, s.Name())
 		}
 	default:
-		fmt.Fprintf(g.stderr, "stack %s is up on %s, base %s\n", s.Name(), s.Place(), res.Choice.Profile)
+		g.rep.Printf("stack %s is up on %s, base %s", s.Name(), s.Place(), res.Choice.Profile)
 	}
 	for _, note := range res.Notes {
-		fmt.Fprintln(g.stderr, note)
+		g.rep.Printf("%s", note)
 	}
 	if h := res.HTTPS; h.NotAfter != "" {
-		fmt.Fprintf(g.stderr, "HTTPS (tls.mode %s): nginx serves a certificate valid until %s\n", h.Mode, h.NotAfter)
+		g.rep.Printf("HTTPS (tls.mode %s): nginx serves a certificate valid until %s", h.Mode, h.NotAfter)
 	}
 	if res.AdminPasswordFile != "" {
-		fmt.Fprintf(g.stderr, "log in as admin with the password in %s\n", res.AdminPasswordFile)
+		g.rep.Printf("log in as admin with the password in %s", res.AdminPasswordFile)
 	}
 	fmt.Fprintln(g.stdout, res.URL)
 	return nil
+}
+
+// upResult is what up prints with --json.
+type upResult struct {
+	Stack   string          `json:"stack"`
+	Where   string          `json:"where"`
+	Profile catalog.Profile `json:"profile"`
+	URL     string          `json:"url"`
+	// Starting: --no-wait returned before the stack was healthy.
+	Starting          bool              `json:"starting,omitempty"`
+	HTTPS             stack.HTTPSResult `json:"https"`
+	AdminPasswordFile string            `json:"admin_password_file,omitempty"`
+	Notes             []string          `json:"notes,omitempty"`
 }
 
 // listenFor is the address up asks to publish on: --listen, else the settings

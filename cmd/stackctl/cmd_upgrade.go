@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/stackctl/stackctl/internal/backup"
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/upgrade"
@@ -107,16 +106,16 @@ func runUpgrade(ctx context.Context, g *globalOptions, o *upgradeOptions, args [
 	}
 	start := time.Now()
 	res, err := upgrade.Run(ctx, s, upgrade.Options{
-		To: o.to, Postgres: o.postgres, BackupDir: dir, Log: g.stderr,
+		To: o.to, Postgres: o.postgres, BackupDir: dir, Report: g.rep,
 		Up:       stack.UpOptions{Mirror: o.mirror, Timeout: o.timeout},
-		Progress: backup.NewProgress(g.stderr, g.stderrIsTerminal()),
+		Progress: g.rep.Meter(),
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "upgraded stack %s from %s to %s in %s (maintenance %s); generation %d is kept: 'stackctl rollback %s' returns to it\n",
+	g.rep.Printf("upgraded stack %s from %s to %s in %s (maintenance %s); generation %d is kept: 'stackctl rollback %s' returns to it",
 		st.Name, res.FromVersion, res.ToVersion, time.Since(start).Round(100*time.Millisecond), res.Window.Round(100*time.Millisecond), res.From, st.Name)
-	fmt.Fprintf(g.stderr, "pre-upgrade backup: %s\n", res.Backup)
+	g.rep.Printf("pre-upgrade backup: %s", res.Backup)
 	fmt.Fprintln(g.stdout, res.URL)
 	return nil
 }

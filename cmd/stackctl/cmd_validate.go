@@ -114,7 +114,7 @@ func runValidate(ctx context.Context, g *globalOptions, o *validateOptions, args
 		return err
 	}
 	if !o.json {
-		fmt.Fprintln(g.stderr, "validate: no findings")
+		g.rep.Printf("validate: no findings")
 	}
 	return nil
 }

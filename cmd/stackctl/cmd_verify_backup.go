@@ -49,7 +49,7 @@ it, with the archive's name at the end of its path (backup-volumes prints it so)
 				return err
 			}
 			defer loc.Close()
-			m, err := backup.Verify(cmd.Context(), loc, ids, backup.NewProgress(g.stderr, g.stderrIsTerminal()))
+			m, err := backup.Verify(cmd.Context(), loc, ids, g.rep.Meter())
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 var layers = map[string]int{
 	"errs":                0,
 	"secretscan":          0,
+	"report":              0,
 	"catalog":             1,
 	"atomicfile":          1,
 	"retention":           1,

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,11 +12,13 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCommand().ExecuteContext(ctx)
+	root, g := newRoot()
+	err := root.ExecuteContext(ctx)
 	interrupted := ctx.Err() != nil
 	stop()
+	code := exitCode(err, interrupted)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "stackctl:", err)
+		g.reporter().Fail(err, code)
 	}
-	os.Exit(exitCode(err, interrupted))
+	os.Exit(code)
 }

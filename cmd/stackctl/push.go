@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
-
-	"github.com/docker/cli/cli/streams"
 
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/registry"
@@ -15,11 +12,8 @@ import (
 // push tags image as target and pushes it through this engine d, with the
 // standard Docker configuration's credentials, returning the digest reference.
 func (g *globalOptions) push(ctx context.Context, d *engine.Docker, image, target string) (string, error) {
-	p := registry.Pusher{API: d.CLI.Client(), Config: d.CLI.ConfigFile(), Progress: g.stderr}
-	if f, ok := g.stderr.(*os.File); ok {
-		out := streams.NewOut(f)
-		p.TTY, p.FD = out.IsTerminal(), out.FD()
-	}
+	p := registry.Pusher{API: d.CLI.Client(), Config: d.CLI.ConfigFile()}
+	p.Progress, p.TTY, p.FD = g.toolOutput()
 	t, err := registry.ParseTarget(target)
 	if err != nil {
 		return "", err

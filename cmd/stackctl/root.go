@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/stackctl/stackctl/internal/report"
+
 	"github.com/docker/cli/cli/streams"
 	"github.com/docker/compose/v5/pkg/api"
 	"github.com/spf13/cobra"
@@ -47,9 +49,12 @@ type globalOptions struct {
 	opened *site.Site
 	// stackEnv is what stack verbs need, once built (see env).
 	stackEnv *stack.Env
-	stdin    io.Reader
-	stdout   io.Writer
-	stderr   io.Writer
+	// rep is how the command speaks on stderr: text, or JSON lines with
+	// --json (see reporter).
+	rep    *report.Reporter
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
 }
 
 func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
@@ -66,6 +71,13 @@ func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
 }
 
 func newRootCommand() *cobra.Command {
+	cmd, _ := newRoot()
+	return cmd
+}
+
+// newRoot is the root command and the options its commands share, which
+// main reports a failure through.
+func newRoot() (*cobra.Command, *globalOptions) {
 	g := &globalOptions{stdin: os.Stdin, stdout: os.Stdout, stderr: withKillAt(os.Stderr)}
 	cmd := &cobra.Command{
 		Use:   "stackctl",
@@ -99,14 +111,20 @@ config, status, generations, up --dry-run, verify-backup, backups) take none.
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.stdout, g.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			// A command's --json asks for its result, and its progress, as JSON.
+			format := report.Text
+			if f := cmd.Flags().Lookup("json"); f != nil && f.Value.String() == "true" {
+				format = report.JSON
+			}
+			g.rep = report.New(g.stderr, report.Options{Format: format, Terminal: g.stderrIsTerminal(), Command: cmd.Name()})
 			// Not cobra's deprecation notice: it goes to stdout, which carries only results.
 			if f := cmd.Flags().Lookup("base"); f != nil && f.Changed {
-				fmt.Fprintln(g.stderr, "stackctl: --base is now called --profile; --base will be removed")
+				g.rep.Warnf("--base is now called --profile; --base will be removed")
 			}
 			if cmd.Flags().Changed("root") {
-				fmt.Fprintln(g.stderr, "stackctl: --root is now called --dir; --root will be removed")
+				g.rep.Warnf("--root is now called --dir; --root will be removed")
 			} else if !cmd.Flags().Changed("dir") && os.Getenv("STACKCTL_DIR") == "" && os.Getenv("STACKCTL_ROOT") != "" {
-				fmt.Fprintln(g.stderr, "stackctl: STACKCTL_ROOT is now called STACKCTL_DIR; STACKCTL_ROOT will be removed")
+				g.rep.Warnf("STACKCTL_ROOT is now called STACKCTL_DIR; STACKCTL_ROOT will be removed")
 			}
 			if err := catalog.CheckInstance(g.instance); err != nil {
 				return err
@@ -151,7 +169,16 @@ config, status, generations, up --dry-run, verify-backup, backups) take none.
 		newReferenceCommand(g),
 	)
 	usageArgs(cmd)
-	return cmd
+	return cmd, g
+}
+
+// reporter is the command's reporter; before a command runs (a bad flag,
+// say), plain text on stderr.
+func (g *globalOptions) reporter() *report.Reporter {
+	if g.rep == nil {
+		return report.New(g.stderr, report.Options{})
+	}
+	return g.rep
 }
 
 // usageArgs makes a wrong argument count a usage mistake (exit 2), as a bad
@@ -179,7 +206,7 @@ func (g *globalOptions) site() (site.Site, error) {
 	if err != nil {
 		return site.Site{}, err
 	}
-	s, err := site.Open(start, g.stderr)
+	s, err := site.Open(start, g.reporter().Writer())
 	if err != nil {
 		return site.Site{}, err
 	}
@@ -231,9 +258,19 @@ func (g *globalOptions) repository(command string) (string, error) {
 	return s.Dir, nil
 }
 
-// connect opens the engine connection, with the SDK's live display when stderr is a terminal.
+// connect opens the engine connection; the SDK speaks through the reporter.
 func (g *globalOptions) connect(ctx context.Context) (*engine.Docker, error) {
-	return engine.Connect(ctx, g.stderr, g.stderrIsTerminal(), g.debug)
+	return engine.Connect(ctx, g.reporter(), g.debug)
+}
+
+// toolOutput is where a tool's own progress display goes (a push, a build):
+// drawn in place on a terminal, lines otherwise, events with --json.
+func (g *globalOptions) toolOutput() (w io.Writer, tty bool, fd uintptr) {
+	rep := g.reporter()
+	if f, ok := g.stderr.(*os.File); ok && rep.Terminal() {
+		return rep.Writer(), true, streams.NewOut(f).FD()
+	}
+	return rep.Writer(), false, 0
 }
 
 func (g *globalOptions) stderrIsTerminal() bool {
@@ -288,7 +325,7 @@ func (g *globalOptions) env() (stack.Env, error) {
 			}
 			return g.push(ctx, d, image, target)
 		},
-		Build: build, State: sd, Instance: g.instance, Settings: g.siteSettings, NoWaitLock: g.noWaitLock, Log: g.stderr,
+		Build: build, State: sd, Instance: g.instance, Settings: g.siteSettings, NoWaitLock: g.noWaitLock, Report: g.reporter(),
 	}
 	g.stackEnv = &env
 	return env, nil
@@ -334,7 +371,7 @@ func (g *globalOptions) confirm(question, flag string, refused error) error {
 	if !ok || !streams.NewIn(in).IsTerminal() || !g.stderrIsTerminal() {
 		return fmt.Errorf("%w: %s: no terminal to ask on: pass %s to go ahead", refused, question, flag)
 	}
-	fmt.Fprintf(g.stderr, "%s [y/N] ", question)
+	g.rep.Printf("%s [y/N] ", question)
 	answer, _ := bufio.NewReader(in).ReadString('\n')
 	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
 		return fmt.Errorf("%w: not confirmed", refused)

@@ -30,10 +30,8 @@ const (
 // is added up.
 func (rs *restore) roomFor(ctx context.Context, p stack.Prepared, w *volume.Writer) error {
 	if rs.ar != nil && rs.sizes.Entries == nil {
-		if rs.r.Log != nil {
-			fmt.Fprintf(rs.r.Log, "stack %s: %s: its manifest cannot be read from its end (encrypted, or cut short): its sizes are not known, so no room check; too little room fails the restore, which removes generation %d\n",
-				rs.st.Name, rs.name, p.Gen)
-		}
+		rs.r.Report.Warnf("stack %s: %s: its manifest cannot be read from its end (encrypted, or cut short): its sizes are not known, so no room check; too little room fails the restore, which removes generation %d",
+			rs.st.Name, rs.name, p.Gen)
 		return nil
 	}
 	pers := p.Persistence()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
+	"github.com/stackctl/stackctl/internal/report"
 )
 
 // Images is what a base build needs from the engine; engine.Engine has it.
@@ -44,8 +45,8 @@ type Builder struct {
 	Mirror string
 	// Force rebuilds even when the tagged image already has the recipe's hash.
 	Force bool
-	// Log receives one line per step, and mmdebstrap's own output.
-	Log io.Writer
+	// Report receives one line per step, and mmdebstrap's own output.
+	Report *report.Reporter
 	// Mmdebstrap is the tool to run; empty means "mmdebstrap" on PATH.
 	Mmdebstrap string
 }
@@ -174,12 +175,12 @@ func (bb *Builder) buildAndImport(ctx context.Context, tool, mirror string, b ca
 func (bb *Builder) removeUntagged(ctx context.Context, hash string) {
 	ids, err := bb.Engine.Untagged(ctx, LabelRecipe, hash)
 	if err != nil {
-		bb.logf("warning: looking for partial images: %v", err)
+		bb.Report.Warnf("base: looking for partial images: %v", err)
 		return
 	}
 	for _, id := range ids {
 		if err := bb.Engine.RemoveImage(ctx, id); err != nil {
-			bb.logf("warning: removing partial image %s: %v", shortID(id), err)
+			bb.Report.Warnf("base: removing partial image %s: %v", shortID(id), err)
 		}
 	}
 }
@@ -191,16 +192,9 @@ func (bb *Builder) mirror() string {
 	return DefaultMirror
 }
 
-func (bb *Builder) out() io.Writer {
-	if bb.Log == nil {
-		return io.Discard
-	}
-	return bb.Log
-}
+func (bb *Builder) out() io.Writer { return bb.Report.Writer() }
 
-func (bb *Builder) logf(format string, args ...any) {
-	fmt.Fprintf(bb.out(), format+"\n", args...)
-}
+func (bb *Builder) logf(format string, args ...any) { bb.Report.Printf(format, args...) }
 
 // prefixWriter prefixes every line written to it, for interleaved tool output.
 type prefixWriter struct {

@@ -16,6 +16,7 @@ import (
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/report"
 )
 
 // fakeEngine is an in-memory image store with the Images interface.
@@ -123,7 +124,7 @@ func fakeTool(t *testing.T, exit int) string {
 func TestBuilderBuildsAndTags(t *testing.T) {
 	eng := newFakeEngine()
 	var log bytes.Buffer
-	bb := Builder{Engine: eng, Mirror: mirror(t, http.StatusOK), Mmdebstrap: fakeTool(t, 0), Log: &log}
+	bb := Builder{Engine: eng, Mirror: mirror(t, http.StatusOK), Mmdebstrap: fakeTool(t, 0), Report: report.New(&log, report.Options{})}
 	res, err := bb.Ensure(context.Background(), nginxBase(t))
 	if err != nil {
 		t.Fatalf("Ensure: %v\n%s", err, log.String())

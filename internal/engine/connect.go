@@ -3,11 +3,11 @@ package engine
 import (
 	"context"
 	"fmt"
-	"io"
+
+	"github.com/stackctl/stackctl/internal/report"
 
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/flags"
-	"github.com/docker/compose/v5/cmd/display"
 	"github.com/docker/compose/v5/pkg/api"
 	"github.com/docker/compose/v5/pkg/compose"
 
@@ -24,11 +24,12 @@ type Docker struct {
 
 // Connect initialises the Docker CLI context from the standard configuration
 // (DOCKER_HOST, contexts, ~/.docker/config.json), checks that the engine answers,
-// and creates the Compose SDK service. Progress goes to progress: as the SDK's
-// live display on a terminal, as plain lines otherwise.
-func Connect(ctx context.Context, progress io.Writer, tty, debug bool) (*Docker, error) {
+// and creates the Compose SDK service. Its events and the builds' output go
+// to rep, which shows them as the command shows everything (report.Reporter).
+func Connect(ctx context.Context, rep *report.Reporter, debug bool) (*Docker, error) {
 	// Build output goes to the CLI's "out" stream: keep it off stdout, which
 	// carries only results (the URL, tables).
+	progress := rep.Writer()
 	cli, err := command.NewDockerCli(command.WithOutputStream(progress), command.WithErrorStream(progress))
 	if err != nil {
 		return nil, fmt.Errorf("setting up the Docker client: %w", err)
@@ -46,13 +47,9 @@ func Connect(ctx context.Context, progress io.Writer, tty, debug bool) (*Docker,
 	if err := Ping(ctx, cli.Client()); err != nil {
 		return nil, err
 	}
-	events := display.Plain(progress)
-	if tty {
-		events = display.Full(progress, progress, true)
-	}
 	svc, err := compose.NewComposeService(cli,
 		compose.WithErrorStream(progress),
-		compose.WithEventProcessor(events),
+		compose.WithEventProcessor(rep.Compose()),
 		compose.WithPrompt(compose.AlwaysOkPrompt()),
 	)
 	if err != nil {

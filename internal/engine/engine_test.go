@@ -87,7 +87,7 @@ func TestConnectUnreachable(t *testing.T) {
 	t.Setenv("DOCKER_HOST", "unix://"+t.TempDir()+"/none.sock")
 	t.Setenv("DOCKER_CONTEXT", "")
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	d, err := Connect(t.Context(), io.Discard, false, false)
+	d, err := Connect(t.Context(), nil, false)
 	if d != nil {
 		t.Errorf("Connect returned a connection to no engine: %+v", d)
 	}

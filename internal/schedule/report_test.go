@@ -26,6 +26,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/stackctl/stackctl/internal/https"
+	"github.com/stackctl/stackctl/internal/report"
 )
 
 // webhookServer is a real HTTP server that records the reports posted to it.
@@ -56,7 +57,7 @@ func TestRunReportsFailure(t *testing.T) {
 	r := Run{
 		Stack:  "redmine",
 		Argv:   []string{"/bin/sh", "-c", `for i in $(seq 1 40); do echo "line $i"; done; echo "stack redmine is not running" >&2; exit 3`},
-		Output: &output, Log: &log,
+		Output: &output, Report: report.New(&log, report.Options{}),
 		Notify: []Notifier{Webhook{URL: srv.URL + "/hooks/s3cr3t"}},
 		Now:    func() time.Time { return at },
 	}
@@ -116,7 +117,7 @@ func TestRunInterrupted(t *testing.T) {
 func TestRunReportFails(t *testing.T) {
 	srv, got := webhookServer(t, http.StatusBadGateway)
 	var log bytes.Buffer
-	code, err := Run{Stack: "redmine", Argv: []string{"/bin/sh", "-c", "exit 4"}, Log: &log,
+	code, err := Run{Stack: "redmine", Argv: []string{"/bin/sh", "-c", "exit 4"}, Report: report.New(&log, report.Options{}),
 		Notify: []Notifier{Webhook{URL: srv.URL + "/hooks/s3cr3t"}}}.Do(context.Background())
 	<-got
 	if err != nil || code != 4 || !strings.Contains(log.String(), "502 Bad Gateway") || strings.Contains(log.String(), "s3cr3t") {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/stackctl/stackctl/internal/report"
 )
 
 // TailLines is how many of a run's last output lines a report carries.
@@ -28,8 +30,8 @@ type Run struct {
 	Output io.Writer
 	// Notify are told when the run fails.
 	Notify []Notifier
-	// Log receives what the wrapper itself has to say: a report that failed.
-	Log io.Writer
+	// Report receives what the wrapper itself has to say: a report that failed.
+	Report *report.Reporter
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -84,10 +86,10 @@ func (r Run) Do(ctx context.Context) (exitCode int, err error) {
 	defer cancel()
 	for _, n := range r.Notify {
 		if err := n.Notify(rctx, rep); err != nil {
-			fmt.Fprintf(orDiscard(r.Log), "stackctl: reporting the failed backup of stack %s: %v\n", r.Stack, err)
+			r.Report.Warnf("reporting the failed backup of stack %s: %v", r.Stack, err)
 			continue
 		}
-		fmt.Fprintf(orDiscard(r.Log), "stackctl: the failed backup of stack %s is reported to %s\n", r.Stack, n)
+		r.Report.Warnf("the failed backup of stack %s is reported to %s", r.Stack, n)
 	}
 	return exitCode, nil
 }

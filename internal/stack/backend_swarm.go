@@ -120,7 +120,7 @@ func (b *swarmBackend) deployer() (swarm.Deployer, error) {
 	if err != nil {
 		return swarm.Deployer{}, err
 	}
-	return swarm.Deployer{API: api, Log: b.s.env.Log}, nil
+	return swarm.Deployer{API: api, Report: b.s.env.Report}, nil
 }
 
 // dataEngine is the data node's engine, where the database is.

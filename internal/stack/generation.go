@@ -468,8 +468,8 @@ func (r Runner) usage(ctx context.Context, st catalog.Stack, image string, names
 
 // PruneResult is what a prune removed, or would.
 type PruneResult struct {
-	Removed []GenerationInfo
-	Kept    []int
+	Removed []GenerationInfo `json:"removed"`
+	Kept    []int            `json:"kept"`
 }
 
 // Prune removes the generations of st beyond the newest keep (the active one

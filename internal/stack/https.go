@@ -63,13 +63,13 @@ const tlsStamp = "stamp"
 // HTTPSResult says what ApplyHTTPS did.
 type HTTPSResult struct {
 	// Mode is the tls mode applied.
-	Mode string
+	Mode string `json:"mode"`
 	// Renewed says a new certificate was made or issued.
-	Renewed bool
+	Renewed bool `json:"renewed"`
 	// Reloaded says nginx was reloaded onto a changed certificate or configuration.
-	Reloaded bool
+	Reloaded bool `json:"reloaded"`
 	// NotAfter is when the served certificate ends ("" in mode off).
-	NotAfter string
+	NotAfter string `json:"not_after,omitempty"`
 }
 
 // ApplyHTTPS puts what the site's tls settings say into st's running front:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/report"
 	"github.com/stackctl/stackctl/internal/state"
 )
 
@@ -219,7 +220,7 @@ func TestRecoverLeftovers(t *testing.T) {
 			c := &fakeCompose{ps: tc.ps}
 			e := newScripted()
 			var log bytes.Buffer
-			r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()), Log: &log}
+			r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()), Report: report.New(&log, report.Options{})}
 			rec := state.State{Profile: catalog.ProfileUpstream, Active: 1}
 			rec.PutGen(state.Generation{N: 1, Ready: true})
 			if tc.edit != nil {

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+
+	"github.com/stackctl/stackctl/internal/report"
 
 	"github.com/docker/compose/v5/pkg/api"
 	"github.com/moby/moby/client"
@@ -38,8 +39,8 @@ type Env struct {
 	Settings func() (catalog.Site, https.Config, error)
 	// NoWaitLock fails at once when another command changes the stack.
 	NoWaitLock bool
-	// Log receives stackctl's own progress lines.
-	Log io.Writer
+	// Report receives stackctl's own progress lines.
+	Report *report.Reporter
 }
 
 // Mode is what a command does to the stack it opens, which decides the lock
@@ -194,7 +195,8 @@ func (s *Stack) readSettings(purpose string) (catalog.Site, https.Config, error)
 	if err == nil || s.mode == Apply {
 		return site, tls, err
 	}
-	s.logf("stackctl: %v\nstackctl: %s goes on without the settings file, which it does not apply; fix the file before the next up", err, purpose)
+	s.env.Report.Warnf("%v", err)
+	s.env.Report.Warnf("%s goes on without the settings file, which it does not apply; fix the file before the next up", purpose)
 	return catalog.Site{}, https.Config{}, nil
 }
 
@@ -246,7 +248,7 @@ func (s *Stack) local(ctx context.Context) (Runner, error) {
 // offline is the runner without an engine: what reads only the build
 // directory and the state needs.
 func (s *Stack) offline() Runner {
-	return Runner{Build: s.env.Build, State: s.env.State, Site: s.site, HTTPS: s.https, Log: s.env.Log}
+	return Runner{Build: s.env.Build, State: s.env.State, Site: s.site, HTTPS: s.https, Report: s.env.Report}
 }
 
 // Runner is the runner the stack's data is read and written through, and
@@ -269,11 +271,7 @@ func (s *Stack) Config(ctx context.Context, profile catalog.Profile) ([]byte, er
 	return r.Config(ctx, s.Def, profile)
 }
 
-func (s *Stack) logf(format string, args ...any) {
-	if s.env.Log != nil {
-		fmt.Fprintf(s.env.Log, format+"\n", args...)
-	}
-}
+func (s *Stack) logf(format string, args ...any) { s.env.Report.Printf(format, args...) }
 
 // ErrUnsupported answers a verb the backend a stack runs on does not have.
 var ErrUnsupported = errors.New("not supported where the stack runs")
@@ -285,7 +283,7 @@ func OnRunner(def catalog.Stack, r Runner) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{Def: def, env: Env{Build: r.Build, State: r.State, Log: r.Log}, rec: rec, site: r.Site, https: r.HTTPS, runner: &r}
+	s := &Stack{Def: def, env: Env{Build: r.Build, State: r.State, Report: r.Report}, rec: rec, site: r.Site, https: r.HTTPS, runner: &r}
 	s.b = &engineBackend{s: s}
 	return s, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/https"
+	"github.com/stackctl/stackctl/internal/report"
 	"github.com/stackctl/stackctl/internal/state"
 )
 
@@ -31,7 +32,7 @@ type testEnv struct {
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
 	e := &testEnv{log: &bytes.Buffer{}}
-	e.Env = Env{Build: repoRoot(t), State: state.Dir(t.TempDir()), NoWaitLock: true, Log: e.log}
+	e.Env = Env{Build: repoRoot(t), State: state.Dir(t.TempDir()), NoWaitLock: true, Report: report.New(e.log, report.Options{})}
 	e.Connect = func(context.Context) (api.Compose, *engine.Engine, error) {
 		e.connects++
 		// Recovery of a stack without records asks the SDK only.

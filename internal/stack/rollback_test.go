@@ -14,6 +14,7 @@ import (
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/report"
 	"github.com/stackctl/stackctl/internal/state"
 )
 
@@ -212,7 +213,7 @@ func TestPruneRemoves(t *testing.T) {
 	e := newScripted()
 	c := &fakeCompose{}
 	var log bytes.Buffer
-	r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()), Log: &log}
+	r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()), Report: report.New(&log, report.Options{})}
 	rec := state.State{Profile: catalog.ProfileUpstream, Active: 2}
 	for n := 1; n <= 3; n++ {
 		rec.PutGen(state.Generation{N: n, Made: state.MadeRestore, Source: "a.tar.zst", Ready: true})
@@ -269,7 +270,7 @@ func TestNewGenerationRefusesLeftovers(t *testing.T) {
 			e.labels = map[string]map[string]string{db2: tc.labels}
 			e.usage = map[string]engine.VolumeUsage{db2: {Empty: tc.empty}}
 			var log bytes.Buffer
-			r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()), Log: &log}
+			r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()), Report: report.New(&log, report.Options{})}
 			_, err := r.NewGeneration(t.Context(), st, seedRecorder{c: c}, state.MadeRestore, "a.tar.zst", UpOptions{Profile: catalog.ProfileUpstream})
 			if err == nil {
 				t.Fatal("made a generation")

@@ -4,10 +4,11 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/stackctl/stackctl/internal/report"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/compose/v5/pkg/api"
@@ -49,8 +50,8 @@ type Runner struct {
 	Site catalog.Site
 	// HTTPS is the site's tls settings (its Dir is the runner's to set).
 	HTTPS https.Config
-	// Log receives stackctl's own progress lines (the SDK renders its own events).
-	Log io.Writer
+	// Report receives stackctl's own progress lines (the SDK renders its own events).
+	Report *report.Reporter
 }
 
 // Container returns the ID of the running container of service (a name in the
@@ -352,8 +353,4 @@ func generation(st catalog.Stack, p *types.Project, gen, slot, frontSlot int) (*
 	return g, nil
 }
 
-func (r Runner) logf(format string, args ...any) {
-	if r.Log != nil {
-		fmt.Fprintf(r.Log, format+"\n", args...)
-	}
-}
+func (r Runner) logf(format string, args ...any) { r.Report.Printf(format, args...) }

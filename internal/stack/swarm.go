@@ -92,7 +92,7 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 				"a deploy on the new storage and a restore; give the recorded options or none", swarm.ErrRefused, st.Name, prev.FilesVolume)
 		}
 	}
-	d := swarm.Deployer{API: o.Manager, Log: r.Log}
+	d := swarm.Deployer{API: o.Manager, Report: r.Report}
 	if err := d.CheckManager(ctx); err != nil {
 		return UpResult{}, err
 	}

@@ -126,7 +126,7 @@ func (r Runner) RestoreSwarm(ctx context.Context, st catalog.Stack, seed Seed, m
 	if err := r.State.Save(st.Name, rec); err != nil {
 		return NewResult{}, err
 	}
-	d := swarm.Deployer{API: o.Manager, Log: r.Log}
+	d := swarm.Deployer{API: o.Manager, Report: r.Report}
 	url, err := r.deployGen(ctx, st, d, rec, set, base, gen, from, timeout)
 	if err != nil {
 		return NewResult{From: from, Gen: gen}, r.redeploy(ctx, st, d, from, sw.Previous, err, timeout)
@@ -181,7 +181,7 @@ func (r Runner) RollbackSwarm(ctx context.Context, st catalog.Stack, to int, o S
 	if err != nil {
 		return RollbackResult{}, err
 	}
-	d := swarm.Deployer{API: o.Manager, Log: r.Log}
+	d := swarm.Deployer{API: o.Manager, Report: r.Report}
 	url, err := r.deployGen(ctx, st, d, rec, set, base, to, from, timeout)
 	if err != nil {
 		return RollbackResult{}, r.redeploy(ctx, st, d, from, sw.Previous, err, timeout)

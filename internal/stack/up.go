@@ -317,7 +317,7 @@ func (r Runner) ensureBases(ctx context.Context, st catalog.Stack, o UpOptions, 
 	if err != nil {
 		return err
 	}
-	bb := basebuild.Builder{Engine: r.Engine, Mirror: o.Mirror, Force: o.RebuildBases, Log: r.Log}
+	bb := basebuild.Builder{Engine: r.Engine, Mirror: o.Mirror, Force: o.RebuildBases, Report: r.Report}
 	for _, b := range st.BasesFor(rel) {
 		if _, err := bb.Ensure(ctx, b); err != nil {
 			return err

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stackctl/stackctl/internal/report"
+
 	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/docker/cli/cli/compose/convert"
@@ -48,8 +50,8 @@ const kindLabel = "org.stackctl.swarm"
 // Deployer deploys stacks on the swarm whose manager API answers.
 type Deployer struct {
 	API client.APIClient
-	// Log receives progress lines.
-	Log io.Writer
+	// Report receives progress lines.
+	Report *report.Reporter
 }
 
 // Deployment is one deploy of a stack: its loaded Swarm stack file and the
@@ -590,11 +592,7 @@ func (d Deployer) StopService(ctx context.Context, namespace, service string, ti
 	}
 }
 
-func (d Deployer) logf(format string, args ...any) {
-	if d.Log != nil {
-		fmt.Fprintf(d.Log, format+"\n", args...)
-	}
-}
+func (d Deployer) logf(format string, args ...any) { d.Report.Printf(format, args...) }
 
 // Task is one task of a stack's service, as ps shows it.
 type Task struct {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/report"
 )
 
 const testNS = "stackctl-redmine"
@@ -63,7 +64,7 @@ func TestDeployFirst(t *testing.T) {
 	f := &swarmAPI{}
 	var log bytes.Buffer
 	dep := deployment(t, nil)
-	if err := (Deployer{API: f, Log: &log}).Deploy(context.Background(), dep); err != nil {
+	if err := (Deployer{API: f, Report: report.New(&log, report.Options{})}).Deploy(context.Background(), dep); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]int{"network create": 1, "secret create": 4, "config create": 1, "service create": 3}

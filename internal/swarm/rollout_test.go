@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/report"
 )
 
 // stackLabels are the labels 'docker stack deploy' gives a stack's objects.
@@ -131,7 +132,7 @@ func TestWait(t *testing.T) {
 				ctx = context.Background()
 			}
 			var log bytes.Buffer
-			err := Deployer{API: tc.f, Log: &log}.Wait(ctx, testNS, tc.timeout)
+			err := Deployer{API: tc.f, Report: report.New(&log, report.Options{})}.Wait(ctx, testNS, tc.timeout)
 			if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.says) {
 				t.Fatalf("err %v, want %v saying %q", err, tc.is, tc.says)
 			}
@@ -208,7 +209,7 @@ func TestRemove(t *testing.T) {
 	}
 	d := Deployer{API: f}
 	var log bytes.Buffer
-	d.Log = &log
+	d.Report = report.New(&log, report.Options{})
 	if err := d.Remove(context.Background(), testNS); err != nil {
 		t.Fatal(err)
 	}

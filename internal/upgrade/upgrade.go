@@ -6,10 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/stackctl/stackctl/internal/report"
 
 	"github.com/stackctl/stackctl/internal/backup"
 	"github.com/stackctl/stackctl/internal/catalog"
@@ -39,7 +40,7 @@ type Options struct {
 	// Up carries the mirror and the timeout of each start.
 	Up       stack.UpOptions
 	Progress backup.Progress
-	Log      io.Writer
+	Report   *report.Reporter
 }
 
 // Result is what an upgrade did.
@@ -75,11 +76,7 @@ type upgrade struct {
 	current string
 }
 
-func (u *upgrade) logf(format string, args ...any) {
-	if u.o.Log != nil {
-		fmt.Fprintf(u.o.Log, format+"\n", args...)
-	}
-}
+func (u *upgrade) logf(format string, args ...any) { u.o.Report.Printf(format, args...) }
 
 // begin reports and records step name.
 func (u *upgrade) begin(name string) error {

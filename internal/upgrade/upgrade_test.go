@@ -20,6 +20,7 @@ import (
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/report"
 	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/state"
 )
@@ -157,7 +158,7 @@ func TestRefused(t *testing.T) {
 			}
 			var log bytes.Buffer
 			a := &fakeAPI{plugins: tc.plugins}
-			tc.o.Log = &log
+			tc.o.Report = report.New(&log, report.Options{})
 			_, err := Run(context.Background(), open(t, dir, name, tc.ps, a), tc.o)
 			if !errors.Is(err, ErrRefused) {
 				t.Fatalf("err = %v, want ErrRefused", err)
