@@ -95,7 +95,7 @@ func backup(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack, o O
 	if err := o.Target.Check(ctx); err != nil {
 		return Result{}, err
 	}
-	pers, err := r.Persistence(ctx, st)
+	pers, err := r.Persistence(ctx)
 	if err != nil {
 		return Result{}, err
 	}
@@ -212,7 +212,7 @@ type live struct {
 func openLive(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack, pers catalog.Persistence) (*live, error) {
 	s := &live{r: r, e: e, st: st, pers: pers, mounts: map[string]string{}}
 	if d := pers.Database; d != nil {
-		id, err := r.Container(ctx, st, d.Service)
+		id, err := r.Container(ctx, d.Service)
 		if err != nil {
 			return nil, err
 		}
@@ -223,7 +223,7 @@ func openLive(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack, p
 		if pers.Database != nil && mt.Volume == pers.Database.Volume {
 			continue
 		}
-		id, err := r.Container(ctx, st, mt.Service)
+		id, err := r.Container(ctx, mt.Service)
 		if err != nil {
 			return nil, err
 		}

@@ -25,7 +25,7 @@ func Copy(ctx context.Context, s *stack.Stack, made, source string, o RestoreOpt
 	if o.Progress == nil {
 		o.Progress = nopProgress{}
 	}
-	pers, err := r.Persistence(ctx, st)
+	pers, err := r.Persistence(ctx)
 	if err != nil {
 		return RestoreResult{}, err
 	}

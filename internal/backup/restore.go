@@ -158,7 +158,7 @@ func HasData(ctx context.Context, s *stack.Stack) (bool, error) {
 
 // hasData is HasData through r.
 func hasData(ctx context.Context, r stack.Runner, st catalog.Stack) (bool, error) {
-	pers, err := r.Persistence(ctx, st)
+	pers, err := r.Persistence(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -177,7 +177,7 @@ func refuse(ctx context.Context, r stack.Runner, st catalog.Stack, file string, 
 	if m.Stack != st.Name {
 		return nil, fmt.Errorf("%w: %s is a backup of stack %s, not %s", ErrRefused, file, m.Stack, st.Name)
 	}
-	pers, err := r.Persistence(ctx, st)
+	pers, err := r.Persistence(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +200,7 @@ func refuse(ctx context.Context, r stack.Runner, st catalog.Stack, file string, 
 			if pers.Database != nil && v == pers.Database.Volume {
 				svc = pers.Database.Service
 			}
-			if _, err := r.Container(ctx, st, svc); err != nil {
+			if _, err := r.Container(ctx, svc); err != nil {
 				return nil, fmt.Errorf("%w: --only copies %s from the active generation, which must be running: %v: start it with 'stackctl up %s'",
 					ErrRefused, strings.Join(copied, ", "), err, st.Name)
 			}
@@ -446,7 +446,7 @@ func (rs *restore) copyActive(ctx context.Context, pers catalog.Persistence, w *
 	if len(rs.copied) == 0 {
 		return nil
 	}
-	active, err := rs.r.Persistence(ctx, rs.st)
+	active, err := rs.r.Persistence(ctx)
 	if err != nil {
 		return err
 	}
@@ -484,7 +484,7 @@ func (rs *restore) copyActive(ctx context.Context, pers catalog.Persistence, w *
 // database restores a pg_dump into the stack's fresh PostgreSQL, in one
 // transaction: a failed restore leaves the database empty, not half full.
 func (rs *restore) database(ctx context.Context, d *catalog.Database, dump io.Reader) error {
-	id, err := rs.r.GenContainer(ctx, rs.st, d.Service, rs.gen)
+	id, err := rs.r.GenContainer(ctx, d.Service, rs.gen)
 	if err != nil {
 		return err
 	}

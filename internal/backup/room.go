@@ -53,7 +53,7 @@ func (rs *restore) roomFor(ctx context.Context, p stack.Prepared, w *volume.Writ
 		need := en.Size
 		switch en.Kind {
 		case archive.KindPostgres:
-			id, err := rs.r.GenContainer(ctx, rs.st, pers.Database.Service, p.Gen)
+			id, err := rs.r.GenContainer(ctx, pers.Database.Service, p.Gen)
 			if err != nil {
 				return err
 			}
@@ -102,7 +102,7 @@ func (rs *restore) planned(ctx context.Context) ([]archive.Entry, error) {
 	if len(rs.copied) == 0 {
 		return out, nil
 	}
-	active, err := rs.r.Persistence(ctx, rs.st)
+	active, err := rs.r.Persistence(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 // Stack is what a test mail needs of the stack runner: the container that
 // serves a service, and a program run in it.
 type Stack interface {
-	Container(ctx context.Context, st catalog.Stack, service string) (string, error)
+	Container(ctx context.Context, service string) (string, error)
 }
 
 // Exec runs a program in a container; engine.Engine has it.
@@ -40,7 +40,7 @@ func Test(ctx context.Context, s Stack, e Exec, st catalog.Stack, smtp *catalog.
 	if smtp == nil {
 		return "", fmt.Errorf("%w: the site's settings have no mail.smtp: add the SMTP server there (see 'stackctl init' or docs/mail.md), then run 'stackctl up %s'", errs.ErrInvalidInput, st.Name)
 	}
-	id, err := s.Container(ctx, st, st.MailTest.Service)
+	id, err := s.Container(ctx, st.MailTest.Service)
 	if err != nil {
 		return "", err
 	}

@@ -21,7 +21,7 @@ type fakeStack struct {
 	service string // the service last asked for
 }
 
-func (f *fakeStack) Container(_ context.Context, _ catalog.Stack, service string) (string, error) {
+func (f *fakeStack) Container(_ context.Context, service string) (string, error) {
 	f.service = service
 	if f.err != nil {
 		return "", f.err

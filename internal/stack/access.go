@@ -24,7 +24,8 @@ type Access struct {
 
 // Access describes st as last started. It fails with errs.ErrNotRunning when the
 // stack was never started or service is not running.
-func (r Runner) Access(ctx context.Context, st catalog.Stack, service string) (Access, error) {
+func (r Runner) Access(ctx context.Context, service string) (Access, error) {
+	st := r.Stack
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return Access{}, err
@@ -43,10 +44,10 @@ func (r Runner) Access(ctx context.Context, st catalog.Stack, service string) (A
 		return Access{Front: Front{URL: rec.Swarm.URL, Open: rec.Swarm.URL}, Image: image,
 			AdminPasswordFile: r.State.SecretPath(st.Name, catalog.AdminPassword), Engine: e}, nil
 	}
-	if _, err := r.Container(ctx, st, service); err != nil {
+	if _, err := r.Container(ctx, service); err != nil {
 		return Access{}, err
 	}
-	front, err := r.front(st, cmp.Or(rec.Listen, catalog.DefaultListen))
+	front, err := r.front(cmp.Or(rec.Listen, catalog.DefaultListen))
 	if err != nil {
 		return Access{}, err
 	}

@@ -35,7 +35,7 @@ func TestAccess(t *testing.T) {
 		{name: "on this engine", rec: state.State{Profile: catalog.ProfileUpstream, Listen: "127.0.0.1:8099", Active: 1}, url: "http://127.0.0.1:8099/"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := Runner{Compose: &fakeCompose{ps: tc.ps}, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
+			r := Runner{Stack: st, Compose: &fakeCompose{ps: tc.ps}, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
 			if err := r.State.Save(st.Name, tc.rec); err != nil {
 				t.Fatal(err)
 			}
@@ -66,19 +66,19 @@ func TestAccess(t *testing.T) {
 func TestGenContainerOnASwarm(t *testing.T) {
 	st := mustRedmine()
 	e := newScripted()
-	r := Runner{Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	r := Runner{Stack: st, Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 	if err := r.State.Save(st.Name, state.State{Profile: catalog.ProfileUpstream, Swarm: &state.Swarm{DataNode: "node-1", Gen: 2, Pending: 3}}); err != nil {
 		t.Fatal(err)
 	}
-	if id, err := r.GenContainer(t.Context(), st, "db", 3); err != nil || id != swarm.LocalName(st.ComposeProject(), "db", 3) {
+	if id, err := r.GenContainer(t.Context(), "db", 3); err != nil || id != swarm.LocalName(st.ComposeProject(), "db", 3) {
 		t.Errorf("the pending generation's db: %q, %v", id, err)
 	}
 	e.task = "task-db"
-	if id, err := r.Container(t.Context(), st, "db"); err != nil || id != "task-db" {
+	if id, err := r.Container(t.Context(), "db"); err != nil || id != "task-db" {
 		t.Errorf("the serving db: %q, %v", id, err)
 	}
 	e.taskErr = errors.New("no task of stackctl-redmine_redmine on this node")
-	_, err := r.GenContainer(t.Context(), st, "redmine", 2)
+	_, err := r.GenContainer(t.Context(), "redmine", 2)
 	if err == nil || !strings.Contains(err.Error(), "its data node node-1 keeps the database") || !errors.Is(err, e.taskErr) {
 		t.Errorf("no task here: %v", err)
 	}
@@ -98,11 +98,11 @@ func TestPersistence(t *testing.T) {
 		{name: "on a swarm", rec: state.State{Profile: catalog.ProfileUpstream, Active: 1, Swarm: &state.Swarm{Gen: 3}}, gen: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := Runner{Compose: &fakeCompose{}, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
+			r := Runner{Stack: st, Compose: &fakeCompose{}, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
 			if err := r.State.Save(st.Name, tc.rec); err != nil {
 				t.Fatal(err)
 			}
-			p, err := r.Persistence(t.Context(), st)
+			p, err := r.Persistence(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,14 +124,14 @@ func TestPersistence(t *testing.T) {
 // one that contradicts it.
 func TestConfigKeepsTheProfile(t *testing.T) {
 	st := mustRedmine()
-	r := Runner{Compose: &fakeCompose{}, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	r := Runner{Stack: st, Compose: &fakeCompose{}, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
 	if err := r.State.Save(st.Name, state.State{Profile: catalog.ProfileDebian}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Config(t.Context(), st, catalog.ProfileUpstream); !errors.Is(err, errs.ErrInvalidInput) {
+	if _, err := r.Config(t.Context(), catalog.ProfileUpstream); !errors.Is(err, errs.ErrInvalidInput) {
 		t.Errorf("config --profile upstream on a debian stack: %v", err)
 	}
-	y, err := r.Config(t.Context(), st, catalog.ProfileAuto)
+	y, err := r.Config(t.Context(), catalog.ProfileAuto)
 	if err != nil || !strings.Contains(string(y), st.ImageRef(catalog.ProfileDebian, "")) {
 		t.Errorf("config of the recorded profile: %v", err)
 	}
@@ -142,19 +142,19 @@ func TestConfigKeepsTheProfile(t *testing.T) {
 func TestBuildRelease(t *testing.T) {
 	st := mustRedmine()
 	c := &fakeCompose{}
-	r := Runner{Compose: c, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	r := Runner{Stack: st, Compose: c, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
 	if err := r.State.Save(st.Name, state.State{Profile: catalog.ProfileUpstream, Active: 1, Generations: []state.Generation{{N: 1, Release: "6.0", Ready: true}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.BuildRelease(t.Context(), st, "6.1", UpOptions{}); err != nil || !slices.Equal(c.calls, []string{"build"}) {
+	if err := r.BuildRelease(t.Context(), "6.1", UpOptions{}); err != nil || !slices.Equal(c.calls, []string{"build"}) {
 		t.Errorf("BuildRelease: %v, calls %q", err, c.calls)
 	}
 	c.calls = nil
-	if err := r.BuildRelease(t.Context(), st, "5.0", UpOptions{}); !errors.Is(err, errs.ErrInvalidInput) || len(c.calls) > 0 {
+	if err := r.BuildRelease(t.Context(), "5.0", UpOptions{}); !errors.Is(err, errs.ErrInvalidInput) || len(c.calls) > 0 {
 		t.Errorf("BuildRelease of an unknown release: %v, calls %q", err, c.calls)
 	}
 	c.fail = "build"
-	if err := r.BuildRelease(t.Context(), st, "6.1", UpOptions{}); err == nil || !strings.Contains(err.Error(), "building redmine on release 6.1") {
+	if err := r.BuildRelease(t.Context(), "6.1", UpOptions{}); err == nil || !strings.Contains(err.Error(), "building redmine on release 6.1") {
 		t.Errorf("a failed build: %v", err)
 	}
 }
@@ -164,7 +164,7 @@ func TestBuildRelease(t *testing.T) {
 func TestEngineBackendReachesTheRunner(t *testing.T) {
 	st := mustRedmine()
 	c := &fakeCompose{}
-	r := Runner{Compose: c, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	r := Runner{Stack: st, Compose: c, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
 	rec := state.State{Profile: catalog.ProfileUpstream, Active: 1}
 	rec.PutGen(state.Generation{N: 1, Made: state.MadeFirstStart, Ready: true})
 	if err := r.State.Save(st.Name, rec); err != nil {

@@ -26,7 +26,7 @@ func (b *engineBackend) recover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return r.Recover(ctx, b.s.Def)
+	return r.Recover(ctx)
 }
 
 func (b *engineBackend) plan(ctx context.Context, o UpOptions) (Plan, error) {
@@ -34,7 +34,7 @@ func (b *engineBackend) plan(ctx context.Context, o UpOptions) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
-	return r.PlanUp(ctx, b.s.Def, o)
+	return r.PlanUp(ctx, o)
 }
 
 func (b *engineBackend) up(ctx context.Context, o UpOptions) (UpResult, error) {
@@ -46,7 +46,7 @@ func (b *engineBackend) up(ctx context.Context, o UpOptions) (UpResult, error) {
 	if err != nil {
 		return UpResult{}, err
 	}
-	return r.Up(ctx, b.s.Def, o)
+	return r.Up(ctx, o)
 }
 
 func (b *engineBackend) down(ctx context.Context, volumes bool) (string, error) {
@@ -54,7 +54,7 @@ func (b *engineBackend) down(ctx context.Context, volumes bool) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	if err := r.Down(ctx, b.s.Def, volumes); err != nil {
+	if err := r.Down(ctx, volumes); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("stack %s is down", b.s.Def.Name), nil
@@ -65,7 +65,7 @@ func (b *engineBackend) ps(ctx context.Context) (Listing, error) {
 	if err != nil {
 		return Listing{}, err
 	}
-	cs, err := r.Ps(ctx, b.s.Def)
+	cs, err := r.Ps(ctx)
 	if err != nil {
 		return Listing{}, err
 	}
@@ -92,7 +92,7 @@ func (b *engineBackend) logs(ctx context.Context, o LogsOptions) error {
 		return err
 	}
 	consumer := formatter.NewLogConsumer(ctx, o.Out, o.Err, o.Color, true, o.Timestamps)
-	return r.Logs(ctx, b.s.Def, consumer, api.LogOptions{Services: o.Services, Follow: o.Follow, Tail: o.Tail, Timestamps: o.Timestamps})
+	return r.Logs(ctx, consumer, api.LogOptions{Services: o.Services, Follow: o.Follow, Tail: o.Tail, Timestamps: o.Timestamps})
 }
 
 func (b *engineBackend) newGeneration(ctx context.Context, seed Seed, made, source string, o GenOptions) (NewResult, error) {
@@ -103,7 +103,7 @@ func (b *engineBackend) newGeneration(ctx context.Context, seed Seed, made, sour
 	if err != nil {
 		return NewResult{}, err
 	}
-	return r.NewGeneration(ctx, b.s.Def, seed, made, source, o.Up)
+	return r.NewGeneration(ctx, seed, made, source, o.Up)
 }
 
 func (b *engineBackend) trial(ctx context.Context, seed Seed, source string, o UpOptions) (TrialResult, error) {
@@ -111,7 +111,7 @@ func (b *engineBackend) trial(ctx context.Context, seed Seed, source string, o U
 	if err != nil {
 		return TrialResult{}, err
 	}
-	return r.Trial(ctx, b.s.Def, seed, source, o)
+	return r.Trial(ctx, seed, source, o)
 }
 
 func (b *engineBackend) rollback(ctx context.Context, to int, o UpOptions) (RollbackResult, error) {
@@ -119,7 +119,7 @@ func (b *engineBackend) rollback(ctx context.Context, to int, o UpOptions) (Roll
 	if err != nil {
 		return RollbackResult{}, err
 	}
-	return r.Rollback(ctx, b.s.Def, to, o)
+	return r.Rollback(ctx, to, o)
 }
 
 func (b *engineBackend) generations(ctx context.Context) ([]GenerationInfo, error) {
@@ -127,7 +127,7 @@ func (b *engineBackend) generations(ctx context.Context) ([]GenerationInfo, erro
 	if err != nil {
 		return nil, err
 	}
-	return r.Generations(ctx, b.s.Def)
+	return r.Generations(ctx)
 }
 
 func (b *engineBackend) prune(ctx context.Context, keep int, dryRun bool) (PruneResult, error) {
@@ -135,7 +135,7 @@ func (b *engineBackend) prune(ctx context.Context, keep int, dryRun bool) (Prune
 	if err != nil {
 		return PruneResult{}, err
 	}
-	return r.Prune(ctx, b.s.Def, keep, dryRun)
+	return r.Prune(ctx, keep, dryRun)
 }
 
 func (b *engineBackend) applyHTTPS(ctx context.Context, force bool) (HTTPSResult, error) {
@@ -143,7 +143,7 @@ func (b *engineBackend) applyHTTPS(ctx context.Context, force bool) (HTTPSResult
 	if err != nil {
 		return HTTPSResult{}, err
 	}
-	return r.ApplyHTTPS(ctx, b.s.Def, force)
+	return r.ApplyHTTPS(ctx, force)
 }
 
 func (b *engineBackend) access(ctx context.Context, service string) (Access, error) {
@@ -151,7 +151,7 @@ func (b *engineBackend) access(ctx context.Context, service string) (Access, err
 	if err != nil {
 		return Access{}, err
 	}
-	return r.Access(ctx, b.s.Def, service)
+	return r.Access(ctx, service)
 }
 
 func (b *engineBackend) data(ctx context.Context) (Runner, *engine.Engine, error) {

@@ -167,7 +167,7 @@ func (b *swarmBackend) plan(context.Context, UpOptions) (Plan, error) {
 // up deploys the stack on its swarm: the recorded manager and registry
 // unless the options change them.
 func (b *swarmBackend) up(ctx context.Context, o UpOptions) (UpResult, error) {
-	st, sw := b.s.Def, b.rec()
+	sw := b.rec()
 	host, reg := cmp.Or(o.Swarm.Host, sw.Manager), cmp.Or(o.Swarm.Registry, sw.Registry)
 	if reg == "" {
 		return UpResult{}, fmt.Errorf("%w: a swarm's nodes pull the images from a registry: give --registry REGISTRY[/PREFIX], such as registry.example.com:5000/redmine", errs.ErrInvalidInput)
@@ -186,11 +186,11 @@ func (b *swarmBackend) up(ctx context.Context, o UpOptions) (UpResult, error) {
 		if err != nil {
 			return UpResult{}, err
 		}
-		if err := r.RecoverSwarm(ctx, st, data); err != nil {
+		if err := r.RecoverSwarm(ctx, data); err != nil {
 			return UpResult{}, err
 		}
 	}
-	res, err := r.UpSwarm(ctx, st, SwarmOptions{
+	res, err := r.UpSwarm(ctx, SwarmOptions{
 		Profile: o.Profile, Mirror: o.Mirror, RebuildBases: o.RebuildBases, Registry: reg,
 		Manager: api, DataNode: o.Swarm.DataNode, DataNodeHost: o.Swarm.DataNodeHost, Replicas: o.Swarm.Replicas,
 		FilesVolume: o.Swarm.FilesVolume, Listen: o.Listen, Timeout: o.Timeout, Push: b.s.env.Push,
@@ -266,7 +266,7 @@ func (b *swarmBackend) newGeneration(ctx context.Context, seed Seed, made, sourc
 	if err != nil {
 		return NewResult{}, err
 	}
-	return r.RestoreSwarm(ctx, b.s.Def, seed, made, source, so)
+	return r.RestoreSwarm(ctx, seed, made, source, so)
 }
 
 func (b *swarmBackend) trial(context.Context, Seed, string, UpOptions) (TrialResult, error) {
@@ -278,7 +278,7 @@ func (b *swarmBackend) rollback(ctx context.Context, to int, o UpOptions) (Rollb
 	if err != nil {
 		return RollbackResult{}, err
 	}
-	return r.RollbackSwarm(ctx, b.s.Def, to, so)
+	return r.RollbackSwarm(ctx, to, so)
 }
 
 func (b *swarmBackend) generations(context.Context) ([]GenerationInfo, error) {
@@ -300,7 +300,7 @@ func (b *swarmBackend) access(ctx context.Context, service string) (Access, erro
 	if err != nil {
 		return Access{}, err
 	}
-	return r.Access(ctx, b.s.Def, service)
+	return r.Access(ctx, service)
 }
 
 // data is the data node's runner and engine: a backup reads the database

@@ -49,11 +49,11 @@ func (r Runner) changeApp(ctx context.Context, prep Prepared, what string, timeo
 	}
 	var pointed bool
 	if err == nil {
-		pointed, err = r.switchTo(ctx, st, state.Switch{From: gen, FromSlot: slot, To: gen, ToSlot: next, Why: what + " changed"})
+		pointed, err = r.switchTo(ctx, state.Switch{From: gen, FromSlot: slot, To: gen, ToSlot: next, Why: what + " changed"})
 	}
 	if err != nil && !pointed {
-		tail := r.logTail(context.WithoutCancel(ctx), st, to, 30)
-		if rerr := r.removeApp(context.WithoutCancel(ctx), st, gen, next); rerr != nil {
+		tail := r.logTail(context.WithoutCancel(ctx), to, 30)
+		if rerr := r.removeApp(context.WithoutCancel(ctx), gen, next); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		return prep, fmt.Errorf("%w: %s keeps serving; the last lines %s logged:\n%s", err, from, to, tail)
@@ -113,17 +113,17 @@ func (r Runner) changeFront(ctx context.Context, prep Prepared, what string, tim
 	}
 	if err == nil {
 		// Recorded first: should stackctl stop now, the next command retires the old one (see removeStrays).
-		err = r.update(st, func(rec *state.State) error { rec.FrontSlot = next; return nil })
+		err = r.update(func(rec *state.State) error { rec.FrontSlot = next; return nil })
 	}
 	if err != nil {
-		tail := r.logTail(context.WithoutCancel(ctx), st, to, 30)
-		if rerr := r.retireFront(context.WithoutCancel(ctx), st, next); rerr != nil {
+		tail := r.logTail(context.WithoutCancel(ctx), to, 30)
+		if rerr := r.retireFront(context.WithoutCancel(ctx), next); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		return prep, fmt.Errorf("%w: %s keeps serving; the last lines %s logged:\n%s", err, from, to, tail)
 	}
 	r.logf("stack %s: %s serves; %s finishes the requests it holds and goes", st.Name, to, from)
-	if err := r.retireFront(context.WithoutCancel(ctx), st, cur); err != nil {
+	if err := r.retireFront(context.WithoutCancel(ctx), cur); err != nil {
 		return prep, err
 	}
 	out := prep
@@ -139,13 +139,14 @@ func (r Runner) changeFront(ctx context.Context, prep Prepared, what string, tim
 // retireFront stops st's front in slot gracefully (nginx's stop signal,
 // SIGQUIT: it finishes the requests it holds, for at most drainLimit) and
 // removes it.
-func (r Runner) retireFront(ctx context.Context, st catalog.Stack, slot int) error {
+func (r Runner) retireFront(ctx context.Context, slot int) error {
+	st := r.Stack
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return err
 	}
 	gen := activeGen(rec)
-	base, err := r.load(ctx, st, profileOr(rec.Profile), rec.Listen, rec.ReleaseOf(gen))
+	base, err := r.load(ctx, profileOr(rec.Profile), rec.Listen, rec.ReleaseOf(gen))
 	if err != nil {
 		return err
 	}
@@ -167,7 +168,8 @@ func (r Runner) retireFront(ctx context.Context, st catalog.Stack, slot int) err
 // logTail returns the last n lines service (a compose service name) of st
 // logged, backtraces cut short so that the error they follow shows, or what
 // kept them from being read.
-func (r Runner) logTail(ctx context.Context, st catalog.Stack, service string, n int) string {
+func (r Runner) logTail(ctx context.Context, service string, n int) string {
+	st := r.Stack
 	var c tailConsumer
 	err := r.Compose.Logs(ctx, st.ComposeProject(), &c, api.LogOptions{Services: []string{service}, Tail: "500"})
 	if err != nil {

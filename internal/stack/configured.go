@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
 )
@@ -18,8 +17,9 @@ import (
 const configuredMark = "stackctl: first start done"
 
 // configured says whether st's database carries the mark of its first start.
-func (r Runner) configured(ctx context.Context, st catalog.Stack, gen int) (bool, error) {
-	out, err := r.psql(ctx, st, gen, "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = current_database()")
+func (r Runner) configured(ctx context.Context, gen int) (bool, error) {
+	st := r.Stack
+	out, err := r.psql(ctx, gen, "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = current_database()")
 	if err != nil {
 		return false, fmt.Errorf("asking %s's database whether it is configured: %w", st.Name, err)
 	}
@@ -27,10 +27,11 @@ func (r Runner) configured(ctx context.Context, st catalog.Stack, gen int) (bool
 }
 
 // markConfigured marks st's database as having had its first start.
-func (r Runner) markConfigured(ctx context.Context, st catalog.Stack, gen int) error {
+func (r Runner) markConfigured(ctx context.Context, gen int) error {
+	st := r.Stack
 	// PostgreSQL quotes the name and the mark itself (%I, %L).
 	sql := fmt.Sprintf("DO $$BEGIN EXECUTE format('COMMENT ON DATABASE %%I IS %%L', current_database(), '%s'); END$$", configuredMark)
-	if _, err := r.psql(ctx, st, gen, sql); err != nil {
+	if _, err := r.psql(ctx, gen, sql); err != nil {
 		return fmt.Errorf("marking %s's database configured: %w", st.Name, err)
 	}
 	return nil
@@ -41,7 +42,8 @@ func (r Runner) markConfigured(ctx context.Context, st catalog.Stack, gen int) e
 // the table's latest updated_on on every request) picks a change up without
 // a restart, and an unchanged setting is not touched. Values are checked by
 // internal/settings; they are quoted here all the same.
-func (r Runner) applySettings(ctx context.Context, st catalog.Stack, gen int) error {
+func (r Runner) applySettings(ctx context.Context, gen int) error {
+	st := r.Stack
 	if st.SettingsTable == "" || len(r.Site.AppSettings) == 0 {
 		return nil
 	}
@@ -56,7 +58,7 @@ func (r Runner) applySettings(ctx context.Context, st catalog.Stack, gen int) er
 			st.SettingsTable, n, v)
 	}
 	r.logf("stack %s: generation %d: setting %s from the site's settings", st.Name, gen, strings.Join(names, ", "))
-	if _, err := r.psql(ctx, st, gen, sql.String()); err != nil {
+	if _, err := r.psql(ctx, gen, sql.String()); err != nil {
 		return fmt.Errorf("setting %s's settings from the site's settings file: %w", st.Name, err)
 	}
 	return nil
@@ -64,12 +66,13 @@ func (r Runner) applySettings(ctx context.Context, st catalog.Stack, gen int) er
 
 // psql runs one SQL command in the database container of st's generation gen
 // and returns its unaligned output.
-func (r Runner) psql(ctx context.Context, st catalog.Stack, gen int, sql string) (string, error) {
+func (r Runner) psql(ctx context.Context, gen int, sql string) (string, error) {
+	st := r.Stack
 	d := st.Database
 	if d == nil {
 		return "", fmt.Errorf("%w: stack %s has a first start but no database to record it in", errs.ErrInvalidInput, st.Name)
 	}
-	id, err := r.GenContainer(ctx, st, d.Service, gen)
+	id, err := r.GenContainer(ctx, d.Service, gen)
 	if err != nil {
 		return "", err
 	}

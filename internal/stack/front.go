@@ -26,16 +26,18 @@ type Front struct {
 
 // Front describes st's front as last started (its recorded listen address)
 // under the site's settings.
-func (r Runner) Front(st catalog.Stack) (Front, error) {
+func (r Runner) Front() (Front, error) {
+	st := r.Stack
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return Front{}, err
 	}
-	return r.front(st, cmp.Or(rec.Listen, catalog.DefaultListen))
+	return r.front(cmp.Or(rec.Listen, catalog.DefaultListen))
 }
 
 // front describes st's front published on listen.
-func (r Runner) front(st catalog.Stack, listen string) (Front, error) {
+func (r Runner) front(listen string) (Front, error) {
+	st := r.Stack
 	plain, err := catalog.EntryURL(listen)
 	if err != nil {
 		return Front{}, err

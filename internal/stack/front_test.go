@@ -27,7 +27,7 @@ func TestFront(t *testing.T) {
 		t.Fatal(err)
 	}
 	runner := func(t *testing.T, c https.Config) Runner {
-		return Runner{State: state.Dir(t.TempDir()), Site: catalog.Site{HTTPS: c.On()}, HTTPS: c}
+		return Runner{Stack: st, State: state.Dir(t.TempDir()), Site: catalog.Site{HTTPS: c.On()}, HTTPS: c}
 	}
 	record := func(t *testing.T, r Runner, listen string) {
 		t.Helper()
@@ -39,7 +39,7 @@ func TestFront(t *testing.T) {
 	t.Run("off", func(t *testing.T) {
 		r := runner(t, https.Config{Mode: https.ModeOff})
 		record(t, r, "0.0.0.0:8080")
-		f, err := r.Front(st)
+		f, err := r.Front()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +63,7 @@ func TestFront(t *testing.T) {
 		listen := strings.TrimPrefix(srv.URL, "https://")
 		record(t, r, listen)
 
-		f, err := r.Front(st)
+		f, err := r.Front()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -32,8 +32,8 @@ type NewResult struct {
 // the switch removes the new generation (its containers and volumes) and leaves
 // the stack as it was; a new generation is recorded before its first volume is
 // made, so that a killed stackctl leaves a record the next command acts on.
-func (r Runner) NewGeneration(ctx context.Context, st catalog.Stack, seed Seed, made, source string, o UpOptions) (NewResult, error) {
-	f, err := r.fillGeneration(ctx, st, seed, made, source, o)
+func (r Runner) NewGeneration(ctx context.Context, seed Seed, made, source string, o UpOptions) (NewResult, error) {
+	f, err := r.fillGeneration(ctx, seed, made, source, o)
 	if err != nil {
 		return NewResult{}, err
 	}
@@ -59,7 +59,7 @@ type filled struct {
 // discard removes the generation, saying so when that fails.
 func (f filled) discard(ctx context.Context) {
 	st, to := f.prep.Stack, f.prep.Gen
-	if err := f.r.discard(context.WithoutCancel(ctx), st, to); err != nil {
+	if err := f.r.discard(context.WithoutCancel(ctx), to); err != nil {
 		f.r.logf("stack %s: removing the unfinished generation %d failed: %v: the next stackctl command on %s retries", st.Name, to, err, st.Name)
 	}
 }
@@ -68,12 +68,13 @@ func (f filled) discard(ctx context.Context) {
 // serves throughout, and lets seed fill it: built, recorded before its first
 // volume is made (so that a killed stackctl leaves a record the next command
 // acts on), created, filled. Anything that fails removes it.
-func (r Runner) fillGeneration(ctx context.Context, st catalog.Stack, seed Seed, made, source string, o UpOptions) (filled, error) {
+func (r Runner) fillGeneration(ctx context.Context, seed Seed, made, source string, o UpOptions) (filled, error) {
+	st := r.Stack
 	if st.Generations == nil {
 		return filled{}, fmt.Errorf("%w: stack %s has no data to make a generation of", errs.ErrInvalidInput, st.Name)
 	}
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
-	prep, err := r.prepare(ctx, st, o, false)
+	prep, err := r.prepare(ctx, o, false)
 	if err != nil {
 		return filled{}, err
 	}
@@ -91,14 +92,14 @@ func (r Runner) fillGeneration(ctx context.Context, st catalog.Stack, seed Seed,
 			return filled{}, fmt.Errorf("building %s on release %s: %w", st.Name, tp.Release, err)
 		}
 	}
-	if err := r.refuseLeftovers(ctx, st, st.ImageRef(prep.Choice.Profile, prep.Release), to); err != nil {
+	if err := r.refuseLeftovers(ctx, st.ImageRef(prep.Choice.Profile, prep.Release), to); err != nil {
 		return filled{}, err
 	}
 	if err := seed.Check(ctx, tp); err != nil {
 		return filled{}, err
 	}
 	rec := state.Generation{N: to, Made: made, Source: source, At: time.Now().UTC(), Release: tp.Release}
-	if err := r.update(st, func(s *state.State) error { s.PutGen(rec); return nil }); err != nil {
+	if err := r.update(func(s *state.State) error { s.PutGen(rec); return nil }); err != nil {
 		return filled{}, err
 	}
 	f := filled{r: r, prep: tp, from: from, rec: rec}
@@ -121,12 +122,12 @@ func (r Runner) fillGeneration(ctx context.Context, st catalog.Stack, seed Seed,
 	if c, ok := seed.(Copier); ok && c.CopiesActive() && st.FirstStart != nil && from != 0 {
 		// pg_dump leaves the database's comment, the mark, behind: carried over
 		// here, it spares the copy a first start (a Rails boot) in the window.
-		done, err := r.configured(ctx, st, from)
+		done, err := r.configured(ctx, from)
 		if err != nil {
 			return filled{}, err
 		}
 		if done {
-			if err := r.markConfigured(ctx, st, to); err != nil {
+			if err := r.markConfigured(ctx, to); err != nil {
 				return filled{}, err
 			}
 		}
@@ -138,8 +139,9 @@ func (r Runner) fillGeneration(ctx context.Context, st catalog.Stack, seed Seed,
 // BuildRelease builds what a new generation of st on release would run (its
 // debian bases, then its images) while the stack serves as it does: so that a
 // change that waits on it (an upgrade's maintenance) does not wait for builds.
-func (r Runner) BuildRelease(ctx context.Context, st catalog.Stack, release string, o UpOptions) error {
-	prep, err := r.prepare(ctx, st, o, false)
+func (r Runner) BuildRelease(ctx context.Context, release string, o UpOptions) error {
+	st := r.Stack
+	prep, err := r.prepare(ctx, o, false)
 	if err != nil {
 		return err
 	}
@@ -163,24 +165,24 @@ func (r Runner) takeOver(ctx context.Context, prep Prepared, from int, why strin
 	if err := r.start(ctx, st.Name, prep.Project, true, timeout); err != nil {
 		return UpResult{}, false, err
 	}
-	if err := r.configure(ctx, st, to); err != nil {
+	if err := r.configure(ctx, to); err != nil {
 		return UpResult{}, false, err
 	}
-	if err := r.recordReady(ctx, st, to); err != nil {
+	if err := r.recordReady(ctx, to); err != nil {
 		return UpResult{}, false, err
 	}
-	front, err := r.front(st, prep.State.Listen)
+	front, err := r.front(prep.State.Listen)
 	if err != nil {
 		return UpResult{}, false, err
 	}
 	res = UpResult{Choice: prep.Choice, URL: front.Open}
-	if from != 0 && r.serving(ctx, st) {
+	if from != 0 && r.serving(ctx) {
 		sw := state.Switch{From: from, FromSlot: prep.State.SlotOf(from), To: to, ToSlot: prep.Slot, Why: why}
-		pointed, err := r.switchTo(ctx, st, sw)
+		pointed, err := r.switchTo(ctx, sw)
 		return res, pointed, err
 	}
 	// Nothing serves: the new generation starts behind the front as an up would.
-	if err := r.activate(st, state.Switch{To: to, ToSlot: prep.Slot, Why: why}); err != nil {
+	if err := r.activate(state.Switch{To: to, ToSlot: prep.Slot, Why: why}); err != nil {
 		return UpResult{}, false, err
 	}
 	full, err := generation(st, prep.base, to, prep.Slot, prep.State.FrontSlot)
@@ -199,8 +201,9 @@ func (r Runner) takeOver(ctx context.Context, prep Prepared, from int, why strin
 }
 
 // serving says whether st's front runs.
-func (r Runner) serving(ctx context.Context, st catalog.Stack) bool {
-	_, err := r.GenContainer(ctx, st, st.Generations.Front, 1)
+func (r Runner) serving(ctx context.Context) bool {
+	st := r.Stack
+	_, err := r.GenContainer(ctx, st.Generations.Front, 1)
 	return err == nil
 }
 
@@ -214,12 +217,13 @@ type RollbackResult struct {
 // one, see rollbackTarget) the active one again, through the switch: the active generation
 // serves until the front is pointed over, and stays, reachable by another
 // rollback, until pruned.
-func (r Runner) Rollback(ctx context.Context, st catalog.Stack, to int, o UpOptions) (RollbackResult, error) {
+func (r Runner) Rollback(ctx context.Context, to int, o UpOptions) (RollbackResult, error) {
+	st := r.Stack
 	if st.Generations == nil {
 		return RollbackResult{}, fmt.Errorf("%w: stack %s has no data to roll back", errs.ErrInvalidInput, st.Name)
 	}
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
-	prep, err := r.prepare(ctx, st, o, false)
+	prep, err := r.prepare(ctx, o, false)
 	if err != nil {
 		return RollbackResult{}, err
 	}
@@ -257,10 +261,10 @@ func (r Runner) Rollback(ctx context.Context, st catalog.Stack, to int, o UpOpti
 	if err != nil {
 		return RollbackResult{}, fmt.Errorf("creating generation %d of %s: %w", to, st.Name, err)
 	}
-	serving := r.serving(ctx, st)
+	serving := r.serving(ctx)
 	res, kept, err := r.takeOver(ctx, tp, from, fmt.Sprintf("rollback from %d", from), o, timeout)
 	if err != nil && !kept {
-		if rerr := r.removeGenContainers(context.WithoutCancel(ctx), st, to); rerr != nil {
+		if rerr := r.removeGenContainers(context.WithoutCancel(ctx), to); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		if serving {
@@ -306,10 +310,11 @@ func rollbackTarget(st catalog.Stack, rec state.State, to int) (int, error) {
 
 // recordReady records generation gen of st as whole and started, with the
 // images its containers run.
-func (r Runner) recordReady(ctx context.Context, st catalog.Stack, gen int) error {
+func (r Runner) recordReady(ctx context.Context, gen int) error {
+	st := r.Stack
 	images := map[string]string{}
 	for _, svc := range st.Generations.Services {
-		id, err := r.GenContainer(ctx, st, svc, gen)
+		id, err := r.GenContainer(ctx, svc, gen)
 		if err != nil {
 			return err
 		}
@@ -317,7 +322,7 @@ func (r Runner) recordReady(ctx context.Context, st catalog.Stack, gen int) erro
 			return err
 		}
 	}
-	return r.update(st, func(rec *state.State) error {
+	return r.update(func(rec *state.State) error {
 		g, ok := rec.Gen(gen)
 		if !ok {
 			return fmt.Errorf("stack %s has no record of generation %d", st.Name, gen)
@@ -335,7 +340,8 @@ func (r Runner) recordReady(ctx context.Context, st catalog.Stack, gen int) erro
 // volumes that exists already, unless an operator made it for it: empty, and
 // made by no compose project (a volume on another driver or disk, say). One
 // that stackctl made has no record, so it may hold what someone needs.
-func (r Runner) refuseLeftovers(ctx context.Context, st catalog.Stack, image string, gen int) error {
+func (r Runner) refuseLeftovers(ctx context.Context, image string, gen int) error {
+	st := r.Stack
 	for _, v := range st.Generations.Volumes {
 		name := catalog.VolumeName(st.ComposeProject(), v, gen)
 		labels, found, err := r.Engine.VolumeLabels(ctx, name)
@@ -362,8 +368,9 @@ func (r Runner) refuseLeftovers(ctx context.Context, st catalog.Stack, image str
 }
 
 // discard removes generation gen of st: its containers, its volumes, its record.
-func (r Runner) discard(ctx context.Context, st catalog.Stack, gen int) error {
-	if err := r.removeGenContainers(ctx, st, gen); err != nil {
+func (r Runner) discard(ctx context.Context, gen int) error {
+	st := r.Stack
+	if err := r.removeGenContainers(ctx, gen); err != nil {
 		return err
 	}
 	for _, v := range st.Generations.Volumes {
@@ -371,7 +378,7 @@ func (r Runner) discard(ctx context.Context, st catalog.Stack, gen int) error {
 			return err
 		}
 	}
-	return r.update(st, func(rec *state.State) error { rec.DropGen(gen); return nil })
+	return r.update(func(rec *state.State) error { rec.DropGen(gen); return nil })
 }
 
 // describe says what made generation g.
@@ -398,7 +405,8 @@ type GenerationInfo struct {
 }
 
 // Generations lists st's generations with the size of their volumes.
-func (r Runner) Generations(ctx context.Context, st catalog.Stack) ([]GenerationInfo, error) {
+func (r Runner) Generations(ctx context.Context) ([]GenerationInfo, error) {
+	st := r.Stack
 	if st.Generations == nil {
 		return nil, fmt.Errorf("%w: stack %s has no data, so no generations", errs.ErrInvalidInput, st.Name)
 	}
@@ -416,7 +424,7 @@ func (r Runner) Generations(ctx context.Context, st catalog.Stack) ([]Generation
 	if rec.Profile != "" {
 		image = st.ImageRef(rec.Profile, rec.ReleaseOf(rec.Active))
 	}
-	sizes, err := r.usage(ctx, st, image, names)
+	sizes, err := r.usage(ctx, image, names)
 	if err != nil {
 		return nil, err
 	}
@@ -440,7 +448,8 @@ func (r Runner) Generations(ctx context.Context, st catalog.Stack) ([]Generation
 
 // usage measures those of the volumes named that exist, with image (st's
 // own); one that is missing, or all when that image is, has no size.
-func (r Runner) usage(ctx context.Context, st catalog.Stack, image string, names []string) (map[string]int64, error) {
+func (r Runner) usage(ctx context.Context, image string, names []string) (map[string]int64, error) {
+	st := r.Stack
 	var present []string
 	for _, name := range names {
 		found, err := r.Engine.VolumeExists(ctx, name)
@@ -475,11 +484,12 @@ type PruneResult struct {
 // Prune removes the generations of st beyond the newest keep (the active one
 // always stays, and counts): their volumes and records. With dryRun it only
 // says which.
-func (r Runner) Prune(ctx context.Context, st catalog.Stack, keep int, dryRun bool) (PruneResult, error) {
+func (r Runner) Prune(ctx context.Context, keep int, dryRun bool) (PruneResult, error) {
+	st := r.Stack
 	if keep < 1 {
 		return PruneResult{}, fmt.Errorf("%w: --keep %d: the active generation always stays; keep at least 1", errs.ErrInvalidInput, keep)
 	}
-	all, err := r.Generations(ctx, st)
+	all, err := r.Generations(ctx)
 	if err != nil {
 		return PruneResult{}, err
 	}
@@ -500,7 +510,7 @@ func (r Runner) Prune(ctx context.Context, st catalog.Stack, keep int, dryRun bo
 	}
 	for _, g := range res.Removed {
 		r.logf("stack %s: removing generation %d (%s): volumes %s", st.Name, g.N, g.What, strings.Join(g.Volumes, ", "))
-		if err := r.discard(ctx, st, g.N); err != nil {
+		if err := r.discard(ctx, g.N); err != nil {
 			return res, err
 		}
 	}

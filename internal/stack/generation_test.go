@@ -58,7 +58,7 @@ func TestPrunePlan(t *testing.T) {
 		{active: 3, keep: 9, kept: []int{5, 4, 3, 2, 1}},
 	} {
 		e := &fakeEngine{volumes: map[string]bool{}}
-		r := Runner{Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+		r := Runner{Stack: st, Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 		rec := state.State{Profile: catalog.ProfileUpstream, Active: tc.active}
 		for n := 1; n <= 5; n++ {
 			rec.PutGen(state.Generation{N: n, Ready: true})
@@ -66,7 +66,7 @@ func TestPrunePlan(t *testing.T) {
 		if err := r.State.Save(st.Name, rec); err != nil {
 			t.Fatal(err)
 		}
-		res, err := r.Prune(context.Background(), st, tc.keep, true)
+		res, err := r.Prune(context.Background(), tc.keep, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,8 +79,8 @@ func TestPrunePlan(t *testing.T) {
 				tc.active, tc.keep, res.Kept, removed, e.removed, tc.kept, tc.removed)
 		}
 	}
-	r := Runner{Compose: &fakeCompose{}, Engine: &fakeEngine{}, Build: repoRoot(t), State: state.Dir(t.TempDir())}
-	if _, err := r.Prune(context.Background(), st, 0, true); err == nil {
+	r := Runner{Stack: st, Compose: &fakeCompose{}, Engine: &fakeEngine{}, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	if _, err := r.Prune(context.Background(), 0, true); err == nil {
 		t.Error("prune --keep 0 was accepted")
 	}
 }
@@ -114,7 +114,7 @@ func TestRecover(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := &fakeEngine{volumes: map[string]bool{}, upstream: g.Upstream(tc.frontAt, tc.atSlot)}
 			c := &fakeCompose{}
-			r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+			r := Runner{Stack: st, Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 			rec := state.State{Profile: catalog.ProfileUpstream, Active: 1, Switch: &tc.sw}
 			rec.PutGen(state.Generation{N: 1, Ready: true})
 			rec.PutGen(state.Generation{N: 2, Ready: true})
@@ -122,7 +122,7 @@ func TestRecover(t *testing.T) {
 			if err := r.State.Save(st.Name, rec); err != nil {
 				t.Fatal(err)
 			}
-			if err := r.Recover(context.Background(), st); err != nil {
+			if err := r.Recover(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			got, _ := r.State.Load(st.Name)
@@ -155,13 +155,13 @@ func TestRecoverOpens(t *testing.T) {
 	st, _ := catalog.LookupStack("redmine")
 	e := &fakeEngine{volumes: map[string]bool{}, upstream: st.Generations.Upstream(1, catalog.SlotA), maintenance: []bool{true}}
 	c := &fakeCompose{}
-	r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	r := Runner{Stack: st, Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 	rec := state.State{Profile: catalog.ProfileUpstream, Active: 1}
 	rec.PutGen(state.Generation{N: 1, Ready: true})
 	if err := r.State.Save(st.Name, rec); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Recover(context.Background(), st); err != nil {
+	if err := r.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(e.maintenance, []bool{true, false}) {
@@ -175,17 +175,17 @@ func TestRecoverOpens(t *testing.T) {
 func TestRecoverKeepsWhatServed(t *testing.T) {
 	st, _ := catalog.LookupStack("redmine")
 	e := &fakeEngine{volumes: map[string]bool{}, upstream: st.Generations.Upstream(2, catalog.SlotA)}
-	r := Runner{Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	r := Runner{Stack: st, Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 	rec := state.State{Profile: catalog.ProfileUpstream, Active: 1}
 	rec.PutGen(state.Generation{N: 1, Made: state.MadeFirstStart})
 	rec.PutGen(state.Generation{N: 2, Made: state.MadeRestore, Ready: true})
 	if err := r.State.Save(st.Name, rec); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.activate(st, state.Switch{From: 1, To: 2, Why: "restore"}); err != nil {
+	if err := r.activate(state.Switch{From: 1, To: 2, Why: "restore"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Recover(context.Background(), st); err != nil {
+	if err := r.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := r.State.Load(st.Name)
@@ -205,13 +205,13 @@ func TestDownRemovesAllData(t *testing.T) {
 		p + "_db-data-g3": true, p + "_redmine-plugins-g3": true, // no record of generation 3
 		p + "_nginx-upstream": true, "other_db-data-g2": true,
 	}}
-	r := Runner{Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	r := Runner{Stack: st, Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 	rec := state.State{Profile: catalog.ProfileUpstream, Active: 1}
 	rec.PutGen(state.Generation{N: 1, Ready: true})
 	if err := r.State.Save(st.Name, rec); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Down(context.Background(), st, true); err != nil {
+	if err := r.Down(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{p + "_db-data", p + "_redmine-files", p + "_db-data-g3", p + "_redmine-plugins-g3"}

@@ -79,7 +79,8 @@ type HTTPSResult struct {
 // TLS volume through exec's standard input, then a graceful reload, and a
 // wait until the old workers finished their requests; in mode off, none of
 // them. What is there already is left alone, and nginx not reloaded.
-func (r Runner) ApplyHTTPS(ctx context.Context, st catalog.Stack, force bool) (HTTPSResult, error) {
+func (r Runner) ApplyHTTPS(ctx context.Context, force bool) (HTTPSResult, error) {
+	st := r.Stack
 	g := st.Generations
 	c := r.HTTPS
 	c.Dir = r.State.TLSDir(st.Name)
@@ -90,7 +91,7 @@ func (r Runner) ApplyHTTPS(ctx context.Context, st catalog.Stack, force bool) (H
 		}
 		return res, nil
 	}
-	front, err := r.GenContainer(ctx, st, g.Front, 1)
+	front, err := r.GenContainer(ctx, g.Front, 1)
 	if err != nil {
 		return res, err
 	}
@@ -131,7 +132,7 @@ func (r Runner) ApplyHTTPS(ctx context.Context, st catalog.Stack, force bool) (H
 	if err != nil {
 		return res, fmt.Errorf("stack %s: nginx refused its HTTPS configuration (tls.mode %s), and serves as before: %w", st.Name, res.Mode, err)
 	}
-	r.drain(ctx, st, front, old)
+	r.drain(ctx, front, old)
 	res.Reloaded = true
 	return res, nil
 }
@@ -203,7 +204,7 @@ func (c *challenger) Present(ctx context.Context, token, keyAuth string) error {
 			if err != nil {
 				return fmt.Errorf("serving ACME's challenges: %w", err)
 			}
-			c.r.drain(ctx, c.st, c.front, old)
+			c.r.drain(ctx, c.front, old)
 		}
 		c.ready = true
 	}

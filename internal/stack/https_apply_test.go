@@ -22,7 +22,7 @@ func TestApplyHTTPS(t *testing.T) {
 	st := mustRedmine()
 	e := newScripted()
 	e.tls = map[string]string{}
-	r := Runner{Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	r := Runner{Stack: st, Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 	if err := r.State.Save(st.Name, state.State{Profile: catalog.ProfileUpstream, Listen: "127.0.0.1:8443", Active: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestApplyHTTPS(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r.HTTPS, e.refuseTLS = tc.c, tc.refused
-			res, err := r.ApplyHTTPS(t.Context(), st, tc.force)
+			res, err := r.ApplyHTTPS(t.Context(), tc.force)
 			if tc.failsWith != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.failsWith) {
 					t.Fatalf("ApplyHTTPS: %v, want %q", err, tc.failsWith)
@@ -86,15 +86,15 @@ func slicesKeys(m map[string]string) []string {
 // accepts mode off; a front that does not run cannot be given a certificate.
 func TestApplyHTTPSRefuses(t *testing.T) {
 	nginx, _ := catalog.LookupStack("nginx")
-	r := Runner{Compose: &fakeCompose{ps: []api.ContainerSummary{}}, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
-	if res, err := r.ApplyHTTPS(t.Context(), nginx, false); err != nil || res.Mode != https.ModeOff || res.Reloaded {
+	r := Runner{Stack: nginx, Compose: &fakeCompose{ps: []api.ContainerSummary{}}, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	if res, err := r.ApplyHTTPS(t.Context(), false); err != nil || res.Mode != https.ModeOff || res.Reloaded {
 		t.Errorf("nginx, mode off: %+v, %v", res, err)
 	}
 	r.HTTPS = https.Config{Mode: https.ModeSelfSigned, Names: []string{"tracker.test"}}
-	if _, err := r.ApplyHTTPS(t.Context(), nginx, false); !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "apply to the redmine stack") {
+	if _, err := r.ApplyHTTPS(t.Context(), false); !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "apply to the redmine stack") {
 		t.Errorf("nginx with tls on: %v", err)
 	}
-	if _, err := r.ApplyHTTPS(t.Context(), mustRedmine(), false); !errors.Is(err, errs.ErrNotRunning) {
+	if _, err := r.For(mustRedmine()).ApplyHTTPS(t.Context(), false); !errors.Is(err, errs.ErrNotRunning) {
 		t.Errorf("redmine not running: %v, want not running", err)
 	}
 }
@@ -106,7 +106,7 @@ func TestChallenger(t *testing.T) {
 	st := mustRedmine()
 	e := newScripted()
 	e.tls = map[string]string{}
-	ch := &challenger{r: Runner{Engine: e}, st: st, front: "c-nginx"}
+	ch := &challenger{r: Runner{Stack: st, Engine: e}, st: st, front: "c-nginx"}
 	if err := ch.Present(t.Context(), "../etc/passwd", "x"); err == nil {
 		t.Error("a token with a path was written")
 	}
@@ -132,7 +132,7 @@ func TestChallenger(t *testing.T) {
 	}
 	// A second challenger on a front that has the location already leaves it.
 	before := maps.Clone(e.tls)
-	again := &challenger{r: Runner{Engine: e}, st: st, front: "c-nginx"}
+	again := &challenger{r: Runner{Stack: st, Engine: e}, st: st, front: "c-nginx"}
 	if err := again.Present(t.Context(), "tok-3", "a"); err != nil || !maps.Equal(before, e.tls) {
 		t.Errorf("present with the location there: %v; directory %v", err, slicesKeys(e.tls))
 	}

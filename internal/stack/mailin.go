@@ -3,8 +3,6 @@ package stack
 import (
 	"context"
 	"fmt"
-
-	"github.com/stackctl/stackctl/internal/catalog"
 )
 
 // The application polls a mailbox from a thread of each of its containers,
@@ -23,12 +21,13 @@ const pollWait = "120s"
 // that a poll of the container named before has ended (a container stopped
 // mid-poll could leave a mail taken but not flagged, taken again by the new
 // one).
-func (r Runner) pointMailIn(ctx context.Context, st catalog.Stack, gen, slot int) error {
+func (r Runner) pointMailIn(ctx context.Context, gen, slot int) error {
+	st := r.Stack
 	m := st.MailIn
 	if m == nil || st.Generations == nil || r.Site.Mail.IMAP == nil {
 		return nil
 	}
-	id, err := r.serviceContainer(ctx, st, st.Generations.AppService(gen, slot))
+	id, err := r.serviceContainer(ctx, st.Generations.AppService(gen, slot))
 	if err != nil {
 		return err
 	}
@@ -37,7 +36,7 @@ func (r Runner) pointMailIn(ctx context.Context, st catalog.Stack, gen, slot int
 	sql := fmt.Sprintf("SET lock_timeout = '%[4]s'; CREATE TABLE IF NOT EXISTS %[1]s (host text NOT NULL); "+
 		"BEGIN; DELETE FROM %[1]s; INSERT INTO %[1]s VALUES ('%[2]s'); COMMIT; "+
 		"SELECT pg_advisory_lock(%[3]d); SELECT pg_advisory_unlock(%[3]d);", m.Table, host, m.LockKey, pollWait)
-	if _, err := r.psql(ctx, st, gen, sql); err != nil {
+	if _, err := r.psql(ctx, gen, sql); err != nil {
 		return fmt.Errorf("letting %s poll mail for stack %s (a poll under way is waited for, at most %s): %w", host, st.Name, pollWait, err)
 	}
 	return nil
@@ -49,7 +48,8 @@ func (r Runner) pointMailIn(ctx context.Context, st catalog.Stack, gen, slot int
 // holds is taken and given back, which waits for the poll that holds it. It
 // does not ask the settings: a container started with incoming mail polls
 // whatever the settings say now. Data without the table was never polled.
-func (r Runner) pauseMailIn(ctx context.Context, st catalog.Stack, gen int) error {
+func (r Runner) pauseMailIn(ctx context.Context, gen int) error {
+	st := r.Stack
 	m := st.MailIn
 	if m == nil || st.Generations == nil {
 		return nil
@@ -57,7 +57,7 @@ func (r Runner) pauseMailIn(ctx context.Context, st catalog.Stack, gen int) erro
 	sql := fmt.Sprintf("SET lock_timeout = '%[3]s'; "+
 		"DO $$BEGIN IF to_regclass('%[1]s') IS NOT NULL THEN DELETE FROM %[1]s; END IF; END$$; "+
 		"SELECT pg_advisory_lock(%[2]d); SELECT pg_advisory_unlock(%[2]d);", m.Table, m.LockKey, pollWait)
-	if _, err := r.psql(ctx, st, gen, sql); err != nil {
+	if _, err := r.psql(ctx, gen, sql); err != nil {
 		return fmt.Errorf("stopping stack %s's mail polling (a poll under way is waited for, at most %s): %w", st.Name, pollWait, err)
 	}
 	return nil

@@ -26,12 +26,12 @@ func sqlWith(e *scriptedEngine, part string) bool {
 func TestMaintenance(t *testing.T) {
 	st := mustRedmine()
 	e := newScripted()
-	r := Runner{Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()),
+	r := Runner{Stack: st, Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()),
 		Site: catalog.Site{Mail: catalog.Mail{IMAP: &catalog.IMAP{Host: "imap.test"}}}}
 	if err := r.State.Save(st.Name, state.State{Profile: catalog.ProfileUpstream, Active: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Maintenance(t.Context(), st, true, ""); err == nil || !strings.Contains(err.Error(), "no pass") {
+	if err := r.Maintenance(t.Context(), true, ""); err == nil || !strings.Contains(err.Error(), "no pass") {
 		t.Errorf("closing without a pass: %v", err)
 	}
 	if len(e.maintenance) > 0 {
@@ -49,13 +49,13 @@ func TestMaintenance(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.sql = nil
-			if err := r.Maintenance(t.Context(), st, tc.on, "pass"); err != nil {
+			if err := r.Maintenance(t.Context(), tc.on, "pass"); err != nil {
 				t.Fatal(err)
 			}
 			if got := e.maintenance[len(e.maintenance)-1]; got != tc.on {
 				t.Errorf("maintenance file closes: %v, want %v", got, tc.on)
 			}
-			closed, err := r.InMaintenance(t.Context(), st)
+			closed, err := r.InMaintenance(t.Context())
 			if err != nil || closed != tc.on {
 				t.Errorf("InMaintenance = %v, %v; want %v", closed, err, tc.on)
 			}
@@ -68,18 +68,18 @@ func TestMaintenance(t *testing.T) {
 		})
 	}
 	nginx, _ := catalog.LookupStack("nginx")
-	if err := r.Maintenance(t.Context(), nginx, true, "pass"); !errors.Is(err, errs.ErrInvalidInput) {
+	if err := r.For(nginx).Maintenance(t.Context(), true, "pass"); !errors.Is(err, errs.ErrInvalidInput) {
 		t.Errorf("closing nginx: %v", err)
 	}
-	if closed, err := r.InMaintenance(t.Context(), nginx); closed || err != nil {
+	if closed, err := r.For(nginx).InMaintenance(t.Context()); closed || err != nil {
 		t.Errorf("nginx in maintenance: %v, %v", closed, err)
 	}
 	// A front that does not run is neither closed nor opened.
 	r.Compose = &fakeCompose{ps: []api.ContainerSummary{}}
-	if err := r.Maintenance(t.Context(), st, false, ""); !errors.Is(err, errs.ErrNotRunning) {
+	if err := r.Maintenance(t.Context(), false, ""); !errors.Is(err, errs.ErrNotRunning) {
 		t.Errorf("opening a stopped stack: %v", err)
 	}
-	if _, err := r.InMaintenance(t.Context(), st); !errors.Is(err, errs.ErrNotRunning) {
+	if _, err := r.InMaintenance(t.Context()); !errors.Is(err, errs.ErrNotRunning) {
 		t.Errorf("asking a stopped stack: %v", err)
 	}
 }
@@ -126,7 +126,7 @@ func TestSwitchTo(t *testing.T) {
 			if tc.failPoint {
 				e.failPoint = g.Upstream(tc.sw.To, tc.sw.ToSlot)
 			}
-			r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()),
+			r := Runner{Stack: st, Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()),
 				Site: catalog.Site{Mail: catalog.Mail{IMAP: &catalog.IMAP{Host: "imap.test"}}}}
 			rec := state.State{Profile: catalog.ProfileUpstream, Active: 1}
 			rec.PutGen(state.Generation{N: 1, Ready: true})
@@ -134,7 +134,7 @@ func TestSwitchTo(t *testing.T) {
 			if err := r.State.Save(st.Name, rec); err != nil {
 				t.Fatal(err)
 			}
-			pointed, err := r.switchTo(t.Context(), st, tc.sw)
+			pointed, err := r.switchTo(t.Context(), tc.sw)
 			if pointed != tc.pointed || (err == nil) != (tc.says == "") || (err != nil && !strings.Contains(err.Error(), tc.says)) {
 				t.Fatalf("switchTo = %v, %v; want %v, %q", pointed, err, tc.pointed, tc.says)
 			}
@@ -229,7 +229,7 @@ func TestRecoverLeftovers(t *testing.T) {
 			if err := r.State.Save(st.Name, rec); err != nil {
 				t.Fatal(err)
 			}
-			if err := r.Recover(t.Context(), st); err != nil {
+			if err := r.For(st).Recover(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Equal(c.calls, tc.calls) {
@@ -255,8 +255,8 @@ func TestRecoverLeftovers(t *testing.T) {
 	}
 	nginx, _ := catalog.LookupStack("nginx")
 	c := &fakeCompose{}
-	r := Runner{Compose: c, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
-	if err := r.Recover(t.Context(), nginx); err != nil || len(c.calls) > 0 {
+	r := Runner{Stack: nginx, Compose: c, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	if err := r.Recover(t.Context()); err != nil || len(c.calls) > 0 {
 		t.Errorf("recovering nginx: %v, calls %q", err, c.calls)
 	}
 }

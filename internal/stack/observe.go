@@ -103,7 +103,7 @@ func (r Runner) observe(ctx context.Context, prep Prepared, built bool) (observa
 		obs.HTTPS = r.HTTPS.Mode
 	}
 	if g := st.Generations; g != nil && g.TLSDir != "" && obs.Serving {
-		if front, err := r.GenContainer(ctx, st, g.Front, prep.Gen); err == nil {
+		if front, err := r.GenContainer(ctx, g.Front, prep.Gen); err == nil {
 			have, err := r.readFront(ctx, front, g.TLSDir, tlsStamp)
 			if err != nil {
 				return observation{}, fmt.Errorf("reading stack %s's HTTPS: %w", st.Name, err)
@@ -203,7 +203,8 @@ func (r Runner) foreseeBuilds(ctx context.Context, p *types.Project) (map[string
 }
 
 // foreseeBases lists the debian bases of st on release that up would build.
-func (r Runner) foreseeBases(ctx context.Context, st catalog.Stack, release string, rebuild bool) ([]change, error) {
+func (r Runner) foreseeBases(ctx context.Context, release string, rebuild bool) ([]change, error) {
+	st := r.Stack
 	rel, err := catalog.LookupRelease(release)
 	if err != nil {
 		return nil, err
@@ -227,7 +228,8 @@ func (r Runner) foreseeBases(ctx context.Context, st catalog.Stack, release stri
 
 // leftovers says what Recover would finish or undo of what a stopped
 // stackctl left on st, without doing it.
-func (r Runner) leftovers(ctx context.Context, st catalog.Stack, rec state.State) ([]Step, error) {
+func (r Runner) leftovers(ctx context.Context, rec state.State) ([]Step, error) {
+	st := r.Stack
 	g := st.Generations
 	if g == nil {
 		return nil, nil
@@ -281,7 +283,8 @@ func (r Runner) leftovers(ctx context.Context, st catalog.Stack, rec state.State
 // PlanUp computes what Up would do now and changes nothing: no lock, no
 // build, no record. What a stopped stackctl left comes first, as Up's
 // recovery would find it.
-func (r Runner) PlanUp(ctx context.Context, st catalog.Stack, o UpOptions) (Plan, error) {
+func (r Runner) PlanUp(ctx context.Context, o UpOptions) (Plan, error) {
+	st := r.Stack
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return Plan{}, err
@@ -293,12 +296,12 @@ func (r Runner) PlanUp(ctx context.Context, st catalog.Stack, o UpOptions) (Plan
 	release := rec.ReleaseOf(activeGen(rec))
 	var bases []change
 	if choice.Profile == catalog.ProfileDebian {
-		if bases, err = r.foreseeBases(ctx, st, release, o.RebuildBases); err != nil {
+		if bases, err = r.foreseeBases(ctx, release, o.RebuildBases); err != nil {
 			return Plan{}, err
 		}
 	}
 	listen := cmp.Or(o.Listen, rec.Listen, catalog.DefaultListen)
-	base, err := r.load(ctx, st, choice.Profile, listen, release)
+	base, err := r.load(ctx, choice.Profile, listen, release)
 	if err != nil {
 		return Plan{}, err
 	}
@@ -307,7 +310,7 @@ func (r Runner) PlanUp(ctx context.Context, st catalog.Stack, o UpOptions) (Plan
 	}
 	after := rec
 	after.Generations = slices.Clone(rec.Generations)
-	if err := r.adopt(ctx, st, &after, true); err != nil {
+	if err := r.adopt(ctx, &after, true); err != nil {
 		return Plan{}, err
 	}
 	gen := activeGen(after)
@@ -321,7 +324,7 @@ func (r Runner) PlanUp(ctx context.Context, st catalog.Stack, o UpOptions) (Plan
 		return Plan{}, err
 	}
 	obs.NoWait, obs.Bases = o.NoWait, bases
-	if obs.Leftovers, err = r.leftovers(ctx, st, rec); err != nil {
+	if obs.Leftovers, err = r.leftovers(ctx, rec); err != nil {
 		return Plan{}, err
 	}
 	return planUp(obs), nil

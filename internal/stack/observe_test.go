@@ -32,14 +32,14 @@ func servingRunner(t *testing.T, stale ...string) (Runner, *fakeCompose, *script
 	st := mustRedmine()
 	c, e := &fakeCompose{}, newScripted()
 	e.volumes[genVolumes(1)[0]] = true
-	r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	r := Runner{Stack: st, Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 	rec := state.State{Profile: catalog.ProfileUpstream, Listen: catalog.DefaultListen, Active: 1}
 	rec.PutGen(state.Generation{N: 1, Made: state.MadeFirstStart, Ready: true})
 	if err := r.State.Save(st.Name, rec); err != nil {
 		t.Fatal(err)
 	}
 	running(t, r, c, e.fakeEngine, st, nil, nil)
-	p, err := r.load(t.Context(), st, catalog.ProfileUpstream, catalog.DefaultListen, "")
+	p, err := r.load(t.Context(), catalog.ProfileUpstream, catalog.DefaultListen, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestPlanUpObserves(t *testing.T) {
 	}{
 		{name: "fresh engine", changes: true, app: "redmine", runner: func(t *testing.T) (Runner, *fakeCompose, *scriptedEngine) {
 			c, e := &fakeCompose{ps: []api.ContainerSummary{}}, newScripted()
-			return Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}, c, e
+			return Runner{Stack: st, Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}, c, e
 		}, want: []string{
 			"build stackctl/nginx:upstream", "build stackctl/redmine:upstream",
 			"create db", "create edge", "create nginx", "create redmine",
@@ -107,7 +107,7 @@ func TestPlanUpObserves(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r, c, _ := tc.runner(t)
 			before, _ := os.ReadFile(filepath.Join(string(r.State), st.Name, "state.json"))
-			p, err := r.PlanUp(t.Context(), st, UpOptions{Profile: catalog.ProfileUpstream})
+			p, err := r.PlanUp(t.Context(), UpOptions{Profile: catalog.ProfileUpstream})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,7 +143,7 @@ func TestPlanUpLeftovers(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := r.PlanUp(t.Context(), st, UpOptions{})
+	p, err := r.PlanUp(t.Context(), UpOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestPlanUpLeftovers(t *testing.T) {
 		t.Errorf("steps %q\nwant  %q", got, want)
 	}
 	nginx, _ := catalog.LookupStack("nginx")
-	if l, err := r.leftovers(t.Context(), nginx, state.State{}); l != nil || err != nil {
+	if l, err := r.For(nginx).leftovers(t.Context(), state.State{}); l != nil || err != nil {
 		t.Errorf("leftovers of nginx: %v, %v", l, err)
 	}
 }
@@ -198,8 +198,8 @@ func TestForeseeBases(t *testing.T) {
 					e.imageLabels[b.DebianRef()] = tc.label(b)
 				}
 			}
-			r := Runner{Engine: e}
-			got, err := r.foreseeBases(t.Context(), st, "", tc.rebuild)
+			r := Runner{Stack: st, Engine: e}
+			got, err := r.foreseeBases(t.Context(), "", tc.rebuild)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,7 +214,7 @@ func TestForeseeBases(t *testing.T) {
 			}
 		})
 	}
-	if _, err := (Runner{Engine: newScripted()}).foreseeBases(t.Context(), st, "no-such-release", false); err == nil {
+	if _, err := (Runner{Stack: st, Engine: newScripted()}).foreseeBases(t.Context(), "no-such-release", false); err == nil {
 		t.Error("an unknown release was foreseen")
 	}
 }

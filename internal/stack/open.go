@@ -239,7 +239,7 @@ func (s *Stack) local(ctx context.Context) (Runner, error) {
 	if err != nil {
 		return Runner{}, err
 	}
-	r := s.offline()
+	r := s.offline().For(s.Def)
 	r.Compose, r.Engine = c, e
 	s.runner = &r
 	return r, nil
@@ -261,14 +261,14 @@ func (s *Stack) Runner(ctx context.Context) (Runner, *engine.Engine, error) {
 // Config is the stack's normalized compose YAML under profile, or the
 // recorded one when profile is auto (which asks this engine what it has).
 func (s *Stack) Config(ctx context.Context, profile catalog.Profile) ([]byte, error) {
-	r := s.offline()
+	r := s.offline().For(s.Def)
 	if profile == catalog.ProfileAuto {
 		var err error
 		if r, err = s.local(ctx); err != nil {
 			return nil, err
 		}
 	}
-	return r.Config(ctx, s.Def, profile)
+	return r.Config(ctx, profile)
 }
 
 func (s *Stack) logf(format string, args ...any) { s.env.Report.Printf(format, args...) }
@@ -276,9 +276,10 @@ func (s *Stack) logf(format string, args ...any) { s.env.Report.Printf(format, a
 // ErrUnsupported answers a verb the backend a stack runs on does not have.
 var ErrUnsupported = errors.New("not supported where the stack runs")
 
-// OnRunner is def on this engine driven by r, its state as r's state
-// directory has it, with no lock: what a test builds around fakes.
+// OnRunner is def on this engine driven by r (bound to def), its state as
+// r's state directory has it, with no lock: what a test builds around fakes.
 func OnRunner(def catalog.Stack, r Runner) (*Stack, error) {
+	r = r.For(def)
 	rec, err := r.State.Load(def.Name)
 	if err != nil {
 		return nil, err

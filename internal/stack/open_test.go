@@ -396,8 +396,8 @@ func TestOnRunnerVerbs(t *testing.T) {
 	if err != nil || msg != "stack redmine is down" || !slices.Equal(c.calls, []string{"down"}) {
 		t.Errorf("down: %q, %v; calls %q", msg, err, c.calls)
 	}
-	if got, err := s.OnEngine(t.Context(), VerbStatus); err != nil || got.State != r.State {
-		t.Errorf("OnEngine: %+v, %v; want the runner", got, err)
+	if got, err := s.OnEngine(t.Context(), VerbStatus); err != nil || got.State != r.State || got.Stack.Name != st.Name {
+		t.Errorf("OnEngine: %+v, %v; want the runner, bound to the stack", got, err)
 	}
 	// The fake is no *engine.Engine: the runner comes without the handle.
 	if got, e, err := s.Runner(t.Context()); err != nil || e != nil || got.State != r.State {
@@ -405,6 +405,22 @@ func TestOnRunnerVerbs(t *testing.T) {
 	}
 	if _, err := OnRunner(st, Runner{State: state.Dir(t.TempDir() + "/none/\x00")}); err == nil {
 		t.Error("OnRunner read a state directory that cannot exist")
+	}
+}
+
+// TestRunnerKnowsItsStack: the runner an opened stack hands out runs that
+// stack, its instance included.
+func TestRunnerKnowsItsStack(t *testing.T) {
+	env := newTestEnv(t)
+	env.Instance = "team2"
+	s, err := Open(t.Context(), env.Env, "redmine", Read, OpenOptions{Purpose: "status"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, _, err := s.Runner(t.Context())
+	if err != nil || r.Stack.Name != "redmine" || r.Stack.Instance != "team2" {
+		t.Errorf("Runner: stack %q, instance %q, %v; want redmine, team2", r.Stack.Name, r.Stack.Instance, err)
 	}
 }
 

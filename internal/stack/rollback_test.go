@@ -85,9 +85,9 @@ func TestRollback(t *testing.T) {
 			if tc.notServing {
 				c.ps = []api.ContainerSummary{{ID: "c-db-g2", Service: "db-g2", State: "running"}}
 			}
-			r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+			r := Runner{Stack: st, Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 			twoGenerations(t, r, listen)
-			res, err := r.Rollback(t.Context(), st, 0, UpOptions{})
+			res, err := r.Rollback(t.Context(), 0, UpOptions{})
 			if tc.says == "" && err != nil {
 				t.Fatal(err)
 			}
@@ -126,8 +126,8 @@ func TestRollback(t *testing.T) {
 // one without an older generation says where to look.
 func TestRollbackRefuses(t *testing.T) {
 	nginx, _ := catalog.LookupStack("nginx")
-	r := Runner{Compose: &fakeCompose{}, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
-	if _, err := r.Rollback(t.Context(), nginx, 0, UpOptions{}); !errors.Is(err, errs.ErrInvalidInput) {
+	r := Runner{Stack: nginx, Compose: &fakeCompose{}, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	if _, err := r.Rollback(t.Context(), 0, UpOptions{}); !errors.Is(err, errs.ErrInvalidInput) {
 		t.Errorf("rollback of nginx: %v", err)
 	}
 	st := mustRedmine()
@@ -165,7 +165,7 @@ func TestGenerations(t *testing.T) {
 			e.usage[v] = engine.VolumeUsage{Bytes: sizes[i]}
 		}
 	}
-	r := Runner{Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	r := Runner{Stack: st, Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 	rec := state.State{Profile: catalog.ProfileUpstream, Active: 2}
 	rec.PutGen(state.Generation{N: 1, Made: state.MadeFound, Ready: true})
 	rec.PutGen(state.Generation{N: 2, Made: state.MadeRestore, Source: "a.tar.zst", Ready: true})
@@ -173,7 +173,7 @@ func TestGenerations(t *testing.T) {
 	if err := r.State.Save(st.Name, rec); err != nil {
 		t.Fatal(err)
 	}
-	got, err := r.Generations(t.Context(), st)
+	got, err := r.Generations(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,14 +194,14 @@ func TestGenerations(t *testing.T) {
 	if err := r.State.Save(st.Name, rec); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = r.Generations(t.Context(), st)
+	got, _ = r.Generations(t.Context())
 	for _, g := range got {
 		if g.Size != -1 {
 			t.Errorf("generation %d measured (%d) with no image", g.N, g.Size)
 		}
 	}
 	nginx, _ := catalog.LookupStack("nginx")
-	if _, err := r.Generations(t.Context(), nginx); !errors.Is(err, errs.ErrInvalidInput) {
+	if _, err := r.For(nginx).Generations(t.Context()); !errors.Is(err, errs.ErrInvalidInput) {
 		t.Errorf("generations of nginx: %v", err)
 	}
 }
@@ -221,7 +221,7 @@ func TestPruneRemoves(t *testing.T) {
 	if err := r.State.Save(st.Name, rec); err != nil {
 		t.Fatal(err)
 	}
-	res, err := r.Prune(t.Context(), st, 2, false)
+	res, err := r.For(st).Prune(t.Context(), 2, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func TestNewGenerationRefusesLeftovers(t *testing.T) {
 			e.usage = map[string]engine.VolumeUsage{db2: {Empty: tc.empty}}
 			var log bytes.Buffer
 			r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()), Report: report.New(&log, report.Options{})}
-			_, err := r.NewGeneration(t.Context(), st, seedRecorder{c: c}, state.MadeRestore, "a.tar.zst", UpOptions{Profile: catalog.ProfileUpstream})
+			_, err := r.For(st).NewGeneration(t.Context(), seedRecorder{c: c}, state.MadeRestore, "a.tar.zst", UpOptions{Profile: catalog.ProfileUpstream})
 			if err == nil {
 				t.Fatal("made a generation")
 			}
@@ -293,8 +293,8 @@ func TestNewGenerationRefusesLeftovers(t *testing.T) {
 		})
 	}
 	nginx, _ := catalog.LookupStack("nginx")
-	r := Runner{Compose: &fakeCompose{}, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
-	if _, err := r.NewGeneration(t.Context(), nginx, nil, state.MadeRestore, "", UpOptions{}); !errors.Is(err, errs.ErrInvalidInput) {
+	r := Runner{Stack: nginx, Compose: &fakeCompose{}, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	if _, err := r.NewGeneration(t.Context(), nil, state.MadeRestore, "", UpOptions{}); !errors.Is(err, errs.ErrInvalidInput) {
 		t.Errorf("a generation of nginx: %v", err)
 	}
 }
@@ -307,8 +307,8 @@ func TestNewGenerationDiscards(t *testing.T) {
 	e := newScripted()
 	e.comment = configuredMark
 	e.volumes[genVolumes(1)[0]] = true
-	r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
-	_, err := r.NewGeneration(t.Context(), st, seedRecorder{c: c}, state.MadeRestore, "a.tar.zst", UpOptions{Profile: catalog.ProfileUpstream})
+	r := Runner{Stack: st, Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	_, err := r.NewGeneration(t.Context(), seedRecorder{c: c}, state.MadeRestore, "a.tar.zst", UpOptions{Profile: catalog.ProfileUpstream})
 	if err == nil || !strings.Contains(err.Error(), "creating generation 2 of redmine") {
 		t.Fatalf("NewGeneration: %v", err)
 	}
@@ -342,12 +342,12 @@ func TestNewGenerationCarriesTheMark(t *testing.T) {
 			e.marked = map[string]bool{"c-db": true}
 			e.upstream = st.Generations.Upstream(1, catalog.SlotA)
 			e.volumes[genVolumes(1)[0]] = true
-			r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+			r := Runner{Stack: st, Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 			var seed Seed = seedRecorder{c: c}
 			if tc.copier {
 				seed = copierSeed{seedRecorder{c: c}}
 			}
-			res, err := r.NewGeneration(t.Context(), st, seed, state.MadeUpgrade, "6.1", UpOptions{Profile: catalog.ProfileUpstream})
+			res, err := r.NewGeneration(t.Context(), seed, state.MadeUpgrade, "6.1", UpOptions{Profile: catalog.ProfileUpstream})
 			if err != nil {
 				t.Fatal(err)
 			}

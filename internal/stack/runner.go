@@ -40,8 +40,12 @@ type Engine interface {
 	VolumeUsage(ctx context.Context, image string, names []string) (map[string]engine.VolumeUsage, error)
 }
 
-// Runner runs the catalogue's stacks through the Compose SDK, in-process.
+// Runner runs one of the catalogue's stacks, Stack, through the Compose SDK,
+// in-process.
 type Runner struct {
+	// Stack is the stack the runner runs, st in its methods' comments: they
+	// act on it alone (For binds a runner to another).
+	Stack   catalog.Stack
 	Compose api.Compose
 	Engine  Engine
 	Build   BuildDir
@@ -54,19 +58,27 @@ type Runner struct {
 	Report *report.Reporter
 }
 
+// For is r bound to st: st's runner on r's engines, state and site.
+func (r Runner) For(st catalog.Stack) Runner {
+	r.Stack = st
+	return r
+}
+
 // Container returns the ID of the running container of service (a name in the
 // compose file) in st's active generation.
-func (r Runner) Container(ctx context.Context, st catalog.Stack, service string) (string, error) {
+func (r Runner) Container(ctx context.Context, service string) (string, error) {
+	st := r.Stack
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return "", err
 	}
-	return r.GenContainer(ctx, st, service, activeGen(rec))
+	return r.GenContainer(ctx, service, activeGen(rec))
 }
 
 // GenContainer returns the ID of the running container of service in
 // generation gen of st (its application: in the slot recorded).
-func (r Runner) GenContainer(ctx context.Context, st catalog.Stack, service string, gen int) (string, error) {
+func (r Runner) GenContainer(ctx context.Context, service string, gen int) (string, error) {
+	st := r.Stack
 	if rec, err := r.State.Load(st.Name); err != nil {
 		return "", err
 	} else if rec.Swarm != nil {
@@ -93,13 +105,14 @@ func (r Runner) GenContainer(ctx context.Context, st catalog.Stack, service stri
 			service = g.ServiceIn(service, gen, rec.SlotOf(gen))
 		}
 	}
-	return r.serviceContainer(ctx, st, service)
+	return r.serviceContainer(ctx, service)
 }
 
 // serviceContainer returns the ID of the running container of st's compose
 // service (a name in the project as run: redmine-g2-b).
-func (r Runner) serviceContainer(ctx context.Context, st catalog.Stack, service string) (string, error) {
-	cs, err := r.Ps(ctx, st)
+func (r Runner) serviceContainer(ctx context.Context, service string) (string, error) {
+	st := r.Stack
+	cs, err := r.Ps(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -112,7 +125,8 @@ func (r Runner) serviceContainer(ctx context.Context, st catalog.Stack, service 
 }
 
 // Persistence describes the data volumes of the stack's active generation.
-func (r Runner) Persistence(ctx context.Context, st catalog.Stack) (catalog.Persistence, error) {
+func (r Runner) Persistence(ctx context.Context) (catalog.Persistence, error) {
+	st := r.Stack
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return catalog.Persistence{}, err
@@ -121,7 +135,7 @@ func (r Runner) Persistence(ctx context.Context, st catalog.Stack) (catalog.Pers
 	if rec.Swarm != nil {
 		gen, release = rec.Swarm.Active(), rec.Swarm.Release
 	}
-	p, err := r.load(ctx, st, profileOr(rec.Profile), rec.Listen, release)
+	p, err := r.load(ctx, profileOr(rec.Profile), rec.Listen, release)
 	if err != nil {
 		return catalog.Persistence{}, err
 	}
@@ -134,18 +148,19 @@ func (r Runner) Persistence(ctx context.Context, st catalog.Stack) (catalog.Pers
 // Down stops and removes the stack's containers and network; with volumes it also
 // removes every generation's data volumes, says which first, and forgets the
 // stack's state with them.
-func (r Runner) Down(ctx context.Context, st catalog.Stack, volumes bool) error {
+func (r Runner) Down(ctx context.Context, volumes bool) error {
+	st := r.Stack
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return err
 	}
-	p, err := r.recorded(ctx, st)
+	p, err := r.recorded(ctx)
 	if err != nil {
 		return err
 	}
 	var data []string
 	if volumes {
-		data, err = r.allData(ctx, st, rec)
+		data, err = r.allData(ctx, rec)
 		if err != nil {
 			return err
 		}
@@ -169,7 +184,8 @@ func (r Runner) Down(ctx context.Context, st catalog.Stack, volumes bool) error 
 // recorded, generation 1's (which a stack without records may have), and
 // those of generations the engine has but the state does not (a state
 // directory lost or another one used): all of the stack's data.
-func (r Runner) allData(ctx context.Context, st catalog.Stack, rec state.State) ([]string, error) {
+func (r Runner) allData(ctx context.Context, rec state.State) ([]string, error) {
+	st := r.Stack
 	if st.Generations == nil {
 		return nil, nil
 	}
@@ -206,7 +222,8 @@ func (r Runner) allData(ctx context.Context, st catalog.Stack, rec state.State) 
 }
 
 // Ps lists the stack's containers; errs.ErrNotRunning when there are none.
-func (r Runner) Ps(ctx context.Context, st catalog.Stack) ([]api.ContainerSummary, error) {
+func (r Runner) Ps(ctx context.Context) ([]api.ContainerSummary, error) {
+	st := r.Stack
 	cs, err := r.Compose.Ps(ctx, st.ComposeProject(), api.PsOptions{All: true})
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", st.Name, err)
@@ -218,11 +235,11 @@ func (r Runner) Ps(ctx context.Context, st catalog.Stack) ([]api.ContainerSummar
 }
 
 // Logs streams the stack's container logs to consumer.
-func (r Runner) Logs(ctx context.Context, st catalog.Stack, consumer api.LogConsumer, o api.LogOptions) error {
-	if _, err := r.Ps(ctx, st); err != nil {
+func (r Runner) Logs(ctx context.Context, consumer api.LogConsumer, o api.LogOptions) error {
+	if _, err := r.Ps(ctx); err != nil {
 		return err
 	}
-	p, err := r.recorded(ctx, st)
+	p, err := r.recorded(ctx)
 	if err != nil {
 		return err
 	}
@@ -232,7 +249,8 @@ func (r Runner) Logs(ctx context.Context, st catalog.Stack, consumer api.LogCons
 
 // Config returns the stack's normalized compose YAML under the given profile,
 // or the recorded one when profile is auto.
-func (r Runner) Config(ctx context.Context, st catalog.Stack, profile catalog.Profile) ([]byte, error) {
+func (r Runner) Config(ctx context.Context, profile catalog.Profile) ([]byte, error) {
+	st := r.Stack
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return nil, err
@@ -241,7 +259,7 @@ func (r Runner) Config(ctx context.Context, st catalog.Stack, profile catalog.Pr
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.load(ctx, st, choice.Profile, rec.Listen, rec.ReleaseOf(activeGen(rec)))
+	p, err := r.load(ctx, choice.Profile, rec.Listen, rec.ReleaseOf(activeGen(rec)))
 	if err != nil {
 		return nil, err
 	}
@@ -250,14 +268,15 @@ func (r Runner) Config(ctx context.Context, st catalog.Stack, profile catalog.Pr
 
 // recorded loads the stack as it was last started: its active generation behind
 // its front.
-func (r Runner) recorded(ctx context.Context, st catalog.Stack) (*types.Project, error) {
-	return r.recordedAs(ctx, st, 0, true)
+func (r Runner) recorded(ctx context.Context) (*types.Project, error) {
+	return r.recordedAs(ctx, 0, true)
 }
 
 // recordedAs loads st under its recorded profile as generation gen (0: the
 // active one), its application in the recorded slot, behind its front when
 // front is set.
-func (r Runner) recordedAs(ctx context.Context, st catalog.Stack, gen int, front bool) (*types.Project, error) {
+func (r Runner) recordedAs(ctx context.Context, gen int, front bool) (*types.Project, error) {
+	st := r.Stack
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return nil, err
@@ -265,7 +284,7 @@ func (r Runner) recordedAs(ctx context.Context, st catalog.Stack, gen int, front
 	if gen == 0 {
 		gen = activeGen(rec)
 	}
-	p, err := r.load(ctx, st, profileOr(rec.Profile), rec.Listen, rec.ReleaseOf(gen))
+	p, err := r.load(ctx, profileOr(rec.Profile), rec.Listen, rec.ReleaseOf(gen))
 	if err != nil {
 		return nil, err
 	}
@@ -293,8 +312,9 @@ func activeGen(rec state.State) int { return max(rec.Active, 1) }
 // with releases; "": the default one), published on listen (or the default),
 // with the stack's secrets that exist: every service of the compose file, as
 // generation 1.
-func (r Runner) load(ctx context.Context, st catalog.Stack, profile catalog.Profile, listen, release string) (*types.Project, error) {
-	set, err := r.settings(ctx, st, profile, listen, release)
+func (r Runner) load(ctx context.Context, profile catalog.Profile, listen, release string) (*types.Project, error) {
+	st := r.Stack
+	set, err := r.settings(ctx, profile, listen, release)
 	if err != nil {
 		return nil, err
 	}

@@ -58,7 +58,8 @@ type SwarmOptions struct {
 // start and settings as a one-off job. A change is rolled out by Swarm: the
 // application start-first and rolled back when its health check fails, the
 // database stop-first (never twice on the same data).
-func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (UpResult, error) {
+func (r Runner) UpSwarm(ctx context.Context, o SwarmOptions) (UpResult, error) {
+	st := r.Stack
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
 	if r.Site.HTTPS {
 		return UpResult{}, fmt.Errorf("%w: tls.mode is not off, and stackctl does not serve HTTPS on a swarm yet: "+
@@ -118,7 +119,7 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 		release = prev.Release
 	}
 	if choice.Profile == catalog.ProfileDebian {
-		if err := r.ensureBases(ctx, st, UpOptions{Mirror: o.Mirror, RebuildBases: o.RebuildBases}, release); err != nil {
+		if err := r.ensureBases(ctx, UpOptions{Mirror: o.Mirror, RebuildBases: o.RebuildBases}, release); err != nil {
 			return UpResult{}, err
 		}
 	}
@@ -130,7 +131,7 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 	if err != nil {
 		return UpResult{}, err
 	}
-	set, err := r.settings(ctx, st, choice.Profile, listen, release)
+	set, err := r.settings(ctx, choice.Profile, listen, release)
 	if err != nil {
 		return UpResult{}, err
 	}
@@ -168,7 +169,7 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 	if set.Site.PumaWorkers != nil {
 		sw.PumaWorkers = *set.Site.PumaWorkers
 	}
-	dep, err := r.swarmDeployment(st, set, p, sw)
+	dep, err := r.swarmDeployment(set, p, sw)
 	if err != nil {
 		return UpResult{}, err
 	}
@@ -197,7 +198,7 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 	if err := r.State.Save(st.Name, rec); err != nil {
 		return UpResult{}, fmt.Errorf("recording %s's deployment: %w", st.Name, err)
 	}
-	url, err := r.applySwarm(ctx, st, d, dep, set, port, timeout)
+	url, err := r.applySwarm(ctx, d, dep, set, port, timeout)
 	if err != nil {
 		return UpResult{}, err
 	}
@@ -221,7 +222,8 @@ func (r Runner) UpSwarm(ctx context.Context, st catalog.Stack, o SwarmOptions) (
 // deploy sw describes: its images by digest, its replicas, the volumes of its
 // active generation (the files on sw's shared storage, if any), and the
 // secrets and configs under versioned names, with their contents.
-func (r Runner) swarmDeployment(st catalog.Stack, set catalog.Settings, p *types.Project, sw state.Swarm) (swarm.Deployment, error) {
+func (r Runner) swarmDeployment(set catalog.Settings, p *types.Project, sw state.Swarm) (swarm.Deployment, error) {
+	st := r.Stack
 	file, err := swarm.Render(st, swarm.Options{Replicas: sw.Replicas, FilesVolume: sw.FilesVolume})
 	if err != nil {
 		return swarm.Deployment{}, err
@@ -287,7 +289,8 @@ func (r Runner) swarmDeployment(st catalog.Stack, set catalog.Settings, p *types
 // removes the secrets and configs no service uses any more, and returns the
 // stack's URL through the manager's node, on nginx's published port, once it
 // answers there.
-func (r Runner) applySwarm(ctx context.Context, st catalog.Stack, d swarm.Deployer, dep swarm.Deployment, set catalog.Settings, port string, timeout time.Duration) (string, error) {
+func (r Runner) applySwarm(ctx context.Context, d swarm.Deployer, dep swarm.Deployment, set catalog.Settings, port string, timeout time.Duration) (string, error) {
+	st := r.Stack
 	start := time.Now()
 	if err := d.Deploy(ctx, dep); err != nil {
 		return "", err
@@ -297,7 +300,7 @@ func (r Runner) applySwarm(ctx context.Context, st catalog.Stack, d swarm.Deploy
 	}
 	r.logf("stack %s: every service runs healthy on the swarm (%s)", st.Name, time.Since(start).Round(100*time.Millisecond))
 	if st.FirstStart != nil {
-		if err := r.swarmConfigure(ctx, d, st, dep, set); err != nil {
+		if err := r.swarmConfigure(ctx, d, dep, set); err != nil {
 			return "", err
 		}
 	}
@@ -318,7 +321,8 @@ func (r Runner) applySwarm(ctx context.Context, st catalog.Stack, d swarm.Deploy
 // swarmConfigure runs the stack's first start (which does nothing on data
 // already set up) and writes the site's application settings, as a one-off
 // job on the swarm: the database runs on a node stackctl need not reach.
-func (r Runner) swarmConfigure(ctx context.Context, d swarm.Deployer, st catalog.Stack, dep swarm.Deployment, set catalog.Settings) error {
+func (r Runner) swarmConfigure(ctx context.Context, d swarm.Deployer, dep swarm.Deployment, set catalog.Settings) error {
+	st := r.Stack
 	fs := st.FirstStart
 	pw := []byte(set.Secrets[fs.StdinSecret] + "\n")
 	name := swarm.VersionedName(dep.Namespace, fs.StdinSecret, pw, nameKey(st, set))
@@ -356,7 +360,8 @@ func nameKey(st catalog.Stack, set catalog.Settings) []byte {
 
 // settings are the interpolation settings of st under profile on release,
 // with Puma sized for this engine's host when the site does not size it.
-func (r Runner) settings(ctx context.Context, st catalog.Stack, profile catalog.Profile, listen, release string) (catalog.Settings, error) {
+func (r Runner) settings(ctx context.Context, profile catalog.Profile, listen, release string) (catalog.Settings, error) {
+	st := r.Stack
 	secrets, err := r.State.SecretValues(st)
 	if err != nil {
 		return catalog.Settings{}, err

@@ -44,15 +44,16 @@ type SwarmDataOptions struct {
 // A failure before the switch removes what the restore made and changes
 // nothing on the swarm; a switch that does not converge deploys the old
 // generation again.
-func (r Runner) RestoreSwarm(ctx context.Context, st catalog.Stack, seed Seed, made, source string, o SwarmDataOptions) (NewResult, error) {
+func (r Runner) RestoreSwarm(ctx context.Context, seed Seed, made, source string, o SwarmDataOptions) (NewResult, error) {
+	st := r.Stack
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
 	if st.Generations == nil || st.Database == nil {
 		return NewResult{}, fmt.Errorf("%w: stack %s has no data to restore", errs.ErrInvalidInput, st.Name)
 	}
-	if err := r.RecoverSwarm(ctx, st, o.Data); err != nil {
+	if err := r.RecoverSwarm(ctx, o.Data); err != nil {
 		return NewResult{}, err
 	}
-	rec, sw, err := r.swarmRecord(st)
+	rec, sw, err := r.swarmRecord()
 	if err != nil {
 		return NewResult{}, err
 	}
@@ -61,11 +62,11 @@ func (r Runner) RestoreSwarm(ctx context.Context, st catalog.Stack, seed Seed, m
 	if err != nil {
 		return NewResult{}, err
 	}
-	gen, err := r.freeGen(ctx, o.Data, st, sw.NextGen())
+	gen, err := r.freeGen(ctx, o.Data, sw.NextGen())
 	if err != nil {
 		return NewResult{}, err
 	}
-	set, base, err := r.swarmProject(ctx, st, rec)
+	set, base, err := r.swarmProject(ctx, rec)
 	if err != nil {
 		return NewResult{}, err
 	}
@@ -88,7 +89,7 @@ func (r Runner) RestoreSwarm(ctx context.Context, st catalog.Stack, seed Seed, m
 	}
 	next := sw
 	next.Gen, next.FilesVolume = gen, files
-	dep, err := r.swarmDeployment(st, set, base, next)
+	dep, err := r.swarmDeployment(set, base, next)
 	if err != nil {
 		return NewResult{}, err
 	}
@@ -104,14 +105,14 @@ func (r Runner) RestoreSwarm(ctx context.Context, st catalog.Stack, seed Seed, m
 	filled := false
 	defer func() {
 		if !filled {
-			if err := r.removeSwarmGen(context.WithoutCancel(ctx), o.Data, st, gen); err != nil {
+			if err := r.removeSwarmGen(context.WithoutCancel(ctx), o.Data, gen); err != nil {
 				r.logf("stack %s: removing the unfinished generation %d failed: %v: the next stackctl command on %s retries", st.Name, gen, err, st.Name)
-			} else if err := r.update(st, func(s *state.State) error { s.Swarm.Pending = 0; return nil }); err != nil {
+			} else if err := r.update(func(s *state.State) error { s.Swarm.Pending = 0; return nil }); err != nil {
 				r.logf("stack %s: %v", st.Name, err)
 			}
 		}
 	}()
-	if err := r.fillSwarmGen(ctx, o.Data, st, prep, dep, seed, files, timeout); err != nil {
+	if err := r.fillSwarmGen(ctx, o.Data, prep, dep, seed, files, timeout); err != nil {
 		return NewResult{}, err
 	}
 	filled = true
@@ -127,9 +128,9 @@ func (r Runner) RestoreSwarm(ctx context.Context, st catalog.Stack, seed Seed, m
 		return NewResult{}, err
 	}
 	d := swarm.Deployer{API: o.Manager, Report: r.Report}
-	url, err := r.deployGen(ctx, st, d, rec, set, base, gen, from, timeout)
+	url, err := r.deployGen(ctx, d, rec, set, base, gen, from, timeout)
 	if err != nil {
-		return NewResult{From: from, Gen: gen}, r.redeploy(ctx, st, d, from, sw.Previous, err, timeout)
+		return NewResult{From: from, Gen: gen}, r.redeploy(ctx, d, from, sw.Previous, err, timeout)
 	}
 	return NewResult{UpResult: UpResult{URL: url}, From: from, Gen: gen, Switched: true}, nil
 }
@@ -137,15 +138,16 @@ func (r Runner) RestoreSwarm(ctx context.Context, st catalog.Stack, seed Seed, m
 // RollbackSwarm deploys generation to of st's data on its swarm again (0:
 // the one deployed before the active one), through the same switch as a
 // restore (deployGen). The active generation stays.
-func (r Runner) RollbackSwarm(ctx context.Context, st catalog.Stack, to int, o SwarmDataOptions) (RollbackResult, error) {
+func (r Runner) RollbackSwarm(ctx context.Context, to int, o SwarmDataOptions) (RollbackResult, error) {
+	st := r.Stack
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
 	if st.Generations == nil || st.Database == nil {
 		return RollbackResult{}, fmt.Errorf("%w: stack %s has no data to roll back", errs.ErrInvalidInput, st.Name)
 	}
-	if err := r.RecoverSwarm(ctx, st, o.Data); err != nil {
+	if err := r.RecoverSwarm(ctx, o.Data); err != nil {
 		return RollbackResult{}, err
 	}
-	rec, sw, err := r.swarmRecord(st)
+	rec, sw, err := r.swarmRecord()
 	if err != nil {
 		return RollbackResult{}, err
 	}
@@ -177,14 +179,14 @@ func (r Runner) RollbackSwarm(ctx context.Context, st catalog.Stack, to int, o S
 				"roll back to another (it has %s) or restore a backup", errs.ErrNotFound, name, to, st.Name, sw.DataNode, swarmGens(sw))
 		}
 	}
-	set, base, err := r.swarmProject(ctx, st, rec)
+	set, base, err := r.swarmProject(ctx, rec)
 	if err != nil {
 		return RollbackResult{}, err
 	}
 	d := swarm.Deployer{API: o.Manager, Report: r.Report}
-	url, err := r.deployGen(ctx, st, d, rec, set, base, to, from, timeout)
+	url, err := r.deployGen(ctx, d, rec, set, base, to, from, timeout)
 	if err != nil {
-		return RollbackResult{}, r.redeploy(ctx, st, d, from, sw.Previous, err, timeout)
+		return RollbackResult{}, r.redeploy(ctx, d, from, sw.Previous, err, timeout)
 	}
 	return RollbackResult{URL: url, From: from, To: to}, nil
 }
@@ -197,14 +199,15 @@ func (r Runner) RollbackSwarm(ctx context.Context, st catalog.Stack, to int, o S
 // would write a record into one generation and its file into another. Then
 // the stack is deployed on gen's volumes, and Redmine's tasks start on them.
 // The tracker does not answer meanwhile.
-func (r Runner) deployGen(ctx context.Context, st catalog.Stack, d swarm.Deployer, rec state.State, set catalog.Settings, base *types.Project, gen, previous int, timeout time.Duration) (string, error) {
+func (r Runner) deployGen(ctx context.Context, d swarm.Deployer, rec state.State, set catalog.Settings, base *types.Project, gen, previous int, timeout time.Duration) (string, error) {
+	st := r.Stack
 	g, ok := rec.Swarm.GenOf(gen)
 	if !ok {
 		return "", fmt.Errorf("%w: stack %s has no generation %d on the swarm", errs.ErrNotFound, st.Name, gen)
 	}
 	next := *rec.Swarm
 	next.Gen, next.Previous, next.FilesVolume = gen, previous, g.FilesVolume
-	dep, err := r.swarmDeployment(st, set, base, next)
+	dep, err := r.swarmDeployment(set, base, next)
 	if err != nil {
 		return "", err
 	}
@@ -216,7 +219,7 @@ func (r Runner) deployGen(ctx context.Context, st catalog.Stack, d swarm.Deploye
 	if err := d.StopService(ctx, dep.Namespace, st.Generations.App, timeout); err != nil {
 		return "", err
 	}
-	url, err := r.applySwarm(ctx, st, d, dep, set, next.Port, timeout)
+	url, err := r.applySwarm(ctx, d, dep, set, next.Port, timeout)
 	if err != nil {
 		return "", err
 	}
@@ -227,16 +230,17 @@ func (r Runner) deployGen(ctx context.Context, st catalog.Stack, d swarm.Deploye
 // redeploy deploys generation gen again (previous the one to roll back to
 // then) after a switch away from it failed with cause, and returns cause,
 // saying what now serves.
-func (r Runner) redeploy(ctx context.Context, st catalog.Stack, d swarm.Deployer, gen, previous int, cause error, timeout time.Duration) error {
+func (r Runner) redeploy(ctx context.Context, d swarm.Deployer, gen, previous int, cause error, timeout time.Duration) error {
+	st := r.Stack
 	r.logf("stack %s: %v: deploying generation %d again", st.Name, cause, gen)
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return errors.Join(cause, err)
 	}
 	ctx = context.WithoutCancel(ctx) // the way back, even after Ctrl-C
-	set, base, err := r.swarmProject(ctx, st, rec)
+	set, base, err := r.swarmProject(ctx, rec)
 	if err == nil {
-		_, err = r.deployGen(ctx, st, d, rec, set, base, gen, previous, timeout)
+		_, err = r.deployGen(ctx, d, rec, set, base, gen, previous, timeout)
 	}
 	if err != nil {
 		return fmt.Errorf("%w; deploying generation %d again failed too: %v: see 'stackctl ps %s', and 'stackctl up %s' to try again", cause, gen, err, st.Name, st.Name)
@@ -256,7 +260,8 @@ func swarmGens(sw state.Swarm) string {
 // freeGen is the first generation number from n up whose volumes are none
 // of them on the data node: volumes of that name would be another state
 // directory's, or a one-engine stack's, and never written over or removed.
-func (r Runner) freeGen(ctx context.Context, data *engine.Engine, st catalog.Stack, n int) (int, error) {
+func (r Runner) freeGen(ctx context.Context, data *engine.Engine, n int) (int, error) {
+	st := r.Stack
 	for ; ; n++ {
 		taken := ""
 		for _, v := range st.Generations.Volumes {
@@ -280,7 +285,8 @@ func (r Runner) freeGen(ctx context.Context, data *engine.Engine, st catalog.Sta
 // fillSwarmGen makes generation gen's volumes on the data node and lets
 // seed fill them, the database through a PostgreSQL run there alone on its
 // new volume, stopped cleanly once filled.
-func (r Runner) fillSwarmGen(ctx context.Context, data *engine.Engine, st catalog.Stack, prep Prepared, dep swarm.Deployment, seed Seed, files map[string]string, timeout time.Duration) error {
+func (r Runner) fillSwarmGen(ctx context.Context, data *engine.Engine, prep Prepared, dep swarm.Deployment, seed Seed, files map[string]string, timeout time.Duration) error {
+	st := r.Stack
 	pers := prep.Persistence()
 	byKey := map[string]string{}
 	var shared []string
@@ -340,7 +346,8 @@ func (r Runner) fillSwarmGen(ctx context.Context, data *engine.Engine, st catalo
 
 // removeSwarmGen removes what a restore made of generation gen on the data
 // node: its PostgreSQL, then its volumes.
-func (r Runner) removeSwarmGen(ctx context.Context, data *engine.Engine, st catalog.Stack, gen int) error {
+func (r Runner) removeSwarmGen(ctx context.Context, data *engine.Engine, gen int) error {
+	st := r.Stack
 	if err := swarm.RemoveLocal(ctx, data, swarm.LocalName(st.ComposeProject(), st.Database.Service, gen)); err != nil {
 		return err
 	}
@@ -357,21 +364,23 @@ func (r Runner) removeSwarmGen(ctx context.Context, data *engine.Engine, st cata
 // (RestoreSwarm records the generation only once none of its volumes are
 // there). What it wrote into new shared storage stays: stackctl never
 // deletes the operator's files.
-func (r Runner) RecoverSwarm(ctx context.Context, st catalog.Stack, data *engine.Engine) error {
+func (r Runner) RecoverSwarm(ctx context.Context, data *engine.Engine) error {
+	st := r.Stack
 	rec, err := r.State.Load(st.Name)
 	if err != nil || rec.Swarm == nil || rec.Swarm.Pending == 0 || st.Generations == nil || st.Database == nil {
 		return err
 	}
 	gen := rec.Swarm.Pending
 	r.logf("stack %s: removing generation %d from the data node: a stopped stackctl left it unfinished", st.Name, gen)
-	if err := r.removeSwarmGen(ctx, data, st, gen); err != nil {
+	if err := r.removeSwarmGen(ctx, data, gen); err != nil {
 		return err
 	}
-	return r.update(st, func(s *state.State) error { s.Swarm.Pending = 0; return nil })
+	return r.update(func(s *state.State) error { s.Swarm.Pending = 0; return nil })
 }
 
 // swarmRecord is st's state, which must say it runs on a swarm.
-func (r Runner) swarmRecord(st catalog.Stack) (state.State, state.Swarm, error) {
+func (r Runner) swarmRecord() (state.State, state.Swarm, error) {
+	st := r.Stack
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return state.State{}, state.Swarm{}, err
@@ -387,12 +396,13 @@ func (r Runner) swarmRecord(st catalog.Stack) (state.State, state.Swarm, error) 
 
 // swarmProject is the settings and project of st as its last deploy made
 // them (its profile, address, release and Puma size), for a redeploy.
-func (r Runner) swarmProject(ctx context.Context, st catalog.Stack, rec state.State) (catalog.Settings, *types.Project, error) {
+func (r Runner) swarmProject(ctx context.Context, rec state.State) (catalog.Settings, *types.Project, error) {
+	st := r.Stack
 	if r.Site.PumaWorkers == nil && rec.Swarm.PumaWorkers > 0 {
 		n := rec.Swarm.PumaWorkers
 		r.Site.PumaWorkers = &n
 	}
-	set, err := r.settings(ctx, st, rec.Profile, rec.Listen, rec.Swarm.Release)
+	set, err := r.settings(ctx, rec.Profile, rec.Listen, rec.Swarm.Release)
 	if err != nil {
 		return catalog.Settings{}, nil, err
 	}

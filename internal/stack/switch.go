@@ -54,16 +54,17 @@ const drainLimit = 60 * time.Second
 // It then waits until the workers that served the previous choice are gone;
 // that wait is never an error (the reload happened), and is cut short by
 // nothing but its limit.
-func (r Runner) pointFront(ctx context.Context, st catalog.Stack, gen, slot int, force bool) error {
+func (r Runner) pointFront(ctx context.Context, gen, slot int, force bool) error {
+	st := r.Stack
 	g := st.Generations
-	id, err := r.GenContainer(ctx, st, g.Front, gen)
+	id, err := r.GenContainer(ctx, g.Front, gen)
 	if err != nil {
 		return err
 	}
 	if !force {
 		// Written and pointing there: nothing to do (a default that happens to
 		// be right is written all the same, so that a restart keeps it).
-		if text, err := r.readUpstream(ctx, st, id); err == nil && text == g.Upstream(gen, slot) {
+		if text, err := r.readUpstream(ctx, id); err == nil && text == g.Upstream(gen, slot) {
 			return nil
 		}
 	}
@@ -72,14 +73,15 @@ func (r Runner) pointFront(ctx context.Context, st catalog.Stack, gen, slot int,
 	if err != nil {
 		return fmt.Errorf("pointing %s of stack %s at generation %d: %w", g.Front, st.Name, gen, err)
 	}
-	r.drain(ctx, st, id, old)
+	r.drain(ctx, id, old)
 	return nil
 }
 
 // drain waits until the front's workers (PIDs old, in container front) are
 // gone, done with the requests they held, at most drainLimit. It is never an
 // error: the reload that retired them happened.
-func (r Runner) drain(ctx context.Context, st catalog.Stack, front string, old []string) {
+func (r Runner) drain(ctx context.Context, front string, old []string) {
+	st := r.Stack
 	cmd := append([]string{"sh", "-c", drainScript, "drain", strconv.Itoa(int(drainLimit / (100 * time.Millisecond)))}, old...)
 	if err := r.Engine.Exec(context.WithoutCancel(ctx), front, cmd, engine.ExecOptions{}); err != nil {
 		r.logf("stack %s: waiting for nginx's old workers to finish: %v", st.Name, err)
@@ -104,12 +106,13 @@ func (r Runner) writeFront(ctx context.Context, front, dir, file, text string) (
 // requests that carry pass in catalog.MaintenanceHeader; or opens it again.
 // It returns once nginx's workers from before have finished their requests
 // and gone, so that every request after it sees the change.
-func (r Runner) Maintenance(ctx context.Context, st catalog.Stack, on bool, pass string) error {
+func (r Runner) Maintenance(ctx context.Context, on bool, pass string) error {
+	st := r.Stack
 	g := st.Generations
 	if g == nil || g.MaintenanceFile == "" {
 		return fmt.Errorf("%w: stack %s has no front to close for maintenance", errs.ErrInvalidInput, st.Name)
 	}
-	id, err := r.GenContainer(ctx, st, g.Front, 1)
+	id, err := r.GenContainer(ctx, g.Front, 1)
 	if err != nil {
 		return err
 	}
@@ -128,7 +131,7 @@ func (r Runner) Maintenance(ctx context.Context, st catalog.Stack, on bool, pass
 	// Closed, no mail goes into the data either: whatever closes it may copy
 	// the data, or leave it.
 	if on {
-		if err := r.pauseMailIn(ctx, st, activeGen(rec)); err != nil {
+		if err := r.pauseMailIn(ctx, activeGen(rec)); err != nil {
 			return err
 		}
 	}
@@ -140,9 +143,9 @@ func (r Runner) Maintenance(ctx context.Context, st catalog.Stack, on bool, pass
 	// for begins. Opening: nginx's reload is asynchronous, and its old workers
 	// would answer a few more requests with the maintenance page after this
 	// returned (bench/upgrade.sh's probe caught one).
-	r.drain(ctx, st, id, old)
+	r.drain(ctx, id, old)
 	if !on {
-		if err := r.pointMailIn(ctx, st, activeGen(rec), rec.SlotOf(activeGen(rec))); err != nil {
+		if err := r.pointMailIn(ctx, activeGen(rec), rec.SlotOf(activeGen(rec))); err != nil {
 			r.logf("stack %s: %v: mail is not polled until 'stackctl up %s'", st.Name, err, st.Name)
 		}
 	}
@@ -150,12 +153,13 @@ func (r Runner) Maintenance(ctx context.Context, st catalog.Stack, on bool, pass
 }
 
 // InMaintenance says whether st's front is closed for maintenance.
-func (r Runner) InMaintenance(ctx context.Context, st catalog.Stack) (bool, error) {
+func (r Runner) InMaintenance(ctx context.Context) (bool, error) {
+	st := r.Stack
 	g := st.Generations
 	if g == nil || g.MaintenanceFile == "" {
 		return false, nil
 	}
-	id, err := r.GenContainer(ctx, st, g.Front, 1)
+	id, err := r.GenContainer(ctx, g.Front, 1)
 	if err != nil {
 		return false, err
 	}
@@ -169,12 +173,13 @@ func (r Runner) InMaintenance(ctx context.Context, st catalog.Stack) (bool, erro
 // frontGen says which generation, and slot of its application, st's running
 // front points at: the upstream file's, or generation 1's first slot (the
 // site's default) when there is none.
-func (r Runner) frontGen(ctx context.Context, st catalog.Stack) (gen, slot int, err error) {
-	id, err := r.GenContainer(ctx, st, st.Generations.Front, 1)
+func (r Runner) frontGen(ctx context.Context) (gen, slot int, err error) {
+	st := r.Stack
+	id, err := r.GenContainer(ctx, st.Generations.Front, 1)
 	if err != nil {
 		return 0, 0, err
 	}
-	text, err := r.readUpstream(ctx, st, id)
+	text, err := r.readUpstream(ctx, id)
 	if errors.Is(err, errNoUpstream) {
 		return 1, catalog.SlotA, nil
 	}
@@ -191,7 +196,8 @@ var errNoUpstream = errors.New("no upstream file")
 
 // readUpstream returns the upstream file of st's front, running as container
 // front; errNoUpstream when it has none (the file is never empty).
-func (r Runner) readUpstream(ctx context.Context, st catalog.Stack, front string) (string, error) {
+func (r Runner) readUpstream(ctx context.Context, front string) (string, error) {
+	st := r.Stack
 	g := st.Generations
 	text, err := r.readFront(ctx, front, g.UpstreamDir, g.UpstreamFile)
 	if err != nil {
@@ -216,9 +222,10 @@ func (r Runner) readFront(ctx context.Context, front, dir, file string) (string,
 // front is pointed at it, through a private path (from the front's container,
 // on the stack's network, to that application): its login page, and one API
 // read of its data (or the login its settings require for one).
-func (r Runner) smoke(ctx context.Context, st catalog.Stack, gen, slot int) error {
+func (r Runner) smoke(ctx context.Context, gen, slot int) error {
+	st := r.Stack
 	g := st.Generations
-	front, err := r.GenContainer(ctx, st, g.Front, gen)
+	front, err := r.GenContainer(ctx, g.Front, gen)
 	if err != nil {
 		return err
 	}
@@ -256,12 +263,13 @@ func cmpErr(err error, otherwise string) any {
 // removed: generation sw.From's containers, or for a change of slot only the
 // application's other container. pointed says whether the front was pointed:
 // before that, sw.From serves as it did and sw.To is the caller's to remove.
-func (r Runner) switchTo(ctx context.Context, st catalog.Stack, sw state.Switch) (pointed bool, err error) {
-	if err := r.smoke(ctx, st, sw.To, sw.ToSlot); err != nil {
+func (r Runner) switchTo(ctx context.Context, sw state.Switch) (pointed bool, err error) {
+	st := r.Stack
+	if err := r.smoke(ctx, sw.To, sw.ToSlot); err != nil {
 		return false, err
 	}
 	sw.At = time.Now().UTC()
-	if err := r.update(st, func(rec *state.State) error { rec.Switch = &sw; return nil }); err != nil {
+	if err := r.update(func(rec *state.State) error { rec.Switch = &sw; return nil }); err != nil {
 		return false, err
 	}
 	// From here on an interrupt does not cut the switch short: it is seconds
@@ -270,49 +278,50 @@ func (r Runner) switchTo(ctx context.Context, st catalog.Stack, sw state.Switch)
 	r.logf("stack %s: switching %s", st.Name, describeSwitch(st, sw))
 	// Other data: no mail goes into the data being left from here on.
 	if !sw.SameData() {
-		if err := r.pauseMailIn(ctx, st, sw.From); err != nil {
-			if uerr := r.update(st, func(rec *state.State) error { rec.Switch = nil; return nil }); uerr != nil {
+		if err := r.pauseMailIn(ctx, sw.From); err != nil {
+			if uerr := r.update(func(rec *state.State) error { rec.Switch = nil; return nil }); uerr != nil {
 				return false, errors.Join(err, uerr)
 			}
 			return false, err
 		}
 	}
-	if err := r.pointFront(ctx, st, sw.To, sw.ToSlot, true); err != nil {
+	if err := r.pointFront(ctx, sw.To, sw.ToSlot, true); err != nil {
 		// Back to what served, whatever the reload did: it still runs.
-		if uerr := r.pointFront(ctx, st, sw.From, sw.FromSlot, true); uerr != nil {
+		if uerr := r.pointFront(ctx, sw.From, sw.FromSlot, true); uerr != nil {
 			return true, fmt.Errorf("%w; pointing it back at generation %d failed too (%v): the next stackctl command on %s retries", err, sw.From, uerr, st.Name)
 		}
 		if !sw.SameData() {
-			if perr := r.pointMailIn(ctx, st, sw.From, sw.FromSlot); perr != nil {
+			if perr := r.pointMailIn(ctx, sw.From, sw.FromSlot); perr != nil {
 				r.logf("stack %s: %v: mail is not polled until 'stackctl up %s'", st.Name, perr, st.Name)
 			}
 		}
-		if uerr := r.update(st, func(rec *state.State) error { rec.Switch = nil; return nil }); uerr != nil {
+		if uerr := r.update(func(rec *state.State) error { rec.Switch = nil; return nil }); uerr != nil {
 			return true, errors.Join(err, uerr)
 		}
 		return false, err
 	}
-	return true, r.finishSwitch(ctx, st, sw)
+	return true, r.finishSwitch(ctx, sw)
 }
 
 // finishSwitch records what sw switched to as active, and removes what
 // served before, once the front serves sw.To.
-func (r Runner) finishSwitch(ctx context.Context, st catalog.Stack, sw state.Switch) error {
-	if err := r.activate(st, sw); err != nil {
+func (r Runner) finishSwitch(ctx context.Context, sw state.Switch) error {
+	st := r.Stack
+	if err := r.activate(sw); err != nil {
 		return err
 	}
 	// Closed for maintenance (an upgrade, checked after the switch), mail
 	// waits: opening points it, at whichever generation then serves.
-	if closed, err := r.InMaintenance(ctx, st); err == nil && !closed {
-		if err := r.pointMailIn(ctx, st, sw.To, sw.ToSlot); err != nil {
+	if closed, err := r.InMaintenance(ctx); err == nil && !closed {
+		if err := r.pointMailIn(ctx, sw.To, sw.ToSlot); err != nil {
 			// Serving is done; mail waits for the next up, which points it.
 			r.logf("stack %s: %v: mail is not polled until 'stackctl up %s'", st.Name, err, st.Name)
 		}
 	}
 	if sw.SameData() {
-		return r.removeApp(ctx, st, sw.From, sw.FromSlot)
+		return r.removeApp(ctx, sw.From, sw.FromSlot)
 	}
-	if err := r.removeGenContainers(ctx, st, sw.From); err != nil {
+	if err := r.removeGenContainers(ctx, sw.From); err != nil {
 		return fmt.Errorf("stack %s serves generation %d, but removing generation %d's containers failed: %w", st.Name, sw.To, sw.From, err)
 	}
 	return nil
@@ -330,8 +339,9 @@ func describeSwitch(st catalog.Stack, sw state.Switch) string {
 // activate records what sw switched to as active: generation sw.To, its
 // application in sw.ToSlot. A change of generation also records when and why
 // (a restore, a rollback) it became active.
-func (r Runner) activate(st catalog.Stack, sw state.Switch) error {
-	return r.update(st, func(rec *state.State) error {
+func (r Runner) activate(sw state.Switch) error {
+	st := r.Stack
+	return r.update(func(rec *state.State) error {
 		g, ok := rec.Gen(sw.To)
 		if !ok {
 			return fmt.Errorf("stack %s has no record of generation %d", st.Name, sw.To)
@@ -355,33 +365,37 @@ func (r Runner) activate(st catalog.Stack, sw state.Switch) error {
 }
 
 // update changes st's recorded state with fn and saves it.
-func (r Runner) update(st catalog.Stack, fn func(*state.State) error) error {
+func (r Runner) update(fn func(*state.State) error) error {
+	st := r.Stack
 	return r.State.Update(st.Name, fn)
 }
 
 // removeGenContainers stops and removes the containers of generation gen of
 // st, its application in either slot (its volumes stay).
-func (r Runner) removeGenContainers(ctx context.Context, st catalog.Stack, gen int) error {
-	return r.removeContainers(ctx, st, gen, func(svc string) bool {
+func (r Runner) removeGenContainers(ctx context.Context, gen int) error {
+	st := r.Stack
+	return r.removeContainers(ctx, gen, func(svc string) bool {
 		g, _, ok := st.Generations.Owner(svc)
 		return ok && g == gen
 	})
 }
 
 // removeApp stops and removes the container of generation gen's application in slot.
-func (r Runner) removeApp(ctx context.Context, st catalog.Stack, gen, slot int) error {
+func (r Runner) removeApp(ctx context.Context, gen, slot int) error {
+	st := r.Stack
 	name := st.Generations.AppService(gen, slot)
-	return r.removeContainers(ctx, st, gen, func(svc string) bool { return svc == name })
+	return r.removeContainers(ctx, gen, func(svc string) bool { return svc == name })
 }
 
 // removeContainers stops and removes the containers of st's services that
 // which picks, all of generation gen.
-func (r Runner) removeContainers(ctx context.Context, st catalog.Stack, gen int, which func(service string) bool) error {
+func (r Runner) removeContainers(ctx context.Context, gen int, which func(service string) bool) error {
+	st := r.Stack
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return err
 	}
-	base, err := r.load(ctx, st, profileOr(rec.Profile), rec.Listen, rec.ReleaseOf(gen))
+	base, err := r.load(ctx, profileOr(rec.Profile), rec.Listen, rec.ReleaseOf(gen))
 	if err != nil {
 		return err
 	}

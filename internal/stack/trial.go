@@ -61,11 +61,12 @@ func (e *TrialError) Unwrap() error { return e.Err }
 // downloads the newest attachment, checked against the digest its database
 // holds. The generation is removed whatever happened; killed, the next
 // command removes it. A failure is a *TrialError naming the step.
-func (r Runner) Trial(ctx context.Context, st catalog.Stack, seed Seed, source string, o UpOptions) (TrialResult, error) {
+func (r Runner) Trial(ctx context.Context, seed Seed, source string, o UpOptions) (TrialResult, error) {
+	st := r.Stack
 	if st.Generations == nil || st.Database == nil || st.SettingsTable == "" {
 		return TrialResult{}, fmt.Errorf("%w: stack %s has no application data to test a restore of", errs.ErrInvalidInput, st.Name)
 	}
-	f, err := r.fillGeneration(ctx, st, seed, state.MadeTrial, source, o)
+	f, err := r.fillGeneration(ctx, seed, state.MadeTrial, source, o)
 	if err != nil {
 		return TrialResult{}, &TrialError{Step: StepRestore, Err: err}
 	}
@@ -76,7 +77,7 @@ func (r Runner) Trial(ctx context.Context, st catalog.Stack, seed Seed, source s
 		return res, &TrialError{Step: StepStart, Err: err}
 	}
 	res.Steps = append(res.Steps, StepStart)
-	app, err := r.serviceContainer(ctx, st, st.Generations.AppService(gen, f.prep.Slot))
+	app, err := r.serviceContainer(ctx, st.Generations.AppService(gen, f.prep.Slot))
 	if err != nil {
 		return res, &TrialError{Step: StepStart, Err: err}
 	}
@@ -121,7 +122,7 @@ func (c *trialClient) logIn(ctx context.Context) (string, error) {
 	}
 	c.key = hex.EncodeToString(b)
 	t := c.st.SettingsTable
-	out, err := c.r.psql(ctx, c.st, c.gen, fmt.Sprintf(
+	out, err := c.r.psql(ctx, c.gen, fmt.Sprintf(
 		"UPDATE %[1]s SET value = '1', updated_on = now() AT TIME ZONE 'UTC' WHERE name = 'rest_api_enabled'; "+
 			"INSERT INTO %[1]s (name, value, updated_on) SELECT 'rest_api_enabled', '1', now() AT TIME ZONE 'UTC' WHERE NOT EXISTS (SELECT 1 FROM %[1]s WHERE name = 'rest_api_enabled'); "+
 			"INSERT INTO tokens (user_id, action, value, created_on, updated_on) SELECT id, 'api', '%[2]s', now(), now() FROM users "+
@@ -182,7 +183,7 @@ func (c *trialClient) newestIssue(ctx context.Context) (string, error) {
 // its size and digest against the database's record: the files volume came
 // back with the database that names its files.
 func (c *trialClient) newestAttachment(ctx context.Context) (string, error) {
-	out, err := c.r.psql(ctx, c.st, c.gen, "SELECT a.id || ' ' || a.filesize || ' ' || coalesce(a.digest, '') FROM attachments a "+
+	out, err := c.r.psql(ctx, c.gen, "SELECT a.id || ' ' || a.filesize || ' ' || coalesce(a.digest, '') FROM attachments a "+
 		"JOIN issues i ON a.container_type = 'Issue' AND a.container_id = i.id JOIN projects p ON p.id = i.project_id "+
 		"WHERE p.status IN (1, 5) ORDER BY a.id DESC LIMIT 1")
 	if err != nil {

@@ -81,13 +81,13 @@ func TestTrial(t *testing.T) {
 			e.http = tc.http
 			e.tokenOut = cmpOr(tc.tokenOut, "1\nINSERT 0 1\n")
 			e.attachmentOut = cmpOr(tc.attachmentOut, "3 5 "+digest+"\n")
-			r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+			r := Runner{Stack: st, Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 			rec := state.State{Profile: catalog.ProfileUpstream, Active: 1}
 			rec.PutGen(state.Generation{N: 1, Made: state.MadeFirstStart, Ready: true})
 			if err := r.State.Save(st.Name, rec); err != nil {
 				t.Fatal(err)
 			}
-			res, err := r.Trial(t.Context(), st, seedRecorder{c: c}, "a.tar.zst", UpOptions{})
+			res, err := r.Trial(t.Context(), seedRecorder{c: c}, "a.tar.zst", UpOptions{})
 			var te *TrialError
 			switch {
 			case tc.step == "" && err != nil:
@@ -126,8 +126,8 @@ func TestTrial(t *testing.T) {
 		})
 	}
 	nginx, _ := catalog.LookupStack("nginx")
-	r := Runner{Compose: &fakeCompose{}, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
-	_, err := r.Trial(t.Context(), nginx, nil, "", UpOptions{})
+	r := Runner{Stack: nginx, Compose: &fakeCompose{}, Engine: newScripted(), Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	_, err := r.Trial(t.Context(), nil, "", UpOptions{})
 	var te *TrialError
 	if !errors.Is(err, errs.ErrInvalidInput) || errors.As(err, &te) {
 		t.Errorf("a restore test of nginx: %v, want invalid input before any step", err)

@@ -115,9 +115,10 @@ const defaultTimeout = 5 * time.Minute
 // generation. Running it again changes nothing. On a stack that serves, a
 // change of its application's or its front's image or settings takes over
 // without an outage (see changeApp, changeFront).
-func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult, error) {
+func (r Runner) Up(ctx context.Context, o UpOptions) (UpResult, error) {
+	st := r.Stack
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
-	prep, err := r.prepare(ctx, st, o, true)
+	prep, err := r.prepare(ctx, o, true)
 	if err != nil {
 		return UpResult{}, err
 	}
@@ -153,7 +154,7 @@ func (r Runner) Up(ctx context.Context, st catalog.Stack, o UpOptions) (UpResult
 	open := func() {
 		if closed {
 			closed = false
-			if err := r.Maintenance(context.WithoutCancel(ctx), st, false, ""); err != nil {
+			if err := r.Maintenance(context.WithoutCancel(ctx), false, ""); err != nil {
 				r.logf("stack %s: opening again after the database's change: %v: 'stackctl up %s' retries", st.Name, err, st.Name)
 			}
 		}
@@ -188,7 +189,7 @@ func (r Runner) closeForDatabase(ctx context.Context, prep Prepared, what string
 	st := prep.Stack
 	r.logf("stack %s: %s changed: it is recreated behind the maintenance page (PostgreSQL never runs twice on the same data)", st.Name, what)
 	// No pass: nothing of stackctl's asks through the front until it opens again.
-	if err := r.Maintenance(ctx, st, true, rand.Text()); err != nil {
+	if err := r.Maintenance(ctx, true, rand.Text()); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -205,11 +206,11 @@ func (r Runner) serve(ctx context.Context, prep Prepared, noWait bool, timeout t
 	// Before anything asks nginx: it may still point at another generation
 	// (its choice lives in a volume that outlives down).
 	if st.Generations != nil && !noWait {
-		if err := r.pointFront(ctx, st, prep.Gen, prep.Slot, false); err != nil {
+		if err := r.pointFront(ctx, prep.Gen, prep.Slot, false); err != nil {
 			return UpResult{}, err
 		}
 	}
-	front, err := r.front(st, prep.State.Listen)
+	front, err := r.front(prep.State.Listen)
 	if err != nil {
 		return UpResult{}, err
 	}
@@ -226,22 +227,22 @@ func (r Runner) serve(ctx context.Context, prep Prepared, noWait bool, timeout t
 	if err := waitHTTP(ctx, plain, http.DefaultTransport, timeout); err != nil {
 		return UpResult{}, fmt.Errorf("stack %s started but %s does not answer: %w: see 'stackctl logs %s'", st.Name, plain, err, st.Name)
 	}
-	if err := r.configure(ctx, st, prep.Gen); err != nil {
+	if err := r.configure(ctx, prep.Gen); err != nil {
 		return UpResult{}, err
 	}
 	if st.Generations != nil {
-		if err := r.pointMailIn(ctx, st, prep.Gen, prep.Slot); err != nil {
+		if err := r.pointMailIn(ctx, prep.Gen, prep.Slot); err != nil {
 			return UpResult{}, err
 		}
 	}
 	if st.Generations != nil {
-		if err := r.recordReady(ctx, st, prep.Gen); err != nil {
+		if err := r.recordReady(ctx, prep.Gen); err != nil {
 			return UpResult{}, err
 		}
 	}
 	// Last: a CA that cannot be reached must not keep the first start from
 	// closing Redmine's default login.
-	if res.HTTPS, err = r.ApplyHTTPS(ctx, st, false); err != nil {
+	if res.HTTPS, err = r.ApplyHTTPS(ctx, false); err != nil {
 		return UpResult{}, err
 	}
 	// HTTPS answers on the published address, its certificate verified for
@@ -266,7 +267,8 @@ func (r Runner) serve(ctx context.Context, prep Prepared, noWait bool, timeout t
 // secrets, loads the project, and records the profile and the stack's
 // generations: data found without a record becomes generation 1; with
 // first set, a stack without data gets its first generation.
-func (r Runner) prepare(ctx context.Context, st catalog.Stack, o UpOptions, first bool) (Prepared, error) {
+func (r Runner) prepare(ctx context.Context, o UpOptions, first bool) (Prepared, error) {
+	st := r.Stack
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return Prepared{}, err
@@ -278,7 +280,7 @@ func (r Runner) prepare(ctx context.Context, st catalog.Stack, o UpOptions, firs
 	r.logf("stack %s: base %s (%s)", st.Name, choice.Profile, choice.Reason)
 	release := rec.ReleaseOf(activeGen(rec))
 	if choice.Profile == catalog.ProfileDebian {
-		if err := r.ensureBases(ctx, st, o, release); err != nil {
+		if err := r.ensureBases(ctx, o, release); err != nil {
 			return Prepared{}, err
 		}
 	}
@@ -286,14 +288,14 @@ func (r Runner) prepare(ctx context.Context, st catalog.Stack, o UpOptions, firs
 		return Prepared{}, err
 	}
 	listen := cmp.Or(o.Listen, rec.Listen, catalog.DefaultListen)
-	base, err := r.load(ctx, st, choice.Profile, listen, release)
+	base, err := r.load(ctx, choice.Profile, listen, release)
 	if err != nil {
 		return Prepared{}, err
 	}
 	if err := stampBuilds(base); err != nil {
 		return Prepared{}, err
 	}
-	if err := r.adopt(ctx, st, &rec, first); err != nil {
+	if err := r.adopt(ctx, &rec, first); err != nil {
 		return Prepared{}, err
 	}
 	if rec.Profile == "" {
@@ -312,7 +314,8 @@ func (r Runner) prepare(ctx context.Context, st catalog.Stack, o UpOptions, firs
 }
 
 // ensureBases builds the debian bases of st on release that are missing or stale.
-func (r Runner) ensureBases(ctx context.Context, st catalog.Stack, o UpOptions, release string) error {
+func (r Runner) ensureBases(ctx context.Context, o UpOptions, release string) error {
+	st := r.Stack
 	rel, err := catalog.LookupRelease(release)
 	if err != nil {
 		return err
@@ -333,11 +336,11 @@ func (r Runner) onRelease(ctx context.Context, prep Prepared, o UpOptions, gen, 
 	out := prep
 	if release != prep.Release {
 		if prep.Choice.Profile == catalog.ProfileDebian {
-			if err := r.ensureBases(ctx, prep.Stack, o, release); err != nil {
+			if err := r.ensureBases(ctx, o, release); err != nil {
 				return Prepared{}, err
 			}
 		}
-		base, err := r.load(ctx, prep.Stack, prep.Choice.Profile, prep.State.Listen, release)
+		base, err := r.load(ctx, prep.Choice.Profile, prep.State.Listen, release)
 		if err != nil {
 			return Prepared{}, err
 		}
@@ -354,7 +357,8 @@ func (r Runner) onRelease(ctx context.Context, prep Prepared, o UpOptions, gen, 
 // adopt records generation 1 of a stack with generations but no active one:
 // found (a stack started before generations existed, or whose state was lost)
 // when its volumes exist, else, with first, as made by this first start.
-func (r Runner) adopt(ctx context.Context, st catalog.Stack, rec *state.State, first bool) error {
+func (r Runner) adopt(ctx context.Context, rec *state.State, first bool) error {
+	st := r.Stack
 	if st.Generations == nil || rec.Active != 0 {
 		return nil
 	}
@@ -388,21 +392,22 @@ func (r Runner) adopt(ctx context.Context, st catalog.Stack, rec *state.State, f
 // back, the next start must not leave Redmine's default admin login open). Data
 // a seed brought gets it too: the first start leaves data set up before alone,
 // and a backup of a stack that never had it must not restore an open login.
-func (r Runner) configure(ctx context.Context, st catalog.Stack, gen int) error {
-	if err := r.applySettings(ctx, st, gen); err != nil {
+func (r Runner) configure(ctx context.Context, gen int) error {
+	st := r.Stack
+	if err := r.applySettings(ctx, gen); err != nil {
 		return err
 	}
 	if st.FirstStart == nil {
 		return nil
 	}
-	done, err := r.configured(ctx, st, gen)
+	done, err := r.configured(ctx, gen)
 	if err != nil || done {
 		return err
 	}
-	if err := r.firstStart(ctx, st, gen, st.FirstStart); err != nil {
+	if err := r.firstStart(ctx, gen, st.FirstStart); err != nil {
 		return err
 	}
-	return r.markConfigured(ctx, st, gen)
+	return r.markConfigured(ctx, gen)
 }
 
 // seed lets s fill the created generation prep: its database starts alone (a
@@ -493,8 +498,9 @@ func (r Runner) watchCrashes(ctx context.Context, p *types.Project) error {
 
 // firstStart runs the stack's first-start command in its service's container,
 // with the named secret on standard input.
-func (r Runner) firstStart(ctx context.Context, st catalog.Stack, gen int, fs *catalog.FirstStart) error {
-	id, err := r.GenContainer(ctx, st, fs.Service, gen)
+func (r Runner) firstStart(ctx context.Context, gen int, fs *catalog.FirstStart) error {
+	st := r.Stack
+	id, err := r.GenContainer(ctx, fs.Service, gen)
 	if err != nil {
 		return err
 	}

@@ -262,16 +262,16 @@ func TestUpSequence(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &fakeCompose{fail: tc.fail}
 			e := &fakeEngine{volumes: map[string]bool{}}
-			r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+			r := Runner{Stack: st, Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 			o := UpOptions{Profile: catalog.ProfileUpstream, Listen: listen}
 			if tc.data {
 				e.volumes["stackctl-redmine_db-data"] = true
 				e.comment = configuredMark
 			}
 			if tc.seed {
-				_, err = r.NewGeneration(context.Background(), st, seedRecorder{c: c}, state.MadeRestore, "a.tar.zst", o)
+				_, err = r.NewGeneration(context.Background(), seedRecorder{c: c}, state.MadeRestore, "a.tar.zst", o)
 			} else {
-				_, err = r.Up(context.Background(), st, o)
+				_, err = r.Up(context.Background(), o)
 			}
 			if (err != nil) != (tc.fail != "") {
 				t.Fatalf("error = %v, want one only when %q fails", err, tc.fail)
@@ -316,7 +316,7 @@ func TestUpSequence(t *testing.T) {
 			// A second up of a configured stack does not run the first start again.
 			if tc.fail == "" {
 				e.execs = nil
-				if _, err := r.Up(context.Background(), st, UpOptions{Profile: catalog.ProfileUpstream}); err != nil {
+				if _, err := r.Up(context.Background(), UpOptions{Profile: catalog.ProfileUpstream}); err != nil {
 					t.Fatal(err)
 				}
 				if len(e.execs) > 0 {
@@ -334,14 +334,14 @@ func TestFirstStartFollowsTheData(t *testing.T) {
 	defer site.Close()
 	st, _ := catalog.LookupStack("redmine")
 	e := &fakeEngine{volumes: map[string]bool{}}
-	r := Runner{Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	r := Runner{Stack: st, Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 	o := UpOptions{Profile: catalog.ProfileUpstream, Listen: strings.TrimPrefix(site.URL, "http://")}
 	for i, want := range []int{1, 0, 1} {
 		if i == 2 {
 			e.comment = "" // a fresh database in new volumes
 		}
 		e.execs = nil
-		if _, err := r.Up(context.Background(), st, o); err != nil {
+		if _, err := r.Up(context.Background(), o); err != nil {
 			t.Fatal(err)
 		}
 		if len(e.execs) != want {
@@ -389,14 +389,14 @@ func TestChangeApp(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &fakeCompose{fail: tc.fail}
 			e := &fakeEngine{volumes: map[string]bool{"stackctl-redmine_db-data": true}, comment: configuredMark, upstream: g.Upstream(1, catalog.SlotA)}
-			r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+			r := Runner{Stack: st, Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 			rec := state.State{Profile: catalog.ProfileUpstream, Listen: strings.TrimPrefix(site.URL, "http://"), Active: 1}
 			rec.PutGen(state.Generation{N: 1, Ready: true})
 			if err := r.State.Save(st.Name, rec); err != nil {
 				t.Fatal(err)
 			}
 			running(t, r, c, e, st, tc.stale, tc.changed)
-			_, err := r.Up(context.Background(), st, UpOptions{})
+			_, err := r.Up(context.Background(), UpOptions{})
 			if !slices.Equal(e.maintenance, tc.maintenance) {
 				t.Errorf("maintenance written %v, want %v", e.maintenance, tc.maintenance)
 			}
@@ -423,7 +423,7 @@ func TestChangeApp(t *testing.T) {
 // containers run another image) and the settings of those in changed.
 func running(t *testing.T, r Runner, c *fakeCompose, e *fakeEngine, st catalog.Stack, stale, changed []string) {
 	t.Helper()
-	p, err := r.recorded(context.Background(), st)
+	p, err := r.recorded(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +468,7 @@ func TestChangeFront(t *testing.T) {
 			c := &fakeCompose{fail: tc.fail}
 			e := &fakeEngine{volumes: map[string]bool{"stackctl-redmine_db-data": true}, comment: configuredMark,
 				upstream: st.Generations.Upstream(1, catalog.SlotA), images: map[string]string{}}
-			r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+			r := Runner{Stack: st, Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 			rec := state.State{Profile: catalog.ProfileUpstream, Listen: strings.TrimPrefix(site.URL, "http://"), Active: 1}
 			rec.PutGen(state.Generation{N: 1, Ready: true})
 			if err := r.State.Save(st.Name, rec); err != nil {
@@ -481,7 +481,7 @@ func TestChangeFront(t *testing.T) {
 			}
 			running(t, r, c, e, st, []string{"nginx"}, changed)
 			var err error
-			_, err = r.Up(context.Background(), st, UpOptions{})
+			_, err = r.Up(context.Background(), UpOptions{})
 			if (err != nil) != (tc.fail != "") {
 				t.Fatalf("up: %v", err)
 			}
@@ -506,8 +506,8 @@ func TestFitKernel(t *testing.T) {
 		"6.18.44-fc-v669": true, "5.14.0-70.13.1.el9_0.x86_64": true, "6.1.0-28-amd64": true,
 		"4.18.0-553.el8_10.x86_64": false, "5.10.0-33-amd64": false, "unknown": true,
 	} {
-		r := Runner{Compose: &fakeCompose{}, Engine: &fakeEngine{kernel: kernel}, Build: repoRoot(t), State: state.Dir(t.TempDir())}
-		p, err := r.load(context.Background(), st, catalog.ProfileUpstream, "", "")
+		r := Runner{Stack: st, Compose: &fakeCompose{}, Engine: &fakeEngine{kernel: kernel}, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+		p, err := r.load(context.Background(), catalog.ProfileUpstream, "", "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -516,8 +516,8 @@ func TestFitKernel(t *testing.T) {
 		}
 	}
 	// No engine (config with a profile given): the compose file as written.
-	r := Runner{Compose: &fakeCompose{}, Build: repoRoot(t), State: state.Dir(t.TempDir())}
-	p, err := r.load(context.Background(), st, catalog.ProfileUpstream, "", "")
+	r := Runner{Stack: st, Compose: &fakeCompose{}, Build: repoRoot(t), State: state.Dir(t.TempDir())}
+	p, err := r.load(context.Background(), catalog.ProfileUpstream, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,12 +544,12 @@ func TestSiteSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, e := &fakeCompose{}, &fakeEngine{volumes: map[string]bool{}}
-	r := Runner{Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()), Site: catalog.Site{
+	r := Runner{Stack: st, Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()), Site: catalog.Site{
 		Memory:         map[string]string{"redmine": "512m", "db": "2g"},
 		PumaMinThreads: 1, PumaMaxThreads: 4,
 		AppSettings: map[string]string{"default_language": "de", "host_name": "tracker.example.org", "mail_from": "it's@example.org"},
 	}}
-	if _, err := r.Up(context.Background(), st, UpOptions{Profile: catalog.ProfileUpstream, Listen: first}); err != nil {
+	if _, err := r.Up(context.Background(), UpOptions{Profile: catalog.ProfileUpstream, Listen: first}); err != nil {
 		t.Fatal(err)
 	}
 	svc := c.created.Services
@@ -574,14 +574,14 @@ func TestSiteSettings(t *testing.T) {
 	// Again: the settings are written again (an unchanged one is left as it is
 	// by the SQL itself), the first start is not run again, the address stays.
 	e.events = nil
-	if _, err := r.Up(context.Background(), st, UpOptions{Profile: catalog.ProfileUpstream}); err != nil {
+	if _, err := r.Up(context.Background(), UpOptions{Profile: catalog.ProfileUpstream}); err != nil {
 		t.Fatal(err)
 	}
 	if len(e.events) != 1 || !strings.HasPrefix(e.events[0], "settings: ") {
 		t.Errorf("execs of a second up %q: want the settings written, alone", e.events)
 	}
 	for _, tc := range []struct{ listen, want string }{{"", first}, {second, second}, {"", second}} {
-		if _, err := r.Up(context.Background(), st, UpOptions{Profile: catalog.ProfileUpstream, Listen: tc.listen}); err != nil {
+		if _, err := r.Up(context.Background(), UpOptions{Profile: catalog.ProfileUpstream, Listen: tc.listen}); err != nil {
 			t.Fatal(err)
 		}
 		if rec, _ := r.State.Load(st.Name); rec.Listen != tc.want {

@@ -79,7 +79,7 @@ func Read(ctx context.Context, sk *stack.Stack, backupDirs []string, now time.Ti
 		return Status{}, fmt.Errorf("%w: stack %s was never started: start it with 'stackctl up %s'", errs.ErrNotRunning, st.Name, st.Name)
 	}
 	s := Status{Stack: st.Name, Profile: rec.Profile, Generation: rec.Active, Generations: len(rec.Generations), Upgrades: []Offer{}}
-	front, err := r.Front(st)
+	front, err := r.Front()
 	if err != nil {
 		return Status{}, err
 	}
@@ -134,7 +134,7 @@ func (s *Status) readRunning(ctx context.Context, r stack.Runner, e *engine.Engi
 	if g == nil {
 		return nil
 	}
-	app, err := r.Container(ctx, st, g.App)
+	app, err := r.Container(ctx, g.App)
 	if errors.Is(err, errs.ErrNotRunning) {
 		return nil
 	}
@@ -165,15 +165,15 @@ func (s *Status) readRunning(ctx context.Context, r stack.Runner, e *engine.Engi
 		}
 	}
 	if d := st.Database; d != nil {
-		if db, err := r.Container(ctx, st, d.Service); err == nil {
+		if db, err := r.Container(ctx, d.Service); err == nil {
 			var v strings.Builder
 			if err := e.Exec(ctx, db, []string{"psql", "-U", d.User, "-d", d.Name, "-tAc", "SHOW server_version"}, engine.ExecOptions{Stdout: &v}); err == nil {
 				s.Postgres, _, _ = strings.Cut(strings.TrimSpace(v.String()), " ")
 			}
 		}
 	}
-	if front, err := r.Container(ctx, st, g.Front); err == nil && front != "" {
-		if s.Maintenance, err = r.InMaintenance(ctx, st); err != nil {
+	if front, err := r.Container(ctx, g.Front); err == nil && front != "" {
+		if s.Maintenance, err = r.InMaintenance(ctx); err != nil {
 			return err
 		}
 	}

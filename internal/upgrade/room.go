@@ -27,7 +27,7 @@ func (u *upgrade) checkRoom(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pers, err := u.r.Persistence(ctx, u.st)
+	pers, err := u.r.Persistence(ctx)
 	if err != nil {
 		return err
 	}
@@ -48,7 +48,7 @@ func (u *upgrade) checkRoom(ctx context.Context) error {
 		}
 		copy += n
 	}
-	db, err := u.r.Container(ctx, u.st, pers.Database.Service)
+	db, err := u.r.Container(ctx, pers.Database.Service)
 	if err != nil {
 		return err
 	}

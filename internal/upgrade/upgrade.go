@@ -161,7 +161,7 @@ func (u *upgrade) plan(ctx context.Context) (plan, error) {
 	if !ok || !g.Ready {
 		return plan{}, fmt.Errorf("%w: stack %s has no ready generation to upgrade: start it with 'stackctl up %s'", ErrRefused, st.Name, st.Name)
 	}
-	if _, err := r.Container(ctx, st, st.Generations.App); err != nil {
+	if _, err := r.Container(ctx, st.Generations.App); err != nil {
 		return plan{}, fmt.Errorf("%w: stack %s must be serving to be upgraded: %v", ErrRefused, st.Name, err)
 	}
 	cur, err := catalog.LookupRelease(g.Release)
@@ -194,11 +194,11 @@ func (u *upgrade) plan(ctx context.Context) (plan, error) {
 		return plan{}, err
 	}
 	// Built now, while the stack serves: not inside the maintenance window.
-	if err := r.BuildRelease(ctx, st, target.Name, u.o.Up); err != nil {
+	if err := r.BuildRelease(ctx, target.Name, u.o.Up); err != nil {
 		return plan{}, fmt.Errorf("%w: building %s: %w", ErrRefused, u.res.ToVersion, err)
 	}
 	p := plan{from: rec.Active, profile: rec.Profile, target: target}
-	if p.front, err = r.Front(st); err != nil {
+	if p.front, err = r.Front(); err != nil {
 		return plan{}, err
 	}
 	if p.admin, err = r.State.ReadSecret(st.Name, catalog.AdminPassword); err != nil {
@@ -223,7 +223,7 @@ func describe(rel catalog.Release, p catalog.Profile) string {
 // checkPlugins refuses plugins in the plugins volume that do not declare
 // support for Redmine version v, by name.
 func (u *upgrade) checkPlugins(ctx context.Context, v string) error {
-	id, err := u.r.Container(ctx, u.st, u.st.Generations.App)
+	id, err := u.r.Container(ctx, u.st.Generations.App)
 	if err != nil {
 		return err
 	}
@@ -276,11 +276,11 @@ func (u *upgrade) run(ctx context.Context, p plan) (Result, error) {
 		return Result{}, err
 	}
 	closed := time.Now()
-	if err := r.Maintenance(ctx, st, true, pass); err != nil {
+	if err := r.Maintenance(ctx, true, pass); err != nil {
 		return Result{}, err
 	}
 	open := func() error {
-		err := r.Maintenance(context.WithoutCancel(ctx), st, false, "")
+		err := r.Maintenance(context.WithoutCancel(ctx), false, "")
 		u.res.Window = time.Since(closed)
 		return err
 	}
@@ -302,7 +302,7 @@ func (u *upgrade) run(ctx context.Context, p plan) (Result, error) {
 	}
 	if err := u.smoke(ctx, p, pass); err != nil {
 		u.logf("upgrade %s: the new version failed its check through nginx: %v; rolling back to generation %d", st.Name, err, p.from)
-		if _, rerr := r.Rollback(context.WithoutCancel(ctx), st, p.from, u.o.Up); rerr != nil {
+		if _, rerr := r.Rollback(context.WithoutCancel(ctx), p.from, u.o.Up); rerr != nil {
 			return Result{}, errors.Join(err, fmt.Errorf("rolling back to generation %d: %w: run 'stackctl rollback %s --to %d'", p.from, rerr, st.Name, p.from), open())
 		}
 		return Result{}, errors.Join(err, open())

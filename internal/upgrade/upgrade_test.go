@@ -197,8 +197,9 @@ func TestCheckPlugins(t *testing.T) {
 	if err := dir.Save("redmine", *onRelease(catalog.ProfileDebian, "")); err != nil {
 		t.Fatal(err)
 	}
-	r := stack.Runner{Compose: &fakeCompose{ps: []api.ContainerSummary{{ID: "c-redmine", Service: "redmine", State: "running"}}}, State: dir}
-	u := func(a *fakeAPI) *upgrade { return &upgrade{r: r, e: &engine.Engine{API: a}, st: lookup(t, "redmine")} }
+	st := lookup(t, "redmine")
+	r := stack.Runner{Stack: st, Compose: &fakeCompose{ps: []api.ContainerSummary{{ID: "c-redmine", Service: "redmine", State: "running"}}}, State: dir}
+	u := func(a *fakeAPI) *upgrade { return &upgrade{r: r, e: &engine.Engine{API: a}, st: st} }
 
 	a := &fakeAPI{plugins: plugins(map[string]string{
 		"redmine_agile":  "requires_redmine version_or_higher: '6.0'",
