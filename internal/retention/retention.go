@@ -95,9 +95,6 @@ type Plan []Decision
 // Remove is the items the plan removes, newest first.
 func (p Plan) Remove() []Item { return p.items(false) }
 
-// Kept is the items the plan keeps, newest first.
-func (p Plan) Kept() []Item { return p.items(true) }
-
 func (p Plan) items(keep bool) []Item {
 	var out []Item
 	for _, d := range p {

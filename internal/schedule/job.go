@@ -235,17 +235,3 @@ func (j Job) Command(m Mode, root string) Command {
 	c.Argv = append(c.Argv, j.Args...)
 	return c
 }
-
-// Environ is base with what the unit adds: the variables of c's environment
-// files, then c.Env, each overriding what came before.
-func (c Command) Environ(base []string) ([]string, error) {
-	env := append([]string(nil), base...)
-	for _, f := range c.EnvFiles {
-		vars, err := ReadEnvFile(f)
-		if err != nil {
-			return nil, err
-		}
-		env = append(env, vars...)
-	}
-	return append(env, c.Env...), nil
-}

@@ -391,7 +391,7 @@ func TestCommand(t *testing.T) {
 	if !slices.Equal(c.Argv, wantArgv) {
 		t.Errorf("argv %q\nwant %q", c.Argv, wantArgv)
 	}
-	env, err := c.Environ([]string{"PATH=/usr/bin"})
+	env, err := environ(c, []string{"PATH=/usr/bin"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,4 +404,18 @@ func TestCommand(t *testing.T) {
 	if i := slices.Index(cron, "--env-file"); i < 0 || cron[i+1] != filepath.Join(root, "etc/stackctl/backup-redmine.env") {
 		t.Errorf("cron argv %q names no environment file", cron)
 	}
+}
+
+// environ is base with what c's unit adds, as systemd and cron give it: the
+// variables of c's environment files, then c.Env, each overriding what came before.
+func environ(c Command, base []string) ([]string, error) {
+	env := append([]string(nil), base...)
+	for _, f := range c.EnvFiles {
+		vars, err := ReadEnvFile(f)
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, vars...)
+	}
+	return append(env, c.Env...), nil
 }
