@@ -133,19 +133,26 @@ func TestBackupRestore(t *testing.T) {
 		args    []string
 		code    int
 		mention string
+		// dry: refused before anything changes, so by --dry-run too, alike.
+		dry bool
 	}{
-		{"truncated", []string{"restore-volumes", "--yes", truncated}, 20, "entry redmine-files.tar"},
-		{"flipped byte in the files entry", []string{"restore-volumes", "--yes", flipped}, 20, "entry redmine-files.tar"},
-		{"wrong age key", []string{"restore-volumes", "--yes", "--identity", wrongKeyFile, encrypted}, 21, "none of the identities given opens it"},
-		{"no age key", []string{"restore-volumes", "--yes", encrypted}, 21, "--identity"},
-		{"another stack", []string{"restore-volumes", "--stack", "nginx", arch}, 22, "backup of stack redmine, not nginx"},
-		{"newer Redmine", []string{"restore-volumes", "--yes", newer}, 22, "Redmine 99.0.0, newer than the 6.0.5"},
-		{"stack has data, no terminal, no --yes", []string{"restore-volumes", arch}, 22, "pass --yes"},
-		{"only the files volume", []string{"restore-volumes", "--yes", filesOnly}, 22, "holds no db-data"},
+		{"truncated", []string{"restore-volumes", "--yes", truncated}, 20, "entry redmine-files.tar", false},
+		{"flipped byte in the files entry", []string{"restore-volumes", "--yes", flipped}, 20, "entry redmine-files.tar", false},
+		{"wrong age key", []string{"restore-volumes", "--yes", "--identity", wrongKeyFile, encrypted}, 21, "none of the identities given opens it", true},
+		{"no age key", []string{"restore-volumes", "--yes", encrypted}, 21, "--identity", true},
+		{"another stack", []string{"restore-volumes", "--stack", "nginx", arch}, 22, "backup of stack redmine, not nginx", true},
+		{"newer Redmine", []string{"restore-volumes", "--yes", newer}, 22, "Redmine 99.0.0, newer than the 6.0.5", true},
+		{"stack has data, no terminal, no --yes", []string{"restore-volumes", arch}, 22, "pass --yes", false},
+		{"only the files volume", []string{"restore-volumes", "--yes", filesOnly}, 22, "holds no db-data", true},
 	} {
 		r := stackctl(t, env, tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.mention) {
 			t.Errorf("%s: exit %d, want %d with %q in:\n%s", tc.name, r.code, tc.code, tc.mention, r.stderr)
+		}
+		if tc.dry {
+			if d := stackctl(t, env, append(tc.args, "--dry-run")...); d.code != tc.code || !strings.Contains(d.stderr, tc.mention) || d.stdout != "" {
+				t.Errorf("%s, --dry-run: exit %d, want %d with %q in:\n%s\nand no plan:\n%s", tc.name, d.code, tc.code, tc.mention, d.stderr, d.stdout)
+			}
 		}
 		if t.Failed() {
 			t.FailNow()
@@ -178,8 +185,15 @@ func TestBackupRestore(t *testing.T) {
 	// A stopped stack with data: the restore's generation starts behind nginx,
 	// whose choice of generation outlives down and names the one before.
 	mustRun(t, env, "down", "redmine")
+	plan := dryRunOf(t, env, projectRoot, "restore-volumes", arch)
+	wantStepsLike(t, plan, [2]string{"start", "nginx and edge"}, [2]string{"point-front", fmt.Sprintf("generation %d", plan.Serves.Generation)})
+	wantOutage(t, plan, "none")
 	mustRun(t, env, "restore-volumes", "--yes", arch, "--timeout", "15m")
 	checkAll(t)
+	if got := activeGen(t, env); got != plan.Serves.Generation {
+		t.Errorf("the restore into a stopped stack made generation %d active, the plan said %d", got, plan.Serves.Generation)
+	}
+	servesAsPlanned(t, api, plan)
 
 	// Everything gone, every generation's volumes with it, then back from the archive.
 	mustRun(t, env, "down", "redmine", "--volumes")
@@ -188,11 +202,14 @@ func TestBackupRestore(t *testing.T) {
 			t.Fatalf("volume %s survived down --volumes", vol)
 		}
 	}
+	plan = dryRunOf(t, env, projectRoot, "restore-volumes", arch, "--listen", listen)
+	wantStepsLike(t, plan, [2]string{"make", "generation 1 (restore of " + arch + "), nothing serving yet"}, [2]string{"point-front", "generation 1"})
 	restored := mustRun(t, env, "restore-volumes", arch, "--listen", listen, "--timeout", "15m")
 	if got := strings.TrimSpace(restored.stdout); got != rm.base {
 		t.Errorf("restore printed %q, want the stack's URL %s", got, rm.base)
 	}
 	checkAll(t)
+	servesAsPlanned(t, api, plan)
 	// The first-start configuration must not run again over the restored admin.
 	mustRun(t, env, "up", "redmine")
 	checkAll(t)

@@ -108,6 +108,10 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 
 	for _, at := range []string{"db-data.pgdump", "redmine-files.tar"} {
 		killAt(t, env, "restore redmine: "+at, "restore-volumes", "--yes", arch)
+		// A killed restore left behind: the next restore's plan removes it
+		// first, and makes generation 2 again.
+		left := dryRunOf(t, env, projectRoot, "restore-volumes", arch)
+		wantStepsLike(t, left, [2]string{"remove", "generation 2 (restore of "}, [2]string{"make", "generation 2 (restore of " + arch + "), beside generation 1"})
 		next := mustRun(t, env, "up", "redmine")
 		if !strings.Contains(next.stderr, "removing generation 2") {
 			t.Errorf("the command after a restore killed while writing %s does not say it removes generation 2:\n%s", at, next.stderr)
@@ -117,25 +121,37 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 
 	// The restore, beside the running stack: a probe every 100 ms sees the old
 	// data until the switch and the restored data after it, and never a failure.
+	plan := dryRunOf(t, env, projectRoot, "restore-volumes", arch)
+	wantStepsLike(t, plan, [2]string{"make", "generation 2 (restore of " + arch + "), beside generation 1, which keeps serving"},
+		[2]string{"point-front", "generation 2"}, [2]string{"stop", "generation 1 (db, redmine"})
+	wantOutage(t, plan, "none")
 	p := startMarkerProbe(rm.base+strings.TrimPrefix(laterPath, "/"), "Written after the backup")
 	start := time.Now()
 	mustRun(t, env, "restore-volumes", "--yes", arch)
 	p.check(t, "the restore", true)
 	t.Logf("restore beside the running stack: %s", time.Since(start).Round(100*time.Millisecond))
-	if got := activeGen(t, env); got != 2 {
-		t.Fatalf("after the restore generation %d is active, want 2", got)
+	if got := activeGen(t, env); got != 2 || got != plan.Serves.Generation {
+		t.Fatalf("after the restore generation %d is active, want 2, as the plan said (%d)", got, plan.Serves.Generation)
 	}
+	servesAsPlanned(t, api, plan)
 	checkAll(t)
 	rm.do("GET", laterPath, "", 404)
 
 	// Rollback: the data written after the backup is back, again without a failure.
+	plan = dryRunOf(t, env, projectRoot, "rollback", "redmine")
+	wantStepsLike(t, plan, [2]string{"start", "generation 1 (db, redmine"}, [2]string{"check", "redmine"},
+		[2]string{"point-front", "generation 1"}, [2]string{"stop", "generation 2 (db-g2, redmine-g2)"})
+	wantOutage(t, plan, "none")
 	p = startMarkerProbe(rm.base+strings.TrimPrefix(laterPath, "/"), "Written after the backup")
 	mustRun(t, env, "rollback", "redmine")
 	p.check(t, "the rollback", false)
 	unchanged(t, "the rollback", 0)
+	servesAsPlanned(t, api, plan)
 
 	// Killed during the switch: the next command finishes or undoes it, and says which.
 	killAt(t, env, "switching from generation 1 to 3", "restore-volumes", "--yes", arch)
+	// The switch left behind comes first in a rollback's plan.
+	wantStepsLike(t, dryRunOf(t, env, projectRoot, "rollback", "redmine"), [2]string{"recover", "the switch from generation 1 to 3"})
 	next := mustRun(t, env, "up", "redmine")
 	switch {
 	case strings.Contains(next.stderr, "finishing the switch from generation 1 to 3"):
@@ -145,7 +161,10 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 		}
 		checkAll(t)
 		rm.do("GET", laterPath, "", 404)
+		back := dryRunOf(t, env, projectRoot, "rollback", "redmine", "--to", "1")
+		wantSteps(t, back, false, [2]string{"point-front", "generation 1"}, [2]string{"stop", "generation 3 (db-g3, redmine-g3)"})
 		mustRun(t, env, "rollback", "redmine", "--to", "1")
+		servesAsPlanned(t, api, back)
 	case strings.Contains(next.stderr, "undoing the switch from generation 1 to 3"):
 		t.Log("the next command undid the switch the killed restore left")
 	default:
@@ -157,12 +176,21 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 	// database (with what was written after the backup) and the plugins are
 	// copied from the active generation.
 	filesOnly := out + "/files-only.tar.zst"
+	plan = dryRunOf(t, env, projectRoot, "restore-volumes", "--only", "redmine-files", filesOnly)
+	suffix := fmt.Sprintf("-g%d", plan.Serves.Generation)
+	wantSteps(t, plan, false, [2]string{"copy", "volume " + redmineProject(t) + "_db-data" + suffix},
+		[2]string{"fill", "volume " + redmineProject(t) + "_redmine-files" + suffix},
+		[2]string{"copy", "volume " + redmineProject(t) + "_redmine-plugins" + suffix})
 	mustRun(t, env, "restore-volumes", "--yes", "--only", "redmine-files", filesOnly)
 	only := activeGen(t, env)
 	if only == 1 {
 		t.Fatal("restore-volumes --only did not make a new generation active")
 	}
+	if only != plan.Serves.Generation {
+		t.Errorf("restore-volumes --only made generation %d active, the plan said %d", only, plan.Serves.Generation)
+	}
 	serves(t, "restore-volumes --only", only, 0)
+	servesAsPlanned(t, api, plan)
 
 	// generations lists them; prune removes exactly what it lists.
 	var gens []struct {

@@ -77,8 +77,14 @@ func offsiteBackups(t *testing.T, api client.APIClient, env []string, rm *redmin
 			if !strings.Contains(v.stdout, "redmine-files.tar") {
 				t.Errorf("verify-backup from %s does not list the files volume:\n%s", tg.name, v.stdout)
 			}
+			// The plan reads the manifest from the target too, and names
+			// the archive there.
+			plan := dryRunOf(t, env, projectRoot, "restore-volumes", arch)
+			wantStepsLike(t, plan, [2]string{"make", fmt.Sprintf("generation %d (restore of ", plan.Serves.Generation)},
+				[2]string{"fill", "volume " + redmineProject(t) + "_redmine-files"})
 			mustRun(t, env, "restore-volumes", "--yes", arch, "--timeout", "15m")
 			checkAll(t)
+			servesAsPlanned(t, api, plan)
 
 			// Retention: two more archives, then keep the newest one only.
 			time.Sleep(time.Second) // archive names carry the second

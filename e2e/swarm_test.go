@@ -188,8 +188,14 @@ func TestSwarm(t *testing.T) {
 		if r := stackctl(t, env, "restore-volumes", "--yes", arch); r.code != 29 || !strings.Contains(r.stderr, "--files-volume") {
 			t.Errorf("restore on a swarm with shared files and no --files-volume: exit %d, want 29 naming --files-volume:\n%s", r.code, r.stderr)
 		}
+		if r := stackctl(t, env, "restore-volumes", "--dry-run", arch); r.code != 29 || !strings.Contains(r.stderr, "--files-volume") {
+			t.Errorf("restore --dry-run on a swarm with shared files and no --files-volume: exit %d, want 29 naming --files-volume:\n%s", r.code, r.stderr)
+		}
 		if r := stackctl(t, env, "restore-volumes", "--yes", "--files-volume", filesOpts(t, c, "redmine-files"), arch); r.code != 29 || !strings.Contains(r.stderr, "storage of generation 1") {
 			t.Errorf("restore on a swarm into the files' own storage: exit %d, want 29 naming generation 1's storage:\n%s", r.code, r.stderr)
+		}
+		if r := stackctl(t, env, "restore-volumes", "--dry-run", "--files-volume", filesOpts(t, c, "redmine-files"), arch); r.code != 29 || !strings.Contains(r.stderr, "storage of generation 1") {
+			t.Errorf("restore --dry-run on a swarm into the files' own storage: exit %d, want 29 naming generation 1's storage:\n%s", r.code, r.stderr)
 		}
 		served := treeSum(t, filepath.Join(c.SharedHost, "redmine-files"))
 		// Killed while it writes the attachments into the new generation:
@@ -201,6 +207,9 @@ func TestSwarm(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(c.SharedHost, "redmine-files-2a", "left-by-the-killed-restore"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		// What the killed restore left comes first in the next one's plan.
+		left := dryRunOf(t, env, projectRoot, "restore-volumes", "--files-volume", filesOpts(t, c, "redmine-files-2a"), arch)
+		wantStepsLike(t, left, [2]string{"recover", "generation 2 on the data node " + mgr.Name}, [2]string{"make", "generation 2 (restore of " + arch + ") on the data node " + mgr.Name})
 		r := stackctl(t, env, "restore-volumes", "--yes", "--timeout", "20m", "--files-volume", filesOpts(t, c, "redmine-files-2a"), arch)
 		if r.code != 29 || !strings.Contains(r.stderr, "not empty") {
 			t.Errorf("restore into storage that is not empty: exit %d, want 29 saying so:\n%s", r.code, r.stderr)
@@ -219,6 +228,10 @@ func TestSwarm(t *testing.T) {
 			t.Errorf("the killed restore's PostgreSQL is still on the data node")
 		}
 
+		plan := dryRunOf(t, env, projectRoot, "restore-volumes", "--files-volume", filesOpts(t, c, "redmine-files-2"), arch)
+		wantSteps(t, plan, false, [2]string{"stop", redmineProject(t) + "_redmine"}, [2]string{"deploy", "generation 2"}, [2]string{"keep", "generation 1"})
+		wantStepsLike(t, plan, [2]string{"make", "generation 2 (restore of " + arch + ") on the data node " + mgr.Name})
+		wantOutage(t, plan, "stops")
 		p := startProbe(fmt.Sprintf("%s/issues/%d", strings.TrimSuffix(base, "/"), firstIssue(want)))
 		start = time.Now()
 		mustRun(t, env, "restore-volumes", "--yes", "--timeout", "20m", "--files-volume", filesOpts(t, c, "redmine-files-2"), arch)
@@ -226,16 +239,21 @@ func TestSwarm(t *testing.T) {
 		t.Logf("FIGURE restore on the swarm (write generation 2 on the data node, deploy it): %s; probe: %d requests, %d failed %v",
 			time.Since(start).Round(time.Second), n, len(failures), firstFew(failures))
 		serves(t, "the restore", 404)
+		swarmServesAsPlanned(t, c.Manager(), plan)
 		if got := treeSum(t, filepath.Join(c.SharedHost, "redmine-files")); got != served {
 			t.Errorf("generation 1's files changed during the restore")
 		}
 
+		plan = dryRunOf(t, env, projectRoot, "rollback", "redmine")
+		wantSteps(t, plan, true, [2]string{"stop", redmineProject(t) + "_redmine"}, [2]string{"deploy", "generation 1"}, [2]string{"keep", "generation 2"})
+		wantOutage(t, plan, "stops")
 		p = startProbe(fmt.Sprintf("%s/issues/%d", strings.TrimSuffix(base, "/"), firstIssue(want)))
 		start = time.Now()
 		mustRun(t, env, "rollback", "redmine", "--timeout", "20m")
 		n, failures = p.stop()
 		t.Logf("FIGURE rollback on the swarm: %s; probe: %d requests, %d failed %v", time.Since(start).Round(time.Second), n, len(failures), firstFew(failures))
 		serves(t, "the rollback", 200)
+		swarmServesAsPlanned(t, c.Manager(), plan)
 	})
 
 	t.Run("down and up again on the same data", func(t *testing.T) {

@@ -71,14 +71,23 @@ func TestUpgrade(t *testing.T) {
 		if r := upgrade("--to", tc.to); r.code != 24 || !strings.Contains(r.stderr, tc.says) {
 			t.Errorf("upgrade --to %s: exit %d, want 24 saying %q:\n%s", tc.to, r.code, tc.says, r.stderr)
 		}
+		if r := upgrade("--to", tc.to, "--dry-run"); r.code != 24 || !strings.Contains(r.stderr, tc.says) || r.stdout != "" {
+			t.Errorf("upgrade --to %s --dry-run: exit %d, want 24 saying %q and no plan:\n%s%s", tc.to, r.code, tc.says, r.stderr, r.stdout)
+		}
 	}
 	if r := upgrade("--to", "6.1.5", "--postgres", "17"); r.code != 24 || !strings.Contains(r.stderr, "comes with PostgreSQL 18") {
 		t.Errorf("upgrade --postgres 17: exit %d, want 24:\n%s", r.code, r.stderr)
+	}
+	if r := upgrade("--to", "6.1.5", "--postgres", "17", "--dry-run"); r.code != 24 || !strings.Contains(r.stderr, "comes with PostgreSQL 18") {
+		t.Errorf("upgrade --postgres 17 --dry-run: exit %d, want 24:\n%s", r.code, r.stderr)
 	}
 	execIn(t, api, activeRedmine(t, api), "sh", "-c", "mkdir -p "+plugins+"legacy_tool && printf '%s\\n' "+
 		`"Redmine::Plugin.register :legacy_tool do" "  requires_redmine version: '6.0'" "end" > `+plugins+"legacy_tool/init.rb")
 	if r := upgrade("--to", "6.1.5"); r.code != 24 || !strings.Contains(r.stderr, "legacy_tool (requires_redmine version: '6.0')") {
 		t.Errorf("upgrade with a plugin for 6.0 only: exit %d, want 24 naming it:\n%s", r.code, r.stderr)
+	}
+	if r := upgrade("--to", "6.1.5", "--dry-run"); r.code != 24 || !strings.Contains(r.stderr, "legacy_tool (requires_redmine version: '6.0')") {
+		t.Errorf("upgrade --dry-run with a plugin for 6.0 only: exit %d, want 24 naming it:\n%s", r.code, r.stderr)
 	}
 	execIn(t, api, activeRedmine(t, api), "rm", "-r", plugins+"legacy_tool")
 	unchanged(t, "the refusals")
@@ -122,10 +131,20 @@ func TestUpgrade(t *testing.T) {
 	if got := snapshot(t, rm); got != before {
 		t.Error("after an upgrade killed after its switch the data differs from before")
 	}
+	back := dryRunOf(t, env, projectRoot, "rollback", "redmine", "--to", "1")
+	wantStepsLike(t, back, [2]string{"start", "generation 1 (db, redmine"}, [2]string{"point-front", "generation 1"})
+	wantOutage(t, back, "none")
 	mustRun(t, env, "rollback", "redmine", "--to", "1")
 	unchanged(t, "a rollback after an upgrade killed after its switch")
+	servesAsPlanned(t, api, back)
 
-	// The upgrade.
+	// The upgrade, as its plan says: a new generation on 6.1 behind the
+	// maintenance page, Redmine's migrations, then open.
+	plan := dryRunOf(t, env, projectRoot, "upgrade", "redmine", "--to", "6.1.5")
+	wantSteps(t, plan, false, [2]string{"backup", filepath.Join(backups, "pre-upgrade")}, [2]string{"close", "the tracker"},
+		[2]string{"migrate", plan.Serves.App}, [2]string{"point-front", fmt.Sprintf("generation %d", plan.Serves.Generation)}, [2]string{"open", "the tracker"})
+	wantOutage(t, plan, "closes")
+	unchanged(t, "upgrade --dry-run")
 	p = startMaintenanceProbe(rm.base + "projects/harbour")
 	start := time.Now()
 	r = mustRun(t, env, "upgrade", "redmine", "--to", "6.1.5", "--yes")
@@ -141,6 +160,10 @@ func TestUpgrade(t *testing.T) {
 	if got := snapshot(t, rm); got != before {
 		t.Error("after the upgrade the data differs from before")
 	}
+	if got := activeGen(t, env); got != plan.Serves.Generation {
+		t.Errorf("the upgrade made generation %d active, the plan said %d", got, plan.Serves.Generation)
+	}
+	servesAsPlanned(t, api, plan)
 	want.check(t, rm)
 	mustRun(t, env, "check-theme")
 	if r := upgrade("--to", "6.0.5"); r.code != 24 || !strings.Contains(r.stderr, "cannot migrate a database down") {
@@ -150,6 +173,11 @@ func TestUpgrade(t *testing.T) {
 	// Rollback: the old version and its data, without a failed request; the
 	// generation that served before (1), not the newest older one (2, made by
 	// the upgrade killed after its switch).
+	back = dryRunOf(t, env, projectRoot, "rollback", "redmine")
+	if back.Serves.Generation != 1 {
+		t.Errorf("the rollback's plan returns to generation %d, want 1, the one that served before", back.Serves.Generation)
+	}
+	wantOutage(t, back, "none")
 	p = startProbe(rm.base + "projects/harbour")
 	start = time.Now()
 	mustRun(t, env, "rollback", "redmine")
@@ -159,6 +187,7 @@ func TestUpgrade(t *testing.T) {
 		t.Errorf("probe during the rollback: %d of %d requests failed: %v", len(failures), requests, failures)
 	}
 	unchanged(t, "the rollback")
+	servesAsPlanned(t, api, back)
 	want.check(t, rm)
 }
 

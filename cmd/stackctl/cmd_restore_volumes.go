@@ -24,6 +24,8 @@ type restoreVolumesOptions struct {
 	listen     string
 	mirror     string
 	timeout    time.Duration
+	dryRun     bool
+	json       bool
 }
 
 func (o *restoreVolumesOptions) AddFlags(fs *pflag.FlagSet) {
@@ -39,6 +41,8 @@ func (o *restoreVolumesOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.listen, "listen", "", "host address:port to publish the stack on (default: as last time, else "+catalog.DefaultListen+")")
 	mirrorFlag(fs, &o.mirror)
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for each start to become healthy")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "check the archive's manifest as the restore would, then print what it would do (the generation it makes, each volume and where its content comes from, the switch, the outage, what serves after); change nothing")
+	fs.BoolVar(&o.json, "json", false, "with --dry-run: print the plan as JSON")
 }
 
 func newRestoreVolumesCommand(g *globalOptions) *cobra.Command {
@@ -85,8 +89,20 @@ stack's image run there alone, while the stack serves; then Redmine's tasks stop
 the stack is deployed on the new volumes and Redmine starts on them: the tracker
 does not answer for that while. Files on shared storage go to new storage named
 with --files-volume (empty): the storage that serves is never written. --profile,
---listen and --mirror do not apply there: the swarm runs what its last deploy pushed.`,
-		Example: `  stackctl restore-volumes backups/redmine-20261123T060000Z.tar.zst
+--listen and --mirror do not apply there: the swarm runs what its last deploy pushed.
+
+With --dry-run, restore-volumes reads the archive's header and the manifest at its
+end, refuses what the restore would refuse before it changes anything (with the
+same exit codes), and prints its plan instead: what a stopped stackctl left and
+is finished or undone first, the generation it makes (its number), each volume
+created and filled from the archive or copied (--only), the private start and
+checks, where nginx is pointed, the old generation's containers stopped and kept
+for a rollback, whether and how long the tracker would not answer, and what
+serves after. It takes no lock, asks nothing and writes nothing; the content's
+checksums and the room are checked by the restore itself, as it writes ('stackctl
+verify-backup' reads an archive whole). The restore then does what it printed.`,
+		Example: `  stackctl restore-volumes --dry-run backups/redmine-20261123T060000Z.tar.zst   # what it would do
+  stackctl restore-volumes backups/redmine-20261123T060000Z.tar.zst
   stackctl restore-volumes --yes backups/redmine-20261123T060000Z.tar.zst   # from a script
   stackctl restore-volumes -i ~/.config/age/key.txt redmine-20261123T060000Z.tar.zst.age
   stackctl restore-volumes --only redmine-files backups/redmine-20261123T060000Z.tar.zst   # the attachments alone
@@ -128,15 +144,28 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 	if err != nil {
 		return err
 	}
+	opts := backup.RestoreOptions{
+		Identities: ids, Only: o.only, Progress: g.rep.Meter(), FilesVolume: files,
+		Up: stack.UpOptions{Profile: profile, Listen: o.listen, Mirror: o.mirror, Timeout: o.timeout},
+	}
+	if o.dryRun {
+		// Looks only: no lock, nothing finished, asked or written.
+		s, err := g.open(ctx, []string{st.Name}, stack.Read, "restore-volumes --dry-run")
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		plan, err := backup.PlanRestore(ctx, s, loc, opts)
+		if err != nil {
+			return err
+		}
+		return writePlan(g.stdout, plan, o.json)
+	}
 	s, err := g.open(ctx, []string{st.Name}, stack.Apply, "restore-volumes")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	opts := backup.RestoreOptions{
-		Identities: ids, Only: o.only, Progress: g.rep.Meter(), FilesVolume: files,
-		Up: stack.UpOptions{Profile: profile, Listen: o.listen, Mirror: o.mirror, Timeout: o.timeout},
-	}
 	if !o.yes {
 		has, err := backup.HasData(ctx, s)
 		if err != nil {

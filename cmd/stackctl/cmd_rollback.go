@@ -14,11 +14,15 @@ import (
 type rollbackOptions struct {
 	to      int
 	timeout time.Duration
+	dryRun  bool
+	json    bool
 }
 
 func (o *rollbackOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.to, "to", 0, "the generation to return to (default: the one that served before the active, else the newest older one)")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the generation to become healthy")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print what the rollback would do (the generation it returns to, its start and checks, the switch, the outage, what serves after); change nothing")
+	fs.BoolVar(&o.json, "json", false, "with --dry-run: print the plan as JSON")
 }
 
 func newRollbackCommand(g *globalOptions) *cobra.Command {
@@ -36,9 +40,19 @@ active one keeps serving and nothing changes.
 
 On a stack deployed on a swarm, the generation's volumes on the data node are
 deployed again: Redmine's tasks stop, Swarm replaces the database, and Redmine
-starts on the generation's data; the tracker does not answer for that while.`,
-		Example: `  stackctl rollback redmine
-  stackctl rollback redmine --to 1`,
+starts on the generation's data; the tracker does not answer for that while.
+
+With --dry-run, rollback refuses what it would refuse (no generation to return
+to, one whose volumes are gone), with the same exit codes, and prints its plan
+instead: what a stopped stackctl left and is finished or undone first, the
+generation it returns to, its start beside the active one and its checks, where
+nginx is pointed, the active generation's containers stopped and kept, whether
+and how long the tracker would not answer, and what serves after. It takes no
+lock and changes nothing; the rollback then does what it printed.`,
+		Example: `  stackctl rollback redmine --dry-run   # which generation, and what serves after
+  stackctl rollback redmine
+  stackctl rollback redmine --to 1
+  stackctl rollback redmine --to 1 --dry-run --json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRollback(cmd.Context(), g, o, args)
 		},
@@ -48,6 +62,19 @@ starts on the generation's data; the tracker does not answer for that while.`,
 }
 
 func runRollback(ctx context.Context, g *globalOptions, o *rollbackOptions, args []string) error {
+	if o.dryRun {
+		// Looks only: no lock, nothing finished or recorded.
+		s, err := g.open(ctx, args, stack.Read, "rollback --dry-run")
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		plan, err := s.PlanRollback(ctx, o.to, stack.UpOptions{Timeout: o.timeout})
+		if err != nil {
+			return err
+		}
+		return writePlan(g.stdout, plan, o.json)
+	}
 	s, err := g.open(ctx, args, stack.Apply, "rollback")
 	if err != nil {
 		return err

@@ -22,6 +22,8 @@ type upgradeOptions struct {
 	yes       bool
 	mirror    string
 	timeout   time.Duration
+	dryRun    bool
+	json      bool
 }
 
 func (o *upgradeOptions) AddFlags(fs *pflag.FlagSet) {
@@ -31,6 +33,8 @@ func (o *upgradeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVarP(&o.yes, "yes", "y", false, "upgrade without asking (needed without a terminal)")
 	mirrorFlag(fs, &o.mirror)
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "how long to wait for each start to become healthy (the first start of a new version migrates)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "run the checks that refuse an upgrade, then print what it would do (the backup, the maintenance, the new generation and its migrations, the checks, what serves after); change nothing")
+	fs.BoolVar(&o.json, "json", false, "with --dry-run: print the plan as JSON")
 }
 
 // upgradeTargets lists the versions 'upgrade --to' takes, per profile.
@@ -72,8 +76,16 @@ step reported as it runs:
 On any failure the old generation serves again, maintenance ends, and stackctl
 exits 25 naming the step and the pre-upgrade backup. A stackctl killed half way
 is sorted out by the next stackctl command on the stack, which says where the
-stack stands.`,
-		Example: `  stackctl upgrade redmine --to 6.1.5                 # debian profile
+stack stands.
+
+With --dry-run, upgrade runs the checks of step 1 that refuse (exit 24, the same
+words), then prints its plan instead of asking: the steps above with the new
+generation's number, the images it would build, the volumes copied, the
+migrations, where nginx is pointed, how long the tracker would show the
+maintenance page, and what serves after. It builds nothing, reads nothing through
+nginx, takes no lock and writes nothing.`,
+		Example: `  stackctl upgrade redmine --to 6.1.5 --dry-run       # the plan, changing nothing
+  stackctl upgrade redmine --to 6.1.5                 # debian profile
   stackctl upgrade redmine --to 6.1.5 --postgres 18 --yes
   stackctl rollback redmine                            # back to the version and data before`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -89,13 +101,30 @@ func runUpgrade(ctx context.Context, g *globalOptions, o *upgradeOptions, args [
 		return fmt.Errorf("%w: --to VERSION is required: %s", errUsage, upgradeTargets())
 	}
 	dir := g.backupDir(o.backupDir)
-	s, err := g.open(ctx, args, stack.Apply, "upgrade")
+	opts := upgrade.Options{
+		To: o.to, Postgres: o.postgres, BackupDir: dir, Report: g.rep,
+		Up:       stack.UpOptions{Mirror: o.mirror, Timeout: o.timeout},
+		Progress: g.rep.Meter(),
+	}
+	mode, purpose := stack.Apply, "upgrade"
+	if o.dryRun {
+		// Looks only: no lock, nothing finished, built or recorded.
+		mode, purpose = stack.Read, "upgrade --dry-run"
+	}
+	s, err := g.open(ctx, args, mode, purpose)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	if err := s.Supports(stack.VerbUpgrade); err != nil {
 		return err
+	}
+	if o.dryRun {
+		plan, err := upgrade.Plan(ctx, s, opts)
+		if err != nil {
+			return err
+		}
+		return writePlan(g.stdout, plan, o.json)
 	}
 	st := s.Def
 	if !o.yes {
@@ -105,11 +134,7 @@ func runUpgrade(ctx context.Context, g *globalOptions, o *upgradeOptions, args [
 		}
 	}
 	start := time.Now()
-	res, err := upgrade.Run(ctx, s, upgrade.Options{
-		To: o.to, Postgres: o.postgres, BackupDir: dir, Report: g.rep,
-		Up:       stack.UpOptions{Mirror: o.mirror, Timeout: o.timeout},
-		Progress: g.rep.Meter(),
-	})
+	res, err := upgrade.Run(ctx, s, opts)
 	if err != nil {
 		return err
 	}

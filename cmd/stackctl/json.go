@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"io"
+
+	"github.com/stackctl/stackctl/internal/stack"
 )
 
 // writeJSONArray prints items as an indented JSON array for --json: [] when
@@ -21,4 +23,13 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// writePlan prints what a command would do, for --dry-run: as its text, or
+// with asJSON as JSON.
+func writePlan(w io.Writer, p stack.Plan, asJSON bool) error {
+	if asJSON {
+		return writeJSON(w, p)
+	}
+	return p.WriteText(w)
 }

@@ -43,6 +43,9 @@ func TestNeedsEngine(t *testing.T) {
 		{"config, auto with nothing recorded", []string{"config", "nginx", "--profile", "auto"}},
 		{"backup-volumes", []string{"backup-volumes", "--out", t.TempDir(), "--keep-last", "3"}},
 		{"restore-volumes", []string{"restore-volumes", "--yes", archive}},
+		{"restore-volumes --dry-run", []string{"restore-volumes", "--dry-run", archive}},
+		{"rollback --dry-run", []string{"rollback", "redmine", "--dry-run", "--json"}},
+		{"upgrade --dry-run", []string{"upgrade", "redmine", "--to", "6.1.5", "--dry-run"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := run(t, tc.args...)

@@ -17,9 +17,24 @@ import (
 // too little room, before a byte is written; any failure removes the new
 // generation. made and source are recorded as what made it.
 func Copy(ctx context.Context, s *stack.Stack, made, source string, o RestoreOptions) (RestoreResult, error) {
-	r, e, err := s.Runner(ctx)
+	rs, err := openCopy(ctx, s, o)
 	if err != nil {
 		return RestoreResult{}, err
+	}
+	defer rs.End()
+	res, err := s.NewGeneration(ctx, rs, made, source, stack.GenOptions{Up: o.Up})
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	return RestoreResult{Manifest: rs.m, URL: res.URL, From: res.From, Gen: res.Gen, Switched: res.Switched}, nil
+}
+
+// openCopy is the active generation of s as the seed of a new one: every
+// volume copied, its versions read from the running containers.
+func openCopy(ctx context.Context, s *stack.Stack, o RestoreOptions) (*restore, error) {
+	r, e, err := s.Runner(ctx)
+	if err != nil {
+		return nil, err
 	}
 	st := s.Def
 	if o.Progress == nil {
@@ -27,21 +42,15 @@ func Copy(ctx context.Context, s *stack.Stack, made, source string, o RestoreOpt
 	}
 	pers, err := r.Persistence(ctx)
 	if err != nil {
-		return RestoreResult{}, err
+		return nil, err
 	}
 	src, err := openLive(ctx, r, e, st, pers)
 	if err != nil {
-		return RestoreResult{}, fmt.Errorf("%w: copying the active generation of stack %s, which must be running: %v: start it with 'stackctl up %s'", ErrRefused, st.Name, err, st.Name)
+		return nil, fmt.Errorf("%w: copying the active generation of stack %s, which must be running: %v: start it with 'stackctl up %s'", ErrRefused, st.Name, err, st.Name)
 	}
 	m := archive.Manifest{Stack: st.Name, Entries: src.entries}
 	if m.RedmineVersion, m.PostgresVersion, err = src.versions(ctx); err != nil {
-		return RestoreResult{}, err
+		return nil, err
 	}
-	rs := &restore{e: e, r: r, st: st, name: "the active generation", m: m, copied: volumesOf(pers), progress: o.Progress, copy: true}
-	defer rs.End()
-	res, err := s.NewGeneration(ctx, rs, made, source, stack.GenOptions{Up: o.Up})
-	if err != nil {
-		return RestoreResult{}, err
-	}
-	return RestoreResult{Manifest: m, URL: res.URL, From: res.From, Gen: res.Gen, Switched: res.Switched}, nil
+	return &restore{e: e, r: r, st: st, name: "the active generation", m: m, copied: volumesOf(pers), progress: o.Progress, copy: true}, nil
 }

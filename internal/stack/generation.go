@@ -78,8 +78,11 @@ func (r Runner) fillGeneration(ctx context.Context, seed Seed, made, source stri
 	if err != nil {
 		return filled{}, err
 	}
-	from, to := prep.State.Active, prep.State.NextGen()
-	tp, err := r.onRelease(ctx, prep, o, to, catalog.SlotA, cmp.Or(o.Release, prep.Release))
+	// The plan decides the generation's number, slot and release: what a
+	// dry run printed is what runs.
+	plan := planRestore(r.observeGeneration(ctx, prep, seed, made, source, o))
+	from, to := plan.next.from, plan.next.gen
+	tp, err := r.onRelease(ctx, prep, o, to, plan.next.slot, plan.next.release)
 	if err != nil {
 		return filled{}, err
 	}
@@ -227,25 +230,19 @@ func (r Runner) Rollback(ctx context.Context, to int, o UpOptions) (RollbackResu
 	if err != nil {
 		return RollbackResult{}, err
 	}
-	rec := prep.State
-	from := rec.Active
-	if to, err = rollbackTarget(st, rec, to); err != nil {
+	// The plan decides the target, whose volumes must all be there, and its
+	// slot and release: what a dry run printed is what runs.
+	obs, err := r.observeRollback(ctx, prep.State, prep.Choice, to)
+	if err != nil {
 		return RollbackResult{}, err
 	}
-	// Its volumes must all be there: compose would make missing ones anew, and
-	// an empty database would pass every check.
-	for _, v := range st.Generations.Volumes {
-		name := catalog.VolumeName(st.ComposeProject(), v, to)
-		found, err := r.Engine.VolumeExists(ctx, name)
-		if err != nil {
-			return RollbackResult{}, err
-		}
-		if !found {
-			return RollbackResult{}, fmt.Errorf("%w: volume %s of generation %d of stack %s is gone: it cannot be rolled back to; see 'stackctl generations %s'",
-				errs.ErrNotFound, name, to, st.Name, st.Name)
-		}
+	plan, err := planRollback(obs)
+	if err != nil {
+		return RollbackResult{}, err
 	}
-	tp, err := r.onRelease(ctx, prep, o, to, rec.SlotOf(to), rec.ReleaseOf(to))
+	from := plan.next.from
+	to = plan.next.gen
+	tp, err := r.onRelease(ctx, prep, o, to, plan.next.slot, plan.next.release)
 	if err != nil {
 		return RollbackResult{}, err
 	}

@@ -240,7 +240,7 @@ func (r Runner) leftovers(ctx context.Context, rec state.State) ([]Step, error) 
 			Why: "a stopped stackctl left it: finished if nginx already serves its target, else undone"})
 	}
 	for _, gen := range rec.Generations {
-		if gen.Made != state.MadeTrial && (gen.Ready || gen.N == rec.Active || (gen.Made != state.MadeRestore && gen.Made != state.MadeUpgrade) || !gen.ActivatedAt.IsZero()) {
+		if !unfinished(rec, gen) {
 			continue
 		}
 		out = append(out, Step{Action: "remove", Target: fmt.Sprintf("generation %d (%s)", gen.N, describe(gen)),

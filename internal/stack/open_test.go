@@ -274,6 +274,11 @@ func TestSwarmBackendRefuses(t *testing.T) {
 			return err
 		}, ErrSwarmRefused, "node-1", nil},
 		{"rollback without it", func() error { _, err := s.Rollback(ctx, 1, UpOptions{}); return err }, ErrSwarmRefused, "node-1", nil},
+		{"a restore's plan without it", func() error {
+			_, err := s.PlanNewGeneration(ctx, nil, state.MadeRestore, "a.tar.zst", GenOptions{})
+			return err
+		}, ErrSwarmRefused, "node-1", nil},
+		{"a rollback's plan without it", func() error { _, err := s.PlanRollback(ctx, 1, UpOptions{}); return err }, ErrSwarmRefused, "node-1", nil},
 		{"ps", func() error { _, err := s.Ps(ctx); return err }, unreachable, "", []string{"tcp://manager:2376"}},
 		{"logs", func() error { return s.Logs(ctx, LogsOptions{}) }, unreachable, "", []string{"tcp://manager:2376"}},
 		{"down", func() error { _, err := s.Down(ctx, false); return err }, unreachable, "", []string{"tcp://manager:2376"}},
@@ -329,6 +334,10 @@ func TestEngineBackendRefusesSwarmOptions(t *testing.T) {
 	_, err = s.NewGeneration(t.Context(), nil, state.MadeRestore, "a.tar.zst", GenOptions{FilesVolume: map[string]string{"type": "nfs"}})
 	if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "--files-volume") {
 		t.Errorf("restore with --files-volume: %v", err)
+	}
+	_, err = s.PlanNewGeneration(t.Context(), nil, state.MadeRestore, "a.tar.zst", GenOptions{FilesVolume: map[string]string{"type": "nfs"}})
+	if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "--files-volume") {
+		t.Errorf("a restore's plan with --files-volume: %v", err)
 	}
 	if env.connects != 0 {
 		t.Errorf("refusals connected to the engine %d times", env.connects)

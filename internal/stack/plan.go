@@ -10,8 +10,9 @@ import (
 	"github.com/stackctl/stackctl/internal/state"
 )
 
-// Plan is what up does, in order, computed from what runs and what is
-// wanted before anything changes: printed by 'up --dry-run', followed by up.
+// Plan is what up (a restore, a rollback, an upgrade) does, in order,
+// computed from what runs and what is wanted before anything changes:
+// printed by --dry-run, followed by the command.
 type Plan struct {
 	Stack   string          `json:"stack"`
 	Where   string          `json:"where"`
@@ -27,12 +28,16 @@ type Plan struct {
 	// the front that is handed over, of the front that is recreated with its
 	// edge, and of the database that is recreated behind the maintenance page.
 	handApp, handFront, recreateFront, closeForDB string
+	// What a new generation's or a rollback's execution acts on.
+	next decided
 }
 
-// Step is one thing up does.
+// Step is one thing up (restore, rollback, upgrade) does.
 type Step struct {
 	// Action is one of: recover, remove, build-base, build, create, start,
-	// recreate, hand-over, close, open, first-start, point-front, https, none.
+	// recreate, hand-over, close, open, first-start, point-front, https, none;
+	// for a new generation or a rollback also make, skip, fill, copy, migrate,
+	// check, stop, deploy, keep; for an upgrade backup.
 	Action string `json:"action"`
 	Target string `json:"target"`
 	Why    string `json:"why,omitempty"`
@@ -43,9 +48,12 @@ type Outage struct {
 	// Closes: users get the maintenance page (HTTP 503 with Retry-After).
 	Closes bool `json:"closes"`
 	// Refuses: new connections are refused for a moment.
-	Refuses bool   `json:"refuses"`
-	Why     string `json:"why,omitempty"`
-	For     string `json:"for,omitempty"`
+	Refuses bool `json:"refuses"`
+	// Stops: the application stops and starts again on other data (a restore
+	// or a rollback on a swarm): the tracker does not answer meanwhile.
+	Stops bool   `json:"stops"`
+	Why   string `json:"why,omitempty"`
+	For   string `json:"for,omitempty"`
 }
 
 // Serves is the generation and slots that serve after up.
@@ -187,6 +195,8 @@ func (p Plan) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "outage: the tracker closes (maintenance page, HTTP 503) %s: %s\n", o.For, o.Why)
 	case o.Refuses:
 		fmt.Fprintf(&b, "outage: connections are refused %s: %s\n", o.For, o.Why)
+	case o.Stops:
+		fmt.Fprintf(&b, "outage: the tracker does not answer %s: %s\n", o.For, o.Why)
 	default:
 		b.WriteString("outage: none\n")
 	}

@@ -40,7 +40,7 @@ func (r Runner) Recover(ctx context.Context) error {
 		// Only a generation being made: a restore's, never active, or a
 		// restore test's, whatever it got to. One that served (a first start
 		// cut short by --no-wait, say) is data.
-		if g.Made != state.MadeTrial && (g.Ready || g.N == rec.Active || (g.Made != state.MadeRestore && g.Made != state.MadeUpgrade) || !g.ActivatedAt.IsZero()) {
+		if !unfinished(rec, g) {
 			continue
 		}
 		r.logf("stack %s: removing generation %d (%s, begun %s): stackctl stopped before it was finished",

@@ -50,22 +50,29 @@ func (r Runner) RestoreSwarm(ctx context.Context, seed Seed, made, source string
 	if st.Generations == nil || st.Database == nil {
 		return NewResult{}, fmt.Errorf("%w: stack %s has no data to restore", errs.ErrInvalidInput, st.Name)
 	}
-	if err := r.RecoverSwarm(ctx, o.Data); err != nil {
+	// The plan decides whether what a stopped restore left goes first, and
+	// the generation's number: what a dry run printed is what runs.
+	obs, err := r.observeSwarmGeneration(ctx, o.Data, made, source)
+	if err != nil {
 		return NewResult{}, err
+	}
+	plan := planRestore(obs)
+	if plan.next.recover {
+		if err := r.RecoverSwarm(ctx, o.Data); err != nil {
+			return NewResult{}, err
+		}
 	}
 	rec, sw, err := r.swarmRecord()
 	if err != nil {
 		return NewResult{}, err
 	}
-	from := sw.Active()
+	from := plan.next.from
 	files, err := restoredFiles(st, sw, o.FilesVolume)
 	if err != nil {
 		return NewResult{}, err
 	}
-	gen, err := r.freeGen(ctx, o.Data, sw.NextGen())
-	if err != nil {
-		return NewResult{}, err
-	}
+	r.logSkipped(plan)
+	gen := plan.next.gen
 	set, base, err := r.swarmProject(ctx, rec)
 	if err != nil {
 		return NewResult{}, err
@@ -96,7 +103,7 @@ func (r Runner) RestoreSwarm(ctx context.Context, seed Seed, made, source string
 
 	// Recorded before the first volume is made: a stackctl killed from here
 	// on leaves a record the next command acts on (RecoverSwarm), and the
-	// volumes it removes then are the ones made here (freeGen found none).
+	// volumes it removes then are the ones made here (the plan found none).
 	rec.Swarm.Pending = gen
 	if err := r.State.Save(st.Name, rec); err != nil {
 		return NewResult{}, err
@@ -144,41 +151,26 @@ func (r Runner) RollbackSwarm(ctx context.Context, to int, o SwarmDataOptions) (
 	if st.Generations == nil || st.Database == nil {
 		return RollbackResult{}, fmt.Errorf("%w: stack %s has no data to roll back", errs.ErrInvalidInput, st.Name)
 	}
-	if err := r.RecoverSwarm(ctx, o.Data); err != nil {
+	// The plan decides the target, whose volumes on the data node must all
+	// be there, and whether what a stopped restore left goes first.
+	obs, err := r.observeSwarmRollback(ctx, o.Data, to)
+	if err != nil {
 		return RollbackResult{}, err
+	}
+	plan, err := planRollback(obs)
+	if err != nil {
+		return RollbackResult{}, err
+	}
+	if plan.next.recover {
+		if err := r.RecoverSwarm(ctx, o.Data); err != nil {
+			return RollbackResult{}, err
+		}
 	}
 	rec, sw, err := r.swarmRecord()
 	if err != nil {
 		return RollbackResult{}, err
 	}
-	from := sw.Active()
-	to = cmp.Or(to, sw.Previous)
-	if to == 0 {
-		return RollbackResult{}, fmt.Errorf("%w: stack %s has one generation of data on the swarm: there is none to roll back to", errs.ErrNotFound, st.Name)
-	}
-	if to == from {
-		return RollbackResult{}, fmt.Errorf("%w: generation %d of stack %s is the one deployed", errs.ErrInvalidInput, to, st.Name)
-	}
-	g, ok := sw.GenOf(to)
-	if !ok {
-		return RollbackResult{}, fmt.Errorf("%w: stack %s has no generation %d on the swarm: it has %s", errs.ErrNotFound, st.Name, to, swarmGens(sw))
-	}
-	// Its volumes on the data node must be there: Swarm would make a missing
-	// one anew, and an empty database or files volume would pass every check.
-	// Files on shared storage are the operator's to keep.
-	vols := []string{st.Database.Volume}
-	if g.FilesVolume == nil {
-		vols = st.Generations.Volumes
-	}
-	for _, v := range vols {
-		name := catalog.VolumeName(st.ComposeProject(), v, to)
-		if found, err := o.Data.VolumeExists(ctx, name); err != nil {
-			return RollbackResult{}, err
-		} else if !found {
-			return RollbackResult{}, fmt.Errorf("%w: volume %s of generation %d of stack %s is not on the data node %s: it cannot be rolled back to; "+
-				"roll back to another (it has %s) or restore a backup", errs.ErrNotFound, name, to, st.Name, sw.DataNode, swarmGens(sw))
-		}
-	}
+	from, to := plan.next.from, plan.next.gen
 	set, base, err := r.swarmProject(ctx, rec)
 	if err != nil {
 		return RollbackResult{}, err
@@ -255,31 +247,6 @@ func swarmGens(sw state.Swarm) string {
 		ns = append(ns, strconv.Itoa(g.N))
 	}
 	return strings.Join(ns, ", ")
-}
-
-// freeGen is the first generation number from n up whose volumes are none
-// of them on the data node: volumes of that name would be another state
-// directory's, or a one-engine stack's, and never written over or removed.
-func (r Runner) freeGen(ctx context.Context, data *engine.Engine, n int) (int, error) {
-	st := r.Stack
-	for ; ; n++ {
-		taken := ""
-		for _, v := range st.Generations.Volumes {
-			name := catalog.VolumeName(st.ComposeProject(), v, n)
-			found, err := data.VolumeExists(ctx, name)
-			if err != nil {
-				return 0, err
-			}
-			if found {
-				taken = name
-				break
-			}
-		}
-		if taken == "" {
-			return n, nil
-		}
-		r.logf("stack %s: the data node has volume %s, which this state does not record: generation %d is skipped, and that volume left alone", st.Name, taken, n)
-	}
 }
 
 // fillSwarmGen makes generation gen's volumes on the data node and lets

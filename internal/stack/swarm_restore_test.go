@@ -49,3 +49,57 @@ func TestRestoredFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestObserveSwarm: a restore on a swarm skips the numbers whose volumes
+// the data node has without a record, but not the generation a stopped
+// restore left, whose volumes the recovery removes first; a rollback sees
+// which generations lack a volume there (the database's alone when the
+// files are on shared storage).
+func TestObserveSwarm(t *testing.T) {
+	st, err := catalog.LookupStack("redmine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := newScripted()
+	for _, v := range append(genVolumes(2)[:1], genVolumes(3)...) {
+		data.volumes[v] = true
+	}
+	data.volumes[genVolumes(1)[0]] = true
+	r := Runner{State: state.Dir(t.TempDir())}
+	shared := map[string]string{"type": "nfs"}
+	sw := &state.Swarm{DataNode: "node-1", Gen: 4, Previous: 1, Pending: 3,
+		Gens: []state.SwarmGen{{N: 1, FilesVolume: shared}, {N: 4}}}
+	if err := r.State.Save(st.Name, state.State{Profile: catalog.ProfileUpstream, Swarm: sw}); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := r.For(st).observeSwarmGeneration(t.Context(), data, state.MadeRestore, "a.tar.zst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Generation 4 is deployed: the next is 5, whatever is on the node.
+	if p := planRestore(obs); obs.Next != 5 || p.next.gen != 5 || !p.next.recover || p.next.from != 4 {
+		t.Errorf("next %d, taken %v: plan from %d to %d, recover %v; want 4 to 5, recovering 3", obs.Next, obs.Swarm.Taken, p.next.from, p.next.gen, p.next.recover)
+	}
+	sw.Gen, sw.Gens = 1, sw.Gens[:1]
+	if err := r.State.Save(st.Name, state.State{Profile: catalog.ProfileUpstream, Swarm: sw}); err != nil {
+		t.Fatal(err)
+	}
+	if obs, err = r.For(st).observeSwarmGeneration(t.Context(), data, state.MadeRestore, "a.tar.zst"); err != nil {
+		t.Fatal(err)
+	}
+	p := planRestore(obs)
+	if p.next.gen != 3 || !p.next.recover || len(p.next.skipped) != 1 || obs.Swarm.Taken[2] != genVolumes(2)[0] {
+		t.Errorf("taken %v: plan generation %d, recover %v, skipped %v; want 2 skipped, 3 (the pending one's number) made", obs.Swarm.Taken, p.next.gen, p.next.recover, p.next.skipped)
+	}
+	sw.Gen, sw.Pending, sw.Gens = 4, 0, []state.SwarmGen{{N: 1, FilesVolume: shared}, {N: 2}, {N: 4}}
+	if err := r.State.Save(st.Name, state.State{Profile: catalog.ProfileUpstream, Swarm: sw}); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := r.For(st).observeSwarmRollback(t.Context(), data, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ro.Missing) != 1 || ro.Missing[2] != genVolumes(2)[1] {
+		t.Errorf("missing %v: want generation 2's files volume alone (generation 1's files are shared)", ro.Missing)
+	}
+}

@@ -25,6 +25,10 @@ type backend interface {
 	newGeneration(ctx context.Context, seed Seed, made, source string, o GenOptions) (NewResult, error)
 	trial(ctx context.Context, seed Seed, source string, o UpOptions) (TrialResult, error)
 	rollback(ctx context.Context, to int, o UpOptions) (RollbackResult, error)
+	// planGeneration and planRollback compute what newGeneration and
+	// rollback would do, changing nothing.
+	planGeneration(ctx context.Context, seed Seed, made, source string, o GenOptions) (Plan, error)
+	planRollback(ctx context.Context, to int, o UpOptions) (Plan, error)
 	generations(ctx context.Context) ([]GenerationInfo, error)
 	prune(ctx context.Context, keep int, dryRun bool) (PruneResult, error)
 	applyHTTPS(ctx context.Context, force bool) (HTTPSResult, error)

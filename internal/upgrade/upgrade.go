@@ -145,10 +145,41 @@ type plan struct {
 	admin string
 }
 
-// plan refuses, before anything changes, what cannot be upgraded: a stack
-// that does not serve, a downgrade or unknown version, a plugin that does not
-// declare support for the target, too little room.
+// plan refuses, before anything changes, what cannot be upgraded (check),
+// then builds the new version's images and reads a sample through nginx.
 func (u *upgrade) plan(ctx context.Context) (plan, error) {
+	st, r := u.st, u.r
+	p, err := u.check(ctx)
+	if err != nil {
+		return plan{}, err
+	}
+	// Built now, while the stack serves: not inside the maintenance window.
+	if err := r.BuildRelease(ctx, p.target.Name, u.o.Up); err != nil {
+		return plan{}, fmt.Errorf("%w: building %s: %w", ErrRefused, u.res.ToVersion, err)
+	}
+	if p.front, err = r.Front(); err != nil {
+		return plan{}, err
+	}
+	if p.admin, err = r.State.ReadSecret(st.Name, catalog.AdminPassword); err != nil {
+		return plan{}, err
+	}
+	// What the check through nginx compares with once the new version serves.
+	s, err := newSmoke(p.front, p.admin, "")
+	if err != nil {
+		return plan{}, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	if p.before, err = s.read(ctx); err != nil {
+		return plan{}, fmt.Errorf("%w: reading stack %s through nginx before the upgrade: %v", ErrRefused, st.Name, err)
+	}
+	u.logf("upgrade %s: from %s (generation %d) to %s; every check passed", st.Name, u.res.FromVersion, p.from, u.res.ToVersion)
+	return p, nil
+}
+
+// check refuses, changing nothing, what cannot be upgraded: a stack that
+// does not serve, a downgrade or unknown version, a plugin that does not
+// declare support for the target, too little room. An upgrade's dry run
+// stops here.
+func (u *upgrade) check(ctx context.Context) (plan, error) {
 	st, r := u.st, u.r
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
@@ -193,27 +224,7 @@ func (u *upgrade) plan(ctx context.Context) (plan, error) {
 	if err := u.checkRoom(ctx); err != nil {
 		return plan{}, err
 	}
-	// Built now, while the stack serves: not inside the maintenance window.
-	if err := r.BuildRelease(ctx, target.Name, u.o.Up); err != nil {
-		return plan{}, fmt.Errorf("%w: building %s: %w", ErrRefused, u.res.ToVersion, err)
-	}
-	p := plan{from: rec.Active, profile: rec.Profile, target: target}
-	if p.front, err = r.Front(); err != nil {
-		return plan{}, err
-	}
-	if p.admin, err = r.State.ReadSecret(st.Name, catalog.AdminPassword); err != nil {
-		return plan{}, err
-	}
-	// What the check through nginx compares with once the new version serves.
-	s, err := newSmoke(p.front, p.admin, "")
-	if err != nil {
-		return plan{}, fmt.Errorf("%w: %w", ErrRefused, err)
-	}
-	if p.before, err = s.read(ctx); err != nil {
-		return plan{}, fmt.Errorf("%w: reading stack %s through nginx before the upgrade: %v", ErrRefused, st.Name, err)
-	}
-	u.logf("upgrade %s: from %s (generation %d) to %s; every check passed", st.Name, u.res.FromVersion, rec.Active, u.res.ToVersion)
-	return p, nil
+	return plan{from: rec.Active, profile: rec.Profile, target: target}, nil
 }
 
 func describe(rel catalog.Release, p catalog.Profile) string {
@@ -290,8 +301,7 @@ func (u *upgrade) run(ctx context.Context, p plan) (Result, error) {
 	}
 	up := u.o.Up
 	up.Release = p.target.Name
-	source := fmt.Sprintf("of generation %d, %s to %s", p.from, u.res.FromVersion, u.res.ToVersion)
-	c, err := backup.Copy(ctx, u.s, state.MadeUpgrade, source, backup.RestoreOptions{Up: up, Progress: u.o.Progress})
+	c, err := backup.Copy(ctx, u.s, state.MadeUpgrade, u.source(p), backup.RestoreOptions{Up: up, Progress: u.o.Progress})
 	if err != nil {
 		return Result{}, errors.Join(err, open())
 	}

@@ -175,6 +175,10 @@ func TestRefused(t *testing.T) {
 			if (len(a.ran) > 0) != tc.askedFor {
 				t.Errorf("plugins read: %q, want %v", a.ran, tc.askedFor)
 			}
+			// The dry run refuses the same, with the same words.
+			if _, perr := Plan(context.Background(), open(t, dir, name, tc.ps, &fakeAPI{plugins: tc.plugins}), tc.o); perr == nil || perr.Error() != err.Error() {
+				t.Errorf("upgrade --dry-run: %v, want %v", perr, err)
+			}
 			rec, err := dir.Load(name)
 			if err != nil {
 				t.Fatal(err)
