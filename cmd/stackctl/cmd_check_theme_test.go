@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/state"
@@ -152,14 +151,9 @@ func TestConfirmWithoutTerminal(t *testing.T) {
 	}
 }
 
-// TestPushedImageProfile: push refuses --profile auto, which names no one
-// image, and an unknown profile, before asking the engine for any image.
-func TestPushedImageProfile(t *testing.T) {
-	st, err := catalog.LookupStack("redmine")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &globalOptions{stateDir: t.TempDir()}
+// TestPushProfile: push refuses --profile auto, which names no one image,
+// and an unknown profile (TestRefusedBeforeEngine: before it connects).
+func TestPushProfile(t *testing.T) {
 	for _, tc := range []struct {
 		profile string
 		is      error
@@ -169,9 +163,9 @@ func TestPushedImageProfile(t *testing.T) {
 		{"centos", errs.ErrInvalidInput, `unknown base profile "centos"`},
 	} {
 		t.Run(tc.profile, func(t *testing.T) {
-			_, err := pushedImage(context.Background(), g, nil, st, tc.profile)
+			_, err := pushProfile(tc.profile)
 			if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.says) {
-				t.Fatalf("pushedImage(--profile %s) = %v, want %v saying %q", tc.profile, err, tc.is, tc.says)
+				t.Fatalf("pushProfile(%s) = %v, want %v saying %q", tc.profile, err, tc.is, tc.says)
 			}
 		})
 	}

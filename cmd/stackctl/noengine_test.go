@@ -84,6 +84,8 @@ func TestRefusedBeforeEngine(t *testing.T) {
 		{"push, no stack", []string{"push", "--to", "team/redmine:6.0"}, exitInvalid, "name one stack: one of [nginx redmine]"},
 		{"push to a URL", []string{"push", "redmine", "--to", "https://registry.example.com/redmine"}, exitInvalid, "give REGISTRY/REPOSITORY:TAG"},
 		{"push without a tag", []string{"push", "redmine", "--to", "team/redmine"}, exitInvalid, "has no tag: give one, such as team/redmine:6.0"},
+		{"push --profile auto", []string{"push", "redmine", "--to", "team/redmine:6.0", "--profile", "auto"}, exitInvalid, "--profile auto: say which image to push, upstream or debian"},
+		{"push, unknown profile", []string{"push", "redmine", "--to", "team/redmine:6.0", "--profile", "alpine"}, exitInvalid, `unknown base profile "alpine"`},
 		{"push to a digest", []string{"push", "redmine", "--to", "team/redmine@sha256:" + strings.Repeat("a", 64)}, exitInvalid, "a digest names what a registry holds"},
 		{"kernel build, unknown profile", []string{"kernel", "build", "--profile", "alpine"}, exitInvalid, `unknown base profile "alpine"`},
 		{"check-theme --screenshot without --apply", []string{"check-theme", "--screenshot", "harbor.png"}, exitInvalid, "--screenshot shows the theme applied: add --apply"},
