@@ -72,6 +72,9 @@ func hasBodyClass(classes []string, want string) bool {
 // Discover lists the themes under dir, sorted by id.
 func Discover(dir string) ([]Theme, error) {
 	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: the site has no themes folder %s: add a theme as themes/<id>/%s", ErrSource, dir, stylesheet)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading themes: %w", err)
 	}
