@@ -28,8 +28,6 @@ func TestNeedsEngine(t *testing.T) {
 	}{
 		{"ps", []string{"ps", "nginx"}},
 		{"logs", []string{"logs", "redmine"}},
-		{"generations of a stack never started", []string{"generations", "redmine"}},
-		{"generations as JSON", []string{"generations", "redmine", "--json"}},
 		{"status", []string{"status", "redmine", "--json"}},
 		{"prune", []string{"prune", "redmine", "--dry-run"}},
 		{"rollback", []string{"rollback", "redmine", "--to", "1"}},
@@ -211,5 +209,25 @@ func TestConfigWithoutEngine(t *testing.T) {
 				t.Errorf("config, which only looks, left %v in the state directory", left)
 			}
 		})
+	}
+}
+
+// TestGenerationsNeverStarted: a stack never started has no generations, as
+// its state says, with no engine to ask; a stack without data says it has none.
+func TestGenerationsNeverStarted(t *testing.T) {
+	t.Setenv("DOCKER_HOST", nowhere)
+	t.Setenv("STACKCTL_STATE_DIR", t.TempDir())
+	code, stdout, stderr := run(t, "generations", "redmine")
+	if code != 0 || stdout != "" || !strings.Contains(stderr, "stack redmine has no generations yet: 'stackctl up redmine' makes the first") {
+		t.Errorf("generations: exit %d, stdout %q, stderr %q; want 0 saying there is none yet", code, stdout, stderr)
+	}
+	code, stdout, stderr = run(t, "generations", "redmine", "--json")
+	var gens []any
+	if err := json.Unmarshal([]byte(stdout), &gens); code != 0 || err != nil || gens == nil || len(gens) != 0 {
+		t.Errorf("generations --json: exit %d, stdout %q (%v), stderr %q; want an empty JSON array", code, stdout, err, stderr)
+	}
+	code, _, stderr = run(t, "generations", "nginx")
+	if code != exitInvalid || !strings.Contains(stderr, "stack nginx has no data, so no generations") || strings.Contains(stderr, "Docker engine") {
+		t.Errorf("generations nginx: exit %d, stderr %q; want %d saying it has no data", code, stderr, exitInvalid)
 	}
 }
