@@ -27,12 +27,17 @@ type Plan struct {
 	// the front that is handed over, of the front that is recreated with its
 	// edge, and of the database that is recreated behind the maintenance page.
 	handApp, handFront, recreateFront, closeForDB string
+	// On a swarm: the node to label as the data node, and the services a
+	// deploy leaves as they run.
+	labelNode string
+	swarmKeep []string
 }
 
 // Step is one thing up does.
 type Step struct {
 	// Action is one of: recover, remove, build-base, build, create, start,
-	// recreate, hand-over, close, open, first-start, point-front, https, none.
+	// recreate, hand-over, close, open, first-start, point-front, https, none;
+	// on a swarm also push, label, update, scale, wait.
 	Action string `json:"action"`
 	Target string `json:"target"`
 	Why    string `json:"why,omitempty"`
@@ -43,9 +48,11 @@ type Outage struct {
 	// Closes: users get the maintenance page (HTTP 503 with Retry-After).
 	Closes bool `json:"closes"`
 	// Refuses: new connections are refused for a moment.
-	Refuses bool   `json:"refuses"`
-	Why     string `json:"why,omitempty"`
-	For     string `json:"for,omitempty"`
+	Refuses bool `json:"refuses"`
+	// Fails: requests get errors, with no maintenance page (a swarm's database replaced).
+	Fails bool   `json:"fails"`
+	Why   string `json:"why,omitempty"`
+	For   string `json:"for,omitempty"`
 }
 
 // Serves is the generation and slots that serve after up.
@@ -185,6 +192,8 @@ func (p Plan) WriteText(w io.Writer) error {
 	switch o := p.Outage; {
 	case o.Closes:
 		fmt.Fprintf(&b, "outage: the tracker closes (maintenance page, HTTP 503) %s: %s\n", o.For, o.Why)
+	case o.Fails:
+		fmt.Fprintf(&b, "outage: requests fail %s: %s\n", o.For, o.Why)
 	case o.Refuses:
 		fmt.Fprintf(&b, "outage: connections are refused %s: %s\n", o.For, o.Why)
 	default:
