@@ -37,7 +37,9 @@ import (
 //     (killed half way first, and refused where it would write over the
 //     files that serve), hiding what was written after it; a rollback
 //     brings that back;
-//   - down takes the stack off the swarm, and up brings it back on the same data.
+//   - down takes the stack off the swarm, and up brings it back on the same data;
+//   - up --dry-run plans each of these deploys first: the first, one that
+//     changes nothing, the database's change (an outage) and the one after down.
 func TestSwarm(t *testing.T) {
 	shares(t, &swarmHarness)
 	api := dockerAPI(t)
@@ -51,12 +53,20 @@ func TestSwarm(t *testing.T) {
 		"--registry", c.Registry, "--data-node", mgr.Name, "--listen", "0.0.0.0:8080",
 		"--files-volume", filesOpts(t, c, "redmine-files"), "--timeout", "20m"}
 
+	first := dryRun(t, env, projectRoot, up[1:]...)
+	if first.Where != "swarm" {
+		t.Errorf("up --dry-run --on swarm plans on %s", first.Where)
+	}
+	wantSteps(t, first, false, [2]string{"create", "db"}, [2]string{"create", "nginx"}, [2]string{"create", "redmine"}, [2]string{"first-start", "redmine"})
 	start := time.Now()
 	r := mustRun(t, env, up...)
 	t.Logf("FIGURE deploy on the three-node swarm: %s (build, push, pull on every node, first start)", time.Since(start).Round(time.Second))
 	base := strings.TrimSpace(r.stdout)
 	rm := &redmine{t: t, base: base, password: readSecrets(t, filepath.Join(instanceState(t, state), "redmine", "secrets"))["admin_password"]}
 	logMemory(t, c, "after the deploy")
+	if p := dryRun(t, env, projectRoot, "redmine"); p.Changes() {
+		t.Errorf("right after the deploy, up would change %+v", p.Steps)
+	}
 
 	t.Run("nginx answers on every node", func(t *testing.T) {
 		for _, n := range c.Nodes {
@@ -145,6 +155,12 @@ func TestSwarm(t *testing.T) {
 		before := serviceVersion(t, c.Manager(), redmineProject(t)+"_db")
 		if err := os.WriteFile(filepath.Join(root, "stackctl.yaml"), []byte("version: 1\nresources:\n  db_memory: 768m\n"), 0o644); err != nil {
 			t.Fatal(err)
+		}
+		// Redmine's update was rolled back just before: it is made again too.
+		plan := dryRun(t, env, projectRoot, "redmine")
+		wantSteps(t, plan, false, [2]string{"update", "db"})
+		if !plan.Outage.Fails {
+			t.Errorf("the database replaced stop-first, with no outage planned: %+v", plan.Outage)
 		}
 		mustRun(t, env, "up", "redmine", "--timeout", "20m")
 		if after := serviceVersion(t, c.Manager(), redmineProject(t)+"_db"); after == before {
@@ -263,6 +279,8 @@ func TestSwarm(t *testing.T) {
 		if err != nil || len(svcs.Items) != 0 {
 			t.Fatalf("after down: services %v, %v; want none", svcs.Items, err)
 		}
+		// The data is set up: no first start this time.
+		wantSteps(t, dryRun(t, env, projectRoot, "redmine"), true, [2]string{"create", "db"}, [2]string{"create", "nginx"}, [2]string{"create", "redmine"})
 		mustRun(t, env, "up", "redmine", "--timeout", "20m")
 		want.check(t, rm)
 		// As the last deploy was given: one replica.

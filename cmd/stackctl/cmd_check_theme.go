@@ -77,11 +77,12 @@ func runCheckTheme(ctx context.Context, g *globalOptions, o *checkThemeOptions) 
 	if o.theme != "" {
 		t, err := theme.Find(themesDir, o.theme)
 		if err != nil {
-			return err
+			return finishCheck(g, o, nil, err)
 		}
 		themes = []theme.Theme{t}
 	} else if themes, err = theme.Discover(themesDir); err != nil {
-		return err
+		// No theme to check: --json says so with no result.
+		return finishCheck(g, o, nil, err)
 	}
 
 	var results []theme.Result

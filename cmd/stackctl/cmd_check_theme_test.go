@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/state"
@@ -29,6 +28,7 @@ func TestCheckThemeWithoutEngine(t *testing.T) {
 		name   string
 		themes map[string]string // files written under the site's themes/
 		empty  bool              // no theme folder at all
+		none   bool              // no themes folder
 		args   []string
 		code   int
 		stdout *regexp.Regexp
@@ -43,14 +43,18 @@ func TestCheckThemeWithoutEngine(t *testing.T) {
 			args: []string{"check-theme", "--theme", "PurpleMine2-master"}, code: exitThemeSource, says: "a downloaded release often nests the theme one level down"},
 		{name: "no theme", empty: true, args: []string{"check-theme"}, code: exitThemeSource, stdout: regexp.MustCompile(`^$`),
 			says: "add one as themes/<id>/stylesheets/application.css"},
+		{name: "no themes folder", none: true, args: []string{"check-theme"}, code: exitThemeSource, stdout: regexp.MustCompile(`^$`),
+			says: "the site has no themes folder"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := newSite(t, "version: 1\n")
 			themes := filepath.Join(dir, "themes")
-			if tc.empty {
+			if tc.empty || tc.none {
 				if err := os.RemoveAll(themes); err != nil {
 					t.Fatal(err)
 				}
+			}
+			if tc.empty {
 				if err := os.Mkdir(themes, 0o755); err != nil {
 					t.Fatal(err)
 				}
@@ -77,11 +81,14 @@ func TestCheckThemeWithoutEngine(t *testing.T) {
 			if code != tc.code {
 				t.Fatalf("with --json: exit %d, want %d", code, tc.code)
 			}
-			if tc.stdout == nil || tc.empty {
-				// Refused before any layer ran: no results to print.
-				if tc.empty && stdout != "" {
-					t.Errorf("with --json and no theme, stdout %q, want nothing", stdout)
+			if tc.empty || tc.none {
+				// Refused before any layer ran: no result, as JSON.
+				if strings.TrimSpace(stdout) != "[]" {
+					t.Errorf("with --json and no theme, stdout %q, want an empty JSON array", stdout)
 				}
+				return
+			}
+			if tc.stdout == nil {
 				return
 			}
 			var results []theme.Result
@@ -152,14 +159,9 @@ func TestConfirmWithoutTerminal(t *testing.T) {
 	}
 }
 
-// TestPushedImageProfile: push refuses --profile auto, which names no one
-// image, and an unknown profile, before asking the engine for any image.
-func TestPushedImageProfile(t *testing.T) {
-	st, err := catalog.LookupStack("redmine")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &globalOptions{stateDir: t.TempDir()}
+// TestPushProfile: push refuses --profile auto, which names no one image,
+// and an unknown profile (TestRefusedBeforeEngine: before it connects).
+func TestPushProfile(t *testing.T) {
 	for _, tc := range []struct {
 		profile string
 		is      error
@@ -169,9 +171,9 @@ func TestPushedImageProfile(t *testing.T) {
 		{"centos", errs.ErrInvalidInput, `unknown base profile "centos"`},
 	} {
 		t.Run(tc.profile, func(t *testing.T) {
-			_, err := pushedImage(context.Background(), g, nil, st, tc.profile)
+			_, err := pushProfile(tc.profile)
 			if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.says) {
-				t.Fatalf("pushedImage(--profile %s) = %v, want %v saying %q", tc.profile, err, tc.is, tc.says)
+				t.Fatalf("pushProfile(%s) = %v, want %v saying %q", tc.profile, err, tc.is, tc.says)
 			}
 		})
 	}

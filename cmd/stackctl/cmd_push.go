@@ -62,11 +62,15 @@ func runPush(ctx context.Context, g *globalOptions, o *pushOptions, args []strin
 	if err != nil {
 		return err
 	}
+	profile, err := pushProfile(o.profile)
+	if err != nil {
+		return err
+	}
 	d, err := g.connect(ctx)
 	if err != nil {
 		return err
 	}
-	image, err := pushedImage(ctx, g, d.Engine, st, o.profile)
+	image, err := pushedImage(ctx, g, d.Engine, st, profile)
 	if err != nil {
 		return err
 	}
@@ -83,9 +87,25 @@ func runPush(ctx context.Context, g *globalOptions, o *pushOptions, args []strin
 	return nil
 }
 
+// pushProfile is the profile --profile names ("" for none), checked before
+// anything is reached: auto names no one image.
+func pushProfile(profile string) (catalog.Profile, error) {
+	if profile == "" {
+		return "", nil
+	}
+	p, err := catalog.ParseProfile(profile)
+	if err != nil {
+		return "", err
+	}
+	if p == catalog.ProfileAuto {
+		return "", fmt.Errorf("%w: --profile auto: say which image to push, upstream or debian", errUsage)
+	}
+	return p, nil
+}
+
 // pushedImage is the stack's image under the chosen profile: --profile, else the
 // recorded one, else the one image of the two profiles that is built.
-func pushedImage(ctx context.Context, g *globalOptions, e *engine.Engine, st catalog.Stack, profile string) (string, error) {
+func pushedImage(ctx context.Context, g *globalOptions, e *engine.Engine, st catalog.Stack, profile catalog.Profile) (string, error) {
 	sd, err := g.state()
 	if err != nil {
 		return "", err
@@ -99,14 +119,7 @@ func pushedImage(ctx context.Context, g *globalOptions, e *engine.Engine, st cat
 	var candidates []catalog.Profile
 	switch {
 	case profile != "":
-		p, err := catalog.ParseProfile(profile)
-		if err != nil {
-			return "", err
-		}
-		if p == catalog.ProfileAuto {
-			return "", fmt.Errorf("%w: --profile auto: say which image to push, upstream or debian", errUsage)
-		}
-		candidates = []catalog.Profile{p}
+		candidates = []catalog.Profile{profile}
 	default:
 		if state.Profile != "" {
 			candidates = []catalog.Profile{state.Profile}

@@ -100,10 +100,19 @@ that change with their content, pins the database to the node labelled
 org.stackctl.data=true (--data-node labels one), waits until every service
 runs healthy, runs the first start as a one-off job, and prints the URL
 through nginx on the manager's node. Swarm rolls a change out: Redmine
-start-first and rolled back when its new tasks fail their health check.
-The stack's state remembers the swarm: later commands (up, ps, logs, down,
-check-theme) go there. Exits 29 when the swarm cannot take the stack, 30
-when its services do not run healthy in time. See docs/swarm.md.`,
+start-first and rolled back when its new tasks fail their health check,
+nginx stop-first one node at a time, PostgreSQL stop-first (Redmine answers
+with errors until it is back). A service the deploy would not change is left
+as it runs. The stack's state remembers the swarm: later commands (up, ps,
+logs, down, check-theme) go there. Exits 29 when the swarm cannot take the
+stack, 30 when its services do not run healthy in time. See docs/swarm.md.
+
+With --dry-run, up prints its plan and changes nothing: what it would build,
+create, hand over or recreate, whether and for how long the tracker would
+close, and what serves after. On a swarm (also with --on swarm, for a first
+deploy) the plan asks the manager what runs and says which images are built
+and pushed, the data node labelled, and which services are created, updated
+(and how Swarm rolls each out), scaled or left as they run.`,
 		Example: `  stackctl up redmine
   stackctl up redmine --on swarm --swarm-host tcp://10.0.0.2:2375 --registry 10.0.0.2:5000 --data-node node1
   stackctl up redmine --profile debian --listen 0.0.0.0:8080

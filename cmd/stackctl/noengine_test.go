@@ -28,8 +28,6 @@ func TestNeedsEngine(t *testing.T) {
 	}{
 		{"ps", []string{"ps", "nginx"}},
 		{"logs", []string{"logs", "redmine"}},
-		{"generations of a stack never started", []string{"generations", "redmine"}},
-		{"generations as JSON", []string{"generations", "redmine", "--json"}},
 		{"status", []string{"status", "redmine", "--json"}},
 		{"prune", []string{"prune", "redmine", "--dry-run"}},
 		{"rollback", []string{"rollback", "redmine", "--to", "1"}},
@@ -40,6 +38,7 @@ func TestNeedsEngine(t *testing.T) {
 		{"kernel build", []string{"kernel", "build", "--profile", "debian", "--out", t.TempDir()}},
 		{"base build all", []string{"base", "build", "all"}},
 		{"up --dry-run", []string{"up", "nginx", "--dry-run", "--profile", "debian"}},
+		{"up --dry-run --on swarm", []string{"up", "redmine", "--dry-run", "--on", "swarm", "--registry", "registry.example.com:5000", "--profile", "debian"}},
 		{"config, auto with nothing recorded", []string{"config", "nginx", "--profile", "auto"}},
 		{"backup-volumes", []string{"backup-volumes", "--out", t.TempDir(), "--keep-last", "3"}},
 		{"restore-volumes", []string{"restore-volumes", "--yes", archive}},
@@ -87,12 +86,15 @@ func TestRefusedBeforeEngine(t *testing.T) {
 		{"push, no stack", []string{"push", "--to", "team/redmine:6.0"}, exitInvalid, "name one stack: one of [nginx redmine]"},
 		{"push to a URL", []string{"push", "redmine", "--to", "https://registry.example.com/redmine"}, exitInvalid, "give REGISTRY/REPOSITORY:TAG"},
 		{"push without a tag", []string{"push", "redmine", "--to", "team/redmine"}, exitInvalid, "has no tag: give one, such as team/redmine:6.0"},
+		{"push --profile auto", []string{"push", "redmine", "--to", "team/redmine:6.0", "--profile", "auto"}, exitInvalid, "--profile auto: say which image to push, upstream or debian"},
+		{"push, unknown profile", []string{"push", "redmine", "--to", "team/redmine:6.0", "--profile", "alpine"}, exitInvalid, `unknown base profile "alpine"`},
 		{"push to a digest", []string{"push", "redmine", "--to", "team/redmine@sha256:" + strings.Repeat("a", 64)}, exitInvalid, "a digest names what a registry holds"},
 		{"kernel build, unknown profile", []string{"kernel", "build", "--profile", "alpine"}, exitInvalid, `unknown base profile "alpine"`},
 		{"check-theme --screenshot without --apply", []string{"check-theme", "--screenshot", "harbor.png"}, exitInvalid, "--screenshot shows the theme applied: add --apply"},
 		{"check-theme, unknown theme", []string{"check-theme", "--theme", "ocean", "--dir", "../.."}, exitThemeSource, "themes/ocean/stylesheets/application.css"},
 		{"up, bad --files-volume", []string{"up", "redmine", "--on", "swarm", "--files-volume", "nfs"}, exitInvalid, `--files-volume "nfs": give the local driver's options as KEY=VALUE`},
 		{"up, unknown --on", []string{"up", "redmine", "--dry-run", "--on", "moon", "--profile", "debian"}, exitInvalid, `--on "moon": give engine or swarm`},
+		{"up --dry-run --on swarm, no registry", []string{"up", "redmine", "--dry-run", "--on", "swarm", "--profile", "debian"}, exitInvalid, "give --registry REGISTRY[/PREFIX]"},
 		{"up --dry-run, bad --listen", []string{"up", "nginx", "--dry-run", "--listen", "8080"}, exitInvalid, `--listen "8080": want HOST:PORT`},
 		{"up --dry-run, unknown profile", []string{"up", "nginx", "--dry-run", "--profile", "centos"}, exitInvalid, `unknown base profile "centos"`},
 		{"up --dry-run, no stack", []string{"up", "--dry-run"}, exitInvalid, "name one stack"},
@@ -212,5 +214,25 @@ func TestConfigWithoutEngine(t *testing.T) {
 				t.Errorf("config, which only looks, left %v in the state directory", left)
 			}
 		})
+	}
+}
+
+// TestGenerationsNeverStarted: a stack never started has no generations, as
+// its state says, with no engine to ask; a stack without data says it has none.
+func TestGenerationsNeverStarted(t *testing.T) {
+	t.Setenv("DOCKER_HOST", nowhere)
+	t.Setenv("STACKCTL_STATE_DIR", t.TempDir())
+	code, stdout, stderr := run(t, "generations", "redmine")
+	if code != 0 || stdout != "" || !strings.Contains(stderr, "stack redmine has no generations yet: 'stackctl up redmine' makes the first") {
+		t.Errorf("generations: exit %d, stdout %q, stderr %q; want 0 saying there is none yet", code, stdout, stderr)
+	}
+	code, stdout, stderr = run(t, "generations", "redmine", "--json")
+	var gens []any
+	if err := json.Unmarshal([]byte(stdout), &gens); code != 0 || err != nil || gens == nil || len(gens) != 0 {
+		t.Errorf("generations --json: exit %d, stdout %q (%v), stderr %q; want an empty JSON array", code, stdout, err, stderr)
+	}
+	code, _, stderr = run(t, "generations", "nginx")
+	if code != exitInvalid || !strings.Contains(stderr, "stack nginx has no data, so no generations") || strings.Contains(stderr, "Docker engine") {
+		t.Errorf("generations nginx: exit %d, stderr %q; want %d saying it has no data", code, stderr, exitInvalid)
 	}
 }

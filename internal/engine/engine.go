@@ -22,6 +22,9 @@ type ImageInfo struct {
 	ID     string
 	Labels map[string]string
 	Size   int64
+	// RepoDigests are the references by digest it was pushed or pulled as
+	// (REPOSITORY@sha256:…).
+	RepoDigests []string
 }
 
 // Engine is stackctl's one handle on the Docker engine: every call the other
@@ -58,7 +61,7 @@ func (e *Engine) Image(ctx context.Context, ref string) (ImageInfo, bool, error)
 	if err != nil {
 		return ImageInfo{}, false, fmt.Errorf("inspecting image %s: %w", ref, err)
 	}
-	info := ImageInfo{ID: res.ID, Size: res.Size}
+	info := ImageInfo{ID: res.ID, Size: res.Size, RepoDigests: res.RepoDigests}
 	if res.Config != nil {
 		info.Labels = res.Config.Labels
 	}

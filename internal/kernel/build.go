@@ -56,6 +56,9 @@ func Build(ctx context.Context, e Builder, dir, image string, o Options) (Result
 	if err != nil {
 		return Result{}, err
 	}
+	// An engine that fails before it read the whole context leaves the
+	// writer blocked on the pipe: closing it ends the writer.
+	defer buildCtx.Close()
 	err = e.BuildImage(ctx, buildCtx, engine.BuildOptions{
 		Tag: image, Args: map[string]*string{"DEBIAN_BASE": &o.Base}, Progress: o.Progress, TTY: o.TTY, FD: o.FD,
 	})
@@ -78,8 +81,9 @@ func Build(ctx context.Context, e Builder, dir, image string, o Options) (Result
 	return Result{Path: path, Size: size, Image: image, Elapsed: time.Since(start)}, nil
 }
 
-// contextTar is the build context: the files of dir, as a tar stream.
-func contextTar(dir string) (io.Reader, error) {
+// contextTar is the build context: the files of dir, as a tar stream
+// written as it is read, until it is closed.
+func contextTar(dir string) (io.ReadCloser, error) {
 	if _, err := os.Stat(filepath.Join(dir, "Dockerfile")); err != nil {
 		return nil, fmt.Errorf("%w: %v: is --root a stackctl project?", errs.ErrNotFound, err)
 	}

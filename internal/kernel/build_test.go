@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
@@ -22,8 +24,11 @@ import (
 // /out as the tar stream it is given.
 type fakeBuilder struct {
 	buildErr error
-	out      []byte // the tar stream ImageTar returns
-	tarErr   error
+	// unread: the build fails before it reads the context, as an engine
+	// that refuses the request does.
+	unread bool
+	out    []byte // the tar stream ImageTar returns
+	tarErr error
 
 	files   []string // the build context's members
 	opts    engine.BuildOptions
@@ -33,6 +38,9 @@ type fakeBuilder struct {
 
 func (f *fakeBuilder) BuildImage(_ context.Context, buildContext io.Reader, o engine.BuildOptions) error {
 	f.opts = o
+	if f.unread {
+		return f.buildErr
+	}
 	tr := tar.NewReader(buildContext)
 	for {
 		hdr, err := tr.Next()
@@ -208,6 +216,21 @@ func TestBuildFails(t *testing.T) {
 				t.Errorf("the output directory holds %v after a failure", left)
 			}
 		})
+	}
+}
+
+// TestBuildFailsUnread: a build that fails before it reads the context
+// leaves no goroutine behind writing it.
+func TestBuildFailsUnread(t *testing.T) {
+	before := runtime.NumGoroutine()
+	f := &fakeBuilder{unread: true, buildErr: errors.New("the engine refused the build")}
+	if _, err := Build(context.Background(), f, kernelDir(t), "stackctl/kernel:debian", Options{Out: t.TempDir()}); err == nil {
+		t.Fatal("no error")
+	}
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after the build, %d before: the context's writer is left blocked", runtime.NumGoroutine(), before)
+		}
 	}
 }
 

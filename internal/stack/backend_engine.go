@@ -123,6 +123,10 @@ func (b *engineBackend) rollback(ctx context.Context, to int, o UpOptions) (Roll
 }
 
 func (b *engineBackend) generations(ctx context.Context) ([]GenerationInfo, error) {
+	if len(b.s.rec.Generations) == 0 {
+		// None recorded (never started, or no data): the state answers alone.
+		return b.s.offline().Generations(ctx)
+	}
 	r, err := b.s.local(ctx)
 	if err != nil {
 		return nil, err

@@ -67,7 +67,6 @@ func (b *swarmBackend) place() string { return "the swarm" }
 // swarmLacks are the verbs a stack on a swarm does not have yet, each with
 // what to do instead: the one place that says so.
 var swarmLacks = map[Verb]string{
-	VerbPlan:        "Swarm rolls a deploy out itself; 'stackctl ps' shows its tasks",
 	VerbTrial:       "back up without it and test the archive on one engine with 'stackctl verify-backup' and 'restore-volumes'",
 	VerbGenerations: "the data node's volumes are named per generation (docs/swarm.md)",
 	VerbPrune:       "remove an old generation's volumes on the data node with 'docker volume rm' (docs/swarm.md)",
@@ -160,23 +159,21 @@ func (b *swarmBackend) swarmData(ctx context.Context, files map[string]string, t
 // rollback, which remove it first (RecoverSwarm): they reach the data node.
 func (b *swarmBackend) recover(context.Context) error { return nil }
 
-func (b *swarmBackend) plan(context.Context, UpOptions) (Plan, error) {
-	return Plan{}, b.supports(VerbPlan)
+// plan computes what up would do on the swarm, changing nothing; on a stack
+// never deployed there (up --dry-run --on swarm), its first deploy.
+func (b *swarmBackend) plan(ctx context.Context, o UpOptions) (Plan, error) {
+	r, so, err := b.upOptions(ctx, o)
+	if err != nil {
+		return Plan{}, err
+	}
+	return r.PlanSwarm(ctx, so)
 }
 
 // up deploys the stack on its swarm: the recorded manager and registry
 // unless the options change them.
 func (b *swarmBackend) up(ctx context.Context, o UpOptions) (UpResult, error) {
 	sw := b.rec()
-	host, reg := cmp.Or(o.Swarm.Host, sw.Manager), cmp.Or(o.Swarm.Registry, sw.Registry)
-	if reg == "" {
-		return UpResult{}, fmt.Errorf("%w: a swarm's nodes pull the images from a registry: give --registry REGISTRY[/PREFIX], such as registry.example.com:5000/redmine", errs.ErrInvalidInput)
-	}
-	api, err := b.dial(host)
-	if err != nil {
-		return UpResult{}, err
-	}
-	r, err := b.s.local(ctx)
+	r, so, err := b.upOptions(ctx, o)
 	if err != nil {
 		return UpResult{}, err
 	}
@@ -190,15 +187,34 @@ func (b *swarmBackend) up(ctx context.Context, o UpOptions) (UpResult, error) {
 			return UpResult{}, err
 		}
 	}
-	res, err := r.UpSwarm(ctx, SwarmOptions{
-		Profile: o.Profile, Mirror: o.Mirror, RebuildBases: o.RebuildBases, Registry: reg,
-		Manager: api, DataNode: o.Swarm.DataNode, DataNodeHost: o.Swarm.DataNodeHost, Replicas: o.Swarm.Replicas,
-		FilesVolume: o.Swarm.FilesVolume, Listen: o.Listen, Timeout: o.Timeout, Push: b.s.env.Push,
-	})
+	res, err := r.UpSwarm(ctx, so)
 	if err == nil {
 		res.Notes = append(res.Notes, "nginx answers on every node of the swarm")
 	}
 	return res, err
+}
+
+// upOptions are up's options on the swarm, with the recorded manager and
+// registry unless o changes them, and this engine's runner, which builds.
+func (b *swarmBackend) upOptions(ctx context.Context, o UpOptions) (Runner, SwarmOptions, error) {
+	sw := b.rec()
+	host, reg := cmp.Or(o.Swarm.Host, sw.Manager), cmp.Or(o.Swarm.Registry, sw.Registry)
+	if reg == "" {
+		return Runner{}, SwarmOptions{}, fmt.Errorf("%w: a swarm's nodes pull the images from a registry: give --registry REGISTRY[/PREFIX], such as registry.example.com:5000/redmine", errs.ErrInvalidInput)
+	}
+	api, err := b.dial(host)
+	if err != nil {
+		return Runner{}, SwarmOptions{}, err
+	}
+	r, err := b.s.local(ctx)
+	if err != nil {
+		return Runner{}, SwarmOptions{}, err
+	}
+	return r, SwarmOptions{
+		Profile: o.Profile, Mirror: o.Mirror, RebuildBases: o.RebuildBases, Registry: reg,
+		Manager: api, DataNode: o.Swarm.DataNode, DataNodeHost: o.Swarm.DataNodeHost, Replicas: o.Swarm.Replicas,
+		FilesVolume: o.Swarm.FilesVolume, Listen: o.Listen, Timeout: o.Timeout, Push: b.s.env.Push,
+	}, nil
 }
 
 // down takes the stack off its swarm. Its volumes are node-local, on the

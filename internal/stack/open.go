@@ -239,7 +239,7 @@ func (s *Stack) local(ctx context.Context) (Runner, error) {
 	if err != nil {
 		return Runner{}, err
 	}
-	r := s.offline().For(s.Def)
+	r := s.offline()
 	r.Compose, r.Engine = c, e
 	s.runner = &r
 	return r, nil
@@ -248,7 +248,7 @@ func (s *Stack) local(ctx context.Context) (Runner, error) {
 // offline is the runner without an engine: what reads only the build
 // directory and the state needs.
 func (s *Stack) offline() Runner {
-	return Runner{Build: s.env.Build, State: s.env.State, Site: s.site, HTTPS: s.https, Report: s.env.Report}
+	return Runner{Stack: s.Def, Build: s.env.Build, State: s.env.State, Site: s.site, HTTPS: s.https, Report: s.env.Report}
 }
 
 // Runner is the runner the stack's data is read and written through, and
@@ -261,7 +261,7 @@ func (s *Stack) Runner(ctx context.Context) (Runner, *engine.Engine, error) {
 // Config is the stack's normalized compose YAML under profile, or the
 // recorded one when profile is auto (which asks this engine what it has).
 func (s *Stack) Config(ctx context.Context, profile catalog.Profile) ([]byte, error) {
-	r := s.offline().For(s.Def)
+	r := s.offline()
 	if profile == catalog.ProfileAuto {
 		var err error
 		if r, err = s.local(ctx); err != nil {

@@ -260,7 +260,7 @@ func TestSwarmBackendRefuses(t *testing.T) {
 		says   string
 		dials  []string
 	}{
-		{"plan", func() error { _, err := s.Plan(ctx, UpOptions{}); return err }, ErrUnsupported, swarmLacks[VerbPlan], nil},
+		{"plan", func() error { _, err := s.Plan(ctx, UpOptions{}); return err }, unreachable, "", []string{"tcp://manager:2376"}},
 		{"trial", func() error { _, err := s.Trial(ctx, nil, "a.tar.zst", UpOptions{}); return err }, ErrUnsupported, swarmLacks[VerbTrial], nil},
 		{"generations", func() error { _, err := s.Generations(ctx); return err }, ErrUnsupported, swarmLacks[VerbGenerations], nil},
 		{"prune", func() error { _, err := s.Prune(ctx, 2, false); return err }, ErrUnsupported, swarmLacks[VerbPrune], nil},
@@ -311,6 +311,9 @@ func TestSwarmBackendRefuses(t *testing.T) {
 	dialled = nil
 	if _, err := s.Up(ctx, UpOptions{}); !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "--registry") || dialled != nil {
 		t.Errorf("up with no registry: %v (dialled %q); want invalid input asking for --registry", err, dialled)
+	}
+	if _, err := s.Plan(ctx, UpOptions{}); !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), "--registry") || dialled != nil {
+		t.Errorf("a plan with no registry: %v (dialled %q); want invalid input asking for --registry", err, dialled)
 	}
 }
 

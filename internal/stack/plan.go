@@ -30,6 +30,10 @@ type Plan struct {
 	handApp, handFront, recreateFront, closeForDB string
 	// What a new generation's or a rollback's execution acts on.
 	next decided
+	// On a swarm: the node to label as the data node, and the services a
+	// deploy leaves as they run.
+	labelNode string
+	swarmKeep []string
 }
 
 // Step is one thing up (restore, rollback, upgrade) does.
@@ -37,7 +41,8 @@ type Step struct {
 	// Action is one of: recover, remove, build-base, build, create, start,
 	// recreate, hand-over, close, open, first-start, point-front, https, none;
 	// for a new generation or a rollback also make, skip, fill, copy, migrate,
-	// check, stop, deploy, keep; for an upgrade backup.
+	// check, stop, deploy, keep; for an upgrade backup; on a swarm also push,
+	// label, update, scale, wait.
 	Action string `json:"action"`
 	Target string `json:"target"`
 	Why    string `json:"why,omitempty"`
@@ -51,7 +56,9 @@ type Outage struct {
 	Refuses bool `json:"refuses"`
 	// Stops: the application stops and starts again on other data (a restore
 	// or a rollback on a swarm): the tracker does not answer meanwhile.
-	Stops bool   `json:"stops"`
+	Stops bool `json:"stops"`
+	// Fails: requests get errors, with no maintenance page (a swarm's database replaced).
+	Fails bool   `json:"fails"`
 	Why   string `json:"why,omitempty"`
 	For   string `json:"for,omitempty"`
 }
@@ -193,6 +200,8 @@ func (p Plan) WriteText(w io.Writer) error {
 	switch o := p.Outage; {
 	case o.Closes:
 		fmt.Fprintf(&b, "outage: the tracker closes (maintenance page, HTTP 503) %s: %s\n", o.For, o.Why)
+	case o.Fails:
+		fmt.Fprintf(&b, "outage: requests fail %s: %s\n", o.For, o.Why)
 	case o.Refuses:
 		fmt.Fprintf(&b, "outage: connections are refused %s: %s\n", o.For, o.Why)
 	case o.Stops:

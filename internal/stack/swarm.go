@@ -61,63 +61,24 @@ type SwarmOptions struct {
 func (r Runner) UpSwarm(ctx context.Context, o SwarmOptions) (UpResult, error) {
 	st := r.Stack
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
-	if r.Site.HTTPS {
-		return UpResult{}, fmt.Errorf("%w: tls.mode is not off, and stackctl does not serve HTTPS on a swarm yet: "+
-			"end TLS at a proxy in front of the nodes (url: https://…, tls.mode: off), see docs/swarm.md", swarm.ErrRefused)
-	}
 	rec, err := r.State.Load(st.Name)
 	if err != nil {
 		return UpResult{}, err
 	}
-	if rec.Swarm == nil && len(rec.Generations) > 0 {
-		// Not another state directory: the swarm's volumes would have the
-		// names of this engine's, and PostgreSQL would run twice on one data
-		// directory were this engine the data node.
-		return UpResult{}, fmt.Errorf("%w: stack %s has data on this engine (generation %d): back it up, take it down with its volumes "+
-			"('stackctl down %s --volumes'), deploy on the swarm, then restore the archive there", swarm.ErrRefused, st.Name, activeGen(rec), st.Name)
+	if o, err = swarmOptions(st, rec, o, r.Site.HTTPS); err != nil {
+		return UpResult{}, err
 	}
 	prev := rec.Swarm
-	if prev != nil {
-		// What the last deploy was given holds until a flag changes it: an
-		// up without flags must not scale Redmine down or move its files.
-		o.Replicas = cmp.Or(o.Replicas, prev.Replicas)
-		o.DataNodeHost = cmp.Or(o.DataNodeHost, prev.DataNodeHost)
-		o.Registry = cmp.Or(o.Registry, prev.Registry)
-		switch {
-		case o.FilesVolume == nil:
-			o.FilesVolume = prev.FilesVolume
-		case !maps.Equal(o.FilesVolume, prev.FilesVolume):
-			// The data node's existing volume would keep its old storage
-			// while the other nodes mount the new: attachments would split.
-			return UpResult{}, fmt.Errorf("%w: --files-volume differs from the one stack %s was deployed with (%v): moving the files is a backup, "+
-				"a deploy on the new storage and a restore; give the recorded options or none", swarm.ErrRefused, st.Name, prev.FilesVolume)
-		}
-	}
 	d := swarm.Deployer{API: o.Manager, Report: r.Report}
-	if err := d.CheckManager(ctx); err != nil {
-		return UpResult{}, err
-	}
-	dataNode, err := d.DataNode(ctx, o.DataNode)
+	dataNode, label, err := swarmDataNode(ctx, d, st, prev, o.DataNode)
 	if err != nil {
 		return UpResult{}, err
-	}
-	if prev != nil && prev.DataNode != "" && dataNode != prev.DataNode {
-		// A new data node has an empty volume: PostgreSQL would start a new,
-		// empty tracker there, and up would succeed on it.
-		return UpResult{}, fmt.Errorf("%w: the swarm's data node is now %s, but stack %s's database is on %s: label %s again "+
-			"('docker node update --label-add %s=true %s', or that node's new name), or move the data with a backup and a restore",
-			swarm.ErrRefused, dataNode, st.Name, prev.DataNode, prev.DataNode, swarm.DataLabel, prev.DataNode)
 	}
 	choice, err := ChooseProfile(ctx, st, cmp.Or(o.Profile, catalog.ProfileAuto), rec.Profile, r.Engine)
 	if err != nil {
 		return UpResult{}, err
 	}
-	// The release the data was made with: a new default in a later stackctl
-	// must not start another PostgreSQL on it (an upgrade is its own step).
-	release := rec.ReleaseOf(activeGen(rec))
-	if prev != nil && prev.Release != "" {
-		release = prev.Release
-	}
+	release := swarmRelease(rec)
 	if choice.Profile == catalog.ProfileDebian {
 		if err := r.ensureBases(ctx, UpOptions{Mirror: o.Mirror, RebuildBases: o.RebuildBases}, release); err != nil {
 			return UpResult{}, err
@@ -137,6 +98,11 @@ func (r Runner) UpSwarm(ctx context.Context, o SwarmOptions) (UpResult, error) {
 	}
 	p, err := r.Build.Load(ctx, st, set)
 	if err != nil {
+		return UpResult{}, err
+	}
+	// Labelled with their build context's digest, as on one engine: a plan
+	// reads from it whether an image would be built anew.
+	if err := stampBuilds(p); err != nil {
 		return UpResult{}, err
 	}
 	built := swarm.Built(st)
@@ -160,32 +126,33 @@ func (r Runner) UpSwarm(ctx context.Context, o SwarmOptions) (UpResult, error) {
 		images[svc] = ref
 	}
 
-	sw := state.Swarm{}
-	if prev != nil {
-		sw = *prev
-	}
-	sw.Manager, sw.Registry, sw.DataNode, sw.DataNodeHost = o.Manager.DaemonHost(), o.Registry, dataNode, o.DataNodeHost
-	sw.Replicas, sw.FilesVolume, sw.Images, sw.Port, sw.Release, sw.Down = o.Replicas, o.FilesVolume, images, port, release, false
-	if set.Site.PumaWorkers != nil {
-		sw.PumaWorkers = *set.Site.PumaWorkers
-	}
+	sw := nextSwarm(prev, o, dataNode, images, port, release, set)
 	dep, err := r.swarmDeployment(set, p, sw)
 	if err != nil {
 		return UpResult{}, err
 	}
-	if _, managerNode, err := d.Manager(ctx); err != nil {
+	if err := checkComposeVolume(ctx, d, st, dep, dataNode, sw); err != nil {
 		return UpResult{}, err
-	} else if managerNode == dataNode && st.Database != nil {
-		// The manager keeps the data: a Compose stack of the same name on it
-		// (another state directory's) has the database's volume name, and
-		// PostgreSQL must never run twice on one data directory.
-		vol := catalog.VolumeName(dep.Namespace, st.Database.Volume, sw.Active())
-		if compose, err := d.ComposeVolume(ctx, vol); err != nil {
+	}
+	// Observe and plan, now that the images are pushed, and do what the
+	// plan says: the data node labelled, the services it keeps left be.
+	services, err := d.Observe(ctx, dep)
+	if err != nil {
+		return UpResult{}, err
+	}
+	plan := planSwarmUp(swarmObservation{Stack: st, Choice: choice, Gen: sw.Active(), DataNode: dataNode, Label: label, Port: port,
+		Services: services, Deployed: prev != nil && !prev.DeployedAt.IsZero()})
+	if plan.labelNode != "" {
+		if _, err := d.DataNode(ctx, plan.labelNode); err != nil {
 			return UpResult{}, err
-		} else if compose {
-			return UpResult{}, fmt.Errorf("%w: the data node %s has volume %s, which Docker Compose made for a stack %s run there on one engine: "+
-				"the swarm's database would open the same data; back that stack up and take it down with its volumes first", swarm.ErrRefused, dataNode, vol, st.Name)
 		}
+	}
+	dep.Keep = plan.swarmKeep
+	switch o := plan.Outage; {
+	case o.Fails:
+		r.logf("stack %s: requests fail %s: %s", st.Name, o.For, o.Why)
+	case o.Refuses:
+		r.logf("stack %s: connections are refused %s: %s", st.Name, o.For, o.Why)
 	}
 	// Recorded before anything changes on the swarm: a deploy stopped
 	// half way is still the swarm's to finish, by the next up, or to take

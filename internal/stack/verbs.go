@@ -44,7 +44,6 @@ type Verb string
 
 // The verbs a backend may lack.
 const (
-	VerbPlan        Verb = "up --dry-run"
 	VerbTrial       Verb = "a restore test (--test-restore)"
 	VerbGenerations Verb = "generations"
 	VerbPrune       Verb = "prune"

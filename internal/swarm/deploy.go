@@ -65,6 +65,9 @@ type Deployment struct {
 	// (VersionedName): an existing one of that name already holds it.
 	Secrets map[string][]byte
 	Configs map[string][]byte
+	// Keep are the services (as the stack file names them) that the swarm
+	// runs as the file says (ServiceState.Unchanged): Deploy leaves them be.
+	Keep []string
 }
 
 // VersionedName is the Swarm name of a secret or config, whose content
@@ -109,40 +112,9 @@ func (d Deployer) CheckManager(ctx context.Context) error {
 // no node is; a label already on another node is refused rather than moved,
 // since the data stays where it was written.
 func (d Deployer) DataNode(ctx context.Context, want string) (string, error) {
-	nodes, err := d.API.NodeList(ctx, client.NodeListOptions{})
-	if err != nil {
-		return "", fmt.Errorf("listing the swarm's nodes: %w", err)
-	}
-	var labelled []swarm.Node
-	var wanted *swarm.Node
-	for i, n := range nodes.Items {
-		if n.Spec.Labels[DataLabel] == "true" {
-			labelled = append(labelled, n)
-		}
-		if want != "" && (n.Description.Hostname == want || n.ID == want) {
-			wanted = &nodes.Items[i]
-		}
-	}
-	switch {
-	case len(labelled) > 1:
-		var names []string
-		for _, n := range labelled {
-			names = append(names, n.Description.Hostname)
-		}
-		return "", fmt.Errorf("%w: nodes %s all carry %s=true; the database's volume lives on one node: remove the label from all but the one that holds the data "+
-			"('docker node update --label-rm %s NODE')", ErrRefused, strings.Join(names, ", "), DataLabel, DataLabel)
-	case len(labelled) == 1:
-		n := labelled[0]
-		if wanted != nil && wanted.ID != n.ID {
-			return "", fmt.Errorf("%w: --data-node %s, but the stack's data node is %s (labelled %s=true): the data stays where it was written; "+
-				"move it with a backup and a restore", ErrRefused, want, n.Description.Hostname, DataLabel)
-		}
-		return n.Description.Hostname, nil
-	case want == "":
-		return "", fmt.Errorf("%w: no node of the swarm is labelled %s=true, so there is no node for the database's volume: "+
-			"give --data-node NODE (one of %s), or label one with 'docker node update --label-add %s=true NODE'", ErrRefused, DataLabel, hostnames(nodes.Items), DataLabel)
-	case wanted == nil:
-		return "", fmt.Errorf("%w: --data-node %s is not a node of this swarm (nodes: %s)", ErrRefused, want, hostnames(nodes.Items))
+	node, wanted, err := d.findDataNode(ctx, want)
+	if err != nil || wanted == nil {
+		return node, err
 	}
 	spec := wanted.Spec
 	spec.Labels = maps.Clone(spec.Labels)
@@ -200,6 +172,10 @@ func (d Deployer) Deploy(ctx context.Context, dep Deployment) error {
 	if err != nil {
 		return fmt.Errorf("converting the stack file's services: %w", err)
 	}
+	planned, err := plannedSpecs(ctx, dep)
+	if err != nil {
+		return err
+	}
 	existing, err := d.services(ctx, dep.Namespace)
 	if err != nil {
 		return err
@@ -207,7 +183,16 @@ func (d Deployer) Deploy(ctx context.Context, dep Deployment) error {
 	for _, name := range slices.Sorted(maps.Keys(specs)) {
 		spec := specs[name]
 		full := ns.Scope(name)
+		// What the next deploy compares with (Observe).
+		spec.Labels = maps.Clone(spec.Labels)
+		if spec.Labels == nil {
+			spec.Labels = map[string]string{}
+		}
+		spec.Labels[SpecLabel] = specDigest(planned[name])
 		if svc, ok := existing[full]; ok {
+			if slices.Contains(dep.Keep, name) {
+				continue
+			}
 			// Keep a forced update's counter: changing it redeploys every task.
 			spec.TaskTemplate.ForceUpdate = svc.Spec.TaskTemplate.ForceUpdate
 			res, err := d.API.ServiceUpdate(ctx, svc.ID, client.ServiceUpdateOptions{Version: svc.Version, Spec: spec})

@@ -99,6 +99,11 @@ func TestDataNode(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeNodes{nodes: tc.nodes, updated: map[string]swarm.NodeSpec{}}
+			// A plan finds the same node, or refusal, and labels nothing.
+			found, label, ferr := Deployer{API: f}.FindDataNode(context.Background(), tc.want)
+			if found != tc.got || label != (tc.labelled != "") || (ferr != nil) != (tc.refused != "") || len(f.updated) > 0 {
+				t.Errorf("FindDataNode = %q, label %v, %v (labelled %v); want %q, label %v", found, label, ferr, f.updated, tc.got, tc.labelled != "")
+			}
 			got, err := Deployer{API: f}.DataNode(context.Background(), tc.want)
 			if tc.refused != "" {
 				if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tc.refused) {

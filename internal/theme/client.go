@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -257,7 +256,7 @@ func (c *Client) CheckApplied(ctx context.Context, t Theme) error {
 	body := find(p.doc, func(n *html.Node) bool { return n.Data == "body" })
 	classes := strings.Fields(attr(body, "class"))
 	for _, want := range t.BodyClasses() {
-		if slices.Contains(classes, want) {
+		if hasBodyClass(classes, want) {
 			return nil
 		}
 	}

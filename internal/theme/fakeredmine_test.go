@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -134,7 +135,7 @@ func (r *redmine) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	case p == "/":
 		class := r.bodyClass
 		if class == "" && r.applied != "" {
-			class = "theme-" + Theme{ID: r.applied}.Name()
+			class = "theme-" + strings.ReplaceAll(Theme{ID: r.applied}.Name(), " ", "_")
 		}
 		r.render(w, http.StatusOK, "home.html", map[string]any{"Applied": r.applied, "BodyClass": class})
 	default:

@@ -244,7 +244,14 @@ func TestCheckApplied(t *testing.T) {
 		says      string // "" when applied
 	}{
 		{name: "applied", id: "harbor", applied: "harbor"},
-		{name: "applied, name with an underscore", id: "purple_mine", applied: "purple_mine", bodyClass: "theme-Purple_mine"},
+		// Redmine 6 renders 'theme-' + name.tr(' ', '_'), the name humanized:
+		// purple_mine is "Purple mine", _dark_blue "Dark blue".
+		{name: "applied, name with an underscore", id: "purple_mine", applied: "purple_mine"},
+		{name: "applied, name with a leading underscore", id: "_dark_blue", applied: "_dark_blue", bodyClass: "theme-Dark_blue"},
+		// Redmine 5's "theme-Purple mine", two classes.
+		{name: "applied, name with a space before Redmine 6", id: "purple_mine", applied: "purple_mine", bodyClass: "theme-Purple mine"},
+		{name: "another theme's words", id: "purple_mine", applied: "purple_mine", bodyClass: "theme-Purple classic-mine",
+			says: `lacks theme-Purple_mine`},
 		{name: "another theme", id: "harbor", applied: "classic", says: "the home page links no stylesheet under themes/harbor/"},
 		{name: "default theme", id: "harbor", says: "the home page links no stylesheet under themes/harbor/"},
 		{name: "stylesheet without the class", id: "harbor", applied: "harbor", bodyClass: "theme-Classic",

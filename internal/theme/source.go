@@ -37,10 +37,11 @@ type Theme struct {
 	Dir string
 }
 
-// Name is Redmine's label for the theme: the id, humanized as Rails does.
+// Name is Redmine's label for the theme: the id, humanized as Rails does
+// (underscores as spaces, leading ones dropped).
 func (t Theme) Name() string {
 	s := strings.ReplaceAll(strings.TrimSuffix(t.ID, "_id"), "_", " ")
-	s = strings.ToLower(s)
+	s = strings.ToLower(strings.TrimLeft(s, " "))
 	r := []rune(s)
 	if len(r) > 0 {
 		r[0] = unicode.ToUpper(r[0])
@@ -48,16 +49,32 @@ func (t Theme) Name() string {
 	return string(r)
 }
 
-// BodyClasses are the classes Redmine may put on <body> for the theme: versions
-// differ in whether spaces in the name become underscores.
+// BodyClasses are the classes Redmine may put on <body> for the theme, the
+// one Redmine 6 renders first ('theme-' + name.tr(' ', '_')); before 6, the
+// name went in with its spaces, which split it into several classes.
 func (t Theme) BodyClasses() []string {
 	n := t.Name()
-	return slices.Compact([]string{"theme-" + n, "theme-" + strings.ReplaceAll(n, " ", "_")})
+	return slices.Compact([]string{"theme-" + strings.ReplaceAll(n, " ", "_"), "theme-" + n})
+}
+
+// hasBodyClass says whether classes, a class attribute's words, carry want:
+// as one word, or as the run of words a name with spaces became.
+func hasBodyClass(classes []string, want string) bool {
+	words := strings.Fields(want)
+	for i := range classes {
+		if i+len(words) <= len(classes) && slices.Equal(classes[i:i+len(words)], words) {
+			return true
+		}
+	}
+	return false
 }
 
 // Discover lists the themes under dir, sorted by id.
 func Discover(dir string) ([]Theme, error) {
 	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: the site has no themes folder %s: add a theme as themes/<id>/%s", ErrSource, dir, stylesheet)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading themes: %w", err)
 	}

@@ -56,9 +56,11 @@ func TestDiscover(t *testing.T) {
 	}
 }
 
+// TestDiscoverNoDirectory: a site without a themes folder has no theme,
+// which the source layer refuses as it refuses an empty folder.
 func TestDiscoverNoDirectory(t *testing.T) {
-	if _, err := Discover(filepath.Join(t.TempDir(), "themes")); err == nil || !strings.Contains(err.Error(), "reading themes") {
-		t.Fatalf("Discover of a missing directory = %v, want an error reading themes", err)
+	if _, err := Discover(filepath.Join(t.TempDir(), "themes")); !errors.Is(err, ErrSource) || !strings.Contains(err.Error(), "the site has no themes folder") {
+		t.Fatalf("Discover of a missing directory = %v, want %v saying the folder is missing", err, ErrSource)
 	}
 }
 

@@ -63,13 +63,15 @@ func TestNames(t *testing.T) {
 		"purple_mine":  "Purple mine",
 		"PurpleMine2":  "Purplemine2",
 		"circle-theme": "Circle-theme",
+		"_dark_blue":   "Dark blue",
+		"mine_id":      "Mine",
 	} {
 		th := Theme{ID: id}
 		if got := th.Name(); got != want {
 			t.Errorf("Name(%q) = %q, want %q (Rails' humanize)", id, got, want)
 		}
 	}
-	if got := (Theme{ID: "purple_mine"}).BodyClasses(); len(got) != 2 || got[1] != "theme-Purple_mine" {
+	if got := (Theme{ID: "purple_mine"}).BodyClasses(); len(got) != 2 || got[0] != "theme-Purple_mine" {
 		t.Errorf("BodyClasses(purple_mine) = %v", got)
 	}
 }

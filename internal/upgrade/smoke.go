@@ -109,12 +109,7 @@ func (s *smoke) login(ctx context.Context) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if _, err := s.get(ctx, "/my/account", false); err != nil {
+	if err := s.loggedIn(ctx, req); err != nil {
 		return fmt.Errorf("logging in as admin through the form: %w", err)
 	}
 	return nil

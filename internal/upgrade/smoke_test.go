@@ -29,6 +29,8 @@ type fakeRedmine struct {
 	sheets map[string]bool
 	// account answers /my/account without a session (Redmine: a redirect to /login).
 	account int
+	// dropSession: the login is taken but its session cookie lost on the way.
+	dropSession bool
 	// lost says the attachments are listed but their files are gone.
 	lost bool
 
@@ -60,7 +62,12 @@ func (f *fakeRedmine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/login" && r.Method == http.MethodPost:
 		_ = r.ParseForm()
 		f.posted = append(f.posted, r.PostForm.Encode())
-		if r.PostForm.Get("authenticity_token") == "tok3n" && r.PostForm.Get("username") == "admin" && r.PostForm.Get("password") == f.password {
+		if r.PostForm.Get("authenticity_token") != "tok3n" || r.PostForm.Get("username") != "admin" || r.PostForm.Get("password") != f.password {
+			// Redmine renders the form again, with its error.
+			fmt.Fprint(w, `<div class="flash error">Invalid user or password</div><form action="/login" method="post">`)
+			return
+		}
+		if !f.dropSession {
 			http.SetCookie(w, &http.Cookie{Name: "_redmine_session", Value: session, Path: "/"})
 		}
 		http.Redirect(w, r, "/my/page", http.StatusFound)
@@ -68,10 +75,16 @@ func (f *fakeRedmine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "my page")
 	case r.URL.Path == "/my/account":
 		if c, err := r.Cookie("_redmine_session"); err == nil && c.Value == session {
-			fmt.Fprint(w, "my account")
+			fmt.Fprint(w, `<div id="loggedas">Logged in as <a class="user active" href="/users/1">admin</a></div>`)
+			return
+		}
+		if f.account == http.StatusFound {
+			http.Redirect(w, r, "/login?back_url=%2Fmy%2Faccount", http.StatusFound)
 			return
 		}
 		http.Error(w, "", f.account)
+	case r.URL.Path == "/login":
+		fmt.Fprint(w, `<form action="/login" method="post"><input type="hidden" name="authenticity_token" value="tok3n" autocomplete="off" />`)
 	case r.URL.Path == "/issues.json":
 		limit := 25
 		fmt.Sscan(r.URL.Query().Get("limit"), &limit)
@@ -218,14 +231,43 @@ func TestSmokeLogin(t *testing.T) {
 			t.Errorf("posted %q, want the form's token with admin's credentials", f.posted)
 		}
 	})
-	t.Run("session refused", func(t *testing.T) {
-		f := &fakeRedmine{password: "other", account: http.StatusForbidden}
-		s, err := newSmoke(serve(t, f), "pw", "")
+	// Redmine sends an anonymous request to the login form, which answers
+	// 200: a check that follows redirects would pass any of these.
+	for _, tc := range []struct {
+		name string
+		f    *fakeRedmine
+		says string
+	}{
+		{"wrong password", &fakeRedmine{password: "other", account: http.StatusFound}, "POST /login: 200 OK, not the redirect of a login Redmine took"},
+		{"session lost, sent to the login form", &fakeRedmine{password: "pw", account: http.StatusFound, dropSession: true},
+			"GET /my/account: 302 Found to the login form: the session does not hold"},
+		{"session refused", &fakeRedmine{password: "pw", account: http.StatusForbidden, dropSession: true}, "GET /my/account: 403 Forbidden"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := newSmoke(serve(t, tc.f), "pw", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.login(context.Background())
+			if err == nil || !strings.Contains(err.Error(), "logging in as admin through the form: "+tc.says) {
+				t.Errorf("err = %v, want it to say %q", err, tc.says)
+			}
+		})
+	}
+	t.Run("an anonymous page", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost {
+				http.Redirect(w, r, "/my/page", http.StatusFound)
+				return
+			}
+			fmt.Fprint(w, `<input type="hidden" name="authenticity_token" value="t" /><a href="/login">Sign in</a>`)
+		}))
+		t.Cleanup(srv.Close)
+		s, err := newSmoke(stack.Front{URL: srv.URL}, "pw", "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = s.login(context.Background())
-		if err == nil || !strings.Contains(err.Error(), "logging in as admin through the form: GET /my/account: 403 Forbidden") {
+		if err := s.login(context.Background()); err == nil || !strings.Contains(err.Error(), "the page names no user logged in") {
 			t.Errorf("err = %v", err)
 		}
 	})
