@@ -143,10 +143,14 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 		[2]string{"point-front", "generation 1"}, [2]string{"stop", "generation 2 (db-g2, redmine-g2)"})
 	wantOutage(t, plan, "none")
 	p = startMarkerProbe(rm.base+strings.TrimPrefix(laterPath, "/"), "Written after the backup")
-	mustRun(t, env, "rollback", "redmine")
+	// --json: the result on stdout, and every line on stderr an event.
+	rolled := jsonResult(t, mustRun(t, env, "rollback", "redmine", "--json"), "rollback")
 	p.check(t, "the rollback", false)
 	unchanged(t, "the rollback", 0)
 	servesAsPlanned(t, api, plan)
+	if rolled["generation"] != float64(plan.Serves.Generation) || rolled["url"] == "" {
+		t.Errorf("rollback --json printed %v: want generation %d and the url", rolled, plan.Serves.Generation)
+	}
 
 	// Killed during the switch: the next command finishes or undoes it, and says which.
 	killAt(t, env, "switching from generation 1 to 3", "restore-volumes", "--yes", arch)

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"slices"
 	"strings"
@@ -96,4 +97,31 @@ func retagged(t *testing.T, api client.APIClient, ref string) {
 	if err := e.BuildImage(context.Background(), &buf, engine.BuildOptions{Tag: ref, Progress: io.Discard}); err != nil {
 		t.Fatalf("building another image as %s: %v", ref, err)
 	}
+}
+
+// jsonResult checks what a command run with --json printed: one JSON object
+// on stdout, which it returns, and on stderr nothing but JSON events of
+// command, with at least one from stackctl itself.
+func jsonResult(t *testing.T, r result, command string) map[string]any {
+	t.Helper()
+	var res map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("%s --json: stdout is not one JSON object: %v\n%s", command, err, r.stdout)
+	}
+	own := 0
+	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		var e struct {
+			Level, Command, Source, Msg string
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil || e.Command != command || e.Level == "" {
+			t.Fatalf("%s --json: stderr line %q is not a JSON event of the command (%v)", command, line, err)
+		}
+		if e.Source == "" {
+			own++
+		}
+	}
+	if own == 0 {
+		t.Errorf("%s --json: no progress event of stackctl's own on stderr:\n%s", command, r.stderr)
+	}
+	return res
 }

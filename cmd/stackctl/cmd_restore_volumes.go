@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stackctl/stackctl/internal/backup"
+	"github.com/stackctl/stackctl/internal/backup/archive"
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/stack"
@@ -42,7 +43,7 @@ func (o *restoreVolumesOptions) AddFlags(fs *pflag.FlagSet) {
 	mirrorFlag(fs, &o.mirror)
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for each start to become healthy")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "check the archive's manifest as the restore would, then print what it would do (the generation it makes, each volume and where its content comes from, the switch, the outage, what serves after); change nothing")
-	fs.BoolVar(&o.json, "json", false, "with --dry-run: print the plan as JSON")
+	fs.BoolVar(&o.json, "json", false, "print the result (with --dry-run, the plan) as JSON on stdout, and progress as JSON lines on stderr")
 }
 
 func newRestoreVolumesCommand(g *globalOptions) *cobra.Command {
@@ -187,18 +188,36 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 	if s.Supports(stack.VerbPrune) == nil {
 		prune = fmt.Sprintf(", 'stackctl prune %s' removes it", st.Name)
 	}
-	return restored(g, st, loc, res, start, prune)
+	return restored(g, st, loc, res, start, prune, o.json)
 }
 
 // restored reports a restore that took since start; prune says how the
 // generation that served is removed, where it can be.
-func restored(g *globalOptions, st catalog.Stack, loc offsite.Location, res backup.RestoreResult, start time.Time, prune string) error {
+func restored(g *globalOptions, st catalog.Stack, loc offsite.Location, res backup.RestoreResult, start time.Time, prune string, asJSON bool) error {
 	m := res.Manifest
 	g.rep.Printf("restored stack %s from %s (taken %s, Redmine %s) as generation %d in %s",
 		st.Name, loc, m.Created.Format("2006-01-02 15:04:05 MST"), m.RedmineVersion, res.Gen, time.Since(start).Round(100*time.Millisecond))
 	if res.From != 0 {
 		g.rep.Printf("generation %d, which served before, is kept: 'stackctl rollback %s' returns to it%s", res.From, st.Name, prune)
 	}
+	if asJSON {
+		return writeJSON(g.stdout, restoreResult{
+			Stack: st.Name, Archive: loc.String(), Generation: res.Gen, From: res.From, URL: res.URL,
+			Seconds: time.Since(start).Round(100 * time.Millisecond).Seconds(), Manifest: m,
+		})
+	}
 	fmt.Fprintln(g.stdout, res.URL)
 	return nil
+}
+
+// restoreResult is what restore-volumes prints with --json.
+type restoreResult struct {
+	Stack   string `json:"stack"`
+	Archive string `json:"archive"`
+	// Generation serves now; From served before and is kept (0: none).
+	Generation int              `json:"generation"`
+	From       int              `json:"from,omitempty"`
+	URL        string           `json:"url"`
+	Seconds    float64          `json:"seconds"`
+	Manifest   archive.Manifest `json:"manifest"`
 }

@@ -22,7 +22,7 @@ func (o *rollbackOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.to, "to", 0, "the generation to return to (default: the one that served before the active, else the newest older one)")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the generation to become healthy")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what the rollback would do (the generation it returns to, its start and checks, the switch, the outage, what serves after); change nothing")
-	fs.BoolVar(&o.json, "json", false, "with --dry-run: print the plan as JSON")
+	fs.BoolVar(&o.json, "json", false, "print the result (with --dry-run, the plan) as JSON on stdout, and progress as JSON lines on stderr")
 }
 
 func newRollbackCommand(g *globalOptions) *cobra.Command {
@@ -85,8 +85,21 @@ func runRollback(ctx context.Context, g *globalOptions, o *rollbackOptions, args
 	if err != nil {
 		return err
 	}
-	g.rep.Printf("stack %s serves generation %d again (generation %d is kept) in %s",
-		s.Name(), res.To, res.From, time.Since(start).Round(100*time.Millisecond))
+	took := time.Since(start).Round(100 * time.Millisecond)
+	g.rep.Printf("stack %s serves generation %d again (generation %d is kept) in %s", s.Name(), res.To, res.From, took)
+	if o.json {
+		return writeJSON(g.stdout, rollbackResult{Stack: s.Name(), Generation: res.To, From: res.From, URL: res.URL, Seconds: took.Seconds()})
+	}
 	fmt.Fprintln(g.stdout, res.URL)
 	return nil
+}
+
+// rollbackResult is what rollback prints with --json.
+type rollbackResult struct {
+	Stack string `json:"stack"`
+	// Generation serves now; From served before and is kept.
+	Generation int     `json:"generation"`
+	From       int     `json:"from"`
+	URL        string  `json:"url"`
+	Seconds    float64 `json:"seconds"`
 }

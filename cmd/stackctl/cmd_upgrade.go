@@ -34,7 +34,7 @@ func (o *upgradeOptions) AddFlags(fs *pflag.FlagSet) {
 	mirrorFlag(fs, &o.mirror)
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "how long to wait for each start to become healthy (the first start of a new version migrates)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "run the checks that refuse an upgrade, then print what it would do (the backup, the maintenance, the new generation and its migrations, the checks, what serves after); change nothing")
-	fs.BoolVar(&o.json, "json", false, "with --dry-run: print the plan as JSON")
+	fs.BoolVar(&o.json, "json", false, "print the result (with --dry-run, the plan) as JSON on stdout, and progress as JSON lines on stderr")
 }
 
 // upgradeTargets lists the versions 'upgrade --to' takes, per profile.
@@ -141,6 +141,26 @@ func runUpgrade(ctx context.Context, g *globalOptions, o *upgradeOptions, args [
 	g.rep.Printf("upgraded stack %s from %s to %s in %s (maintenance %s); generation %d is kept: 'stackctl rollback %s' returns to it",
 		st.Name, res.FromVersion, res.ToVersion, time.Since(start).Round(100*time.Millisecond), res.Window.Round(100*time.Millisecond), res.From, st.Name)
 	g.rep.Printf("pre-upgrade backup: %s", res.Backup)
+	if o.json {
+		return writeJSON(g.stdout, upgradeResult{
+			Stack: st.Name, FromVersion: res.FromVersion, ToVersion: res.ToVersion, Generation: res.Gen, From: res.From,
+			Backup: res.Backup, MaintenanceSeconds: res.Window.Round(100 * time.Millisecond).Seconds(), URL: res.URL,
+		})
+	}
 	fmt.Fprintln(g.stdout, res.URL)
 	return nil
+}
+
+// upgradeResult is what upgrade prints with --json.
+type upgradeResult struct {
+	Stack       string `json:"stack"`
+	FromVersion string `json:"from_version"`
+	ToVersion   string `json:"to_version"`
+	// Generation serves the new version; From, the old, is kept.
+	Generation int    `json:"generation"`
+	From       int    `json:"from"`
+	Backup     string `json:"backup"`
+	// MaintenanceSeconds is how long the maintenance page answered.
+	MaintenanceSeconds float64 `json:"maintenance_seconds"`
+	URL                string  `json:"url"`
 }
