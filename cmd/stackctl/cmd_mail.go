@@ -67,7 +67,7 @@ func runMailTest(ctx context.Context, g *globalOptions, o *mailTestOptions, addr
 		return err
 	}
 	g.rep.Printf("stack %s: Redmine sends its test mail to %s (it loads Redmine first: this takes a while)", st.Name, address)
-	said, err := mail.Test(ctx, r, r.Engine, st, r.Site.Mail.SMTP, address)
+	said, err := mail.Test(ctx, r, r.Engine, st, r.Overrides.Mail.SMTP, address)
 	if err != nil {
 		return err
 	}

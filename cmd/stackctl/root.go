@@ -333,14 +333,14 @@ func (g *globalOptions) env() (stack.Env, error) {
 
 // siteSettings reads the settings file as the stacks use it: what it changes
 // in them, with the mail passwords it names, and its tls settings.
-func (g *globalOptions) siteSettings() (catalog.Site, https.Config, error) {
+func (g *globalOptions) siteSettings() (catalog.Overrides, https.Config, error) {
 	set, err := g.settings()
 	if err != nil {
-		return catalog.Site{}, https.Config{}, err
+		return catalog.Overrides{}, https.Config{}, err
 	}
-	site := set.Catalog()
+	site := set.Overrides()
 	if site.Secrets, err = set.Secrets(); err != nil {
-		return catalog.Site{}, https.Config{}, err
+		return catalog.Overrides{}, https.Config{}, err
 	}
 	return site, set.HTTPS(), nil
 }

@@ -52,13 +52,13 @@ type Settings struct {
 	Secrets map[string]string
 	// Release is the release the stack's generation runs ("": DefaultRelease).
 	Release string
-	// Site is what the site's settings file changes.
-	Site Site
+	// Overrides are what the site's settings file changes.
+	Overrides Overrides
 }
 
-// Site is what a site's settings file (internal/settings) changes in the
+// Overrides are what a site's settings file (internal/settings) changes in the
 // stacks. Its zero value changes nothing: each compose file's defaults hold.
-type Site struct {
+type Overrides struct {
 	// Memory are memory limits by service name (redmine, db, nginx), such
 	// as "512m"; a service not named keeps its model's limit.
 	Memory map[string]string
@@ -90,11 +90,11 @@ const DefaultListen = "127.0.0.1:8080"
 // Env is the exact interpolation environment of s under set: nothing from the
 // caller's environment or a stray .env file leaks into the project.
 func (s Stack) Env(set Settings) (map[string]string, error) {
-	host, port, err := SplitListen(PlainListen(set.Site, set.Listen))
+	host, port, err := SplitListen(PlainListen(set.Overrides, set.Listen))
 	if err != nil {
 		return nil, err
 	}
-	if set.Site.HTTPS {
+	if set.Overrides.HTTPS {
 		if h, p, err := SplitListen(set.Listen); err == nil && h == host && p == port {
 			return nil, fmt.Errorf("%w: HTTPS and plain HTTP would both be published on %s:%s: set http_listen to another address", errs.ErrInvalidInput, host, port)
 		}
@@ -117,16 +117,16 @@ func (s Stack) Env(set Settings) (map[string]string, error) {
 		env[varPostgresMount] = rel.PostgresMount()
 	}
 	for svc, v := range memoryVars {
-		if m := set.Site.Memory[svc]; m != "" {
+		if m := set.Overrides.Memory[svc]; m != "" {
 			env[v] = m
 		}
 	}
-	if w := set.Site.PumaWorkers; w != nil {
+	if w := set.Overrides.PumaWorkers; w != nil {
 		env[varPumaWorkers] = strconv.Itoa(*w)
 	}
-	if set.Site.PumaMaxThreads > 0 {
-		env[varPumaMinThreads] = strconv.Itoa(set.Site.PumaMinThreads)
-		env[varPumaMaxThreads] = strconv.Itoa(set.Site.PumaMaxThreads)
+	if set.Overrides.PumaMaxThreads > 0 {
+		env[varPumaMinThreads] = strconv.Itoa(set.Overrides.PumaMinThreads)
+		env[varPumaMaxThreads] = strconv.Itoa(set.Overrides.PumaMaxThreads)
 	}
 	for _, sec := range s.Secrets {
 		if v, ok := set.Secrets[sec.Name]; ok {
@@ -136,11 +136,11 @@ func (s Stack) Env(set Settings) (map[string]string, error) {
 	// Always set, empty when not provided: compose refuses a secret whose
 	// variable is unset.
 	for _, sec := range s.ProvidedSecrets {
-		env[sec.EnvVar()] = set.Site.Secrets[sec.Name]
+		env[sec.EnvVar()] = set.Overrides.Secrets[sec.Name]
 	}
 	if s.MailIn != nil {
 		for _, v := range mailVars {
-			if x := v.value(set.Site.Mail); x != "" {
+			if x := v.value(set.Overrides.Mail); x != "" {
 				env["STACKCTL_"+v.name] = x
 			}
 		}
@@ -173,7 +173,7 @@ const HTTPSPort = 8443
 
 // PlainListen is the address plain HTTP is published on: listen, or with
 // HTTPS on, the site's http_listen, else listen's host on port 80.
-func PlainListen(site Site, listen string) string {
+func PlainListen(site Overrides, listen string) string {
 	if !site.HTTPS {
 		return listen
 	}

@@ -30,14 +30,14 @@ func TestRedmineMail(t *testing.T) {
 	if _, ok := env["STACKCTL_SMTP_HOST"]; ok {
 		t.Error("without mail, STACKCTL_SMTP_HOST is set")
 	}
-	site := Site{
+	site := Overrides{
 		Mail: Mail{
 			SMTP: &SMTP{Host: "smtp.example.org", Port: 587, Security: "starttls", User: "me"},
 			IMAP: &IMAP{Host: "imap.example.org", Port: 993, Security: "tls", User: "me", Folder: "INBOX", IntervalSeconds: 300, UnknownUser: "ignore"},
 		},
 		Secrets: map[string]string{SMTPPassword: "s3cret", IMAPPassword: "other"},
 	}
-	env, err = st.Env(Settings{Profile: ProfileDebian, Site: site})
+	env, err = st.Env(Settings{Profile: ProfileDebian, Overrides: site})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,9 +14,9 @@ import (
 	"github.com/stackctl/stackctl/internal/state"
 )
 
-// Catalog is what the settings change in the stacks, for the runner.
-func (l Loaded) Catalog() catalog.Site {
-	s := catalog.Site{Memory: map[string]string{}, AppSettings: map[string]string{}}
+// Overrides is what the settings change in the stacks, for the runner.
+func (l Loaded) Overrides() catalog.Overrides {
+	s := catalog.Overrides{Memory: map[string]string{}, AppSettings: map[string]string{}}
 	for svc, v := range map[string]string{"redmine": l.Resources.RedmineMemory, "db": l.Resources.DBMemory, "nginx": l.Resources.NginxMemory} {
 		if v != "" {
 			s.Memory[svc] = v

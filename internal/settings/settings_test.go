@@ -52,10 +52,10 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("version only: %+v, want the defaults %+v", l, Default())
 	}
 	// Nothing set changes nothing: every compose default holds, and up sets no Redmine setting.
-	if got := l.Catalog(); len(got.Memory) != 0 || got.PumaWorkers != nil || got.PumaMaxThreads != 0 || len(got.AppSettings) != 0 {
+	if got := l.Overrides(); len(got.Memory) != 0 || got.PumaWorkers != nil || got.PumaMaxThreads != 0 || len(got.AppSettings) != 0 {
 		t.Errorf("Catalog() of the defaults = %+v, want nothing set", got)
 	}
-	if m := l.Catalog().Mail; m.SMTP != nil || m.IMAP != nil {
+	if m := l.Overrides().Mail; m.SMTP != nil || m.IMAP != nil {
 		t.Errorf("Catalog().Mail of the defaults = %+v, want no mail", m)
 	}
 	if err := l.CheckFiles(); err != nil {
@@ -271,8 +271,8 @@ resources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := l.Catalog()
-	want := catalog.Site{
+	got := l.Overrides()
+	want := catalog.Overrides{
 		Memory:      map[string]string{"redmine": "1.5g", "db": "512m", "nginx": "64M"},
 		PumaWorkers: new(int), PumaMinThreads: 1, PumaMaxThreads: 4, HTTPS: true,
 		AppSettings: map[string]string{"default_language": "pt-BR", "host_name": "tracker.example.org:8443", "protocol": "https", "mail_from": "redmine@example.org"},
@@ -300,7 +300,7 @@ resources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = l.Catalog()
+	got = l.Overrides()
 	if got.AppSettings["host_name"] != "other.example" || got.AppSettings["protocol"] != "https" || got.PumaMinThreads != 3 || got.PumaMaxThreads != 3 {
 		t.Errorf("overrides: %+v", got)
 	}
@@ -334,7 +334,7 @@ func TestMail(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := l.Catalog()
+			got := l.Overrides()
 			if !reflect.DeepEqual(got.Mail, tc.want) {
 				t.Errorf("Catalog().Mail = %s, want %s", show(got.Mail), show(tc.want))
 			}
@@ -355,7 +355,7 @@ func TestMail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := l.Catalog().AppSettings["mail_from"]; f != "b@example.org" {
+	if f := l.Overrides().AppSettings["mail_from"]; f != "b@example.org" {
 		t.Errorf("mail_from = %q, want redmine.emission_email's", f)
 	}
 	// A password file that cannot be read is an error naming it.

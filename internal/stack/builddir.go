@@ -55,7 +55,7 @@ func (c BuildDir) Load(ctx context.Context, s catalog.Stack, set catalog.Setting
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", file, err)
 	}
-	if set.Site.HTTPS {
+	if set.Overrides.HTTPS {
 		if err := s.PublishHTTPS(p, set.Listen); err != nil {
 			return nil, err
 		}

@@ -44,14 +44,14 @@ func (r Runner) markConfigured(ctx context.Context, gen int) error {
 // internal/settings; they are quoted here all the same.
 func (r Runner) applySettings(ctx context.Context, gen int) error {
 	st := r.Stack
-	if st.SettingsTable == "" || len(r.Site.AppSettings) == 0 {
+	if st.SettingsTable == "" || len(r.Overrides.AppSettings) == 0 {
 		return nil
 	}
 	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-	names := slices.Sorted(maps.Keys(r.Site.AppSettings))
+	names := slices.Sorted(maps.Keys(r.Overrides.AppSettings))
 	var sql strings.Builder
 	for _, name := range names {
-		n, v := q(name), q(r.Site.AppSettings[name])
+		n, v := q(name), q(r.Overrides.AppSettings[name])
 		// Redmine keeps updated_on in UTC, whatever the session's time zone.
 		fmt.Fprintf(&sql, "UPDATE %[1]s SET value = %[3]s, updated_on = now() AT TIME ZONE 'UTC' WHERE name = %[2]s AND value IS DISTINCT FROM %[3]s; "+
 			"INSERT INTO %[1]s (name, value, updated_on) SELECT %[2]s, %[3]s, now() AT TIME ZONE 'UTC' WHERE NOT EXISTS (SELECT 1 FROM %[1]s WHERE name = %[2]s); ",

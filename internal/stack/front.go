@@ -43,7 +43,7 @@ func (r Runner) front(listen string) (Front, error) {
 		return Front{}, err
 	}
 	// The nginx stack serves no HTTPS (loading it with tls settings fails).
-	if g := st.Generations; !r.Site.HTTPS || g == nil || g.TLSDir == "" {
+	if g := st.Generations; !r.Overrides.HTTPS || g == nil || g.TLSDir == "" {
 		return Front{URL: plain, Open: plain}, nil
 	}
 	c := r.HTTPS

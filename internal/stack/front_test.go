@@ -27,7 +27,7 @@ func TestFront(t *testing.T) {
 		t.Fatal(err)
 	}
 	runner := func(t *testing.T, c https.Config) Runner {
-		return Runner{Stack: st, State: state.Dir(t.TempDir()), Site: catalog.Site{HTTPS: c.On()}, HTTPS: c}
+		return Runner{Stack: st, State: state.Dir(t.TempDir()), Overrides: catalog.Overrides{HTTPS: c.On()}, HTTPS: c}
 	}
 	record := func(t *testing.T, r Runner, listen string) {
 		t.Helper()

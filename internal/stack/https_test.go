@@ -47,8 +47,8 @@ func TestLoadHTTPS(t *testing.T) {
 		{"default", "", map[uint32]string{8080: "0.0.0.0:80", catalog.HTTPSPort: "0.0.0.0:8443"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			site := catalog.Site{HTTPS: true, HTTPListen: tc.httpListen}
-			p, err := root.Load(t.Context(), st, catalog.Settings{Profile: catalog.ProfileDebian, Listen: "0.0.0.0:8443", Site: site})
+			site := catalog.Overrides{HTTPS: true, HTTPListen: tc.httpListen}
+			p, err := root.Load(t.Context(), st, catalog.Settings{Profile: catalog.ProfileDebian, Listen: "0.0.0.0:8443", Overrides: site})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,7 +62,7 @@ func TestLoadHTTPS(t *testing.T) {
 		})
 	}
 	nginx, _ := catalog.LookupStack("nginx")
-	if _, err := root.Load(t.Context(), nginx, catalog.Settings{Profile: catalog.ProfileDebian, Listen: "127.0.0.1:8443", Site: catalog.Site{HTTPS: true}}); err == nil {
+	if _, err := root.Load(t.Context(), nginx, catalog.Settings{Profile: catalog.ProfileDebian, Listen: "127.0.0.1:8443", Overrides: catalog.Overrides{HTTPS: true}}); err == nil {
 		t.Error("the nginx stack loads with HTTPS on")
 	}
 }

@@ -24,7 +24,7 @@ const pollWait = "120s"
 func (r Runner) pointMailIn(ctx context.Context, gen, slot int) error {
 	st := r.Stack
 	m := st.MailIn
-	if m == nil || st.Generations == nil || r.Site.Mail.IMAP == nil {
+	if m == nil || st.Generations == nil || r.Overrides.Mail.IMAP == nil {
 		return nil
 	}
 	id, err := r.serviceContainer(ctx, st.Generations.AppService(gen, slot))

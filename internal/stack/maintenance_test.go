@@ -27,7 +27,7 @@ func TestMaintenance(t *testing.T) {
 	st := mustRedmine()
 	e := newScripted()
 	r := Runner{Stack: st, Compose: &fakeCompose{}, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()),
-		Site: catalog.Site{Mail: catalog.Mail{IMAP: &catalog.IMAP{Host: "imap.test"}}}}
+		Overrides: catalog.Overrides{Mail: catalog.Mail{IMAP: &catalog.IMAP{Host: "imap.test"}}}}
 	if err := r.State.Save(st.Name, state.State{Profile: catalog.ProfileUpstream, Active: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestSwitchTo(t *testing.T) {
 				e.failPoint = g.Upstream(tc.sw.To, tc.sw.ToSlot)
 			}
 			r := Runner{Stack: st, Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()),
-				Site: catalog.Site{Mail: catalog.Mail{IMAP: &catalog.IMAP{Host: "imap.test"}}}}
+				Overrides: catalog.Overrides{Mail: catalog.Mail{IMAP: &catalog.IMAP{Host: "imap.test"}}}}
 			rec := state.State{Profile: catalog.ProfileUpstream, Active: 1}
 			rec.PutGen(state.Generation{N: 1, Ready: true})
 			rec.PutGen(state.Generation{N: 2, Ready: true})

@@ -36,7 +36,7 @@ type Env struct {
 	State    state.Dir
 	// Settings reads the site's settings file: what it changes in the
 	// stacks and its tls settings. A file with problems fails it.
-	Settings func() (catalog.Site, https.Config, error)
+	Settings func() (catalog.Overrides, https.Config, error)
 	// NoWaitLock fails at once when another command changes the stack.
 	NoWaitLock bool
 	// Report receives stackctl's own progress lines.
@@ -82,13 +82,13 @@ type OpenOptions struct {
 // on (this engine, or a swarm), chosen once from the state. Its verbs are the
 // same on both; a verb a backend lacks answers ErrUnsupported.
 type Stack struct {
-	Def   catalog.Stack
-	env   Env
-	mode  Mode
-	rec   state.State
-	site  catalog.Site
-	https https.Config
-	b     backend
+	Def       catalog.Stack
+	env       Env
+	mode      Mode
+	rec       state.State
+	overrides catalog.Overrides
+	https     https.Config
+	b         backend
 	// runner is this engine's runner once a verb connected it.
 	runner *Runner
 	unlock func()
@@ -112,7 +112,7 @@ func Open(ctx context.Context, env Env, name string, mode Mode, o OpenOptions) (
 		return nil, err
 	}
 	s := &Stack{Def: def, env: env, mode: mode, unlock: func() {}}
-	if s.site, s.https, err = s.readSettings(o.Purpose); err != nil {
+	if s.overrides, s.https, err = s.readSettings(o.Purpose); err != nil {
 		return nil, err
 	}
 	if mode != Read {
@@ -187,9 +187,9 @@ func (s *Stack) open(ctx context.Context, o OpenOptions) error {
 
 // readSettings reads the site's settings: refused with problems when the
 // command applies them, else reported and left out.
-func (s *Stack) readSettings(purpose string) (catalog.Site, https.Config, error) {
+func (s *Stack) readSettings(purpose string) (catalog.Overrides, https.Config, error) {
 	if s.env.Settings == nil {
-		return catalog.Site{}, https.Config{}, nil
+		return catalog.Overrides{}, https.Config{}, nil
 	}
 	site, tls, err := s.env.Settings()
 	if err == nil || s.mode == Apply {
@@ -197,7 +197,7 @@ func (s *Stack) readSettings(purpose string) (catalog.Site, https.Config, error)
 	}
 	s.env.Report.Warnf("%v", err)
 	s.env.Report.Warnf("%s goes on without the settings file, which it does not apply; fix the file before the next up", purpose)
-	return catalog.Site{}, https.Config{}, nil
+	return catalog.Overrides{}, https.Config{}, nil
 }
 
 // Close gives up the stack's lock, if the mode took it, and closes the
@@ -224,8 +224,8 @@ func (s *Stack) Place() string { return s.b.place() }
 // State is the stack's state as Open loaded it.
 func (s *Stack) State() state.State { return s.rec }
 
-// Site is what the site's settings file changes in the stack.
-func (s *Stack) Site() catalog.Site { return s.site }
+// Overrides is what the site's settings file changes in the stack.
+func (s *Stack) Overrides() catalog.Overrides { return s.overrides }
 
 // local is the runner on this engine, connected on first use.
 func (s *Stack) local(ctx context.Context) (Runner, error) {
@@ -248,7 +248,7 @@ func (s *Stack) local(ctx context.Context) (Runner, error) {
 // offline is the runner without an engine: what reads only the build
 // directory and the state needs.
 func (s *Stack) offline() Runner {
-	return Runner{Stack: s.Def, Build: s.env.Build, State: s.env.State, Site: s.site, HTTPS: s.https, Report: s.env.Report}
+	return Runner{Stack: s.Def, Build: s.env.Build, State: s.env.State, Overrides: s.overrides, HTTPS: s.https, Report: s.env.Report}
 }
 
 // Runner is the runner the stack's data is read and written through, and
@@ -284,7 +284,7 @@ func OnRunner(def catalog.Stack, r Runner) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{Def: def, env: Env{Build: r.Build, State: r.State, Report: r.Report}, rec: rec, site: r.Site, https: r.HTTPS, runner: &r}
+	s := &Stack{Def: def, env: Env{Build: r.Build, State: r.State, Report: r.Report}, rec: rec, overrides: r.Overrides, https: r.HTTPS, runner: &r}
 	s.b = &engineBackend{s: s}
 	return s, nil
 }

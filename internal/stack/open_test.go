@@ -42,12 +42,12 @@ func newTestEnv(t *testing.T) *testEnv {
 }
 
 // badSettings is a settings file with a problem.
-func badSettings() (catalog.Site, https.Config, error) {
-	return catalog.Site{}, https.Config{}, errors.New("stackctl.yaml:3: unknown key \"listn\"")
+func badSettings() (catalog.Overrides, https.Config, error) {
+	return catalog.Overrides{}, https.Config{}, errors.New("stackctl.yaml:3: unknown key \"listn\"")
 }
 
-func goodSettings() (catalog.Site, https.Config, error) {
-	return catalog.Site{HTTPListen: "127.0.0.1:8081"}, https.Config{Mode: https.ModeOff}, nil
+func goodSettings() (catalog.Overrides, https.Config, error) {
+	return catalog.Overrides{HTTPListen: "127.0.0.1:8081"}, https.Config{Mode: https.ModeOff}, nil
 }
 
 // TestOpenModes: a settings file with problems is refused only by a command
@@ -58,7 +58,7 @@ func TestOpenModes(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		mode     Mode
-		settings func() (catalog.Site, https.Config, error)
+		settings func() (catalog.Overrides, https.Config, error)
 		refused  bool
 		// applied: the settings reach the stack.
 		applied, locks bool
@@ -86,7 +86,7 @@ func TestOpenModes(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			if got := s.Site().HTTPListen != ""; got != tc.applied {
+			if got := s.Overrides().HTTPListen != ""; got != tc.applied {
 				t.Errorf("settings applied: %v, want %v", got, tc.applied)
 			}
 			if left := strings.Contains(env.log.String(), "up goes on without the settings file"); left == tc.applied {

@@ -471,9 +471,9 @@ func (r Runner) PlanRestoreSwarm(ctx context.Context, seed Seed, made, source st
 		return Plan{}, err
 	}
 	// The project as the last deploy made it, with no secret made for it.
-	if r.Site.PumaWorkers == nil && sw.PumaWorkers > 0 {
+	if r.Overrides.PumaWorkers == nil && sw.PumaWorkers > 0 {
 		n := sw.PumaWorkers
-		r.Site.PumaWorkers = &n
+		r.Overrides.PumaWorkers = &n
 	}
 	set, err := r.settings(ctx, rec.Profile, rec.Listen, sw.Release)
 	if err != nil {

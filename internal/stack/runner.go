@@ -50,8 +50,8 @@ type Runner struct {
 	Engine  Engine
 	Build   BuildDir
 	State   state.Dir
-	// Site is what the site's settings file changes in the stacks.
-	Site catalog.Site
+	// Overrides is what the site's settings file changes in the stacks.
+	Overrides catalog.Overrides
 	// HTTPS is the site's tls settings (its Dir is the runner's to set).
 	HTTPS https.Config
 	// Report receives stackctl's own progress lines (the SDK renders its own events).

@@ -65,7 +65,7 @@ func (r Runner) UpSwarm(ctx context.Context, o SwarmOptions) (UpResult, error) {
 	if err != nil {
 		return UpResult{}, err
 	}
-	if o, err = swarmOptions(st, rec, o, r.Site.HTTPS); err != nil {
+	if o, err = swarmOptions(st, rec, o, r.Overrides.HTTPS); err != nil {
 		return UpResult{}, err
 	}
 	prev := rec.Swarm
@@ -215,7 +215,7 @@ func (r Runner) swarmDeployment(set catalog.Settings, p *types.Project, sw state
 		}
 		v, ok := set.Secrets[sec.Name]
 		if !ok {
-			v = set.Site.Secrets[sec.Name]
+			v = set.Overrides.Secrets[sec.Name]
 		}
 		// Swarm refuses an empty secret: an unset provided one is a newline,
 		// which the application strips as it strips the files' own.
@@ -298,7 +298,7 @@ func (r Runner) swarmConfigure(ctx context.Context, d swarm.Deployer, dep swarm.
 		Namespace: dep.Namespace,
 		Like:      fs.Service,
 		Name:      "configure",
-		Command:   fs.Job(set.Site.AppSettings),
+		Command:   fs.Job(set.Overrides.AppSettings),
 		Stdin:     swarm.JobSecret{Source: fs.StdinSecret, Name: name, Content: pw},
 	})
 	if err != nil {
@@ -333,7 +333,7 @@ func (r Runner) settings(ctx context.Context, profile catalog.Profile, listen, r
 	if err != nil {
 		return catalog.Settings{}, err
 	}
-	site := r.Site
+	site := r.Overrides
 	if st.Puma && site.PumaWorkers == nil && r.Engine != nil {
 		h, err := r.Engine.Host(ctx)
 		if err != nil {
@@ -342,5 +342,5 @@ func (r Runner) settings(ctx context.Context, profile catalog.Profile, listen, r
 		n := catalog.PumaWorkers(h.CPUs, site.Memory["redmine"])
 		site.PumaWorkers = &n
 	}
-	return catalog.Settings{Profile: profile, Listen: cmp.Or(listen, catalog.DefaultListen), Secrets: secrets, Release: release, Site: site}, nil
+	return catalog.Settings{Profile: profile, Listen: cmp.Or(listen, catalog.DefaultListen), Secrets: secrets, Release: release, Overrides: site}, nil
 }

@@ -190,7 +190,7 @@ func (r Runner) PlanSwarm(ctx context.Context, o SwarmOptions) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
-	if o, err = swarmOptions(st, rec, o, r.Site.HTTPS); err != nil {
+	if o, err = swarmOptions(st, rec, o, r.Overrides.HTTPS); err != nil {
 		return Plan{}, err
 	}
 	d := swarm.Deployer{API: o.Manager}
@@ -374,8 +374,8 @@ func nextSwarm(prev *state.Swarm, o SwarmOptions, dataNode string, images map[st
 	}
 	sw.Manager, sw.Registry, sw.DataNode, sw.DataNodeHost = o.Manager.DaemonHost(), o.Registry, dataNode, o.DataNodeHost
 	sw.Replicas, sw.FilesVolume, sw.Images, sw.Port, sw.Release, sw.Down = o.Replicas, o.FilesVolume, images, port, release, false
-	if set.Site.PumaWorkers != nil {
-		sw.PumaWorkers = *set.Site.PumaWorkers
+	if set.Overrides.PumaWorkers != nil {
+		sw.PumaWorkers = *set.Overrides.PumaWorkers
 	}
 	return sw
 }

@@ -263,7 +263,7 @@ func TestPlanSwarmRefuses(t *testing.T) {
 	if _, err := r.PlanSwarm(t.Context(), SwarmOptions{Registry: testRegistry, Manager: &manager{}}); !errors.Is(err, ErrSwarmRefused) || !strings.Contains(err.Error(), "has data on this engine") {
 		t.Errorf("a stack with data on this engine: %v", err)
 	}
-	r.Site.HTTPS = true
+	r.Overrides.HTTPS = true
 	if _, err := r.PlanSwarm(t.Context(), SwarmOptions{Registry: testRegistry, Manager: &manager{}}); !errors.Is(err, ErrSwarmRefused) || !strings.Contains(err.Error(), "tls.mode") {
 		t.Errorf("HTTPS on a swarm: %v", err)
 	}

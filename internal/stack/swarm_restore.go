@@ -365,9 +365,9 @@ func (r Runner) swarmRecord() (state.State, state.Swarm, error) {
 // them (its profile, address, release and Puma size), for a redeploy.
 func (r Runner) swarmProject(ctx context.Context, rec state.State) (catalog.Settings, *types.Project, error) {
 	st := r.Stack
-	if r.Site.PumaWorkers == nil && rec.Swarm.PumaWorkers > 0 {
+	if r.Overrides.PumaWorkers == nil && rec.Swarm.PumaWorkers > 0 {
 		n := rec.Swarm.PumaWorkers
-		r.Site.PumaWorkers = &n
+		r.Overrides.PumaWorkers = &n
 	}
 	set, err := r.settings(ctx, rec.Profile, rec.Listen, rec.Swarm.Release)
 	if err != nil {

@@ -220,7 +220,7 @@ func (r Runner) serve(ctx context.Context, prep Prepared, noWait bool, timeout t
 	}
 	// Plain HTTP: it answers Redmine, or with HTTPS already on, its redirect
 	// (on a first start nginx serves no HTTPS yet: ApplyHTTPS comes last).
-	plain, err := catalog.EntryURL(catalog.PlainListen(r.Site, prep.State.Listen))
+	plain, err := catalog.EntryURL(catalog.PlainListen(r.Overrides, prep.State.Listen))
 	if err != nil {
 		return UpResult{}, err
 	}

@@ -544,7 +544,7 @@ func TestSiteSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, e := &fakeCompose{}, &fakeEngine{volumes: map[string]bool{}}
-	r := Runner{Stack: st, Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()), Site: catalog.Site{
+	r := Runner{Stack: st, Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir()), Overrides: catalog.Overrides{
 		Memory:         map[string]string{"redmine": "512m", "db": "2g"},
 		PumaMinThreads: 1, PumaMaxThreads: 4,
 		AppSettings: map[string]string{"default_language": "de", "host_name": "tracker.example.org", "mail_from": "it's@example.org"},
@@ -598,9 +598,9 @@ func TestSiteSettingsChangeTheHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hash := func(site catalog.Site) string {
+	hash := func(site catalog.Overrides) string {
 		t.Helper()
-		p, err := repoRoot(t).Load(context.Background(), st, catalog.Settings{Profile: catalog.ProfileUpstream, Listen: catalog.DefaultListen, Site: site})
+		p, err := repoRoot(t).Load(context.Background(), st, catalog.Settings{Profile: catalog.ProfileUpstream, Listen: catalog.DefaultListen, Overrides: site})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -611,8 +611,8 @@ func TestSiteSettingsChangeTheHash(t *testing.T) {
 		return g.Services["redmine"].CustomLabels[catalog.ConfigLabel]
 	}
 	two := 2
-	base := hash(catalog.Site{})
-	for name, site := range map[string]catalog.Site{
+	base := hash(catalog.Overrides{})
+	for name, site := range map[string]catalog.Overrides{
 		"memory":  {Memory: map[string]string{"redmine": "512m"}},
 		"workers": {PumaWorkers: &two},
 		"threads": {PumaMinThreads: 1, PumaMaxThreads: 3},
@@ -621,10 +621,10 @@ func TestSiteSettingsChangeTheHash(t *testing.T) {
 			t.Errorf("a changed %s keeps Redmine's configuration hash: no hand-over", name)
 		}
 	}
-	if hash(catalog.Site{AppSettings: map[string]string{"default_language": "de"}, Memory: map[string]string{"db": "2g"}}) != base {
+	if hash(catalog.Overrides{AppSettings: map[string]string{"default_language": "de"}, Memory: map[string]string{"db": "2g"}}) != base {
 		t.Error("Redmine's settings, or the database's memory, change Redmine's configuration hash")
 	}
-	if hash(catalog.Site{Memory: map[string]string{"redmine": "1g"}}) != base {
+	if hash(catalog.Overrides{Memory: map[string]string{"redmine": "1g"}}) != base {
 		t.Error("the default memory limit, given, changes Redmine's configuration hash")
 	}
 }
