@@ -25,6 +25,7 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/https"
 	"github.com/stackctl/stackctl/internal/report"
 )
@@ -123,10 +124,77 @@ func TestRunReportFails(t *testing.T) {
 	if err != nil || code != 4 || !strings.Contains(log.String(), "502 Bad Gateway") || strings.Contains(log.String(), "s3cr3t") {
 		t.Fatalf("exit %d, %v, log %q", code, err, log.String())
 	}
-	// An unreachable webhook: the error names the host, not the token.
-	err = Webhook{URL: "http://127.0.0.1:1/hooks/s3cr3t"}.Notify(context.Background(), Report{})
-	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
-		t.Errorf("unreachable webhook: %v", err)
+}
+
+// TestWebhookErrorsHoldNoSecret: whatever fails, the error names the host and
+// holds no form of the URL's user, password, path or query, though Go's
+// client rewrites the URL in its errors (the password as ***, a space as %20,
+// a redirect's target) and a Location header may quote it.
+func TestWebhookErrorsHoldNoSecret(t *testing.T) {
+	const secretPart = "/hooks/T0 k3n/B0?key=s3cr3t%20v4lue"
+	// Each server answers on a path of its own; the URL is made from its address.
+	hangUp := func(w http.ResponseWriter, r *http.Request) {
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			c.Close()
+		}
+	}
+	redirectLoop := func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.String()+"&again=1", http.StatusTemporaryRedirect)
+	}
+	badLocation := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "http://[::1%zz/hooks/T0 k3n/B0?key=s3cr3t%20v4lue")
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	}
+	slow := func(w http.ResponseWriter, r *http.Request) {
+		// Once the body is read, the server sees the client hang up.
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for _, tc := range []struct {
+		name    string
+		handler http.HandlerFunc
+		want    string
+	}{
+		{"closed", nil, "connection refused"},
+		{"hangs up", hangUp, "EOF"},
+		{"redirect loop", redirectLoop, "redirects"},
+		{"bad Location", badLocation, "Location"},
+		{"timeout", slow, "Timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := strings.TrimPrefix(closed.URL, "http://")
+			if tc.handler != nil {
+				srv := httptest.NewServer(tc.handler)
+				t.Cleanup(srv.Close)
+				addr = strings.TrimPrefix(srv.URL, "http://")
+			}
+			w := Webhook{URL: "http://al1ce:pa%20ss%40w0rd@" + addr + secretPart, Client: &http.Client{Timeout: 500 * time.Millisecond}}
+			err := w.Notify(context.Background(), Report{})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			t.Log(msg)
+			if !strings.Contains(msg, "the webhook at http://"+addr) || !strings.Contains(msg, tc.want) {
+				t.Errorf("%q: want it to name the host and say %q", msg, tc.want)
+			}
+			for _, secret := range []string{"al1ce", "pa ss", "pa%20ss", "w0rd", "***", "T0", "k3n", "s3cr3t", "v4lue"} {
+				if strings.Contains(msg, secret) {
+					t.Errorf("%q holds %q", msg, secret)
+				}
+			}
+		})
+	}
+	// A URL that does not parse is not quoted either.
+	err := Webhook{URL: "http://host/hooks/s3cr3t%zz"}.Notify(context.Background(), Report{})
+	if !errors.Is(err, errs.ErrInvalidInput) || strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "%zz") {
+		t.Errorf("unparsable URL: %v", err)
 	}
 }
 
