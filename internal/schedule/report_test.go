@@ -440,6 +440,72 @@ func TestEnvFile(t *testing.T) {
 	}
 }
 
+// TestEnvFileAsSystemd: a file is read as systemd's EnvironmentFile= reads
+// it (src/basic/env-file.c): the value each case gives is systemd's.
+func TestEnvFileAsSystemd(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		want       []string
+	}{
+		{"white space around key and value", "  A = b c  \n", []string{"A=b c"}},
+		{"comments, only at a line's start", "# a\n  ; b\nA=x # not a comment\n", []string{"A=x # not a comment"}},
+		{"backslash escapes unquoted", `A=a\\b\"c\ ` + "\n", []string{`A=a\b"c `}},
+		{"line continuation", "A=one\\\ntwo\nB=x\n", []string{"A=onetwo", "B=x"}},
+		{"single quotes keep all", `A='$HOME "x" # y'` + "\n", []string{`A=$HOME "x" # y`}},
+		{"double quotes", `A="say \"hi\" $HOME"` + "\n", []string{`A=say "hi" $HOME`}},
+		{"double quotes continued", "A=\"one \\\ntwo\"\n", []string{"A=one two"}},
+		{"quoted and unquoted run together", `A="x" 'y'z w  ` + "\n", []string{"A=xyz w"}},
+		{"a quote within a value is a character", `A=it's "so"` + "\n", []string{`A=it's "so"`}},
+		{"empty values", "A=\nB=''\nC=\"\"\n", []string{"A=", "B=", "C="}},
+		{"a later one wins in the environment", "A=1\nA=2\n", []string{"A=1", "A=2"}},
+		{"CR LF line ends", "A=b\r\nB=c\r\n", []string{"A=b", "B=c"}},
+		{"no newline at the end", "A=b", []string{"A=b"}},
+		{"Cyrillic and a tab", "A='пароль\tx'\n", []string{"A=пароль\tx"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseEnv("creds.env", tc.file)
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("%q: %q, %v; want %q", tc.file, got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestEnvFileRefused: what systemd skips, or its versions read differently,
+// is refused, naming the line.
+func TestEnvFileRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, want string
+	}{
+		{"no =", "A=1\nexport B\n", "creds.env:2: want KEY=VALUE"},
+		{"not a name", "A=1\n\n2B=x\n", `creds.env:3: "2B" is not a variable name`},
+		{"a dash in the name", "AWS-KEY=x\n", `creds.env:1: "AWS-KEY" is not a variable name`},
+		{"a line break in single quotes", "A='one\ntwo'\n", "creds.env:1: the value of A holds a line break"},
+		{"an escape character", "A=x\x1b[2J\n", "creds.env:1: the value of A holds a line break or another control character"},
+		{"a comment ending with a backslash", "# note \\\nA=1\n", "creds.env:1: a comment ends with \\"},
+		{"a backslash in single quotes", "A=1\nB='a\\b'\n", "creds.env:2: a \\ inside single quotes"},
+		{"an escaped backslash in double quotes", `A="a\\b"` + "\n", "creds.env:1: a \\ inside double quotes"},
+		{"an escaped dollar in double quotes", `A="\$HOME"` + "\n", "creds.env:1: a \\ inside double quotes"},
+		{"a quote left open", "A=1\nB=\"x\nC=2\n", "creds.env:2: a quote is left open"},
+		{"a key at the end with no =", "A=1\nB", "creds.env:2: want KEY=VALUE"},
+		{"not UTF-8", "A=1\nB=\xff\n", "creds.env:2: not UTF-8"},
+		{"a NUL", "A=1\nB=x\x00y\n", "creds.env:2: a NUL byte"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseEnv("creds.env", tc.file)
+			if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%q: %q, %v; want an error saying %q", tc.file, got, err, tc.want)
+			}
+		})
+	}
+	// What writeEnv cannot write so that both read it back is refused.
+	for _, v := range []string{"it's", `a\b`, "a\nb", "a\tb"} {
+		if err := writeEnv(io.Discard, [][2]string{{"E", v}}); err == nil {
+			t.Errorf("%q was written", v)
+		}
+	}
+}
+
 // TestCommand: the command as data, with the environment the unit gives it.
 func TestCommand(t *testing.T) {
 	root := t.TempDir()
