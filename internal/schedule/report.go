@@ -138,8 +138,8 @@ type SMTP struct {
 	Port int
 	// Security is starttls (the default), tls or none.
 	Security string
-	// User, when set, logs in with AUTH PLAIN, the password read from
-	// PasswordFile, which must be private, when the mail is sent.
+	// User, when set, logs in with AUTH PLAIN, the password the first line
+	// of PasswordFile, which must be private, read when the mail is sent.
 	User         string
 	PasswordFile string
 	// From is the sender's address.
@@ -215,6 +215,8 @@ func (m Mail) send(ctx context.Context, r Report) error {
 		if err != nil {
 			return fmt.Errorf("reading the SMTP password: %w", err)
 		}
+		// Its first line, as the settings say and Redmine takes it.
+		password, _, _ = strings.Cut(password, "\n")
 		if err := c.Auth(smtp.PlainAuth("", s.User, password, s.Host)); err != nil {
 			return fmt.Errorf("logging in as %s: %w", s.User, err)
 		}

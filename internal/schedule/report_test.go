@@ -317,7 +317,8 @@ func (ms *mailServer) smtp(t *testing.T, security, password string) SMTP {
 	if password != "" {
 		s.User = ms.user
 		s.PasswordFile = filepath.Join(t.TempDir(), "smtp-password")
-		if err := os.WriteFile(s.PasswordFile, []byte(password+"\n"), 0o600); err != nil {
+		// The password alone on the first line, as the settings say; the rest is not sent.
+		if err := os.WriteFile(s.PasswordFile, []byte(password+"\n# rotated 2026-03-01\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
