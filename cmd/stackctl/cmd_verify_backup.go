@@ -17,7 +17,7 @@ type verifyBackupOptions struct {
 }
 
 func (o *verifyBackupOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringArrayVarP(&o.identities, "identity", "i", nil, "age identity file that opens an encrypted archive; repeatable")
+	fs.StringArrayVarP(&o.identities, "identity", "i", nil, "age identity file (yours, mode 0600) that opens an encrypted archive; repeatable")
 	fs.BoolVar(&o.json, "json", false, "print the checked manifest as JSON")
 }
 
