@@ -106,8 +106,8 @@ func TestBackupRestore(t *testing.T) {
 	}
 	wrongKey, _ := age.GenerateX25519Identity()
 	keyFile, wrongKeyFile := filepath.Join(out, "key.txt"), filepath.Join(out, "wrong-key.txt")
-	writeFile(t, keyFile, id.String()+"\n")
-	writeFile(t, wrongKeyFile, wrongKey.String()+"\n")
+	writePrivate(t, keyFile, []byte(id.String()+"\n"))
+	writePrivate(t, wrongKeyFile, []byte(wrongKey.String()+"\n"))
 	encrypted := strings.TrimSpace(mustRun(t, env, "backup-volumes", "--out", filepath.Join(out, "enc"), "--encrypt-to", id.Recipient().String()).stdout)
 	mustRun(t, env, "verify-backup", "--identity", keyFile, encrypted)
 

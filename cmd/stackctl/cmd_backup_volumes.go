@@ -17,6 +17,7 @@ import (
 	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/retention"
 	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/state"
 )
 
 type backupVolumesOptions struct {
@@ -40,7 +41,7 @@ func (o *backupVolumesOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.encryptTo, "encrypt-to", nil, "encrypt to this age recipient (age1…), or to every recipient in this file; repeatable")
 	fs.BoolVar(&o.testRestore, "test-restore", false, "then restore the archive into a throwaway generation beside the running stack, start it privately, "+
 		"log in, read the newest issue and the newest attachment, remove it, and record the result beside the archive")
-	fs.StringArrayVarP(&o.identities, "identity", "i", nil, "age identity file that opens the encrypted archive for --test-restore; repeatable")
+	fs.StringArrayVarP(&o.identities, "identity", "i", nil, "age identity file (yours, mode 0600) that opens the encrypted archive for --test-restore; repeatable")
 	fs.DurationVar(&o.timeout, "timeout", 0, "how long --test-restore waits for the throwaway generation to be healthy (default 5m)")
 	fs.BoolVar(&o.json, "json", false, "print the archive's location, manifest and checksum as JSON on stdout, and progress as JSON lines on stderr")
 }
@@ -258,16 +259,16 @@ func parseRecipients(values []string) ([]age.Recipient, error) {
 	return out, nil
 }
 
-// parseIdentities reads age identity files, as age -i does.
+// parseIdentities reads age identity files, as age -i does, once each is
+// found private as any other secret file (state.ReadSecretFile).
 func parseIdentities(files []string) ([]age.Identity, error) {
 	var out []age.Identity
 	for _, p := range files {
-		f, err := os.Open(p)
+		content, err := state.ReadSecretFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --identity: %v", errs.ErrInvalidInput, err)
+			return nil, fmt.Errorf("%w: --identity: %s", errs.ErrInvalidInput, strings.TrimPrefix(err.Error(), errs.ErrInvalidInput.Error()+": "))
 		}
-		ids, err := age.ParseIdentities(f)
-		f.Close()
+		ids, err := age.ParseIdentities(strings.NewReader(content))
 		if err != nil {
 			return nil, fmt.Errorf("%w: --identity %s: %v", errs.ErrInvalidInput, p, err)
 		}

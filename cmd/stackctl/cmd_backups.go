@@ -12,6 +12,7 @@ import (
 
 	"github.com/stackctl/stackctl/internal/backup"
 	"github.com/stackctl/stackctl/internal/retention"
+	"github.com/stackctl/stackctl/internal/termsafe"
 )
 
 type backupsOptions struct {
@@ -133,7 +134,8 @@ func printBackups(w io.Writer, listed []backup.Listed) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSIZE\tTAKEN\tRESTORE TEST")
 	for _, l := range listed {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Name, backup.Bytes(l.Size), l.Taken.UTC().Format(takenLayout), restoreTestSummary(l))
+		// A name is the target's, a summary the sidecar's: escaped, a tab in one breaks no column.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", termsafe.String(l.Name), backup.Bytes(l.Size), l.Taken.UTC().Format(takenLayout), termsafe.String(restoreTestSummary(l)))
 	}
 	return tw.Flush()
 }
@@ -180,7 +182,7 @@ func printDecisions(w io.Writer, asJSON bool, listed []backup.Listed, plan reten
 		return writeJSONArray(w, rows)
 	}
 	for _, l := range listed {
-		if _, err := fmt.Fprintln(w, byName[l.Name]); err != nil {
+		if _, err := fmt.Fprintln(w, termsafe.String(byName[l.Name].String())); err != nil {
 			return err
 		}
 	}

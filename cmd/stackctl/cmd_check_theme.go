@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -11,6 +10,7 @@ import (
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/state"
+	"github.com/stackctl/stackctl/internal/termsafe"
 	"github.com/stackctl/stackctl/internal/theme"
 )
 
@@ -93,7 +93,8 @@ func runCheckTheme(ctx context.Context, g *globalOptions, o *checkThemeOptions) 
 			if !r.OK {
 				state = "FAILED"
 			}
-			fmt.Fprintf(g.stdout, "%-12s %-11s %-7s %s\n", r.Theme, r.Layer, state, r.Detail)
+			// The detail quotes the pages Redmine served: escaped.
+			fmt.Fprintf(g.stdout, "%-12s %-11s %-7s %s\n", r.Theme, r.Layer, state, termsafe.String(r.Detail))
 		}
 	}
 	release := func() {}
@@ -127,12 +128,7 @@ func runCheckTheme(ctx context.Context, g *globalOptions, o *checkThemeOptions) 
 // finishCheck prints JSON results when asked, and passes err on for the exit code.
 func finishCheck(g *globalOptions, o *checkThemeOptions, results []theme.Result, err error) error {
 	if o.json {
-		if results == nil {
-			results = []theme.Result{}
-		}
-		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "  ")
-		if encErr := enc.Encode(results); encErr != nil {
+		if encErr := writeJSONArray(g.stdout, results); encErr != nil {
 			return encErr
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/stackctl/stackctl/internal/backup"
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/termsafe"
 )
 
 type generationsOptions struct {
@@ -74,7 +75,8 @@ func runGenerations(ctx context.Context, g *globalOptions, o *generationsOptions
 		if x.Size >= 0 {
 			size = backup.Bytes(x.Size)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", x.N, active, cmp.Or(x.Release, catalog.DefaultRelease), x.What, x.At.Local().Format("2006-01-02 15:04"), size, status)
+		// What made it names the archive it was restored from: escaped.
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", x.N, active, termsafe.String(cmp.Or(x.Release, catalog.DefaultRelease)), termsafe.String(x.What), x.At.Local().Format("2006-01-02 15:04"), size, status)
 	}
 	return tw.Flush()
 }

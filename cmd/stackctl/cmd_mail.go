@@ -9,6 +9,7 @@ import (
 
 	"github.com/stackctl/stackctl/internal/mail"
 	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/termsafe"
 )
 
 func newMailCommand(g *globalOptions) *cobra.Command {
@@ -71,6 +72,7 @@ func runMailTest(ctx context.Context, g *globalOptions, o *mailTestOptions, addr
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(g.stdout, said)
+	// What Redmine and the SMTP server said, its lines kept, escaped.
+	fmt.Fprintln(g.stdout, termsafe.Text(said))
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stackctl/stackctl/internal/backup"
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/termsafe"
 )
 
 type pruneOptions struct {
@@ -72,7 +73,7 @@ func runPrune(ctx context.Context, g *globalOptions, o *pruneOptions, args []str
 		if x.Size >= 0 {
 			size = backup.Bytes(x.Size)
 		}
-		fmt.Fprintf(g.stdout, "generation %d (%s, %s, %s): volumes %s\n", x.N, x.What, x.At.Local().Format("2006-01-02 15:04"), size, strings.Join(x.Volumes, ", "))
+		fmt.Fprintf(g.stdout, "generation %d (%s, %s, %s): volumes %s\n", x.N, termsafe.String(x.What), x.At.Local().Format("2006-01-02 15:04"), size, strings.Join(x.Volumes, ", "))
 	}
 	if o.dryRun {
 		return nil

@@ -36,7 +36,7 @@ func (o *restoreVolumesOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.yes, "force", false, "same as --yes")
 	_ = fs.MarkDeprecated("force", "a restore no longer replaces data; use --yes")
 	fs.StringSliceVar(&o.only, "only", nil, "restore only these volumes from the archive (comma-separated or repeated), copying the stack's others from its active generation")
-	fs.StringArrayVarP(&o.identities, "identity", "i", nil, "age identity file that opens an encrypted archive; repeatable")
+	fs.StringArrayVarP(&o.identities, "identity", "i", nil, "age identity file (yours, mode 0600) that opens an encrypted archive; repeatable")
 	fs.StringSliceVar(&o.files, "files-volume", nil, "on a swarm whose files are on shared storage: the local driver's options (KEY=VALUE,…) of new storage for the restored files")
 	profileFlag(fs, &o.profile, envProfile(), profileUsage)
 	fs.StringVar(&o.listen, "listen", "", "host address:port to publish the stack on (default: as last time, else "+catalog.DefaultListen+")")

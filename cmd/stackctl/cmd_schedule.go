@@ -66,7 +66,10 @@ func siteSMTP(s site.Site) (schedule.SMTP, error) {
 	if err != nil {
 		return schedule.SMTP{}, err
 	}
-	server, ok := set.SMTP()
+	server, ok, err := set.SMTP()
+	if err != nil {
+		return schedule.SMTP{}, fmt.Errorf("%s: %w", filepath.Join(s.Dir, site.SettingsFile), err)
+	}
 	if !ok {
 		return schedule.SMTP{}, fmt.Errorf("%w: no SMTP server to mail through: set mail.smtp in %s", errs.ErrInvalidInput, filepath.Join(s.Dir, site.SettingsFile))
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/schedule"
 	"github.com/stackctl/stackctl/internal/site"
-	"github.com/stackctl/stackctl/internal/state"
 )
 
 type scheduleBackupOptions struct {
@@ -183,16 +182,13 @@ func checkNotify(s site.Site, n schedule.Notify) error {
 	if a, err := mail.ParseAddress(n.Mail); err != nil || a.Address != n.Mail {
 		return fmt.Errorf("%w: --notify-mail %q: want a bare address, e.g. ops@example.org", errs.ErrInvalidInput, n.Mail)
 	}
+	// siteSMTP checks the password file as the run reads it.
 	server, err := siteSMTP(s)
 	switch {
 	case err != nil:
 		return fmt.Errorf("--notify-mail: %w", err)
 	case server.From == "":
 		return fmt.Errorf("%w: --notify-mail needs a sender: set mail.smtp.from or redmine.emission_email in %s", errs.ErrInvalidInput, filepath.Join(s.Dir, site.SettingsFile))
-	case server.User != "":
-		if err := state.CheckPrivate(server.PasswordFile); err != nil {
-			return fmt.Errorf("mail.smtp.password_file: %w", err)
-		}
 	}
 	return nil
 }

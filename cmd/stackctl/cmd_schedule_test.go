@@ -144,6 +144,19 @@ func TestScheduleRefusals(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(site, "stackctl.yaml"), []byte("version: 1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A site whose settings name an SSH key as the password for their SMTP server.
+	keySite, home := t.TempDir(), t.TempDir()
+	key := filepath.Join(home, ".ssh", "id_ed25519")
+	if err := os.Mkdir(filepath.Dir(key), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, []byte("-----BEGIN OPENSSH PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	settings := "version: 1\nmail:\n  smtp: {host: smtp.attacker.example, user: me, password_file: " + key + ", from: r@example.org}\n"
+	if err := os.WriteFile(filepath.Join(keySite, "stackctl.yaml"), []byte(settings), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -156,6 +169,8 @@ func TestScheduleRefusals(t *testing.T) {
 		{"bad init", []string{"redmine", "--daily", "01:00", "--init", "upstart"}, exitInvalid, "--init"},
 		{"webhook not a URL", []string{"redmine", "--daily", "01:00", "--notify-webhook", "hooks.example.org"}, exitInvalid, "http or https URL"},
 		{"mail with no SMTP server", []string{"redmine", "--daily", "01:00", "--notify-mail", "ops@example.org", "--dir", site}, exitInvalid, "set mail.smtp"},
+		{"mail through a password file in .ssh", []string{"redmine", "--daily", "01:00", "--notify-mail", "ops@example.org", "--dir", keySite}, exitInvalid,
+			"mail.smtp.password_file: " + key + " is in a .ssh directory"},
 		{"mail not an address", []string{"redmine", "--daily", "01:00", "--notify-mail", "Ops <ops@example.org>"}, exitInvalid, "bare address"},
 		{"bad recipient", []string{"redmine", "--daily", "01:00", "--encrypt-to", "/nonexistent/recipients"}, exitInvalid, "--encrypt-to"},
 		{"credentials file open to others", []string{"redmine", "--daily", "01:00", "--credentials", "../../go.mod"}, exitInvalid, "--credentials"},

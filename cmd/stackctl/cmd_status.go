@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/status"
+	"github.com/stackctl/stackctl/internal/termsafe"
 )
 
 type statusOptions struct {
@@ -60,12 +60,12 @@ func runStatus(ctx context.Context, g *globalOptions, o *statusOptions, args []s
 		return err
 	}
 	if o.json {
-		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(s)
+		return writeJSON(g.stdout, s)
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	// A value holds what the containers and the backups' names say: escaped,
+	// a row that needs it is quoted whole.
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, termsafe.String(v)) }
 	row("stack", s.Stack+" at "+s.URL)
 	state := "running"
 	switch {

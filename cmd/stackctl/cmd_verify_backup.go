@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/stackctl/stackctl/internal/backup"
 	"github.com/stackctl/stackctl/internal/offsite"
+	"github.com/stackctl/stackctl/internal/termsafe"
 )
 
 type verifyBackupOptions struct {
@@ -17,7 +17,7 @@ type verifyBackupOptions struct {
 }
 
 func (o *verifyBackupOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringArrayVarP(&o.identities, "identity", "i", nil, "age identity file that opens an encrypted archive; repeatable")
+	fs.StringArrayVarP(&o.identities, "identity", "i", nil, "age identity file (yours, mode 0600) that opens an encrypted archive; repeatable")
 	fs.BoolVar(&o.json, "json", false, "print the checked manifest as JSON")
 }
 
@@ -54,14 +54,14 @@ it, with the archive's name at the end of its path (backup-volumes prints it so)
 				return err
 			}
 			if o.json {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(m)
+				return writeJSON(g.stdout, m)
 			}
+			// The manifest is the archive's word: each of its strings escaped.
+			q := termsafe.String
 			fmt.Fprintf(g.stdout, "%s: intact\nstack %s, base %s, Redmine %s, PostgreSQL %s, taken %s\n",
-				loc, m.Stack, m.Profile, m.RedmineVersion, m.PostgresVersion, m.Created.Format("2006-01-02 15:04:05 MST"))
+				q(loc.String()), q(m.Stack), q(m.Profile), q(m.RedmineVersion), q(m.PostgresVersion), m.Created.Format("2006-01-02 15:04:05 MST"))
 			for _, e := range m.Entries {
-				fmt.Fprintf(g.stdout, "  %-24s %-14s %10s  sha256:%s\n", e.Name, e.Kind, backup.Bytes(e.Size), e.SHA256)
+				fmt.Fprintf(g.stdout, "  %-24s %-14s %10s  sha256:%s\n", q(e.Name), q(string(e.Kind)), backup.Bytes(e.Size), q(e.SHA256))
 			}
 			return nil
 		},

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 
 	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/termsafe"
 )
 
 // writeJSONArray prints items as an indented JSON array for --json: [] when
@@ -13,16 +15,21 @@ func writeJSONArray[T any](w io.Writer, items []T) error {
 	if items == nil {
 		items = []T{}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(items)
+	return writeJSON(w, items)
 }
 
-// writeJSON prints v as indented JSON for --json.
+// writeJSON prints v as indented JSON for --json. A value may come from an
+// archive or a server: what a terminal would obey in it is \u-escaped, the
+// same JSON value (termsafe.JSON).
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(termsafe.JSON(b.Bytes()))
+	return err
 }
 
 // writePlan prints what a command would do, for --dry-run: as its text, or

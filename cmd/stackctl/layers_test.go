@@ -14,7 +14,8 @@ import (
 var layers = map[string]int{
 	"errs":                0,
 	"secretscan":          0,
-	"report":              0,
+	"termsafe":            0,
+	"report":              1,
 	"catalog":             1,
 	"atomicfile":          1,
 	"retention":           1,

@@ -73,6 +73,17 @@ func TestRefusedBeforeEngine(t *testing.T) {
 	if err := os.WriteFile(notIdentity, []byte("AGE-SECRET-KEY-NOPE\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A real identity, but readable by others, and a link to it: refused as any other secret file.
+	openIdentity, linkedIdentity := filepath.Join(dir, "open-key.txt"), filepath.Join(dir, "linked-key.txt")
+	if err := os.WriteFile(openIdentity, []byte("AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(openIdentity, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(notIdentity, linkedIdentity); err != nil {
+		t.Fatal(err)
+	}
 	const recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
 	for _, tc := range []struct {
 		name string
@@ -112,6 +123,9 @@ func TestRefusedBeforeEngine(t *testing.T) {
 		{"backup-volumes, --timeout without --test-restore", []string{"backup-volumes", "--timeout", "1m"}, exitInvalid, "--identity and --timeout are --test-restore's"},
 		{"backup-volumes, unknown stack", []string{"backup-volumes", "wordpress"}, exitInvalid, `unknown stack "wordpress"`},
 		{"verify-backup, not an identity", []string{"verify-backup", "-i", notIdentity, "x.tar.zst"}, exitInvalid, "--identity " + notIdentity},
+		{"verify-backup, identity open to others", []string{"verify-backup", "-i", openIdentity, "x.tar.zst"}, exitInvalid,
+			"--identity: " + openIdentity + " is open to others (mode -rw-r--r--): chmod 600 " + openIdentity},
+		{"restore-volumes, identity a symbolic link", []string{"restore-volumes", "-i", linkedIdentity, "x.tar.zst"}, exitInvalid, "--identity: " + linkedIdentity + " is a symbolic link"},
 		{"verify-backup, archive missing", []string{"verify-backup", filepath.Join(dir, "redmine-20261123T060000Z.tar.zst")}, exitNotFound, "no such file"},
 		{"generations, no stack", []string{"generations"}, exitInvalid, "name one stack"},
 		{"status, unknown stack", []string{"status", "wordpress"}, exitInvalid, `unknown stack "wordpress": known stacks are nginx, redmine`},

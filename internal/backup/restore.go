@@ -20,6 +20,7 @@ import (
 	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/state"
+	"github.com/stackctl/stackctl/internal/termsafe"
 	"github.com/stackctl/stackctl/internal/volume"
 )
 
@@ -175,7 +176,7 @@ func hasData(ctx context.Context, r stack.Runner, st catalog.Stack) (bool, error
 // stack's, or one without every volume of the stack.
 func refuse(ctx context.Context, r stack.Runner, st catalog.Stack, file string, m archive.Manifest, only []string) (copied []string, err error) {
 	if m.Stack != st.Name {
-		return nil, fmt.Errorf("%w: %s is a backup of stack %s, not %s", ErrRefused, file, m.Stack, st.Name)
+		return nil, fmt.Errorf("%w: %s is a backup of stack %s, not %s", ErrRefused, file, termsafe.String(m.Stack), st.Name)
 	}
 	pers, err := r.Persistence(ctx)
 	if err != nil {
@@ -217,7 +218,7 @@ func refuseVolumes(st catalog.Stack, file string, m archive.Manifest, only []str
 	held := map[string]bool{}
 	for _, en := range m.Entries {
 		if _, ok := mountOf(pers, en.Volume); !ok {
-			return nil, fmt.Errorf("%w: the archive holds volume %s, which stack %s no longer has", ErrRefused, en.Volume, st.Name)
+			return nil, fmt.Errorf("%w: the archive holds volume %s, which stack %s no longer has", ErrRefused, termsafe.String(en.Volume), st.Name)
 		}
 		held[en.Volume] = true
 	}
@@ -252,10 +253,12 @@ func volumesOf(p catalog.Persistence) []string {
 	return out
 }
 
+// heldOf is the volumes the archive m holds, for a message: escaped, since
+// the manifest says them.
 func heldOf(m archive.Manifest) []string {
 	var out []string
 	for _, en := range m.Entries {
-		out = append(out, en.Volume)
+		out = append(out, termsafe.String(en.Volume))
 	}
 	return out
 }
@@ -319,11 +322,11 @@ func (rs *restore) Check(ctx context.Context, p stack.Prepared) error {
 		if v := envValue(env, "REDMINE_VERSION"); v != "" && m.RedmineVersion != "" && newer(m.RedmineVersion, v) {
 			return fmt.Errorf("%w: %s is from Redmine %s, newer than the %s in image %s: "+
 				"Redmine cannot migrate a database down; restore it on an image of Redmine %s or later",
-				ErrRefused, rs.what(), m.RedmineVersion, v, svc.Image, m.RedmineVersion)
+				ErrRefused, rs.what(), termsafe.String(m.RedmineVersion), v, svc.Image, termsafe.String(m.RedmineVersion))
 		}
 		if v := envValue(env, "PG_MAJOR"); v != "" && m.PostgresVersion != "" && newer(major(m.PostgresVersion), v) {
 			return fmt.Errorf("%w: %s is from PostgreSQL %s, newer than the %s in image %s: restore it on PostgreSQL %s or later",
-				ErrRefused, rs.what(), m.PostgresVersion, v, svc.Image, major(m.PostgresVersion))
+				ErrRefused, rs.what(), termsafe.String(m.PostgresVersion), v, svc.Image, termsafe.String(major(m.PostgresVersion)))
 		}
 	}
 	return nil

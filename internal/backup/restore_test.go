@@ -126,6 +126,9 @@ func TestRefuseVolumes(t *testing.T) {
 			says: "--only db: stack redmine has no such volume: it has db-data, redmine-files, redmine-plugins"},
 		{name: "only a volume the archive lacks", m: holding("db-data", "redmine-files"), only: []string{"redmine-plugins"}, is: ErrRefused,
 			says: "--only redmine-plugins: " + file + " holds no redmine-plugins: it holds db-data, redmine-files"},
+		// A crafted manifest's volume names reach the message escaped.
+		{name: "a volume named to forge a line", m: holding("db-data", "redmine-files", "redmine-plugins", "x\x1b[2J\rall good"), is: ErrRefused,
+			says: `the archive holds volume "x\x1b[2J\rall good", which stack redmine no longer has`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			copied, err := refuseVolumes(st, file, tc.m, tc.only, withPlugins)

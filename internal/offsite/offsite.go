@@ -123,7 +123,7 @@ const partialMark = ".partial-"
 //	    region=NAME         default $AWS_REGION or the profile's, else us-east-1
 //	    path-style=true     the bucket in the URL's path rather than its host name
 //	    profile=NAME        the profile to read; default $AWS_PROFILE, else "default"
-//	    credentials-file=FILE  a shared credentials file whose profile's keys are used first
+//	    credentials-file=FILE  a shared credentials file whose profile's keys are used first; private, as any secret file
 //
 // S3 credentials come from credentials-file or from the standard environment:
 // AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/state"
 )
 
 // An upload sends the archive as the parts of one multipart upload, each part
@@ -112,6 +113,10 @@ func (t *s3Target) connect(ctx context.Context) (*s3.Client, error) {
 		load = append(load, config.WithSharedConfigProfile(t.profile))
 	}
 	if t.credentials != "" {
+		// The keys are secrets as any other: the file is checked as stackctl's own.
+		if err := state.CheckPrivate(t.credentials); err != nil {
+			return nil, fmt.Errorf("%w: %s: credentials-file: %s", errs.ErrInvalidInput, t, strings.TrimPrefix(err.Error(), errs.ErrInvalidInput.Error()+": "))
+		}
 		// Where the SDK looks for the profile too, which need not be in ~/.aws.
 		load = append(load, config.WithSharedCredentialsFiles([]string{t.credentials}))
 		profile := t.profile

@@ -25,6 +25,18 @@ func TestS3Credentials(t *testing.T) {
 	if err := os.WriteFile(creds, []byte("[backup]\naws_access_key_id = "+srv.Access+"\naws_secret_access_key = "+srv.Secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The same keys in a file others may read, and behind a link: refused as any secret file.
+	openCreds, linkedCreds := filepath.Join(dir, "open-credentials"), filepath.Join(dir, "linked-credentials")
+	content, _ := os.ReadFile(creds)
+	if err := os.WriteFile(openCreds, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(openCreds, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(creds, linkedCreds); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name   string
 		env    map[string]string
@@ -40,6 +52,10 @@ func TestS3Credentials(t *testing.T) {
 		{name: "unknown access key", env: map[string]string{"AWS_ACCESS_KEY_ID": "AKIAUNKNOWN"}, want: ErrAuth, says: "refused the credentials"},
 		{name: "no credentials", env: map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, want: ErrAuth, says: "no S3 credentials"},
 		{name: "profile missing from the credentials file", opts: map[string]string{"credentials-file": creds, "profile": "other"}, want: ErrAuth, says: "credentials file " + creds},
+		{name: "credentials file open to others", env: map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, opts: map[string]string{"credentials-file": openCreds, "profile": "backup"},
+			want: errs.ErrInvalidInput, says: "credentials-file: " + openCreds + " is open to others (mode -rw-r--r--): chmod 600 " + openCreds},
+		{name: "credentials file a symbolic link", env: map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, opts: map[string]string{"credentials-file": linkedCreds, "profile": "backup"},
+			want: errs.ErrInvalidInput, says: "credentials-file: " + linkedCreds + " is a symbolic link"},
 		{name: "missing bucket", bucket: "no-such-bucket", want: errs.ErrNotFound, says: "bucket no-such-bucket does not exist at " + srv.Endpoint},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/docker/go-units"
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/stackctl/stackctl/internal/termsafe"
 )
 
 // Meter follows a long read or write of bytes: a backup, a restore, a check
@@ -64,7 +66,8 @@ func (b *barMeter) Start(what string, total int64) {
 	)
 }
 
-func (b *barMeter) Entry(name string) { b.bar.Describe(b.what + ": " + name) }
+// Entry names the part: a name from an archive, escaped as any.
+func (b *barMeter) Entry(name string) { b.bar.Describe(b.what + ": " + termsafe.String(name)) }
 
 func (b *barMeter) Add(n int64) {
 	// The total is an estimate: never let the bar claim it is done early.
@@ -103,7 +106,7 @@ func (l *lineMeter) Entry(name string) {
 	defer l.mu.Unlock()
 	l.entry = name
 	// The time each entry starts at tells, in a log, how long every entry took.
-	l.say(fmt.Sprintf("%s: %s, at %.1fs", l.what, name, l.r.o.Now().Sub(l.start).Seconds()))
+	l.say(fmt.Sprintf("%s: %s, at %.1fs", l.what, termsafe.String(name), l.r.o.Now().Sub(l.start).Seconds()))
 }
 
 func (l *lineMeter) Add(n int64) {

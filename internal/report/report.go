@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stackctl/stackctl/internal/termsafe"
 )
 
 // Format is how a Reporter writes.
@@ -114,14 +116,16 @@ func (r *Reporter) emit(e Event) {
 		if err != nil {
 			return // an Event always marshals; nothing else could be said
 		}
-		_, _ = r.w.Write(append(b, '\n'))
+		_, _ = r.w.Write(append(termsafe.JSON(b), '\n'))
 		return
 	}
 	msg := e.Msg
 	if e.Level == Warn || e.Level == Error {
 		msg = "stackctl: " + msg
 	}
-	_, _ = io.WriteString(r.w, strings.TrimSuffix(msg, "\n")+"\n")
+	// A message may quote an archive, a server or a tool: what a terminal
+	// would obey in it is escaped.
+	_, _ = io.WriteString(r.w, termsafe.Text(strings.TrimSuffix(msg, "\n"))+"\n")
 }
 
 // Writer is for a tool that prints its own lines (a build's output, a

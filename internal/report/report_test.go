@@ -74,6 +74,58 @@ func TestJSONLines(t *testing.T) {
 	}
 }
 
+// What a terminal would obey in a message (one quoting an archive or a
+// server) is escaped, as text and as JSON; the message's own line breaks
+// and ordinary text of any script stay as they are.
+func TestEscapes(t *testing.T) {
+	const hostile = "stack red\x1b[2J\rall good\u009b\u202e"
+	var out bytes.Buffer
+	r := New(&out, Options{})
+	r.Printf("%s\n    fix: пароль 🚀", hostile)
+	r.Fail(errors.New("535 auth failed\x1b]0;owned\x07"), 1)
+	want := "stack red\\x1b[2J\\rall good\\u009b\\u202e\n    fix: пароль 🚀\n" +
+		"stackctl: 535 auth failed\\x1b]0;owned\\a\n"
+	if out.String() != want {
+		t.Errorf("text:\n%q\nwant\n%q", out.String(), want)
+	}
+
+	out.Reset()
+	r = New(&out, Options{Format: JSON})
+	r.Warnf("%s", hostile)
+	m := r.Meter()
+	m.Start("verify", 0)
+	m.Entry("db\x1b[2J.pgdump")
+	for _, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		var e Event
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("line %q is not a JSON event: %v", line, err)
+		}
+		if strings.ContainsFunc(line, func(r rune) bool { return r < ' ' || r == 0x7f || r >= 0x80 && r < 0xa0 || r == 0x202e }) {
+			t.Errorf("line %q holds a raw control character", line)
+		}
+		if e.Level == Warn && e.Msg != hostile || e.Level == Progress && e.Entry != "db\x1b[2J.pgdump" {
+			t.Errorf("event %+v: the value changed", e)
+		}
+	}
+
+	out.Reset()
+	lm := New(&out, Options{}).Meter()
+	lm.Start("verify", 0)
+	lm.Entry("db\nall good")
+	if got := out.String(); got != `verify: "db\nall good", at 0.0s`+"\n" {
+		t.Errorf("an entry's name forged a line: %q", got)
+	}
+	out.Reset()
+	b := New(&out, Options{Terminal: true}).Meter()
+	b.Start("restore", 10)
+	b.Entry("x\x1b[2J")
+	b.Add(1)
+	b.Done(nil)
+	if strings.Contains(out.String(), "x\x1b[2J") || !strings.Contains(out.String(), `x\x1b[2J`) {
+		t.Errorf("the bar shows the name raw: %q", &out)
+	}
+}
+
 // A nil reporter, as code under test has, says nothing and fails nothing.
 func TestNil(t *testing.T) {
 	var r *Reporter

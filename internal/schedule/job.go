@@ -136,10 +136,14 @@ func (j Job) Validate() error {
 	if j.StateDir != "" && !filepath.IsAbs(j.StateDir) {
 		bad = append(bad, fmt.Sprintf("state directory %q is not an absolute path", j.StateDir))
 	}
-	for _, s := range append(append([]string{j.Binary, j.Site, j.StateDir, j.Notify.Webhook, j.Notify.Mail}, j.Args...), j.EnvFiles...) {
+	for _, s := range append(append([]string{j.Binary, j.Site, j.StateDir, j.Notify.Mail}, j.Args...), j.EnvFiles...) {
 		if strings.ContainsAny(s, "\n\r\x00") {
 			bad = append(bad, fmt.Sprintf("%q holds a line break", s))
 		}
+	}
+	if strings.ContainsAny(j.Notify.Webhook, "\n\r\x00") {
+		// Not quoted: the URL may hold a token.
+		bad = append(bad, "the webhook URL holds a line break")
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("%w: schedule for stack %s: %s", errs.ErrInvalidInput, j.Stack, strings.Join(bad, "; "))

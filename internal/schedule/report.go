@@ -2,20 +2,24 @@ package schedule
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/smtp"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/state"
 )
 
@@ -46,7 +50,9 @@ type Webhook struct {
 	Client *http.Client
 }
 
-// Notify posts r; any answer but 2xx is an error.
+// Notify posts r; any answer but 2xx is an error. No error it returns holds
+// the URL in any form: its user, path or query may be a token, and the error
+// goes to the journal.
 func (w Webhook) Notify(ctx context.Context, r Report) error {
 	body, err := json.Marshal(r)
 	if err != nil {
@@ -54,7 +60,9 @@ func (w Webhook) Notify(ctx context.Context, r Report) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("%s: %w", w, redact(err, w.URL))
+		// The parser's reason quotes the part it choked on: not given.
+		return fmt.Errorf("%w: %s: the URL does not parse: correct %s in the schedule's environment file, or schedule the backup again with --notify-webhook",
+			errs.ErrInvalidInput, w, EnvWebhook)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "stackctl")
@@ -64,7 +72,7 @@ func (w Webhook) Notify(ctx context.Context, r Report) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", w, redact(err, w.URL))
+		return fmt.Errorf("%s: %s", w, w.scrub(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
@@ -83,12 +91,43 @@ func (w Webhook) String() string {
 	return "the webhook at " + u.Scheme + "://" + u.Host
 }
 
-// redact takes the URL, which may hold a token, out of an error's text.
-func redact(err error, u string) error {
-	if u == "" || !strings.Contains(err.Error(), u) {
-		return err
+// scrub is the text of a failed POST without the URL's secret parts. The
+// client's *url.Error holds the URL rewritten (the password as ***, a space
+// as %20, or a redirect's target), so matching the URL as typed misses it:
+// that URL is dropped, and its cause is then cleared of each secret part,
+// as typed and as escaped, in case it quotes one (a Location header).
+func (w Webhook) scrub(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
 	}
-	return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), u, "<webhook URL>"))
+	msg := err.Error()
+	for _, s := range w.secrets() {
+		msg = strings.ReplaceAll(msg, s, "<redacted>")
+	}
+	return msg
+}
+
+// secrets are the forms the URL's secret parts may be written in, longest
+// first, so that a whole URL goes before the parts within it.
+func (w Webhook) secrets() []string {
+	out := []string{w.URL}
+	if u, err := url.Parse(w.URL); err == nil {
+		out = append(out, u.String(), u.Redacted(), u.Path, u.EscapedPath(), u.RawQuery, u.Fragment, u.EscapedFragment())
+		if q, err := url.QueryUnescape(u.RawQuery); err == nil {
+			out = append(out, q)
+		}
+		if u.User != nil {
+			p, _ := u.User.Password()
+			for _, s := range []string{u.User.Username(), p} {
+				out = append(out, s, url.PathEscape(s), url.QueryEscape(s))
+			}
+			out = append(out, u.User.String())
+		}
+	}
+	out = slices.DeleteFunc(out, func(s string) bool { return s == "" || s == "/" })
+	slices.SortFunc(out, func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) })
+	return slices.Compact(out)
 }
 
 // SMTP is an SMTP server to send mail through, as the site's settings
@@ -99,8 +138,8 @@ type SMTP struct {
 	Port int
 	// Security is starttls (the default), tls or none.
 	Security string
-	// User, when set, logs in with AUTH PLAIN, the password read from
-	// PasswordFile, which must be private, when the mail is sent.
+	// User, when set, logs in with AUTH PLAIN, the password the first line
+	// of PasswordFile, which must be private, read when the mail is sent.
 	User         string
 	PasswordFile string
 	// From is the sender's address.
@@ -176,6 +215,8 @@ func (m Mail) send(ctx context.Context, r Report) error {
 		if err != nil {
 			return fmt.Errorf("reading the SMTP password: %w", err)
 		}
+		// Its first line, as the settings say and Redmine takes it.
+		password, _, _ = strings.Cut(password, "\n")
 		if err := c.Auth(smtp.PlainAuth("", s.User, password, s.Host)); err != nil {
 			return fmt.Errorf("logging in as %s: %w", s.User, err)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/https"
 	"github.com/stackctl/stackctl/internal/report"
 )
@@ -123,10 +124,77 @@ func TestRunReportFails(t *testing.T) {
 	if err != nil || code != 4 || !strings.Contains(log.String(), "502 Bad Gateway") || strings.Contains(log.String(), "s3cr3t") {
 		t.Fatalf("exit %d, %v, log %q", code, err, log.String())
 	}
-	// An unreachable webhook: the error names the host, not the token.
-	err = Webhook{URL: "http://127.0.0.1:1/hooks/s3cr3t"}.Notify(context.Background(), Report{})
-	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
-		t.Errorf("unreachable webhook: %v", err)
+}
+
+// TestWebhookErrorsHoldNoSecret: whatever fails, the error names the host and
+// holds no form of the URL's user, password, path or query, though Go's
+// client rewrites the URL in its errors (the password as ***, a space as %20,
+// a redirect's target) and a Location header may quote it.
+func TestWebhookErrorsHoldNoSecret(t *testing.T) {
+	const secretPart = "/hooks/T0 k3n/B0?key=s3cr3t%20v4lue"
+	// Each server answers on a path of its own; the URL is made from its address.
+	hangUp := func(w http.ResponseWriter, r *http.Request) {
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			c.Close()
+		}
+	}
+	redirectLoop := func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.String()+"&again=1", http.StatusTemporaryRedirect)
+	}
+	badLocation := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "http://[::1%zz/hooks/T0 k3n/B0?key=s3cr3t%20v4lue")
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	}
+	slow := func(w http.ResponseWriter, r *http.Request) {
+		// Once the body is read, the server sees the client hang up.
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for _, tc := range []struct {
+		name    string
+		handler http.HandlerFunc
+		want    string
+	}{
+		{"closed", nil, "connection refused"},
+		{"hangs up", hangUp, "EOF"},
+		{"redirect loop", redirectLoop, "redirects"},
+		{"bad Location", badLocation, "Location"},
+		{"timeout", slow, "Timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := strings.TrimPrefix(closed.URL, "http://")
+			if tc.handler != nil {
+				srv := httptest.NewServer(tc.handler)
+				t.Cleanup(srv.Close)
+				addr = strings.TrimPrefix(srv.URL, "http://")
+			}
+			w := Webhook{URL: "http://al1ce:pa%20ss%40w0rd@" + addr + secretPart, Client: &http.Client{Timeout: 500 * time.Millisecond}}
+			err := w.Notify(context.Background(), Report{})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			t.Log(msg)
+			if !strings.Contains(msg, "the webhook at http://"+addr) || !strings.Contains(msg, tc.want) {
+				t.Errorf("%q: want it to name the host and say %q", msg, tc.want)
+			}
+			for _, secret := range []string{"al1ce", "pa ss", "pa%20ss", "w0rd", "***", "T0", "k3n", "s3cr3t", "v4lue"} {
+				if strings.Contains(msg, secret) {
+					t.Errorf("%q holds %q", msg, secret)
+				}
+			}
+		})
+	}
+	// A URL that does not parse is not quoted either.
+	err := Webhook{URL: "http://host/hooks/s3cr3t%zz"}.Notify(context.Background(), Report{})
+	if !errors.Is(err, errs.ErrInvalidInput) || strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "%zz") {
+		t.Errorf("unparsable URL: %v", err)
 	}
 }
 
@@ -249,7 +317,8 @@ func (ms *mailServer) smtp(t *testing.T, security, password string) SMTP {
 	if password != "" {
 		s.User = ms.user
 		s.PasswordFile = filepath.Join(t.TempDir(), "smtp-password")
-		if err := os.WriteFile(s.PasswordFile, []byte(password+"\n"), 0o600); err != nil {
+		// The password alone on the first line, as the settings say; the rest is not sent.
+		if err := os.WriteFile(s.PasswordFile, []byte(password+"\n# rotated 2026-03-01\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -369,6 +438,72 @@ func TestEnvFile(t *testing.T) {
 	}
 	if _, err := ReadEnvFile(p); err == nil || !strings.Contains(err.Error(), p+":1") {
 		t.Errorf("a bad line: %v", err)
+	}
+}
+
+// TestEnvFileAsSystemd: a file is read as systemd's EnvironmentFile= reads
+// it (src/basic/env-file.c): the value each case gives is systemd's.
+func TestEnvFileAsSystemd(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		want       []string
+	}{
+		{"white space around key and value", "  A = b c  \n", []string{"A=b c"}},
+		{"comments, only at a line's start", "# a\n  ; b\nA=x # not a comment\n", []string{"A=x # not a comment"}},
+		{"backslash escapes unquoted", `A=a\\b\"c\ ` + "\n", []string{`A=a\b"c `}},
+		{"line continuation", "A=one\\\ntwo\nB=x\n", []string{"A=onetwo", "B=x"}},
+		{"single quotes keep all", `A='$HOME "x" # y'` + "\n", []string{`A=$HOME "x" # y`}},
+		{"double quotes", `A="say \"hi\" $HOME"` + "\n", []string{`A=say "hi" $HOME`}},
+		{"double quotes continued", "A=\"one \\\ntwo\"\n", []string{"A=one two"}},
+		{"quoted and unquoted run together", `A="x" 'y'z w  ` + "\n", []string{"A=xyz w"}},
+		{"a quote within a value is a character", `A=it's "so"` + "\n", []string{`A=it's "so"`}},
+		{"empty values", "A=\nB=''\nC=\"\"\n", []string{"A=", "B=", "C="}},
+		{"a later one wins in the environment", "A=1\nA=2\n", []string{"A=1", "A=2"}},
+		{"CR LF line ends", "A=b\r\nB=c\r\n", []string{"A=b", "B=c"}},
+		{"no newline at the end", "A=b", []string{"A=b"}},
+		{"Cyrillic and a tab", "A='пароль\tx'\n", []string{"A=пароль\tx"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseEnv("creds.env", tc.file)
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("%q: %q, %v; want %q", tc.file, got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestEnvFileRefused: what systemd skips, or its versions read differently,
+// is refused, naming the line.
+func TestEnvFileRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, want string
+	}{
+		{"no =", "A=1\nexport B\n", "creds.env:2: want KEY=VALUE"},
+		{"not a name", "A=1\n\n2B=x\n", `creds.env:3: "2B" is not a variable name`},
+		{"a dash in the name", "AWS-KEY=x\n", `creds.env:1: "AWS-KEY" is not a variable name`},
+		{"a line break in single quotes", "A='one\ntwo'\n", "creds.env:1: the value of A holds a line break"},
+		{"an escape character", "A=x\x1b[2J\n", "creds.env:1: the value of A holds a line break or another control character"},
+		{"a comment ending with a backslash", "# note \\\nA=1\n", "creds.env:1: a comment ends with \\"},
+		{"a backslash in single quotes", "A=1\nB='a\\b'\n", "creds.env:2: a \\ inside single quotes"},
+		{"an escaped backslash in double quotes", `A="a\\b"` + "\n", "creds.env:1: a \\ inside double quotes"},
+		{"an escaped dollar in double quotes", `A="\$HOME"` + "\n", "creds.env:1: a \\ inside double quotes"},
+		{"a quote left open", "A=1\nB=\"x\nC=2\n", "creds.env:2: a quote is left open"},
+		{"a key at the end with no =", "A=1\nB", "creds.env:2: want KEY=VALUE"},
+		{"not UTF-8", "A=1\nB=\xff\n", "creds.env:2: not UTF-8"},
+		{"a NUL", "A=1\nB=x\x00y\n", "creds.env:2: a NUL byte"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseEnv("creds.env", tc.file)
+			if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%q: %q, %v; want an error saying %q", tc.file, got, err, tc.want)
+			}
+		})
+	}
+	// What writeEnv cannot write so that both read it back is refused.
+	for _, v := range []string{"it's", `a\b`, "a\nb", "a\tb"} {
+		if err := writeEnv(io.Discard, [][2]string{{"E", v}}); err == nil {
+			t.Errorf("%q was written", v)
+		}
 	}
 }
 

@@ -245,11 +245,15 @@ func TestJobValidate(t *testing.T) {
 	j := jobs["daily"]
 	j.Stack, j.Binary, j.EnvFiles = "red mine", "stackctl", []string{"creds.env"}
 	j.Args = append(j.Args, "--to=x\nExecStartPre=/bin/rm")
+	j.Notify.Webhook = "https://hooks.example.org/s3cr3t\nExecStartPre=/bin/rm"
 	err := j.Validate()
-	for _, want := range []string{`stack "red mine"`, `"stackctl" is not an absolute path`, `"creds.env" is not an absolute path`, "line break"} {
+	for _, want := range []string{`stack "red mine"`, `"stackctl" is not an absolute path`, `"creds.env" is not an absolute path`, "line break", "the webhook URL holds a line break"} {
 		if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v: want it to name %s", err, want)
 		}
+	}
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("%v: quotes the webhook URL", err)
 	}
 	if _, err := j.Files(Systemd); err == nil {
 		t.Error("Files made units of an invalid job")

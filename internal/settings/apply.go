@@ -76,21 +76,39 @@ func (l Loaded) mail() catalog.Mail {
 var smtpPorts = map[string]int{"starttls": 587, "tls": 465, "none": 25}
 
 // Secrets reads the secrets the settings name, by the stack's names for
-// them (catalog.SMTPPassword, catalog.IMAPPassword): each file's first line.
+// them (catalog.SMTPPassword, catalog.IMAPPassword): each file's first line,
+// once the file is found where a settings file may name it (secretFile).
 // CheckFiles says first what is wrong with a file, with its line.
 func (l Loaded) Secrets() (map[string]string, error) {
+	names := map[string]string{"mail.smtp.password_file": catalog.SMTPPassword, "mail.imap.password_file": catalog.IMAPPassword}
 	out := map[string]string{}
-	for name, file := range map[string]string{catalog.SMTPPassword: l.Mail.SMTP.PasswordFile, catalog.IMAPPassword: l.Mail.IMAP.PasswordFile} {
-		if file == "" {
+	for _, f := range l.files() {
+		name, ok := names[f.key]
+		if !ok || f.path == "" {
 			continue
 		}
-		v, err := state.ReadSecretFile(l.filePath(file))
+		v, err := l.readPassword(f)
 		if err != nil {
 			return nil, fmt.Errorf("reading %s's %s: %w", l.Path, name, err)
 		}
-		out[name], _, _ = strings.Cut(v, "\n") // its first line, as the settings say
+		out[name] = v
 	}
 	return out, nil
+}
+
+// readPassword is the first line of the password file f names, as the
+// settings say, once secretFile finds the file fit.
+func (l Loaded) readPassword(f fileKey) (string, error) {
+	path, err := l.secretFile(f)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", f.key, err)
+	}
+	v, err := state.ReadSecretFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", f.key, err)
+	}
+	v, _, _ = strings.Cut(v, "\n")
+	return v, nil
 }
 
 // HTTPS is what the settings say of HTTPS at nginx; the runner sets where
@@ -120,15 +138,22 @@ func (l Loaded) HTTPS() https.Config {
 
 // SMTP is the server of mail.smtp, for the mail stackctl sends itself (the
 // report of a failed scheduled backup); ok is false when none is set. The
-// sender is redmine.emission_email, else mail.smtp.from.
-func (l Loaded) SMTP() (s schedule.SMTP, ok bool) {
+// sender is redmine.emission_email, else mail.smtp.from. The password file
+// is checked as Secrets checks it, and given with its links resolved.
+func (l Loaded) SMTP() (s schedule.SMTP, ok bool, err error) {
 	m := l.Mail.SMTP
 	if m.Host == "" {
-		return schedule.SMTP{}, false
+		return schedule.SMTP{}, false, nil
 	}
-	return schedule.SMTP{
+	s = schedule.SMTP{
 		Host: m.Host, Port: m.Port, Security: cmp.Or(m.Security, "starttls"),
-		User: m.User, PasswordFile: l.filePath(m.PasswordFile),
-		From: cmp.Or(l.Redmine.EmissionEmail, m.From),
-	}, true
+		User: m.User, From: cmp.Or(l.Redmine.EmissionEmail, m.From),
+	}
+	if m.PasswordFile != "" {
+		f := l.file("mail.smtp.password_file")
+		if s.PasswordFile, err = l.secretFile(f); err != nil {
+			return schedule.SMTP{}, true, fmt.Errorf("%s: %w", f.key, err)
+		}
+	}
+	return s, true, nil
 }

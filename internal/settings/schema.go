@@ -61,9 +61,10 @@ type TLS struct {
 	// in any other. A relative path is taken from the site's directory.
 	CertificateFile string `yaml:"certificate_file" example:"/etc/ssl/tracker/fullchain.pem"`
 	// KeyFile is the PEM private key of certificate_file, in mode files. A
-	// secret: it must be a regular file of yours with mode 0600 or stricter
-	// (checked by up and validate). Required in mode files, refused in any
-	// other. A relative path is taken from the site's directory.
+	// secret: it must be a regular file of yours with mode 0600 or stricter,
+	// not in an .ssh or .gnupg directory (checked by up and validate).
+	// Required in mode files, refused in any other. A relative path is taken
+	// from the site's directory.
 	KeyFile string `yaml:"key_file" example:"/etc/ssl/tracker/privkey.pem"`
 	// Names are host names the certificate covers beside url's host, such as
 	// www.tracker.example.org. Each is a DNS name.
@@ -82,7 +83,8 @@ type ACME struct {
 	// Encrypt's, https://acme-v02.api.letsencrypt.org/directory.
 	Directory string `yaml:"directory" example:"https://acme-v02.api.letsencrypt.org/directory"`
 	// AccountKeyFile is the PEM private key of an existing ACME account. A
-	// secret: a regular file of yours with mode 0600 or stricter. Default:
+	// secret: a regular file of yours with mode 0600 or stricter, in the
+	// site's directory or /etc/stackctl (docs/settings.md). Default:
 	// none, for a new account whose key stackctl makes (ECDSA P-256) and
 	// keeps, mode 0600, in the state directory.
 	AccountKeyFile string `yaml:"account_key_file" example:"/etc/stackctl/acme-account.pem"`
@@ -116,7 +118,8 @@ type SMTP struct {
 	// authentication; a user needs password_file.
 	User string `yaml:"user" example:"redmine@example.org"`
 	// PasswordFile is the file holding the SMTP password, alone on its first
-	// line. A secret: a regular file of yours with mode 0600 or stricter.
+	// line. A secret: a regular file of yours with mode 0600 or stricter, in
+	// the site's directory or /etc/stackctl, and no key (docs/settings.md).
 	// Required with user. A relative path is taken from the site's directory.
 	PasswordFile string `yaml:"password_file" example:"/etc/stackctl/smtp-password"`
 	// From is the address mails are sent from, when redmine.emission_email
@@ -140,7 +143,8 @@ type IMAP struct {
 	// given.
 	User string `yaml:"user" example:"redmine@example.org"`
 	// PasswordFile is the file holding the IMAP password, alone on its first
-	// line. A secret: a regular file of yours with mode 0600 or stricter.
+	// line. A secret: a regular file of yours with mode 0600 or stricter, in
+	// the site's directory or /etc/stackctl, and no key (docs/settings.md).
 	// Required when any imap setting is given. A relative path is taken from
 	// the site's directory.
 	PasswordFile string `yaml:"password_file" example:"/etc/stackctl/imap-password"`

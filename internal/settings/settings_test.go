@@ -551,6 +551,14 @@ func TestLocales(t *testing.T) {
 // TestSMTP: mail.smtp as the server stackctl mails its own reports through,
 // with the password file taken from the site's directory and defaults filled.
 func TestSMTP(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "smtp.pw"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		content string
 		want    schedule.SMTP
@@ -558,16 +566,113 @@ func TestSMTP(t *testing.T) {
 	}{
 		{"version: 1\n", schedule.SMTP{}, false},
 		{"version: 1\nmail:\n  smtp: {host: smtp.example.org, user: me, password_file: smtp.pw, from: r@example.org}\nredmine: {emission_email: redmine@example.org}\n",
-			schedule.SMTP{Host: "smtp.example.org", Security: "starttls", User: "me", PasswordFile: "/site/smtp.pw", From: "redmine@example.org"}, true},
+			schedule.SMTP{Host: "smtp.example.org", Security: "starttls", User: "me", PasswordFile: filepath.Join(real, "smtp.pw"), From: "redmine@example.org"}, true},
 		{"version: 1\nmail:\n  smtp: {host: 127.0.0.1, port: 2525, security: none, from: r@example.org}\n",
 			schedule.SMTP{Host: "127.0.0.1", Port: 2525, Security: "none", From: "r@example.org"}, true},
 	} {
-		l, err := Parse(file, []byte(tc.content))
+		l, err := Parse(filepath.Join(dir, FileName), []byte(tc.content))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, ok := l.SMTP(); ok != tc.ok || !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%s: %+v, %v; want %+v", tc.content, got, ok, tc.want)
+		if got, ok, err := l.SMTP(); ok != tc.ok || !reflect.DeepEqual(got, tc.want) || err != nil {
+			t.Errorf("%s: %+v, %v, %v; want %+v", tc.content, got, ok, err, tc.want)
 		}
+	}
+}
+
+// TestSecretFilePlaces: a settings file names its servers too, so it may not
+// name any private file of the user as a secret: none in .ssh or .gnupg, one
+// sent to a server only from the site's directory (or /etc/stackctl), and no
+// password file holding a key. Each refusal names the key, the path and the
+// way out, in CheckFiles, Secrets and SMTP alike.
+func TestSecretFilePlaces(t *testing.T) {
+	root := t.TempDir()
+	site, home, elsewhere := filepath.Join(root, "site"), filepath.Join(root, "home"), filepath.Join(root, "elsewhere")
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sshKey := "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+	write(filepath.Join(site, "smtp.pw"), "s3cret\n")
+	write(filepath.Join(home, ".ssh", "id_ed25519"), sshKey)
+	write(filepath.Join(home, ".gnupg", "pw"), "s3cret\n")
+	write(filepath.Join(site, ".ssh", "pw"), "s3cret\n")
+	write(filepath.Join(elsewhere, "smtp.pw"), "s3cret\n")
+	write(filepath.Join(elsewhere, "key.pem"), "-----BEGIN EC PRIVATE KEY-----\n")
+	write(filepath.Join(site, "id_ed25519"), sshKey)
+	write(filepath.Join(site, "age.pw"), "# created: 2026-01-01\nAGE-SECRET-KEY-1QQQ\n")
+	for link, to := range map[string]string{"keys": filepath.Join(home, ".ssh"), "out": elsewhere} {
+		if err := os.Symlink(to, filepath.Join(site, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	way := "keep the secret in a file of its own in the site's directory " + site + " or /etc/stackctl"
+	for _, tc := range []struct {
+		name, key, file, msg, fix string
+	}{
+		{"in the site's directory", "mail.smtp.password_file", "smtp.pw", "", ""},
+		{"an SSH key by its path", "mail.smtp.password_file", filepath.Join(home, ".ssh", "id_ed25519"), "is in a .ssh directory", way},
+		{"in .gnupg", "mail.imap.password_file", filepath.Join(home, ".gnupg", "pw"), "is in a .gnupg directory", way},
+		{"in an .ssh directory of the site", "mail.smtp.password_file", ".ssh/pw", "is in a .ssh directory", way},
+		{"through a link to .ssh", "mail.smtp.password_file", "keys/id_ed25519", "is in a .ssh directory", way},
+		{"outside the site", "mail.smtp.password_file", filepath.Join(elsewhere, "smtp.pw"), "is outside the site's directory", way},
+		{"through a link out of the site", "mail.imap.password_file", "out/smtp.pw", "is outside the site's directory", way},
+		{"an ACME account key outside", "tls.acme.account_key_file", filepath.Join(elsewhere, "key.pem"), "is outside the site's directory", way},
+		{"a TLS key outside, for nginx only", "tls.key_file", filepath.Join(elsewhere, "key.pem"), "", ""},
+		{"a TLS key in .ssh", "tls.key_file", "keys/id_ed25519", "is in a .ssh directory", way},
+		{"a password file holding an SSH key", "mail.smtp.password_file", "id_ed25519", "holds a PEM block", "put the password alone in a file of its own"},
+		{"a password file holding an age identity", "mail.imap.password_file", "age.pw", "holds an age identity", "put the password alone"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var content string
+			switch tc.key {
+			case "mail.smtp.password_file":
+				content = "version: 1\nmail:\n  smtp:\n    host: smtp.attacker.example\n    user: me\n    password_file: " + tc.file + "\n"
+			case "mail.imap.password_file":
+				content = "version: 1\nmail:\n  imap:\n    host: imap.example\n    user: me\n    password_file: " + tc.file + "\n"
+			case "tls.acme.account_key_file":
+				content = "version: 1\nurl: https://t.example\ntls:\n  mode: acme\n  acme:\n    email: a@example.org\n    account_key_file: " + tc.file + "\n"
+			case "tls.key_file":
+				write(filepath.Join(site, "cert.pem"), "")
+				content = "version: 1\nurl: https://t.example\ntls:\n  mode: files\n  certificate_file: cert.pem\n  key_file: " + tc.file + "\n"
+			}
+			l, err := Parse(filepath.Join(site, FileName), []byte(content))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = l.CheckFiles()
+			if tc.msg == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var se *Error
+			if !errors.As(err, &se) || len(se.Problems) != 1 {
+				t.Fatalf("CheckFiles: %v; want one problem", err)
+			}
+			p := se.Problems[0]
+			if p.Key != tc.key || p.Line != strings.Count(content, "\n") || !strings.Contains(p.Message, tc.msg) || !strings.Contains(p.Message, tc.file) || !strings.HasPrefix(p.Fix, tc.fix) {
+				t.Errorf("problem %+v; want it at %s, line %d, saying %q of %s, fix %q", p, tc.key, strings.Count(content, "\n"), tc.msg, tc.file, tc.fix)
+			}
+			if !strings.HasPrefix(tc.key, "mail.") {
+				return
+			}
+			// What reads the password refuses it alike, naming the key.
+			_, err = l.Secrets()
+			if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), tc.key+": ") || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("Secrets(): %v", err)
+			}
+			if tc.key == "mail.smtp.password_file" {
+				if s, _, err := l.SMTP(); !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), tc.key+": ") || s.PasswordFile != "" {
+					t.Errorf("SMTP(): %+v, %v", s, err)
+				}
+			}
+		})
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/state"
+	"github.com/stackctl/stackctl/internal/termsafe"
 )
 
 // The steps of a restore test, in order; a failure names the one it failed at.
@@ -238,11 +239,13 @@ func (c *trialClient) getJSON(ctx context.Context, path string, v any) error {
 	if err != nil {
 		return err
 	}
+	// The body is the restored application's, from the archive: its start,
+	// escaped, in a message.
 	if status != http.StatusOK {
-		return fmt.Errorf("%s: HTTP %d: %.200s", path, status, body)
+		return fmt.Errorf("%s: HTTP %d: %s", path, status, termsafe.String(fmt.Sprintf("%.200s", body)))
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("%s: %v: %.200s", path, err, body)
+		return fmt.Errorf("%s: %v: %s", path, err, termsafe.String(fmt.Sprintf("%.200s", body)))
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ var Rules = []Rule{
 	{ruleDockerfileUser, "Dockerfile", Error, "the image's final stage sets a non-root USER"},
 	{ruleDockerfileHealth, "Dockerfile", Warning, "the image's final stage has a HEALTHCHECK"},
 	{ruleSettings, "settings", Error, "the site's settings file (stackctl.yaml) has only known keys, each with a value of the right kind and range, consistent with the others, and no secret given inline (docs/reference/settings.md)"},
-	{ruleSettingsFiles, "settings", Error, "every file the settings file names is a regular file, and a secret's file (a *_file key but certificate_file) is yours with mode 0600 or stricter"},
+	{ruleSettingsFiles, "settings", Error, "every file the settings file names is a regular file, and a secret's file (a *_file key but certificate_file and ca_file) is yours with mode 0600 or stricter and in no .ssh or .gnupg directory; a password's or the ACME account key's is in the site's directory or /etc/stackctl, and a password file holds no key"},
 }
 
 // Rule IDs. They are part of stackctl's interface: opt-outs and scripts name them.

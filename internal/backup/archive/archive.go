@@ -18,6 +18,8 @@ import (
 
 	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/stackctl/stackctl/internal/termsafe"
 )
 
 // The archive is a POSIX tar stream compressed with zstd, optionally encrypted to
@@ -480,7 +482,7 @@ func (r *Reader) finish() error {
 		got := r.seen[i]
 		if got.Size != e.Size || got.SHA256 != e.SHA256 {
 			return damaged(e.Name, "content differs from the manifest: %d bytes with SHA-256 %s, manifest says %d bytes with %s",
-				got.Size, got.SHA256, e.Size, e.SHA256)
+				got.Size, got.SHA256, e.Size, termsafe.String(e.SHA256))
 		}
 	}
 	// The read-ahead ends the stream with io.EOF only once it has read the tar
@@ -506,7 +508,7 @@ func (r *Reader) Manifest() (Manifest, bool) {
 
 func readJSON(m member, v any) error {
 	if m.hdr.Size > maxJSON {
-		return fmt.Errorf("%s is %d bytes, more than a manifest can be", m.hdr.Name, m.hdr.Size)
+		return fmt.Errorf("%s is %d bytes, more than a manifest can be", termsafe.String(m.hdr.Name), m.hdr.Size)
 	}
 	if m.err != nil {
 		return m.err
@@ -514,7 +516,7 @@ func readJSON(m member, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(m.data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("reading %s: %v", m.hdr.Name, err)
+		return fmt.Errorf("reading %s: %v", termsafe.String(m.hdr.Name), err)
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package archive
 import (
 	"errors"
 	"fmt"
+
+	"github.com/stackctl/stackctl/internal/termsafe"
 )
 
 // Sentinel errors; the CLI maps each to its own exit code.
@@ -14,10 +16,11 @@ var (
 )
 
 // damaged reports damage found in entry (empty when no entry is known yet).
+// The entry's name is the archive's, escaped as any string from outside.
 func damaged(entry, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	if entry == "" {
 		return fmt.Errorf("%w: %s", ErrDamaged, msg)
 	}
-	return fmt.Errorf("%w: entry %s: %s", ErrDamaged, entry, msg)
+	return fmt.Errorf("%w: entry %s: %s", ErrDamaged, termsafe.String(entry), msg)
 }
