@@ -131,7 +131,7 @@ var (
 	fuzzTypes = []byte{tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeFifo, tar.TypeChar,
 		tar.TypeBlock, tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeCont}
 	fuzzNames = []string{".", "./", "", "a", "a/", "./a", "b", "b/", "c", "a/b", "a/b/", "a/c", "b/a", "a/b/c", "./a/b",
-		"a//b", "a/./b", "a/../b", "..", "../a", "/a", "a/..", "d/e/f", "é", "a b", "a\nb", "-x",
+		"a//b", "a/./b", "a/.", "a/../b", "..", "../a", "/a", "a/..", "d/e/f", "é", "a b", "a\nb", "-x",
 		strings.Repeat("n", 255), strings.Repeat("n", 256), strings.Repeat(strings.Repeat("n", 200)+"/", 18) + "a",
 		strings.Repeat(strings.Repeat("n", 200)+"/", 20)}
 	// Absolute targets name the test's "outside" directory ($OUT), or nothing.

@@ -68,6 +68,9 @@ func walk(src io.Reader, from string, limit int64, fn func(hdr *tar.Header, cont
 			if _, err := memberName(hdr.Name); err != nil {
 				return err
 			}
+			if err := asFile(hdr); err != nil {
+				return err
+			}
 			if in.Name, err = rebase(hdr.Name, from, "./", false); err != nil {
 				return err
 			}
@@ -151,6 +154,9 @@ func (g *Gate) Admit(hdr *tar.Header) (*tar.Header, error) {
 	}
 	if name == "." && hdr.Typeflag != tar.TypeDir {
 		return nil, fmt.Errorf("member %q stands for the volume's root but is not a directory", hdr.Name)
+	}
+	if err := asFile(hdr); err != nil {
+		return nil, err
 	}
 	if t := hdr.ModTime.Unix(); t < 0 || t >= maxTime {
 		return nil, fmt.Errorf("member %q has the time %s; a restore keeps times from 1970 to 2242 only", hdr.Name, hdr.ModTime.UTC().Format(time.RFC3339))
@@ -254,6 +260,9 @@ func memberName(name string) (string, error) {
 		return "", fmt.Errorf("member %q lies outside the volume", name)
 	case dotDot(name):
 		return "", fmt.Errorf("member %q has \"..\" in its name, which GNU tar does not extract", name)
+	case dotInside(name):
+		// GNU tar resolves "a/." through what a is, where the others clean it to "a".
+		return "", fmt.Errorf("member %q has \".\" inside its name", name)
 	case len(clean) > maxName:
 		return "", fmt.Errorf("member %q has a name of %d bytes; a restore writes names of up to %d", name, len(clean), maxName)
 	}
@@ -263,6 +272,40 @@ func memberName(name string) (string, error) {
 		}
 	}
 	return clean, nil
+}
+
+// asFile refuses a member that is no directory but named as one ("a/"), and
+// a hard link naming its file so: GNU tar makes no file of such a
+// name, nor a link to one.
+func asFile(hdr *tar.Header) error {
+	switch {
+	case hdr.Typeflag != tar.TypeDir && dirName(hdr.Name):
+		return fmt.Errorf("member %q is named as a directory but is not one", hdr.Name)
+	case hdr.Typeflag == tar.TypeLink && dirName(hdr.Linkname):
+		return fmt.Errorf("hard link %q names %q, which is named as a directory", hdr.Name, hdr.Linkname)
+	}
+	return nil
+}
+
+// dirName says whether name ends as only a directory's may.
+func dirName(name string) bool { return strings.HasSuffix(name, "/") || name == "." }
+
+// dotInside says whether name has "." as a part after its start ("./a" and
+// "." are the usual spellings of a name and of the root).
+func dotInside(name string) bool {
+	rest := name
+	for strings.HasPrefix(rest, "./") {
+		rest = strings.TrimLeft(rest[2:], "/")
+	}
+	if rest == "." {
+		return false
+	}
+	for part := range strings.SplitSeq(rest, "/") {
+		if part == "." {
+			return true
+		}
+	}
+	return false
 }
 
 // dotDot says whether name has ".." as one of its parts.
