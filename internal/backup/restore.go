@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"archive/tar"
 	"cmp"
 	"context"
 	"errors"
@@ -499,42 +498,9 @@ func (rs *restore) database(ctx context.Context, d *catalog.Database, dump io.Re
 }
 
 // writeVolume writes one volume's tar stream (of at most limit bytes; -1: no
-// bound) through w, which has the volume mounted under its key: the members go
-// there, the volume's root ("./") included, so that it gets its owner and mode.
+// bound) through w, which has the volume mounted under its key.
 func writeVolume(ctx context.Context, w *volume.Writer, key string, content io.Reader, limit int64) error {
-	if files, ok := w.Files(key); ok {
-		// Straight from the gate into the volume's directory: no tar in between.
-		err := archive.EachMember(content, limit, func(hdr *tar.Header, r io.Reader) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			return files.Write(hdr, r)
-		})
-		if err == nil {
-			err = files.Close()
-		}
-		if err != nil {
-			return fmt.Errorf("restoring volume %s: %w", key, err)
-		}
-		return nil
-	}
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	var rerr error
-	go func() {
-		defer close(done)
-		rerr = archive.Retar(pw, content, "./", key+"/", limit)
-		pw.CloseWithError(rerr)
-	}()
-	err := w.WriteTar(ctx, pr)
-	pr.CloseWithError(err)
-	// Retar reads the archive: it must be done before the next entry, or the archive's close.
-	<-done
-	// The archive's own fault first: tar's complaint about the stream cut short is its consequence.
-	if rerr != nil && !errors.Is(rerr, io.ErrClosedPipe) {
-		return fmt.Errorf("restoring volume %s: %w", key, rerr)
-	}
-	if err != nil {
+	if err := w.WriteVolume(ctx, key, content, limit); err != nil {
 		return fmt.Errorf("restoring volume %s: %w", key, err)
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/client"
 	"golang.org/x/sys/unix"
 
+	"github.com/stackctl/stackctl/internal/backup/archive"
 	"github.com/stackctl/stackctl/internal/engine"
 )
 
@@ -66,13 +67,14 @@ func seenByHelper(ctx context.Context, e *engine.Engine, helper, key string, roo
 	return e.Exec(ctx, helper, []string{"test", "-e", path.Join(MountRoot, key, marker)}, engine.ExecOptions{}) == nil
 }
 
-// Files writes one volume's members straight into its directory, as GNU tar
+// files writes one volume's members straight into its directory, as GNU tar
 // extracts as root with --numeric-owner: every member's owner, mode and
 // modification time, directories' times set by Close, once nothing more is
-// written into them. Members come through archive.EachMember's gate: plain
-// files, directories and links only, no set-user-ID bits, no name outside the
-// volume (os.Root holds that line again).
-type Files struct {
+// written into them. It writes what archive's gate admitted (WriteVolume and
+// WriteTar ask it), and no more: a member replaces what its name held, as GNU
+// tar does, and never writes through a symlink; the gate refuses the rest. The
+// os.Root holds the line again: no name or link leads outside the volume.
+type files struct {
 	root *os.Root
 	dirs []dirTime
 	buf  []byte
@@ -83,19 +85,19 @@ type dirTime struct {
 	at   time.Time
 }
 
-// Files returns the writer of volume key's files, when stackctl writes the
-// volumes itself (see Direct).
-func (x *Writer) Files(key string) (*Files, bool) {
+// volumeFiles returns the writer of volume key's files, when stackctl writes
+// the volumes itself (see Direct).
+func (x *Writer) volumeFiles(key string) (*files, bool) {
 	root, ok := x.roots[key]
 	if !ok {
 		return nil, false
 	}
-	return &Files{root: root, buf: make([]byte, 1<<20)}, true
+	return &files{root: root, buf: make([]byte, 1<<20)}, true
 }
 
 // Write writes the member hdr, named relative to the volume's root ("./a/b"
 // or "a/b"; hard links name their target so too), with its content.
-func (f *Files) Write(hdr *tar.Header, content io.Reader) error {
+func (f *files) Write(hdr *tar.Header, content io.Reader) error {
 	rel := volumePath(hdr.Name)
 	if err := f.write(rel, hdr, content); err != nil {
 		return fmt.Errorf("writing %s: %w", hdr.Name, err)
@@ -107,7 +109,7 @@ func (f *Files) Write(hdr *tar.Header, content io.Reader) error {
 }
 
 // Close sets the directories' times.
-func (f *Files) Close() error {
+func (f *files) Close() error {
 	for _, d := range f.dirs {
 		if err := f.root.Chtimes(d.name, d.at, d.at); err != nil {
 			return fmt.Errorf("setting the times of %s: %w", d.name, err)
@@ -120,9 +122,14 @@ func (f *Files) Close() error {
 func volumePath(name string) string { return path.Clean("./" + name) }
 
 // extract writes content, a tar stream whose members are named under the
-// volumes' keys ("key/a/b"), into the volumes' directories.
+// volumes' keys ("key/a/b"), into the volumes' directories, every member
+// through its volume's gate.
 func (x *Writer) extract(ctx context.Context, content io.Reader) error {
-	files := map[string]*Files{}
+	type gated struct {
+		files *files
+		gate  *archive.Gate
+	}
+	volumes := map[string]gated{}
 	tr := tar.NewReader(content)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -136,12 +143,14 @@ func (x *Writer) extract(ctx context.Context, content io.Reader) error {
 			return err
 		}
 		key, rel, _ := strings.Cut(strings.TrimPrefix(hdr.Name, "./"), "/")
-		f, ok := files[key]
+		v, ok := volumes[key]
 		if !ok {
-			if f, ok = x.Files(key); !ok {
+			f, ok := x.volumeFiles(key)
+			if !ok {
 				return fmt.Errorf("member %q is in no volume being written", hdr.Name)
 			}
-			files[key] = f
+			v = gated{f, archive.NewGate(-1)}
+			volumes[key] = v
 		}
 		member := *hdr
 		member.Name = rel
@@ -152,12 +161,16 @@ func (x *Writer) extract(ctx context.Context, content io.Reader) error {
 			}
 			member.Linkname = target
 		}
-		if err := f.Write(&member, tr); err != nil {
+		admitted, err := v.gate.Admit(&member)
+		if err != nil {
+			return err
+		}
+		if err := v.files.Write(admitted, tr); err != nil {
 			return err
 		}
 	}
-	for _, f := range files {
-		if err := f.Close(); err != nil {
+	for _, v := range volumes {
+		if err := v.files.Close(); err != nil {
 			return err
 		}
 	}
@@ -165,12 +178,10 @@ func (x *Writer) extract(ctx context.Context, content io.Reader) error {
 }
 
 // write writes one member at rel.
-func (f *Files) write(rel string, hdr *tar.Header, content io.Reader) error {
+func (f *files) write(rel string, hdr *tar.Header, content io.Reader) error {
 	root := f.root
-	if dir := path.Dir(rel); dir != "." {
-		if err := root.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
+	if err := mkdirs(root, path.Dir(rel)); err != nil {
+		return err
 	}
 	mode := fs.FileMode(hdr.Mode) & fs.ModePerm
 	if hdr.Mode&0o1000 != 0 {
@@ -179,12 +190,23 @@ func (f *Files) write(rel string, hdr *tar.Header, content io.Reader) error {
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		if rel != "." {
+			// A directory replaces a file or a symlink of its name, as GNU tar's does.
+			if fi, err := root.Lstat(rel); err == nil && !fi.IsDir() {
+				if err := root.Remove(rel); err != nil {
+					return err
+				}
+			}
 			if err := root.Mkdir(rel, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 				return err
 			}
 		}
 	case tar.TypeReg:
-		w, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		// Removed first, as GNU tar does: opening a symlink would write
+		// through it, and truncating a file its hard links too.
+		if err := root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		w, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return err
 		}
@@ -222,6 +244,28 @@ func (f *Files) write(rel string, hdr *tar.Header, content io.Reader) error {
 		return root.Chtimes(rel, hdr.ModTime, hdr.ModTime)
 	}
 	return nil
+}
+
+// mkdirs makes dir and the directories above it that are missing, mode 0755
+// whatever the umask, as GNU tar in the helper (umask 022) and the archive API
+// make the directories a stream implies without naming them.
+func mkdirs(root *os.Root, dir string) error {
+	if dir == "." {
+		return nil
+	}
+	switch fi, err := root.Stat(dir); {
+	case err == nil && fi.IsDir():
+		return nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	if err := mkdirs(root, path.Dir(dir)); err != nil {
+		return err
+	}
+	if err := root.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	return root.Chmod(dir, 0o755)
 }
 
 // lchtimes sets the times of the symbolic link rel in root, not of what it

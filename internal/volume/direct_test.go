@@ -91,8 +91,6 @@ func TestWriteTarDirect(t *testing.T) {
 		member{name: "./files/a/link", typ: tar.TypeSymlink, link: "f.txt", uid: uid, gid: gid, at: t4},
 		member{name: "./files/a/hard", typ: tar.TypeLink, link: "./files/a/f.txt"},
 		member{name: "./files/tmp/", typ: tar.TypeDir, mode: 0o1777, at: t1},
-		// Set-user-ID is refused before here; were it not, it would still not be written.
-		member{name: "./files/bin", typ: tar.TypeReg, mode: 0o4755, at: t1, content: "#!/bin/sh"},
 		// No directory member before it: its parents are made.
 		member{name: "db/base/1/PG_VERSION", typ: tar.TypeReg, mode: 0o600, uid: uid, gid: gid, at: t2, content: "17\n"},
 	)
@@ -115,7 +113,6 @@ func TestWriteTarDirect(t *testing.T) {
 		{name: "directory", path: filepath.Join(files, "a"), mode: fs.ModeDir | 0o750, owned: true, at: t2},
 		{name: "file", path: filepath.Join(files, "a/f.txt"), mode: 0o640, owned: true, at: t3, content: "attachment"},
 		{name: "sticky directory", path: filepath.Join(files, "tmp"), mode: fs.ModeDir | fs.ModeSticky | 0o777, at: t1},
-		{name: "set-user-ID dropped", path: filepath.Join(files, "bin"), mode: 0o755, at: t1, content: "#!/bin/sh"},
 		{name: "other volume", path: filepath.Join(db, "base/1/PG_VERSION"), mode: 0o600, owned: true, at: t2, content: "17\n"},
 	}
 	for _, tt := range tests {
@@ -174,7 +171,7 @@ func TestWriteTarDirectReplaces(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(base, "files", "old"), []byte("a much longer old content"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// What a volume held is overwritten as tar would: files truncated, links replaced.
+	// What a volume held is replaced as tar would: files, links.
 	stream := tarOf(t,
 		member{name: "files/old", typ: tar.TypeReg, mode: 0o644, uid: uid, gid: gid, at: at, content: "new"},
 		member{name: "files/l", typ: tar.TypeReg, mode: 0o644, uid: uid, gid: gid, at: at, content: "file first"},
@@ -218,12 +215,12 @@ func TestWriteTarDirectRefuses(t *testing.T) {
 		{
 			name:    "device",
 			members: []member{{name: "files/null", typ: tar.TypeChar}},
-			want:    "writing null: member type '3' is not written",
+			want:    `member "null" is a device node`,
 		},
 		{
 			name:    "name climbing out",
 			members: []member{{name: "files/../../escaped", typ: tar.TypeReg, mode: 0o644, content: "x"}},
-			want:    "writing ../../escaped: mkdirat ../..: path escapes from parent",
+			want:    `member "../../escaped" lies outside the volume`,
 		},
 		{
 			// A link may point anywhere; nothing is written through it out of the volume.
@@ -232,7 +229,7 @@ func TestWriteTarDirectRefuses(t *testing.T) {
 				{name: "files/out", typ: tar.TypeSymlink, link: outside},
 				{name: "files/out/escaped", typ: tar.TypeReg, mode: 0o644, content: "x"},
 			},
-			want: "writing out/escaped: mkdirat out: statat out: path escapes from parent",
+			want: `member "out/escaped" lies under the symlink "out"`,
 		},
 		{
 			name: "directory through a link out",
@@ -240,12 +237,12 @@ func TestWriteTarDirectRefuses(t *testing.T) {
 				{name: "files/out", typ: tar.TypeSymlink, link: "../../../../../../" + outside},
 				{name: "files/out/escaped/", typ: tar.TypeDir, mode: 0o755},
 			},
-			want: "writing out/escaped/: mkdirat out: statat out: path escapes from parent",
+			want: `symlink "out" points to "../../../../../../` + outside + `", outside the volume`,
 		},
 		{
 			name:    "hard link to a file outside",
 			members: []member{{name: "files/h", typ: tar.TypeLink, link: "files/../../db/x"}},
-			want:    "writing h: linkat ../../db/x h: path escapes from parent",
+			want:    `hard link "h": member "../../db/x" lies outside the volume`,
 		},
 		{
 			// Overwriting a link does not write its target outside.
@@ -254,7 +251,17 @@ func TestWriteTarDirectRefuses(t *testing.T) {
 				{name: "files/victim", typ: tar.TypeSymlink, link: filepath.Join(outside, "victim")},
 				{name: "files/victim", typ: tar.TypeReg, mode: 0o644, content: "x"},
 			},
-			want: "writing victim: ",
+			want: `member "victim" would replace the symlink to "` + filepath.Join(outside, "victim") + `" made before it`,
+		},
+		{
+			name:    "FIFO",
+			members: []member{{name: "files/pipe", typ: tar.TypeFifo, mode: 0o644}},
+			want:    `member "pipe" is a FIFO (named pipe)`,
+		},
+		{
+			name:    "hard link to a directory",
+			members: []member{{name: "files/d/", typ: tar.TypeDir, mode: 0o755}, {name: "files/h", typ: tar.TypeLink, link: "files/d"}},
+			want:    `hard link "h" names the directory "d"`,
 		},
 		{name: "not a tar", garbage: strings.Repeat("x", 1024), want: "writing into the volumes: "},
 	}
@@ -285,6 +292,129 @@ func TestWriteTarDirectRefuses(t *testing.T) {
 	}
 }
 
+// TestWriteTarDirectReplacesLinks: a file or a directory after a symlink of
+// its name replaces the link, as GNU tar does; nothing is written through it.
+func TestWriteTarDirectReplacesLinks(t *testing.T) {
+	x, base := directWriter(t)
+	uid, gid := os.Getuid(), os.Getgid()
+	at := time.Unix(1_700_000_000, 0)
+	stream := tarOf(t,
+		member{name: "files/kept", typ: tar.TypeReg, mode: 0o644, uid: uid, gid: gid, at: at, content: "kept"},
+		member{name: "files/sub/", typ: tar.TypeDir, mode: 0o755, uid: uid, gid: gid, at: at},
+		member{name: "files/l", typ: tar.TypeSymlink, link: "kept", uid: uid, gid: gid, at: at},
+		member{name: "files/l", typ: tar.TypeReg, mode: 0o600, uid: uid, gid: gid, at: at, content: "new"},
+		member{name: "files/d", typ: tar.TypeSymlink, link: "sub", uid: uid, gid: gid, at: at},
+		member{name: "files/d/", typ: tar.TypeDir, mode: 0o700, uid: uid, gid: gid, at: at},
+	)
+	if err := x.WriteTar(t.Context(), stream); err != nil {
+		t.Fatal(err)
+	}
+	files := filepath.Join(base, "files")
+	if b, _ := os.ReadFile(filepath.Join(files, "kept")); string(b) != "kept" {
+		t.Errorf("kept = %q: written through the link", b)
+	}
+	if fi, err := os.Lstat(filepath.Join(files, "l")); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
+		t.Errorf("l = %v, %v; want the file that replaced the link", fi, err)
+	}
+	if fi, err := os.Lstat(filepath.Join(files, "d")); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Errorf("d = %v, %v; want the directory that replaced the link", fi, err)
+	}
+	if fi, _ := os.Stat(filepath.Join(files, "sub")); fi.Mode().Perm() != 0o755 {
+		t.Errorf("sub has mode %v: the directory was written through the link", fi.Mode().Perm())
+	}
+}
+
+// TestFilesHoldTheLine: the direct writer, handed what the gate would have
+// refused, still writes nothing outside the volume (os.Root), no device, no
+// set-user-ID bit, and never writes through a symlink.
+func TestFilesHoldTheLine(t *testing.T) {
+	outside := t.TempDir()
+	at := time.Unix(1_700_000_000, 0)
+	tests := []struct {
+		name    string
+		members []*tar.Header
+		want    string // the last member's error; none when empty
+	}{
+		{
+			name:    "device",
+			members: []*tar.Header{{Name: "null", Typeflag: tar.TypeChar}},
+			want:    "writing null: member type '3' is not written",
+		},
+		{
+			name:    "name climbing out",
+			members: []*tar.Header{{Name: "../../escaped", Typeflag: tar.TypeReg, Mode: 0o644}},
+			want:    "writing ../../escaped: statat ../..: path escapes from parent",
+		},
+		{
+			name: "write through a link out",
+			members: []*tar.Header{
+				{Name: "out", Typeflag: tar.TypeSymlink, Linkname: outside},
+				{Name: "out/escaped", Typeflag: tar.TypeReg, Mode: 0o644},
+			},
+			want: "writing out/escaped: statat out: path escapes from parent",
+		},
+		{
+			name: "directory through a link out",
+			members: []*tar.Header{
+				{Name: "out", Typeflag: tar.TypeSymlink, Linkname: "../../../../../../" + outside},
+				{Name: "out/escaped/", Typeflag: tar.TypeDir, Mode: 0o755},
+			},
+			want: "writing out/escaped/: statat out: path escapes from parent",
+		},
+		{
+			name:    "hard link to a file outside",
+			members: []*tar.Header{{Name: "h", Typeflag: tar.TypeLink, Linkname: "../../db/x"}},
+			want:    "writing h: linkat ../../db/x h: path escapes from parent",
+		},
+		{
+			// The link is replaced: its target outside is not written.
+			name: "file through a link out",
+			members: []*tar.Header{
+				{Name: "victim", Typeflag: tar.TypeSymlink, Linkname: filepath.Join(outside, "victim")},
+				{Name: "victim", Typeflag: tar.TypeReg, Mode: 0o644},
+			},
+		},
+		{
+			name:    "set-user-ID",
+			members: []*tar.Header{{Name: "bin", Typeflag: tar.TypeReg, Mode: 0o4755}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			x, base := directWriter(t)
+			if err := os.WriteFile(filepath.Join(base, "db", "x"), []byte("db"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f, _ := x.volumeFiles("files")
+			var err error
+			for _, h := range tt.members {
+				h.Uid, h.Gid, h.ModTime = os.Getuid(), os.Getgid(), at
+				if err = f.Write(h, strings.NewReader("")); err != nil {
+					break
+				}
+			}
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("Write = %v, want %q", err, tt.want)
+			}
+			if names := entries(t, base); strings.Join(names, " ") != "db files" {
+				t.Errorf("written beside the volumes: %q", names)
+			}
+			if names := entries(t, outside); len(names) != 0 {
+				t.Errorf("written outside the volumes: %q", names)
+			}
+			for _, name := range entries(t, filepath.Join(base, "files")) {
+				fi, err := os.Lstat(filepath.Join(base, "files", name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi.Mode()&(fs.ModeDevice|fs.ModeCharDevice|fs.ModeSetuid|fs.ModeSetgid) != 0 {
+					t.Errorf("%s written with mode %v", name, fi.Mode())
+				}
+			}
+		})
+	}
+}
+
 func TestWriteTarDirectCancelled(t *testing.T) {
 	x, base := directWriter(t)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -300,8 +430,8 @@ func TestWriteTarDirectCancelled(t *testing.T) {
 
 func TestFilesUnknownVolume(t *testing.T) {
 	x, _ := directWriter(t)
-	if f, ok := x.Files("cache"); ok || f != nil {
-		t.Errorf("Files(cache) = %v, %v; want none for a volume not being written", f, ok)
+	if f, ok := x.volumeFiles("cache"); ok || f != nil {
+		t.Errorf("volumeFiles(cache) = %v, %v; want none for a volume not being written", f, ok)
 	}
 }
 

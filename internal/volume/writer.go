@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 
+	"github.com/stackctl/stackctl/internal/backup/archive"
 	"github.com/stackctl/stackctl/internal/engine"
 )
 
@@ -91,7 +93,7 @@ func StartWriter(ctx context.Context, e *engine.Engine, image string, volumes ma
 		AutoRemove: true, NetworkMode: "none",
 		// What tar needs as root to give every file the owner, mode and times it
 		// had; no MKNOD or FSETID: archives with device nodes or setuid and setgid
-		// bits are refused before they get here (archive.EachMember).
+		// bits are refused before they get here (archive.Gate).
 		CapDrop:     []string{"ALL"},
 		CapAdd:      []string{"CHOWN", "DAC_OVERRIDE", "FOWNER"},
 		SecurityOpt: []string{"no-new-privileges:true"},
@@ -151,8 +153,48 @@ func (x *Writer) Piped() bool { return x.dir != "" }
 // Direct says whether stackctl writes into the volumes' directories itself.
 func (x *Writer) Direct() bool { return x.roots != nil }
 
+// WriteVolume writes one volume's tar stream, named relative to its root,
+// into volume key: its members, and its root ("./") too, so that it gets its
+// owner and mode. Every member passes archive's gate, with limit bounding the
+// content's expanded size (negative: no bound), whichever way writes it:
+// straight from the gate into the volume's directory, or through the pipe or
+// the archive API as archive.Retar wrote it.
+func (x *Writer) WriteVolume(ctx context.Context, key string, content io.Reader, limit int64) error {
+	if f, ok := x.volumeFiles(key); ok {
+		err := archive.EachMember(content, limit, func(hdr *tar.Header, r io.Reader) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return f.Write(hdr, r)
+		})
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	var rerr error
+	go func() {
+		defer close(done)
+		rerr = archive.Retar(pw, content, "./", key+"/", limit)
+		pw.CloseWithError(rerr)
+	}()
+	err := x.WriteTar(ctx, pr)
+	pr.CloseWithError(err)
+	// Retar reads content: it must be done before the caller reads on.
+	<-done
+	// The stream's own fault first: tar's complaint about it cut short is its consequence.
+	if rerr != nil && !errors.Is(rerr, io.ErrClosedPipe) {
+		return rerr
+	}
+	return err
+}
+
 // WriteTar writes content, a tar stream whose members are named under the
-// volumes' keys ("redmine-files/…"), into the volumes.
+// volumes' keys ("redmine-files/…"), into the volumes. Written directly, each
+// member passes its volume's gate; through the pipe or the archive API the
+// stream goes as it is: WriteVolume gives it one that Retar wrote.
 func (x *Writer) WriteTar(ctx context.Context, content io.Reader) error {
 	if x.roots != nil {
 		if err := x.extract(ctx, content); err != nil {
@@ -169,11 +211,27 @@ func (x *Writer) WriteTar(ctx context.Context, content io.Reader) error {
 		os.RemoveAll(x.dir)
 		x.dir = ""
 	}
-	_, err := x.e.API.CopyToContainer(ctx, x.id, client.CopyToContainerOptions{DestinationPath: MountRoot, Content: content})
+	_, err := x.e.API.CopyToContainer(ctx, x.id, copyOptions(content))
 	if err != nil {
 		return fmt.Errorf("writing into the volumes: %w", err)
 	}
 	return nil
+}
+
+// copyOptions are the archive API's for content. A directory replaces a file
+// or a symlink of its name, as it does with GNU tar: the gate lets nothing but
+// a directory follow a directory, and the volumes written are new, so nothing
+// else is replaced.
+func copyOptions(content io.Reader) client.CopyToContainerOptions {
+	return client.CopyToContainerOptions{DestinationPath: MountRoot, Content: content, AllowOverwriteDirWithFile: true}
+}
+
+// tarCommand is GNU tar extracting the tar stream in file into dir, as the
+// helper runs it: owners by number, as root keeps them with their modes.
+// 1 MiB records, reassembled from the pipe's short reads (-B), not tar's
+// default 10 KiB: a GiB is then a thousand reads, not a hundred thousand.
+func tarCommand(file, dir string) []string {
+	return []string{"tar", "-x", "--numeric-owner", "-B", "-b", "2048", "-f", file, "-C", dir}
 }
 
 // writePiped runs tar in the helper on the pipe and feeds it content. done is
@@ -181,9 +239,7 @@ func (x *Writer) WriteTar(ctx context.Context, content io.Reader) error {
 func (x *Writer) writePiped(ctx context.Context, content io.Reader) (done bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// 1 MiB records, reassembled from the pipe's short reads (-B), not tar's
-	// default 10 KiB: a GiB is then a thousand reads, not a hundred thousand.
-	cmd := []string{"tar", "-x", "--numeric-owner", "-B", "-b", "2048", "-f", path.Join(fifoMount, "in"), "-C", MountRoot}
+	cmd := tarCommand(path.Join(fifoMount, "in"), MountRoot)
 	exited := make(chan error, 1)
 	go func() { exited <- x.e.Exec(ctx, x.id, cmd, engine.ExecOptions{}) }()
 	pipe, err := openPipe(ctx, filepath.Join(x.dir, "in"), exited)

@@ -201,8 +201,8 @@ func TestStartWriterWays(t *testing.T) {
 					t.Errorf("volume %s holds %q after the probe", key, names)
 				}
 			}
-			if _, ok := x.Files("files"); ok != tt.wantDirect {
-				t.Errorf("Files(files) = %v, want %v", ok, tt.wantDirect)
+			if _, ok := x.volumeFiles("files"); ok != tt.wantDirect {
+				t.Errorf("volumeFiles(files) = %v, want %v", ok, tt.wantDirect)
 			}
 			if err := x.Close(); err != nil {
 				t.Fatal(err)

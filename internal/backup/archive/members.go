@@ -7,32 +7,29 @@ import (
 	"io"
 	"path"
 	"strings"
+	"time"
 )
 
 // Retar copies a tar stream, moving every member from under directory from to
 // under directory to ("./" is the root): the engine names a volume's content
 // after its mount point, the archive relative to the volume's root, and a
-// restore after the mount point again. It refuses what EachMember refuses, with
-// limit bounding the content's expanded size (negative: no bound).
+// restore after the mount point again. Every member passes a Gate, with limit
+// bounding the content's expanded size (negative: no bound), and goes on as
+// the gate admitted it: GNU tar in the volume helper and the engine's archive
+// API, which take this stream, write what the gate decided.
 func Retar(dst io.Writer, src io.Reader, from, to string, limit int64) error {
 	tw := tar.NewWriter(dst)
-	err := EachMember(src, limit, func(hdr *tar.Header, content io.Reader) error {
+	err := walk(src, from, limit, func(hdr *tar.Header, content io.Reader) error {
 		var err error
-		if hdr.Name, err = rebase(hdr.Name, from, to, hdr.Typeflag == tar.TypeDir); err != nil {
+		if hdr.Name, err = rebase(hdr.Name, "./", to, hdr.Typeflag == tar.TypeDir); err != nil {
 			return err
 		}
 		if hdr.Typeflag == tar.TypeLink {
-			if hdr.Linkname, err = rebase(hdr.Linkname, from, to, false); err != nil {
+			if hdr.Linkname, err = rebase(hdr.Linkname, "./", to, false); err != nil {
 				return err
 			}
 		}
-		// Only what the gate looked at goes on: no PAX records or extended
-		// attributes (security.capability, say) that an extraction would apply.
-		out := &tar.Header{
-			Typeflag: hdr.Typeflag, Name: hdr.Name, Linkname: hdr.Linkname, Size: hdr.Size, Mode: hdr.Mode,
-			Uid: hdr.Uid, Gid: hdr.Gid, Uname: hdr.Uname, Gname: hdr.Gname, ModTime: hdr.ModTime,
-		}
-		if err := tw.WriteHeader(out); err != nil {
+		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
 		_, err = io.Copy(tw, content)
@@ -44,16 +41,19 @@ func Retar(dst io.Writer, src io.Reader, from, to string, limit int64) error {
 	return tw.Close()
 }
 
-// EachMember reads a volume's tar stream to its end and calls fn with every
-// member's header and content (which fn may leave unread). It is the one gate
-// for verify-backup and restore alike: it refuses a member that an extraction
-// would write outside the volume (see contained), one that is not a plain file,
-// directory or link (see plain), and content that expands beyond limit bytes
-// (negative: no bound), which is how a sparse member would fill a disk.
+// EachMember reads a volume's tar stream, named relative to the volume's root,
+// to its end and calls fn with every member as a Gate admitted it (limit
+// bounds the content's expanded size; negative: no bound), and its content,
+// which fn may leave unread. verify-backup and the direct volume writer walk
+// the stream with it.
 func EachMember(src io.Reader, limit int64, fn func(hdr *tar.Header, content io.Reader) error) error {
+	return walk(src, "./", limit, fn)
+}
+
+// walk is EachMember for a stream whose members are named under directory from.
+func walk(src io.Reader, from string, limit int64, fn func(hdr *tar.Header, content io.Reader) error) error {
 	tr := tar.NewReader(src)
-	symlinks := map[string]bool{}
-	var expanded int64
+	g := NewGate(limit)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -62,72 +62,170 @@ func EachMember(src io.Reader, limit int64, fn func(hdr *tar.Header, content io.
 		if err != nil {
 			return err
 		}
-		if err := plain(hdr); err != nil {
-			return err
-		}
-		if err := contained(hdr.Name, symlinks); err != nil {
-			return err
-		}
-		if hdr.Typeflag == tar.TypeReg {
-			// Overflow-safe: a header may claim any size.
-			if limit >= 0 && hdr.Size > limit-expanded {
-				return fmt.Errorf("member %q takes the content past the %d bytes the entry holds", hdr.Name, limit)
-			}
-			expanded += hdr.Size
-		}
-		switch hdr.Typeflag {
-		case tar.TypeSymlink:
-			symlinks[path.Clean(hdr.Name)] = true
-		case tar.TypeLink:
-			if err := contained(hdr.Linkname, symlinks); err != nil {
+		in := *hdr
+		if from != "./" {
+			// The gate's own refusals first, of the name as the stream has it.
+			if _, err := memberName(hdr.Name); err != nil {
 				return err
 			}
-			// A hard link to a symlink is that symlink under another name.
-			if symlinks[path.Clean(hdr.Linkname)] {
-				symlinks[path.Clean(hdr.Name)] = true
+			if err := asFile(hdr); err != nil {
+				return err
+			}
+			if in.Name, err = rebase(hdr.Name, from, "./", false); err != nil {
+				return err
+			}
+			if hdr.Typeflag == tar.TypeLink {
+				if in.Linkname, err = rebase(hdr.Linkname, from, "./", false); err != nil {
+					return err
+				}
 			}
 		}
-		if err := fn(hdr, tr); err != nil {
+		out, err := g.Admit(&in)
+		if err != nil {
+			return err
+		}
+		if err := fn(out, tr); err != nil {
 			return err
 		}
 	}
 }
 
-// contained refuses a member name that an extraction would resolve outside the
-// volume: an absolute one, one that climbs out with "..", or one under a symlink
-// that the same stream made earlier, which the extraction would follow. An
-// archive's checksums prove it intact, not who made it: anyone holding the age
-// recipient can write one.
-func contained(name string, symlinks map[string]bool) error {
-	clean := path.Clean(name)
-	if path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") {
-		return fmt.Errorf("member %q lies outside the volume", name)
+// Limits a restore writes within.
+const (
+	// maxName leaves room, within Linux's 4,096-byte path, for the volume's
+	// key that the helper's tar sees the name under.
+	maxName = 3840
+	// maxNamePart is Linux's longest file name.
+	maxNamePart = 255
+	// maxTarget is Linux's longest symbolic link target.
+	maxTarget = 4095
+	// maxTime is 2242, the most a tar header's own time field holds; times
+	// before 1970 the engine's archive API sets to 1970.
+	maxTime = 1 << 33
+	// maxID is the largest owner or group: chown takes -1 as "unchanged".
+	maxID = 1<<32 - 2
+)
+
+// A Gate is the one rule set for a volume's tar stream: verify-backup, the
+// backup's own copy of a volume (Retar), and each volume writer (the direct
+// one, GNU tar in the helper and the engine's archive API, the last two given
+// Retar's output) ask it about every member in order, so that what verify
+// passes every writer writes, and writes alike. It takes regular files,
+// directories, symbolic links, and hard links to a regular file made earlier
+// in the stream. A member replaces an earlier one of its name, as GNU tar does
+// (removed first, never written through), but nothing replaces a directory,
+// which tar could not remove once it holds files, nor a symlink that GNU tar
+// makes only at the end. Admit says why it refuses a member.
+type Gate struct {
+	limit, expanded int64
+	// made is what the stream has made so far by cleaned name, relative to the
+	// volume's root ("." is the root); a parent made implicitly is a directory.
+	made map[string]*made
+}
+
+// made is one name in the volume.
+type made struct {
+	kind byte // tar.TypeDir, tar.TypeReg or tar.TypeSymlink
+	// file is a regular file's header; its hard links share its owner, mode and time.
+	file *tar.Header
+	// target is a symlink's.
+	target string
+}
+
+// NewGate returns the gate for one volume's stream, whose regular files may
+// hold at most limit bytes in all (negative: no bound).
+func NewGate(limit int64) *Gate {
+	return &Gate{limit: limit, made: map[string]*made{".": {kind: tar.TypeDir}}}
+}
+
+// Admit takes or refuses hdr, the next member of the stream, named relative to
+// the volume's root. It returns the member as every writer writes it: its name
+// cleaned (a hard link's target too), no more than the fields the gate checked
+// (no PAX records or extended attributes, which an extraction would apply),
+// the time in whole seconds, a hard link with its file's owner, mode and time
+// (the archive API applies a link's own to the file they share).
+func (g *Gate) Admit(hdr *tar.Header) (*tar.Header, error) {
+	if err := plain(hdr); err != nil {
+		return nil, err
 	}
-	for i := range len(clean) {
-		if clean[i] == '/' && symlinks[clean[:i]] {
-			return fmt.Errorf("member %q lies under the symlink %q, which an extraction would follow", name, clean[:i])
+	name, err := memberName(hdr.Name)
+	if err != nil {
+		return nil, err
+	}
+	if name == "." && hdr.Typeflag != tar.TypeDir {
+		return nil, fmt.Errorf("member %q stands for the volume's root but is not a directory", hdr.Name)
+	}
+	if err := asFile(hdr); err != nil {
+		return nil, err
+	}
+	if t := hdr.ModTime.Unix(); t < 0 || t >= maxTime {
+		return nil, fmt.Errorf("member %q has the time %s; a restore keeps times from 1970 to 2242 only", hdr.Name, hdr.ModTime.UTC().Format(time.RFC3339))
+	}
+	if hdr.Uid < 0 || hdr.Uid > maxID || hdr.Gid < 0 || hdr.Gid > maxID {
+		return nil, fmt.Errorf("member %q has owner %d and group %d; ids run from 0 to %d", hdr.Name, hdr.Uid, hdr.Gid, maxID)
+	}
+	parents, err := g.parents(hdr.Name, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.replaces(hdr, name); err != nil {
+		return nil, err
+	}
+	out := &tar.Header{
+		Typeflag: hdr.Typeflag, Name: name, Mode: hdr.Mode & 0o7777,
+		Uid: hdr.Uid, Gid: hdr.Gid, Uname: hdr.Uname, Gname: hdr.Gname, ModTime: hdr.ModTime.Truncate(time.Second),
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg:
+		// Overflow-safe: a header may claim any size.
+		if g.limit >= 0 && hdr.Size > g.limit-g.expanded {
+			return nil, fmt.Errorf("member %q takes the content past the %d bytes the entry holds", hdr.Name, g.limit)
 		}
+		g.expanded += hdr.Size
+		out.Size = hdr.Size
+		file := *out
+		g.made[name] = &made{kind: tar.TypeReg, file: &file}
+	case tar.TypeDir:
+		if m := g.made[name]; m == nil || m.kind != tar.TypeDir {
+			g.made[name] = &made{kind: tar.TypeDir}
+		}
+	case tar.TypeSymlink:
+		if err := symlinkTarget(hdr, name); err != nil {
+			return nil, err
+		}
+		out.Linkname = hdr.Linkname
+		g.made[name] = &made{kind: tar.TypeSymlink, target: hdr.Linkname}
+	case tar.TypeLink:
+		m, target, err := g.linked(hdr, name)
+		if err != nil {
+			return nil, err
+		}
+		f := m.file
+		out.Linkname, out.Mode, out.Uid, out.Gid, out.Uname, out.Gname, out.ModTime = target, f.Mode, f.Uid, f.Gid, f.Uname, f.Gname, f.ModTime
+		g.made[name] = m
 	}
-	return nil
+	for _, p := range parents {
+		g.made[p] = &made{kind: tar.TypeDir}
+	}
+	return out, nil
 }
 
 // plain refuses what a volume of a tracker has no business holding and a
 // restore would have to be trusted with: device nodes (the volume writer has no
-// capability to make them), setuid and setgid bits, sparse members, whose size
-// on disk the archive does not show, global headers, and a root that is not a
-// directory.
+// capability to make them) and FIFOs (which hold nothing a backup could keep),
+// setuid and setgid bits, sparse members, whose size on disk the archive does
+// not show, and global headers.
 func plain(hdr *tar.Header) error {
-	if path.Clean(hdr.Name) == "." && hdr.Typeflag != tar.TypeDir {
-		return fmt.Errorf("member %q stands for the volume's root but is not a directory", hdr.Name)
-	}
 	switch hdr.Typeflag {
-	case tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeFifo:
+	case tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink:
 	case tar.TypeXGlobalHeader:
 		// GNU tar applies its records (a path, a size) to every later member,
 		// which Go's reader, and so this gate, does not see.
 		return fmt.Errorf("the stream has a global PAX header, which would change members this check does not see")
 	case tar.TypeChar, tar.TypeBlock:
-		return fmt.Errorf("member %q is a device node", hdr.Name)
+		return fmt.Errorf("member %q is a device node; a volume's backup holds files, directories and links only", hdr.Name)
+	case tar.TypeFifo:
+		return fmt.Errorf("member %q is a FIFO (named pipe); a volume's backup holds files, directories and links only", hdr.Name)
 	case tar.TypeGNUSparse:
 		return fmt.Errorf("member %q is sparse", hdr.Name)
 	default:
@@ -138,10 +236,174 @@ func plain(hdr *tar.Header) error {
 			return fmt.Errorf("member %q is sparse", hdr.Name)
 		}
 	}
-	if hdr.Mode&(04000|02000) != 0 {
+	// Old tars put the file type's bits above the permissions; they say nothing more.
+	if hdr.Mode < 0 || hdr.Mode&^(0o7777|0o170000) != 0 {
+		return fmt.Errorf("member %q has mode %o, which is no file's", hdr.Name, hdr.Mode)
+	}
+	if hdr.Mode&(0o4000|0o2000) != 0 {
 		return fmt.Errorf("member %q has the setuid or setgid bit (mode %o)", hdr.Name, hdr.Mode&0o7777)
 	}
 	return nil
+}
+
+// memberName is name cleaned, relative to the volume's root ("." for the root,
+// which an empty name is too, as GNU tar takes it).
+// It refuses a name that an extraction would resolve outside the volume (an
+// absolute one, one that climbs out with ".."), one holding ".." at all, which
+// GNU tar will not extract, and one longer than a restore can write. An
+// archive's checksums prove it intact, not who made it: anyone holding the age
+// recipient can write one.
+func memberName(name string) (string, error) {
+	clean := path.Clean(name)
+	switch {
+	case path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../"):
+		return "", fmt.Errorf("member %q lies outside the volume", name)
+	case dotDot(name):
+		return "", fmt.Errorf("member %q has \"..\" in its name, which GNU tar does not extract", name)
+	case dotInside(name):
+		// GNU tar resolves "a/." through what a is, where the others clean it to "a".
+		return "", fmt.Errorf("member %q has \".\" inside its name", name)
+	case len(clean) > maxName:
+		return "", fmt.Errorf("member %q has a name of %d bytes; a restore writes names of up to %d", name, len(clean), maxName)
+	}
+	for part := range strings.SplitSeq(clean, "/") {
+		if len(part) > maxNamePart {
+			return "", fmt.Errorf("member %q has a name part of %d bytes; Linux takes up to %d", name, len(part), maxNamePart)
+		}
+	}
+	return clean, nil
+}
+
+// asFile refuses a member that is no directory but named as one ("a/"), and
+// a hard link naming its file so: GNU tar makes no file of such a
+// name, nor a link to one.
+func asFile(hdr *tar.Header) error {
+	switch {
+	case hdr.Typeflag != tar.TypeDir && dirName(hdr.Name):
+		return fmt.Errorf("member %q is named as a directory but is not one", hdr.Name)
+	case hdr.Typeflag == tar.TypeLink && dirName(hdr.Linkname):
+		return fmt.Errorf("hard link %q names %q, which is named as a directory", hdr.Name, hdr.Linkname)
+	}
+	return nil
+}
+
+// dirName says whether name ends as only a directory's may.
+func dirName(name string) bool { return strings.HasSuffix(name, "/") || name == "." }
+
+// dotInside says whether name has "." as a part after its start ("./a" and
+// "." are the usual spellings of a name and of the root).
+func dotInside(name string) bool {
+	rest := name
+	for strings.HasPrefix(rest, "./") {
+		rest = strings.TrimLeft(rest[2:], "/")
+	}
+	if rest == "." {
+		return false
+	}
+	for part := range strings.SplitSeq(rest, "/") {
+		if part == "." {
+			return true
+		}
+	}
+	return false
+}
+
+// dotDot says whether name has ".." as one of its parts.
+func dotDot(name string) bool {
+	for part := range strings.SplitSeq(name, "/") {
+		if part == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// parents checks the directories above name (raw: as the stream has it), which
+// must be directories or not made yet; it returns those not made yet, which
+// every writer makes (mode 0755, owned by the writer).
+func (g *Gate) parents(raw, name string) ([]string, error) {
+	var missing []string
+	for i := range len(name) {
+		if name[i] != '/' {
+			continue
+		}
+		p := name[:i]
+		switch m := g.made[p]; {
+		case m == nil:
+			missing = append(missing, p)
+		case m.kind == tar.TypeSymlink:
+			return nil, fmt.Errorf("member %q lies under the symlink %q, which an extraction would follow", raw, p)
+		case m.kind != tar.TypeDir:
+			return nil, fmt.Errorf("member %q lies under %q, which is a file, not a directory", raw, p)
+		}
+	}
+	return missing, nil
+}
+
+// replaces checks what hdr, to be made at name, replaces: nothing, a file or a
+// symlink, which every writer removes first (as GNU tar does: never writing
+// through the symlink), or a directory, which only another directory may
+// follow (their metadata is the last one's).
+func (g *Gate) replaces(hdr *tar.Header, name string) error {
+	m := g.made[name]
+	switch {
+	case m == nil:
+	case m.kind == tar.TypeDir && hdr.Typeflag != tar.TypeDir:
+		return fmt.Errorf("member %q would replace the directory of its name; only a directory may follow a directory", hdr.Name)
+	case m.kind == tar.TypeSymlink && delayed(m.target):
+		// GNU tar holds the place with an empty file and makes the link at its
+		// end, over what replaced it whenever that took the file's inode.
+		return fmt.Errorf("member %q would replace the symlink to %q made before it, which GNU tar makes only at its end, over the member", hdr.Name, m.target)
+	}
+	return nil
+}
+
+// delayed says whether GNU tar makes a symlink to target only at the end of
+// the extraction: an absolute target, or one with "..".
+func delayed(target string) bool { return path.IsAbs(target) || dotDot(target) }
+
+// symlinkTarget checks the target of the symlink hdr, made at name: any
+// absolute path, which names a place in the container that mounts the volume,
+// or a relative one that stays in the volume: what lies outside it is not in
+// the backup, and older engines' archive API refuses a link that climbs out
+// of the directory it extracts into.
+func symlinkTarget(hdr *tar.Header, name string) error {
+	t := hdr.Linkname
+	switch {
+	case t == "":
+		return fmt.Errorf("symlink %q has no target", hdr.Name)
+	case len(t) > maxTarget:
+		return fmt.Errorf("symlink %q has a target of %d bytes; Linux takes up to %d", hdr.Name, len(t), maxTarget)
+	case path.IsAbs(t):
+		return nil
+	}
+	if to := path.Join(path.Dir(name), t); to == ".." || strings.HasPrefix(to, "../") {
+		return fmt.Errorf("symlink %q points to %q, outside the volume; a relative target must stay in it", hdr.Name, t)
+	}
+	return nil
+}
+
+// linked checks the hard link hdr, made at name, and returns what it links to:
+// a regular file the stream made earlier, and still a regular file. A link to
+// a directory Linux does not make; one to a symlink or to nothing yet no
+// Redmine volume holds, and GNU tar and the other writers would not agree on it.
+func (g *Gate) linked(hdr *tar.Header, name string) (*made, string, error) {
+	target, err := memberName(hdr.Linkname)
+	if err != nil {
+		return nil, "", fmt.Errorf("hard link %q: %w", hdr.Name, err)
+	}
+	m := g.made[target]
+	switch {
+	case target == name:
+		return nil, "", fmt.Errorf("hard link %q names itself", hdr.Name)
+	case m == nil:
+		return nil, "", fmt.Errorf("hard link %q names %q, which no member before it made", hdr.Name, hdr.Linkname)
+	case m.kind == tar.TypeDir:
+		return nil, "", fmt.Errorf("hard link %q names the directory %q; only regular files are linked", hdr.Name, hdr.Linkname)
+	case m.kind == tar.TypeSymlink:
+		return nil, "", fmt.Errorf("hard link %q names the symlink %q; only regular files are linked", hdr.Name, hdr.Linkname)
+	}
+	return m, target, nil
 }
 
 // rebase moves name from under directory from to under directory to. Names

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"io"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -168,11 +169,16 @@ func TestMemberGate(t *testing.T) {
 		{name: "root that is a file", limit: -1, stream: tarOf(t,
 			&tar.Header{Name: ".", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime}),
 			refused: "not a directory"},
+		{name: "under a symlink", limit: -1, stream: tarOf(t,
+			&tar.Header{Name: "./s", Typeflag: tar.TypeSymlink, Linkname: "/etc", Mode: 0o777, ModTime: mtime},
+			&tar.Header{Name: "./s/passwd", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime}),
+			refused: "under the symlink"},
+		// What a hard link to a symlink would alias is refused at the link.
 		{name: "under a hard link to a symlink", limit: -1, stream: tarOf(t,
 			&tar.Header{Name: "./s", Typeflag: tar.TypeSymlink, Linkname: "/etc", Mode: 0o777, ModTime: mtime},
 			&tar.Header{Name: "./h", Typeflag: tar.TypeLink, Linkname: "./s", ModTime: mtime},
 			&tar.Header{Name: "./h/passwd", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime}),
-			refused: "under the symlink"},
+			refused: `hard link "./h" names the symlink "./s"`},
 		{name: "outside", limit: -1, stream: tarOf(t,
 			&tar.Header{Name: "../etc/passwd", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime}),
 			refused: "outside the volume"},
@@ -219,5 +225,112 @@ func TestRetarDropsExtendedRecords(t *testing.T) {
 	}
 	if len(h.PAXRecords) != 0 || h.Mode != 0o755 || h.Name != "files/ping" {
 		t.Fatalf("restored header %+v, want files/ping, mode 0755, no PAX records", h)
+	}
+}
+
+// TestGateAdmits: the member as every writer writes it.
+func TestGateAdmits(t *testing.T) {
+	at := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	g := NewGate(-1)
+	for _, tc := range []struct {
+		name string
+		in   tar.Header
+		want tar.Header
+	}{
+		{
+			name: "a directory: cleaned, no size, time in seconds, no type bits, no PAX records",
+			in: tar.Header{Typeflag: tar.TypeDir, Name: "./d//", Mode: 0o40755, Size: 512, ModTime: at.Add(time.Second / 2),
+				Uid: 1, Gid: 2, PAXRecords: map[string]string{"SCHILY.xattr.user.x": "y"}},
+			want: tar.Header{Typeflag: tar.TypeDir, Name: "d", Mode: 0o755, ModTime: at, Uid: 1, Gid: 2},
+		},
+		{
+			name: "a file",
+			in:   tar.Header{Typeflag: tar.TypeReg, Name: "d/f", Mode: 0o640, Size: 3, ModTime: at, Uid: 1, Gid: 2, Uname: "u"},
+			want: tar.Header{Typeflag: tar.TypeReg, Name: "d/f", Mode: 0o640, Size: 3, ModTime: at, Uid: 1, Gid: 2, Uname: "u"},
+		},
+		{
+			name: "a hard link: its file's owner, mode and time",
+			in:   tar.Header{Typeflag: tar.TypeLink, Name: "h", Linkname: "./d/f", Mode: 0o777, ModTime: at.Add(time.Hour), Uid: 3},
+			want: tar.Header{Typeflag: tar.TypeLink, Name: "h", Linkname: "d/f", Mode: 0o640, ModTime: at, Uid: 1, Gid: 2, Uname: "u"},
+		},
+		{
+			name: "a symlink: its target as it is",
+			in:   tar.Header{Typeflag: tar.TypeSymlink, Name: "l", Linkname: "d/../d/f", Mode: 0o777, ModTime: at},
+			want: tar.Header{Typeflag: tar.TypeSymlink, Name: "l", Linkname: "d/../d/f", Mode: 0o777, ModTime: at},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := g.Admit(&tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(*got, tc.want) {
+				t.Errorf("admitted %+v\nwant %+v", *got, tc.want)
+			}
+		})
+	}
+}
+
+// TestGateRefuses: what no writer would write alike, each with its reason.
+func TestGateRefuses(t *testing.T) {
+	at := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	reg := func(name string) *tar.Header {
+		return &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, ModTime: at}
+	}
+	dir := func(name string) *tar.Header {
+		return &tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: 0o755, ModTime: at}
+	}
+	symlink := func(name, target string) *tar.Header {
+		return &tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: target, ModTime: at}
+	}
+	link := func(name, target string) *tar.Header {
+		return &tar.Header{Typeflag: tar.TypeLink, Name: name, Linkname: target, ModTime: at}
+	}
+	for _, tc := range []struct {
+		name    string
+		members []*tar.Header // all taken but the last
+		want    string
+	}{
+		{"FIFO", []*tar.Header{{Typeflag: tar.TypeFifo, Name: "p", ModTime: at}}, `member "p" is a FIFO (named pipe)`},
+		{"block device", []*tar.Header{{Typeflag: tar.TypeBlock, Name: "b", ModTime: at}}, `member "b" is a device node`},
+		{"hard link to a directory", []*tar.Header{dir("d/"), link("h", "d")}, `hard link "h" names the directory "d"`},
+		{"hard link to the root", []*tar.Header{link("h", "")}, `hard link "h" names the directory ""`},
+		{"hard link to a file named as a directory", []*tar.Header{reg("f"), link("h", "f/")}, `hard link "h" names "f/", which is named as a directory`},
+		{"a file named as a directory", []*tar.Header{reg("f/")}, `member "f/" is named as a directory but is not one`},
+		{". inside a name", []*tar.Header{reg("f"), dir("f/.")}, `member "f/." has "." inside its name`},
+		{"hard link to a symlink", []*tar.Header{symlink("l", "f"), link("h", "l")}, `hard link "h" names the symlink "l"`},
+		{"hard link to nothing yet", []*tar.Header{link("h", "f")}, `hard link "h" names "f", which no member before it made`},
+		{"hard link to itself", []*tar.Header{reg("f"), link("f", "f")}, `hard link "f" names itself`},
+		{"hard link out", []*tar.Header{link("h", "../f")}, `hard link "h": member "../f" lies outside the volume`},
+		{"a file after a directory", []*tar.Header{dir("d/"), reg("d")}, `member "d" would replace the directory of its name`},
+		{"a symlink after an implied directory", []*tar.Header{reg("d/f"), symlink("d", "x")}, `member "d" would replace the directory of its name`},
+		{"a file after an absolute symlink", []*tar.Header{symlink("l", "/srv/x"), reg("l")}, `member "l" would replace the symlink to "/srv/x" made before it`},
+		{"a directory after a symlink with ..", []*tar.Header{symlink("l", "a/../b"), dir("l/")}, `member "l/" would replace the symlink to "a/../b"`},
+		{"under a file", []*tar.Header{reg("f"), reg("f/g")}, `member "f/g" lies under "f", which is a file, not a directory`},
+		{"under a hard link", []*tar.Header{reg("f"), link("h", "f"), dir("h/x/")}, `member "h/x/" lies under "h", which is a file`},
+		{"a relative symlink out", []*tar.Header{dir("d/"), symlink("d/l", "../../x")}, `symlink "d/l" points to "../../x", outside the volume`},
+		{"a symlink with no target", []*tar.Header{symlink("l", "")}, `symlink "l" has no target`},
+		{"a symlink target too long", []*tar.Header{symlink("l", strings.Repeat("t", 4096))}, `symlink "l" has a target of 4096 bytes`},
+		{".. inside a name", []*tar.Header{reg("a/../b")}, `member "a/../b" has ".." in its name`},
+		{"an absolute name", []*tar.Header{reg("/etc/passwd")}, `member "/etc/passwd" lies outside the volume`},
+		{"a name part too long", []*tar.Header{reg(strings.Repeat("n", 256))}, "has a name part of 256 bytes"},
+		{"a name too long", []*tar.Header{reg(strings.Repeat("n/", 1921))}, "has a name of 3841 bytes"},
+		{"a time before 1970", []*tar.Header{{Typeflag: tar.TypeReg, Name: "f", ModTime: time.Unix(-1, 0)}}, `member "f" has the time 1969-12-31T23:59:59Z`},
+		{"a time after 2242", []*tar.Header{{Typeflag: tar.TypeReg, Name: "f", ModTime: time.Unix(1<<33, 0)}}, "a restore keeps times from 1970 to 2242 only"},
+		{"a negative owner", []*tar.Header{{Typeflag: tar.TypeReg, Name: "f", ModTime: at, Uid: -1}}, `member "f" has owner -1 and group 0`},
+		{"mode bits of no file", []*tar.Header{{Typeflag: tar.TypeReg, Name: "f", ModTime: at, Mode: 0o1000644}}, `member "f" has mode 1000644`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewGate(-1)
+			var err error
+			for i, h := range tc.members {
+				if _, err = g.Admit(h); err != nil && i < len(tc.members)-1 {
+					t.Fatalf("member %d refused: %v", i, err)
+				}
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Admit = %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
