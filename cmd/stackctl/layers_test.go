@@ -21,6 +21,7 @@ var layers = map[string]int{
 	"retention":           1,
 	"state":               2,
 	"engine":              2,
+	"hostport":            2,
 	"site":                5,
 	"https":               3,
 	"schedule":            3,
