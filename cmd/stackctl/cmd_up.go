@@ -76,6 +76,11 @@ protocol and emission address, which it writes into Redmine's settings on
 every run. It refuses any mail setting: this version checks it but does not
 apply it yet. The address published on is --listen, else the settings file's
 listen, else the one recorded by the last up, else ` + catalog.DefaultListen + `.
+On this host's engine, up first tries each address it would publish on and
+refuses one that another process or container holds (exit 2), naming the
+address and, where it can, what holds it, before it builds or creates
+anything; a port the stack's own containers publish is its own. A remote
+engine's refusal is told the same way, once its containers are created.
 
 With tls.mode other than off, nginx serves HTTPS on that address and plain
 HTTP, which redirects to it, on http_listen. Mode files' certificate and key

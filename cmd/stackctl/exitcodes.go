@@ -63,8 +63,8 @@ type exitCodeEntry struct {
 var exitCodes = []exitCodeEntry{
 	{code: exitOK, meaning: "success"},
 	{code: exitFailure, meaning: "failure (anything not listed below)"},
-	{code: exitInvalid, errs: []error{errs.ErrInvalidInput, errUsage, validate.ErrFindings},
-		meaning: "invalid input (unknown stack, base profile or flag value, a bad settings file, init into a directory that holds a site), or validate found problems"},
+	{code: exitInvalid, errs: []error{errs.ErrInvalidInput, errUsage, validate.ErrFindings, stack.ErrPortInUse},
+		meaning: "invalid input (unknown stack, base profile or flag value, a bad settings file, an address to publish on that another process or container holds, init into a directory that holds a site), or validate found problems"},
 	{code: exitNotFound, errs: []error{errs.ErrNotRunning, errs.ErrNotFound},
 		meaning: "not running or not found: the stack has no containers, an archive or image is missing, an off-site target's directory or bucket is missing, or no stackctl site was found"},
 	{code: exitUnavailable, errs: []error{errs.ErrUnavailable},

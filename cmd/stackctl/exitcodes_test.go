@@ -37,6 +37,7 @@ func TestExitCodeMapping(t *testing.T) {
 		{name: "usage", err: wrapped(errUsage), want: exitInvalid},
 		{name: "invalid input", err: wrapped(errs.ErrInvalidInput), want: exitInvalid},
 		{name: "validate findings", err: wrapped(validate.ErrFindings), want: exitInvalid},
+		{name: "address in use", err: wrapped(stack.ErrPortInUse), want: exitInvalid},
 		{name: "not running", err: wrapped(errs.ErrNotRunning), want: exitNotFound},
 		{name: "not found", err: wrapped(errs.ErrNotFound), want: exitNotFound},
 		{name: "engine unavailable", err: wrapped(errs.ErrUnavailable), want: exitUnavailable},

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -348,4 +350,37 @@ func (e *Engine) SwarmTaskContainer(ctx context.Context, service string) (string
 		return "", fmt.Errorf("%w: no task of swarm service %s runs on this node", errs.ErrNotRunning, service)
 	}
 	return res.Items[0].ID, nil
+}
+
+// Local says whether the engine runs on this host, reached through a unix
+// socket: then the ports its containers publish are this host's, which
+// stackctl can try before it asks the engine to publish on them.
+func (e *Engine) Local() bool {
+	return strings.HasPrefix(e.API.DaemonHost(), "unix://")
+}
+
+// PublishedBy names the running containers that publish port (TCP) on host
+// of the engine's machine, or on every address when either is one.
+func (e *Engine) PublishedBy(ctx context.Context, host string, port int) ([]string, error) {
+	want, err := netip.ParseAddr(host)
+	if err != nil {
+		return nil, nil
+	}
+	res, err := e.API.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.Add("status", "running")})
+	if err != nil {
+		return nil, fmt.Errorf("listing the containers publishing port %d: %w", port, err)
+	}
+	var out []string
+	for _, c := range res.Items {
+		if len(c.Names) == 0 {
+			continue
+		}
+		if slices.ContainsFunc(c.Ports, func(p container.PortSummary) bool {
+			return int(p.PublicPort) == port && p.Type == "tcp" &&
+				(p.IP == want || !p.IP.IsValid() || p.IP.IsUnspecified() || want.IsUnspecified())
+		}) {
+			out = append(out, strings.TrimPrefix(c.Names[0], "/"))
+		}
+	}
+	return out, nil
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"iter"
+	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -671,5 +673,80 @@ func TestSwarmTaskContainer(t *testing.T) {
 				t.Errorf("filters = %v, want %v", filters, want)
 			}
 		})
+	}
+}
+
+// TestPublishedBy: the running containers that publish a port on an address
+// that overlaps the one asked about, by name.
+func TestPublishedBy(t *testing.T) {
+	port := func(ip string, public uint16, typ string) container.PortSummary {
+		p := container.PortSummary{PrivatePort: 8080, PublicPort: public, Type: typ}
+		if ip != "" {
+			p.IP = netip.MustParseAddr(ip)
+		}
+		return p
+	}
+	items := []container.Summary{
+		{Names: []string{"/edge"}, Ports: []container.PortSummary{port("127.0.0.1", 8080, "tcp")}},
+		{Names: []string{"/everywhere"}, Ports: []container.PortSummary{port("0.0.0.0", 8080, "tcp"), port("::", 8080, "tcp")}},
+		{Names: []string{"/other-address"}, Ports: []container.PortSummary{port("127.0.0.2", 8080, "tcp")}},
+		{Names: []string{"/other-port"}, Ports: []container.PortSummary{port("127.0.0.1", 9090, "tcp")}},
+		{Names: []string{"/udp"}, Ports: []container.PortSummary{port("127.0.0.1", 8080, "udp")}},
+		{Names: []string{"/unpublished"}, Ports: []container.PortSummary{port("", 0, "tcp")}},
+	}
+	for _, tt := range []struct {
+		host string
+		want []string
+	}{
+		{host: "127.0.0.1", want: []string{"edge", "everywhere"}},
+		{host: "0.0.0.0", want: []string{"edge", "everywhere", "other-address"}},
+		{host: "localhost"},
+	} {
+		t.Run(tt.host, func(t *testing.T) {
+			var filters client.Filters
+			e := &Engine{API: &fakeAPI{containerList: func(o client.ContainerListOptions) (client.ContainerListResult, error) {
+				filters = o.Filters
+				return client.ContainerListResult{Items: items}, nil
+			}}}
+			got, err := e.PublishedBy(t.Context(), tt.host, 8080)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("PublishedBy(%s, 8080) = %q, want %q", tt.host, got, tt.want)
+			}
+			if want := (client.Filters{}.Add("status", "running")); tt.want != nil && !reflect.DeepEqual(filters, want) {
+				t.Errorf("filters = %v, want %v", filters, want)
+			}
+		})
+	}
+	t.Run("refused", func(t *testing.T) {
+		e := &Engine{API: &fakeAPI{containerList: func(client.ContainerListOptions) (client.ContainerListResult, error) {
+			return client.ContainerListResult{}, errEngine
+		}}}
+		_, err := e.PublishedBy(t.Context(), "127.0.0.1", 8080)
+		wantErr(t, err, "listing the containers publishing port 8080: engine said no", nil)
+	})
+}
+
+// daemonAt is an engine's client reached at host.
+type daemonAt struct {
+	*fakeAPI
+	host string
+}
+
+func (d daemonAt) DaemonHost() string { return d.host }
+
+// TestLocal: an engine is this host's when reached through a unix socket.
+func TestLocal(t *testing.T) {
+	for host, want := range map[string]bool{
+		"unix:///var/run/docker.sock":       true,
+		"unix:///run/user/1000/docker.sock": true,
+		"tcp://10.0.0.2:2375":               false,
+		"http://docker.example.com":         false, // ssh://, through the CLI's connection helper
+	} {
+		if got := (&Engine{API: daemonAt{&fakeAPI{}, host}}).Local(); got != want {
+			t.Errorf("Local() at %s = %v, want %v", host, got, want)
+		}
 	}
 }

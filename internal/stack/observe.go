@@ -282,7 +282,8 @@ func (r Runner) leftovers(ctx context.Context, rec state.State) ([]Step, error) 
 
 // PlanUp computes what Up would do now and changes nothing: no lock, no
 // build, no record. What a stopped stackctl left comes first, as Up's
-// recovery would find it.
+// recovery would find it; an address another process or container holds is
+// refused as Up refuses it.
 func (r Runner) PlanUp(ctx context.Context, o UpOptions) (Plan, error) {
 	st := r.Stack
 	rec, err := r.State.Load(st.Name)
@@ -316,6 +317,9 @@ func (r Runner) PlanUp(ctx context.Context, o UpOptions) (Plan, error) {
 	gen := activeGen(after)
 	p, err := generation(st, base, gen, after.SlotOf(gen), after.FrontSlot)
 	if err != nil {
+		return Plan{}, err
+	}
+	if err := r.checkPorts(ctx, p); err != nil {
 		return Plan{}, err
 	}
 	prep := Prepared{Stack: st, Choice: choice, State: after, Project: p, Gen: gen, Slot: after.SlotOf(gen), Release: release, base: base}

@@ -23,8 +23,9 @@ import (
 )
 
 // Engine is what the runner needs from the Docker engine beside the Compose
-// SDK: images for the profile choice and the debian bases, and exec for a
-// stack's first start. engine.Engine has it.
+// SDK: images for the profile choice and the debian bases, exec for a
+// stack's first start, and for a busy port whether the engine is this host's
+// and which container publishes it. engine.Engine has it.
 type Engine interface {
 	Availability
 	basebuild.Images
@@ -38,6 +39,8 @@ type Engine interface {
 	RemoveVolume(ctx context.Context, name string) error
 	Host(ctx context.Context) (engine.Host, error)
 	VolumeUsage(ctx context.Context, image string, names []string) (map[string]engine.VolumeUsage, error)
+	Local() bool
+	PublishedBy(ctx context.Context, host string, port int) ([]string, error)
 }
 
 // Runner runs one of the catalogue's stacks, Stack, through the Compose SDK,

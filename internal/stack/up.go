@@ -266,7 +266,8 @@ func (r Runner) serve(ctx context.Context, prep Prepared, noWait bool, timeout t
 // prepare chooses the profile, builds missing debian bases, generates missing
 // secrets, loads the project, and records the profile and the stack's
 // generations: data found without a record becomes generation 1; with
-// first set, a stack without data gets its first generation.
+// first set (up), the addresses it publishes on are checked before any of
+// that, and a stack without data gets its first generation.
 func (r Runner) prepare(ctx context.Context, o UpOptions, first bool) (Prepared, error) {
 	st := r.Stack
 	rec, err := r.State.Load(st.Name)
@@ -279,6 +280,18 @@ func (r Runner) prepare(ctx context.Context, o UpOptions, first bool) (Prepared,
 	}
 	r.logf("stack %s: base %s (%s)", st.Name, choice.Profile, choice.Reason)
 	release := rec.ReleaseOf(activeGen(rec))
+	listen := cmp.Or(o.Listen, rec.Listen, catalog.DefaultListen)
+	if first {
+		// Loaded once more, without the secrets a first start makes: a busy
+		// port is refused before anything is built, made or recorded.
+		p, err := r.load(ctx, choice.Profile, listen, release)
+		if err != nil {
+			return Prepared{}, err
+		}
+		if err := r.checkPorts(ctx, p); err != nil {
+			return Prepared{}, err
+		}
+	}
 	if choice.Profile == catalog.ProfileDebian {
 		if err := r.ensureBases(ctx, o, release); err != nil {
 			return Prepared{}, err
@@ -287,7 +300,6 @@ func (r Runner) prepare(ctx context.Context, o UpOptions, first bool) (Prepared,
 	if err := r.State.EnsureSecrets(st); err != nil {
 		return Prepared{}, err
 	}
-	listen := cmp.Or(o.Listen, rec.Listen, catalog.DefaultListen)
 	base, err := r.load(ctx, choice.Profile, listen, release)
 	if err != nil {
 		return Prepared{}, err
@@ -437,7 +449,7 @@ func (r Runner) seed(ctx context.Context, prep Prepared, s Seed, timeout time.Du
 func (r Runner) start(ctx context.Context, name string, p *types.Project, wait bool, timeout time.Duration) error {
 	if !wait {
 		if err := r.Compose.Start(ctx, p.Name, api.StartOptions{Project: p}); err != nil {
-			return fmt.Errorf("starting %s: %w", name, err)
+			return r.portError(ctx, p, fmt.Errorf("starting %s: %w", name, err))
 		}
 		return nil
 	}
@@ -457,7 +469,7 @@ func (r Runner) start(ctx context.Context, name string, p *types.Project, wait b
 		err = cause
 	}
 	if err != nil {
-		return fmt.Errorf("starting %s: %w", name, err)
+		return r.portError(ctx, p, fmt.Errorf("starting %s: %w", name, err))
 	}
 	return nil
 }

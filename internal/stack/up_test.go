@@ -26,8 +26,9 @@ import (
 type fakeCompose struct {
 	api.Compose
 	calls []string
-	fail  string
-	ps    []api.ContainerSummary
+	// fail is the call that fails, with failWith's message (else "fails on purpose").
+	fail, failWith string
+	ps             []api.ContainerSummary
 	// created is the last project created.
 	created *types.Project
 }
@@ -35,7 +36,7 @@ type fakeCompose struct {
 func (f *fakeCompose) record(call string) error {
 	f.calls = append(f.calls, call)
 	if call == f.fail {
-		return errors.New("fails on purpose")
+		return errors.New(cmp.Or(f.failWith, "fails on purpose"))
 	}
 	return nil
 }
@@ -125,6 +126,10 @@ type fakeEngine struct {
 	// events are the settings written with psql ("settings: SQL") and the
 	// other execs, in order.
 	events []string
+	// local is an engine on this host, whose ports up tries; publishedBy
+	// names the containers publishing a port.
+	local       bool
+	publishedBy map[int][]string
 }
 
 func (f *fakeEngine) ImagePresent(context.Context, string) (bool, error) { return true, nil }
@@ -168,6 +173,10 @@ func (f *fakeEngine) RemoveVolume(_ context.Context, name string) error {
 }
 func (f *fakeEngine) VolumeUsage(context.Context, string, []string) (map[string]engine.VolumeUsage, error) {
 	return nil, nil
+}
+func (f *fakeEngine) Local() bool { return f.local }
+func (f *fakeEngine) PublishedBy(_ context.Context, _ string, port int) ([]string, error) {
+	return f.publishedBy[port], nil
 }
 func (f *fakeEngine) Exec(_ context.Context, id string, cmd []string, o engine.ExecOptions) error {
 	switch cmd[0] {
