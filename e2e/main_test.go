@@ -146,7 +146,7 @@ var (
 	swarmHarness sync.Mutex
 	sched        = newScheduler(4, []string{
 		"TestBackupRestore", "TestSwarm", "TestRedmineStack", "TestOffsiteBackups", "TestUpgrade", "TestTLS",
-		"TestKernelBuiltInContainer", "TestSite", "TestPush", "TestVolumeWriterPaths", "TestSwarmNodes",
+		"TestKernelBuiltInContainer", "TestSite", "TestPush", "TestVolumeWriterPaths", "TestSwarmNodes", "TestBusyPort",
 	})
 )
 
