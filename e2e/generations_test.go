@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/moby/moby/client"
 
 	"github.com/stackctl/stackctl/internal/backup/archive"
@@ -72,8 +73,10 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 
 	// Too little room: the next generation's files volume, made beforehand on
 	// a 16 MiB tmpfs. With the manifest read from the archive's end, the
-	// restore refuses before writing, with the numbers; an encrypted archive
-	// (its sizes unknown until read) fails when the volume is full.
+	// restore refuses before writing, with the numbers. An encrypted archive's
+	// sizes are unknown until it is read: the archive, a few hundred
+	// KiB that expand to a 4 GiB file of zeros, is refused by that file's
+	// header, before a byte of it is written, with the numbers too.
 	small := func() {
 		t.Helper()
 		_, err := api.VolumeCreate(t.Context(), client.VolumeCreateOptions{Name: redmineProject(t) + "_redmine-files-g2", Driver: "local",
@@ -88,12 +91,16 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 		t.Errorf("a restore into too small a volume: exit %d, want 22 naming the room and the volume:\n%s", r.code, r.stderr)
 	}
 	unchanged(t, "a restore refused for want of room", 2)
+	bomb := expanding(t, encrypted, out+"/zeros.tar.zst.age", keyFile, 4<<30)
 	small()
-	r = stackctl(t, env, "restore-volumes", "--yes", "--identity", keyFile, encrypted)
-	if r.code == 0 || !strings.Contains(strings.ToLower(r.stderr), "no space left on device") {
-		t.Errorf("a restore that runs out of room: exit %d, want a failure saying so:\n%s", r.code, r.stderr)
+	r = stackctl(t, env, "restore-volumes", "--yes", "--identity", keyFile, bomb)
+	for _, says := range []string{"zeros.tar.zst.age: volume ", "redmine-files-g2 needs at least 4GiB on disk with its member ./zeros (4GiB)",
+		"its file system (tmpfs of 16384 KiB) has ", " free, of which a restore leaves ", "for the serving generation: make room"} {
+		if r.code != 22 || !strings.Contains(r.stderr, says) {
+			t.Errorf("an encrypted archive that expands past the room: exit %d, want 22 saying %q:\n%s", r.code, says, r.stderr)
+		}
 	}
-	unchanged(t, "a restore that ran out of room", 2)
+	unchanged(t, "an encrypted archive refused for want of room", 2)
 
 	broken := rebuild(t, arch, out+"/broken-plugin.tar.zst", map[string]func([]byte) []byte{
 		"redmine-plugins.tar": func(b []byte) []byte {
@@ -342,6 +349,98 @@ func rebuild(t *testing.T, src, dst string, replace map[string]func([]byte) []by
 	t.Helper()
 	return copyArchive(t, src, dst, func(*archive.Manifest) {}, replace)
 }
+
+// expanding copies the encrypted archive src to dst, encrypted to the same
+// identity (in keyFile), with the files volume's entry replaced by a tar
+// stream holding one file of size bytes of zeros: they compress to almost
+// nothing, so the archive stays small and expands to size. Nothing of that
+// size is held in memory or on disk.
+func expanding(t *testing.T, src, dst, keyFile string, size int64) string {
+	t.Helper()
+	key, err := os.Open(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := age.ParseIdentities(key)
+	key.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, ok := ids[0].(*age.X25519Identity)
+	if !ok {
+		t.Fatalf("%s holds no X25519 identity", keyFile)
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	r, err := archive.NewReader(in, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	enc, err := age.Encrypt(out, id.Recipient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := r.Header()
+	w, err := archive.NewWriter(enc, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		e, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var content io.Reader = r
+		if e.Volume == "redmine-files" {
+			pr, pw := io.Pipe()
+			go func() {
+				tw := tar.NewWriter(pw)
+				err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "./", Mode: 0o755, Uid: 999, Gid: 999, ModTime: m.Created})
+				if err == nil {
+					err = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "./zeros", Mode: 0o644, Uid: 999, Gid: 999, ModTime: m.Created, Size: size})
+				}
+				if err == nil {
+					_, err = io.Copy(tw, io.LimitReader(zeroReader{}, size))
+				}
+				if err == nil {
+					err = tw.Close()
+				}
+				pw.CloseWithError(err)
+			}()
+			content = pr
+		}
+		if _, err := w.Add(e.Name, content); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := out.Stat(); err == nil {
+		t.Logf("%s: %d KiB, of which the files entry expands to %d MiB", dst, fi.Size()>>10, size>>20)
+	}
+	return dst
+}
+
+// zeroReader reads as zeros, forever.
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 // addToTar returns the tar stream b with a file (and its directory) added,
 // owned by Redmine's uid.

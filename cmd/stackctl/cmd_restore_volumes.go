@@ -57,13 +57,16 @@ as a new generation of its data, beside the running stack, which keeps serving.
 The restore is refused, with nothing changed, when the archive is of another
 stack, lacks one of the stack's volumes, comes from a newer Redmine or PostgreSQL
 than the images the stack would run, or, by the sizes its manifest records, would
-not fit in the free space where the new volumes go (an encrypted archive's sizes
-are not known before it is read: it gets no such check). Otherwise the archive is
-read once and checked as it is written into new volumes (the database through a
-PostgreSQL of the new generation, never the running one); the new generation
-starts beside the current one, and once it is healthy and answers a smoke check,
-nginx is pointed at it (requests under way finish) and the old generation's
-containers stop.
+not fit in the free space where the new volumes go, less a margin left for the
+serving generation (a twentieth, at most 1 GiB). Otherwise the archive is read
+once and checked as it is written into new volumes (the database through a
+PostgreSQL of the new generation, never the running one), each within that room,
+measured just before: a file whose size would pass it is refused before a byte of
+it is written, and a database that outgrows it is stopped, an encrypted archive's
+too, whose sizes are not known before it is read (exit 22, the new generation
+removed). The new generation starts beside the current one, and once it is
+healthy and answers a smoke check, nginx is pointed at it (requests under way
+finish) and the old generation's containers stop.
 
 Nothing is destroyed: the generation that served before stays, with its volumes,
 reachable with 'stackctl rollback' until 'stackctl prune' removes it, and so do

@@ -356,7 +356,7 @@ func (s *live) produce(ctx context.Context, e archive.Entry, out io.Writer) erro
 			return err
 		}
 		defer rc.Close()
-		return archive.Retar(out, rc, path.Base(mt.Target)+"/", "./", -1)
+		return archive.Retar(out, rc, path.Base(mt.Target)+"/", "./", archive.NoLimit)
 	}
 	return fmt.Errorf("unknown kind %q", e.Kind)
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"filippo.io/age"
 
@@ -291,6 +292,12 @@ type restore struct {
 	image string
 	// file is the archive's, closed with the seed (close).
 	file io.Closer
+	// margins are what the restore leaves free on each file system it writes
+	// to, by df's name for it, fixed when it is first measured (see measure).
+	margins map[string]int64
+	// dbWatch is how often the database's file system is measured while it
+	// is restored (0: every dbWatch).
+	dbWatch time.Duration
 }
 
 // close ends the seed's pass (End) and closes its archive.
@@ -369,18 +376,24 @@ func (rs *restore) Begin(ctx context.Context, p stack.Prepared) error {
 	return nil
 }
 
-// Fill reads the archive a second time and puts every entry back: the
-// database through pg_restore in its container, volumes through the helper,
-// which is gone when Fill returns: the stack must not start beside it.
+// Fill reads the archive and puts every entry back, each within the room
+// its volume has: the database through pg_restore in its container, volumes
+// through the helper, which is gone when Fill returns: the stack must not
+// start beside it.
 func (rs *restore) Fill(ctx context.Context, p stack.Prepared) error {
 	w, err := rs.writer.wait()
 	if err != nil {
 		return err
 	}
-	if err := rs.roomFor(ctx, p, w); err != nil {
+	var vw volumeWriter
+	if w != nil {
+		vw = w
+	}
+	pers := p.Persistence()
+	if err := rs.roomFor(ctx, pers, vw); err != nil {
 		return err
 	}
-	if err := rs.entries(ctx, p.Persistence(), w); err != nil {
+	if err := rs.entries(ctx, pers, vw); err != nil {
 		return err
 	}
 	if w != nil {
@@ -404,7 +417,7 @@ func (rs *restore) End() {
 // reader checks sizes and SHA-256 against the manifest when it reaches it, last:
 // an archive that fails then has been written into the new generation, which
 // the caller removes.
-func (rs *restore) entries(ctx context.Context, pers catalog.Persistence, w *volume.Writer) (rerr error) {
+func (rs *restore) entries(ctx context.Context, pers catalog.Persistence, w volumeWriter) (rerr error) {
 	ar := rs.ar
 	progress := rs.progress
 	progress.Start("restore "+rs.st.Name, cmp.Or(rs.sizes.Size(), rs.size))
@@ -424,15 +437,15 @@ func (rs *restore) entries(ctx context.Context, pers catalog.Persistence, w *vol
 		src := &counting{r: ar, p: progress}
 		switch en.Kind {
 		case archive.KindPostgres:
-			err = rs.database(ctx, pers.Database, src)
+			err = rs.database(ctx, pers, src)
 		case archive.KindVolume:
-			// The peeked size bounds what the entry may expand to, if known; without
-			// it sparse members are refused, so a tar cannot expand past its bytes.
-			limit := int64(-1)
+			// The peeked size bounds the content too, when known; sparse members
+			// are refused, so a tar cannot expand past its bytes.
+			content := int64(-1)
 			if rs.sizes.Entries != nil {
-				limit = rs.sizes.EntrySize(en.Name)
+				content = rs.sizes.EntrySize(en.Name)
 			}
-			err = writeVolume(ctx, w, en.Volume, src, limit)
+			err = rs.writeVolume(ctx, w, pers, en.Volume, src, content)
 		}
 		if err != nil {
 			return err
@@ -444,7 +457,7 @@ func (rs *restore) entries(ctx context.Context, pers catalog.Persistence, w *vol
 // copyActive copies the volumes --only left out from the active generation
 // into the new one, as a backup reads them: the database as a pg_dump
 // snapshot, the others as tar streams through the engine's archive API.
-func (rs *restore) copyActive(ctx context.Context, pers catalog.Persistence, w *volume.Writer, progress Progress) error {
+func (rs *restore) copyActive(ctx context.Context, pers catalog.Persistence, w volumeWriter, progress Progress) error {
 	if len(rs.copied) == 0 {
 		return nil
 	}
@@ -470,9 +483,9 @@ func (rs *restore) copyActive(ctx context.Context, pers catalog.Persistence, w *
 		in := &counting{r: pr, p: progress}
 		switch en.Kind {
 		case archive.KindPostgres:
-			err = rs.database(ctx, pers.Database, in)
+			err = rs.database(ctx, pers, in)
 		case archive.KindVolume:
-			err = writeVolume(ctx, w, en.Volume, in, -1)
+			err = rs.writeVolume(ctx, w, pers, en.Volume, in, -1)
 		}
 		pr.CloseWithError(err)
 		<-done
@@ -484,26 +497,22 @@ func (rs *restore) copyActive(ctx context.Context, pers catalog.Persistence, w *
 }
 
 // database restores a pg_dump into the stack's fresh PostgreSQL, in one
-// transaction: a failed restore leaves the database empty, not half full.
-func (rs *restore) database(ctx context.Context, d *catalog.Database, dump io.Reader) error {
+// transaction (a failed restore leaves the database empty, not half full),
+// within the room its volume has.
+func (rs *restore) database(ctx context.Context, pers catalog.Persistence, dump io.Reader) error {
+	d := pers.Database
 	id, err := rs.r.GenContainer(ctx, d.Service, rs.gen)
 	if err != nil {
 		return err
 	}
+	mt, _ := mountOf(pers, d.Volume)
 	cmd := []string{"pg_restore", "-U", d.User, "-d", d.Name, "--exit-on-error", "--single-transaction", "--no-owner"}
-	if err := rs.e.Exec(ctx, id, cmd, engine.ExecOptions{Stdin: dump}); err != nil {
-		return fmt.Errorf("restoring the database: %w", err)
-	}
-	return nil
-}
-
-// writeVolume writes one volume's tar stream (of at most limit bytes; -1: no
-// bound) through w, which has the volume mounted under its key.
-func writeVolume(ctx context.Context, w *volume.Writer, key string, content io.Reader, limit int64) error {
-	if err := w.WriteVolume(ctx, key, content, limit); err != nil {
-		return fmt.Errorf("restoring volume %s: %w", key, err)
-	}
-	return nil
+	return rs.restoreDatabase(ctx, id, mt, dump, func(ctx context.Context, in io.Reader) error {
+		if err := rs.e.Exec(ctx, id, cmd, engine.ExecOptions{Stdin: in}); err != nil {
+			return fmt.Errorf("restoring the database: %w", err)
+		}
+		return nil
+	})
 }
 
 // pendingWriter is a volume writer being started in the background.

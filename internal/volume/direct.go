@@ -149,7 +149,7 @@ func (x *Writer) extract(ctx context.Context, content io.Reader) error {
 			if !ok {
 				return fmt.Errorf("member %q is in no volume being written", hdr.Name)
 			}
-			v = gated{f, archive.NewGate(-1)}
+			v = gated{f, archive.NewGate(archive.NoLimit)}
 			volumes[key] = v
 		}
 		member := *hdr

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stackctl/stackctl/internal/backup/archive"
 )
 
 // member is one entry of a test stream; content only for regular files.
@@ -450,5 +453,34 @@ func TestVolumePath(t *testing.T) {
 				t.Errorf("volumePath(%q) = %q, want %q", name, got, want)
 			}
 		})
+	}
+}
+
+// WriteVolume bounded by the room on disk: the member that would pass it is
+// refused by its header, before a byte of it is written, and what came
+// before it is whole.
+func TestWriteVolumeRoom(t *testing.T) {
+	x, base := directWriter(t)
+	at := time.Unix(1e9, 0)
+	stream := tarOf(t,
+		member{name: "./a", typ: tar.TypeReg, mode: 0o644, at: at, content: strings.Repeat("a", 3000)},
+		member{name: "./b", typ: tar.TypeReg, mode: 0o644, at: at, content: strings.Repeat("b", 5000)},
+		member{name: "./c", typ: tar.TypeReg, mode: 0o644, at: at, content: strings.Repeat("c", 10000)},
+	)
+	err := x.WriteVolume(t.Context(), "files", stream, archive.Limit{Content: -1, Disk: 4 * 4096})
+	var room *archive.RoomError
+	if !errors.As(err, &room) || room.Member != "./c" || room.Size != 10000 || room.Need != 6*4096 || room.Room != 4*4096 {
+		t.Fatalf("WriteVolume = %v, want a RoomError for ./c, 10000 bytes, needing 24576 of 16384", err)
+	}
+	var written int64
+	for _, name := range entries(t, filepath.Join(base, "files")) {
+		fi, err := os.Stat(filepath.Join(base, "files", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		written += fi.Size()
+	}
+	if got := entries(t, filepath.Join(base, "files")); strings.Join(got, " ") != "a b" || written != 8000 {
+		t.Errorf("wrote %q, %d bytes; want a and b whole (8000 bytes), nothing of c", got, written)
 	}
 }

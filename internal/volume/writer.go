@@ -155,11 +155,12 @@ func (x *Writer) Direct() bool { return x.roots != nil }
 
 // WriteVolume writes one volume's tar stream, named relative to its root,
 // into volume key: its members, and its root ("./") too, so that it gets its
-// owner and mode. Every member passes archive's gate, with limit bounding the
-// content's expanded size (negative: no bound), whichever way writes it:
+// owner and mode. Every member passes archive's gate within limit (a member
+// that would pass it is refused before a byte of it is written: an
+// *archive.RoomError when it is limit.Disk), whichever way writes it:
 // straight from the gate into the volume's directory, or through the pipe or
 // the archive API as archive.Retar wrote it.
-func (x *Writer) WriteVolume(ctx context.Context, key string, content io.Reader, limit int64) error {
+func (x *Writer) WriteVolume(ctx context.Context, key string, content io.Reader, limit archive.Limit) error {
 	if f, ok := x.volumeFiles(key); ok {
 		err := archive.EachMember(content, limit, func(hdr *tar.Header, r io.Reader) error {
 			if err := ctx.Err(); err != nil {

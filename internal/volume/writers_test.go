@@ -47,14 +47,14 @@ func FuzzWriters(f *testing.F) {
 		members := decodeMembers(data, outside)
 		stream := buildStream(members)
 		dirs := map[string]bool{} // directories the stream names, whose times every writer sets
-		verr := archive.EachMember(bytes.NewReader(stream), -1, func(hdr *tar.Header, _ io.Reader) error {
+		verr := archive.EachMember(bytes.NewReader(stream), archive.NoLimit, func(hdr *tar.Header, _ io.Reader) error {
 			if hdr.Typeflag == tar.TypeDir {
 				dirs[hdr.Name] = true
 			}
 			return nil
 		})
 		var retarred bytes.Buffer
-		rerr := archive.Retar(&retarred, bytes.NewReader(stream), "./", "vol/", -1)
+		rerr := archive.Retar(&retarred, bytes.NewReader(stream), "./", "vol/", archive.NoLimit)
 		if (verr == nil) != (rerr == nil) {
 			t.Fatalf("verify and Retar disagree: %v, %v\n%s", verr, rerr, describe(members))
 		}
@@ -71,7 +71,7 @@ func FuzzWriters(f *testing.F) {
 					t.Fatal(err)
 				}
 				x := &Writer{roots: map[string]*os.Root{"vol": root}}
-				ways[way] = x.WriteVolume(t.Context(), "vol", bytes.NewReader(stream), -1)
+				ways[way] = x.WriteVolume(t.Context(), "vol", bytes.NewReader(stream), archive.NoLimit)
 				root.Close()
 			case "pipe":
 				ways[way] = runTar(t, gnuTar, tarCommand("-", filepath.Dir(dir))[1:], retarred.Bytes())
@@ -217,7 +217,7 @@ func TestWriterSeeds(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			outside := t.TempDir()
 			stream := buildStream(decodeMembers(encodeMembers(s.members), outside))
-			err := archive.EachMember(bytes.NewReader(stream), -1, func(*tar.Header, io.Reader) error { return nil })
+			err := archive.EachMember(bytes.NewReader(stream), archive.NoLimit, func(*tar.Header, io.Reader) error { return nil })
 			if s.refused == "" && err != nil || s.refused != "" && (err == nil || !strings.Contains(err.Error(), s.refused)) {
 				t.Errorf("the gate said %v, want %q", err, s.refused)
 			}

@@ -674,7 +674,7 @@ func Verify(src io.Reader, identities ...age.Identity) (Manifest, error) {
 			// What a restore would refuse is refused here, before a restore
 			// changes anything. No size bound: entry sizes come with the manifest,
 			// last, and with sparse members refused a tar cannot expand past its bytes.
-			if err := EachMember(r, -1, func(*tar.Header, io.Reader) error { return nil }); err != nil {
+			if err := EachMember(r, NoLimit, func(*tar.Header, io.Reader) error { return nil }); err != nil {
 				if errors.Is(err, ErrDamaged) || errors.Is(err, ErrEncrypted) {
 					return Manifest{}, err
 				}

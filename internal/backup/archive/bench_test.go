@@ -59,7 +59,7 @@ func BenchmarkRestoreRead(b *testing.B) {
 				b.Fatal(err)
 			}
 			if e.Kind == KindVolume {
-				if err := Retar(io.Discard, r, "./", e.Volume+"/", -1); err != nil {
+				if err := Retar(io.Discard, r, "./", e.Volume+"/", NoLimit); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path"
 	"strings"
 	"time"
@@ -13,11 +14,10 @@ import (
 // Retar copies a tar stream, moving every member from under directory from to
 // under directory to ("./" is the root): the engine names a volume's content
 // after its mount point, the archive relative to the volume's root, and a
-// restore after the mount point again. Every member passes a Gate, with limit
-// bounding the content's expanded size (negative: no bound), and goes on as
-// the gate admitted it: GNU tar in the volume helper and the engine's archive
-// API, which take this stream, write what the gate decided.
-func Retar(dst io.Writer, src io.Reader, from, to string, limit int64) error {
+// restore after the mount point again. Every member passes a Gate, within
+// limit, and goes on as the gate admitted it: GNU tar in the volume helper and
+// the engine's archive API, which take this stream, write what the gate decided.
+func Retar(dst io.Writer, src io.Reader, from, to string, limit Limit) error {
 	tw := tar.NewWriter(dst)
 	err := walk(src, from, limit, func(hdr *tar.Header, content io.Reader) error {
 		var err error
@@ -42,16 +42,15 @@ func Retar(dst io.Writer, src io.Reader, from, to string, limit int64) error {
 }
 
 // EachMember reads a volume's tar stream, named relative to the volume's root,
-// to its end and calls fn with every member as a Gate admitted it (limit
-// bounds the content's expanded size; negative: no bound), and its content,
-// which fn may leave unread. verify-backup and the direct volume writer walk
-// the stream with it.
-func EachMember(src io.Reader, limit int64, fn func(hdr *tar.Header, content io.Reader) error) error {
+// to its end and calls fn with every member as a Gate admitted it within
+// limit, and its content, which fn may leave unread. verify-backup and the
+// direct volume writer walk the stream with it.
+func EachMember(src io.Reader, limit Limit, fn func(hdr *tar.Header, content io.Reader) error) error {
 	return walk(src, "./", limit, fn)
 }
 
 // walk is EachMember for a stream whose members are named under directory from.
-func walk(src io.Reader, from string, limit int64, fn func(hdr *tar.Header, content io.Reader) error) error {
+func walk(src io.Reader, from string, limit Limit, fn func(hdr *tar.Header, content io.Reader) error) error {
 	tr := tar.NewReader(src)
 	g := NewGate(limit)
 	for {
@@ -90,6 +89,42 @@ func walk(src io.Reader, from string, limit int64, fn func(hdr *tar.Header, cont
 	}
 }
 
+// Limit bounds a volume's stream as a restore writes it; a negative field
+// bounds nothing. A member that would pass it is refused before a byte of it
+// is written: its header says its size before its content.
+type Limit struct {
+	// Content is the most the regular files may hold in all: the entry's size,
+	// as the manifest records it.
+	Content int64
+	// Disk is the most the stream may take on disk, each member counted in
+	// whole blocks: the room its file system has.
+	Disk int64
+}
+
+// NoLimit bounds nothing: for a stream whose size is unknown and which
+// is not written (verify-backup, a backup's own copy of a volume).
+var NoLimit = Limit{Content: -1, Disk: -1}
+
+// blockSize is what a member takes on disk at least, and the unit it takes:
+// ext4's and XFS's block, which a file fills whole and a directory or a link
+// takes one of.
+const blockSize = 4096
+
+// RoomError refuses a member that would take a volume's stream past
+// Limit.Disk.
+type RoomError struct {
+	// Member is the member's name as the stream has it, Size its content.
+	Member string
+	Size   int64
+	// Need is what the stream would take on disk with the member, Room the limit.
+	Need, Room int64
+}
+
+func (e *RoomError) Error() string {
+	return fmt.Sprintf("member %q (%d bytes) takes the volume past the room it has: at least %d bytes on disk, and it has %d",
+		e.Member, e.Size, e.Need, e.Room)
+}
+
 // Limits a restore writes within.
 const (
 	// maxName leaves room, within Linux's 4,096-byte path, for the volume's
@@ -117,7 +152,10 @@ const (
 // which tar could not remove once it holds files, nor a symlink that GNU tar
 // makes only at the end. Admit says why it refuses a member.
 type Gate struct {
-	limit, expanded int64
+	limit Limit
+	// expanded is the regular files' content so far, disk what the stream
+	// takes on disk so far (see onDisk).
+	expanded, disk int64
 	// made is what the stream has made so far by cleaned name, relative to the
 	// volume's root ("." is the root); a parent made implicitly is a directory.
 	made map[string]*made
@@ -132,9 +170,8 @@ type made struct {
 	target string
 }
 
-// NewGate returns the gate for one volume's stream, whose regular files may
-// hold at most limit bytes in all (negative: no bound).
-func NewGate(limit int64) *Gate {
+// NewGate returns the gate for one volume's stream, which limit bounds.
+func NewGate(limit Limit) *Gate {
 	return &Gate{limit: limit, made: map[string]*made{".": {kind: tar.TypeDir}}}
 }
 
@@ -178,8 +215,8 @@ func (g *Gate) Admit(hdr *tar.Header) (*tar.Header, error) {
 	switch hdr.Typeflag {
 	case tar.TypeReg:
 		// Overflow-safe: a header may claim any size.
-		if g.limit >= 0 && hdr.Size > g.limit-g.expanded {
-			return nil, fmt.Errorf("member %q takes the content past the %d bytes the entry holds", hdr.Name, g.limit)
+		if g.limit.Content >= 0 && hdr.Size > g.limit.Content-g.expanded {
+			return nil, fmt.Errorf("member %q takes the content past the %d bytes the entry holds", hdr.Name, g.limit.Content)
 		}
 		g.expanded += hdr.Size
 		out.Size = hdr.Size
@@ -204,10 +241,48 @@ func (g *Gate) Admit(hdr *tar.Header) (*tar.Header, error) {
 		out.Linkname, out.Mode, out.Uid, out.Gid, out.Uname, out.Gname, out.ModTime = target, f.Mode, f.Uid, f.Gid, f.Uname, f.Gname, f.ModTime
 		g.made[name] = m
 	}
+	// Last, once the member is known good: room is not what is wrong with a bad one.
+	if err := g.charge(hdr, len(parents)); err != nil {
+		return nil, err
+	}
 	for _, p := range parents {
 		g.made[p] = &made{kind: tar.TypeDir}
 	}
 	return out, nil
+}
+
+// charge counts what hdr, and the parents it makes, take on disk against
+// Limit.Disk, refusing it when that would pass the limit.
+func (g *Gate) charge(hdr *tar.Header, parents int) error {
+	if g.limit.Disk < 0 {
+		return nil
+	}
+	size := int64(0)
+	if hdr.Typeflag == tar.TypeReg {
+		size = hdr.Size
+	}
+	// Saturating: a header may claim any size.
+	dirs := blockSize * int64(parents)
+	need := min(onDisk(size), math.MaxInt64-dirs) + dirs
+	if need > g.limit.Disk-g.disk {
+		return &RoomError{Member: hdr.Name, Size: size, Need: g.disk + min(need, math.MaxInt64-g.disk), Room: g.limit.Disk}
+	}
+	g.disk += need
+	return nil
+}
+
+// onDisk is what a member with size bytes of content takes on disk, in whole
+// blocks and one at least (a directory, a link, an empty file take an inode
+// and a directory's entry, which this stands for).
+func onDisk(size int64) int64 {
+	blocks := size / blockSize
+	if size%blockSize != 0 || size == 0 {
+		blocks++
+	}
+	if blocks > math.MaxInt64/blockSize {
+		return math.MaxInt64
+	}
+	return blocks * blockSize
 }
 
 // plain refuses what a volume of a tracker has no business holding and a

@@ -32,10 +32,10 @@ func TestRetar(t *testing.T) {
 	tw.Close()
 	src := bytes.Clone(in.Bytes())
 	var mid, out bytes.Buffer
-	if err := Retar(&mid, bytes.NewReader(src), "files/", "./", -1); err != nil {
+	if err := Retar(&mid, bytes.NewReader(src), "files/", "./", NoLimit); err != nil {
 		t.Fatal(err)
 	}
-	if err := Retar(&out, bytes.NewReader(bytes.Clone(mid.Bytes())), "./", "files/", -1); err != nil {
+	if err := Retar(&out, bytes.NewReader(bytes.Clone(mid.Bytes())), "./", "files/", NoLimit); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -56,7 +56,7 @@ func TestRetar(t *testing.T) {
 		}
 	}
 	var bad bytes.Buffer
-	if err := Retar(&bad, bytes.NewReader(src), "plugins/", "./", -1); err == nil {
+	if err := Retar(&bad, bytes.NewReader(src), "plugins/", "./", NoLimit); err == nil {
 		t.Fatal("a member outside the expected prefix was accepted")
 	}
 }
@@ -126,60 +126,87 @@ func TestMemberGate(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		stream  []byte
-		limit   int64
+		limit   Limit
 		want    []string // restored names, when it passes
 		refused string
 	}{
-		{name: "names without ./ (tar -cf - *)", limit: -1, stream: tarOf(t,
+		{name: "names without ./ (tar -cf - *)", limit: NoLimit, stream: tarOf(t,
 			&tar.Header{Name: "a.txt", Typeflag: tar.TypeReg, Mode: 0o644, Size: 2, ModTime: mtime},
 			&tar.Header{Name: "sub/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mtime},
 			&tar.Header{Name: "sub/b", Typeflag: tar.TypeLink, Linkname: "a.txt", ModTime: mtime}),
 			want: []string{"files/a.txt>", "files/sub/>", "files/sub/b>files/a.txt"}},
-		{name: "root as .", limit: -1, stream: tarOf(t,
+		{name: "root as .", limit: NoLimit, stream: tarOf(t,
 			&tar.Header{Name: ".", Typeflag: tar.TypeDir, Mode: 0o750, ModTime: mtime},
 			&tar.Header{Name: "./c", Typeflag: tar.TypeReg, Mode: 0o600, Size: 1, ModTime: mtime}),
 			want: []string{"files/>", "files/c>"}},
-		{name: "device node", limit: -1, stream: tarOf(t,
+		{name: "device node", limit: NoLimit, stream: tarOf(t,
 			&tar.Header{Name: "./null", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3, Mode: 0o666, ModTime: mtime}),
 			refused: "device node"},
-		{name: "setuid file", limit: -1, stream: tarOf(t,
+		{name: "setuid file", limit: NoLimit, stream: tarOf(t,
 			&tar.Header{Name: "./sh", Typeflag: tar.TypeReg, Mode: 0o4755, Size: 1, ModTime: mtime}),
 			refused: "setuid"},
-		{name: "setgid directory", limit: -1, stream: tarOf(t,
+		{name: "setgid directory", limit: NoLimit, stream: tarOf(t,
 			&tar.Header{Name: "./shared/", Typeflag: tar.TypeDir, Mode: 0o2775, ModTime: mtime}),
 			refused: "setgid"},
-		{name: "GNU sparse member, 1 GiB from 120 bytes", limit: -1, stream: gunzip(t, "testdata/sparse-gnu.tar.gz"), refused: "sparse"},
-		{name: "PAX sparse member", limit: -1, stream: gunzip(t, "testdata/sparse-pax.tar.gz"), refused: "sparse"},
-		{name: "more content than the entry holds", limit: 10, stream: tarOf(t,
+		{name: "GNU sparse member, 1 GiB from 120 bytes", limit: NoLimit, stream: gunzip(t, "testdata/sparse-gnu.tar.gz"), refused: "sparse"},
+		{name: "PAX sparse member", limit: NoLimit, stream: gunzip(t, "testdata/sparse-pax.tar.gz"), refused: "sparse"},
+		{name: "more content than the entry holds", limit: Limit{Content: 10, Disk: -1}, stream: tarOf(t,
 			&tar.Header{Name: "./a", Typeflag: tar.TypeReg, Mode: 0o644, Size: 8, ModTime: mtime},
 			&tar.Header{Name: "./b", Typeflag: tar.TypeReg, Mode: 0o644, Size: 8, ModTime: mtime}),
 			refused: "past the 10 bytes"},
-		{name: "a directory's size is not content", limit: 10, stream: tarOf(t,
+		{name: "a directory's size is not content", limit: Limit{Content: 10, Disk: -1}, stream: tarOf(t,
 			&tar.Header{Name: "./d/", Typeflag: tar.TypeDir, Mode: 0o755, Size: 1 << 40, ModTime: mtime},
 			&tar.Header{Name: "./d/a", Typeflag: tar.TypeReg, Mode: 0o644, Size: 8, ModTime: mtime}),
 			want: []string{"files/d/>", "files/d/a>"}},
-		{name: "a size that would overflow the count", limit: 1000, stream: tarOf(t,
+		{name: "a size that would overflow the count", limit: Limit{Content: 1000, Disk: -1}, stream: tarOf(t,
 			&tar.Header{Name: "./a", Typeflag: tar.TypeReg, Mode: 0o644, Size: 100, ModTime: mtime},
 			&tar.Header{Name: "./b", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1<<63 - 50, ModTime: mtime}),
 			refused: "past the 1000 bytes"},
-		{name: "global PAX header", limit: -1, stream: tarOf(t,
+		// The room on disk: each member in whole 4 KiB blocks, one at least,
+		// and a block for each parent it makes.
+		{name: "within the room on disk", limit: Limit{Content: -1, Disk: 4 * 4096}, stream: tarOf(t,
+			&tar.Header{Name: "./d/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mtime},
+			&tar.Header{Name: "./d/a", Typeflag: tar.TypeReg, Mode: 0o644, Size: 4096, ModTime: mtime},
+			&tar.Header{Name: "./d/b", Typeflag: tar.TypeReg, Mode: 0o644, Size: 0, ModTime: mtime},
+			&tar.Header{Name: "./d/c", Typeflag: tar.TypeLink, Linkname: "./d/a", ModTime: mtime}),
+			want: []string{"files/d/>", "files/d/a>", "files/d/b>", "files/d/c>files/d/a"}},
+		{name: "a file past the room on disk", limit: Limit{Content: -1, Disk: 3*4096 - 1}, stream: tarOf(t,
+			&tar.Header{Name: "./a", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime},
+			&tar.Header{Name: "./b", Typeflag: tar.TypeReg, Mode: 0o644, Size: 4097, ModTime: mtime}),
+			refused: `member "./b" (4097 bytes) takes the volume past the room it has: at least 12288 bytes on disk, and it has 12287`},
+		{name: "a 4 GiB file past the room on disk, by its header", limit: Limit{Content: -1, Disk: 1 << 20}, stream: tarOf(t,
+			&tar.Header{Name: "./zeros", Typeflag: tar.TypeReg, Mode: 0o644, Size: 4 << 30, ModTime: mtime}),
+			refused: `member "./zeros" (4294967296 bytes) takes the volume past the room it has`},
+		{name: "the parents a member makes take room", limit: Limit{Content: -1, Disk: 2 * 4096}, stream: tarOf(t,
+			&tar.Header{Name: "./x/y/z", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime}),
+			refused: "at least 12288 bytes on disk"},
+		{name: "empty members past the room on disk", limit: Limit{Content: -1, Disk: 2 * 4096}, stream: tarOf(t,
+			&tar.Header{Name: "./a", Typeflag: tar.TypeReg, Mode: 0o644, ModTime: mtime},
+			&tar.Header{Name: "./s", Typeflag: tar.TypeSymlink, Linkname: "a", Mode: 0o777, ModTime: mtime},
+			&tar.Header{Name: "./d/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mtime}),
+			refused: `member "./d/" (0 bytes) takes the volume past the room it has`},
+		{name: "a size that would overflow the room's count", limit: Limit{Content: -1, Disk: 1 << 20}, stream: tarOf(t,
+			&tar.Header{Name: "./a", Typeflag: tar.TypeReg, Mode: 0o644, Size: 100, ModTime: mtime},
+			&tar.Header{Name: "./b/c", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1<<63 - 50, ModTime: mtime}),
+			refused: "at least 9223372036854775807 bytes on disk"},
+		{name: "global PAX header", limit: NoLimit, stream: tarOf(t,
 			&tar.Header{Typeflag: tar.TypeXGlobalHeader, PAXRecords: map[string]string{"path": "../elsewhere"}},
 			&tar.Header{Name: "./a", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime}),
 			refused: "global PAX header"},
-		{name: "root that is a file", limit: -1, stream: tarOf(t,
+		{name: "root that is a file", limit: NoLimit, stream: tarOf(t,
 			&tar.Header{Name: ".", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime}),
 			refused: "not a directory"},
-		{name: "under a symlink", limit: -1, stream: tarOf(t,
+		{name: "under a symlink", limit: NoLimit, stream: tarOf(t,
 			&tar.Header{Name: "./s", Typeflag: tar.TypeSymlink, Linkname: "/etc", Mode: 0o777, ModTime: mtime},
 			&tar.Header{Name: "./s/passwd", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime}),
 			refused: "under the symlink"},
 		// What a hard link to a symlink would alias is refused at the link.
-		{name: "under a hard link to a symlink", limit: -1, stream: tarOf(t,
+		{name: "under a hard link to a symlink", limit: NoLimit, stream: tarOf(t,
 			&tar.Header{Name: "./s", Typeflag: tar.TypeSymlink, Linkname: "/etc", Mode: 0o777, ModTime: mtime},
 			&tar.Header{Name: "./h", Typeflag: tar.TypeLink, Linkname: "./s", ModTime: mtime},
 			&tar.Header{Name: "./h/passwd", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime}),
 			refused: `hard link "./h" names the symlink "./s"`},
-		{name: "outside", limit: -1, stream: tarOf(t,
+		{name: "outside", limit: NoLimit, stream: tarOf(t,
 			&tar.Header{Name: "../etc/passwd", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime}),
 			refused: "outside the volume"},
 	} {
@@ -216,7 +243,7 @@ func TestRetarDropsExtendedRecords(t *testing.T) {
 	src := tarOf(t, &tar.Header{Name: "./ping", Typeflag: tar.TypeReg, Mode: 0o755, Size: 1, ModTime: time.Unix(1e9, 0),
 		PAXRecords: map[string]string{"SCHILY.xattr.security.capability": "\x01\x00\x00\x02"}})
 	var out bytes.Buffer
-	if err := Retar(&out, bytes.NewReader(src), "./", "files/", -1); err != nil {
+	if err := Retar(&out, bytes.NewReader(src), "./", "files/", NoLimit); err != nil {
 		t.Fatal(err)
 	}
 	h, err := tar.NewReader(&out).Next()
@@ -231,7 +258,7 @@ func TestRetarDropsExtendedRecords(t *testing.T) {
 // TestGateAdmits: the member as every writer writes it.
 func TestGateAdmits(t *testing.T) {
 	at := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
-	g := NewGate(-1)
+	g := NewGate(NoLimit)
 	for _, tc := range []struct {
 		name string
 		in   tar.Header
@@ -321,7 +348,7 @@ func TestGateRefuses(t *testing.T) {
 		{"mode bits of no file", []*tar.Header{{Typeflag: tar.TypeReg, Name: "f", ModTime: at, Mode: 0o1000644}}, `member "f" has mode 1000644`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := NewGate(-1)
+			g := NewGate(NoLimit)
 			var err error
 			for i, h := range tc.members {
 				if _, err = g.Admit(h); err != nil && i < len(tc.members)-1 {
