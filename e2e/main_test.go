@@ -54,7 +54,11 @@ func TestMain(m *testing.M) {
 		// Every test waits for its turn in shares, not for one of go test's slots.
 		flag.Set("test.parallel", "64")
 	}
-	prebuildBases()
+	// The bases build while TestNginxStack, which builds its own, runs.
+	go func() {
+		defer close(basesReady)
+		prebuildBases()
+	}()
 	code := m.Run()
 	times.report(os.Stderr)
 	os.RemoveAll(dir)
@@ -122,19 +126,27 @@ func prebuildBases() {
 		return
 	}
 	start := time.Now()
-	// nginx's is TestNginxStack's to build, from nothing.
+	// nginx's is TestNginxStack's to build, from nothing. The two build side
+	// by side: mmdebstrap waits on the mirror as much as on the cores.
+	var wg sync.WaitGroup
 	for _, base := range []string{"redmine", "postgres"} {
-		build := exec.Command(bin, "base", "build", base)
-		build.Dir = projectRoot
-		build.Env = append(os.Environ(), "STACKCTL_STATE_DIR="+filepath.Dir(bin))
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building the debian bases before the tests:", err)
-			return
-		}
+		wg.Go(func() {
+			build := exec.Command(bin, "base", "build", base)
+			build.Dir = projectRoot
+			build.Env = append(os.Environ(), "STACKCTL_STATE_DIR="+filepath.Dir(bin))
+			build.Stdout, build.Stderr = os.Stderr, os.Stderr
+			if err := build.Run(); err != nil {
+				fmt.Fprintf(os.Stderr, "building the debian base %s before the tests: %v\n", base, err)
+			}
+		})
 	}
+	wg.Wait()
 	fmt.Fprintf(os.Stderr, "e2e: debian bases ready in %s\n", time.Since(start).Round(time.Second))
 }
+
+// basesReady is closed once prebuildBases is done: every test that builds
+// on the bases waits for it (in shares, and TestWarmBuildCache).
+var basesReady = make(chan struct{})
 
 // Every stack test runs its stacks as an instance of its own (see
 // instanceOf): its containers, networks, volumes and image tags are its own,
@@ -155,6 +167,7 @@ var (
 func shares(t *testing.T, locks ...sync.Locker) {
 	t.Helper()
 	t.Parallel()
+	<-basesReady
 	sched.join()
 	t.Cleanup(sched.leave)
 	start := time.Now()

@@ -15,6 +15,7 @@ import (
 // hand over though nothing changed. Built here once, every later build finds
 // each step in the cache.
 func TestWarmBuildCache(t *testing.T) {
+	<-basesReady
 	times.record(t, time.Now())
 	dockerAPI(t)
 	env := []string{"STACKCTL_INSTANCE=e2e-warm", "STACKCTL_STATE_DIR=" + t.TempDir()}
