@@ -275,6 +275,27 @@ func unfinished(rec state.State, g state.Generation) bool {
 	return g.Made == state.MadeTrial || !(g.Ready || g.N == rec.Active || (g.Made != state.MadeRestore && g.Made != state.MadeUpgrade) || !g.ActivatedAt.IsZero())
 }
 
+// foreseeRecovery is what a dry run starts from on this engine: the record
+// as it is (rec) and as the recovery at the next real run will leave it
+// (after), the steps of that recovery, and the profile the run would choose.
+func (r Runner) foreseeRecovery(ctx context.Context, o UpOptions) (rec, after state.State, leftovers []Step, choice Choice, err error) {
+	st := r.Stack
+	if rec, err = r.State.Load(st.Name); err != nil {
+		return state.State{}, state.State{}, nil, Choice{}, err
+	}
+	if leftovers, err = r.leftovers(ctx, rec); err != nil {
+		return state.State{}, state.State{}, nil, Choice{}, err
+	}
+	after = r.recovered(ctx, rec)
+	if choice, err = ChooseProfile(ctx, st, cmp.Or(o.Profile, catalog.ProfileAuto), after.Profile, r.Engine); err != nil {
+		return state.State{}, state.State{}, nil, Choice{}, err
+	}
+	if err := r.adopt(ctx, &after, false); err != nil {
+		return state.State{}, state.State{}, nil, Choice{}, err
+	}
+	return rec, after, leftovers, choice, nil
+}
+
 // recovered is rec as Recover would leave it, without doing it: the switch
 // under way finished or undone (as switchDone says), the unfinished
 // generations gone.
@@ -333,20 +354,8 @@ func (r Runner) PlanNewGeneration(ctx context.Context, seed Seed, made, source s
 	if st.Generations == nil {
 		return Plan{}, fmt.Errorf("%w: stack %s has no data to make a generation of", errs.ErrInvalidInput, st.Name)
 	}
-	rec, err := r.State.Load(st.Name)
+	rec, after, leftovers, choice, err := r.foreseeRecovery(ctx, o)
 	if err != nil {
-		return Plan{}, err
-	}
-	leftovers, err := r.leftovers(ctx, rec)
-	if err != nil {
-		return Plan{}, err
-	}
-	after := r.recovered(ctx, rec)
-	choice, err := ChooseProfile(ctx, st, cmp.Or(o.Profile, catalog.ProfileAuto), after.Profile, r.Engine)
-	if err != nil {
-		return Plan{}, err
-	}
-	if err := r.adopt(ctx, &after, false); err != nil {
 		return Plan{}, err
 	}
 	release := after.ReleaseOf(activeGen(after))

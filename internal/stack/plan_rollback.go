@@ -125,16 +125,12 @@ func (r Runner) observeRollback(ctx context.Context, rec state.State, choice Cho
 		if g.N == rec.Active || !g.Ready {
 			continue
 		}
-		for _, v := range st.Generations.Volumes {
-			name := catalog.VolumeName(st.ComposeProject(), v, g.N)
-			found, err := r.Engine.VolumeExists(ctx, name)
-			if err != nil {
-				return rollbackObservation{}, err
-			}
-			if !found {
-				obs.Missing[g.N] = name
-				break
-			}
+		missing, err := missingVolume(ctx, r.Engine, st, st.Generations.Volumes, g.N)
+		if err != nil {
+			return rollbackObservation{}, err
+		}
+		if missing != "" {
+			obs.Missing[g.N] = missing
 		}
 	}
 	return obs, nil
@@ -148,20 +144,8 @@ func (r Runner) PlanRollback(ctx context.Context, to int, o UpOptions) (Plan, er
 	if st.Generations == nil {
 		return Plan{}, fmt.Errorf("%w: stack %s has no data to roll back", errs.ErrInvalidInput, st.Name)
 	}
-	rec, err := r.State.Load(st.Name)
+	_, after, leftovers, choice, err := r.foreseeRecovery(ctx, o)
 	if err != nil {
-		return Plan{}, err
-	}
-	leftovers, err := r.leftovers(ctx, rec)
-	if err != nil {
-		return Plan{}, err
-	}
-	after := r.recovered(ctx, rec)
-	choice, err := ChooseProfile(ctx, st, cmp.Or(o.Profile, catalog.ProfileAuto), after.Profile, r.Engine)
-	if err != nil {
-		return Plan{}, err
-	}
-	if err := r.adopt(ctx, &after, false); err != nil {
 		return Plan{}, err
 	}
 	obs, err := r.observeRollback(ctx, after, choice, to)
@@ -223,16 +207,12 @@ func (r Runner) observeSwarmRollback(ctx context.Context, data Engine, to int) (
 		if g.FilesVolume == nil {
 			vols = st.Generations.Volumes
 		}
-		for _, v := range vols {
-			name := catalog.VolumeName(st.ComposeProject(), v, g.N)
-			found, err := data.VolumeExists(ctx, name)
-			if err != nil {
-				return rollbackObservation{}, err
-			}
-			if !found {
-				obs.Missing[g.N] = name
-				break
-			}
+		missing, err := missingVolume(ctx, data, st, vols, g.N)
+		if err != nil {
+			return rollbackObservation{}, err
+		}
+		if missing != "" {
+			obs.Missing[g.N] = missing
 		}
 	}
 	return obs, nil
@@ -272,4 +252,20 @@ func (b *swarmBackend) planRollback(ctx context.Context, to int, _ UpOptions) (P
 		return Plan{}, err
 	}
 	return r.PlanRollbackSwarm(ctx, to, data)
+}
+
+// missingVolume is the first of volumes (names in st's compose file) of
+// generation n that e does not have, "" when it has them all: a rollback to
+// it would start on an empty volume, which every check would pass.
+func missingVolume(ctx context.Context, e interface {
+	VolumeExists(context.Context, string) (bool, error)
+}, st catalog.Stack, volumes []string, n int) (string, error) {
+	for _, v := range volumes {
+		name := catalog.VolumeName(st.ComposeProject(), v, n)
+		found, err := e.VolumeExists(ctx, name)
+		if err != nil || !found {
+			return name, err
+		}
+	}
+	return "", nil
 }
