@@ -90,7 +90,11 @@ func runKernelBuild(ctx context.Context, g *globalOptions, o *kernelBuildOptions
 			return err
 		}
 	}
-	opts := kernel.Options{Base: base.Ref(choice.Profile), Out: o.out}
+	host, err := d.Engine.Host(ctx)
+	if err != nil {
+		return err
+	}
+	opts := kernel.Options{Base: base.Ref(choice.Profile), Out: o.out, HostMemory: host.Memory}
 	opts.Progress, opts.TTY, opts.FD = g.toolOutput()
 	res, err := kernel.Build(ctx, d.Engine, filepath.Join(string(root), "stacks", "kernel"), kernel.Image(choice.Profile), opts)
 	if err != nil {

@@ -20,6 +20,10 @@ type BuildOptions struct {
 	Progress io.Writer
 	TTY      bool
 	FD       uintptr
+	// ShmSize is the size of /dev/shm in the containers of the build's steps
+	// (the engine's 64 MiB when 0): a memory file system a step can work in
+	// away from the storage driver.
+	ShmSize int64
 }
 
 // BuildImage builds the Dockerfile at the root of buildContext (a tar stream)
@@ -31,6 +35,7 @@ func (e *Engine) BuildImage(ctx context.Context, buildContext io.Reader, o Build
 		BuildArgs:   o.Args,
 		Remove:      true,
 		ForceRemove: true,
+		ShmSize:     o.ShmSize,
 		// No BuildKit is needed, none may be installed.
 		Version: build.BuilderV1,
 	})

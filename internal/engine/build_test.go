@@ -46,13 +46,16 @@ func TestBuildImage(t *testing.T) {
 				return client.ImageBuildResult{Body: body}, tt.err
 			}}}
 			var progress strings.Builder
-			err := e.BuildImage(t.Context(), buildContext, BuildOptions{Tag: "stackctl/kernel:6.1", Args: args, Progress: &progress})
+			err := e.BuildImage(t.Context(), buildContext, BuildOptions{Tag: "stackctl/kernel:6.1", Args: args, Progress: &progress, ShmSize: 1 << 30})
 			wantErr(t, err, tt.wantErr, nil)
 			if progress.String() != tt.wantProgress {
 				t.Errorf("progress = %q, want %q", progress.String(), tt.wantProgress)
 			}
 			if !reflect.DeepEqual(got.Tags, []string{"stackctl/kernel:6.1"}) || !reflect.DeepEqual(got.BuildArgs, args) {
 				t.Errorf("built with tags %q, args %v", got.Tags, got.BuildArgs)
+			}
+			if got.ShmSize != 1<<30 {
+				t.Errorf("build's /dev/shm: %d bytes, want the caller's 1 GiB", got.ShmSize)
 			}
 			// The classic builder: BuildKit may not be installed.
 			if got.Version != build.BuilderV1 || !got.Remove || !got.ForceRemove {

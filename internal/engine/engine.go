@@ -326,6 +326,8 @@ type Host struct {
 	CPUs int
 	// Kernel is its kernel's release ("6.1.0-28-amd64"): what a container's sysctls can be.
 	Kernel string
+	// Memory is its memory in bytes.
+	Memory int64
 }
 
 // Host asks the engine about the machine its containers run on.
@@ -334,7 +336,7 @@ func (e *Engine) Host(ctx context.Context) (Host, error) {
 	if err != nil {
 		return Host{}, fmt.Errorf("asking the engine about its host: %w", err)
 	}
-	return Host{CPUs: res.Info.NCPU, Kernel: res.Info.KernelVersion}, nil
+	return Host{CPUs: res.Info.NCPU, Kernel: res.Info.KernelVersion, Memory: res.Info.MemTotal}, nil
 }
 
 // SwarmTaskContainer returns the ID of a running container of the swarm

@@ -625,14 +625,14 @@ func TestHost(t *testing.T) {
 	t.Run("answers", func(t *testing.T) {
 		e := &Engine{API: &fakeAPI{info: func() (client.SystemInfoResult, error) {
 			var r client.SystemInfoResult
-			r.Info.NCPU, r.Info.KernelVersion = 8, "6.1.0-28-amd64"
+			r.Info.NCPU, r.Info.KernelVersion, r.Info.MemTotal = 8, "6.1.0-28-amd64", 16<<30
 			return r, nil
 		}}}
 		h, err := e.Host(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (Host{CPUs: 8, Kernel: "6.1.0-28-amd64"}); h != want {
+		if want := (Host{CPUs: 8, Kernel: "6.1.0-28-amd64", Memory: 16 << 30}); h != want {
 			t.Errorf("Host = %+v, want %+v", h, want)
 		}
 	})

@@ -29,6 +29,24 @@ type Options struct {
 	Progress io.Writer
 	TTY      bool
 	FD       uintptr
+	// HostMemory is the memory of the engine's host, in bytes: it decides
+	// whether the sources are built in memory (see treeInMemory).
+	HostMemory int64
+}
+
+// treeInMemory is the /dev/shm the build step is given to unpack and build
+// the sources in (stacks/kernel/Dockerfile uses it when it has 2 GiB), when
+// the engine's host has at least four times as much memory; else the step
+// works in its own file system, through the storage driver. A size limit,
+// not a reservation: the step holds about 1.5 GB there while it runs.
+const treeInMemory = 3 << 30
+
+// shmSize is the /dev/shm to ask for on a host with mem bytes of memory.
+func shmSize(mem int64) int64 {
+	if mem >= 4*treeInMemory {
+		return treeInMemory
+	}
+	return 0
 }
 
 // Result is the kernel image on the host.
@@ -61,6 +79,7 @@ func Build(ctx context.Context, e Builder, dir, image string, o Options) (Result
 	defer buildCtx.Close()
 	err = e.BuildImage(ctx, buildCtx, engine.BuildOptions{
 		Tag: image, Args: map[string]*string{"DEBIAN_BASE": &o.Base}, Progress: o.Progress, TTY: o.TTY, FD: o.FD,
+		ShmSize: shmSize(o.HostMemory),
 	})
 	if err != nil {
 		return Result{}, err

@@ -139,9 +139,12 @@ func TestBuild(t *testing.T) {
 		member{name: "bzImage/", kind: tar.TypeDir},
 		member{name: "bzImage", kind: tar.TypeReg, body: "kernel bytes"},
 	)}
-	res, err := Build(context.Background(), f, dir, "stackctl/kernel:debian", Options{Base: "debian:trixie", Out: out, Progress: &progress})
+	res, err := Build(context.Background(), f, dir, "stackctl/kernel:debian", Options{Base: "debian:trixie", Out: out, Progress: &progress, HostMemory: 24 << 30})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if f.opts.ShmSize != treeInMemory {
+		t.Errorf("the build step's /dev/shm on a 24 GiB host: %d bytes, want %d (the sources in memory)", f.opts.ShmSize, treeInMemory)
 	}
 	slices.Sort(f.files)
 	if want := []string{"Dockerfile", "config/", "config/extra.config"}; !slices.Equal(f.files, want) {
@@ -168,6 +171,24 @@ func TestBuild(t *testing.T) {
 	}
 	if b, err := os.ReadFile(want); err != nil || string(b) != "kernel bytes" {
 		t.Errorf("%s = %q, %v", want, b, err)
+	}
+}
+
+// TestShmSize: the sources go to memory only on a host with four times the
+// room they are given there.
+func TestShmSize(t *testing.T) {
+	for _, tc := range []struct {
+		mem, want int64
+	}{
+		{0, 0}, // the engine did not say
+		{2 << 30, 0},
+		{12<<30 - 1, 0},
+		{12 << 30, treeInMemory},
+		{256 << 30, treeInMemory},
+	} {
+		if got := shmSize(tc.mem); got != tc.want {
+			t.Errorf("shmSize(%d) = %d, want %d", tc.mem, got, tc.want)
+		}
 	}
 }
 
