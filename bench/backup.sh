@@ -34,7 +34,7 @@ mb() { du -b "$1" | awk '{printf "%.1f MB", $1/1e6}'; }
 
 "$work/stackctl" down redmine --volumes >/dev/null 2>&1 || true
 s up redmine --profile debian --listen 127.0.0.1:18198 --timeout 20m >/dev/null
-redmine=$(docker ps -qf label=com.docker.compose.project=stackctl-redmine -f label=com.docker.compose.service=redmine)
+redmine=$(docker ps -qf label=com.docker.compose.project=$project -f label=com.docker.compose.service=redmine)
 image=$(docker inspect -f '{{.Config.Image}}' "$redmine")
 n=$((gib * 64))
 docker exec "$redmine" sh -ec "

@@ -36,6 +36,13 @@ image_mb() {
 	docker image inspect -f '{{.Size}}' "$1" | awk '{printf "%.1f MB", $1/1e6}'
 }
 
+# A bench runs its stacks as an instance of its own (docs/site.md): its
+# containers, volumes and images are named apart from an operator's stack on
+# the same engine, which its 'down --volumes' must never reach.
+export STACKCTL_INSTANCE=bench
+# project is the compose project of the bench's Redmine stack.
+project=stackctl-redmine-$STACKCTL_INSTANCE
+
 # redmine_bench: sets up a bench of the Redmine stack: work, a temporary
 # directory holding a private state directory (STACKCTL_STATE_DIR), a copy of
 # the project as the site (STACKCTL_DIR) and the stackctl under test, built

@@ -16,7 +16,7 @@ listen=127.0.0.1:18099
 s_quiet=1
 
 s down nginx --volumes || true
-docker image rm -f stackctl/nginx:debian stackctl/base-nginx:trixie >/dev/null 2>&1 || true
+docker image rm -f stackctl/nginx:debian-$STACKCTL_INSTANCE stackctl/base-nginx:trixie >/dev/null 2>&1 || true
 printf '%-44s %s\n' "measure" "seconds"
 printf '%-44s %.1f\n' "base build nginx, cold (mmdebstrap + import)" "$(timed s base build nginx)"
 for _ in $(seq "$runs"); do
@@ -27,8 +27,8 @@ for _ in $(seq "$runs"); do
 	printf '%-44s %.2f\n' "up nginx, warm (nothing changed)" "$(timed s up nginx)"
 done
 s down nginx --volumes
-docker image rm -f stackctl/nginx:debian stackctl/base-nginx:trixie >/dev/null 2>&1 || true
+docker image rm -f stackctl/nginx:debian-$STACKCTL_INSTANCE stackctl/base-nginx:trixie >/dev/null 2>&1 || true
 printf '%-44s %.1f\n' "up nginx from an empty engine (base + image)" "$(timed s up nginx --profile debian --listen $listen)"
 echo
 printf '%-44s %s\n' "stackctl/base-nginx:trixie" "$(image_mb stackctl/base-nginx:trixie)"
-printf '%-44s %s\n' "stackctl/nginx:debian" "$(image_mb stackctl/nginx:debian)"
+printf '%-44s %s\n' "stackctl/nginx:debian-$STACKCTL_INSTANCE" "$(image_mb stackctl/nginx:debian-$STACKCTL_INSTANCE)"

@@ -24,7 +24,7 @@ s_quiet=1 s_fatal=1
 row() { printf '%-58s %8.1f\n' "$1" "$2"; }
 
 "$work/stackctl" down redmine --volumes >/dev/null 2>&1 || true
-docker image rm -f stackctl/redmine:debian stackctl/nginx:debian stackctl/base-redmine:trixie \
+docker image rm -f stackctl/redmine:debian-$STACKCTL_INSTANCE stackctl/nginx:debian-$STACKCTL_INSTANCE stackctl/base-redmine:trixie \
 	stackctl/base-postgres:trixie stackctl/base-nginx:trixie >/dev/null 2>&1 || true
 printf '%-58s %8s\n' "measure" "seconds"
 url=http://127.0.0.1:18199/
@@ -43,8 +43,8 @@ for i in $(seq "$runs"); do
 	s up redmine --no-wait
 	answers
 	t1=$(date +%s.%N)
-	built=$(docker image inspect -f '{{.Created}}' stackctl/redmine:debian)
-	id=$(docker ps -q --filter label=com.docker.compose.project=stackctl-redmine --filter label=com.docker.compose.service=redmine)
+	built=$(docker image inspect -f '{{.Created}}' stackctl/redmine:debian-$STACKCTL_INSTANCE)
+	id=$(docker ps -q --filter label=com.docker.compose.project=$project --filter label=com.docker.compose.service=redmine)
 	started=$(docker inspect -f '{{.State.StartedAt}}' "$id")
 	row "theme change: theme layer rebuilt (new image)" "$(since "$t0" "$built")"
 	row "theme change: + Redmine recreated (new container running)" "$(since "$t0" "$started")"
@@ -55,6 +55,6 @@ for _ in $(seq "$runs"); do
 	row "warm: up redmine, nothing changed, to first page" "$(timed s up redmine)"
 done
 echo
-for img in stackctl/base-nginx:trixie stackctl/base-redmine:trixie stackctl/base-postgres:trixie stackctl/nginx:debian stackctl/redmine:debian; do
+for img in stackctl/base-nginx:trixie stackctl/base-redmine:trixie stackctl/base-postgres:trixie stackctl/nginx:debian-$STACKCTL_INSTANCE stackctl/redmine:debian-$STACKCTL_INSTANCE; do
 	printf '%-58s %8s\n' "$img" "$(image_mb "$img")"
 done

@@ -37,7 +37,7 @@ count() { grep -c "$2" "$1" || true; }
 s up redmine --profile debian --listen 127.0.0.1:18199 --timeout 20m >/dev/null
 pw=$(cat "$work/state/redmine/secrets/admin_password")
 api() { curl -fsS -u "admin:$pw" -H 'Content-Type: application/json' "$@"; }
-redmine=$(docker ps -qf label=com.docker.compose.project=stackctl-redmine -f label=com.docker.compose.service=redmine)
+redmine=$(docker ps -qf label=com.docker.compose.project=$project -f label=com.docker.compose.service=redmine)
 docker exec "$redmine" /docker-entrypoint.sh rails runner \
 	'IssueCustomField.create!(name: "Berth", field_format: "string", is_for_all: true, trackers: Tracker.all)' >/dev/null
 berth=$(api "$base/custom_fields.json" | grep -oP '"id":\K[0-9]+(?=,"name":"Berth")')
@@ -64,7 +64,7 @@ pid=$!
 : >"$work/log"
 up=$(timed s up redmine --timeout 20m)
 kill "$pid"; wait "$pid" 2>/dev/null || true
-new=$(docker ps -qf label=com.docker.compose.project=stackctl-redmine -f label=com.docker.compose.service=redmine-b)
+new=$(docker ps -qf label=com.docker.compose.project=$project -f label=com.docker.compose.service=redmine-b)
 started=$(docker inspect -f '{{.State.StartedAt}}' "$new")
 healthy=$(docker inspect -f '{{range .State.Health.Log}}{{if eq .ExitCode 0}}{{.Start}}{{"\n"}}{{end}}{{end}}' "$new" | head -1)
 # The engine writes "2026-11-30 14:23:02.2 +0000 UTC" and "2026-11-30T14:22:40.1Z": date takes both without the zone's name.

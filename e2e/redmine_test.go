@@ -339,6 +339,7 @@ func TestRedmineStack(t *testing.T) {
 				t.Errorf("%s: %s, Cache-Control %q, Set-Cookie %q, X-Content-Type-Options %q; want 200, immutable for a year, no cookie, our security headers",
 					m[1], resp.Status, resp.Header.Get("Cache-Control"), resp.Header.Get("Set-Cookie"), resp.Header.Get("X-Content-Type-Options"))
 			}
+			securityHeadersOnce(t, resp)
 			status = append(status, resp.Header.Get("X-Cache-Status"))
 		}
 		if status[1] != "HIT" {
@@ -352,6 +353,7 @@ func TestRedmineStack(t *testing.T) {
 		if cc := resp.Header.Get("Cache-Control"); strings.Contains(cc, "immutable") || resp.Header.Get("X-Cache-Status") != "" {
 			t.Errorf("the login page: Cache-Control %q, X-Cache-Status %q; want Redmine's own, not cached", cc, resp.Header.Get("X-Cache-Status"))
 		}
+		securityHeaders(t, resp, false)
 	})
 
 	t.Run("check-theme, every layer", func(t *testing.T) {

@@ -23,8 +23,9 @@ func TestSite(t *testing.T) {
 	siteDir := t.TempDir() // empty, outside the checkout
 	elsewhere := t.TempDir()
 	state := t.TempDir()
-	// No site from the environment: where the site comes from is what is tested.
-	env := []string{instanceEnv(t), "STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=", "STACKCTL_ROOT="}
+	// No site from the environment: where the site comes from is what is
+	// tested. No instance either: the site's settings file names it.
+	env := []string{"STACKCTL_INSTANCE=", "STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=", "STACKCTL_ROOT="}
 	atSite := []string{"--dir", siteDir}
 
 	made := mustRunIn(t, siteDir, env, "init")
@@ -36,6 +37,7 @@ func TestSite(t *testing.T) {
 			t.Fatalf("init: %v", err)
 		}
 	}
+	nameInstance(t, siteDir, instanceOf(t))
 	// Down with --volumes before (what an earlier run left) and after.
 	freshStack(t, slices.Concat(env, []string{"STACKCTL_DIR=" + siteDir}), "redmine")
 
@@ -74,10 +76,66 @@ func TestSite(t *testing.T) {
 	}
 	mustRunIn(t, siteDir, env, "check-theme", "--theme", "lighthouse", "--apply")
 
+	t.Run("two sites, two trackers", func(t *testing.T) { twoSites(t, api, env, siteDir, state, rm) })
+
 	mustRunIn(t, elsewhere, env, append(atSite, "down", "redmine", "--volumes")...)
 	if ids := containerIDs(t, api, redmineProject(t)); ids != "" {
 		t.Errorf("containers left after down --volumes: %s", ids)
 	}
+}
+
+// nameInstance sets the instance in the settings file of the site at dir.
+func nameInstance(t *testing.T, dir, name string) {
+	t.Helper()
+	path := filepath.Join(dir, "stackctl.yaml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, string(b)+"\ninstance: "+name+"\n")
+}
+
+// twoSites is issue 30's second tracker on the host: another site, on the
+// same engine and state directory, naming another instance in its settings
+// file, up beside the first on its own port; both serve, and a backup and a
+// restore of the first (a new generation beside its serving one) leave the
+// second's containers, volumes and generations as they were.
+func twoSites(t *testing.T, api client.APIClient, env []string, first, state string, rm *redmine) {
+	other := t.TempDir()
+	mustRunIn(t, other, env, "init")
+	name := instanceOf(t) + "-b"
+	nameInstance(t, other, name)
+	atOther := slices.Concat(env, []string{"STACKCTL_DIR=" + other})
+	freshStack(t, atOther, "redmine")
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	up := mustRun(t, atOther, "up", "redmine", "--profile", "debian", "--listen", listen, "--timeout", "15m")
+	second := &redmine{t: t, base: strings.TrimSpace(up.stdout),
+		password: readSecrets(t, filepath.Join(state, "instances", name, "redmine", "secrets"))["admin_password"]}
+	second.do("GET", "/users/current.json", "", 200)
+	rm.do("GET", "/users/current.json", "", 200)
+
+	project := "stackctl-redmine-" + name
+	look := func() (ids string, vols []string, gens string) {
+		for _, v := range volumeNames(t, api) {
+			if strings.HasPrefix(v, project+"_") {
+				vols = append(vols, v)
+			}
+		}
+		return containerIDs(t, api, project), vols, mustRun(t, atOther, "generations", "redmine", "--json").stdout
+	}
+	ids, vols, gens := look()
+	if ids == "" || len(vols) == 0 {
+		t.Fatalf("the second site's tracker has containers %q and volumes %q: want its own", ids, vols)
+	}
+	atFirst := slices.Concat(env, []string{"STACKCTL_DIR=" + first})
+	arch := strings.TrimSpace(mustRun(t, atFirst, "backup-volumes", "--out", t.TempDir()).stdout)
+	mustRun(t, atFirst, "restore-volumes", "--yes", arch, "--timeout", "15m")
+	rm.do("GET", "/users/current.json", "", 200)
+	if ids2, vols2, gens2 := look(); ids2 != ids || !slices.Equal(vols2, vols) || gens2 != gens {
+		t.Errorf("the first site's backup and restore changed the second's tracker:\ncontainers %s -> %s\nvolumes %q -> %q\ngenerations %s -> %s",
+			ids, ids2, vols, vols2, gens, gens2)
+	}
+	second.do("GET", "/users/current.json", "", 200)
 }
 
 // workingDir is the compose working directory the serving Redmine was created from.

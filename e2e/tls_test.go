@@ -96,6 +96,8 @@ func TestTLS(t *testing.T) {
 	if got := resp.Header.Get("Strict-Transport-Security"); got != "max-age=31536000" {
 		t.Errorf("HSTS %q, want max-age=31536000 (a year)", got)
 	}
+	login, _ := fetch(t, c, origin+"/login")
+	securityHeaders(t, login, true)
 	if r, _ := fetch(t, c, fmt.Sprintf("https://%s:%d/", tlsAlias, httpsPort)); r.StatusCode != http.StatusOK {
 		t.Errorf("over HTTPS as %s (tls.names): %s, want 200", tlsAlias, r.Status)
 	}
@@ -249,6 +251,52 @@ func formsOverHTTPS(t *testing.T, cert *x509.Certificate, origin, password strin
 	issue := submit("/projects/https-forms/issues/new", "/projects/https-forms/issues", fields, "/issues/")
 	if r, body := fetch(t, c, issue); r.StatusCode != http.StatusOK || !strings.Contains(body, "made through the forms over HTTPS") {
 		t.Errorf("GET %s: %s, want the new issue", issue, r.Status)
+	}
+}
+
+// proxiedHeaders are the security headers nginx sets on every answer; Rails
+// sends three of them too.
+var proxiedHeaders = []string{"X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Permissions-Policy", "Cross-Origin-Opener-Policy"}
+
+// securityHeadersOnce fails unless each of nginx's security headers is in
+// resp once (twice is a TLS scanner's finding, and two values may disagree).
+func securityHeadersOnce(t *testing.T, resp *http.Response) {
+	t.Helper()
+	for _, h := range proxiedHeaders {
+		if v := resp.Header.Values(h); len(v) != 1 {
+			t.Errorf("%s %s: %s sent %d times %q, want once", resp.Request.Method, resp.Request.URL.Path, h, len(v), v)
+		}
+	}
+}
+
+// securityHeaders checks a page Redmine answers through nginx (one that sets
+// its session cookie): each security header once, HSTS once over HTTPS, and
+// every cookie Secure with one SameSite=Lax over HTTPS (issue 30:
+// testssl.sh's findings), none Secure over plain HTTP, where a browser would
+// not send it back.
+func securityHeaders(t *testing.T, resp *http.Response, https bool) {
+	t.Helper()
+	securityHeadersOnce(t, resp)
+	if n := len(resp.Header.Values("Strict-Transport-Security")); https && n != 1 || !https && n != 0 {
+		t.Errorf("%s: Strict-Transport-Security sent %d times over %s", resp.Request.URL, n, resp.Request.URL.Scheme)
+	}
+	set := resp.Header.Values("Set-Cookie")
+	if len(set) == 0 {
+		t.Fatalf("%s sets no cookie: want Redmine's session", resp.Request.URL)
+	}
+	for _, line := range set {
+		c, err := http.ParseSetCookie(line)
+		if err != nil {
+			t.Errorf("%s: cookie %q: %v", resp.Request.URL, line, err)
+			continue
+		}
+		lax := c.SameSite == http.SameSiteLaxMode && strings.Count(strings.ToLower(line), "samesite") == 1
+		if https && (!c.Secure || !lax) {
+			t.Errorf("%s: cookie %q, want it Secure with one SameSite=Lax", resp.Request.URL, line)
+		}
+		if !https && c.Secure {
+			t.Errorf("%s: cookie %q is Secure over plain HTTP", resp.Request.URL, line)
+		}
 	}
 }
 

@@ -14,8 +14,9 @@ import (
 
 func newBaseCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "base",
-		Short: "Build the debian base images from a Debian mirror",
+		Annotations: map[string]string{annotSiteFree: ""},
+		Use:         "base",
+		Short:       "Build the debian base images from a Debian mirror",
 		Long: `The debian profile builds every stack on base images that stackctl makes itself
 from a Debian mirror with mmdebstrap and imports into the engine, for hosts that
 cannot pull from Docker Hub. Each honours the contract of its official twin, so

@@ -27,8 +27,9 @@ func (o *generateOptions) AddFlags(fs *pflag.FlagSet) {
 func newGenerateCommand(g *globalOptions) *cobra.Command {
 	o := &generateOptions{}
 	cmd := &cobra.Command{
-		Use:   "generate [STACK...]",
-		Short: "Write the stacks' compose files, and Swarm stack files, from their typed models",
+		Annotations: map[string]string{annotSiteFree: ""},
+		Use:         "generate [STACK...]",
+		Short:       "Write the stacks' compose files, and Swarm stack files, from their typed models",
 		Long: `Write stacks/<stack>/compose.yaml from the typed compose model in internal/catalog,
 and stacks/<stack>/swarm.yaml, the same model in the form Docker Swarm deploys, for a
 stack that has one (redmine; docs/swarm.md). The files are generated, never edited by

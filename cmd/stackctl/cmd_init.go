@@ -12,8 +12,9 @@ import (
 
 func newInitCommand(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "init [DIR]",
-		Short: "Create a site: a directory of your own with stackctl.yaml, themes/ and plugins/",
+		Annotations: map[string]string{annotSiteFree: ""},
+		Use:         "init [DIR]",
+		Short:       "Create a site: a directory of your own with stackctl.yaml, themes/ and plugins/",
 		Long: `Create a site in DIR (default: --dir, else the working directory), creating DIR
 when missing:
 

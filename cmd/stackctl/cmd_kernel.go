@@ -29,9 +29,10 @@ func (o *kernelBuildOptions) AddFlags(fs *pflag.FlagSet) {
 
 func newKernelCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "kernel",
-		Short: "Build a Linux kernel inside a container (the answer to 'can a kernel be built in a container?')",
-		Args:  cobra.NoArgs,
+		Annotations: map[string]string{annotSiteFree: ""},
+		Use:         "kernel",
+		Short:       "Build a Linux kernel inside a container (the answer to 'can a kernel be built in a container?')",
+		Args:        cobra.NoArgs,
 	}
 	cmd.AddCommand(newKernelBuildCommand(g))
 	return cmd

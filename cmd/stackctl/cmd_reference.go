@@ -32,8 +32,9 @@ func (o *referenceOptions) AddFlags(fs *pflag.FlagSet) {
 func newReferenceCommand(g *globalOptions) *cobra.Command {
 	o := &referenceOptions{}
 	cmd := &cobra.Command{
-		Use:   "reference",
-		Short: "Write the reference docs: every command's help, the exit codes, the validate rules, the settings file",
+		Annotations: map[string]string{annotSiteFree: ""},
+		Use:         "reference",
+		Short:       "Write the reference docs: every command's help, the exit codes, the validate rules, the settings file",
 		Long: `Write docs/reference/ from the commands themselves: one Markdown page per command
 and subcommand (its help, examples and flags), exit-codes.md, validate-rules.md,
 settings.md (every key of stackctl.yaml, from internal/settings' schema) and an

@@ -33,8 +33,9 @@ func (o *validateOptions) AddFlags(fs *pflag.FlagSet) {
 func newValidateCommand(g *globalOptions) *cobra.Command {
 	o := &validateOptions{}
 	cmd := &cobra.Command{
-		Use:   "validate [STACK... | -f FILE...]",
-		Short: "Check compose files, their Dockerfiles and the site's settings file against stackctl's rules",
+		Annotations: map[string]string{annotSiteFree: ""},
+		Use:         "validate [STACK... | -f FILE...]",
+		Short:       "Check compose files, their Dockerfiles and the site's settings file against stackctl's rules",
 		Long: `Check compose files, and the Dockerfiles their services build, against what makes
 a stack safe and durable. A stack (default: every stack) is loaded as stackctl runs it,
 under both base profiles unless --profile picks one; -f loads files as 'docker compose -f'

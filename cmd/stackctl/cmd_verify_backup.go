@@ -24,8 +24,9 @@ func (o *verifyBackupOptions) AddFlags(fs *pflag.FlagSet) {
 func newVerifyBackupCommand(g *globalOptions) *cobra.Command {
 	o := &verifyBackupOptions{}
 	cmd := &cobra.Command{
-		Use:   "verify-backup ARCHIVE",
-		Short: "Read a whole backup archive, here or off-site, and check every entry against its manifest",
+		Annotations: map[string]string{annotSiteFree: ""},
+		Use:         "verify-backup ARCHIVE",
+		Short:       "Read a whole backup archive, here or off-site, and check every entry against its manifest",
 		Long: `Read a whole backup archive and check every entry's size and SHA-256 against the
 manifest, and every compressed part's checksum, without touching any stack. A
 damaged archive is reported with the entry that failed (exit 20); one that cannot

@@ -65,7 +65,7 @@ func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
 	_ = fs.MarkHidden("root")
 	fs.StringVar(&g.dir, "dir", def, "the site: its directory, or one below it (default: found from the working directory upwards; env STACKCTL_DIR)")
 	fs.StringVar(&g.stateDir, "state-dir", string(state.Default()), "where stackctl keeps each stack's recorded profile and generated secrets (env STACKCTL_STATE_DIR)")
-	fs.StringVar(&g.instance, "instance", os.Getenv("STACKCTL_INSTANCE"), "run the stack as an instance of its own beside others on the engine: its containers, volumes and images named apart, its state under the state directory's instances/NAME (env STACKCTL_INSTANCE)")
+	fs.StringVar(&g.instance, "instance", os.Getenv("STACKCTL_INSTANCE"), "run the stack as an instance of its own beside others on the engine: its containers, volumes and images named apart, its state under the state directory's instances/NAME (env STACKCTL_INSTANCE; default: the site's 'instance' setting, else none)")
 	fs.BoolVar(&g.debug, "debug", false, "show the Docker and Compose libraries' own debug messages")
 	fs.BoolVar(&g.noWaitLock, "no-wait-lock", false, "when another stackctl command is changing the stack, fail at once (exit 5) instead of waiting for it")
 }
@@ -125,6 +125,13 @@ config, status, generations, up --dry-run, verify-backup, backups) take none.
 				g.rep.Warnf("--root is now called --dir; --root will be removed")
 			} else if !cmd.Flags().Changed("dir") && os.Getenv("STACKCTL_DIR") == "" && os.Getenv("STACKCTL_ROOT") != "" {
 				g.rep.Warnf("STACKCTL_ROOT is now called STACKCTL_DIR; STACKCTL_ROOT will be removed")
+			}
+			if g.instance == "" && !siteFree(cmd) {
+				name, err := g.siteInstance()
+				if err != nil {
+					return err
+				}
+				g.instance = name
 			}
 			if err := catalog.CheckInstance(g.instance); err != nil {
 				return err
@@ -212,6 +219,42 @@ func (g *globalOptions) site() (site.Site, error) {
 	}
 	g.opened = &s
 	return s, nil
+}
+
+// annotSiteFree marks a command that acts on no stack of the site (init,
+// validate, reference, ...): it runs whatever the site's settings file holds,
+// which validate is there to report on.
+const annotSiteFree = "stackctl/site-free"
+
+func siteFree(cmd *cobra.Command) bool {
+	for c := cmd; c != nil; c = c.Parent() {
+		if _, ok := c.Annotations[annotSiteFree]; ok {
+			return true
+		}
+		// cobra's own: help, completion and the shell's completion requests.
+		switch c.Name() {
+		case "help", "completion", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+			return true
+		}
+	}
+	return false
+}
+
+// siteInstance is the instance the site's settings file names: "" without
+// a site or without the setting. A settings file whose instance cannot be
+// read fails the command, rather than let it act on the stacks of no
+// instance, which may be another site's; its other problems are the
+// command's to judge (down goes on without the file, up refuses it).
+func (g *globalOptions) siteInstance() (string, error) {
+	start, err := g.start()
+	if err != nil {
+		return "", err
+	}
+	s, err := site.Find(start)
+	if err != nil {
+		return "", nil // no site: the command says so when it needs one
+	}
+	return settings.InstanceOf(filepath.Join(s.Dir, site.SettingsFile))
 }
 
 // settings reads the site's settings file, refusing one with any problem.

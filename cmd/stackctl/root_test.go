@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,5 +72,52 @@ func TestSiteDiscovery(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(checkout, ".stackctl")); err == nil {
 		t.Error("the checkout got a .stackctl/: it must be built from its own stacks/")
+	}
+}
+
+// TestSiteInstance: the site's instance setting names its stacks' instance
+// and their state directory, --instance and STACKCTL_INSTANCE win over it,
+// and a settings file whose instance cannot be read stops a command that
+// acts on a stack (it could be another site's) but not validate, which
+// reports it.
+func TestSiteInstance(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	dir := newSite(t, "version: 1\ninstance: team2\n")
+	for _, tc := range []struct {
+		flags []string
+		env   string
+		want  string
+	}{
+		{want: "team2"},
+		{flags: []string{"--instance", "other"}, want: "other"},
+		{env: "fromenv", want: "fromenv"},
+	} {
+		t.Setenv("STACKCTL_INSTANCE", tc.env)
+		state := t.TempDir()
+		cmd, g := newRoot()
+		cmd.SetArgs(append(append([]string{"--dir", dir, "--state-dir", state}, tc.flags...), "generations", "redmine"))
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		_ = cmd.ExecuteContext(t.Context())
+		if g.instance != tc.want || g.stateDir != filepath.Join(state, "instances", tc.want) {
+			t.Errorf("flags %q, STACKCTL_INSTANCE %q: instance %q, state %s; want %q under %s", tc.flags, tc.env, g.instance, g.stateDir, tc.want, state)
+		}
+	}
+	t.Setenv("STACKCTL_INSTANCE", "")
+	bad := newSite(t, "version: 1\ninstance: Team2\n")
+	for _, args := range [][]string{{"down", "redmine"}, {"ps", "redmine"}, {"backups", "redmine"}} {
+		code, _, stderr := run(t, append([]string{"--dir", bad}, args...)...)
+		if code != exitInvalid || !strings.Contains(stderr, `stackctl.yaml:2: instance: "Team2" cannot name an instance`) {
+			t.Errorf("%v with an unreadable instance: exit %d, want %d naming the line:\n%s", args, code, exitInvalid, stderr)
+		}
+	}
+	for _, args := range [][]string{{"help"}, {"init", "--help"}, {"completion", "bash"}} {
+		if code, _, stderr := run(t, append([]string{"--dir", bad}, args...)...); code != 0 {
+			t.Errorf("%v in a site whose instance cannot be read: exit %d, want 0:\n%s", args, code, stderr)
+		}
+	}
+	code, stdout, stderr := run(t, "--dir", bad, "validate")
+	if !strings.Contains(stdout+stderr, `"Team2" cannot name an instance`) || code != exitInvalid {
+		t.Errorf("validate of a site whose instance cannot be read: exit %d:\n%s%s", code, stdout, stderr)
 	}
 }

@@ -62,7 +62,8 @@ func (c Config) NginxFiles(dir string, b Bundle) map[string]string {
 // the HTTPS port, the certificate, TLS 1.2 and 1.3 with Mozilla's
 // intermediate ciphers, no session tickets (their keys would never rotate
 // in a long-running nginx, undoing forward secrecy), OCSP stapling when
-// staple says the certificate has a responder, HSTS on HTTPS answers, and
+// staple says the certificate has a responder, HSTS on HTTPS answers,
+// cookies marked Secure and SameSite=Lax, and
 // plain HTTP redirected to HTTPS (see nginx-site.conf: every route but the
 // health check and ACME's challenges).
 func (c Config) ServerConf(dir string, staple bool) string {
@@ -91,6 +92,9 @@ func (c Config) ServerConf(dir string, staple bool) string {
 	w(`    set $hsts "max-age=%d";`, HSTSMaxAge)
 	w("}")
 	w("add_header Strict-Transport-Security $hsts always;")
+	w("# Cookies (Redmine's session) sent back over HTTPS only, and not with requests")
+	w("# from other sites: Rails, behind a proxy, sets neither.")
+	w("proxy_cookie_flags ~ secure samesite=lax;")
 	w("if ($scheme = http) {")
 	w(`    set $https_redirect "%s";`, c.redirectTo())
 	w("}")

@@ -49,6 +49,9 @@ var locales = func() []string {
 }()
 
 // check checks the values and their consistency, once decoded.
+// instanceFix says what an instance's name may hold (catalog.CheckInstance).
+const instanceFix = "give lower-case letters, digits and dashes (at most 31, not starting with a dash), such as team2"
+
 func (l Loaded) check(ps *problems) {
 	at := func(key string) int { return l.lines[key] }
 	bad := func(key, msg, fix string) { ps.add(at(key), key, msg, fix) }
@@ -61,6 +64,10 @@ func (l Loaded) check(ps *problems) {
 		bad("version", fmt.Sprintf("version %d is newer than this stackctl reads (%d)", f.Version, Version), "install a newer stackctl")
 	case f.Version < 1:
 		bad("version", fmt.Sprintf("version %d", f.Version), fmt.Sprintf("want %d", Version))
+	}
+
+	if catalog.CheckInstance(f.Instance) != nil {
+		bad("instance", fmt.Sprintf("%q cannot name an instance", f.Instance), instanceFix)
 	}
 
 	var scheme string

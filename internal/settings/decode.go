@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/secretscan"
 )
@@ -101,6 +103,44 @@ func Load(path string) (Loaded, error) {
 		return Loaded{}, err
 	}
 	return Parse(abs, b)
+}
+
+// InstanceOf reads only the instance the settings file at path names (""
+// when the file or the key is absent). The commands that go on without a
+// settings file with other problems (down, ps, logs) must still act on the
+// site's instance, never on another site's: a file whose instance cannot be
+// read is refused.
+func InstanceOf(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the settings: %w", err)
+	}
+	var ps problems
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		line, msg := yamlError(err)
+		ps.add(line, "", "not YAML: "+msg, "see docs/settings.md")
+		return "", ps.err(path)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return "", nil
+	}
+	m := doc.Content[0].Content
+	for i := 0; i+1 < len(m); i += 2 {
+		if m[i].Value != "instance" {
+			continue
+		}
+		v := m[i+1]
+		if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || catalog.CheckInstance(v.Value) != nil {
+			ps.add(v.Line, "instance", fmt.Sprintf("%q cannot name an instance", v.Value), instanceFix)
+			return "", ps.err(path)
+		}
+		return v.Value, nil
+	}
+	return "", nil
 }
 
 // Parse decodes a settings file strictly and checks every value, reporting

@@ -13,6 +13,18 @@ type File struct {
 	// of a newer version than it reads, rather than ignore settings it does
 	// not know.
 	Version int `yaml:"version" example:"1"`
+	// Instance is the name this site's stacks run under on the engine, so
+	// that two sites on one host run two trackers side by side: their
+	// containers, volumes, networks and image tags named apart
+	// (stackctl-redmine-NAME), their recorded state, secrets and default
+	// backup directory under the state directory's instances/NAME, no
+	// command of one touching the other's. Lower-case letters, digits and
+	// dashes, at most 31. --instance or STACKCTL_INSTANCE, when given, wins
+	// over it. Default: none, the names stackctl has always used
+	// (stackctl-redmine), so a site that sets none keeps its stacks; setting
+	// it on a site whose stack already runs starts a new, empty tracker
+	// beside that one.
+	Instance string `yaml:"instance" example:"tracker2"`
 	// URL is the address users open Redmine at: scheme, host and, when not the
 	// scheme's default, port (https://tracker.example.org). It must be https
 	// when tls.mode is not off; with tls.mode off it may be https too, when a

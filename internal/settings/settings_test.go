@@ -98,6 +98,8 @@ func TestBadValues(t *testing.T) {
 
 		{"tls not a mapping", v + "tls: off\n", 2, "tls", `tls must be a mapping of keys, not "off"`},
 		{"tls mode", v + "tls:\n  mode: on\n", 3, "tls.mode", `"on" is not a mode`},
+		{"instance upper case", v + "instance: Team2\n", 2, "instance", `"Team2" cannot name an instance`},
+		{"instance too long", v + "instance: " + strings.Repeat("a", 32) + "\n", 2, "instance", "cannot name an instance"},
 		{"tls files without key", v + "url: https://t.example\ntls:\n  mode: files\n  certificate_file: c.pem\n", 4, "tls.key_file", "mode files needs both"},
 		{"tls files without certificate", v + "url: https://t.example\ntls:\n  mode: files\n  key_file: k.pem\n", 4, "tls.certificate_file", "mode files needs both"},
 		{"tls certificate in mode off", v + "tls:\n  certificate_file: c.pem\n", 3, "tls.certificate_file", "only mode files takes it"},
@@ -184,7 +186,7 @@ func TestUnknownKeys(t *testing.T) {
 		{"typo in a section", "version: 1\ntls:\n  mdoe: off\n", 3, "tls.mdoe", "did you mean mode?"},
 		{"deep typo", "version: 1\nredmine:\n  puma:\n    worker: 2\n", 4, "redmine.puma.worker", "did you mean workers?"},
 		{"capitalised", "version: 1\nURL: http://t.example\n", 2, "URL", "did you mean url?"},
-		{"nothing near", "version: 1\ncolour: blue\n", 2, "colour", "keys here: version, url, listen, http_listen, tls, mail, redmine, resources"},
+		{"nothing near", "version: 1\ncolour: blue\n", 2, "colour", "keys here: version, instance, url, listen, http_listen, tls, mail, redmine, resources"},
 		{"a key of another section", "version: 1\nresources:\n  workers: 2\n", 3, "resources.workers", "keys here: redmine_memory, db_memory, nginx_memory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -672,6 +674,44 @@ func TestSecretFilePlaces(t *testing.T) {
 				if s, _, err := l.SMTP(); !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), tc.key+": ") || s.PasswordFile != "" {
 					t.Errorf("SMTP(): %+v, %v", s, err)
 				}
+			}
+		})
+	}
+}
+
+// TestInstanceOf: the instance alone is read from a file that may have other
+// problems; one that cannot be read is refused with its line.
+func TestInstanceOf(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		want, err  string
+	}{
+		{name: "no file", want: ""},
+		{name: "no key", file: "version: 1\nlisten: 127.0.0.1:8080\n"},
+		{name: "named", file: "version: 1\ninstance: team2\n", want: "team2"},
+		{name: "other problems", file: "version: 1\nresources:\n  db_memory: lots\ninstance: team2\ncolour: red\n", want: "team2"},
+		{name: "upper case", file: "version: 1\ninstance: Team2\n", err: `:2: instance: "Team2" cannot name an instance`},
+		{name: "not a string", file: "version: 1\ninstance: [a, b]\n", err: ":2: instance: "},
+		{name: "a number", file: "version: 1\ninstance: 42\n", err: `:2: instance: "42" cannot name an instance`},
+		{name: "not YAML", file: "version: 1\ninstance: [\n", err: "not YAML"},
+		{name: "a list", file: "- instance: team2\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), FileName)
+			if tc.file != "" {
+				if err := os.WriteFile(path, []byte(tc.file), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := InstanceOf(path)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, errs.ErrInvalidInput) {
+					t.Fatalf("InstanceOf = %q, %v; want an invalid-input error holding %q", got, err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("InstanceOf = %q, %v; want %q", got, err, tc.want)
 			}
 		})
 	}
