@@ -41,7 +41,7 @@ row "wrk -c8, /login: requests/s" "$r"
 row "wrk -c8, /login: answers not 2xx/3xx" "${bad:-0}"
 while read -r name mem; do
 	row "memory after the load: ${name#"$project"-}" "$mem"
-done < <(docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' | grep "^$project-" | awk '{print $1, $2}')
+done < <(docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' $(docker ps -q --filter label=com.docker.compose.project="$project") | awk '{print $1, $2}')
 
 # The same stack over HTTPS, self-signed, scanned on loopback.
 cat >"$work/root/stackctl.yaml" <<'EOF'

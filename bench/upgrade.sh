@@ -35,7 +35,7 @@ count() { grep -c "$2" "$1" || true; }
 
 "$work/stackctl" down redmine --volumes >/dev/null 2>&1 || true
 s up redmine --profile debian --listen 127.0.0.1:18199 --timeout 20m >/dev/null
-pw=$(cat "$work/state/redmine/secrets/admin_password")
+pw=$(cat "$STACKCTL_STATE_DIR/instances/$STACKCTL_INSTANCE/redmine/secrets/admin_password")
 api() { curl -fsS -u "admin:$pw" -H 'Content-Type: application/json' "$@"; }
 redmine=$(docker ps -qf label=com.docker.compose.project=$project -f label=com.docker.compose.service=redmine)
 docker exec "$redmine" /docker-entrypoint.sh rails runner \

@@ -49,6 +49,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building stackctl:", err)
 		os.Exit(1)
 	}
+	// Each test names its stacks' instance (instanceEnv), or lets its site's
+	// settings name it: none comes from the environment the tests run in.
+	os.Unsetenv("STACKCTL_INSTANCE")
 	flag.Parse()
 	if f := flag.Lookup("test.parallel"); f != nil && f.Value.String() == strconv.Itoa(runtime.GOMAXPROCS(0)) {
 		// Every test waits for its turn in shares, not for one of go test's slots.

@@ -25,8 +25,9 @@ func TestSite(t *testing.T) {
 	elsewhere := t.TempDir()
 	state := t.TempDir()
 	// No site from the environment: where the site comes from is what is
-	// tested. No instance either: the site's settings file names it.
-	env := []string{"STACKCTL_INSTANCE=", "STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=", "STACKCTL_ROOT="}
+	// tested. No instance either (TestMain unsets it): the site's settings
+	// file names it.
+	env := []string{"STACKCTL_STATE_DIR=" + state, "STACKCTL_DIR=", "STACKCTL_ROOT="}
 	atSite := []string{"--dir", siteDir}
 
 	made := mustRunIn(t, siteDir, env, "init")

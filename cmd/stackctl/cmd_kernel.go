@@ -91,9 +91,10 @@ func runKernelBuild(ctx context.Context, g *globalOptions, o *kernelBuildOptions
 			return err
 		}
 	}
+	// The host's memory only decides where the sources go: without it, on disk.
 	host, err := d.Engine.Host(ctx)
 	if err != nil {
-		return err
+		g.rep.Warnf("kernel: the sources are built on disk: %v", err)
 	}
 	opts := kernel.Options{Base: base.Ref(choice.Profile), Out: o.out, HostMemory: host.Memory}
 	opts.Progress, opts.TTY, opts.FD = g.toolOutput()

@@ -115,9 +115,9 @@ func runScheduleBackup(ctx context.Context, g *globalOptions, so *scheduleOption
 	case mode == schedule.Cron:
 		g.rep.Printf("stack %s is backed up %s by cron", st.Name, j.Schedule)
 	case h.Enables():
-		g.rep.Printf("stack %s is backed up %s: 'systemctl list-timers stackctl-backup-%s.timer' shows the next run", st.Name, j.Schedule, st.Name)
+		g.rep.Printf("stack %s is backed up %s: 'systemctl list-timers stackctl-backup-%s.timer' shows the next run", st.Name, j.Schedule, j.Name())
 	default:
-		g.rep.Printf("stack %s is scheduled %s; systemd does not run here, so the timer is not enabled: 'systemctl enable stackctl-backup-%s.timer' where it runs", st.Name, j.Schedule, st.Name)
+		g.rep.Printf("stack %s is scheduled %s; systemd does not run here, so the timer is not enabled: 'systemctl enable stackctl-backup-%s.timer' where it runs", st.Name, j.Schedule, j.Name())
 	}
 	return nil
 }

@@ -65,7 +65,7 @@ func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
 	_ = fs.MarkHidden("root")
 	fs.StringVar(&g.dir, "dir", def, "the site: its directory, or one below it (default: found from the working directory upwards; env STACKCTL_DIR)")
 	fs.StringVar(&g.stateDir, "state-dir", string(state.Default()), "where stackctl keeps each stack's recorded profile and generated secrets (env STACKCTL_STATE_DIR)")
-	fs.StringVar(&g.instance, "instance", os.Getenv("STACKCTL_INSTANCE"), "run the stack as an instance of its own beside others on the engine: its containers, volumes and images named apart, its state under the state directory's instances/NAME (env STACKCTL_INSTANCE; default: the site's 'instance' setting, else none)")
+	fs.StringVar(&g.instance, "instance", os.Getenv("STACKCTL_INSTANCE"), "run the stack as an instance of its own beside others on the engine: its containers, volumes and images named apart, its state under the state directory's instances/NAME (env STACKCTL_INSTANCE; given empty: none; default: the site's 'instance' setting, else none)")
 	fs.BoolVar(&g.debug, "debug", false, "show the Docker and Compose libraries' own debug messages")
 	fs.BoolVar(&g.noWaitLock, "no-wait-lock", false, "when another stackctl command is changing the stack, fail at once (exit 5) instead of waiting for it")
 }
@@ -126,7 +126,10 @@ config, status, generations, up --dry-run, verify-backup, backups) take none.
 			} else if !cmd.Flags().Changed("dir") && os.Getenv("STACKCTL_DIR") == "" && os.Getenv("STACKCTL_ROOT") != "" {
 				g.rep.Warnf("STACKCTL_ROOT is now called STACKCTL_DIR; STACKCTL_ROOT will be removed")
 			}
-			if g.instance == "" && !siteFree(cmd) {
+			// --instance or STACKCTL_INSTANCE, given even empty (the stack of no
+			// instance), wins over the site's setting.
+			_, fromEnv := os.LookupEnv("STACKCTL_INSTANCE")
+			if !cmd.Flags().Changed("instance") && !fromEnv && !siteFree(cmd) {
 				name, err := g.siteInstance()
 				if err != nil {
 					return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -85,25 +86,41 @@ func TestSiteInstance(t *testing.T) {
 	dir := newSite(t, "version: 1\ninstance: team2\n")
 	for _, tc := range []struct {
 		flags []string
-		env   string
+		env   *string
 		want  string
 	}{
 		{want: "team2"},
 		{flags: []string{"--instance", "other"}, want: "other"},
-		{env: "fromenv", want: "fromenv"},
+		{env: ptr("fromenv"), want: "fromenv"},
+		// Given empty: the stack of no instance, over the site's.
+		{flags: []string{"--instance="}, want: ""},
+		{env: ptr(""), want: ""},
 	} {
-		t.Setenv("STACKCTL_INSTANCE", tc.env)
+		t.Setenv("STACKCTL_INSTANCE", "")
+		if tc.env == nil {
+			os.Unsetenv("STACKCTL_INSTANCE")
+		} else {
+			os.Setenv("STACKCTL_INSTANCE", *tc.env)
+		}
 		state := t.TempDir()
 		cmd, g := newRoot()
 		cmd.SetArgs(append(append([]string{"--dir", dir, "--state-dir", state}, tc.flags...), "generations", "redmine"))
 		cmd.SetOut(io.Discard)
 		cmd.SetErr(io.Discard)
 		_ = cmd.ExecuteContext(t.Context())
-		if g.instance != tc.want || g.stateDir != filepath.Join(state, "instances", tc.want) {
-			t.Errorf("flags %q, STACKCTL_INSTANCE %q: instance %q, state %s; want %q under %s", tc.flags, tc.env, g.instance, g.stateDir, tc.want, state)
+		want := filepath.Join(state, "instances", tc.want)
+		if tc.want == "" {
+			want = state
+		}
+		if g.instance != tc.want || g.stateDir != want {
+			env := "unset"
+			if tc.env != nil {
+				env = fmt.Sprintf("%q", *tc.env)
+			}
+			t.Errorf("flags %q, STACKCTL_INSTANCE %s: instance %q, state %s; want %q under %s", tc.flags, env, g.instance, g.stateDir, tc.want, state)
 		}
 	}
-	t.Setenv("STACKCTL_INSTANCE", "")
+	os.Unsetenv("STACKCTL_INSTANCE")
 	bad := newSite(t, "version: 1\ninstance: Team2\n")
 	for _, args := range [][]string{{"down", "redmine"}, {"ps", "redmine"}, {"backups", "redmine"}} {
 		code, _, stderr := run(t, append([]string{"--dir", bad}, args...)...)
@@ -121,3 +138,5 @@ func TestSiteInstance(t *testing.T) {
 		t.Errorf("validate of a site whose instance cannot be read: exit %d:\n%s%s", code, stdout, stderr)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

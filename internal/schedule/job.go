@@ -101,7 +101,7 @@ func NotifyFromEnv(env []string) Notify {
 type Job struct {
 	Stack string `json:"stack"`
 	// Instance is the stack's instance ("" for the stack itself): the run
-	// gets STACKCTL_INSTANCE, and the units are named for both.
+	// gets STACKCTL_INSTANCE, empty or not, and the units are named for both.
 	Instance string   `json:"instance,omitempty"`
 	Schedule Schedule `json:"schedule"`
 	// Binary is the absolute path of the stackctl that runs.
@@ -191,6 +191,9 @@ func (j Job) hasEnvFile() bool { return j.Notify != Notify{} }
 // name is what the job's units are named for: the stack, and its instance.
 func (j Job) name() string { return InstanceName(j.Stack, j.Instance) }
 
+// Name is the name of the job's units (stackctl-backup-NAME.timer) and cron entry.
+func (j Job) Name() string { return j.name() }
+
 // InstanceName is the name of the schedule of stack's instance.
 func InstanceName(stack, instance string) string {
 	if instance == "" {
@@ -223,9 +226,9 @@ func (j Job) Command(m Mode, root string) Command {
 	if j.StateDir != "" {
 		c.Env = []string{"STACKCTL_STATE_DIR=" + j.StateDir}
 	}
-	if j.Instance != "" {
-		c.Env = append(c.Env, "STACKCTL_INSTANCE="+j.Instance)
-	}
+	// Always, empty too (the stack of no instance): a run acts on the stack
+	// the schedule was made for, even once the site's settings name another.
+	c.Env = append(c.Env, "STACKCTL_INSTANCE="+j.Instance)
 	if j.hasEnvFile() {
 		c.EnvFiles = append(c.EnvFiles, j.envFile(root))
 	}

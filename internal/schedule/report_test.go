@@ -531,7 +531,7 @@ func TestCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantEnv := []string{"PATH=/usr/bin", EnvWebhook + "=" + j.Notify.Webhook, EnvMail + "=" + j.Notify.Mail,
-		"AWS_ACCESS_KEY_ID=AKIA", "STACKCTL_STATE_DIR=/var/lib/stackctl"}
+		"AWS_ACCESS_KEY_ID=AKIA", "STACKCTL_STATE_DIR=/var/lib/stackctl", "STACKCTL_INSTANCE="}
 	if !slices.Equal(env, wantEnv) {
 		t.Errorf("env %q\nwant %q", env, wantEnv)
 	}

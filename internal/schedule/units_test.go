@@ -182,7 +182,9 @@ func TestCronQuoting(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
-	if want := j.Command(Cron, "/").Argv; !slices.Equal(got, want) {
+	// The environment's assignments first, then the command.
+	c := j.Command(Cron, "/")
+	if want := append(slices.Clone(c.Env), c.Argv...); !slices.Equal(got, want) {
 		t.Errorf("sh reads %q\nwant %q", got, want)
 	}
 }

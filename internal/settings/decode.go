@@ -129,18 +129,28 @@ func InstanceOf(path string) (string, error) {
 		return "", nil
 	}
 	m := doc.Content[0].Content
+	name, found := "", false
 	for i := 0; i+1 < len(m); i += 2 {
 		if m[i].Value != "instance" {
 			continue
 		}
 		v := m[i+1]
-		if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || catalog.CheckInstance(v.Value) != nil {
+		switch {
+		case found:
+			ps.add(m[i].Line, "instance", "given twice", "keep one")
+		case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
+			// 'instance:' alone, as Parse reads it: none.
+		case v.Kind != yaml.ScalarNode || v.Tag != "!!str" || catalog.CheckInstance(v.Value) != nil:
 			ps.add(v.Line, "instance", fmt.Sprintf("%q cannot name an instance", v.Value), instanceFix)
-			return "", ps.err(path)
+		default:
+			name = v.Value
 		}
-		return v.Value, nil
+		found = true
 	}
-	return "", nil
+	if len(ps) > 0 {
+		return "", ps.err(path)
+	}
+	return name, nil
 }
 
 // Parse decodes a settings file strictly and checks every value, reporting

@@ -695,6 +695,8 @@ func TestInstanceOf(t *testing.T) {
 		{name: "a number", file: "version: 1\ninstance: 42\n", err: `:2: instance: "42" cannot name an instance`},
 		{name: "not YAML", file: "version: 1\ninstance: [\n", err: "not YAML"},
 		{name: "a list", file: "- instance: team2\n"},
+		{name: "null", file: "version: 1\ninstance:\n"},
+		{name: "twice", file: "version: 1\ninstance: team2\ninstance: team3\n", err: ":3: instance: given twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), FileName)
