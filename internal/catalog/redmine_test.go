@@ -120,3 +120,28 @@ func TestRedmineJob(t *testing.T) {
 		t.Error("the job does not end with the first start's own script")
 	}
 }
+
+// TestProxiedHeadersMatchSecurityHeaders: nginx hides from Redmine's answers
+// exactly the headers it sets itself, so that each is sent once: the two
+// files are kept by hand, side by side, and a header added to one only
+// would be sent twice or hidden for nothing.
+func TestProxiedHeadersMatchSecurityHeaders(t *testing.T) {
+	names := func(file, directive string) []string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "stacks", "nginx", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == directive {
+				out = append(out, strings.TrimSuffix(f[1], ";"))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	set, hidden := names("security-headers.conf", "add_header"), names("proxied-headers.conf", "proxy_hide_header")
+	if len(set) == 0 || !slices.Equal(set, hidden) {
+		t.Errorf("security-headers.conf sets %q, proxied-headers.conf hides %q: want the same headers", set, hidden)
+	}
+}
