@@ -279,10 +279,15 @@ func (s *scheduler) waitAlone() {
 	s.mu.Unlock()
 }
 
-// instanceOf is the instance t's stacks run as: its top-level test's name.
+// instanceOf is the instance t's stacks run as: its top-level test's name,
+// after STACKCTL_E2E_PREFIX when it is set, so that two runs (of two
+// checkouts, say) can share an engine without touching each other's stacks.
 func instanceOf(t testing.TB) string {
 	name := strings.ToLower(strings.TrimPrefix(strings.SplitN(t.Name(), "/", 2)[0], "Test"))
-	return name[:min(len(name), 31)]
+	if p := os.Getenv("STACKCTL_E2E_PREFIX"); p != "" {
+		name = p + "-" + name
+	}
+	return name[:min(len(name), 28)] // room for TestSite's second instance, "-b"
 }
 
 // instanceEnv runs stackctl in t's instance.
