@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,8 @@ import (
 
 	"github.com/stackctl/stackctl/internal/backup"
 	"github.com/stackctl/stackctl/internal/backup/archive"
+	"github.com/stackctl/stackctl/internal/signing"
+	"github.com/stackctl/stackctl/internal/state"
 )
 
 // populatedStack is a Redmine stack of t's own, populated: two projects,
@@ -122,10 +125,21 @@ func TestBackupRestore(t *testing.T) {
 	damaged := bytes.Clone(data)
 	damaged[len(damaged)/2] ^= 0x01
 	writeFile(t, flipped, string(damaged))
-	newer := rewrite(t, arch, filepath.Join(out, "newer.tar.zst"), func(m *archive.Manifest) { m.RedmineVersion = "99.0.0" })
-	filesOnly := rewrite(t, arch, filepath.Join(out, "files-only.tar.zst"), func(m *archive.Manifest) {
+	key := signingKeyOf(t, env)
+	newer := rewrite(t, key, arch, filepath.Join(out, "newer.tar.zst"), func(m *archive.Manifest) { m.RedmineVersion = "99.0.0" })
+	filesOnly := rewrite(t, key, arch, filepath.Join(out, "files-only.tar.zst"), func(m *archive.Manifest) {
 		m.Entries = slices.DeleteFunc(m.Entries, func(e archive.Entry) bool { return e.Kind != archive.KindVolume || e.Volume != "redmine-files" })
 	})
+
+	// The same archive re-signed by a stranger, as anyone who can write to
+	// the backup target could make it, and one not signed at all.
+	stranger, _, err := signing.NewKey("mallory@elsewhere")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resigned := rewrite(t, stranger, arch, filepath.Join(out, "resigned.tar.zst"), func(*archive.Manifest) {})
+	unsigned := rewrite(t, nil, arch, filepath.Join(out, "unsigned.tar.zst"), func(*archive.Manifest) {})
+	fp := stranger.Public.Fingerprint()
 
 	before := containerIDs(t, api, redmineProject(t))
 	for _, tc := range []struct {
@@ -144,6 +158,10 @@ func TestBackupRestore(t *testing.T) {
 		{"newer Redmine", []string{"restore-volumes", "--yes", newer}, 22, "Redmine 99.0.0, newer than the 6.0.5", true},
 		{"stack has data, no terminal, no --yes", []string{"restore-volumes", arch}, 22, "pass --yes", false},
 		{"only the files volume", []string{"restore-volumes", "--yes", filesOnly}, 22, "holds no db-data", true},
+		{"re-signed by a stranger", []string{"restore-volumes", "--yes", resigned}, 31, "signed by key " + fp + " (mallory@elsewhere), which is not trusted here", true},
+		{"re-signed by a stranger, verified", []string{"verify-backup", resigned}, 31, "--trust-key " + fp, false},
+		{"unsigned", []string{"restore-volumes", "--yes", unsigned}, 31, "not signed", true},
+		{"unsigned, verified", []string{"verify-backup", unsigned}, 31, "--trust-unsigned", false},
 	} {
 		r := stackctl(t, env, tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.mention) {
@@ -162,6 +180,21 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatalf("a refused restore changed the stack's containers: %s -> %s", before, after)
 	}
 	checkAll(t)
+	// Trusted explicitly, each is intact, and says who signed it.
+	if v := mustRun(t, env, "verify-backup", "--trust-key", fp, resigned); !strings.Contains(v.stdout, "intact, signed by "+fp) {
+		t.Errorf("verify-backup --trust-key: %s", v.stdout)
+	}
+	if v := mustRun(t, env, "verify-backup", "--trust-unsigned", unsigned); !strings.Contains(v.stdout, "intact, not signed") {
+		t.Errorf("verify-backup --trust-unsigned: %s", v.stdout)
+	}
+	own := mustRun(t, env, "signing-key", "--json")
+	var sk struct{ Fingerprint string }
+	if err := json.Unmarshal([]byte(own.stdout), &sk); err != nil {
+		t.Fatal(err)
+	}
+	if v := mustRun(t, env, "verify-backup", arch); !strings.Contains(v.stdout, "intact, signed by "+sk.Fingerprint) {
+		t.Errorf("verify-backup of our own archive, whose key signing-key prints (%s): %s", sk.Fingerprint, v.stdout)
+	}
 
 	// A backup killed halfway leaves no archive under a final name, and the stack serving.
 	killed := filepath.Join(out, "killed")
@@ -403,23 +436,47 @@ func (p *probe) stop() (int64, []string) {
 }
 
 // rewrite copies the archive src to dst with its manifest edited, as a tool
-// of another version or a tampering hand would write it, checksums and all;
-// entries the edit removes are left out.
-func rewrite(t *testing.T, src, dst string, edit func(*archive.Manifest)) string {
+// of another version or a tampering hand would write it, checksums and all,
+// signed with key; entries the edit removes are left out.
+func rewrite(t *testing.T, key *signing.Key, src, dst string, edit func(*archive.Manifest)) string {
 	t.Helper()
-	return copyArchive(t, src, dst, edit, nil)
+	return copyArchive(t, key, src, dst, edit, nil)
+}
+
+// signingKeyOf is the key the stackctl of env signs its archives with: to
+// sign an archive a test rewrites as stackctl itself would.
+func signingKeyOf(t *testing.T, env []string) *signing.Key {
+	t.Helper()
+	var dir, instance string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "STACKCTL_STATE_DIR="); ok {
+			dir = v
+		}
+		if v, ok := strings.CutPrefix(kv, "STACKCTL_INSTANCE="); ok {
+			instance = v
+		}
+	}
+	if instance != "" {
+		dir = filepath.Join(dir, "instances", instance)
+	}
+	k, err := state.LoadSigningKey(filepath.Join(dir, state.SigningKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 // copyArchive copies the archive src to dst with its manifest edited and the
-// named entries' content replaced; entries the edit removes are left out.
-func copyArchive(t *testing.T, src, dst string, edit func(*archive.Manifest), replace map[string]func([]byte) []byte) string {
+// named entries' content replaced, signed with key (nil: unsigned); entries
+// the edit removes are left out.
+func copyArchive(t *testing.T, key *signing.Key, src, dst string, edit func(*archive.Manifest), replace map[string]func([]byte) []byte) string {
 	t.Helper()
 	in, err := os.Open(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	r, err := archive.NewReader(in)
+	r, err := archive.NewReader(in, archive.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +488,7 @@ func copyArchive(t *testing.T, src, dst string, edit func(*archive.Manifest), re
 		t.Fatal(err)
 	}
 	defer out.Close()
-	w, err := archive.NewWriter(out, m)
+	w, err := archive.NewWriter(out, m, key)
 	if err != nil {
 		t.Fatal(err)
 	}

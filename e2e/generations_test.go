@@ -20,6 +20,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/stackctl/stackctl/internal/backup/archive"
+	"github.com/stackctl/stackctl/internal/signing"
 )
 
 // generations takes the populated, backed-up stack of TestBackupRestore
@@ -62,7 +63,8 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 	}
 
 	// Faults before the switch: each leaves generation 1 serving as it was.
-	badDump := rebuild(t, arch, out+"/bad-dump.tar.zst", map[string]func([]byte) []byte{
+	key := signingKeyOf(t, env)
+	badDump := rebuild(t, key, arch, out+"/bad-dump.tar.zst", map[string]func([]byte) []byte{
 		"db-data.pgdump": func([]byte) []byte { return []byte("PGDMP this is no dump pg_restore can read\n") },
 	})
 	r := stackctl(t, env, "restore-volumes", "--yes", badDump)
@@ -91,7 +93,7 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 		t.Errorf("a restore into too small a volume: exit %d, want 22 naming the room and the volume:\n%s", r.code, r.stderr)
 	}
 	unchanged(t, "a restore refused for want of room", 2)
-	bomb := expanding(t, encrypted, out+"/zeros.tar.zst.age", keyFile, 4<<30)
+	bomb := expanding(t, key, encrypted, out+"/zeros.tar.zst.age", keyFile, 4<<30)
 	small()
 	r = stackctl(t, env, "restore-volumes", "--yes", "--identity", keyFile, bomb)
 	for _, says := range []string{"zeros.tar.zst.age: volume ", "redmine-files-g2 needs at least 4GiB on disk with its member ./zeros (4GiB)",
@@ -102,7 +104,7 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 	}
 	unchanged(t, "an encrypted archive refused for want of room", 2)
 
-	broken := rebuild(t, arch, out+"/broken-plugin.tar.zst", map[string]func([]byte) []byte{
+	broken := rebuild(t, key, arch, out+"/broken-plugin.tar.zst", map[string]func([]byte) []byte{
 		"redmine-plugins.tar": func(b []byte) []byte {
 			return addToTar(t, b, "./stackctl_broken/init.rb", "raise 'a plugin that breaks the boot, on purpose'\n")
 		},
@@ -345,9 +347,9 @@ func (p *probe) check(t *testing.T, what string, from bool) {
 
 // rebuild copies the archive src to dst with the named entries' content
 // replaced, checksums and sizes written anew, as a tool would write them.
-func rebuild(t *testing.T, src, dst string, replace map[string]func([]byte) []byte) string {
+func rebuild(t *testing.T, key *signing.Key, src, dst string, replace map[string]func([]byte) []byte) string {
 	t.Helper()
-	return copyArchive(t, src, dst, func(*archive.Manifest) {}, replace)
+	return copyArchive(t, key, src, dst, func(*archive.Manifest) {}, replace)
 }
 
 // expanding copies the encrypted archive src to dst, encrypted to the same
@@ -355,14 +357,14 @@ func rebuild(t *testing.T, src, dst string, replace map[string]func([]byte) []by
 // stream holding one file of size bytes of zeros: they compress to almost
 // nothing, so the archive stays small and expands to size. Nothing of that
 // size is held in memory or on disk.
-func expanding(t *testing.T, src, dst, keyFile string, size int64) string {
+func expanding(t *testing.T, key *signing.Key, src, dst, keyFile string, size int64) string {
 	t.Helper()
-	key, err := os.Open(keyFile)
+	idFile, err := os.Open(keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := age.ParseIdentities(key)
-	key.Close()
+	ids, err := age.ParseIdentities(idFile)
+	idFile.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +377,7 @@ func expanding(t *testing.T, src, dst, keyFile string, size int64) string {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	r, err := archive.NewReader(in, id)
+	r, err := archive.NewReader(in, archive.ReadOptions{Identities: []age.Identity{id}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +392,7 @@ func expanding(t *testing.T, src, dst, keyFile string, size int64) string {
 		t.Fatal(err)
 	}
 	m := r.Header()
-	w, err := archive.NewWriter(enc, m)
+	w, err := archive.NewWriter(enc, m, key)
 	if err != nil {
 		t.Fatal(err)
 	}

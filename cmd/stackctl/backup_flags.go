@@ -17,14 +17,14 @@ import (
 // takes, with backup-volumes' own definitions, and passes on to every
 // scheduled run, in this order: the one list of them.
 var scheduledBackupFlags = []string{
-	"out", "keep", "encrypt-to",
+	"out", "keep", "encrypt-to", "signing-key",
 	"to", "keep-last", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly",
 	"test-restore", "identity", "timeout",
 }
 
 // pathBackupFlags may name files or directories: made absolute before they go
 // into a unit, which runs from /. An age recipient (age1…) and a URL are not paths.
-var pathBackupFlags = map[string]bool{"out": true, "to": true, "encrypt-to": true, "identity": true}
+var pathBackupFlags = map[string]bool{"out": true, "to": true, "encrypt-to": true, "identity": true, "signing-key": true}
 
 // retentionFlags registers the calendar retention rules into p, with
 // restic's meaning (see internal/retention).

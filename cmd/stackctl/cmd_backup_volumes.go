@@ -26,6 +26,8 @@ type backupVolumesOptions struct {
 	keep      int
 	policy    retention.Policy
 	encryptTo []string
+	// signingKey is the operator's own key to sign with, when given.
+	signingKey string
 	// testRestore proves the new archive restores; identities open it when encrypted.
 	testRestore bool
 	identities  []string
@@ -39,6 +41,7 @@ func (o *backupVolumesOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.keep, "keep", 0, "same as --keep-last: keep only the N newest archives of the stack on the target (0 keeps all)")
 	retentionFlags(fs, &o.policy)
 	fs.StringArrayVar(&o.encryptTo, "encrypt-to", nil, "encrypt to this age recipient (age1…), or to every recipient in this file; repeatable")
+	fs.StringVar(&o.signingKey, "signing-key", os.Getenv("STACKCTL_SIGNING_KEY"), "sign the archive with this OpenSSH ed25519 private key (yours, mode 0600, no passphrase) instead of the state directory's own (env STACKCTL_SIGNING_KEY)")
 	fs.BoolVar(&o.testRestore, "test-restore", false, "then restore the archive into a throwaway generation beside the running stack, start it privately, "+
 		"log in, read the newest issue and the newest attachment, remove it, and record the result beside the archive")
 	fs.StringArrayVarP(&o.identities, "identity", "i", nil, "age identity file (yours, mode 0600) that opens the encrypted archive for --test-restore; repeatable")
@@ -158,7 +161,11 @@ func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOpt
 	}
 	defer s.Close()
 	start := time.Now()
-	opts := backup.Options{Target: target, Keep: policy, Recipients: recipients, Progress: g.rep.Meter()}
+	key, err := g.signingKey(o.signingKey)
+	if err != nil {
+		return err
+	}
+	opts := backup.Options{Target: target, Keep: policy, Recipients: recipients, Key: key, Progress: g.rep.Meter()}
 	if o.testRestore {
 		if err := s.Supports(stack.VerbTrial); err != nil {
 			return err
@@ -168,8 +175,13 @@ func runBackupVolumes(ctx context.Context, g *globalOptions, o *backupVolumesOpt
 			return err
 		}
 		opts.TestRestore = func(ctx context.Context, t offsite.Target, name string) backup.RestoreTest {
+			// The archive was just signed with key: that key is trusted for it.
+			trust, err := g.trust(trustOptions{keys: []string{key.Public.String()}})
+			if err != nil {
+				return backup.RestoreTest{FailedStep: stack.StepRestore, Message: err.Error()}
+			}
 			return testRestore(ctx, g, s, offsite.Location{Target: t, Name: name}, backup.RestoreOptions{
-				Identities: ids, Progress: g.rep.Meter(), Up: stack.UpOptions{Timeout: o.timeout},
+				Identities: ids, Trust: trust, Progress: g.rep.Meter(), Up: stack.UpOptions{Timeout: o.timeout},
 			})
 		}
 	}

@@ -28,7 +28,7 @@ func archiveOn(t *testing.T, target offsite.Target, taken time.Time) string {
 	w, err := archive.NewWriter(up, archive.Manifest{
 		Format: archive.FormatVersion, Stack: "redmine", Profile: "debian", RedmineVersion: "6.0.5", PostgresVersion: "17.11", Created: taken,
 		Entries: []archive.Entry{{Name: "db-data.pgdump", Kind: archive.KindPostgres, Volume: "db-data"}},
-	})
+	}, testSigner)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,11 @@ func TestVerifyRemote(t *testing.T) {
 			name := archiveOn(t, target, time.Date(2026, 11, 23, 6, 0, 0, 0, time.UTC))
 			location := offsite.ArchiveLocation(raw, name)
 			code, stdout, stderr := run(t, "verify-backup", location)
-			if code != exitOK || !strings.Contains(stdout, ": intact") || !strings.Contains(stdout, "db-data.pgdump") {
+			if code != exitBackupUntrusted || !strings.Contains(stderr, testSigner.Public.Fingerprint()) {
+				t.Fatalf("verify-backup %s of a key not trusted: exit %d\n%s%s", location, code, stdout, stderr)
+			}
+			code, stdout, stderr = run(t, "verify-backup", "--trust-key", testSigner.Public.Fingerprint(), location)
+			if code != exitOK || !strings.Contains(stdout, ": intact, signed by "+testSigner.Public.Fingerprint()) || !strings.Contains(stdout, "db-data.pgdump") {
 				t.Fatalf("verify-backup %s: exit %d\n%s%s", location, code, stdout, stderr)
 			}
 		})

@@ -20,6 +20,7 @@ type restoreVolumesOptions struct {
 	yes        bool
 	only       []string
 	identities []string
+	trust      trustOptions
 	files      []string
 	profile    string
 	listen     string
@@ -37,6 +38,7 @@ func (o *restoreVolumesOptions) AddFlags(fs *pflag.FlagSet) {
 	_ = fs.MarkDeprecated("force", "a restore no longer replaces data; use --yes")
 	fs.StringSliceVar(&o.only, "only", nil, "restore only these volumes from the archive (comma-separated or repeated), copying the stack's others from its active generation")
 	fs.StringArrayVarP(&o.identities, "identity", "i", nil, "age identity file (yours, mode 0600) that opens an encrypted archive; repeatable")
+	o.trust.AddFlags(fs)
 	fs.StringSliceVar(&o.files, "files-volume", nil, "on a swarm whose files are on shared storage: the local driver's options (KEY=VALUE,…) of new storage for the restored files")
 	profileFlag(fs, &o.profile, envProfile(), profileUsage)
 	fs.StringVar(&o.listen, "listen", "", "host address:port to publish the stack on (default: as last time, else "+catalog.DefaultListen+")")
@@ -74,6 +76,14 @@ the writes it took during the restore. Any failure before nginx is pointed over
 removes the new generation and leaves the stack exactly as it was; so does a
 stackctl killed half way, at the next stackctl command on the stack.
 
+An archive must be signed by a key trusted here, as verify-backup checks it: the
+state directory's own, one listed in its trusted-keys file, or one given with
+--trust-key; an unsigned archive (made before archives were signed) only with
+--trust-unsigned. An archive whose header names another signer is refused before
+anything is written (exit 31, naming the key); the signature itself is at the
+archive's end, over its manifest of every entry's checksum, and a restore whose
+signature fails there is not switched to.
+
 An archive that lacks some of the stack's volumes is refused unless --only names
 the volumes to take from it: the others are then copied into the new generation
 from the active one (the database as a pg_dump snapshot). --only also restores
@@ -109,6 +119,7 @@ verify-backup' reads an archive whole). The restore then does what it printed.`,
   stackctl restore-volumes backups/redmine-20261123T060000Z.tar.zst
   stackctl restore-volumes --yes backups/redmine-20261123T060000Z.tar.zst   # from a script
   stackctl restore-volumes -i ~/.config/age/key.txt redmine-20261123T060000Z.tar.zst.age
+  stackctl restore-volumes --trust-key old-host-signing-key.pub redmine-20261123T060000Z.tar.zst   # made by another host's stackctl
   stackctl restore-volumes --only redmine-files backups/redmine-20261123T060000Z.tar.zst   # the attachments alone
   stackctl restore-volumes sftp://backup@nas.example.org/srv/backups/redmine-20261123T060000Z.tar.zst
   stackctl rollback redmine   # back to the data from before the restore
@@ -148,8 +159,12 @@ func runRestoreVolumes(ctx context.Context, g *globalOptions, o *restoreVolumesO
 	if err != nil {
 		return err
 	}
+	trust, err := g.trust(o.trust)
+	if err != nil {
+		return err
+	}
 	opts := backup.RestoreOptions{
-		Identities: ids, Only: o.only, Progress: g.rep.Meter(), FilesVolume: files,
+		Identities: ids, Trust: trust, Only: o.only, Progress: g.rep.Meter(), FilesVolume: files,
 		Up: stack.UpOptions{Profile: profile, Listen: o.listen, Mirror: o.mirror, Timeout: o.timeout},
 	}
 	if o.dryRun {

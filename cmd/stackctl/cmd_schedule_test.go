@@ -113,7 +113,8 @@ func TestScheduleInstallListRemove(t *testing.T) {
 // TestSchedulePassedFlags: every flag of the one list is offered and passed on.
 func TestSchedulePassedFlags(t *testing.T) {
 	values := map[string]string{"to": "/srv/backups", "out": "/srv/backups", "encrypt-to": "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
-		"test-restore": "true", "identity": "/etc/stackctl/backup-identity.txt", "timeout": "10m0s"}
+		"test-restore": "true", "identity": "/etc/stackctl/backup-identity.txt", "timeout": "10m0s",
+		"signing-key": "/etc/stackctl/signing-key"}
 	// Flags that backup-volumes takes only beside another.
 	with := map[string][]string{"identity": {"--test-restore"}, "timeout": {"--test-restore"}}
 	for _, name := range scheduledBackupFlags {

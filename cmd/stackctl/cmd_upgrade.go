@@ -101,8 +101,12 @@ func runUpgrade(ctx context.Context, g *globalOptions, o *upgradeOptions, args [
 		return fmt.Errorf("%w: --to VERSION is required: %s", errUsage, upgradeTargets())
 	}
 	dir := g.backupDir(o.backupDir)
+	key, err := g.signingKey("")
+	if err != nil {
+		return err
+	}
 	opts := upgrade.Options{
-		To: o.to, Postgres: o.postgres, BackupDir: dir, Report: g.rep,
+		To: o.to, Postgres: o.postgres, BackupDir: dir, Key: key, Report: g.rep,
 		Up:       stack.UpOptions{Mirror: o.mirror, Timeout: o.timeout},
 		Progress: g.rep.Meter(),
 	}

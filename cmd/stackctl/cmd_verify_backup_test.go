@@ -12,6 +12,7 @@ import (
 	"github.com/stackctl/stackctl/internal/backup"
 	"github.com/stackctl/stackctl/internal/backup/archive"
 	"github.com/stackctl/stackctl/internal/offsite"
+	"github.com/stackctl/stackctl/internal/signing"
 )
 
 // hostile is a manifest a crafted archive could hold: its strings clear the
@@ -21,6 +22,21 @@ var hostile = archive.Manifest{
 	Format: archive.FormatVersion, Stack: "redmine\x1b[2J\rall good", Profile: "debian\u2028\u202eboog lla",
 	RedmineVersion: "6.0.5\u009b2J", PostgresVersion: "17\x7f", Created: time.Date(2026, 11, 23, 6, 0, 0, 0, time.UTC),
 	Entries: []archive.Entry{{Name: "db-data.pgdump", Kind: archive.KindPostgres, Volume: "db-data\nall good"}},
+}
+
+// testSigner signs the tests' archives; hostileSigner too, with a comment
+// that would clear the screen.
+var (
+	testSigner    = newTestKey("tests@stackctl")
+	hostileSigner = newTestKey("tests\x1b[2J\x1b[Hall good")
+)
+
+func newTestKey(comment string) *signing.Key {
+	k, _, err := signing.NewKey(comment)
+	if err != nil {
+		panic(err)
+	}
+	return k
 }
 
 // terminalControl says whether r is one a terminal would obey (a line break aside).
@@ -37,7 +53,7 @@ func writeHostile(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	w, err := archive.NewWriter(f, hostile)
+	w, err := archive.NewWriter(f, hostile, hostileSigner)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,14 +71,14 @@ func writeHostile(t *testing.T, dir string) string {
 // output stays valid, each value the manifest's own.
 func TestVerifyBackupEscapes(t *testing.T) {
 	path := writeHostile(t, t.TempDir())
-	code, stdout, stderr := run(t, "verify-backup", path)
+	code, stdout, stderr := run(t, "verify-backup", "--trust-key", hostileSigner.Public.String(), path)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	if strings.ContainsFunc(stdout, terminalControl) {
 		t.Errorf("a control character reached the output raw: %q", stdout)
 	}
-	for _, want := range []string{`stack "redmine\x1b[2J\rall good"`, `base "debian\u2028\u202eboog lla"`, `Redmine "6.0.5\u009b2J"`, `PostgreSQL "17\x7f"`} {
+	for _, want := range []string{`("tests\x1b[2J\x1b[Hall good")`, `stack "redmine\x1b[2J\rall good"`, `base "debian\u2028\u202eboog lla"`, `Redmine "6.0.5\u009b2J"`, `PostgreSQL "17\x7f"`} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("the output lacks %s:\n%s", want, stdout)
 		}
@@ -73,7 +89,7 @@ func TestVerifyBackupEscapes(t *testing.T) {
 		}
 	}
 
-	code, stdout, stderr = run(t, "verify-backup", "--json", path)
+	code, stdout, stderr = run(t, "verify-backup", "--json", "--trust-key", hostileSigner.Public.Fingerprint(), path)
 	if code != exitOK || !json.Valid([]byte(stdout)) {
 		t.Fatalf("exit %d, valid JSON %v: %s%s", code, json.Valid([]byte(stdout)), stdout, stderr)
 	}

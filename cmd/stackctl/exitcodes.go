@@ -12,6 +12,7 @@ import (
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/registry"
+	"github.com/stackctl/stackctl/internal/signing"
 	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/theme"
 	"github.com/stackctl/stackctl/internal/upgrade"
@@ -44,6 +45,7 @@ const (
 	exitRestoreTest     = 28
 	exitSwarmRefused    = 29
 	exitSwarmDeploy     = 30
+	exitBackupUntrusted = 31
 	exitInterrupted     = 130
 )
 
@@ -97,6 +99,8 @@ var exitCodes = []exitCodeEntry{
 		meaning: "refused where the stack runs, nothing changed: the engine is no swarm manager, no node or several carry the data label, or a command or setting a stack on a swarm does not support yet (tls)"},
 	{code: exitSwarmDeploy, errs: []error{stack.ErrSwarmNotConverged}, outcome: true,
 		meaning: "swarm deploy did not converge: a service's tasks did not run healthy in time, or Swarm rolled its update back (the message gives the last task error)"},
+	{code: exitBackupUntrusted, errs: []error{signing.ErrUntrusted},
+		meaning: "backup archive not signed by a trusted key: signed by another key (the message names it: trust it with --trust-key or the state directory's trusted-keys file), or not signed (--trust-unsigned)"},
 	{code: exitInterrupted, errs: []error{context.Canceled}, meaning: "interrupted"},
 }
 

@@ -19,6 +19,7 @@ var layers = map[string]int{
 	"catalog":             1,
 	"atomicfile":          1,
 	"retention":           1,
+	"signing":             1,
 	"state":               2,
 	"engine":              2,
 	"hostport":            2,

@@ -163,6 +163,7 @@ config, status, generations, up --dry-run, verify-backup, backups) take none.
 		newCheckThemeCommand(g),
 		newBackupVolumesCommand(g),
 		newVerifyBackupCommand(g),
+		newSigningKeyCommand(g),
 		newRestoreVolumesCommand(g),
 		newBackupsCommand(g),
 		newGenerationsCommand(g),

@@ -21,6 +21,7 @@ import (
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/retention"
+	"github.com/stackctl/stackctl/internal/signing"
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
@@ -43,6 +44,9 @@ type Options struct {
 	Keep retention.Policy
 	// Recipients, when any, encrypt the archive to them.
 	Recipients []age.Recipient
+	// Key signs the archive (see internal/signing); nil leaves it unsigned,
+	// which only tests of what reads archives want.
+	Key *signing.Key
 	// Progress reports bytes read from the stack; nil for none.
 	Progress Progress
 	// TestRestore, when set, proves that the new archive restores (issue 18's
@@ -133,7 +137,7 @@ func backup(ctx context.Context, r stack.Runner, e Engine, st catalog.Stack, o O
 		progress = nopProgress{}
 	}
 	progress.Start("backup "+st.Name, stk.estimate(ctx))
-	m, err = stk.write(ctx, up, m, o.Recipients, progress)
+	m, err = stk.write(ctx, up, m, o.Recipients, o.Key, progress)
 	var c offsite.Committed
 	if err == nil {
 		c, err = up.Commit(ctx)
@@ -290,7 +294,7 @@ func (s *live) estimate(ctx context.Context) int64 {
 }
 
 // write streams every entry into an archive on f.
-func (s *live) write(ctx context.Context, f io.Writer, m archive.Manifest, recipients []age.Recipient, progress Progress) (archive.Manifest, error) {
+func (s *live) write(ctx context.Context, f io.Writer, m archive.Manifest, recipients []age.Recipient, key *signing.Key, progress Progress) (archive.Manifest, error) {
 	dst := f
 	var enc io.WriteCloser
 	if len(recipients) > 0 {
@@ -300,7 +304,7 @@ func (s *live) write(ctx context.Context, f io.Writer, m archive.Manifest, recip
 		}
 		dst = enc
 	}
-	w, err := archive.NewWriter(dst, m)
+	w, err := archive.NewWriter(dst, m, key)
 	if err != nil {
 		return archive.Manifest{}, err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stackctl/stackctl/internal/backup/archive"
 	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/state"
 )
 
 // redminePers is the Redmine stack's persistence as the runner reports it.
@@ -135,7 +136,7 @@ func (r *recorder) Done(err error)                 { r.done = append(r.done, err
 // readArchive is every entry's content in the archive src, checked.
 func readArchive(t *testing.T, src io.Reader, ids ...age.Identity) (archive.Manifest, map[string][]byte) {
 	t.Helper()
-	r, err := archive.NewReader(src, ids...)
+	r, err := archive.NewReader(src, archive.ReadOptions{Identities: ids})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,11 @@ func TestLiveWrite(t *testing.T) {
 			m := archive.Manifest{Stack: "redmine", Profile: "debian", Created: time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC), Entries: s.entries}
 			var buf bytes.Buffer
 			p := &recorder{}
-			written, err := s.write(context.Background(), &buf, m, tc.recipients, p)
+			key, err := state.Dir(t.TempDir()).SigningKey("test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			written, err := s.write(context.Background(), &buf, m, tc.recipients, key, p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -203,7 +208,7 @@ func TestLiveWrite(t *testing.T) {
 				t.Errorf("archive encrypted %v, want %v", encrypted, tc.recipients != nil)
 			}
 			if tc.ids != nil {
-				if _, err := archive.Verify(bytes.NewReader(buf.Bytes())); err == nil {
+				if _, _, err := archive.Verify(bytes.NewReader(buf.Bytes()), archive.ReadOptions{}); err == nil {
 					t.Error("an encrypted archive read without its identity")
 				}
 			}
@@ -262,7 +267,7 @@ func TestLiveWriteFails(t *testing.T) {
 				ctx = context.Background()
 			}
 			m := archive.Manifest{Stack: "redmine", Profile: "debian", Created: time.Now().UTC(), Entries: s.entries}
-			if _, err := s.write(ctx, io.Discard, m, nil, nopProgress{}); err == nil || !strings.Contains(err.Error(), tc.err) {
+			if _, err := s.write(ctx, io.Discard, m, nil, nil, nopProgress{}); err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Fatalf("err %v, want %q", err, tc.err)
 			}
 		})

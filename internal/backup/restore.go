@@ -18,6 +18,7 @@ import (
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/offsite"
+	"github.com/stackctl/stackctl/internal/signing"
 	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/state"
 	"github.com/stackctl/stackctl/internal/termsafe"
@@ -27,6 +28,10 @@ import (
 // RestoreOptions are the operator's choices for a restore.
 type RestoreOptions struct {
 	Identities []age.Identity
+	// Trust is whose archives are restored (see internal/signing): an
+	// archive claiming another signer is refused before anything is written,
+	// and one whose signature fails at its end is not switched to.
+	Trust *signing.Trust
 	// Only names the volumes to restore from the archive; the stack's others are
 	// copied from its active generation. Empty: every volume, from the archive.
 	Only []string
@@ -48,20 +53,22 @@ type RestoreResult struct {
 	Switched bool
 }
 
-// Verify reads the archive at loc in full and checks it, changing nothing.
-func Verify(ctx context.Context, loc offsite.Location, identities []age.Identity, progress Progress) (archive.Manifest, error) {
+// Verify reads the archive at loc in full and checks it, its signature and
+// its signer against o's trust, changing nothing; signer is who signed it
+// (nil: unsigned, accepted only when o's trust says so).
+func Verify(ctx context.Context, loc offsite.Location, o archive.ReadOptions, progress Progress) (m archive.Manifest, signer *signing.PublicKey, err error) {
 	if progress == nil {
 		progress = nopProgress{}
 	}
 	src, err := loc.Open(ctx)
 	if err != nil {
-		return archive.Manifest{}, err
+		return archive.Manifest{}, nil, err
 	}
 	defer src.Close()
 	progress.Start("verify "+loc.Name, src.Size())
-	m, err := archive.Verify(&counting{r: src, p: progress}, identities...)
+	m, signer, err = archive.Verify(&counting{r: src, p: progress}, o)
 	progress.Done(err)
-	return m, err
+	return m, signer, err
 }
 
 // Restore brings st back to the state in the archive at loc, as a new
@@ -115,7 +122,7 @@ func openSeed(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.
 			src.Close()
 		}
 	}()
-	ar, err := archive.NewReader(src, o.Identities...)
+	ar, err := archive.NewReader(src, archive.ReadOptions{Identities: o.Identities, Trust: o.Trust})
 	if err != nil {
 		return nil, err
 	}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,21 +19,57 @@ import (
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/offsite"
+	"github.com/stackctl/stackctl/internal/signing"
 	"github.com/stackctl/stackctl/internal/stack"
+	"github.com/stackctl/stackctl/internal/state"
 )
 
 // archiveBytes is an archive of the running stack liveStack reads, as a
-// backup writes it, encrypted to recipients when any.
+// backup writes it signed with ownKey, encrypted to recipients when any.
 func archiveBytes(t *testing.T, recipients ...age.Recipient) []byte {
+	t.Helper()
+	return signedArchive(t, ownKey(t), recipients...)
+}
+
+// signedArchive is archiveBytes signed with key (nil: unsigned).
+func signedArchive(t *testing.T, key *signing.Key, recipients ...age.Recipient) []byte {
 	t.Helper()
 	s := liveStack(stackEngine(t))
 	m := archive.Manifest{Stack: "redmine", Profile: "debian", RedmineVersion: "6.0.5", PostgresVersion: "17.11",
 		Created: time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC), Entries: s.entries}
 	var buf bytes.Buffer
-	if _, err := s.write(context.Background(), &buf, m, recipients, nopProgress{}); err != nil {
+	if _, err := s.write(context.Background(), &buf, m, recipients, key, nopProgress{}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// ownDir is the state directory of the tests' own signing key.
+var ownDir = sync.OnceValue(func() string {
+	d, err := os.MkdirTemp("", "stackctl-backup-test-")
+	if err != nil {
+		panic(err)
+	}
+	return d
+})
+
+// ownKey is the key of ownDir, which ownTrust trusts.
+func ownKey(t testing.TB) *signing.Key {
+	k, err := state.Dir(ownDir()).SigningKey("tests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// ownTrust is the trust of ownDir: its own key alone.
+func ownTrust(t testing.TB) *signing.Trust {
+	ownKey(t)
+	tr, err := state.Dir(ownDir()).Trust()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
 }
 
 // Verify reads an archive on a target in full, reporting its progress, and
@@ -44,13 +82,22 @@ func TestVerify(t *testing.T) {
 	good := archiveBytes(t)
 	damaged := bytes.Clone(good)
 	damaged[len(damaged)/2] ^= 0xff
+	stranger, err := state.Dir(t.TempDir()).SigningKey("stranger")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
-		name    string
-		content []byte
-		ids     []age.Identity
-		is      error
+		name     string
+		content  []byte
+		ids      []age.Identity
+		unsigned bool
+		is       error
 	}{
 		{name: "whole", content: good},
+		{name: "signed by a stranger", content: signedArchive(t, stranger), is: signing.ErrUntrusted},
+		{name: "encrypted, signed by a stranger", content: signedArchive(t, stranger, id.Recipient()), ids: []age.Identity{id}, is: signing.ErrUntrusted},
+		{name: "unsigned", content: signedArchive(t, nil), is: signing.ErrUntrusted},
+		{name: "unsigned, trusted so", content: signedArchive(t, nil), unsigned: true},
 		{name: "encrypted, with its identity", content: archiveBytes(t, id.Recipient()), ids: []age.Identity{id}},
 		{name: "encrypted, without", content: archiveBytes(t, id.Recipient()), is: archive.ErrEncrypted},
 		{name: "a byte changed", content: damaged, is: archive.ErrDamaged},
@@ -64,7 +111,9 @@ func TestVerify(t *testing.T) {
 				put(t, target, name, string(tc.content))
 			}
 			p := &recorder{}
-			m, err := Verify(context.Background(), offsite.Location{Target: target, Name: name}, tc.ids, p)
+			trust := ownTrust(t)
+			trust.Unsigned = tc.unsigned
+			m, signer, err := Verify(context.Background(), offsite.Location{Target: target, Name: name}, archive.ReadOptions{Identities: tc.ids, Trust: trust}, p)
 			if tc.is != nil {
 				if !errors.Is(err, tc.is) {
 					t.Fatalf("err %v, want %v", err, tc.is)
@@ -79,6 +128,9 @@ func TestVerify(t *testing.T) {
 			}
 			if m.Stack != "redmine" || m.EntrySize("db-data.pgdump") != int64(len(dump)) {
 				t.Errorf("manifest %+v", m)
+			}
+			if tc.unsigned != (signer == nil) || signer != nil && signer.Fingerprint() != ownKey(t).Public.Fingerprint() {
+				t.Errorf("signed by %v, want the tests' own key", signer)
 			}
 			if p.what != "verify "+name || p.total != int64(len(tc.content)) || p.added != int64(len(tc.content)) || len(p.done) != 1 || p.done[0] != nil {
 				t.Errorf("progress %q of %d: %d bytes read, done %v; want every byte of the file", p.what, p.total, p.added, p.done)
@@ -178,7 +230,7 @@ func TestCheckVersions(t *testing.T) {
 		"stackctl/redmine:6.0.4": {"REDMINE_VERSION=6.0.4"}, "stackctl/redmine:6.0.10": {"REDMINE_VERSION=6.0.10"},
 		"postgres:17": {"PG_MAJOR=17"}, "postgres:18": {"PG_MAJOR=18"},
 	}}
-	ar, err := archive.NewReader(bytes.NewReader(archiveBytes(t)))
+	ar, err := archive.NewReader(bytes.NewReader(archiveBytes(t)), archive.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +319,7 @@ func TestFreeSpace(t *testing.T) {
 
 // A seed that never started its writer ends, and closes, without waiting.
 func TestRestoreCloseWithoutWriter(t *testing.T) {
-	ar, err := archive.NewReader(bytes.NewReader(archiveBytes(t)))
+	ar, err := archive.NewReader(bytes.NewReader(archiveBytes(t)), archive.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +356,7 @@ func TestEntriesCheckWhatOnlyLeaves(t *testing.T) {
 		{name: "damaged where nothing is restored", content: damaged, is: archive.ErrDamaged},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ar, err := archive.NewReader(bytes.NewReader(tc.content))
+			ar, err := archive.NewReader(bytes.NewReader(tc.content), archive.ReadOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -89,7 +89,7 @@ func filesArchive(t *testing.T, to age.Recipient, sizes ...int64) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := archive.NewWriter(enc, filesManifest)
+	w, err := archive.NewWriter(enc, filesManifest, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func bomb(t *testing.T, to age.Recipient, parts int, one bool) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := archive.NewWriter(enc, filesManifest); err != nil { // writes the header's frame
+	if _, err := archive.NewWriter(enc, filesManifest, nil); err != nil { // writes the header's frame
 		t.Fatal(err)
 	}
 	z, err := zstd.NewWriter(nil)
@@ -219,7 +219,7 @@ func TestWriteVolumeBound(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			ar, err := archive.NewReader(bytes.NewReader(content), id)
+			ar, err := archive.NewReader(bytes.NewReader(content), archive.ReadOptions{Identities: []age.Identity{id}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -294,7 +294,7 @@ func TestRoomFor(t *testing.T) {
 		{name: "sizes not known", free: 1 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ar, err := archive.NewReader(bytes.NewReader(content), id)
+			ar, err := archive.NewReader(bytes.NewReader(content), archive.ReadOptions{Identities: []age.Identity{id}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stackctl/stackctl/internal/report"
+	"github.com/stackctl/stackctl/internal/signing"
 
 	"github.com/stackctl/stackctl/internal/backup"
 	"github.com/stackctl/stackctl/internal/catalog"
@@ -37,6 +38,8 @@ type Options struct {
 	// BackupDir is where backups go; the pre-upgrade backup is written to its
 	// pre-upgrade/ directory, which no --keep rotation touches.
 	BackupDir string
+	// Key signs the pre-upgrade backup.
+	Key *signing.Key
 	// Up carries the mirror and the timeout of each start.
 	Up       stack.UpOptions
 	Progress backup.Progress
@@ -272,7 +275,7 @@ func (u *upgrade) run(ctx context.Context, p plan) (Result, error) {
 		return Result{}, err
 	}
 	defer target.Close()
-	b, err := backup.Backup(ctx, u.s, backup.Options{Target: target, Progress: u.o.Progress})
+	b, err := backup.Backup(ctx, u.s, backup.Options{Target: target, Key: u.o.Key, Progress: u.o.Progress})
 	if err != nil {
 		return Result{}, err
 	}

@@ -19,6 +19,7 @@ import (
 	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/stackctl/stackctl/internal/signing"
 	"github.com/stackctl/stackctl/internal/termsafe"
 )
 
@@ -32,18 +33,25 @@ import (
 //	stackctl-backup.json   the header: stack, versions, time and the planned entries
 //	<entry>.000000 …       each entry cut into parts of at most partSize bytes
 //	manifest.json          the header again, with the size and SHA-256 of every entry
+//	manifest.sig           format 2: the signer's SSHSIG signature of manifest.json's bytes
 //
 // Entries are cut into parts because a tar member's size must be known before its
 // content, and a pg_dump or volume stream's is not: a part is buffered, then written.
 // Every part ends a zstd frame, whose checksum the decoder checks at its end, so a
 // damaged byte is reported within the entry that holds it. The manifest comes last
 // because only then are the checksums known; a reader checks every entry against it.
+// The signature proves the archive's origin: it covers the manifest, which
+// names the signer and every entry's checksum; format 1 archives, made before
+// archives were signed, have none.
 const (
-	// FormatVersion is the archive layout this code writes and reads.
-	FormatVersion = 1
-	headerName    = "stackctl-backup.json"
-	manifestName  = "manifest.json"
-	partSize      = 8 << 20
+	// FormatVersion is the archive layout this code writes: signed.
+	FormatVersion = 2
+	// formatUnsigned is the layout without a signature, still read.
+	formatUnsigned = 1
+	headerName     = "stackctl-backup.json"
+	manifestName   = "manifest.json"
+	signatureName  = "manifest.sig"
+	partSize       = 8 << 20
 	// maxJSON bounds the header and manifest a reader accepts.
 	maxJSON = 1 << 20
 	// maxWindow bounds the decoder's memory on a hostile stream; the encoder's
@@ -83,7 +91,22 @@ type Manifest struct {
 	RedmineVersion  string    `json:"redmine_version,omitempty"`
 	PostgresVersion string    `json:"postgres_version,omitempty"`
 	Created         time.Time `json:"created"`
-	Entries         []Entry   `json:"entries"`
+	// Signer is the signing key's authorized_keys line (format 2): what the
+	// header claims until the signature at the end is checked.
+	Signer  string  `json:"signer,omitempty"`
+	Entries []Entry `json:"entries"`
+}
+
+// SignerKey is the key the manifest names as its signer; nil when unsigned.
+func (m Manifest) SignerKey() (*signing.PublicKey, error) {
+	if m.Signer == "" {
+		return nil, nil
+	}
+	k, err := signing.ParsePublicKey(m.Signer)
+	if err != nil {
+		return nil, fmt.Errorf("its signer: %v", err)
+	}
+	return &k, nil
 }
 
 // Size is the total size of the entries' content.
@@ -117,8 +140,16 @@ func (m Manifest) planned() Manifest {
 var entryName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,99}$`)
 
 func (m Manifest) check() error {
-	if m.Format != FormatVersion {
-		return fmt.Errorf("archive format %d, this stackctl reads format %d", m.Format, FormatVersion)
+	switch {
+	case m.Format != FormatVersion && m.Format != formatUnsigned:
+		return fmt.Errorf("archive format %d, this stackctl reads formats %d and %d", m.Format, formatUnsigned, FormatVersion)
+	case m.Format == formatUnsigned && m.Signer != "":
+		return fmt.Errorf("archive format %d names a signer: only format %d archives are signed", m.Format, FormatVersion)
+	case m.Format == FormatVersion && m.Signer == "":
+		return fmt.Errorf("archive format %d names no signer", m.Format)
+	}
+	if _, err := m.SignerKey(); err != nil {
+		return err
 	}
 	if m.Stack == "" {
 		return errors.New("no stack named")
@@ -141,6 +172,7 @@ func (m Manifest) check() error {
 
 // Writer writes an archive. Add each planned entry in order, then Close.
 type Writer struct {
+	key  *signing.Key
 	dst  io.Writer
 	enc  *zstd.Encoder
 	tw   *tar.Writer
@@ -150,9 +182,13 @@ type Writer struct {
 }
 
 // NewWriter starts an archive for the entries m plans, writing to dst (which
-// the caller encrypts, syncs and closes).
-func NewWriter(dst io.Writer, m Manifest) (*Writer, error) {
-	m.Format = FormatVersion
+// the caller encrypts, syncs and closes), signed with key; with none, the
+// archive is unsigned (format 1): for tests of what reads it.
+func NewWriter(dst io.Writer, m Manifest, key *signing.Key) (*Writer, error) {
+	m.Format, m.Signer = formatUnsigned, ""
+	if key != nil {
+		m.Format, m.Signer = FormatVersion, key.Public.String()
+	}
 	m = m.planned()
 	if err := m.check(); err != nil {
 		return nil, err
@@ -168,8 +204,8 @@ func NewWriter(dst io.Writer, m Manifest) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{dst: dst, enc: enc, tw: tar.NewWriter(enc), m: m, buf: make([]byte, partSize)}
-	if err := w.writeJSON(headerName, m); err != nil {
+	w := &Writer{key: key, dst: dst, enc: enc, tw: tar.NewWriter(enc), m: m, buf: make([]byte, partSize)}
+	if _, err := w.writeJSON(headerName, m); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -224,8 +260,18 @@ func (w *Writer) Close() (Manifest, error) {
 	if w.next != len(w.m.Entries) {
 		return Manifest{}, fmt.Errorf("entry %q was planned but not written", w.m.Entries[w.next].Name)
 	}
-	if err := w.writeJSON(manifestName, w.m); err != nil {
+	data, err := w.writeJSON(manifestName, w.m)
+	if err != nil {
 		return Manifest{}, err
+	}
+	if w.key != nil {
+		sig, err := w.key.Sign(data)
+		if err != nil {
+			return Manifest{}, fmt.Errorf("signing the manifest: %w", err)
+		}
+		if err := w.writeMember(signatureName, sig); err != nil {
+			return Manifest{}, err
+		}
 	}
 	if err := w.tw.Close(); err != nil {
 		return Manifest{}, err
@@ -233,12 +279,14 @@ func (w *Writer) Close() (Manifest, error) {
 	return w.m, w.enc.Close()
 }
 
-func (w *Writer) writeJSON(name string, v any) error {
+// writeJSON writes v as member name, and returns the bytes written.
+func (w *Writer) writeJSON(name string, v any) ([]byte, error) {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return w.writeMember(name, append(data, '\n'))
+	data = append(data, '\n')
+	return data, w.writeMember(name, data)
 }
 
 // writeMember writes one tar member as its own zstd frame.
@@ -283,14 +331,29 @@ type Reader struct {
 	pending *member
 	seen    []Entry
 	final   *Manifest
+	trust   *signing.Trust
+	// signer is who signed the archive, once the signature is checked.
+	signer *signing.PublicKey
 	// err is sticky: a damaged archive stays damaged.
 	err error
 }
 
-// NewReader opens an archive, decrypting it with identities when it is encrypted,
-// and reads its header. Close releases it; until then it may read ahead of what
-// the caller has consumed.
-func NewReader(src io.Reader, identities ...age.Identity) (*Reader, error) {
+// ReadOptions are what a Reader needs besides the archive.
+type ReadOptions struct {
+	// Identities decrypt an encrypted archive.
+	Identities []age.Identity
+	// Trust is whose archives are accepted: the signer the header claims is
+	// checked before the first entry, the signature at the end. nil checks the
+	// signature but not its signer: for what only reads (listing, tests).
+	Trust *signing.Trust
+}
+
+// NewReader opens an archive, decrypting it with o.Identities when it is
+// encrypted, and reads its header, refusing (ErrUntrusted) a signer o.Trust
+// does not trust before anything is read further. Close releases it; until
+// then it may read ahead of what the caller has consumed.
+func NewReader(src io.Reader, o ReadOptions) (*Reader, error) {
+	identities := o.Identities
 	br := bufio.NewReader(src)
 	magic, _ := br.Peek(len(ageMagic))
 	var plain io.Reader = br
@@ -317,7 +380,7 @@ func NewReader(src io.Reader, identities ...age.Identity) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{ahead: startReadAhead(dec), entry: -1}
+	r := &Reader{ahead: startReadAhead(dec), entry: -1, trust: o.Trust}
 	m := r.ahead.next()
 	if m.err != nil {
 		r.Close()
@@ -339,6 +402,15 @@ func NewReader(src io.Reader, identities ...age.Identity) (*Reader, error) {
 	if err := r.header.check(); err != nil {
 		r.Close()
 		return nil, damaged(headerName, "%v", err)
+	}
+	// What the header claims is checked again once the signature is: an
+	// archive claiming a stranger's key is refused before its content is read.
+	if r.trust != nil {
+		claimed, _ := r.header.SignerKey()
+		if err := r.trust.Check(claimed); err != nil {
+			r.Close()
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -478,6 +550,11 @@ func (r *Reader) finish() error {
 	if !equalJSON(m.planned(), r.header) {
 		return damaged(manifestName, "it does not match the archive's header")
 	}
+	if m.Format == FormatVersion {
+		if err := r.checkSignature(m, mm.data); err != nil {
+			return err
+		}
+	}
 	for i, e := range m.Entries {
 		got := r.seen[i]
 		if got.Size != e.Size || got.SHA256 != e.SHA256 {
@@ -497,6 +574,42 @@ func (r *Reader) finish() error {
 	r.final = &m
 	return io.EOF
 }
+
+// checkSignature reads the signature member that follows the manifest and
+// checks it over the manifest's bytes, made by the key the manifest names,
+// and that key against the reader's trust.
+func (r *Reader) checkSignature(m Manifest, manifest []byte) error {
+	sm, err := r.member()
+	if err != nil {
+		return damaged(signatureName, "%v", err)
+	}
+	defer r.ahead.release(sm)
+	if sm.hdr.Name != signatureName {
+		return damaged(signatureName, "expected the manifest's signature, found %q", termsafe.String(sm.hdr.Name))
+	}
+	if sm.err != nil {
+		return damaged(signatureName, "%v", sm.err)
+	}
+	signer, _ := m.SignerKey()
+	key, err := signing.Verify(sm.data, manifest)
+	if err != nil {
+		return damaged(signatureName, "%s", termsafe.String(err.Error()))
+	}
+	if signing.Fingerprint(key) != signer.Fingerprint() {
+		return damaged(signatureName, "signed by key %s, not by the signer the manifest names, %s", signing.Fingerprint(key), signer.Name())
+	}
+	if r.trust != nil {
+		if err := r.trust.Check(signer); err != nil {
+			return err
+		}
+	}
+	r.signer = signer
+	return nil
+}
+
+// Signer is who signed the archive, once Next has returned io.EOF (the
+// signature checked); nil for an unsigned archive.
+func (r *Reader) Signer() *signing.PublicKey { return r.signer }
 
 // Manifest is the checked manifest, once Next has returned io.EOF.
 func (r *Reader) Manifest() (Manifest, bool) {
@@ -655,20 +768,21 @@ func equalJSON(a, b any) bool {
 	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }
 
-// Verify reads the whole archive and checks every entry against the manifest.
-func Verify(src io.Reader, identities ...age.Identity) (Manifest, error) {
-	r, err := NewReader(src, identities...)
+// Verify reads the whole archive and checks every entry against the
+// manifest, and its signature; signer is who signed it (nil: unsigned).
+func Verify(src io.Reader, o ReadOptions) (m Manifest, signer *signing.PublicKey, err error) {
+	r, err := NewReader(src, o)
 	if err != nil {
-		return Manifest{}, err
+		return Manifest{}, nil, err
 	}
 	defer r.Close()
 	for {
 		e, err := r.Next()
 		if errors.Is(err, io.EOF) {
 			m, _ := r.Manifest()
-			return m, nil
+			return m, r.Signer(), nil
 		} else if err != nil {
-			return Manifest{}, err
+			return Manifest{}, nil, err
 		}
 		if e.Kind == KindVolume {
 			// What a restore would refuse is refused here, before a restore
@@ -676,9 +790,9 @@ func Verify(src io.Reader, identities ...age.Identity) (Manifest, error) {
 			// last, and with sparse members refused a tar cannot expand past its bytes.
 			if err := EachMember(r, NoLimit, func(*tar.Header, io.Reader) error { return nil }); err != nil {
 				if errors.Is(err, ErrDamaged) || errors.Is(err, ErrEncrypted) {
-					return Manifest{}, err
+					return Manifest{}, nil, err
 				}
-				return Manifest{}, damaged(e.Name, "its tar stream: %v", err)
+				return Manifest{}, nil, damaged(e.Name, "its tar stream: %v", err)
 			}
 		}
 	}

@@ -78,7 +78,7 @@ func writeArchive(t testing.TB, contents [][]byte, recipients ...age.Recipient) 
 		}
 		dst = enc
 	}
-	w, err := NewWriter(dst, testManifest())
+	w, err := NewWriter(dst, testManifest(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestRoundTrip(t *testing.T) {
 		{"encrypted", writeArchive(t, contents, id.Recipient()), []age.Identity{id}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := NewReader(bytes.NewReader(tc.archive), tc.ids...)
+			r, err := NewReader(bytes.NewReader(tc.archive), ReadOptions{Identities: tc.ids})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +153,7 @@ func TestRoundTrip(t *testing.T) {
 func TestDamage(t *testing.T) {
 	contents := [][]byte{testContent(t, 100000), volumeTar(t, testContent(t, 3*partSize/2)), volumeTar(t, []byte("plugin\n"))}
 	good := writeArchive(t, contents)
-	if _, err := Verify(bytes.NewReader(good)); err != nil {
+	if _, _, err := Verify(bytes.NewReader(good), ReadOptions{}); err != nil {
 		t.Fatalf("undamaged archive: %v", err)
 	}
 	id, _ := age.GenerateX25519Identity()
@@ -165,7 +165,7 @@ func TestDamage(t *testing.T) {
 	flipped[len(good)/2] ^= 0x40
 	// Every frame intact, but the manifest's checksum is of other content.
 	var lying bytes.Buffer
-	w, err := NewWriter(&lying, testManifest())
+	w, err := NewWriter(&lying, testManifest(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestDamage(t *testing.T) {
 		{"manifest lies", lying.Bytes(), nil, ErrDamaged, "entry redmine-plugins.tar: content differs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Verify(bytes.NewReader(tc.archive), tc.ids...)
+			_, _, err := Verify(bytes.NewReader(tc.archive), ReadOptions{Identities: tc.ids})
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
@@ -236,7 +236,7 @@ func TestDamage(t *testing.T) {
 
 // readAll reads every entry of archive to its end, as a restore does.
 func readAll(archive []byte) error {
-	r, err := NewReader(bytes.NewReader(archive))
+	r, err := NewReader(bytes.NewReader(archive), ReadOptions{})
 	if err != nil {
 		return err
 	}
@@ -293,7 +293,7 @@ func TestVerifyRefusesEscapingVolume(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			archive := writeArchive(t, [][]byte{[]byte("dump"), tc.volume, nil})
-			_, err := Verify(bytes.NewReader(archive))
+			_, _, err := Verify(bytes.NewReader(archive), ReadOptions{})
 			if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "entry redmine-files.tar") || !strings.Contains(err.Error(), tc.mention) {
 				t.Fatalf("err = %v, want ErrDamaged naming redmine-files.tar and %q", err, tc.mention)
 			}
@@ -301,7 +301,7 @@ func TestVerifyRefusesEscapingVolume(t *testing.T) {
 	}
 	// A symlink pointing anywhere is fine as long as nothing is written through it.
 	ok := stream(root, &tar.Header{Name: "./l", Typeflag: tar.TypeSymlink, Linkname: "/etc"}, &tar.Header{Name: "./ll"})
-	if _, err := Verify(bytes.NewReader(writeArchive(t, [][]byte{[]byte("dump"), ok, nil}))); err != nil {
+	if _, _, err := Verify(bytes.NewReader(writeArchive(t, [][]byte{[]byte("dump"), ok, nil})), ReadOptions{}); err != nil {
 		t.Fatalf("a harmless symlink refused: %v", err)
 	}
 }
@@ -320,7 +320,7 @@ func (c cutShort) Read(p []byte) (int, error) {
 // TestAddRefusesCutShortSource: an entry whose source broke off must fail the
 // backup, not be stored as complete with a valid checksum.
 func TestAddRefusesCutShortSource(t *testing.T) {
-	w, err := NewWriter(io.Discard, testManifest())
+	w, err := NewWriter(io.Discard, testManifest(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,13 +341,13 @@ func TestVerifyRefusesTrailingDataAndDamagedAgeHeader(t *testing.T) {
 	zw, _ := zstd.NewWriter(&extra)
 	zw.Write([]byte("appended after the end"))
 	zw.Close()
-	if _, err := Verify(bytes.NewReader(append(bytes.Clone(good), extra.Bytes()...))); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "after the archive's end") {
+	if _, _, err := Verify(bytes.NewReader(append(bytes.Clone(good), extra.Bytes()...)), ReadOptions{}); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "after the archive's end") {
 		t.Fatalf("trailing frame: err = %v, want ErrDamaged", err)
 	}
 	id, _ := age.GenerateX25519Identity()
 	enc := writeArchive(t, [][]byte{[]byte("dump"), volumeTar(t, []byte("files")), nil}, id.Recipient())
 	broken := enc[:60] // the age header breaks off inside its recipient stanza
-	if _, err := Verify(bytes.NewReader(broken), id); !errors.Is(err, ErrDamaged) || errors.Is(err, ErrEncrypted) {
+	if _, _, err := Verify(bytes.NewReader(broken), ReadOptions{Identities: []age.Identity{id}}); !errors.Is(err, ErrDamaged) || errors.Is(err, ErrEncrypted) {
 		t.Fatalf("damaged age header: err = %v, want ErrDamaged", err)
 	}
 }
@@ -356,7 +356,7 @@ func TestVerifyRefusesTrailingDataAndDamagedAgeHeader(t *testing.T) {
 // rewrites archives does) leaves what the Reader reads unchanged.
 func TestHeaderIsACopy(t *testing.T) {
 	data := writeArchive(t, [][]byte{{}, {}, {}})
-	r, err := NewReader(bytes.NewReader(data))
+	r, err := NewReader(bytes.NewReader(data), ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

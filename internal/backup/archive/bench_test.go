@@ -33,7 +33,7 @@ func BenchmarkVerify(b *testing.B) {
 	arch := writeArchive(b, benchContents(b, 16))
 	b.SetBytes(256 << 20)
 	for b.Loop() {
-		if _, err := Verify(bytes.NewReader(arch)); err != nil {
+		if _, _, err := Verify(bytes.NewReader(arch), ReadOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -46,7 +46,7 @@ func BenchmarkRestoreRead(b *testing.B) {
 	arch := writeArchive(b, benchContents(b, 16))
 	b.SetBytes(256 << 20)
 	for b.Loop() {
-		r, err := NewReader(bytes.NewReader(arch))
+		r, err := NewReader(bytes.NewReader(arch), ReadOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}

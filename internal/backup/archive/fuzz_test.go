@@ -16,7 +16,7 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte(ageMagic + "-> X25519 abc\n"))
 	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := NewReader(bytes.NewReader(data))
+		r, err := NewReader(bytes.NewReader(data), ReadOptions{})
 		if err != nil {
 			return
 		}

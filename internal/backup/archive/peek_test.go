@@ -19,7 +19,7 @@ func TestPeekManifest(t *testing.T) {
 	if !ok {
 		t.Fatal("no manifest found at the end of an archive")
 	}
-	r, err := NewReader(bytes.NewReader(data))
+	r, err := NewReader(bytes.NewReader(data), ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/stackctl/stackctl/internal/signing"
+	"github.com/stackctl/stackctl/internal/state"
+)
+
+// trustOptions are the flags by which an operator trusts an archive's origin
+// for one command, beyond the state directory's own key and trusted-keys file.
+type trustOptions struct {
+	keys     []string
+	unsigned bool
+}
+
+func (o *trustOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&o.keys, "trust-key", nil, "also accept archives signed by this key: its fingerprint (SHA256:…, as a refusal prints it), its public key line, or a .pub file; repeatable")
+	fs.BoolVar(&o.unsigned, "trust-unsigned", false, "accept an archive that is not signed (made before stackctl signed its archives): it is still checked for damage")
+}
+
+// trust is whose archives this command accepts: the state directory's own
+// key, its trusted-keys file, and what o adds.
+func (g *globalOptions) trust(o trustOptions) (*signing.Trust, error) {
+	t, err := state.Dir(g.stateDir).Trust()
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range o.keys {
+		if err := t.Add(k); err != nil {
+			return nil, err
+		}
+	}
+	t.Unsigned = o.unsigned
+	return t, nil
+}
+
+// signingKey is the key this command signs archives with: file, the
+// operator's own, when given; else the state directory's, made on first use.
+func (g *globalOptions) signingKey(file string) (*signing.Key, error) {
+	if file != "" {
+		return state.LoadSigningKey(file)
+	}
+	host, _ := os.Hostname()
+	return state.Dir(g.stateDir).SigningKey(fmt.Sprintf("stackctl@%s:%s", host, g.stateDir))
+}

@@ -1,0 +1,182 @@
+package archive
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/stackctl/stackctl/internal/signing"
+)
+
+func testKey(t *testing.T, comment string) *signing.Key {
+	t.Helper()
+	k, _, err := signing.NewKey(comment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// signedArchive writes contents as an archive signed by key.
+func signedArchive(t *testing.T, key *signing.Key, contents [][]byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w, err := NewWriter(&out, testManifest(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range testManifest().Entries {
+		if _, err := w.Add(e.Name, bytes.NewReader(contents[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// rewrite is archive with its members passed through edit (nil drops one),
+// as someone who can write to the backup target could rewrite it.
+func rewrite(t *testing.T, archive []byte, edit func(name string, data []byte) []byte) []byte {
+	t.Helper()
+	dec, err := zstd.NewReader(bytes.NewReader(archive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	var out bytes.Buffer
+	enc, _ := zstd.NewWriter(&out)
+	tr, tw := tar.NewReader(dec), tar.NewWriter(enc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(tr)
+		if data = edit(h.Name, data); data == nil {
+			continue
+		}
+		h.Size = int64(len(data))
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(data)
+	}
+	tw.Close()
+	enc.Close()
+	return out.Bytes()
+}
+
+// verifyWith reads archive whole under trust.
+func verifyWith(archive []byte, trust *signing.Trust) (*signing.PublicKey, error) {
+	_, signer, err := Verify(bytes.NewReader(archive), ReadOptions{Trust: trust})
+	return signer, err
+}
+
+// An archive is signed over its manifest; verify and restore take it only
+// from a trusted signer, and refuse a claimed stranger before reading on.
+func TestSignature(t *testing.T) {
+	ours, stranger := testKey(t, "ours@host"), testKey(t, "stranger")
+	trust := signing.NewTrust(&ours.Public, "trusted-keys", nil)
+	contents := [][]byte{[]byte("PGDMP dump"), volumeTar(t, testContent(t, 3000)), volumeTar(t)}
+	good := signedArchive(t, ours, contents)
+
+	signer, err := verifyWith(good, trust)
+	if err != nil || signer == nil || signer.Fingerprint() != ours.Public.Fingerprint() || signer.Comment != "ours@host" {
+		t.Fatalf("our own archive: signer %v, %v", signer, err)
+	}
+	if m, ok := PeekManifest(bytes.NewReader(good), int64(len(good))); !ok || m.Signer != ours.Public.String() || m.Size() == 0 {
+		t.Errorf("peeking a signed archive's manifest: %+v %v", m, ok)
+	}
+
+	// Re-signed whole by a stranger: refused with the header, before any entry.
+	resigned := signedArchive(t, stranger, contents)
+	if _, err := NewReader(bytes.NewReader(resigned), ReadOptions{Trust: trust}); !errors.Is(err, signing.ErrUntrusted) ||
+		!strings.Contains(err.Error(), stranger.Public.Fingerprint()) {
+		t.Errorf("re-signed by a stranger, opened: %v", err)
+	}
+	if _, err := verifyWith(resigned, trust); !errors.Is(err, signing.ErrUntrusted) {
+		t.Errorf("re-signed by a stranger: %v", err)
+	}
+	manifestOf := func(a []byte) []byte {
+		var m []byte
+		rewrite(t, a, func(name string, data []byte) []byte {
+			if name == manifestName {
+				m = data
+			}
+			return data
+		})
+		return m
+	}
+	forgedSig, err := stranger.Sign(manifestOf(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsigned := writeArchive(t, contents)
+	for _, tc := range []struct {
+		name    string
+		archive []byte
+		is      error
+		msg     string
+	}{
+		{"our signature replaced by a stranger's over the same manifest", rewrite(t, good, func(name string, data []byte) []byte {
+			if name == signatureName {
+				return forgedSig
+			}
+			return data
+		}), ErrDamaged, "not by the signer the manifest names"},
+		{"the signature dropped", rewrite(t, good, func(name string, data []byte) []byte {
+			if name == signatureName {
+				return nil
+			}
+			return data
+		}), ErrDamaged, "entry manifest.sig: the archive ends here"},
+		{"a byte of the signature changed", rewrite(t, good, func(name string, data []byte) []byte {
+			if name == signatureName {
+				data = bytes.Clone(data)
+				data[len(data)/2] ^= 1
+			}
+			return data
+		}), ErrDamaged, signatureName},
+		{"header and manifest changed alike", rewrite(t, good, func(name string, data []byte) []byte {
+			if name == headerName || name == manifestName {
+				return bytes.Replace(data, []byte(`"profile": "debian"`), []byte(`"profile": "upstream"`), 1)
+			}
+			return data
+		}), ErrDamaged, "does not match the signed content"},
+		{"a signer named in an unsigned format", rewrite(t, good, func(name string, data []byte) []byte {
+			return bytes.Replace(data, []byte(`"format": 2`), []byte(`"format": 1`), 1)
+		}), ErrDamaged, "names a signer"},
+		{"unsigned, the signer claimed but not named", rewrite(t, good, func(name string, data []byte) []byte {
+			var m Manifest
+			if name == headerName || name == manifestName {
+				json.Unmarshal(data, &m)
+				m.Signer = ""
+				out, _ := json.MarshalIndent(m, "", "  ")
+				return out
+			}
+			return data
+		}), ErrDamaged, "names no signer"},
+		{"unsigned", unsigned, signing.ErrUntrusted, "--trust-unsigned"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := verifyWith(tc.archive, trust)
+			if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("err %v, want %v with %q", err, tc.is, tc.msg)
+			}
+		})
+	}
+	trust.Unsigned = true
+	if signer, err := verifyWith(unsigned, trust); err != nil || signer != nil {
+		t.Errorf("unsigned, trusted so: %v %v", signer, err)
+	}
+}
