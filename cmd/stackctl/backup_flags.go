@@ -11,6 +11,7 @@ import (
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/retention"
+	"github.com/stackctl/stackctl/internal/state"
 )
 
 // scheduledBackupFlags are the flags of backup-volumes that 'schedule backup'
@@ -52,7 +53,9 @@ func scheduledBackupArgs(fs *pflag.FlagSet) ([]string, error) {
 	var args []string
 	for _, name := range scheduledBackupFlags {
 		f := fs.Lookup(name)
-		if !f.Changed {
+		// A signing key from the environment is the operator's choice as
+		// much as one given: the unit does not have that environment.
+		if !f.Changed && (name != "signing-key" || f.Value.String() == "") {
 			continue
 		}
 		values := []string{f.Value.String()}
@@ -79,6 +82,11 @@ func scheduledBackupArgs(fs *pflag.FlagSet) ([]string, error) {
 	}
 	if _, _, err := o.check(check); err != nil {
 		return nil, err
+	}
+	if o.signingKey != "" {
+		if _, err := state.LoadSigningKey(o.signingKey); err != nil {
+			return nil, fmt.Errorf("--signing-key: %w", err)
+		}
 	}
 	return args, nil
 }

@@ -79,10 +79,10 @@ stackctl killed half way, at the next stackctl command on the stack.
 An archive must be signed by a key trusted here, as verify-backup checks it: the
 state directory's own, one listed in its trusted-keys file, or one given with
 --trust-key; an unsigned archive (made before archives were signed) only with
---trust-unsigned. An archive whose header names another signer is refused before
-anything is written (exit 31, naming the key); the signature itself is at the
-archive's end, over its manifest of every entry's checksum, and a restore whose
-signature fails there is not switched to.
+--trust-unsigned. The signature, over the manifest of every part's checksum, is
+read from the archive's end and checked before anything is written: an archive
+another key signed, or whose signature fails, is refused (exit 31, naming the
+key); every part is then checked against its signed checksum before it is used.
 
 An archive that lacks some of the stack's volumes is refused unless --only names
 the volumes to take from it: the others are then copied into the new generation

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/stackctl/stackctl/internal/signing"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -112,9 +113,17 @@ func TestScheduleInstallListRemove(t *testing.T) {
 
 // TestSchedulePassedFlags: every flag of the one list is offered and passed on.
 func TestSchedulePassedFlags(t *testing.T) {
+	_, pem, err := signing.NewKey("ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "signing-key")
+	if err := os.WriteFile(keyFile, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	values := map[string]string{"to": "/srv/backups", "out": "/srv/backups", "encrypt-to": "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
 		"test-restore": "true", "identity": "/etc/stackctl/backup-identity.txt", "timeout": "10m0s",
-		"signing-key": "/etc/stackctl/signing-key"}
+		"signing-key": keyFile}
 	// Flags that backup-volumes takes only beside another.
 	with := map[string][]string{"identity": {"--test-restore"}, "timeout": {"--test-restore"}}
 	for _, name := range scheduledBackupFlags {
@@ -228,4 +237,30 @@ func must(s string, err error) string {
 		panic(err)
 	}
 	return s
+}
+
+// A signing key from STACKCTL_SIGNING_KEY is passed on to the unit, which
+// has not that environment; one that cannot sign fails now, not at 2 a.m.
+func TestScheduleSigningKey(t *testing.T) {
+	_, pem, err := signing.NewKey("ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	good, open := filepath.Join(dir, "good"), filepath.Join(dir, "open")
+	if err := os.WriteFile(good, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(open, pem, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("STACKCTL_SIGNING_KEY", good)
+	code, stdout, stderr := run(t, "schedule", "backup", "redmine", "--dir", "../..", "--daily", "01:00", "--init", "cron", "--dry-run")
+	if code != exitOK || !strings.Contains(stdout, " --signing-key="+good) {
+		t.Errorf("from the environment: exit %d, not passed on:\n%s%s", code, stdout, stderr)
+	}
+	code, _, stderr = run(t, "schedule", "backup", "redmine", "--dir", "../..", "--daily", "01:00", "--init", "cron", "--dry-run", "--signing-key", open)
+	if code != exitInvalid || !strings.Contains(stderr, "--signing-key") || !strings.Contains(stderr, "open to others") {
+		t.Errorf("a key open to others: exit %d: %s", code, stderr)
+	}
 }

@@ -44,24 +44,28 @@ tools check it too:
   ssh backup@old-host stackctl signing-key >> "$STACKCTL_STATE_DIR/trusted-keys"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := g.state(); err != nil {
-				return err
-			}
-			k, err := g.signingKey("")
-			if err != nil {
-				return err
-			}
-			if o.json {
-				return writeJSON(g.stdout, signingKeyResult{Key: k.Public.String(), Fingerprint: k.Public.Fingerprint(), File: k.Path,
-					TrustedKeys: state.Dir(g.stateDir).TrustedKeysPath()})
-			}
-			g.rep.Printf("%s (%s), trusted here with the keys in %s", k.Public.Fingerprint(), k.Path, state.Dir(g.stateDir).TrustedKeysPath())
-			fmt.Fprintln(g.stdout, k.Public.String())
-			return nil
+			return runSigningKey(g, o)
 		},
 	}
 	o.AddFlags(cmd.Flags())
 	return cmd
+}
+
+func runSigningKey(g *globalOptions, o *signingKeyOptions) error {
+	if _, err := g.state(); err != nil {
+		return err
+	}
+	k, err := g.signingKey("")
+	if err != nil {
+		return err
+	}
+	trusted := state.Dir(g.stateDir).TrustedKeysPath()
+	if o.json {
+		return writeJSON(g.stdout, signingKeyResult{Key: k.Public.String(), Fingerprint: k.Public.Fingerprint(), File: k.Path, TrustedKeys: trusted})
+	}
+	g.rep.Printf("%s (%s), trusted here with the keys in %s", k.Public.Fingerprint(), k.Path, trusted)
+	fmt.Fprintln(g.stdout, k.Public.String())
+	return nil
 }
 
 // signingKeyResult is what signing-key prints with --json.

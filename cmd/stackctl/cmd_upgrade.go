@@ -101,12 +101,8 @@ func runUpgrade(ctx context.Context, g *globalOptions, o *upgradeOptions, args [
 		return fmt.Errorf("%w: --to VERSION is required: %s", errUsage, upgradeTargets())
 	}
 	dir := g.backupDir(o.backupDir)
-	key, err := g.signingKey("")
-	if err != nil {
-		return err
-	}
 	opts := upgrade.Options{
-		To: o.to, Postgres: o.postgres, BackupDir: dir, Key: key, Report: g.rep,
+		To: o.to, Postgres: o.postgres, BackupDir: dir, Report: g.rep,
 		Up:       stack.UpOptions{Mirror: o.mirror, Timeout: o.timeout},
 		Progress: g.rep.Meter(),
 	}
@@ -114,6 +110,14 @@ func runUpgrade(ctx context.Context, g *globalOptions, o *upgradeOptions, args [
 	if o.dryRun {
 		// Looks only: no lock, nothing finished, built or recorded.
 		mode, purpose = stack.Read, "upgrade --dry-run"
+	} else {
+		// The pre-upgrade backup is signed as every backup is; a dry run
+		// makes no key.
+		key, err := g.signingKey("")
+		if err != nil {
+			return err
+		}
+		opts.Key = key
 	}
 	s, err := g.open(ctx, args, mode, purpose)
 	if err != nil {

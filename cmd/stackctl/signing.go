@@ -1,9 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"os"
-
 	"github.com/spf13/pflag"
 
 	"github.com/stackctl/stackctl/internal/signing"
@@ -44,6 +41,5 @@ func (g *globalOptions) signingKey(file string) (*signing.Key, error) {
 	if file != "" {
 		return state.LoadSigningKey(file)
 	}
-	host, _ := os.Hostname()
-	return state.Dir(g.stateDir).SigningKey(fmt.Sprintf("stackctl@%s:%s", host, g.stateDir))
+	return state.Dir(g.stateDir).SigningKey()
 }

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -44,8 +45,7 @@ type Options struct {
 	Keep retention.Policy
 	// Recipients, when any, encrypt the archive to them.
 	Recipients []age.Recipient
-	// Key signs the archive (see internal/signing); nil leaves it unsigned,
-	// which only tests of what reads archives want.
+	// Key signs the archive (see internal/signing); required.
 	Key *signing.Key
 	// Progress reports bytes read from the stack; nil for none.
 	Progress Progress
@@ -87,6 +87,9 @@ type Result struct {
 // archive, and what killed uploads left is swept once idle for an hour
 // (offsite.DefaultIdle).
 func Backup(ctx context.Context, s *stack.Stack, o Options) (Result, error) {
+	if o.Key == nil {
+		return Result{}, errors.New("backup: no key to sign the archive with")
+	}
 	r, e, err := s.Runner(ctx)
 	if err != nil {
 		return Result{}, err
@@ -417,9 +420,23 @@ func envValue(env []string, key string) string {
 	return ""
 }
 
+// counting reports the bytes read through it as progress.
 type counting struct {
 	r io.Reader
 	p Progress
+}
+
+// countingSource is an archive on a target read through with its progress
+// reported; what is read at its end (its manifest) is not counted.
+type countingSource struct {
+	offsite.Reader
+	p Progress
+}
+
+func (c countingSource) Read(p []byte) (int, error) {
+	n, err := c.Reader.Read(p)
+	c.p.Add(int64(n))
+	return n, err
 }
 
 func (c *counting) Read(p []byte) (int, error) {

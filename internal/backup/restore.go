@@ -66,7 +66,7 @@ func Verify(ctx context.Context, loc offsite.Location, o archive.ReadOptions, pr
 	}
 	defer src.Close()
 	progress.Start("verify "+loc.Name, src.Size())
-	m, signer, err = archive.Verify(&counting{r: src, p: progress}, o)
+	m, signer, err = archive.Verify(countingSource{Reader: src, p: progress}, o)
 	progress.Done(err)
 	return m, signer, err
 }
@@ -122,14 +122,18 @@ func openSeed(ctx context.Context, r stack.Runner, e *engine.Engine, st catalog.
 			src.Close()
 		}
 	}()
-	ar, err := archive.NewReader(src, archive.ReadOptions{Identities: o.Identities, Trust: o.Trust})
+	ar, err := archive.Open(src, archive.ReadOptions{Identities: o.Identities, Trust: o.Trust})
 	if err != nil {
 		return nil, err
 	}
 	m := ar.Header()
-	// Sizes for the room check and the progress, from the manifest at the
-	// archive's end (an encrypted archive's is not known before it is read).
-	sizes, known := archive.PeekManifest(src, src.Size())
+	// Sizes for the room check and the progress, from the signed manifest
+	// Open read at the archive's end; an unsigned archive's is peeked at
+	// (not known before it is read when it is encrypted too).
+	sizes, known := ar.Expected()
+	if !known {
+		sizes, known = archive.PeekManifest(src, src.Size())
+	}
 	if !known || !sameEntries(m, sizes) {
 		sizes = archive.Manifest{}
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -21,14 +20,13 @@ import (
 	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/signing"
 	"github.com/stackctl/stackctl/internal/stack"
-	"github.com/stackctl/stackctl/internal/state"
 )
 
 // archiveBytes is an archive of the running stack liveStack reads, as a
 // backup writes it signed with ownKey, encrypted to recipients when any.
 func archiveBytes(t *testing.T, recipients ...age.Recipient) []byte {
 	t.Helper()
-	return signedArchive(t, ownKey(t), recipients...)
+	return signedArchive(t, ownKey(), recipients...)
 }
 
 // signedArchive is archiveBytes signed with key (nil: unsigned).
@@ -44,33 +42,16 @@ func signedArchive(t *testing.T, key *signing.Key, recipients ...age.Recipient) 
 	return buf.Bytes()
 }
 
-// ownDir is the state directory of the tests' own signing key.
-var ownDir = sync.OnceValue(func() string {
-	d, err := os.MkdirTemp("", "stackctl-backup-test-")
+// ownKey signs the tests' archives, and ownTrust trusts it alone.
+var ownKey = sync.OnceValue(func() *signing.Key {
+	k, _, err := signing.NewKey("tests")
 	if err != nil {
 		panic(err)
 	}
-	return d
+	return k
 })
 
-// ownKey is the key of ownDir, which ownTrust trusts.
-func ownKey(t testing.TB) *signing.Key {
-	k, err := state.Dir(ownDir()).SigningKey("tests")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-// ownTrust is the trust of ownDir: its own key alone.
-func ownTrust(t testing.TB) *signing.Trust {
-	ownKey(t)
-	tr, err := state.Dir(ownDir()).Trust()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr
-}
+func ownTrust() *signing.Trust { return signing.NewTrust(&ownKey().Public, "", nil) }
 
 // Verify reads an archive on a target in full, reporting its progress, and
 // names what is wrong with one that does not check.
@@ -82,7 +63,7 @@ func TestVerify(t *testing.T) {
 	good := archiveBytes(t)
 	damaged := bytes.Clone(good)
 	damaged[len(damaged)/2] ^= 0xff
-	stranger, err := state.Dir(t.TempDir()).SigningKey("stranger")
+	stranger, _, err := signing.NewKey("stranger")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +92,7 @@ func TestVerify(t *testing.T) {
 				put(t, target, name, string(tc.content))
 			}
 			p := &recorder{}
-			trust := ownTrust(t)
+			trust := ownTrust()
 			trust.Unsigned = tc.unsigned
 			m, signer, err := Verify(context.Background(), offsite.Location{Target: target, Name: name}, archive.ReadOptions{Identities: tc.ids, Trust: trust}, p)
 			if tc.is != nil {
@@ -129,7 +110,7 @@ func TestVerify(t *testing.T) {
 			if m.Stack != "redmine" || m.EntrySize("db-data.pgdump") != int64(len(dump)) {
 				t.Errorf("manifest %+v", m)
 			}
-			if tc.unsigned != (signer == nil) || signer != nil && signer.Fingerprint() != ownKey(t).Public.Fingerprint() {
+			if tc.unsigned != (signer == nil) || signer != nil && signer.Fingerprint() != ownKey().Public.Fingerprint() {
 				t.Errorf("signed by %v, want the tests' own key", signer)
 			}
 			if p.what != "verify "+name || p.total != int64(len(tc.content)) || p.added != int64(len(tc.content)) || len(p.done) != 1 || p.done[0] != nil {
@@ -230,7 +211,7 @@ func TestCheckVersions(t *testing.T) {
 		"stackctl/redmine:6.0.4": {"REDMINE_VERSION=6.0.4"}, "stackctl/redmine:6.0.10": {"REDMINE_VERSION=6.0.10"},
 		"postgres:17": {"PG_MAJOR=17"}, "postgres:18": {"PG_MAJOR=18"},
 	}}
-	ar, err := archive.NewReader(bytes.NewReader(archiveBytes(t)), archive.ReadOptions{})
+	ar, err := archive.NewReader(bytes.NewReader(archiveBytes(t)), archive.ReadOptions{Trust: signing.AnySigner()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +300,7 @@ func TestFreeSpace(t *testing.T) {
 
 // A seed that never started its writer ends, and closes, without waiting.
 func TestRestoreCloseWithoutWriter(t *testing.T) {
-	ar, err := archive.NewReader(bytes.NewReader(archiveBytes(t)), archive.ReadOptions{})
+	ar, err := archive.NewReader(bytes.NewReader(archiveBytes(t)), archive.ReadOptions{Trust: signing.AnySigner()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +337,7 @@ func TestEntriesCheckWhatOnlyLeaves(t *testing.T) {
 		{name: "damaged where nothing is restored", content: damaged, is: archive.ErrDamaged},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ar, err := archive.NewReader(bytes.NewReader(tc.content), archive.ReadOptions{})
+			ar, err := archive.NewReader(bytes.NewReader(tc.content), archive.ReadOptions{Trust: signing.AnySigner()})
 			if err != nil {
 				t.Fatal(err)
 			}

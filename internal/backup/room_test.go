@@ -19,6 +19,7 @@ import (
 	"github.com/stackctl/stackctl/internal/backup/archive"
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
+	"github.com/stackctl/stackctl/internal/signing"
 )
 
 // filesOnly is a stack's persistence with its files volume alone, of
@@ -219,7 +220,7 @@ func TestWriteVolumeBound(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			ar, err := archive.NewReader(bytes.NewReader(content), archive.ReadOptions{Identities: []age.Identity{id}})
+			ar, err := archive.NewReader(bytes.NewReader(content), archive.ReadOptions{Identities: []age.Identity{id}, Trust: signing.AnySigner()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -294,7 +295,7 @@ func TestRoomFor(t *testing.T) {
 		{name: "sizes not known", free: 1 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ar, err := archive.NewReader(bytes.NewReader(content), archive.ReadOptions{Identities: []age.Identity{id}})
+			ar, err := archive.NewReader(bytes.NewReader(content), archive.ReadOptions{Identities: []age.Identity{id}, Trust: signing.AnySigner()})
 			if err != nil {
 				t.Fatal(err)
 			}

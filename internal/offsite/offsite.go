@@ -75,7 +75,7 @@ type Upload interface {
 }
 
 // Reader is an archive opened on a target: read it through as a stream (verify,
-// restore), or read a part of it (archive.PeekManifest reads its end).
+// restore), or read a part of it (archive.Open reads its signed end first).
 type Reader interface {
 	io.ReadCloser
 	io.ReaderAt

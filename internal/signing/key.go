@@ -41,6 +41,15 @@ func (p PublicKey) Name() string {
 	return p.Fingerprint() + " (" + termsafe.String(p.Comment) + ")"
 }
 
+// Claimed names the key in a message about an archive it is not trusted
+// for: its fingerprint, and the comment the archive gives it, said to be its word.
+func (p PublicKey) Claimed() string {
+	if p.Comment == "" {
+		return p.Fingerprint()
+	}
+	return p.Fingerprint() + " (it calls itself " + termsafe.String(p.Comment) + ")"
+}
+
 // ParsePublicKey reads an authorized_keys line: an ed25519 key and its comment.
 func ParsePublicKey(line string) (PublicKey, error) {
 	if strings.ContainsAny(line, "\n\r") {
@@ -51,7 +60,7 @@ func ParsePublicKey(line string) (PublicKey, error) {
 		return PublicKey{}, fmt.Errorf("not an OpenSSH public key line (such as ssh-ed25519 AAAA… comment): %v", err)
 	}
 	if len(opts) > 0 || len(rest) > 0 {
-		return PublicKey{}, errors.New("one public key, without options")
+		return PublicKey{}, errors.New("give one public key line alone, without options before it or lines after it")
 	}
 	if key.Type() != ssh.KeyAlgoED25519 {
 		return PublicKey{}, fmt.Errorf("a %s key: stackctl signs and checks with ed25519 keys only", key.Type())
@@ -71,7 +80,13 @@ type Key struct {
 func (k *Key) Sign(msg []byte) ([]byte, error) { return sign(k.signer, Namespace, msg) }
 
 // Verify checks the armored signature sig over msg, and returns the key that made it.
-func Verify(sig, msg []byte) (ssh.PublicKey, error) { return verify(sig, Namespace, msg) }
+func Verify(sig, msg []byte) (PublicKey, error) {
+	key, err := verify(sig, Namespace, msg)
+	if err != nil {
+		return PublicKey{}, err
+	}
+	return PublicKey{Key: key}, nil
+}
 
 // NewKey makes an ed25519 key named comment, and returns it with its private
 // half in OpenSSH's file format, for the caller to keep privately.
@@ -127,6 +142,3 @@ func fromPrivate(priv ed25519.PrivateKey) (*Key, error) {
 	}
 	return &Key{signer: signer, Public: PublicKey{Key: signer.PublicKey()}}, nil
 }
-
-// Fingerprint is key's SHA-256 fingerprint, as ssh-keygen -l prints it.
-func Fingerprint(key ssh.PublicKey) string { return ssh.FingerprintSHA256(key) }

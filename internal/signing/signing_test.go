@@ -32,8 +32,8 @@ func TestSignVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if Fingerprint(key) != k.Public.Fingerprint() {
-		t.Errorf("verified as %s, signed by %s", Fingerprint(key), k.Public.Fingerprint())
+	if key.Fingerprint() != k.Public.Fingerprint() {
+		t.Errorf("verified as %s, signed by %s", key.Fingerprint(), k.Public.Fingerprint())
 	}
 	other := append([]byte(nil), msg...)
 	other[2] ^= 1
@@ -91,8 +91,8 @@ func TestSSHKeygenInterop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ssh-keygen's signature: %v", err)
 	}
-	if Fingerprint(key) != k.Public.Fingerprint() {
-		t.Errorf("verified as %s", Fingerprint(key))
+	if key.Fingerprint() != k.Public.Fingerprint() {
+		t.Errorf("verified as %s", key.Fingerprint())
 	}
 	// Made for another namespace (a git commit's, say), it is no manifest's.
 	os.Remove(msgFile + ".sig")

@@ -24,9 +24,10 @@ const (
 	TrustedKeysFile = "trusted-keys"
 )
 
-// SigningKey is the key d signs its archives with, made (named comment) on
-// first use, private as every secret in d.
-func (d Dir) SigningKey(comment string) (*signing.Key, error) {
+// SigningKey is the key d signs its archives with, made on first use
+// (named stackctl@HOST:DIR), private as every secret in d.
+func (d Dir) SigningKey() (*signing.Key, error) {
+	comment := keyComment(filepath.Join(string(d), SigningKeyFile))
 	path := filepath.Join(string(d), SigningKeyFile)
 	k, err := LoadSigningKey(path)
 	if !errors.Is(err, fs.ErrNotExist) {
@@ -34,29 +35,40 @@ func (d Dir) SigningKey(comment string) (*signing.Key, error) {
 	}
 	k, private, err := signing.NewKey(comment)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("making the signing key %s: %w", path, err)
 	}
 	k.Path = path
 	if err := ensureDir(string(d)); err != nil {
 		return nil, err
 	}
-	// Written aside under a name of its own and linked into place: of two
+	// Made aside, synced, and put in place only where there is none: of two
 	// backups making the key at once, one key wins, and the other signs with it.
-	tmp, err := writeAside(string(d), SigningKeyFile+".new.*", private)
+	f, err := atomicfile.Create(path, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("making the signing key %s: %w", path, err)
 	}
-	defer os.Remove(tmp)
-	if err := os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
+	if _, err := f.Write(private); err != nil {
+		f.Abort()
+		return nil, fmt.Errorf("making the signing key %s: %w", path, err)
+	}
+	if err := f.CommitNew(); errors.Is(err, fs.ErrExist) {
 		return LoadSigningKey(path)
 	} else if err != nil {
 		return nil, fmt.Errorf("making the signing key %s: %w", path, err)
 	}
-	// The public half, for the operator to copy; the private key is what counts.
-	if err := atomicfile.WriteFile(path+".pub", []byte(k.Public.String()+"\n"), 0o644); err != nil {
-		return nil, fmt.Errorf("writing %s.pub: %w", path, err)
+	if err := writePublic(k); err != nil {
+		return nil, err
 	}
 	return k, nil
+}
+
+// writePublic writes k's public half beside it, for the operator to copy:
+// the private key is what counts, and the public half is made again from it.
+func writePublic(k *signing.Key) error {
+	if err := atomicfile.WriteFile(k.Path+".pub", []byte(k.Public.String()+"\n"), 0o644); err != nil {
+		return fmt.Errorf("writing %s.pub: %w", k.Path, err)
+	}
+	return nil
 }
 
 // LoadSigningKey reads an OpenSSH ed25519 private key without a passphrase
@@ -75,33 +87,26 @@ func LoadSigningKey(path string) (*signing.Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	if line, err := os.ReadFile(path + ".pub"); err == nil {
+	line, err := os.ReadFile(path + ".pub")
+	if err == nil {
 		if p, err := signing.ParsePublicKey(string(trimNewline(line))); err == nil && p.Fingerprint() == k.Public.Fingerprint() {
 			k.Public.Comment = p.Comment
+		}
+	} else if errors.Is(err, fs.ErrNotExist) && filepath.Base(path) == SigningKeyFile {
+		// A state directory's key whose making stopped before its public half.
+		k.Public.Comment = keyComment(path)
+		if err := writePublic(k); err != nil {
+			return nil, err
 		}
 	}
 	return k, nil
 }
 
-// writeAside writes data to a new private file in dir named after pattern
-// (as os.CreateTemp takes it), synced, and returns its path.
-func writeAside(dir, pattern string, data []byte) (string, error) {
-	f, err := os.CreateTemp(dir, pattern)
-	if err != nil {
-		return "", err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
+// keyComment names the key of the state directory holding path, as the
+// comment of its public half.
+func keyComment(path string) string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("stackctl@%s:%s", host, filepath.Dir(path))
 }
 
 func trimNewline(b []byte) []byte {

@@ -20,7 +20,7 @@ func TestSigningKey(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range keys {
 		wg.Go(func() {
-			k, err := d.SigningKey("stackctl@test")
+			k, err := d.SigningKey()
 			if err != nil {
 				t.Error(err)
 			}
@@ -41,7 +41,7 @@ func TestSigningKey(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(pub)) != keys[0].Public.String() {
 		t.Errorf("the public half: %q %v", pub, err)
 	}
-	again, err := d.SigningKey("another comment")
+	again, err := d.SigningKey()
 	if err != nil || again.Public.String() != keys[0].Public.String() {
 		t.Errorf("loaded again: %v %v", again, err)
 	}
@@ -54,7 +54,7 @@ func TestSigningKey(t *testing.T) {
 	}
 	// A key others may read is refused, as every secret is.
 	os.Chmod(path, 0o644)
-	if _, err := d.SigningKey("x"); !errors.Is(err, errs.ErrInvalidInput) {
+	if _, err := d.SigningKey(); !errors.Is(err, errs.ErrInvalidInput) {
 		t.Errorf("a key open to others: %v", err)
 	}
 }

@@ -52,8 +52,10 @@ const (
 	manifestName   = "manifest.json"
 	signatureName  = "manifest.sig"
 	partSize       = 8 << 20
-	// maxJSON bounds the header and manifest a reader accepts.
-	maxJSON = 1 << 20
+	// maxJSON bounds the header and manifest a reader accepts: a member is a
+	// part at most. With a part's SHA-256 listed in 70 bytes, that is some
+	// 120,000 parts, an archive of 900 GiB.
+	maxJSON = partSize
 	// maxWindow bounds the decoder's memory on a hostile stream; the encoder's
 	// default window is 8 MiB at most.
 	maxWindow = 64 << 20
@@ -80,6 +82,9 @@ type Entry struct {
 	// Size and SHA256 are of the entry's content; known once it is written.
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256,omitempty"`
+	// Parts are the SHA-256 of each part (format 2): with the signed manifest
+	// read first, a reader checks every part before it hands out a byte of it.
+	Parts []string `json:"parts,omitempty"`
 }
 
 // Manifest describes an archive. The header member carries it with the planned
@@ -132,7 +137,7 @@ func (m Manifest) EntrySize(name string) int64 {
 func (m Manifest) planned() Manifest {
 	m.Entries = slices.Clone(m.Entries)
 	for i := range m.Entries {
-		m.Entries[i].Size, m.Entries[i].SHA256 = 0, ""
+		m.Entries[i].Size, m.Entries[i].SHA256, m.Entries[i].Parts = 0, "", nil
 	}
 	return m
 }
@@ -218,6 +223,7 @@ func (w *Writer) Add(name string, src io.Reader) (Entry, error) {
 	}
 	sum := sha256.New()
 	var size int64
+	var parts []string
 	for part := 0; ; part++ {
 		n, err := fill(src, w.buf)
 		if err != nil && !errors.Is(err, io.EOF) {
@@ -226,6 +232,10 @@ func (w *Writer) Add(name string, src io.Reader) (Entry, error) {
 		if n > 0 || part == 0 {
 			sum.Write(w.buf[:n])
 			size += int64(n)
+			if w.key != nil {
+				ps := sha256.Sum256(w.buf[:n])
+				parts = append(parts, hex.EncodeToString(ps[:]))
+			}
 			if err := w.writeMember(fmt.Sprintf("%s.%06d", name, part), w.buf[:n]); err != nil {
 				return Entry{}, fmt.Errorf("writing %s: %w", name, err)
 			}
@@ -235,7 +245,7 @@ func (w *Writer) Add(name string, src io.Reader) (Entry, error) {
 		}
 	}
 	e := &w.m.Entries[w.next]
-	e.Size, e.SHA256 = size, hex.EncodeToString(sum.Sum(nil))
+	e.Size, e.SHA256, e.Parts = size, hex.EncodeToString(sum.Sum(nil)), parts
 	w.next++
 	return *e, nil
 }
@@ -334,6 +344,11 @@ type Reader struct {
 	trust   *signing.Trust
 	// signer is who signed the archive, once the signature is checked.
 	signer *signing.PublicKey
+	// expect is the signed manifest Open read from the archive's end and
+	// checked first, and expectJSON its bytes: every part is checked against
+	// it before a byte of it is handed out. nil for NewReader's stream alone.
+	expect     *Manifest
+	expectJSON []byte
 	// err is sticky: a damaged archive stays damaged.
 	err error
 }
@@ -342,9 +357,8 @@ type Reader struct {
 type ReadOptions struct {
 	// Identities decrypt an encrypted archive.
 	Identities []age.Identity
-	// Trust is whose archives are accepted: the signer the header claims is
-	// checked before the first entry, the signature at the end. nil checks the
-	// signature but not its signer: for what only reads (listing, tests).
+	// Trust is whose archives are accepted (signing.AnySigner for a reader
+	// that only copies or lists); required.
 	Trust *signing.Trust
 }
 
@@ -352,7 +366,19 @@ type ReadOptions struct {
 // encrypted, and reads its header, refusing (ErrUntrusted) a signer o.Trust
 // does not trust before anything is read further. Close releases it; until
 // then it may read ahead of what the caller has consumed.
+//
+// NewReader checks the signature only at the archive's end: content is handed
+// out before it is known to be signed. What acts on content before the end
+// (a restore) opens an archive with Open, which checks it first.
 func NewReader(src io.Reader, o ReadOptions) (*Reader, error) {
+	if o.Trust == nil {
+		return nil, errors.New("reading an archive: no trust given (signing.AnySigner trusts any)")
+	}
+	return newReader(src, o, false)
+}
+
+// newReader is NewReader, hashing every member as it is read ahead when sums.
+func newReader(src io.Reader, o ReadOptions, sums bool) (*Reader, error) {
 	identities := o.Identities
 	br := bufio.NewReader(src)
 	magic, _ := br.Peek(len(ageMagic))
@@ -380,7 +406,7 @@ func NewReader(src io.Reader, o ReadOptions) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{ahead: startReadAhead(dec), entry: -1, trust: o.Trust}
+	r := &Reader{ahead: startReadAhead(dec, sums), entry: -1, trust: o.Trust}
 	m := r.ahead.next()
 	if m.err != nil {
 		r.Close()
@@ -405,12 +431,10 @@ func NewReader(src io.Reader, o ReadOptions) (*Reader, error) {
 	}
 	// What the header claims is checked again once the signature is: an
 	// archive claiming a stranger's key is refused before its content is read.
-	if r.trust != nil {
-		claimed, _ := r.header.SignerKey()
-		if err := r.trust.Check(claimed); err != nil {
-			r.Close()
-			return nil, err
-		}
+	claimed, _ := r.header.SignerKey()
+	if err := r.trust.Check(claimed); err != nil {
+		r.Close()
+		return nil, err
 	}
 	return r, nil
 }
@@ -456,10 +480,33 @@ func (r *Reader) next() (Entry, error) {
 	}
 	if m.hdr.Name != partName(e.Name, 0) {
 		r.ahead.release(m)
-		return Entry{}, damaged(e.Name, "expected its first part, found %q", m.hdr.Name)
+		return Entry{}, damaged(e.Name, "expected its first part, found %q", termsafe.String(m.hdr.Name))
+	}
+	if err := r.checkPart(m, 0); err != nil {
+		r.ahead.release(m)
+		return Entry{}, err
 	}
 	r.cur, r.off, r.part, r.partEOF, r.sum, r.size = m, 0, 0, false, sha256.New(), 0
 	return e, nil
+}
+
+// checkPart checks part n of the current entry, read whole, against the
+// signed manifest Open checked first, before a byte of it is handed out.
+func (r *Reader) checkPart(m member, n int) error {
+	if r.expect == nil {
+		return nil
+	}
+	e := r.expect.Entries[r.entry]
+	if m.err != nil {
+		return damaged(e.Name, "part %d: %v", n, m.err)
+	}
+	if n >= len(e.Parts) {
+		return damaged(e.Name, "part %d is not in the signed manifest, which lists %d", n, len(e.Parts))
+	}
+	if got := hex.EncodeToString(m.sum[:]); got != e.Parts[n] {
+		return damaged(e.Name, "part %d differs from the signed manifest: SHA-256 %s, the manifest says %s", n, got, termsafe.String(e.Parts[n]))
+	}
+	return nil
 }
 
 // Read reads the current entry's content.
@@ -505,9 +552,17 @@ func (r *Reader) read(p []byte) (int, error) {
 			return 0, damaged(name, "the archive breaks off or is damaged after part %d: %v", r.part, err)
 		}
 		if m.hdr.Name != partName(name, r.part+1) {
+			if r.expect != nil && r.part+1 != len(r.expect.Entries[r.entry].Parts) {
+				r.ahead.release(m)
+				return 0, damaged(name, "ends after %d parts, the signed manifest lists %d", r.part+1, len(r.expect.Entries[r.entry].Parts))
+			}
 			r.pending, r.partEOF = &m, true
 			r.seen = append(r.seen, Entry{Name: name, Size: r.size, SHA256: hex.EncodeToString(r.sum.Sum(nil))})
 			return 0, io.EOF
+		}
+		if err := r.checkPart(m, r.part+1); err != nil {
+			r.ahead.release(m)
+			return 0, err
 		}
 		r.cur = m
 		r.part++
@@ -550,6 +605,9 @@ func (r *Reader) finish() error {
 	if !equalJSON(m.planned(), r.header) {
 		return damaged(manifestName, "it does not match the archive's header")
 	}
+	if r.expect != nil && !bytes.Equal(mm.data, r.expectJSON) {
+		return damaged(manifestName, "it differs from the one at the archive's end, read first")
+	}
 	if m.Format == FormatVersion {
 		if err := r.checkSignature(m, mm.data); err != nil {
 			return err
@@ -590,21 +648,36 @@ func (r *Reader) checkSignature(m Manifest, manifest []byte) error {
 	if sm.err != nil {
 		return damaged(signatureName, "%v", sm.err)
 	}
-	signer, _ := m.SignerKey()
-	key, err := signing.Verify(sm.data, manifest)
+	signer, err := verifySignature(m, manifest, sm.data)
 	if err != nil {
-		return damaged(signatureName, "%s", termsafe.String(err.Error()))
+		return err
 	}
-	if signing.Fingerprint(key) != signer.Fingerprint() {
-		return damaged(signatureName, "signed by key %s, not by the signer the manifest names, %s", signing.Fingerprint(key), signer.Name())
-	}
-	if r.trust != nil {
-		if err := r.trust.Check(signer); err != nil {
-			return err
-		}
+	if err := r.trust.Check(signer); err != nil {
+		return err
 	}
 	r.signer = signer
 	return nil
+}
+
+// verifySignature checks sig, the archive's signature member, over manifest,
+// the bytes of m, made by the key m names, and returns that key. Every part's
+// frame has its own checksum, so a signature that fails over intact frames is
+// no accident: it is refused as untrusted, naming the key it claims.
+func verifySignature(m Manifest, manifest, sig []byte) (*signing.PublicKey, error) {
+	signer, err := m.SignerKey()
+	if err != nil {
+		return nil, damaged(manifestName, "%v", err)
+	}
+	key, err := signing.Verify(sig, manifest)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the archive claims to be signed by key %s, but its signature fails (%s): it may be forged; it is not restored",
+			signing.ErrUntrusted, signer.Claimed(), termsafe.String(err.Error()))
+	}
+	if key.Fingerprint() != signer.Fingerprint() {
+		return nil, fmt.Errorf("%w: the archive claims to be signed by key %s, but key %s signed it: it may be forged; it is not restored",
+			signing.ErrUntrusted, signer.Claimed(), key.Fingerprint())
+	}
+	return signer, nil
 }
 
 // Signer is who signed the archive, once Next has returned io.EOF (the
@@ -639,6 +712,8 @@ func readJSON(m member, v any) error {
 type member struct {
 	hdr  *tar.Header
 	data []byte
+	// sum is data's SHA-256, when the reader checks parts.
+	sum [32]byte
 	// err, with hdr, is why data stops short of hdr.Size.
 	err error
 }
@@ -646,6 +721,8 @@ type member struct {
 // readAhead splits the decompressed stream into members in a goroutine of its
 // own, a few members ahead of the reader; at most aheadParts buffers exist.
 type readAhead struct {
+	// sums says to hash each member here, beside the caller's own hashing.
+	sums    bool
 	dec     *zstd.Decoder
 	members chan member
 	free    chan []byte
@@ -657,8 +734,8 @@ type readAhead struct {
 
 const aheadParts = 3
 
-func startReadAhead(dec *zstd.Decoder) *readAhead {
-	a := &readAhead{dec: dec, members: make(chan member, aheadParts-1), free: make(chan []byte, aheadParts),
+func startReadAhead(dec *zstd.Decoder, sums bool) *readAhead {
+	a := &readAhead{sums: sums, dec: dec, members: make(chan member, aheadParts-1), free: make(chan []byte, aheadParts),
 		quit: make(chan struct{}), done: make(chan struct{})}
 	for range aheadParts {
 		a.free <- nil // allocated on first use: small archives need no 8 MiB buffers
@@ -697,7 +774,11 @@ func (a *readAhead) run() {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		if !a.send(member{hdr: hdr, data: buf[:n], err: err}) || err != nil {
+		m := member{hdr: hdr, data: buf[:n], err: err}
+		if a.sums {
+			m.sum = sha256.Sum256(m.data)
+		}
+		if !a.send(m) || err != nil {
 			return
 		}
 	}
@@ -770,8 +851,8 @@ func equalJSON(a, b any) bool {
 
 // Verify reads the whole archive and checks every entry against the
 // manifest, and its signature; signer is who signed it (nil: unsigned).
-func Verify(src io.Reader, o ReadOptions) (m Manifest, signer *signing.PublicKey, err error) {
-	r, err := NewReader(src, o)
+func Verify(src Source, o ReadOptions) (m Manifest, signer *signing.PublicKey, err error) {
+	r, err := Open(src, o)
 	if err != nil {
 		return Manifest{}, nil, err
 	}

@@ -14,6 +14,8 @@ import (
 
 	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/stackctl/stackctl/internal/signing"
 )
 
 // testContent is compressible text then random bytes, over several parts.
@@ -114,7 +116,7 @@ func TestRoundTrip(t *testing.T) {
 		{"encrypted", writeArchive(t, contents, id.Recipient()), []age.Identity{id}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := NewReader(bytes.NewReader(tc.archive), ReadOptions{Identities: tc.ids})
+			r, err := NewReader(bytes.NewReader(tc.archive), ReadOptions{Identities: tc.ids, Trust: signing.AnySigner()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +155,7 @@ func TestRoundTrip(t *testing.T) {
 func TestDamage(t *testing.T) {
 	contents := [][]byte{testContent(t, 100000), volumeTar(t, testContent(t, 3*partSize/2)), volumeTar(t, []byte("plugin\n"))}
 	good := writeArchive(t, contents)
-	if _, _, err := Verify(bytes.NewReader(good), ReadOptions{}); err != nil {
+	if _, _, err := Verify(bytes.NewReader(good), ReadOptions{Trust: signing.AnySigner()}); err != nil {
 		t.Fatalf("undamaged archive: %v", err)
 	}
 	id, _ := age.GenerateX25519Identity()
@@ -186,8 +188,9 @@ func TestDamage(t *testing.T) {
 		want    error
 		mention string
 	}{
-		{"truncated", good[:len(good)*2/3], nil, ErrDamaged, "entry redmine-files.tar"},
-		{"truncated at the end", good[:len(good)-20], nil, ErrDamaged, "breaks off"},
+		// Verify reads the end first (Open): a truncated archive is refused there.
+		{"truncated", good[:len(good)*2/3], nil, ErrDamaged, "its end holds no manifest: the archive is truncated"},
+		{"truncated at the end", good[:len(good)-20], nil, ErrDamaged, "its end holds no manifest: the archive is truncated"},
 		{"flipped byte in files", flipped, nil, ErrDamaged, "entry redmine-files.tar"},
 		{"empty", nil, nil, ErrDamaged, "no archive header"},
 		{"not a backup", []byte("hello, world\n"), nil, ErrDamaged, "no archive header"},
@@ -196,7 +199,7 @@ func TestDamage(t *testing.T) {
 		{"manifest lies", lying.Bytes(), nil, ErrDamaged, "entry redmine-plugins.tar: content differs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := Verify(bytes.NewReader(tc.archive), ReadOptions{Identities: tc.ids})
+			_, _, err := Verify(bytes.NewReader(tc.archive), ReadOptions{Identities: tc.ids, Trust: signing.AnySigner()})
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
@@ -236,7 +239,7 @@ func TestDamage(t *testing.T) {
 
 // readAll reads every entry of archive to its end, as a restore does.
 func readAll(archive []byte) error {
-	r, err := NewReader(bytes.NewReader(archive), ReadOptions{})
+	r, err := NewReader(bytes.NewReader(archive), ReadOptions{Trust: signing.AnySigner()})
 	if err != nil {
 		return err
 	}
@@ -293,7 +296,7 @@ func TestVerifyRefusesEscapingVolume(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			archive := writeArchive(t, [][]byte{[]byte("dump"), tc.volume, nil})
-			_, _, err := Verify(bytes.NewReader(archive), ReadOptions{})
+			_, _, err := Verify(bytes.NewReader(archive), ReadOptions{Trust: signing.AnySigner()})
 			if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "entry redmine-files.tar") || !strings.Contains(err.Error(), tc.mention) {
 				t.Fatalf("err = %v, want ErrDamaged naming redmine-files.tar and %q", err, tc.mention)
 			}
@@ -301,7 +304,7 @@ func TestVerifyRefusesEscapingVolume(t *testing.T) {
 	}
 	// A symlink pointing anywhere is fine as long as nothing is written through it.
 	ok := stream(root, &tar.Header{Name: "./l", Typeflag: tar.TypeSymlink, Linkname: "/etc"}, &tar.Header{Name: "./ll"})
-	if _, _, err := Verify(bytes.NewReader(writeArchive(t, [][]byte{[]byte("dump"), ok, nil})), ReadOptions{}); err != nil {
+	if _, _, err := Verify(bytes.NewReader(writeArchive(t, [][]byte{[]byte("dump"), ok, nil})), ReadOptions{Trust: signing.AnySigner()}); err != nil {
 		t.Fatalf("a harmless symlink refused: %v", err)
 	}
 }
@@ -341,13 +344,13 @@ func TestVerifyRefusesTrailingDataAndDamagedAgeHeader(t *testing.T) {
 	zw, _ := zstd.NewWriter(&extra)
 	zw.Write([]byte("appended after the end"))
 	zw.Close()
-	if _, _, err := Verify(bytes.NewReader(append(bytes.Clone(good), extra.Bytes()...)), ReadOptions{}); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "after the archive's end") {
+	if _, _, err := Verify(bytes.NewReader(append(bytes.Clone(good), extra.Bytes()...)), ReadOptions{Trust: signing.AnySigner()}); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "after the archive's end") {
 		t.Fatalf("trailing frame: err = %v, want ErrDamaged", err)
 	}
 	id, _ := age.GenerateX25519Identity()
 	enc := writeArchive(t, [][]byte{[]byte("dump"), volumeTar(t, []byte("files")), nil}, id.Recipient())
 	broken := enc[:60] // the age header breaks off inside its recipient stanza
-	if _, _, err := Verify(bytes.NewReader(broken), ReadOptions{Identities: []age.Identity{id}}); !errors.Is(err, ErrDamaged) || errors.Is(err, ErrEncrypted) {
+	if _, _, err := Verify(bytes.NewReader(broken), ReadOptions{Identities: []age.Identity{id}, Trust: signing.AnySigner()}); !errors.Is(err, ErrDamaged) || errors.Is(err, ErrEncrypted) {
 		t.Fatalf("damaged age header: err = %v, want ErrDamaged", err)
 	}
 }
@@ -356,7 +359,7 @@ func TestVerifyRefusesTrailingDataAndDamagedAgeHeader(t *testing.T) {
 // rewrites archives does) leaves what the Reader reads unchanged.
 func TestHeaderIsACopy(t *testing.T) {
 	data := writeArchive(t, [][]byte{{}, {}, {}})
-	r, err := NewReader(bytes.NewReader(data), ReadOptions{})
+	r, err := NewReader(bytes.NewReader(data), ReadOptions{Trust: signing.AnySigner()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/stackctl/stackctl/internal/signing"
 )
 
 // FuzzReader feeds the archive reader arbitrary bytes: it must fail cleanly,
@@ -16,7 +18,7 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte(ageMagic + "-> X25519 abc\n"))
 	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := NewReader(bytes.NewReader(data), ReadOptions{})
+		r, err := NewReader(bytes.NewReader(data), ReadOptions{Trust: signing.AnySigner()})
 		if err != nil {
 			return
 		}

@@ -43,7 +43,8 @@ func signedArchive(t *testing.T, key *signing.Key, contents [][]byte) []byte {
 }
 
 // rewrite is archive with its members passed through edit (nil drops one),
-// as someone who can write to the backup target could rewrite it.
+// each in a zstd frame of its own as the Writer writes them, as someone who
+// can write to the backup target could rewrite it.
 func rewrite(t *testing.T, archive []byte, edit func(name string, data []byte) []byte) []byte {
 	t.Helper()
 	dec, err := zstd.NewReader(bytes.NewReader(archive))
@@ -51,9 +52,13 @@ func rewrite(t *testing.T, archive []byte, edit func(name string, data []byte) [
 		t.Fatal(err)
 	}
 	defer dec.Close()
-	var out bytes.Buffer
-	enc, _ := zstd.NewWriter(&out)
-	tr, tw := tar.NewReader(dec), tar.NewWriter(enc)
+	enc, _ := zstd.NewWriter(nil)
+	var plain, out bytes.Buffer
+	frame := func() { // what the tar writer wrote since the last frame, as one
+		out.Write(enc.EncodeAll(plain.Bytes(), nil))
+		plain.Reset()
+	}
+	tr, tw := tar.NewReader(dec), tar.NewWriter(&plain)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -70,9 +75,11 @@ func rewrite(t *testing.T, archive []byte, edit func(name string, data []byte) [
 			t.Fatal(err)
 		}
 		tw.Write(data)
+		tw.Flush()
+		frame()
 	}
 	tw.Close()
-	enc.Close()
+	frame()
 	return out.Bytes()
 }
 
@@ -133,26 +140,26 @@ func TestSignature(t *testing.T) {
 				return forgedSig
 			}
 			return data
-		}), ErrDamaged, "not by the signer the manifest names"},
+		}), signing.ErrUntrusted, "but key " + stranger.Public.Fingerprint() + " signed it: it may be forged"},
 		{"the signature dropped", rewrite(t, good, func(name string, data []byte) []byte {
 			if name == signatureName {
 				return nil
 			}
 			return data
-		}), ErrDamaged, "entry manifest.sig: the archive ends here"},
+		}), ErrDamaged, "no signature follows it"},
 		{"a byte of the signature changed", rewrite(t, good, func(name string, data []byte) []byte {
 			if name == signatureName {
 				data = bytes.Clone(data)
 				data[len(data)/2] ^= 1
 			}
 			return data
-		}), ErrDamaged, signatureName},
+		}), signing.ErrUntrusted, "claims to be signed by key " + ours.Public.Fingerprint() + " (it calls itself ours@host), but its signature fails"},
 		{"header and manifest changed alike", rewrite(t, good, func(name string, data []byte) []byte {
 			if name == headerName || name == manifestName {
 				return bytes.Replace(data, []byte(`"profile": "debian"`), []byte(`"profile": "upstream"`), 1)
 			}
 			return data
-		}), ErrDamaged, "does not match the signed content"},
+		}), signing.ErrUntrusted, "does not match the signed content"},
 		{"a signer named in an unsigned format", rewrite(t, good, func(name string, data []byte) []byte {
 			return bytes.Replace(data, []byte(`"format": 2`), []byte(`"format": 1`), 1)
 		}), ErrDamaged, "names a signer"},
@@ -178,5 +185,56 @@ func TestSignature(t *testing.T) {
 	trust.Unsigned = true
 	if signer, err := verifyWith(unsigned, trust); err != nil || signer != nil {
 		t.Errorf("unsigned, trusted so: %v %v", signer, err)
+	}
+	trust.Unsigned = false
+
+	// The dump replaced, the signed manifest and signature kept: Open takes
+	// it, and not a byte of the dump is handed out.
+	swapped := rewrite(t, good, func(name string, data []byte) []byte {
+		if name == "db-data.pgdump.000000" {
+			return []byte("PGDMP COPY t FROM PROGRAM 'id'")
+		}
+		return data
+	})
+	r, err := Open(bytes.NewReader(swapped), ReadOptions{Trust: trust})
+	if err != nil {
+		t.Fatalf("opening an archive whose end is intact: %v", err)
+	}
+	defer r.Close()
+	if _, err := r.Next(); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "entry db-data.pgdump: part 0 differs from the signed manifest") {
+		t.Errorf("a swapped dump's first part: %v", err)
+	}
+	if n, err := r.Read(make([]byte, 10)); n != 0 || err == nil {
+		t.Errorf("read %d bytes of a swapped dump (%v)", n, err)
+	}
+	// A part more than the signed manifest lists, at the end of an entry.
+	longer := rewrite(t, good, func(name string, data []byte) []byte {
+		if name == "redmine-files.tar.000000" {
+			return nil // the entry starts at no part 0: refused there
+		}
+		return data
+	})
+	if _, err := verifyWith(longer, trust); !errors.Is(err, ErrDamaged) {
+		t.Errorf("a part dropped: %v", err)
+	}
+	// A stranger's forgery claiming our key is refused before the first entry.
+	if _, err := Open(bytes.NewReader(rewrite(t, good, func(name string, data []byte) []byte {
+		if name == signatureName {
+			return forgedSig
+		}
+		return data
+	})), ReadOptions{Trust: trust}); !errors.Is(err, signing.ErrUntrusted) {
+		t.Errorf("a forgery claiming our key, opened: %v", err)
+	}
+}
+
+// Open needs a trust; NewReader too.
+func TestNoTrust(t *testing.T) {
+	good := signedArchive(t, testKey(t, "x"), [][]byte{[]byte("PGDMP"), volumeTar(t), volumeTar(t)})
+	if _, err := Open(bytes.NewReader(good), ReadOptions{}); err == nil {
+		t.Error("opened without a trust")
+	}
+	if _, err := NewReader(bytes.NewReader(good), ReadOptions{}); err == nil {
+		t.Error("read without a trust")
 	}
 }
