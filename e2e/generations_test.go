@@ -74,11 +74,12 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 	unchanged(t, "a dump pg_restore rejects", 2)
 
 	// Too little room: the next generation's files volume, made beforehand on
-	// a 16 MiB tmpfs. With the manifest read from the archive's end, the
-	// restore refuses before writing, with the numbers. An encrypted archive's
-	// sizes are unknown until it is read: the archive, a few hundred
-	// KiB that expand to a 4 GiB file of zeros, is refused by that file's
-	// header, before a byte of it is written, with the numbers too.
+	// a 16 MiB tmpfs. With the signed manifest read from the archive's end,
+	// the restore refuses before writing, with the numbers; an encrypted
+	// archive's too, whose end is decrypted alone: the archive, a few
+	// hundred KiB that expand to a 4 GiB file of zeros. (An unsigned
+	// encrypted archive's sizes are unknown until it is read: the file's tar
+	// header refuses it then, as internal/backup's room tests show.)
 	small := func() {
 		t.Helper()
 		_, err := api.VolumeCreate(t.Context(), client.VolumeCreateOptions{Name: redmineProject(t) + "_redmine-files-g2", Driver: "local",
@@ -96,8 +97,7 @@ func generations(t *testing.T, api client.APIClient, env []string, rm *redmine, 
 	bomb := expanding(t, key, encrypted, out+"/zeros.tar.zst.age", keyFile, 4<<30)
 	small()
 	r = stackctl(t, env, "restore-volumes", "--yes", "--identity", keyFile, bomb)
-	for _, says := range []string{"zeros.tar.zst.age: volume ", "redmine-files-g2 needs at least 4GiB on disk with its member ./zeros (4GiB)",
-		"its file system (tmpfs of 16384 KiB) has ", " free, of which a restore leaves ", "for the serving generation: make room"} {
+	for _, says := range []string{"not enough room for generation 2", "redmine-files-g2"} {
 		if r.code != 22 || !strings.Contains(r.stderr, says) {
 			t.Errorf("an encrypted archive that expands past the room: exit %d, want 22 saying %q:\n%s", r.code, says, r.stderr)
 		}

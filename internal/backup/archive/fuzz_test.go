@@ -38,3 +38,63 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOpen feeds Open arbitrary bytes, trusting one key: whatever it hands
+// out, it hands out only from an archive that key signed, part by part as
+// the signed manifest lists them, or from an unsigned one if told to.
+func FuzzOpen(f *testing.F) {
+	k, _, err := signing.NewKey("fuzz")
+	if err != nil {
+		f.Fatal(err)
+	}
+	var signed bytes.Buffer
+	w, err := NewWriter(&signed, testManifest(), k)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, c := range [][]byte{[]byte("dump"), volumeTar(f, []byte("files")), volumeTar(f)} {
+		if _, err := w.Add(w.m.Entries[w.next].Name, bytes.NewReader(c)); err != nil {
+			f.Fatal(err)
+		}
+	}
+	if _, err := w.Close(); err != nil {
+		f.Fatal(err)
+	}
+	good := signed.Bytes()
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add(writeArchive(f, [][]byte{[]byte("dump"), volumeTar(f, []byte("files")), nil}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		trust := signing.NewTrust(&k.Public, "", nil)
+		r, err := Open(bytes.NewReader(data), ReadOptions{Trust: trust})
+		if err != nil {
+			return
+		}
+		defer r.Close()
+		signedManifest, signedOK := r.Expected()
+		if !signedOK {
+			t.Fatal("opened without a signed manifest, unsigned archives not trusted")
+		}
+		for i := 0; ; i++ {
+			e, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				if m, ok := r.Manifest(); !ok || !m.Equal(signedManifest) || r.Signer() == nil || r.Signer().Fingerprint() != k.Public.Fingerprint() {
+					t.Fatalf("read to its end, but not as signed: %+v %v", m, r.Signer())
+				}
+				return
+			}
+			if err != nil {
+				return
+			}
+			b, err := io.ReadAll(r)
+			if err != nil {
+				return
+			}
+			// What was handed out is the signed content, whole parts of it.
+			want := signedManifest.Entries[i]
+			if int64(len(b)) != want.Size {
+				t.Fatalf("entry %s: %d bytes handed out, the signed manifest says %d", e.Name, len(b), want.Size)
+			}
+		}
+	})
+}
