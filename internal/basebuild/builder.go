@@ -43,6 +43,9 @@ const (
 type Builder struct {
 	Engine Images
 	Mirror string
+	// Security is the mirror of Debian's security suites (see NewSources);
+	// empty: $STACKCTL_DEBIAN_SECURITY_MIRROR, else the one beside Mirror.
+	Security string
 	// Force rebuilds even when the tagged image already has the recipe's hash.
 	Force bool
 	// Report receives one line per step, and mmdebstrap's own output.
@@ -63,6 +66,11 @@ type Result struct {
 // Ensure makes sure b's debian image exists and matches its recipe.
 func (bb *Builder) Ensure(ctx context.Context, b catalog.Base) (Result, error) {
 	start := time.Now()
+	src, alone, err := NewSources(bb.mirror(), bb.Security)
+	if err != nil {
+		return Result{}, err
+	}
+	b.Recipe.SuiteAlone = alone
 	ref, hash := b.DebianRef(), b.Recipe.Hash()
 	info, found, err := bb.Engine.Image(ctx, ref)
 	if err != nil {
@@ -78,13 +86,16 @@ func (bb *Builder) Ensure(ctx context.Context, b catalog.Base) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	mirror := strings.TrimRight(bb.mirror(), "/")
-	if err := CheckMirror(ctx, mirror, b.Recipe.Suite); err != nil {
+	if err := src.Check(ctx, b.Recipe); err != nil {
 		return Result{}, err
 	}
-	bb.logf("base %s: building %s from %s (Debian %s, recipe %.12s)", b.Name, ref, mirror, b.Recipe.Suite, hash)
+	if alone {
+		bb.Report.Warnf("base %s: built from Debian %s alone, without %s-security and %s-updates (%s=none): it has no security fix published since the last point release",
+			b.Name, b.Recipe.Suite, b.Recipe.Suite, b.Recipe.Suite, SecurityMirrorEnv)
+	}
+	bb.logf("base %s: building %s from %s (Debian %s, recipe %.12s)", b.Name, ref, src.Mirror, strings.Join(b.Recipe.Suites(), ", "), hash)
 
-	id, err := bb.buildAndImport(ctx, tool, mirror, b, hash)
+	id, err := bb.buildAndImport(ctx, tool, src, b, hash)
 	if err != nil {
 		return Result{}, fmt.Errorf("building base %s: %w", b.Name, err)
 	}
@@ -104,7 +115,7 @@ func (bb *Builder) Ensure(ctx context.Context, b catalog.Base) (Result, error) {
 // buildAndImport runs mmdebstrap with its tar on stdout piped into the engine's
 // import, and returns the new image's ID once both have succeeded and the image
 // carries the recipe hash. On any failure the untagged image is removed.
-func (bb *Builder) buildAndImport(ctx context.Context, tool, mirror string, b catalog.Base, hash string) (string, error) {
+func (bb *Builder) buildAndImport(ctx context.Context, tool string, src Sources, b catalog.Base, hash string) (string, error) {
 	// The hooks and files travel to mmdebstrap as files in a private directory.
 	hooks, err := os.MkdirTemp("", "stackctl-recipe-")
 	if err != nil {
@@ -117,7 +128,7 @@ func (bb *Builder) buildAndImport(ctx context.Context, tool, mirror string, b ca
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tool, mmdebstrapArgs(b.Recipe, mirror, hooks)...)
+	cmd := exec.CommandContext(ctx, tool, mmdebstrapArgs(b.Recipe, src, hooks)...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8")
 	cmd.SysProcAttr = childAttr()
 	pr, pw := io.Pipe()

@@ -97,11 +97,13 @@ func (f *fakeEngine) RemoveImage(_ context.Context, id string) error {
 	return nil
 }
 
-// mirror serves a suite's InRelease, as a Debian mirror does.
+// mirror serves a suite's InRelease, its updates' and its security
+// archive's, as a Debian mirror does, with status.
 func mirror(t *testing.T, status int) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/debian/dists/trixie/InRelease" {
+		switch r.URL.Path {
+		case "/debian/dists/trixie/InRelease", "/debian/dists/trixie-updates/InRelease", "/debian-security/dists/trixie-security/InRelease":
 			w.WriteHeader(status)
 			return
 		}
@@ -204,17 +206,71 @@ func TestMmdebstrapArgs(t *testing.T) {
 	r := nginxBase(t).Recipe
 	r.Essential = "true"
 	r.Files = map[string]string{"/usr/local/bin/entry": "#!/bin/sh\n"}
-	got := strings.Join(mmdebstrapArgs(r, "http://m/debian", "/tmp/r"), " ")
+	got := strings.Join(mmdebstrapArgs(r, Sources{Mirror: "http://m/debian", Security: "http://m/debian-security"}, "/tmp/r"), " ")
 	for _, want := range []string{
 		"--variant=essential", "--include=nginx,busybox", "--format=tar", "--skip=output/dev",
 		"--dpkgopt=path-exclude=/usr/share/doc/*",
 		`--essential-hook=/bin/sh -eu '/tmp/r/essential.sh' "$1"`,
 		`--customize-hook=install -D -m 0755 '/tmp/r/files/usr/local/bin/entry' "$1/usr/local/bin/entry" --customize-hook=/bin/sh -eu '/tmp/r/customize.sh' "$1"`,
-		"trixie - http://m/debian",
+		"trixie - deb http://m/debian trixie main deb http://m/debian trixie-updates main deb http://m/debian-security trixie-security main",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("mmdebstrap args lack %q:\n%s", want, got)
 		}
+	}
+}
+
+// The security archive is found beside the main one, named, or left out on
+// purpose; a mirror that lacks a suite is named with the way out.
+func TestSources(t *testing.T) {
+	t.Setenv(SecurityMirrorEnv, "")
+	for _, tc := range []struct {
+		mirror, security string
+		want             Sources
+		alone            bool
+		err              string
+	}{
+		{mirror: "http://deb.debian.org/debian/", want: Sources{"http://deb.debian.org/debian", "http://deb.debian.org/debian-security"}},
+		{mirror: "http://m.example/debian", security: "http://s.example/sec/", want: Sources{"http://m.example/debian", "http://s.example/sec"}},
+		{mirror: "http://m.example/debian", security: "none", want: Sources{Mirror: "http://m.example/debian"}, alone: true},
+		{mirror: "http://m.example/pool", err: SecurityMirrorEnv},
+	} {
+		got, alone, err := NewSources(tc.mirror, tc.security)
+		if tc.err != "" {
+			if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: %v, want an error naming %s", tc.mirror, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want || alone != tc.alone {
+			t.Errorf("%s %s: %+v %v %v, want %+v %v", tc.mirror, tc.security, got, alone, err, tc.want, tc.alone)
+		}
+	}
+	t.Setenv(SecurityMirrorEnv, "none")
+	if _, alone, _ := NewSources("http://m/debian", ""); !alone {
+		t.Error("the environment's none is not taken")
+	}
+
+	// A mirror that serves trixie and trixie-updates, and no security archive.
+	served := map[string]bool{"/debian/dists/trixie/InRelease": true, "/debian/dists/trixie-updates/InRelease": true}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !served[r.URL.Path] {
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	r := nginxBase(t).Recipe
+	src := Sources{Mirror: srv.URL + "/debian", Security: srv.URL + "/debian-security"}
+	err := src.Check(context.Background(), r)
+	if !errors.Is(err, errs.ErrUnavailable) || !strings.Contains(err.Error(), "trixie-security") || !strings.Contains(err.Error(), SecurityMirrorEnv) {
+		t.Errorf("no security archive: %v", err)
+	}
+	r.SuiteAlone = true
+	if err := src.Check(context.Background(), r); err != nil {
+		t.Errorf("the suite alone, served: %v", err)
+	}
+	if r.Hash() == nginxBase(t).Recipe.Hash() {
+		t.Error("a base built from the suite alone has the recipe hash of one built with its updates")
 	}
 }
 

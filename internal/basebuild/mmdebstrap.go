@@ -39,9 +39,9 @@ func writeHookFiles(r catalog.Recipe, dir string) error {
 	return nil
 }
 
-// mmdebstrapArgs is the mmdebstrap command line for r, with its hooks in dir
-// (see writeHookFiles); the tar goes to stdout.
-func mmdebstrapArgs(r catalog.Recipe, mirror, dir string) []string {
+// mmdebstrapArgs is the mmdebstrap command line for r from the mirrors src,
+// with its hooks in dir (see writeHookFiles); the tar goes to stdout.
+func mmdebstrapArgs(r catalog.Recipe, src Sources, dir string) []string {
 	args := []string{
 		"--variant=" + r.Variant,
 		"--include=" + strings.Join(r.Packages, ","),
@@ -65,7 +65,7 @@ func mmdebstrapArgs(r catalog.Recipe, mirror, dir string) []string {
 	if r.Customize != "" {
 		args = append(args, "--customize-hook="+inRoot(customizeHookFile))
 	}
-	return append(args, r.Suite, "-", mirror)
+	return append(append(args, r.Suite, "-"), src.Lines(r)...)
 }
 
 // importChanges are the recipe's Dockerfile changes plus stackctl's labels.

@@ -30,11 +30,25 @@ type Recipe struct {
 	Customize string `json:"customize"`
 	// Changes are Dockerfile instructions applied at import (ENV, CMD, USER, ...).
 	Changes []string `json:"changes"`
+	// SuiteAlone builds from the suite alone, without its -security and
+	// -updates suites: for a mirror that lacks them, and said so.
+	SuiteAlone bool `json:"suite_alone,omitempty"`
+}
+
+// Suites are the suites a base is built from: the release's, its security
+// fixes and its stable updates, so that a base has every fix published when
+// it is built, not only those of the last point release.
+func (r Recipe) Suites() []string {
+	if r.SuiteAlone {
+		return []string{r.Suite}
+	}
+	return []string{r.Suite, r.Suite + "-updates", r.Suite + "-security"}
 }
 
 // recipeFormat is bumped whenever the builder's interpretation of a Recipe changes,
-// so images built by an older stackctl are rebuilt.
-const recipeFormat = 2
+// so images built by an older stackctl are rebuilt. 3: built with the
+// suite's -security and -updates suites (Suites).
+const recipeFormat = 3
 
 // Hash identifies the recipe's content: equal hashes build equivalent images.
 func (r Recipe) Hash() string {
