@@ -67,8 +67,14 @@ func testManifest() Manifest {
 	}
 }
 
-// writeArchive writes contents (one per planned entry) as an archive.
+// writeArchive writes contents (one per planned entry) as an unsigned archive.
 func writeArchive(t testing.TB, contents [][]byte, recipients ...age.Recipient) []byte {
+	t.Helper()
+	return writeSigned(t, nil, contents, recipients...)
+}
+
+// writeSigned writes contents as an archive signed by key (nil: unsigned).
+func writeSigned(t testing.TB, key *signing.Key, contents [][]byte, recipients ...age.Recipient) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	var dst io.Writer = &out
@@ -80,7 +86,7 @@ func writeArchive(t testing.TB, contents [][]byte, recipients ...age.Recipient) 
 		}
 		dst = enc
 	}
-	w, err := NewWriter(dst, testManifest(), nil)
+	w, err := NewWriter(dst, testManifest(), key)
 	if err != nil {
 		t.Fatal(err)
 	}

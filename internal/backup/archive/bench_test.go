@@ -17,20 +17,7 @@ func benchArchive(b *testing.B, contents [][]byte) ([]byte, *signing.Trust) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var out bytes.Buffer
-	w, err := NewWriter(&out, testManifest(), k)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i, e := range testManifest().Entries {
-		if _, err := w.Add(e.Name, bytes.NewReader(contents[i])); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if _, err := w.Close(); err != nil {
-		b.Fatal(err)
-	}
-	return out.Bytes(), signing.NewTrust(&k.Public, "", nil)
+	return writeSigned(b, k, contents), signing.NewTrust(&k.Public, "", nil)
 }
 
 // benchContents is an archive's entries as bench/backup.sh's volume has them:

@@ -47,20 +47,7 @@ func FuzzOpen(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	var signed bytes.Buffer
-	w, err := NewWriter(&signed, testManifest(), k)
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, c := range [][]byte{[]byte("dump"), volumeTar(f, []byte("files")), volumeTar(f)} {
-		if _, err := w.Add(w.m.Entries[w.next].Name, bytes.NewReader(c)); err != nil {
-			f.Fatal(err)
-		}
-	}
-	if _, err := w.Close(); err != nil {
-		f.Fatal(err)
-	}
-	good := signed.Bytes()
+	good := writeSigned(f, k, [][]byte{[]byte("dump"), volumeTar(f, []byte("files")), volumeTar(f)})
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add(writeArchive(f, [][]byte{[]byte("dump"), volumeTar(f, []byte("files")), nil}))

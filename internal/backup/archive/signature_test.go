@@ -26,20 +26,7 @@ func testKey(t *testing.T, comment string) *signing.Key {
 // signedArchive writes contents as an archive signed by key.
 func signedArchive(t *testing.T, key *signing.Key, contents [][]byte) []byte {
 	t.Helper()
-	var out bytes.Buffer
-	w, err := NewWriter(&out, testManifest(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, e := range testManifest().Entries {
-		if _, err := w.Add(e.Name, bytes.NewReader(contents[i])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out.Bytes()
+	return writeSigned(t, key, contents)
 }
 
 // rewrite is archive with its members passed through edit (nil drops one),
