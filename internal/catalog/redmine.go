@@ -107,6 +107,7 @@ func postgresBaseFor(rel Release) Base {
 const (
 	redmineDB       = "redmine"
 	redmineUser     = "redmine"
+	pgSuperuser     = "postgres"
 	redmineApp      = "/usr/src/redmine"
 	volDB           = "db-data"
 	volFiles        = "redmine-files"
@@ -117,6 +118,9 @@ const (
 	tlsDir          = "/etc/nginx/tls"
 	redminePort     = 3000
 	nginxSiteConfig = "nginx-site"
+	dbAppRole       = "db-app-role"
+	dbStart         = "db-start"
+	dbStartPath     = "/usr/local/share/stackctl/db-start.sh"
 )
 
 // RedmineVolumes says what each named volume of the Redmine stack holds; the
@@ -168,7 +172,11 @@ func redmineModel() *types.Project {
 			secretSMTPPassword.Name: {Environment: secretSMTPPassword.EnvVar()},
 			secretIMAPPassword.Name: {Environment: secretIMAPPassword.EnvVar()},
 		},
-		Configs: types.Configs{nginxSiteConfig: {File: "./nginx-site.conf"}},
+		Configs: types.Configs{
+			nginxSiteConfig: {File: "./nginx-site.conf"},
+			dbAppRole:       {File: "./db-app-role.sql"},
+			dbStart:         {File: "./db-start.sh"},
+		},
 	}
 }
 
@@ -218,7 +226,12 @@ var MigrateReq = struct {
 	Major, Minor int
 }{"net.ipv4.tcp_migrate_req", 5, 14}
 
-// dbService is PostgreSQL on the postgres base, unpublished, its data in a named volume.
+// dbService is PostgreSQL on the postgres base, unpublished, its data in a
+// named volume. Its superuser is postgres, reachable only over the
+// container's own socket; Redmine's role owns Redmine's database and is no
+// superuser (db-app-role.sql makes it in a new cluster, and db-start.sh moves
+// a cluster made when it was the superuser), so that neither Redmine nor a
+// restored dump can run programs or read files as PostgreSQL.
 func dbService() types.ServiceConfig {
 	return types.ServiceConfig{
 		Name:    "db",
@@ -235,11 +248,19 @@ func dbService() types.ServiceConfig {
 		ContainerSpec: types.ContainerSpec{
 			Image: required(varPostgresBase, "the postgres base image; stackctl sets it"),
 			Environment: types.MappingWithEquals{
-				"POSTGRES_USER":          ptr(redmineUser),
+				"POSTGRES_USER":          ptr(pgSuperuser),
 				"POSTGRES_DB":            ptr(redmineDB),
 				"POSTGRES_PASSWORD_FILE": ptr("/run/secrets/" + secretDBPassword.Name),
 			},
 			Secrets: []types.ServiceSecretConfig{containerSecret(secretDBPassword)},
+			// Mounted files rather than an image layer: the same on the official
+			// image and its debian twin, and the secret is read when they run.
+			Configs: []types.ServiceConfigObjConfig{
+				{Source: dbAppRole, Target: "/docker-entrypoint-initdb.d/stackctl-app-role.sql"},
+				{Source: dbStart, Target: dbStartPath},
+			},
+			Entrypoint: types.ShellCommand{"bash", dbStartPath},
+			Command:    types.ShellCommand{"postgres"},
 			// Where the release's PostgreSQL keeps its data (see Release.PostgresMount).
 			Volumes: []types.ServiceVolumeConfig{{Type: types.VolumeTypeVolume, Source: volDB, Target: required(varPostgresMount, "where the release's PostgreSQL keeps its data; stackctl sets it")}},
 			// The official image stops on SIGINT (fast shutdown); docker import cannot

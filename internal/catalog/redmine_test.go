@@ -145,3 +145,44 @@ func TestProxiedHeadersMatchSecurityHeaders(t *testing.T) {
 		t.Errorf("security-headers.conf sets %q, proxied-headers.conf hides %q: want the same headers", set, hidden)
 	}
 }
+
+// TestDBAppRoleMatchesModel: the database's scripts are plain files beside
+// the compose file; the names they hold by hand (the role, the database, the
+// secret's path, where the model mounts them) are the model's.
+func TestDBAppRoleMatchesModel(t *testing.T) {
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "stacks", "redmine", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	db := dbService()
+	targets := map[string]string{}
+	for _, c := range db.Configs {
+		targets[c.Source] = c.Target
+	}
+	sql, start := read("db-app-role.sql"), read("db-start.sh")
+	for _, want := range []string{
+		"'/run/secrets/" + secretDBPassword.Name + "'",
+		"ALTER DATABASE " + redmineDB + " OWNER TO " + redmineUser,
+		"ALTER ROLE " + redmineUser + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
+		"ALTER ROLE " + pgSuperuser + " PASSWORD NULL",
+	} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("db-app-role.sql lacks %q", want)
+		}
+	}
+	if !strings.Contains(start, "-f "+targets[dbAppRole]+"\n") {
+		t.Errorf("db-start.sh does not run db-app-role.sql where the model mounts it (%s)", targets[dbAppRole])
+	}
+	if got := *db.Environment["POSTGRES_USER"]; got != pgSuperuser {
+		t.Errorf("POSTGRES_USER is %q, want the superuser %q: Redmine's role is made by db-app-role.sql", got, pgSuperuser)
+	}
+	if got := *db.Environment["POSTGRES_PASSWORD_FILE"]; got != "/run/secrets/"+secretDBPassword.Name {
+		t.Errorf("POSTGRES_PASSWORD_FILE is %q", got)
+	}
+	if len(db.Entrypoint) != 2 || db.Entrypoint[1] != targets[dbStart] {
+		t.Errorf("entrypoint %v does not run db-start.sh where the model mounts it (%s)", db.Entrypoint, targets[dbStart])
+	}
+}

@@ -58,7 +58,7 @@ func kinds(calls []string) map[string]int {
 	return out
 }
 
-// A first deploy makes the network, the secrets and the config before the
+// A first deploy makes the network, the secrets and the configs before the
 // services, which name the secrets by the IDs the swarm gave them.
 func TestDeployFirst(t *testing.T) {
 	f := &swarmAPI{}
@@ -67,7 +67,7 @@ func TestDeployFirst(t *testing.T) {
 	if err := (Deployer{API: f, Report: report.New(&log, report.Options{})}).Deploy(context.Background(), dep); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"network create": 1, "secret create": 4, "config create": 1, "service create": 3}
+	want := map[string]int{"network create": 1, "secret create": 4, "config create": 3, "service create": 3}
 	if got := kinds(f.calls); !maps.Equal(got, want) {
 		t.Fatalf("calls %v, want %v", f.calls, want)
 	}
@@ -196,7 +196,7 @@ func TestDeployFailures(t *testing.T) {
 		{name: "a secret cannot be made", change: func(_ *Deployment, f *swarmAPI) { f.fail = map[string]error{"SecretCreate": errBoom} },
 			is: errBoom, says: "creating secret stackctl-redmine_db_password_0123456789ab"},
 		{name: "the config cannot be made", change: func(_ *Deployment, f *swarmAPI) { f.fail = map[string]error{"ConfigCreate": errBoom} },
-			is: errBoom, says: "creating config stackctl-redmine_nginx-site_0123456789ab"},
+			is: errBoom, says: "creating config stackctl-redmine_db-app-role_0123456789ab"},
 		{name: "the secrets cannot be listed", change: func(_ *Deployment, f *swarmAPI) { f.fail = map[string]error{"SecretList": errBoom} },
 			is: errBoom, says: "listing the stack's secrets"},
 		{name: "a service cannot be made", change: func(_ *Deployment, f *swarmAPI) { f.fail = map[string]error{"ServiceCreate": errBoom} },

@@ -31,7 +31,9 @@ func testEnv(t *testing.T) map[string]string {
 	for _, sec := range []string{"db_password", "secret_key_base", "smtp_password", "imap_password"} {
 		env[SecretVar(sec)] = "stackctl-redmine_" + sec + "_0123456789ab"
 	}
-	env[ConfigVar("nginx-site")] = "stackctl-redmine_nginx-site_0123456789ab"
+	for _, c := range []string{"nginx-site", "db-app-role", "db-start"} {
+		env[ConfigVar(c)] = "stackctl-redmine_" + c + "_0123456789ab"
+	}
 	return env
 }
 
