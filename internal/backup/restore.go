@@ -67,8 +67,25 @@ func Verify(ctx context.Context, loc offsite.Location, o archive.ReadOptions, pr
 	defer src.Close()
 	progress.Start("verify "+loc.Name, src.Size())
 	m, signer, err = archive.Verify(countingSource{Reader: src, p: progress}, o)
+	if err == nil {
+		err = verifyKinds(m)
+	}
 	progress.Done(err)
 	return m, signer, err
+}
+
+// verifyKinds refuses, as damaged, an archive whose entries a restore would
+// refuse for their kinds (kindsMatch): the database's volume is known from
+// the stack the manifest names, when stackctl knows it.
+func verifyKinds(m archive.Manifest) error {
+	db := ""
+	if st, err := catalog.LookupStack(m.Stack); err == nil && st.Database != nil {
+		db = st.Database.Volume
+	}
+	if err := kindsMatch(m, db); err != nil {
+		return fmt.Errorf("%w: %v", archive.ErrDamaged, err)
+	}
+	return nil
 }
 
 // Restore brings st back to the state in the archive at loc, as a new
@@ -226,6 +243,13 @@ func refuse(ctx context.Context, r stack.Runner, st catalog.Stack, file string, 
 // volume the stack no longer has, or lacks one that --only does not leave to
 // be copied; copied are those to copy from the active generation instead.
 func refuseVolumes(st catalog.Stack, file string, m archive.Manifest, only []string, pers catalog.Persistence) (copied []string, err error) {
+	db := ""
+	if pers.Database != nil {
+		db = pers.Database.Volume
+	}
+	if err := kindsMatch(m, db); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrRefused, file, err)
+	}
 	held := map[string]bool{}
 	for _, en := range m.Entries {
 		if _, ok := mountOf(pers, en.Volume); !ok {

@@ -53,6 +53,31 @@ var ownKey = sync.OnceValue(func() *signing.Key {
 
 func ownTrust() *signing.Trust { return signing.NewTrust(&ownKey().Public, "", nil) }
 
+// crafted is an unsigned archive written by the archive's own writer for the entries
+// m plans, whatever they say: a dump's content is a few bytes, a tar's an
+// empty tar stream.
+func crafted(t *testing.T, m archive.Manifest) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := archive.NewWriter(&buf, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range m.Entries {
+		content := []byte("PGDMP")
+		if en.Kind == archive.KindVolume {
+			content = make([]byte, 1024)
+		}
+		if _, err := w.Add(en.Name, bytes.NewReader(content)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 // Verify reads an archive on a target in full, reporting its progress, and
 // names what is wrong with one that does not check.
 func TestVerify(t *testing.T) {
@@ -84,6 +109,12 @@ func TestVerify(t *testing.T) {
 		{name: "a byte changed", content: damaged, is: archive.ErrDamaged},
 		{name: "cut short", content: good[:len(good)-100], is: archive.ErrDamaged},
 		{name: "no archive", is: errs.ErrNotFound},
+		// Whole and checked, but no backup stackctl writes: a restore would
+		// refuse it, so it is not intact either.
+		{name: "a dump and a tar for one volume", content: crafted(t, with(holding("db-data", "redmine-files"), "redmine-files.tar",
+			func(e *archive.Entry) { e.Volume = "db-data" })), unsigned: true, is: archive.ErrDamaged},
+		{name: "a dump into the files", content: crafted(t, with(holding("db-data", "redmine-files"), "redmine-files.tar",
+			func(e *archive.Entry) { e.Kind = archive.KindPostgres })), unsigned: true, is: archive.ErrDamaged},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			target, _ := localTarget(t)
@@ -127,10 +158,27 @@ var withPlugins = catalog.Persistence{
 		catalog.Mount{Volume: "redmine-plugins", Name: "stackctl-redmine_redmine-plugins", Service: "redmine", Target: "/usr/src/redmine/plugins"}),
 }
 
+// holding is a manifest of the Redmine stack with an entry for each volume:
+// a dump for the database's, a tar for the others.
 func holding(volumes ...string) archive.Manifest {
 	m := archive.Manifest{Stack: "redmine"}
 	for _, v := range volumes {
+		if v == "db-data" {
+			m.Entries = append(m.Entries, archive.Entry{Name: v + ".pgdump", Kind: archive.KindPostgres, Volume: v})
+			continue
+		}
 		m.Entries = append(m.Entries, archive.Entry{Name: v + ".tar", Kind: archive.KindVolume, Volume: v})
+	}
+	return m
+}
+
+// with is m with its entry named name changed by change.
+func with(m archive.Manifest, name string, change func(*archive.Entry)) archive.Manifest {
+	m.Entries = slices.Clone(m.Entries)
+	for i := range m.Entries {
+		if m.Entries[i].Name == name {
+			change(&m.Entries[i])
+		}
 	}
 	return m
 }
@@ -159,6 +207,20 @@ func TestRefuseVolumes(t *testing.T) {
 			says: "--only db: stack redmine has no such volume: it has db-data, redmine-files, redmine-plugins"},
 		{name: "only a volume the archive lacks", m: holding("db-data", "redmine-files"), only: []string{"redmine-plugins"}, is: ErrRefused,
 			says: "--only redmine-plugins: " + file + " holds no redmine-plugins: it holds db-data, redmine-files"},
+		// An entry's kind must match its volume (issue 30): a dump goes into
+		// the database's volume alone, and one volume takes one entry.
+		{name: "the database as a tar", m: with(holding("db-data", "redmine-files", "redmine-plugins"), "db-data.pgdump",
+			func(e *archive.Entry) { e.Kind = archive.KindVolume }), is: ErrRefused,
+			says: file + ": entry db-data.pgdump is a volume-tar for the database's volume db-data, which only a database dump restores"},
+		{name: "a dump into the files", m: with(holding("db-data", "redmine-files", "redmine-plugins"), "redmine-files.tar",
+			func(e *archive.Entry) { e.Kind = archive.KindPostgres }), is: ErrRefused,
+			says: file + ": entry redmine-files.tar is a database dump for volume redmine-files, which is not the database's (db-data)"},
+		{name: "a dump and a tar for one volume", m: with(holding("db-data", "redmine-files", "redmine-plugins"), "redmine-plugins.tar",
+			func(e *archive.Entry) { e.Volume = "db-data" }), is: ErrRefused,
+			says: file + ": entries db-data.pgdump and redmine-plugins.tar both restore volume db-data"},
+		{name: "two tars for one volume", m: with(holding("db-data", "redmine-files", "redmine-plugins"), "redmine-plugins.tar",
+			func(e *archive.Entry) { e.Volume = "redmine-files" }), is: ErrRefused,
+			says: "entries redmine-files.tar and redmine-plugins.tar both restore volume redmine-files"},
 		// A crafted manifest's volume names reach the message escaped.
 		{name: "a volume named to forge a line", m: holding("db-data", "redmine-files", "redmine-plugins", "x\x1b[2J\rall good"), is: ErrRefused,
 			says: `the archive holds volume "x\x1b[2J\rall good", which stack redmine no longer has`},
