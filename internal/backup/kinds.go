@@ -10,10 +10,11 @@ import (
 // kindsMatch says what is wrong, if anything, with the volumes the entries of
 // m restore, for a stack whose database keeps its data in volume db ("": a
 // stack without a database): a dump must go into the database's volume and
-// nothing else may, and no two entries may fill one volume. stackctl never
+// nothing else may, and no two entries may fill one volume. For a stack
+// stackctl does not know (known false), only the last is checked. stackctl never
 // writes such an archive; a crafted one would have pg_restore or a tar write
 // where the other belongs.
-func kindsMatch(m archive.Manifest, db string) error {
+func kindsMatch(m archive.Manifest, db string, known bool) error {
 	q := termsafe.String
 	filled := map[string]string{}
 	for _, en := range m.Entries {
@@ -22,6 +23,7 @@ func kindsMatch(m archive.Manifest, db string) error {
 		}
 		filled[en.Volume] = en.Name
 		switch {
+		case !known:
 		case en.Kind == archive.KindPostgres && db == "":
 			return fmt.Errorf("entry %s is a database dump, and stack %s has no database", q(en.Name), q(m.Stack))
 		case en.Kind == archive.KindPostgres && en.Volume != db:

@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -76,13 +77,15 @@ func Verify(ctx context.Context, loc offsite.Location, o archive.ReadOptions, pr
 
 // verifyKinds refuses, as damaged, an archive whose entries a restore would
 // refuse for their kinds (kindsMatch): the database's volume is known from
-// the stack the manifest names, when stackctl knows it.
+// the stack the manifest names, when stackctl knows it (a restore refuses
+// another stack's archive anyway).
 func verifyKinds(m archive.Manifest) error {
 	db := ""
-	if st, err := catalog.LookupStack(m.Stack); err == nil && st.Database != nil {
+	st, err := catalog.LookupStack(m.Stack)
+	if err == nil && st.Database != nil {
 		db = st.Database.Volume
 	}
-	if err := kindsMatch(m, db); err != nil {
+	if err := kindsMatch(m, db, err == nil); err != nil {
 		return fmt.Errorf("%w: %v", archive.ErrDamaged, err)
 	}
 	return nil
@@ -247,7 +250,7 @@ func refuseVolumes(st catalog.Stack, file string, m archive.Manifest, only []str
 	if pers.Database != nil {
 		db = pers.Database.Volume
 	}
-	if err := kindsMatch(m, db); err != nil {
+	if err := kindsMatch(m, db, true); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrRefused, file, err)
 	}
 	held := map[string]bool{}
@@ -533,7 +536,10 @@ func (rs *restore) copyActive(ctx context.Context, pers catalog.Persistence, w v
 
 // database restores a pg_dump into the stack's fresh PostgreSQL, in one
 // transaction (a failed restore leaves the database empty, not half full),
-// within the room its volume has.
+// within the room its volume has. Its table of contents is checked first
+// (checkTOC), and it runs as the stack's role, which owns the database and is
+// no superuser: what a dump's SQL may do is what Redmine may do. Objects are
+// made the role's, and the dump's own owners and grants are left out.
 func (rs *restore) database(ctx context.Context, pers catalog.Persistence, dump io.Reader) error {
 	d := pers.Database
 	id, err := rs.r.GenContainer(ctx, d.Service, rs.gen)
@@ -541,8 +547,13 @@ func (rs *restore) database(ctx context.Context, pers catalog.Persistence, dump 
 		return err
 	}
 	mt, _ := mountOf(pers, d.Volume)
-	cmd := []string{"pg_restore", "-U", d.User, "-d", d.Name, "--exit-on-error", "--single-transaction", "--no-owner"}
+	cmd := []string{"pg_restore", "-U", d.User, "-d", d.Name, "--exit-on-error", "--single-transaction", "--no-owner", "--no-privileges"}
 	return rs.restoreDatabase(ctx, id, mt, dump, func(ctx context.Context, in io.Reader) error {
+		head, err := rs.checkTOC(ctx, id, in)
+		if err != nil {
+			return err
+		}
+		in = io.MultiReader(bytes.NewReader(head), in)
 		if err := rs.e.Exec(ctx, id, cmd, engine.ExecOptions{Stdin: in}); err != nil {
 			return fmt.Errorf("restoring the database: %w", err)
 		}

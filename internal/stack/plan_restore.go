@@ -158,7 +158,8 @@ func planRestore(obs restoreObservation) Plan {
 		}
 		s := Step{Action: "fill", Target: "volume " + catalog.VolumeName(project, v, gen), Why: "from the archive, checked as it is written"}
 		if st.Database != nil && v == st.Database.Volume {
-			s.Why = "from the archive by pg_restore in one transaction, checked as it is written; refused first if the sizes its manifest records do not fit"
+			s.Why = "from the archive by pg_restore in one transaction as the stack's role, no superuser, once its table of contents holds only " +
+				"what a Redmine dump holds; checked as it is written; refused first if the sizes its manifest records do not fit"
 		}
 		p.Steps = append(p.Steps, s)
 	}
