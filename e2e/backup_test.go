@@ -75,6 +75,7 @@ func newPopulatedStack(t *testing.T) populatedStack {
 
 // TestBackupRestore populates Redmine, backs it up while a probe keeps asking
 // for pages, refuses damaged and mismatched archives without changing anything,
+// restores crafted dumps without their SQL running as a superuser (craftedDumps),
 // survives a killed backup, restores beside the running stack and rolls back
 // (see generations), removes every volume and restores them all.
 func TestBackupRestore(t *testing.T) {
@@ -195,6 +196,9 @@ func TestBackupRestore(t *testing.T) {
 	if v := mustRun(t, env, "verify-backup", arch); !strings.Contains(v.stdout, "intact, signed by "+sk.Fingerprint) {
 		t.Errorf("verify-backup of our own archive, whose key signing-key prints (%s): %s", sk.Fingerprint, v.stdout)
 	}
+
+	// Dumps an attacker made, restored with the archive trusted: nothing of them runs as a superuser.
+	craftedDumps(t, api, env, arch, out, rm)
 
 	// A backup killed halfway leaves no archive under a final name, and the stack serving.
 	killed := filepath.Join(out, "killed")
