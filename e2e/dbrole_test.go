@@ -13,8 +13,8 @@ import (
 	"github.com/stackctl/stackctl/internal/engine"
 )
 
-// craftedDumps restores, into the populated stack whose archive is arch,
-// dumps made by a real pg_dump of databases an attacker set up as
+// craftedDumps restores, with the explicit trust, into the populated stack
+// whose archive is arch, dumps made by a real pg_dump of databases an attacker set up as
 // PostgreSQL's superuser (issue 30, item 2), each in an archive that is
 // otherwise arch: a function that runs 'COPY … FROM PROGRAM', called by a
 // table's check, so that restoring the table's data would run it, is refused
@@ -71,7 +71,8 @@ INSERT INTO reads VALUES (1);`
 		return b.Bytes()
 	}
 	withDump := func(name string, d []byte) string {
-		return copyArchive(t, arch, filepath.Join(out, name), func(*archive.Manifest) {},
+		// Unsigned, as an attacker without the stack's key writes it: restored with the explicit trust.
+		return copyArchive(t, nil, arch, filepath.Join(out, name), func(*archive.Manifest) {},
 			map[string]func([]byte) []byte{"db-data.pgdump": func([]byte) []byte { return d }})
 	}
 	program := withDump("program.tar.zst", dump())
@@ -90,7 +91,7 @@ INSERT INTO reads VALUES (1);`
 		{"a check that reads a file", reads, 1,
 			[]string{"pg_restore exited with 1", "permission denied for function pg_read_file"}, nil},
 	} {
-		r := stackctl(t, env, "restore-volumes", "--yes", tc.archive, "--timeout", "15m")
+		r := stackctl(t, env, "restore-volumes", "--yes", "--trust-unsigned", tc.archive, "--timeout", "15m")
 		t.Logf("%s: exit %d:\n%s", tc.name, r.code, lastLines(r.stderr, 6))
 		if r.code != tc.code {
 			t.Errorf("%s: exit %d, want %d", tc.name, r.code, tc.code)
