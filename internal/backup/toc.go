@@ -138,7 +138,10 @@ func (rs *restore) checkTOC(ctx context.Context, container string, dump io.Reade
 		return nil, err
 	}
 	var listing bytes.Buffer
-	err = rs.e.Exec(ctx, container, []string{"pg_restore", "--list"}, engine.ExecOptions{Stdin: bytes.NewReader(head), Stdout: &listing})
+	// pg_restore stops reading at the end of the table of contents: the rest
+	// of the head is drained, so that feeding it does not fail on a closed pipe.
+	list := []string{"sh", "-c", `pg_restore --list; rc=$?; cat >/dev/null; exit $rc`}
+	err = rs.e.Exec(ctx, container, list, engine.ExecOptions{Stdin: bytes.NewReader(head), Stdout: &listing})
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
