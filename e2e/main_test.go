@@ -161,7 +161,7 @@ var (
 	swarmHarness sync.Mutex
 	sched        = newScheduler(4, []string{
 		"TestBackupRestore", "TestSwarm", "TestRedmineStack", "TestOffsiteBackups", "TestUpgrade", "TestTLS",
-		"TestKernelBuiltInContainer", "TestSite", "TestPush", "TestVolumeWriterPaths", "TestSwarmNodes", "TestBusyPort",
+		"TestKernelBuiltInContainer", "TestSite", "TestPush", "TestDBRoleMove", "TestVolumeWriterPaths", "TestSwarmNodes", "TestBusyPort",
 	})
 )
 
