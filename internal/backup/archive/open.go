@@ -52,7 +52,7 @@ func Open(src Source, o ReadOptions) (*Reader, error) {
 	}
 	// The header first: what is not a backup at all is named so, and a
 	// stranger's key the header claims is refused before the end is read.
-	r, err := newReader(src, o, true)
+	r, err := newReader(src, o)
 	if err != nil {
 		return nil, err
 	}
