@@ -89,7 +89,7 @@ func RunLocal(ctx context.Context, e *engine.Engine, dep Deployment, service str
 	if svc.StopGracePeriod != nil {
 		l.grace = time.Duration(*svc.StopGracePeriod)
 	}
-	files, err := secretFiles(dep, svc)
+	files, err := taskFiles(dep, svc)
 	if err == nil {
 		_, err = e.API.CopyToContainer(ctx, created.ID, client.CopyToContainerOptions{DestinationPath: "/", Content: bytes.NewReader(files)})
 	}
@@ -103,9 +103,11 @@ func RunLocal(ctx context.Context, e *engine.Engine, dep Deployment, service str
 	return l, nil
 }
 
-// secretFiles is a tar of svc's secrets where its tasks find them
-// (/run/secrets/<target>), owned and moded as the stack file says.
-func secretFiles(dep Deployment, svc composetypes.ServiceConfig) ([]byte, error) {
+// taskFiles is a tar of svc's secrets and configs where its tasks find
+// them (a secret in /run/secrets/<target>, a config at its target, else
+// /<name>), owned and moded as the stack file says: a container run alone
+// has no Swarm to mount them.
+func taskFiles(dep Deployment, svc composetypes.ServiceConfig) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, s := range svc.Secrets {
@@ -117,23 +119,20 @@ func secretFiles(dep Deployment, svc composetypes.ServiceConfig) ([]byte, error)
 		if !ok {
 			return nil, fmt.Errorf("secret %s (%s) has no content", s.Source, obj.Name)
 		}
-		target := s.Target
-		if target == "" {
-			target = s.Source
-		}
-		if !path.IsAbs(target) {
-			target = path.Join("/run/secrets", target)
-		}
-		uid, _ := strconv.Atoi(s.UID)
-		gid, _ := strconv.Atoi(s.GID)
-		mode := int64(0o444)
-		if s.Mode != nil {
-			mode = int64(*s.Mode)
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: target[1:], Mode: mode, Uid: uid, Gid: gid, Size: int64(len(content)), ModTime: time.Now()}); err != nil {
+		if err := writeTaskFile(tw, composetypes.FileReferenceConfig(s), "/run/secrets", content); err != nil {
 			return nil, err
 		}
-		if _, err := tw.Write(content); err != nil {
+	}
+	for _, c := range svc.Configs {
+		obj, ok := dep.Config.Configs[c.Source]
+		if !ok {
+			return nil, fmt.Errorf("config %s is not declared", c.Source)
+		}
+		content, ok := dep.Configs[obj.Name]
+		if !ok {
+			return nil, fmt.Errorf("config %s (%s) has no content", c.Source, obj.Name)
+		}
+		if err := writeTaskFile(tw, composetypes.FileReferenceConfig(c), "/", content); err != nil {
 			return nil, err
 		}
 	}
@@ -143,6 +142,29 @@ func secretFiles(dep Deployment, svc composetypes.ServiceConfig) ([]byte, error)
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// writeTaskFile writes one secret or config file f into tw, its target
+// relative to dir when not absolute.
+func writeTaskFile(tw *tar.Writer, f composetypes.FileReferenceConfig, dir string, content []byte) error {
+	target := f.Target
+	if target == "" {
+		target = f.Source
+	}
+	if !path.IsAbs(target) {
+		target = path.Join(dir, target)
+	}
+	uid, _ := strconv.Atoi(f.UID)
+	gid, _ := strconv.Atoi(f.GID)
+	mode := int64(0o444)
+	if f.Mode != nil {
+		mode = int64(*f.Mode)
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: target[1:], Mode: mode, Uid: uid, Gid: gid, Size: int64(len(content)), ModTime: time.Now()}); err != nil {
+		return err
+	}
+	_, err := tw.Write(content)
+	return err
 }
 
 // WaitHealthy runs the service's health check in the container until it

@@ -45,9 +45,9 @@ func TestGenerationVolumeNames(t *testing.T) {
 	}
 }
 
-// The secrets of a service run on one node are files where its tasks find
-// them, owned and moded as the stack file says.
-func TestSecretFiles(t *testing.T) {
+// The secrets and configs of a service run on one node are files where its
+// tasks find them, owned and moded as the stack file says.
+func TestTaskFiles(t *testing.T) {
 	file, err := os.ReadFile(filepath.Join(checkout, "stacks", "redmine", FileName))
 	if err != nil {
 		t.Fatal(err)
@@ -57,30 +57,50 @@ func TestSecretFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dep := Deployment{Namespace: "stackctl-redmine", Config: cfg, Secrets: map[string][]byte{env[SecretVar("db_password")]: []byte("s3cret\n")}}
+	dep := Deployment{Namespace: "stackctl-redmine", Config: cfg,
+		Secrets: map[string][]byte{env[SecretVar("db_password")]: []byte("s3cret\n")},
+		Configs: map[string][]byte{env[ConfigVar("db-app-role")]: []byte("-- role\n"), env[ConfigVar("db-start")]: []byte("#!/bin/bash\n")}}
 	svc, ok := serviceConfig(cfg, "db")
 	if !ok {
 		t.Fatal("no db service")
 	}
-	b, err := secretFiles(dep, svc)
+	b, err := taskFiles(dep, svc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	type taskFile struct {
+		uid, gid int
+		mode     int64
+		content  string
+	}
+	got := map[string]taskFile{}
 	tr := tar.NewReader(bytes.NewReader(b))
-	h, err := tr.Next()
-	if err != nil {
-		t.Fatal(err)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		content, _ := io.ReadAll(tr)
+		got[h.Name] = taskFile{h.Uid, h.Gid, h.Mode, string(content)}
 	}
-	content, _ := io.ReadAll(tr)
-	if h.Name != "run/secrets/db_password" || h.Uid != 999 || h.Gid != 999 || h.Mode != 0o400 || string(content) != "s3cret\n" {
-		t.Errorf("secret file %s uid %d gid %d mode %o content %q, want run/secrets/db_password 999 999 400 s3cret", h.Name, h.Uid, h.Gid, h.Mode, content)
+	want := map[string]taskFile{
+		"run/secrets/db_password":                          {999, 999, 0o400, "s3cret\n"},
+		"docker-entrypoint-initdb.d/stackctl-app-role.sql": {0, 0, 0o444, "-- role\n"},
+		"usr/local/share/stackctl/db-start.sh":             {0, 0, 0o444, "#!/bin/bash\n"},
 	}
-	if _, err := tr.Next(); !errors.Is(err, io.EOF) {
-		t.Errorf("more than the one secret: %v", err)
+	if len(got) != len(want) {
+		t.Errorf("files %v, want %v", got, want)
 	}
-	// A secret whose content is missing is an error, not an empty file.
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s: %+v, want %+v", name, got[name], w)
+		}
+	}
+	// A secret or config whose content is missing is an error, not an empty file.
 	dep.Secrets = map[string][]byte{}
-	if _, err := secretFiles(dep, svc); err == nil {
+	if _, err := taskFiles(dep, svc); err == nil {
 		t.Error("a secret without content gave no error")
 	}
 }
