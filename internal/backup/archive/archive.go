@@ -889,5 +889,20 @@ func Verify(src Source, o ReadOptions) (m Manifest, signer *signing.PublicKey, e
 				return Manifest{}, nil, damaged(e.Name, "its tar stream: %v", err)
 			}
 		}
+		if e.Kind == KindPostgres {
+			// A restore refuses what is no pg_dump archive (by its table of
+			// contents): verify says so too, rather than "intact".
+			head := make([]byte, len(pgDumpMagic))
+			n, err := io.ReadFull(r, head)
+			if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				return Manifest{}, nil, err
+			}
+			if string(head[:n]) != pgDumpMagic {
+				return Manifest{}, nil, damaged(e.Name, "it is no pg_dump custom-format archive (it starts with %q, not %s)", head[:n], pgDumpMagic)
+			}
+		}
 	}
 }
+
+// pgDumpMagic starts every pg_dump custom-format archive.
+const pgDumpMagic = "PGDMP"

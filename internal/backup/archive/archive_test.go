@@ -159,7 +159,7 @@ func TestRoundTrip(t *testing.T) {
 
 // TestDamage checks that every kind of damage is refused, naming where it is.
 func TestDamage(t *testing.T) {
-	contents := [][]byte{testContent(t, 100000), volumeTar(t, testContent(t, 3*partSize/2)), volumeTar(t, []byte("plugin\n"))}
+	contents := [][]byte{append([]byte("PGDMP"), testContent(t, 100000)...), volumeTar(t, testContent(t, 3*partSize/2)), volumeTar(t, []byte("plugin\n"))}
 	good := writeArchive(t, contents)
 	if _, _, err := Verify(bytes.NewReader(good), ReadOptions{Trust: signing.AnySigner()}); err != nil {
 		t.Fatalf("undamaged archive: %v", err)
@@ -301,7 +301,7 @@ func TestVerifyRefusesEscapingVolume(t *testing.T) {
 		{"not a tar", []byte("plugin\n"), "its tar stream"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			archive := writeArchive(t, [][]byte{[]byte("dump"), tc.volume, nil})
+			archive := writeArchive(t, [][]byte{[]byte("PGDMP dump"), tc.volume, nil})
 			_, _, err := Verify(bytes.NewReader(archive), ReadOptions{Trust: signing.AnySigner()})
 			if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "entry redmine-files.tar") || !strings.Contains(err.Error(), tc.mention) {
 				t.Fatalf("err = %v, want ErrDamaged naming redmine-files.tar and %q", err, tc.mention)
@@ -310,7 +310,7 @@ func TestVerifyRefusesEscapingVolume(t *testing.T) {
 	}
 	// A symlink pointing anywhere is fine as long as nothing is written through it.
 	ok := stream(root, &tar.Header{Name: "./l", Typeflag: tar.TypeSymlink, Linkname: "/etc"}, &tar.Header{Name: "./ll"})
-	if _, _, err := Verify(bytes.NewReader(writeArchive(t, [][]byte{[]byte("dump"), ok, nil})), ReadOptions{Trust: signing.AnySigner()}); err != nil {
+	if _, _, err := Verify(bytes.NewReader(writeArchive(t, [][]byte{[]byte("PGDMP dump"), ok, nil})), ReadOptions{Trust: signing.AnySigner()}); err != nil {
 		t.Fatalf("a harmless symlink refused: %v", err)
 	}
 }
@@ -345,7 +345,7 @@ func TestAddRefusesCutShortSource(t *testing.T) {
 // archive's end is damage, and so is an age header that does not parse (which
 // is not a wrong key: exit 20, not 21).
 func TestVerifyRefusesTrailingDataAndDamagedAgeHeader(t *testing.T) {
-	good := writeArchive(t, [][]byte{[]byte("dump"), volumeTar(t, []byte("files")), nil})
+	good := writeArchive(t, [][]byte{[]byte("PGDMP dump"), volumeTar(t, []byte("files")), nil})
 	var extra bytes.Buffer
 	zw, _ := zstd.NewWriter(&extra)
 	zw.Write([]byte("appended after the end"))
@@ -354,7 +354,7 @@ func TestVerifyRefusesTrailingDataAndDamagedAgeHeader(t *testing.T) {
 		t.Fatalf("trailing frame: err = %v, want ErrDamaged", err)
 	}
 	id, _ := age.GenerateX25519Identity()
-	enc := writeArchive(t, [][]byte{[]byte("dump"), volumeTar(t, []byte("files")), nil}, id.Recipient())
+	enc := writeArchive(t, [][]byte{[]byte("PGDMP dump"), volumeTar(t, []byte("files")), nil}, id.Recipient())
 	broken := enc[:60] // the age header breaks off inside its recipient stanza
 	if _, _, err := Verify(bytes.NewReader(broken), ReadOptions{Identities: []age.Identity{id}, Trust: signing.AnySigner()}); !errors.Is(err, ErrDamaged) || errors.Is(err, ErrEncrypted) {
 		t.Fatalf("damaged age header: err = %v, want ErrDamaged", err)
@@ -376,6 +376,17 @@ func TestHeaderIsACopy(t *testing.T) {
 		e, err := r.Next()
 		if err != nil || e.Name != want.Name {
 			t.Fatalf("Next = %q, %v; want %q", e.Name, err, want.Name)
+		}
+	}
+}
+
+// Verify calls a database entry that is no pg_dump archive damaged, not
+// intact: the three bytes, and an empty one.
+func TestVerifyRefusesNoDump(t *testing.T) {
+	for _, dump := range []string{"abc", ""} {
+		_, _, err := Verify(bytes.NewReader(writeArchive(t, [][]byte{[]byte(dump), volumeTar(t), nil})), ReadOptions{Trust: signing.AnySigner()})
+		if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "entry db-data.pgdump: it is no pg_dump custom-format archive") {
+			t.Errorf("a dump of %q: %v", dump, err)
 		}
 	}
 }

@@ -36,7 +36,7 @@ func benchContents(b *testing.B, n int) [][]byte {
 		}
 		files = append(files, random, []byte(base64.StdEncoding.EncodeToString(text))[:8<<20])
 	}
-	return [][]byte{[]byte("dump"), volumeTar(b, files...), volumeTar(b)}
+	return [][]byte{[]byte("PGDMP dump"), volumeTar(b, files...), volumeTar(b)}
 }
 
 // BenchmarkVerify is verify-backup: the signed end read first, every part

@@ -12,7 +12,7 @@ import (
 // FuzzReader feeds the archive reader arbitrary bytes: it must fail cleanly,
 // never panic, and never accept an archive that Verify would not.
 func FuzzReader(f *testing.F) {
-	good := writeArchive(f, [][]byte{[]byte("dump"), volumeTar(f, []byte("files")), nil})
+	good := writeArchive(f, [][]byte{[]byte("PGDMP dump"), volumeTar(f, []byte("files")), nil})
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add([]byte(ageMagic + "-> X25519 abc\n"))
@@ -47,10 +47,10 @@ func FuzzOpen(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	good := writeSigned(f, k, [][]byte{[]byte("dump"), volumeTar(f, []byte("files")), volumeTar(f)})
+	good := writeSigned(f, k, [][]byte{[]byte("PGDMP dump"), volumeTar(f, []byte("files")), volumeTar(f)})
 	f.Add(good)
 	f.Add(good[:len(good)/2])
-	f.Add(writeArchive(f, [][]byte{[]byte("dump"), volumeTar(f, []byte("files")), nil}))
+	f.Add(writeArchive(f, [][]byte{[]byte("PGDMP dump"), volumeTar(f, []byte("files")), nil}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		trust := signing.NewTrust(&k.Public, "", nil)
 		r, err := Open(bytes.NewReader(data), ReadOptions{Trust: trust})

@@ -16,7 +16,7 @@ import (
 func TestPeekManifest(t *testing.T) {
 	random := make([]byte, 3<<20)
 	rand.Read(random)
-	data := writeArchive(t, [][]byte{[]byte("dump"), random, bytes.Repeat([]byte("plugin "), 1000)})
+	data := writeArchive(t, [][]byte{[]byte("PGDMP dump"), random, bytes.Repeat([]byte("plugin "), 1000)})
 	m, ok := PeekManifest(bytes.NewReader(data), int64(len(data)))
 	if !ok {
 		t.Fatal("no manifest found at the end of an archive")
@@ -30,11 +30,11 @@ func TestPeekManifest(t *testing.T) {
 		_, err = r.Next()
 	}
 	full, _ := r.Manifest()
-	if !m.Equal(full) || m.Size() != int64(4+len(random)+7000) {
+	if !m.Equal(full) || m.Size() != int64(len("PGDMP dump")+len(random)+7000) {
 		t.Errorf("peeked manifest %+v, want %+v", m, full)
 	}
 	id, _ := age.GenerateX25519Identity()
-	enc := writeArchive(t, [][]byte{[]byte("dump"), random, nil}, id.Recipient())
+	enc := writeArchive(t, [][]byte{[]byte("PGDMP dump"), random, nil}, id.Recipient())
 	if _, ok := PeekManifest(bytes.NewReader(enc), int64(len(enc))); ok {
 		t.Error("found a manifest in an encrypted archive")
 	}
