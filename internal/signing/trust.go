@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/stackctl/stackctl/internal/errs"
@@ -144,14 +143,4 @@ func (t *Trust) trustedKeysPath() string {
 		return "the state directory's trusted-keys file"
 	}
 	return t.listFile
-}
-
-// Fingerprints are the trusted keys' fingerprints, sorted.
-func (t *Trust) Fingerprints() []string {
-	var out []string
-	for fp := range t.keys {
-		out = append(out, fp)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -117,7 +117,11 @@ func CheckPrivate(path string) error {
 }
 
 // openPrivate opens path for reading once it is found private.
-func openPrivate(path string) (*os.File, error) {
+func openPrivate(path string) (*os.File, error) { return openChecked(path, private) }
+
+// openChecked opens path for reading, a regular file and no symbolic link,
+// once check passes on what it opened.
+func openChecked(path string, check func(string, fs.FileInfo) error) (*os.File, error) {
 	// O_NOFOLLOW: a symlink planted in place of the file is not followed.
 	// O_NONBLOCK: a FIFO planted in its place does not hang the open.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
@@ -129,7 +133,7 @@ func openPrivate(path string) (*os.File, error) {
 	}
 	fi, err := f.Stat()
 	if err == nil {
-		err = private(path, fi)
+		err = check(path, fi)
 	}
 	if err != nil {
 		f.Close()

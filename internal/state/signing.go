@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/stackctl/stackctl/internal/atomicfile"
@@ -89,7 +90,7 @@ func LoadSigningKey(path string) (*signing.Key, error) {
 	}
 	line, err := os.ReadFile(path + ".pub")
 	if err == nil {
-		if p, err := signing.ParsePublicKey(string(trimNewline(line))); err == nil && p.Fingerprint() == k.Public.Fingerprint() {
+		if p, err := signing.ParsePublicKey(strings.TrimSpace(string(line))); err == nil && p.Fingerprint() == k.Public.Fingerprint() {
 			k.Public.Comment = p.Comment
 		}
 	} else if errors.Is(err, fs.ErrNotExist) && filepath.Base(path) == SigningKeyFile {
@@ -107,13 +108,6 @@ func LoadSigningKey(path string) (*signing.Key, error) {
 func keyComment(path string) string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("stackctl@%s:%s", host, filepath.Dir(path))
-}
-
-func trimNewline(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // Trust is whose archives d restores: its own key, once made, and the keys
@@ -143,29 +137,28 @@ func (d Dir) Trust() (*signing.Trust, error) {
 
 // readGuarded reads path, a file that others may read but only you may write.
 func readGuarded(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("%w: %s is a symbolic link, not a regular file", errs.ErrInvalidInput, path)
-	}
+	f, err := openChecked(path, guarded)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
+	return io.ReadAll(io.LimitReader(f, 1<<20))
+}
+
+// guarded refuses a file that another user owns or that others may write:
+// whoever writes the trusted-keys file decides which archives are restored.
+func guarded(path string, fi fs.FileInfo) error {
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file", errs.ErrInvalidInput, path)
+		return fmt.Errorf("%w: %s is not a regular file", errs.ErrInvalidInput, path)
 	}
 	if sys, ok := fi.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
-		return nil, fmt.Errorf("%w: %s belongs to uid %d, not to you: whoever writes it decides which archives are restored", errs.ErrInvalidInput, path, sys.Uid)
+		return fmt.Errorf("%w: %s belongs to uid %d, not to you: whoever writes it decides which archives are restored", errs.ErrInvalidInput, path, sys.Uid)
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
-		return nil, fmt.Errorf("%w: %s may be written by others (mode %v): whoever writes it decides which archives are restored: chmod go-w %s",
+		return fmt.Errorf("%w: %s may be written by others (mode %v): whoever writes it decides which archives are restored: chmod go-w %s",
 			errs.ErrInvalidInput, path, fi.Mode().Perm(), path)
 	}
-	return io.ReadAll(io.LimitReader(f, 1<<20))
+	return nil
 }
 
 // TrustedKeysPath is d's trusted-keys file.

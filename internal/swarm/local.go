@@ -111,28 +111,14 @@ func taskFiles(dep Deployment, svc composetypes.ServiceConfig) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, s := range svc.Secrets {
-		obj, ok := dep.Config.Secrets[s.Source]
-		if !ok {
-			return nil, fmt.Errorf("secret %s is not declared", s.Source)
-		}
-		content, ok := dep.Secrets[obj.Name]
-		if !ok {
-			return nil, fmt.Errorf("secret %s (%s) has no content", s.Source, obj.Name)
-		}
-		if err := writeTaskFile(tw, composetypes.FileReferenceConfig(s), "/run/secrets", content); err != nil {
+		obj, declared := dep.Config.Secrets[s.Source]
+		if err := writeTaskFile(tw, "secret", composetypes.FileReferenceConfig(s), obj.Name, declared, dep.Secrets, "/run/secrets"); err != nil {
 			return nil, err
 		}
 	}
 	for _, c := range svc.Configs {
-		obj, ok := dep.Config.Configs[c.Source]
-		if !ok {
-			return nil, fmt.Errorf("config %s is not declared", c.Source)
-		}
-		content, ok := dep.Configs[obj.Name]
-		if !ok {
-			return nil, fmt.Errorf("config %s (%s) has no content", c.Source, obj.Name)
-		}
-		if err := writeTaskFile(tw, composetypes.FileReferenceConfig(c), "/", content); err != nil {
+		obj, declared := dep.Config.Configs[c.Source]
+		if err := writeTaskFile(tw, "config", composetypes.FileReferenceConfig(c), obj.Name, declared, dep.Configs, "/"); err != nil {
 			return nil, err
 		}
 	}
@@ -144,9 +130,17 @@ func taskFiles(dep Deployment, svc composetypes.ServiceConfig) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// writeTaskFile writes one secret or config file f into tw, its target
-// relative to dir when not absolute.
-func writeTaskFile(tw *tar.Writer, f composetypes.FileReferenceConfig, dir string, content []byte) error {
+// writeTaskFile writes into tw the secret or config (kind) f refers to, by
+// its Swarm name (declared: the stack file declares it), with its content
+// from contents, at its target, relative to dir when not absolute.
+func writeTaskFile(tw *tar.Writer, kind string, f composetypes.FileReferenceConfig, name string, declared bool, contents map[string][]byte, dir string) error {
+	if !declared {
+		return fmt.Errorf("%s %s is not declared", kind, f.Source)
+	}
+	content, ok := contents[name]
+	if !ok {
+		return fmt.Errorf("%s %s (%s) has no content", kind, f.Source, name)
+	}
 	target := f.Target
 	if target == "" {
 		target = f.Source
