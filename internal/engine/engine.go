@@ -317,6 +317,37 @@ func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
 	}
 }
 
+// RemoveContainer removes a container and its anonymous volumes, and returns
+// once it is gone. One that removes itself (AutoRemove) may already be on its
+// way out: the engine then answers "removal in progress", and the caller
+// would otherwise go on while the container still holds its volumes.
+func (e *Engine) RemoveContainer(ctx context.Context, id string) error {
+	_, err := e.API.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	switch {
+	case err == nil, cerrdefs.IsNotFound(err):
+		return nil
+	case !cerrdefs.IsConflict(err):
+		return fmt.Errorf("removing container %s: %w", id, err)
+	}
+	deadline := time.Now().Add(volumeInUseWait)
+	for {
+		_, err := e.API.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		switch {
+		case cerrdefs.IsNotFound(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("waiting for container %s to be removed: %w", id, err)
+		case time.Now().After(deadline):
+			return fmt.Errorf("container %s is still being removed after %s: remove it with docker rm -f %s", id, volumeInUseWait, id)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // volumeInUseWait bounds RemoveVolume's wait for a volume's last user to go.
 const volumeInUseWait = 15 * time.Second
 

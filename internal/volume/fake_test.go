@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 
@@ -40,6 +41,9 @@ type fakeEngine struct {
 	startErr  error
 	removeErr error
 	copyErr   error
+	// removing is how many more times ContainerInspect finds the helper
+	// after a removal: one removing itself takes a while to go.
+	removing int
 
 	mu       sync.Mutex
 	created  []client.ContainerCreateOptions
@@ -96,6 +100,16 @@ func (f *fakeEngine) ContainerRemove(_ context.Context, id string, o client.Cont
 	}
 	f.removed = append(f.removed, o)
 	return client.ContainerRemoveResult{}, f.removeErr
+}
+
+func (f *fakeEngine) ContainerInspect(_ context.Context, id string, _ client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.removed) > 0 && f.removing == 0 {
+		return client.ContainerInspectResult{}, cerrdefs.ErrNotFound.WithMessage("no such container")
+	}
+	f.removing--
+	return client.ContainerInspectResult{}, nil
 }
 
 func (f *fakeEngine) VolumeInspect(_ context.Context, name string, _ client.VolumeInspectOptions) (client.VolumeInspectResult, error) {

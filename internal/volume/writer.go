@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
@@ -306,14 +305,11 @@ func (x *Writer) Close() error {
 	}
 	// The helper removes itself once its input closes; removing it here as well
 	// makes sure it is gone before the stack starts on its volumes.
-	_, err := x.e.API.ContainerRemove(context.Background(), x.id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	err := x.e.RemoveContainer(context.Background(), x.id)
 	if x.dir != "" {
 		os.RemoveAll(x.dir)
 	}
-	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
-		return err
-	}
-	return nil
+	return err
 }
 
 // ID is the helper container's: it mounts the volumes, for a look at them (df) by exec.

@@ -275,14 +275,16 @@ func TestStartWriterFails(t *testing.T) {
 
 func TestClose(t *testing.T) {
 	tests := []struct {
-		name    string
-		err     error
-		wantErr error
+		name     string
+		err      error
+		removing int // inspections that still find the helper after its removal
+		wantErr  error
 	}{
 		{name: "removed"},
 		// The helper removed itself once its input closed: gone already, or going.
 		{name: "gone already", err: cerrdefs.ErrNotFound.WithMessage("no such container")},
-		{name: "being removed", err: cerrdefs.ErrConflict.WithMessage("removal already in progress")},
+		// Close returns once it is gone: the stack's containers start on its volumes next.
+		{name: "being removed", err: cerrdefs.ErrConflict.WithMessage("removal already in progress"), removing: 3},
 		{name: "refused", err: errEngine, wantErr: errEngine},
 	}
 	for _, tt := range tests {
@@ -295,6 +297,7 @@ func TestClose(t *testing.T) {
 			}
 			dir := x.dir
 			f.removeErr = tt.err
+			f.removing = tt.removing
 			if err := x.Close(); !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
 				t.Errorf("Close = %v, want %v", err, tt.wantErr)
 			}
@@ -309,6 +312,9 @@ func TestClose(t *testing.T) {
 			}
 			if want := []client.ContainerRemoveOptions{{Force: true, RemoveVolumes: true}}; !reflect.DeepEqual(f.removed, want) {
 				t.Errorf("removals = %+v, want %+v once", f.removed, want)
+			}
+			if f.removing > 0 {
+				t.Errorf("Close returned while the helper was still being removed (%d inspections left)", f.removing)
 			}
 		})
 	}
