@@ -11,7 +11,6 @@ import (
 	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/offsite"
 	"github.com/stackctl/stackctl/internal/retention"
-	"github.com/stackctl/stackctl/internal/state"
 )
 
 // scheduledBackupFlags are the flags of backup-volumes that 'schedule backup'
@@ -84,8 +83,8 @@ func scheduledBackupArgs(fs *pflag.FlagSet) ([]string, error) {
 		return nil, err
 	}
 	if o.signingKey != "" {
-		if _, err := state.LoadSigningKey(o.signingKey); err != nil {
-			return nil, fmt.Errorf("--signing-key: %w", err)
+		if err := checkSigningKey(o.signingKey); err != nil {
+			return nil, err
 		}
 	}
 	return args, nil

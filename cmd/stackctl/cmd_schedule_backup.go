@@ -2,43 +2,15 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"net/mail"
-	"net/url"
-	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/schedule"
-	"github.com/stackctl/stackctl/internal/site"
 )
 
-type scheduleBackupOptions struct {
-	daily         string
-	every         time.Duration
-	notifyWebhook string
-	notifyMail    string
-	credentials   []string
-	init          string
-	dryRun        bool
-}
-
-func (o *scheduleBackupOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.daily, "daily", "", "run every day at HH:MM, the host's local time")
-	fs.DurationVar(&o.every, "every", 0, "run at this interval, a whole number of minutes (30m, 6h); under cron it must divide an hour or a day")
-	fs.StringVar(&o.notifyWebhook, "notify-webhook", "", "POST a JSON report of a failed run to this URL (kept in a 0600 file, never on a command line)")
-	fs.StringVar(&o.notifyMail, "notify-mail", "", "mail the report of a failed run to this address, through the site's mail.smtp server")
-	fs.StringArrayVar(&o.credentials, "credentials", nil, "a file of KEY=VALUE lines, mode 0600, that the run takes its environment from (an off-site target's keys); repeatable")
-	fs.StringVar(&o.init, "init", "auto", "install as systemd units or a cron entry: systemd, cron, or auto (systemd where it runs)")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "print the files that would be installed, and install nothing")
-}
-
 func newScheduleBackupCommand(g *globalOptions, so *scheduleOptions) *cobra.Command {
-	o := &scheduleBackupOptions{}
+	o := &scheduleJobOptions{}
 	cmd := &cobra.Command{
 		Use:   "backup STACK --daily HH:MM | --every DURATION",
 		Short: "Install a timer (or cron entry) that backs up a stack",
@@ -71,137 +43,18 @@ from --credentials files, loaded by the unit, never on its command line.`,
 	return cmd
 }
 
-func runScheduleBackup(ctx context.Context, g *globalOptions, so *scheduleOptions, o *scheduleBackupOptions, flags *pflag.FlagSet, args []string) error {
+func runScheduleBackup(ctx context.Context, g *globalOptions, so *scheduleOptions, o *scheduleJobOptions, flags *pflag.FlagSet, args []string) error {
 	st, err := g.stackArg(args)
 	if err != nil {
 		return err
 	}
-	j, err := o.job(g, st.Name, flags)
+	backupArgs, err := scheduledBackupArgs(flags)
 	if err != nil {
 		return err
 	}
-	h := so.host()
-	mode := h.Mode()
-	switch o.init {
-	case "auto":
-	case "systemd", "cron":
-		mode = schedule.Mode(o.init)
-	default:
-		return fmt.Errorf("%w: --init %q: want systemd, cron or auto", errs.ErrInvalidInput, o.init)
-	}
-	if o.dryRun {
-		files, err := j.Files(mode)
-		if err != nil {
-			return err
-		}
-		for _, f := range files {
-			path := filepath.Join(h.Root, f.Path)
-			if f.Secret {
-				fmt.Fprintf(g.stdout, "# %s (mode %04o) holds the notify settings: not shown\n\n", path, f.Mode)
-				continue
-			}
-			fmt.Fprintf(g.stdout, "# %s (mode %04o)\n%s\n", path, f.Mode, f.Content)
-		}
-		return nil
-	}
-	written, err := h.Install(ctx, j, mode)
-	for _, p := range written {
-		g.rep.Printf("wrote %s", p)
-	}
+	j, err := o.job(g, schedule.Backup, st.Name, backupArgs, nil)
 	if err != nil {
-		return asRoot(err)
+		return err
 	}
-	switch {
-	case mode == schedule.Cron:
-		g.rep.Printf("stack %s is backed up %s by cron", st.Name, j.Schedule)
-	case h.Enables():
-		g.rep.Printf("stack %s is backed up %s: 'systemctl list-timers stackctl-backup-%s.timer' shows the next run", st.Name, j.Schedule, j.Name())
-	default:
-		g.rep.Printf("stack %s is scheduled %s; systemd does not run here, so the timer is not enabled: 'systemctl enable stackctl-backup-%s.timer' where it runs", st.Name, j.Schedule, j.Name())
-	}
-	return nil
-}
-
-// job is the schedule the flags describe, every path in it absolute.
-func (o *scheduleBackupOptions) job(g *globalOptions, stack string, flags *pflag.FlagSet) (schedule.Job, error) {
-	backupArgs, err := scheduledBackupArgs(flags)
-	if err != nil {
-		return schedule.Job{}, err
-	}
-	start, err := g.start()
-	if err != nil {
-		return schedule.Job{}, err
-	}
-	s, err := site.Find(start)
-	if err != nil {
-		return schedule.Job{}, err
-	}
-	bin, err := executable()
-	if err != nil {
-		return schedule.Job{}, err
-	}
-	j := schedule.Job{
-		Stack: stack, Schedule: schedule.Schedule{Daily: o.daily, Every: o.every},
-		Binary: bin, Site: s.Dir, Args: backupArgs,
-		Notify: schedule.Notify{Webhook: o.notifyWebhook, Mail: o.notifyMail},
-	}
-	j.Instance = g.instance
-	if g.stateRoot != "" {
-		if j.StateDir, err = filepath.Abs(g.stateRoot); err != nil {
-			return schedule.Job{}, err
-		}
-	}
-	if err := checkNotify(s, j.Notify); err != nil {
-		return schedule.Job{}, err
-	}
-	for _, c := range o.credentials {
-		abs, err := filepath.Abs(c)
-		if err != nil {
-			return schedule.Job{}, err
-		}
-		if _, err := schedule.ReadEnvFile(abs); err != nil {
-			return schedule.Job{}, fmt.Errorf("--credentials: %w", err)
-		}
-		j.EnvFiles = append(j.EnvFiles, abs)
-	}
-	return j, j.Validate()
-}
-
-// checkNotify refuses a webhook that is not an http(s) URL, and a mail
-// report with no way to send it: no SMTP server in the site's settings, no
-// sender, or a password file that is not private.
-func checkNotify(s site.Site, n schedule.Notify) error {
-	if n.Webhook != "" {
-		if u, err := url.Parse(n.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%w: --notify-webhook: want an http or https URL", errs.ErrInvalidInput)
-		}
-	}
-	if n.Mail == "" {
-		return nil
-	}
-	if a, err := mail.ParseAddress(n.Mail); err != nil || a.Address != n.Mail {
-		return fmt.Errorf("%w: --notify-mail %q: want a bare address, e.g. ops@example.org", errs.ErrInvalidInput, n.Mail)
-	}
-	// siteSMTP checks the password file as the run reads it.
-	server, err := siteSMTP(s)
-	switch {
-	case err != nil:
-		return fmt.Errorf("--notify-mail: %w", err)
-	case server.From == "":
-		return fmt.Errorf("%w: --notify-mail needs a sender: set mail.smtp.from or redmine.emission_email in %s", errs.ErrInvalidInput, filepath.Join(s.Dir, site.SettingsFile))
-	}
-	return nil
-}
-
-// executable is the absolute path of the running stackctl, which the
-// schedule runs.
-func executable() (string, error) {
-	p, err := os.Executable()
-	if err == nil {
-		p, err = filepath.EvalSymlinks(p)
-	}
-	if err != nil {
-		return "", fmt.Errorf("finding the stackctl binary to run: %w", err)
-	}
-	return p, nil
+	return o.install(ctx, g, so, j)
 }

@@ -17,26 +17,28 @@ type scheduleRunOptions struct {
 }
 
 func (o *scheduleRunOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringArrayVar(&o.envFiles, "env-file", nil, "a file of KEY=VALUE lines, mode 0600, added to the backup's environment (cron has no EnvironmentFile=); repeatable")
+	fs.StringArrayVar(&o.envFiles, "env-file", nil, "a file of KEY=VALUE lines, mode 0600, added to the run's environment (cron has no EnvironmentFile=); repeatable")
 }
 
 func newScheduleRunCommand(g *globalOptions) *cobra.Command {
 	o := &scheduleRunOptions{}
 	cmd := &cobra.Command{
-		Use:   "run STACK -- backup-volumes STACK [FLAGS]",
-		Short: "Run a scheduled backup and report its failure: what the timer or cron runs",
-		Long: `Run one scheduled backup as the timer (or cron) does: run this stackctl's
-backup-volumes with the arguments after --, pass its output through, and exit
-with its exit code, so that the service fails when the backup does. A failed
-run is first reported, with its last ` + fmt.Sprint(schedule.TailLines) + ` lines of output, to the webhook in
-` + schedule.EnvWebhook + ` (a JSON POST: stack, host, time, exit_code, command, output) and by mail
-to ` + schedule.EnvMail + ` through the site's mail.smtp server. 'schedule backup' writes those
-variables into the schedule's environment file; a report that cannot be sent is
-said on stderr and changes nothing else.
+		Use:   "run STACK -- backup-volumes|update STACK [FLAGS]",
+		Short: "Run a scheduled backup or update and report its failure: what the timer or cron runs",
+		Long: `Run one scheduled backup or update as the timer (or cron) does: run this
+stackctl's backup-volumes or update (no other command) with the arguments after
+--, pass its output through, and exit with its exit code, so that the service
+fails when the backup or the update does. A failed run is first reported, with
+its last ` + fmt.Sprint(schedule.TailLines) + ` lines of output, to the webhook in ` + schedule.EnvWebhook + ` (a JSON
+POST: stack, job (backup or update), host, time, exit_code, command, output) and
+by mail to ` + schedule.EnvMail + ` through the site's mail.smtp server. 'schedule backup'
+and 'schedule update' write those variables into the schedule's environment
+file; a report that cannot be sent is said on stderr and changes nothing else.
 
 A wrapper rather than an OnFailure= unit: it works the same under cron, which has
 no such thing, and it has the exit code and the output at hand, with no journal to read.`,
-		Example: `  stackctl --dir /srv/tracker schedule run redmine -- backup-volumes redmine --keep=14`,
+		Example: `  stackctl --dir /srv/tracker schedule run redmine -- backup-volumes redmine --keep=14
+  stackctl --dir /srv/tracker schedule run redmine -- update redmine --security-only=true`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScheduleRun(cmd.Context(), g, o, args, cmd.ArgsLenAtDash())
 		},
@@ -54,8 +56,12 @@ type exitStatus struct {
 func (e *exitStatus) Error() string { return e.msg }
 
 func runScheduleRun(ctx context.Context, g *globalOptions, o *scheduleRunOptions, args []string, dash int) error {
-	if dash != 1 || len(args) < 3 || args[1] != "backup-volumes" {
-		return fmt.Errorf("%w: want 'schedule run STACK -- backup-volumes STACK [FLAGS]'", errUsage)
+	var job schedule.Kind
+	if dash == 1 && len(args) >= 3 {
+		job, _ = schedule.KindOf(args[1])
+	}
+	if job == "" {
+		return fmt.Errorf("%w: want 'schedule run STACK -- backup-volumes STACK [FLAGS]' or 'schedule run STACK -- update STACK [FLAGS]'", errUsage)
 	}
 	st, err := g.stackArg(args[:1])
 	if err != nil {
@@ -85,14 +91,14 @@ func runScheduleRun(ctx context.Context, g *globalOptions, o *scheduleRunOptions
 	}
 	argv = append(argv, args[1:]...)
 	code, err := schedule.Run{
-		Stack: st.Name, Argv: argv, Env: env, Output: g.rep.Writer(), Report: g.rep,
+		Job: job, Stack: st.Name, Argv: argv, Env: env, Output: g.rep.Writer(), Report: g.rep,
 		Notify: g.notifiers(schedule.NotifyFromEnv(env)),
 	}.Do(ctx)
 	if err != nil {
 		return err
 	}
 	if code != 0 {
-		return &exitStatus{code: code, msg: fmt.Sprintf("the scheduled backup of stack %s failed (exit %d)", st.Name, code)}
+		return &exitStatus{code: code, msg: fmt.Sprintf("the scheduled %s of stack %s failed (exit %d)", job, st.Name, code)}
 	}
 	return nil
 }

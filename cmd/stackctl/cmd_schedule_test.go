@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"github.com/stackctl/stackctl/internal/signing"
 	"net/http"
 	"net/http/httptest"
@@ -84,6 +85,10 @@ func TestScheduleInstallListRemove(t *testing.T) {
 	if code, _, stderr := sched("backup", "nginx", "--every", "30m"); code != exitOK || !strings.Contains(stderr, "by cron") {
 		t.Fatalf("backup nginx: exit %d: %s", code, stderr)
 	}
+	if code, _, stderr := sched("update", "redmine", "--daily", "04:30", "--init", "systemd", "--security-only"); code != exitOK ||
+		!strings.Contains(stderr, "the timer is not enabled: 'systemctl enable stackctl-update-redmine.timer'") {
+		t.Fatalf("update: exit %d: %s", code, stderr)
+	}
 	code, stdout, stderr := sched("list", "--json")
 	if code != exitOK {
 		t.Fatalf("list: exit %d: %s", code, stderr)
@@ -92,22 +97,180 @@ func TestScheduleInstallListRemove(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &list); err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 2 || list[0].Stack != "nginx" || list[0].Mode != schedule.Cron || list[0].Schedule != "every 30m" ||
-		list[1].Stack != "redmine" || list[1].Mode != schedule.Systemd || list[1].Schedule != "daily 03:15" ||
-		!strings.HasSuffix(list[1].Command, "-- backup-volumes redmine --keep=7") {
+	if len(list) != 3 || list[0].Stack != "nginx" || list[0].Mode != schedule.Cron || list[0].Schedule != "every 30m" ||
+		list[1].Stack != "redmine" || list[1].Job != schedule.Backup || list[1].Mode != schedule.Systemd || list[1].Schedule != "daily 03:15" ||
+		!strings.HasSuffix(list[1].Command, "-- backup-volumes redmine --keep=7") ||
+		list[2].Stack != "redmine" || list[2].Job != schedule.Update || list[2].Schedule != "daily 04:30" ||
+		!strings.HasSuffix(list[2].Command, "-- update redmine --security-only=true") {
 		t.Fatalf("list: %+v", list)
 	}
-	if code, stdout, _ := sched("list"); code != exitOK || !strings.Contains(stdout, "redmine  systemd  daily 03:15") {
+	if !strings.Contains(stdout, `"job": "update"`) {
+		t.Errorf("list --json does not name the job as \"job\":\n%s", stdout)
+	}
+	code, stdout, _ = sched("list")
+	if code != exitOK || !strings.Contains(stdout, "redmine  backup  systemd  daily 03:15") || !strings.Contains(stdout, "redmine  update  systemd  daily 04:30") {
 		t.Errorf("list: exit %d:\n%s", code, stdout)
 	}
-	if code, _, stderr := sched("remove", "redmine"); code != exitOK || !strings.Contains(stderr, "stackctl-backup-redmine.timer") {
+	// remove takes the backup by default, as before there were updates; the update stays.
+	if code, _, stderr := sched("remove", "redmine"); code != exitOK || !strings.Contains(stderr, "stackctl-backup-redmine.timer") ||
+		strings.Contains(stderr, "update") {
 		t.Fatalf("remove: exit %d: %s", code, stderr)
 	}
-	if code, _, stderr := sched("remove", "redmine"); code != exitNotFound || !strings.Contains(stderr, "has no schedule") {
+	if code, _, stderr := sched("remove", "redmine"); code != exitNotFound || !strings.Contains(stderr, "has no backup schedule") ||
+		!strings.Contains(stderr, "its update schedule is removed with --job update") {
 		t.Fatalf("remove again: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := sched("remove", "redmine", "--job", "upgrade"); code != exitInvalid || !strings.Contains(stderr, "--job") {
+		t.Fatalf("remove --job upgrade: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := sched("remove", "redmine", "--job", "update"); code != exitOK || !strings.Contains(stderr, "stackctl-update-redmine.timer") {
+		t.Fatalf("remove --job update: exit %d: %s", code, stderr)
 	}
 	if left, _ := filepath.Glob(filepath.Join(root, "etc/systemd/system/*")); len(left) != 0 {
 		t.Errorf("left after remove: %v", left)
+	}
+}
+
+// signingKeyFile is a signing key of the operator's, mode 0600.
+func signingKeyFile(t *testing.T) string {
+	t.Helper()
+	_, pem, err := signing.NewKey("ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "signing-key")
+	if err := os.WriteFile(p, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// clearUpdateEnv unsets, for the test, the variables schedule update passes
+// on: what the test runs with is then what it sets.
+func clearUpdateEnv(t *testing.T) {
+	for _, k := range []string{"STACKCTL_BACKUP_DIR", "STACKCTL_SIGNING_KEY", "STACKCTL_DEBIAN_MIRROR", "STACKCTL_DEBIAN_SECURITY_MIRROR"} {
+		t.Setenv(k, "")
+	}
+}
+
+func TestScheduleUpdateDryRun(t *testing.T) {
+	clearUpdateEnv(t)
+	key := signingKeyFile(t)
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{
+			name: "systemd, daily, update's flags passed on with paths made absolute",
+			args: []string{"--init", "systemd", "--daily", "04:30", "--security-only", "--backup-dir", "backups",
+				"--signing-key", key, "--mirror", "http://ftp.de.debian.org/debian", "--timeout", "20m"},
+			want: []string{
+				"/etc/systemd/system/stackctl-update-redmine.service (mode 0644)",
+				"/etc/systemd/system/stackctl-update-redmine.timer (mode 0644)",
+				"Description=stackctl update of stack redmine\n",
+				"OnCalendar=*-*-* 04:30:00\nPersistent=true\nRandomizedDelaySec=5min\n",
+				" schedule run redmine -- update redmine --security-only=true --backup-dir=" + must(filepath.Abs("backups")) +
+					" --signing-key=" + key + " --mirror=http://ftp.de.debian.org/debian --timeout=20m0s\n",
+				"'stackctl schedule remove redmine --job update' to remove it",
+			},
+		},
+		{
+			name: "cron, every 6 hours, nothing passed on but the stack",
+			args: []string{"--init", "cron", "--every", "6h", "--notify-webhook", "https://hooks.example.org/T0/B0/s3cr3t"},
+			want: []string{
+				"/etc/cron.d/stackctl-update-redmine (mode 0644)",
+				"0 */6 * * * root STACKCTL_STATE_DIR=",
+				"--env-file /etc/stackctl/update-redmine.env -- update redmine 2>&1 | logger -t stackctl-update-redmine\n",
+				"# /etc/stackctl/update-redmine.env (mode 0600) holds the notify settings: not shown",
+			},
+		},
+		{
+			name: "flags from the environment, which the unit has not, passed on",
+			env: map[string]string{"STACKCTL_BACKUP_DIR": "/srv/backups", "STACKCTL_SIGNING_KEY": key,
+				"STACKCTL_DEBIAN_MIRROR": "file:///srv/mirror/debian", "STACKCTL_DEBIAN_SECURITY_MIRROR": "file:///srv/mirror/debian-security"},
+			args: []string{"--init", "systemd", "--daily", "04:30"},
+			want: []string{
+				"Environment=STACKCTL_DEBIAN_SECURITY_MIRROR=file:///srv/mirror/debian-security\n",
+				" -- update redmine --backup-dir=/srv/backups --signing-key=" + key + " --mirror=file:///srv/mirror/debian\n",
+			},
+		},
+		{
+			name: "a flag given wins over the environment",
+			env:  map[string]string{"STACKCTL_BACKUP_DIR": "/srv/backups", "STACKCTL_DEBIAN_MIRROR": "http://mirror.example/debian"},
+			args: []string{"--init", "cron", "--daily", "04:30", "--backup-dir", "/srv/other", "--mirror", "https://deb.example.org/debian"},
+			want: []string{" -- update redmine --backup-dir=/srv/other --mirror=https://deb.example.org/debian 2>&1"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			code, stdout, stderr := run(t, append([]string{"schedule", "update", "redmine", "--dry-run", "--dir", "../.."}, tc.args...)...)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("the dry run lacks %q:\n%s", w, stdout)
+				}
+			}
+			if strings.Contains(stdout, "s3cr3t") {
+				t.Errorf("the dry run shows the webhook's token:\n%s", stdout)
+			}
+			if strings.Contains(stdout, "backup-volumes") || strings.Contains(stdout, "stackctl-backup-") {
+				t.Errorf("an update's schedule names a backup's:\n%s", stdout)
+			}
+		})
+	}
+}
+
+func TestScheduleUpdateRefusals(t *testing.T) {
+	clearUpdateEnv(t)
+	dir := t.TempDir()
+	open := filepath.Join(dir, "open-key")
+	_, pem, err := signing.NewKey("ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(open, pem, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		msg  string
+	}{
+		{"no time", nil, []string{"redmine"}, "--daily HH:MM or --every"},
+		{"unknown stack", nil, []string{"wordpress", "--daily", "04:30"}, "unknown stack"},
+		{"signing key missing", nil, []string{"redmine", "--daily", "04:30", "--signing-key", filepath.Join(dir, "none")}, "--signing-key " + filepath.Join(dir, "none") + ": no such file"},
+		{"signing key open to others", nil, []string{"redmine", "--daily", "04:30", "--signing-key", open}, "open to others"},
+		{"signing key from the environment open to others", map[string]string{"STACKCTL_SIGNING_KEY": open}, []string{"redmine", "--daily", "04:30"}, "open to others"},
+		{"mirror not a URL", nil, []string{"redmine", "--daily", "04:30", "--mirror", "deb.debian.org/debian"}, "want an http or https URL, or a file: URL"},
+		{"mirror over ftp", nil, []string{"redmine", "--daily", "04:30", "--mirror", "ftp://ftp.debian.org/debian"}, "want an http or https URL"},
+		{"mirror a relative file: URL", nil, []string{"redmine", "--daily", "04:30", "--mirror", "file:mirror/debian"}, "file: URL of a mirror on this host"},
+		{"mirror from the environment not a URL", map[string]string{"STACKCTL_DEBIAN_MIRROR": "/srv/mirror"}, []string{"redmine", "--daily", "04:30"}, "--mirror"},
+		{"mirror with a password", nil, []string{"redmine", "--daily", "04:30", "--mirror", "https://me:hunter2@deb.example.org/debian"}, "holds a password"},
+		{"mirror with no security archive beside it", nil, []string{"redmine", "--daily", "04:30", "--mirror", "http://mirror.example.org/pub"}, "STACKCTL_DEBIAN_SECURITY_MIRROR"},
+		{"security mirror not a URL", map[string]string{"STACKCTL_DEBIAN_SECURITY_MIRROR": "security.debian.org"}, []string{"redmine", "--daily", "04:30"}, "STACKCTL_DEBIAN_SECURITY_MIRROR"},
+		{"no timeout", nil, []string{"redmine", "--daily", "04:30", "--timeout", "0s"}, "--timeout 0s: give a positive duration"},
+		{"webhook not a URL", nil, []string{"redmine", "--daily", "04:30", "--notify-webhook", "hooks.example.org"}, "http or https URL"},
+		{"a flag update does not take", nil, []string{"redmine", "--daily", "04:30", "--keep", "7"}, "unknown flag: --keep"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			code, stdout, stderr := run(t, append([]string{"schedule", "update", "--dry-run", "--init", "cron", "--dir", "../.."}, tc.args...)...)
+			if code != exitInvalid || !strings.Contains(stderr, tc.msg) {
+				t.Fatalf("exit %d, %s; want %d saying %q", code, stderr, exitInvalid, tc.msg)
+			}
+			if stdout != "" || strings.Contains(stderr, "hunter2") {
+				t.Errorf("printed %q, said %q", stdout, stderr)
+			}
+		})
 	}
 }
 
@@ -227,8 +390,42 @@ func TestScheduleRun(t *testing.T) {
 	if rep.Stack != "redmine" || rep.ExitCode != exitInvalid || len(rep.Output) == 0 || !strings.Contains(strings.Join(rep.Output, "\n"), "--keep -1") {
 		t.Errorf("report %+v", rep)
 	}
-	if code, _, stderr := run(t, "schedule", "run", "redmine", "--", "up", "redmine"); code != exitInvalid || !strings.Contains(stderr, "backup-volumes") {
-		t.Errorf("schedule run of another command: exit %d: %s", code, stderr)
+	if rep.Job != schedule.Backup {
+		t.Errorf("report of a backup names job %q", rep.Job)
+	}
+
+	// An update that fails is reported as one. 'update' with a flag it has
+	// not fails before anything is asked of the engine.
+	code, _, stderr = run(t, "--dir", "../..", "schedule", "run", "redmine", "--env-file", env, "--", "update", "redmine", "--no-such-flag")
+	if code == exitOK || !strings.Contains(stderr, fmt.Sprintf("the scheduled update of stack redmine failed (exit %d)", code)) {
+		t.Fatalf("update: exit %d: %s", code, stderr)
+	}
+	rep = <-reports
+	if rep.Stack != "redmine" || rep.Job != schedule.Update || rep.ExitCode != code || !slices.Contains(rep.Command, "update") {
+		t.Errorf("report %+v", rep)
+	}
+}
+
+// TestScheduleRunRefuses: schedule run runs backup-volumes or update, after
+// --, and no other command.
+func TestScheduleRunRefuses(t *testing.T) {
+	for name, args := range map[string][]string{
+		"up":                {"redmine", "--", "up", "redmine"},
+		"upgrade":           {"redmine", "--", "upgrade", "redmine", "--to", "6.0"},
+		"restore-volumes":   {"redmine", "--", "restore-volumes", "redmine"},
+		"backup":            {"redmine", "--", "backup", "redmine"},
+		"schedule run":      {"redmine", "--", "schedule", "run", "redmine"},
+		"no command":        {"redmine", "--"},
+		"no stack after it": {"redmine", "--", "update"},
+		"no --":             {"redmine", "update", "redmine"},
+		"two stacks before": {"redmine", "nginx", "--", "update", "redmine"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, _, stderr := run(t, append([]string{"--dir", "../..", "schedule", "run"}, args...)...)
+			if code != exitInvalid || !strings.Contains(stderr, "-- backup-volumes STACK") || !strings.Contains(stderr, "-- update STACK") {
+				t.Errorf("exit %d: %s", code, stderr)
+			}
+		})
 	}
 }
 

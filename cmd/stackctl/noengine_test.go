@@ -184,7 +184,7 @@ func TestJSONWithoutEngine(t *testing.T) {
 		{"backups", []string{"backups", "redmine", "--json"}, "[]\n", ""},
 		{"backups, text", []string{"backups", "nginx"}, "", "no backups of stack nginx on "},
 		{"schedules", []string{"schedule", "list", "--json", "--system-root", root}, "[]\n", ""},
-		{"schedules, text", []string{"schedule", "list", "--system-root", root}, "", "no scheduled backups: 'stackctl schedule backup STACK --daily HH:MM' makes one"},
+		{"schedules, text", []string{"schedule", "list", "--system-root", root}, "", "no schedules: 'stackctl schedule backup STACK --daily HH:MM' makes a backup's, 'stackctl schedule update STACK --daily HH:MM' an update's"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := run(t, tc.args...)

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
+
 	"github.com/spf13/pflag"
 
+	"github.com/stackctl/stackctl/internal/errs"
 	"github.com/stackctl/stackctl/internal/signing"
 	"github.com/stackctl/stackctl/internal/state"
 )
@@ -42,4 +47,19 @@ func (g *globalOptions) signingKey(file string) (*signing.Key, error) {
 		return state.LoadSigningKey(file)
 	}
 	return state.Dir(g.stateDir).SigningKey()
+}
+
+// checkSigningKey refuses a --signing-key a schedule would pass on that
+// cannot sign: missing, open to others, or not a key. Checked when the
+// schedule is made, not at its first run.
+func checkSigningKey(path string) error {
+	_, err := state.LoadSigningKey(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: --signing-key %s: no such file: give your key's path, or leave out --signing-key (and STACKCTL_SIGNING_KEY) to sign with the state directory's own key",
+			errs.ErrInvalidInput, path)
+	case err != nil:
+		return fmt.Errorf("--signing-key: %w", err)
+	}
+	return nil
 }

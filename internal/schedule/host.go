@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -65,17 +66,17 @@ func (h Host) systemctl(ctx context.Context, args ...string) error {
 	return nil
 }
 
-// Install writes j's files in mode m (replacing the stack's schedule, in
-// either mode, if it has one) and, where systemd runs and m is Systemd,
-// reloads systemd and enables and starts the timer (see Enables). It returns the paths
-// written.
+// Install writes j's files in mode m (replacing the stack's schedule of j's
+// kind, in either mode, if it has one; its schedule of another kind stays)
+// and, where systemd runs and m is Systemd, reloads systemd and enables and
+// starts the timer (see Enables). It returns the paths written.
 func (h Host) Install(ctx context.Context, j Job, m Mode) ([]string, error) {
 	files, err := j.Files(m)
 	if err != nil {
 		return nil, err
 	}
 	// What an earlier schedule of the stack left that this one does not write.
-	if err := h.clear(ctx, j.name(), files); err != nil {
+	if err := h.clear(ctx, j.Kind, j.name(), files); err != nil {
 		return nil, err
 	}
 	var written []string
@@ -97,18 +98,18 @@ func (h Host) Install(ctx context.Context, j Job, m Mode) ([]string, error) {
 		if err := h.systemctl(ctx, "daemon-reload"); err != nil {
 			return written, err
 		}
-		if err := h.systemctl(ctx, "enable", "--now", unitName(j.name())+".timer"); err != nil {
+		if err := h.systemctl(ctx, "enable", "--now", j.Unit()+".timer"); err != nil {
 			return written, err
 		}
 	}
 	return written, nil
 }
 
-// clear removes the stack's installed files that keep are not, stopping its
-// timer first when it is one of them.
-func (h Host) clear(ctx context.Context, stack string, keep []File) error {
+// clear removes the installed files of the job of kind k for name that keep
+// are not, stopping its timer first when it is one of them.
+func (h Host) clear(ctx context.Context, k Kind, name string, keep []File) error {
 	var gone []string
-	for _, rel := range stackFiles(stack) {
+	for _, rel := range stackFiles(k, name) {
 		if slices.ContainsFunc(keep, func(f File) bool { return f.Path == rel }) {
 			continue
 		}
@@ -119,15 +120,15 @@ func (h Host) clear(ctx context.Context, stack string, keep []File) error {
 	if len(gone) == 0 {
 		return nil
 	}
-	unitGone := slices.Contains(gone, timerPath(stack))
+	unitGone := slices.Contains(gone, timerPath(k, name))
 	if unitGone && h.Enables() {
-		if err := h.systemctl(ctx, "disable", "--now", unitName(stack)+".timer"); err != nil {
+		if err := h.systemctl(ctx, "disable", "--now", unitName(k, name)+".timer"); err != nil {
 			return err
 		}
 	}
 	for _, rel := range gone {
 		if err := os.Remove(h.path(rel)); err != nil {
-			return fmt.Errorf("removing the schedule of stack %s: %w", stack, err)
+			return fmt.Errorf("removing the %s schedule of stack %s: %w", k, name, err)
 		}
 	}
 	if unitGone && h.Enables() {
@@ -136,24 +137,41 @@ func (h Host) clear(ctx context.Context, stack string, keep []File) error {
 	return nil
 }
 
-// Remove stops and removes the stack's schedule, whichever mode installed
-// it, and returns the paths removed.
-func (h Host) Remove(ctx context.Context, stack string) ([]string, error) {
+// Remove stops and removes the job of kind k for name (a stack, and its
+// instance: see InstanceName), whichever mode installed it, and returns the
+// paths removed. The stack's job of another kind stays.
+func (h Host) Remove(ctx context.Context, k Kind, name string) ([]string, error) {
+	found := h.installed(k, name)
+	if len(found) == 0 {
+		msg := fmt.Sprintf("stack %s has no %s schedule: 'stackctl schedule list' shows those there are", name, k)
+		for _, other := range Kinds {
+			if other != k && len(h.installed(other, name)) > 0 {
+				msg += fmt.Sprintf("; its %s schedule is removed with --job %s", other, other)
+			}
+		}
+		return nil, fmt.Errorf("%w: %s", errs.ErrNotFound, msg)
+	}
+	return found, h.clear(ctx, k, name, nil)
+}
+
+// installed are the paths of the files the job of kind k for name has on the host.
+func (h Host) installed(k Kind, name string) []string {
 	var found []string
-	for _, rel := range stackFiles(stack) {
-		if _, err := os.Lstat(h.path(rel)); err == nil {
+	for _, rel := range stackFiles(k, name) {
+		if fileExists(h.path(rel)) {
 			found = append(found, h.path(rel))
 		}
 	}
-	if len(found) == 0 {
-		return nil, fmt.Errorf("%w: stack %s has no schedule: 'stackctl schedule list' shows those there are", errs.ErrNotFound, stack)
-	}
-	return found, h.clear(ctx, stack, nil)
+	return found
 }
 
 // Installed is a schedule found on the host.
 type Installed struct {
-	Stack    string `json:"stack"`
+	Stack string `json:"stack"`
+	// Instance is the stack's instance, "" for the stack itself.
+	Instance string `json:"instance,omitempty"`
+	// Job is what the schedule runs: backup or update.
+	Job      Kind   `json:"job"`
 	Mode     Mode   `json:"mode"`
 	Schedule string `json:"schedule"`
 	// Command is the command line as the unit or the cron entry has it.
@@ -161,47 +179,58 @@ type Installed struct {
 	Files   []string `json:"files"`
 }
 
-// List finds the schedules installed on the host, by stack.
+// List finds the schedules installed on the host, backups and updates, by
+// stack, instance and job.
 func (h Host) List() ([]Installed, error) {
 	var out []Installed
-	for _, m := range []struct {
-		mode Mode
-		glob string
-	}{{Systemd, timerPath("*")}, {Cron, cronPath("*")}} {
-		paths, err := filepath.Glob(h.path(m.glob))
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range paths {
-			if strings.Contains(filepath.Base(p), ".partial-") {
-				continue
-			}
-			in, err := h.read(m.mode, p)
+	for _, k := range Kinds {
+		for _, m := range []struct {
+			mode Mode
+			glob string
+		}{{Systemd, timerPath(k, "*")}, {Cron, cronPath(k, "*")}} {
+			paths, err := filepath.Glob(h.path(m.glob))
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, in)
+			for _, p := range paths {
+				if strings.Contains(filepath.Base(p), ".partial-") {
+					continue
+				}
+				in, err := h.read(k, m.mode, p)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, in)
+			}
 		}
 	}
-	slices.SortFunc(out, func(a, b Installed) int { return strings.Compare(a.Stack, b.Stack) })
+	slices.SortStableFunc(out, func(a, b Installed) int {
+		return cmp.Or(strings.Compare(a.Stack, b.Stack), strings.Compare(a.Instance, b.Instance),
+			slices.Index(Kinds, a.Job)-slices.Index(Kinds, b.Job))
+	})
 	return out, nil
 }
 
-// read reads back a timer's or a cron entry's schedule from its header
-// (see Job.header), and the command from the service or the entry.
-func (h Host) read(m Mode, path string) (Installed, error) {
+// read reads back the schedule of a timer or a cron entry of a job of kind k
+// from its header (see Job.header), and the command from the service or the
+// entry. The name the job's files have (the stack, and its instance) is the
+// file's own: the header names the stack alone.
+func (h Host) read(k Kind, m Mode, path string) (Installed, error) {
 	lines, err := readLines(path)
 	if err != nil {
 		return Installed{}, err
 	}
+	name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), unitName(k, "")), ".timer")
 	f := strings.Fields(strings.TrimPrefix(lines[0], "#"))
-	if len(f) != 6 || strings.Join(f[:3], " ") != "stackctl schedule backup" {
-		return Installed{}, fmt.Errorf("%s was not written by 'stackctl schedule backup': remove it by hand if it is not yours", path)
+	by := "stackctl schedule " + string(k)
+	if len(f) != 6 || strings.Join(f[:3], " ") != by || (name != f[3] && !strings.HasPrefix(name, f[3]+"-")) {
+		return Installed{}, fmt.Errorf("%s was not written by '%s': remove it by hand if it is not yours", path, by)
 	}
-	in := Installed{Stack: f[3], Mode: m, Schedule: strings.TrimPrefix(f[4], "--") + " " + f[5], Files: []string{path}}
+	in := Installed{Stack: f[3], Instance: strings.TrimPrefix(strings.TrimPrefix(name, f[3]), "-"), Job: k, Mode: m,
+		Schedule: strings.TrimPrefix(f[4], "--") + " " + f[5], Files: []string{path}}
 	cmdFile := path
 	if m == Systemd {
-		cmdFile = h.path(servicePath(in.Stack))
+		cmdFile = h.path(servicePath(k, name))
 		in.Files = append(in.Files, cmdFile)
 		if lines, err = readLines(cmdFile); err != nil {
 			return Installed{}, err
@@ -215,7 +244,7 @@ func (h Host) read(m Mode, path string) (Installed, error) {
 			in.Command = l
 		}
 	}
-	if env := h.path(envFilePath(in.Stack)); fileExists(env) {
+	if env := h.path(envFilePath(k, name)); fileExists(env) {
 		in.Files = append(in.Files, env)
 	}
 	return in, nil

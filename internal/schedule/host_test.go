@@ -77,13 +77,13 @@ func TestInstallListRemoveSystemd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 1 || list[0].Stack != "redmine" || list[0].Mode != Systemd || list[0].Schedule != "daily 02:30" ||
+	if len(list) != 1 || list[0].Stack != "redmine" || list[0].Job != Backup || list[0].Mode != Systemd || list[0].Schedule != "daily 02:30" ||
 		!strings.HasPrefix(list[0].Command, "/usr/local/bin/stackctl --dir /srv/tracker schedule run redmine") || len(list[0].Files) != 3 {
 		t.Fatalf("list: %+v", list)
 	}
 
 	*calls = nil
-	removed, err := h.Remove(ctx, "redmine")
+	removed, err := h.Remove(ctx, Backup, "redmine")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestInstallListRemoveSystemd(t *testing.T) {
 	if list, _ := h.List(); len(list) != 0 {
 		t.Errorf("list after remove: %+v", list)
 	}
-	if _, err := h.Remove(ctx, "redmine"); !errors.Is(err, errs.ErrNotFound) {
+	if _, err := h.Remove(ctx, Backup, "redmine"); !errors.Is(err, errs.ErrNotFound) {
 		t.Errorf("removing again: %v, want not found", err)
 	}
 }
@@ -160,5 +160,126 @@ func TestListRefusesForeignFiles(t *testing.T) {
 	}
 	if _, err := h.List(); err == nil || !strings.Contains(err.Error(), p) {
 		t.Errorf("list: %v, want it to name %s", err, p)
+	}
+	// A backup's entry under an update's name, or one whose header names
+	// another stack, is not taken for the update of a stack.
+	for header, name := range map[string]string{
+		"# stackctl schedule backup redmine --daily 02:30\n": "stackctl-update-redmine",
+		"# stackctl schedule update nginx --daily 02:30\n":   "stackctl-update-redmine",
+	} {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		p = filepath.Join(h.Root, "etc/cron.d", name)
+		if err := os.WriteFile(p, []byte(header+"30 2 * * * root /bin/true\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.List(); err == nil || !strings.Contains(err.Error(), p+" was not written by 'stackctl schedule update'") {
+			t.Errorf("%q in %s: list: %v", header, name, err)
+		}
+	}
+}
+
+// TestBackupAndUpdate: a stack's backup and update schedules live side by
+// side: installing, replacing or removing one leaves the other as it was.
+func TestBackupAndUpdate(t *testing.T) {
+	ctx := context.Background()
+	h, calls := fakeHost(t, true)
+	if _, err := h.Install(ctx, jobs["daily"], Systemd); err != nil {
+		t.Fatal(err)
+	}
+	backupFiles := h.installed(Backup, "redmine")
+	if len(backupFiles) != 3 {
+		t.Fatalf("the backup's files: %v", backupFiles)
+	}
+	*calls = nil
+	written, err := h.Install(ctx, jobs["update-daily"], Systemd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		filepath.Join(h.Root, "etc/systemd/system/stackctl-update-redmine.service"),
+		filepath.Join(h.Root, "etc/systemd/system/stackctl-update-redmine.timer"),
+		filepath.Join(h.Root, "etc/stackctl/update-redmine.env"),
+	}
+	if !slices.Equal(written, want) {
+		t.Fatalf("written %v, want %v", written, want)
+	}
+	if m := mode(t, want[2]); m != 0o600 {
+		t.Errorf("the update's environment file has mode %o, want 0600", m)
+	}
+	if want := []string{"daemon-reload", "enable --now stackctl-update-redmine.timer"}; !slices.Equal(*calls, want) {
+		t.Errorf("systemctl calls %q, want %q", *calls, want)
+	}
+	if got := h.installed(Backup, "redmine"); !slices.Equal(got, backupFiles) {
+		t.Errorf("installing the update left the backup with %v, want %v", got, backupFiles)
+	}
+
+	// The update replaced by a cron entry with no notify settings: its
+	// units and environment file go, the backup's stay.
+	*calls = nil
+	if _, err := h.Install(ctx, jobs["update-every"], Cron); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"disable --now stackctl-update-redmine.timer", "daemon-reload"}; !slices.Equal(*calls, want) {
+		t.Errorf("systemctl calls %q, want %q", *calls, want)
+	}
+	if got := h.installed(Update, "redmine"); !slices.Equal(got, []string{filepath.Join(h.Root, "etc/cron.d/stackctl-update-redmine")}) {
+		t.Errorf("the update's files: %v", got)
+	}
+	if got := h.installed(Backup, "redmine"); !slices.Equal(got, backupFiles) {
+		t.Errorf("replacing the update left the backup with %v, want %v", got, backupFiles)
+	}
+
+	list, err := h.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Job != Backup || list[0].Mode != Systemd || list[0].Schedule != "daily 02:30" ||
+		list[1].Job != Update || list[1].Mode != Cron || list[1].Schedule != "every 6h" || list[1].Stack != "redmine" ||
+		!strings.HasSuffix(list[1].Command, "-- update redmine 2>&1 | logger -t stackctl-update-redmine") {
+		t.Fatalf("list: %+v", list)
+	}
+
+	removed, err := h.Remove(ctx, Update, "redmine")
+	if err != nil || len(removed) != 1 {
+		t.Fatalf("removing the update: %v, %v", removed, err)
+	}
+	if got := h.installed(Backup, "redmine"); !slices.Equal(got, backupFiles) {
+		t.Errorf("removing the update left the backup with %v, want %v", got, backupFiles)
+	}
+	_, err = h.Remove(ctx, Update, "redmine")
+	if !errors.Is(err, errs.ErrNotFound) || !strings.Contains(err.Error(), "stack redmine has no update schedule") ||
+		!strings.Contains(err.Error(), "its backup schedule is removed with --job backup") {
+		t.Errorf("removing the update again: %v", err)
+	}
+	if _, err := h.Remove(ctx, Backup, "redmine"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Remove(ctx, Backup, "redmine"); err == nil || strings.Contains(err.Error(), "--job") {
+		t.Errorf("removing with no schedule left: %v, want not found and no other job named", err)
+	}
+}
+
+// TestListInstances: an instance's schedules are listed with the files named
+// for it (their header names the stack alone), beside the stack's own.
+func TestListInstances(t *testing.T) {
+	ctx := context.Background()
+	h, _ := fakeHost(t, true)
+	team2 := jobs["update-every"]
+	team2.Instance = "team2"
+	for _, j := range []Job{jobs["every"], team2} {
+		if _, err := h.Install(ctx, j, Systemd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := h.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Instance != "" || list[0].Job != Backup ||
+		list[1].Stack != "redmine" || list[1].Instance != "team2" || list[1].Job != Update ||
+		!slices.Contains(list[1].Files, filepath.Join(h.Root, "etc/systemd/system/stackctl-update-redmine-team2.service")) {
+		t.Fatalf("list: %+v", list)
 	}
 }

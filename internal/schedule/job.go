@@ -3,13 +3,58 @@ package schedule
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/stackctl/stackctl/internal/errs"
 )
 
-// Schedule is when a backup runs: every day at a time of the host's local
+// Kind is what a scheduled job runs: the stack's backup or its update. It
+// names the job's units and files, so that a stack may have one of each. The
+// user meets it as the job: 'schedule remove --job', list's JOB column and
+// "job" in its JSON and in a report.
+type Kind string
+
+const (
+	// Backup runs 'stackctl backup-volumes STACK'.
+	Backup Kind = "backup"
+	// Update runs 'stackctl update STACK': Debian's security and stable
+	// updates applied to the running stack, a backup taken first.
+	Update Kind = "update"
+)
+
+// Kinds are the kinds of job, in the order a stack's schedules are listed.
+var Kinds = []Kind{Backup, Update}
+
+// ParseKind is the kind named s.
+func ParseKind(s string) (Kind, error) {
+	if k := Kind(s); slices.Contains(Kinds, k) {
+		return k, nil
+	}
+	return "", fmt.Errorf("%w: job %q: want backup or update", errs.ErrInvalidInput, s)
+}
+
+// Command is the stackctl command a job of kind k runs.
+func (k Kind) Command() string {
+	if k == Backup {
+		return "backup-volumes"
+	}
+	return string(k)
+}
+
+// KindOf is the kind of job that runs the stackctl command command: false for
+// a command no schedule runs.
+func KindOf(command string) (Kind, bool) {
+	for _, k := range Kinds {
+		if k.Command() == command {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// Schedule is when a job runs: every day at a time of the host's local
 // clock (as OnCalendar= and cron read it), or at a fixed interval.
 type Schedule struct {
 	// Daily is "HH:MM", 00:00 to 23:59.
@@ -23,7 +68,7 @@ type Schedule struct {
 func (s Schedule) Validate() error {
 	switch {
 	case s.Daily == "" && s.Every == 0:
-		return fmt.Errorf("%w: say when the backup runs: --daily HH:MM or --every DURATION", errs.ErrInvalidInput)
+		return fmt.Errorf("%w: say when it runs: --daily HH:MM or --every DURATION", errs.ErrInvalidInput)
 	case s.Daily != "" && s.Every != 0:
 		return fmt.Errorf("%w: --daily and --every both given: choose one", errs.ErrInvalidInput)
 	case s.Daily != "":
@@ -97,8 +142,9 @@ func NotifyFromEnv(env []string) Notify {
 	return n
 }
 
-// Job is one stack's scheduled backup.
+// Job is one stack's scheduled backup or update.
 type Job struct {
+	Kind  Kind   `json:"kind"`
 	Stack string `json:"stack"`
 	// Instance is the stack's instance ("" for the stack itself): the run
 	// gets STACKCTL_INSTANCE, empty or not, and the units are named for both.
@@ -111,8 +157,13 @@ type Job struct {
 	// StateDir, when set, is STACKCTL_STATE_DIR for the run: the state
 	// directory whose stack lock and secrets the operator's commands use.
 	StateDir string `json:"state_dir,omitempty"`
-	// Args are backup-volumes' flags, passed as given ("--keep=7").
+	// Args are the flags of the command the job runs (backup-volumes or
+	// update), passed as given ("--keep=7").
 	Args []string `json:"args,omitempty"`
+	// Env are KEY=VALUE settings the run gets besides STACKCTL_STATE_DIR and
+	// STACKCTL_INSTANCE: what the command reads from the environment of the
+	// operator who scheduled it, which a unit does not have.
+	Env []string `json:"env,omitempty"`
 	// EnvFiles are the operator's files of KEY=VALUE lines (mode 0600) that
 	// the run reads its credentials from: an off-site target's keys.
 	EnvFiles []string `json:"env_files,omitempty"`
@@ -122,6 +173,9 @@ type Job struct {
 // Validate refuses a job that cannot make a unit: every problem is named.
 func (j Job) Validate() error {
 	var bad []string
+	if _, err := ParseKind(string(j.Kind)); err != nil {
+		bad = append(bad, strings.TrimPrefix(err.Error(), errs.ErrInvalidInput.Error()+": "))
+	}
 	if j.Stack == "" || strings.ContainsAny(j.Stack, "/. \t\n\\%$'\"") {
 		bad = append(bad, fmt.Sprintf("stack %q is not a stack name", j.Stack))
 	}
@@ -136,7 +190,12 @@ func (j Job) Validate() error {
 	if j.StateDir != "" && !filepath.IsAbs(j.StateDir) {
 		bad = append(bad, fmt.Sprintf("state directory %q is not an absolute path", j.StateDir))
 	}
-	for _, s := range append(append([]string{j.Binary, j.Site, j.StateDir, j.Notify.Mail}, j.Args...), j.EnvFiles...) {
+	for _, e := range j.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || !envName.MatchString(k) {
+			bad = append(bad, fmt.Sprintf("%q is not KEY=VALUE", e))
+		}
+	}
+	for _, s := range slices.Concat([]string{j.Binary, j.Site, j.StateDir, j.Notify.Mail}, j.Args, j.EnvFiles, j.Env) {
 		if strings.ContainsAny(s, "\n\r\x00") {
 			bad = append(bad, fmt.Sprintf("%q holds a line break", s))
 		}
@@ -168,21 +227,27 @@ const (
 	envDir  = "etc/stackctl"
 )
 
-// unitName names the service, the timer and the cron entry of stack.
-func unitName(stack string) string { return "stackctl-backup-" + stack }
+// unitName names the service, the timer and the cron entry of the job of kind
+// k for name (a stack, and its instance): stackctl-backup-redmine,
+// stackctl-update-redmine.
+func unitName(k Kind, name string) string { return "stackctl-" + string(k) + "-" + name }
 
-func servicePath(stack string) string { return filepath.Join(unitDir, unitName(stack)+".service") }
+func servicePath(k Kind, name string) string {
+	return filepath.Join(unitDir, unitName(k, name)+".service")
+}
 
-func timerPath(stack string) string { return filepath.Join(unitDir, unitName(stack)+".timer") }
+func timerPath(k Kind, name string) string { return filepath.Join(unitDir, unitName(k, name)+".timer") }
 
-func cronPath(stack string) string { return filepath.Join(cronDir, unitName(stack)) }
+func cronPath(k Kind, name string) string { return filepath.Join(cronDir, unitName(k, name)) }
 
-func envFilePath(stack string) string { return filepath.Join(envDir, "backup-"+stack+".env") }
+func envFilePath(k Kind, name string) string {
+	return filepath.Join(envDir, string(k)+"-"+name+".env")
+}
 
-// stackFiles are every file a schedule of stack may have, in either mode; the
-// timer first, to be stopped before the rest goes.
-func stackFiles(stack string) []string {
-	return []string{timerPath(stack), servicePath(stack), cronPath(stack), envFilePath(stack)}
+// stackFiles are every file the job of kind k for name may have, in either
+// mode; the timer first, to be stopped before the rest goes.
+func stackFiles(k Kind, name string) []string {
+	return []string{timerPath(k, name), servicePath(k, name), cronPath(k, name), envFilePath(k, name)}
 }
 
 // hasEnvFile: the job has notify settings, which go into its environment file.
@@ -191,8 +256,9 @@ func (j Job) hasEnvFile() bool { return j.Notify != Notify{} }
 // name is what the job's units are named for: the stack, and its instance.
 func (j Job) name() string { return InstanceName(j.Stack, j.Instance) }
 
-// Name is the name of the job's units (stackctl-backup-NAME.timer) and cron entry.
-func (j Job) Name() string { return j.name() }
+// Unit names the job's units (Unit().timer, Unit().service) and cron entry:
+// stackctl-backup-redmine, stackctl-update-redmine-team2.
+func (j Job) Unit() string { return unitName(j.Kind, j.name()) }
 
 // InstanceName is the name of the schedule of stack's instance.
 func InstanceName(stack, instance string) string {
@@ -202,15 +268,18 @@ func InstanceName(stack, instance string) string {
 	return stack + "-" + instance
 }
 
-func (j Job) envFile(root string) string { return filepath.Join(root, envFilePath(j.name())) }
+func (j Job) envFile(root string) string {
+	return filepath.Join(root, envFilePath(j.Kind, j.name()))
+}
 
 // Command is what the timer or cron runs, as data: the integrator's tests run
 // it as the timer would.
 type Command struct {
 	// Argv is the command line: 'stackctl schedule run', which runs
-	// backup-volumes and reports its failure.
+	// backup-volumes or update and reports its failure.
 	Argv []string `json:"argv"`
-	// Env is what the unit sets: STACKCTL_STATE_DIR.
+	// Env is what the unit sets: STACKCTL_STATE_DIR, STACKCTL_INSTANCE and
+	// the job's Env.
 	Env []string `json:"env,omitempty"`
 	// EnvFiles are the files of KEY=VALUE lines whose variables the unit sets:
 	// the schedule's own (the notify settings) and the operator's credentials.
@@ -229,6 +298,7 @@ func (j Job) Command(m Mode, root string) Command {
 	// Always, empty too (the stack of no instance): a run acts on the stack
 	// the schedule was made for, even once the site's settings name another.
 	c.Env = append(c.Env, "STACKCTL_INSTANCE="+j.Instance)
+	c.Env = append(c.Env, j.Env...)
 	if j.hasEnvFile() {
 		c.EnvFiles = append(c.EnvFiles, j.envFile(root))
 	}
@@ -238,7 +308,7 @@ func (j Job) Command(m Mode, root string) Command {
 			c.Argv = append(c.Argv, "--env-file", f)
 		}
 	}
-	c.Argv = append(c.Argv, "--", "backup-volumes", j.Stack)
+	c.Argv = append(c.Argv, "--", j.Kind.Command(), j.Stack)
 	c.Argv = append(c.Argv, j.Args...)
 	return c
 }

@@ -26,11 +26,13 @@ import (
 // Report is what a failed scheduled run says, to a webhook and in a mail.
 type Report struct {
 	Stack string `json:"stack"`
+	// Job is what failed: a backup or an update.
+	Job Kind `json:"job"`
 	// Host is the machine's host name.
 	Host     string    `json:"host"`
 	Time     time.Time `json:"time"`
 	ExitCode int       `json:"exit_code"`
-	// Command is the backup's command line.
+	// Command is the job's command line.
 	Command []string `json:"command"`
 	// Output is the last lines the run printed, stdout and stderr as they came.
 	Output []string `json:"output"`
@@ -61,7 +63,7 @@ func (w Webhook) Notify(ctx context.Context, r Report) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
 		// The parser's reason quotes the part it choked on: not given.
-		return fmt.Errorf("%w: %s: the URL does not parse: correct %s in the schedule's environment file, or schedule the backup again with --notify-webhook",
+		return fmt.Errorf("%w: %s: the URL does not parse: correct %s in the schedule's environment file, or schedule it again with --notify-webhook",
 			errs.ErrInvalidInput, w, EnvWebhook)
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -244,9 +246,9 @@ func (m Mail) send(ctx context.Context, r Report) error {
 func (m Mail) message(r Report) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\n", m.Server.From, m.To)
-	fmt.Fprintf(&b, "Subject: stackctl: the backup of stack %s on %s failed (exit %d)\r\n", r.Stack, r.Host, r.ExitCode)
+	fmt.Fprintf(&b, "Subject: stackctl: the %s of stack %s on %s failed (exit %d)\r\n", r.Job, r.Stack, r.Host, r.ExitCode)
 	fmt.Fprintf(&b, "Date: %s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n", r.Time.Format(time.RFC1123Z))
-	fmt.Fprintf(&b, "The scheduled backup of stack %s on %s failed at %s with exit code %d.\r\n\r\n", r.Stack, r.Host, r.Time.UTC().Format(time.RFC3339), r.ExitCode)
+	fmt.Fprintf(&b, "The scheduled %s of stack %s on %s failed at %s with exit code %d.\r\n\r\n", r.Job, r.Stack, r.Host, r.Time.UTC().Format(time.RFC3339), r.ExitCode)
 	fmt.Fprintf(&b, "Command: %s\r\n\r\nIts last lines:\r\n\r\n", strings.Join(r.Command, " "))
 	for _, l := range r.Output {
 		fmt.Fprintf(&b, "    %s\r\n", l)

@@ -56,6 +56,7 @@ func TestRunReportsFailure(t *testing.T) {
 	var output, log bytes.Buffer
 	at := time.Date(2026, 3, 1, 2, 31, 5, 0, time.UTC)
 	r := Run{
+		Job:    Backup,
 		Stack:  "redmine",
 		Argv:   []string{"/bin/sh", "-c", `for i in $(seq 1 40); do echo "line $i"; done; echo "stack redmine is not running" >&2; exit 3`},
 		Output: &output, Report: report.New(&log, report.Options{}),
@@ -71,20 +72,62 @@ func TestRunReportsFailure(t *testing.T) {
 	}
 	rep := <-got
 	host, _ := os.Hostname()
-	if rep.Stack != "redmine" || rep.ExitCode != 3 || !rep.Time.Equal(at) || rep.Host != host || !slices.Equal(rep.Command, r.Argv) {
+	if rep.Stack != "redmine" || rep.Job != Backup || rep.ExitCode != 3 || !rep.Time.Equal(at) || rep.Host != host || !slices.Equal(rep.Command, r.Argv) {
 		t.Errorf("report %+v", rep)
 	}
 	if len(rep.Output) != TailLines || rep.Output[0] != "line 12" || rep.Output[TailLines-1] != "stack redmine is not running" {
 		t.Errorf("report output %d lines: %q", len(rep.Output), rep.Output)
 	}
-	if want := "reported to the webhook at " + srv.URL; !strings.Contains(log.String(), want) || strings.Contains(log.String(), "s3cr3t") {
+	if want := "the failed backup of stack redmine is reported to the webhook at " + srv.URL; !strings.Contains(log.String(), want) || strings.Contains(log.String(), "s3cr3t") {
 		t.Errorf("log %q: want %q, and no token", log.String(), want)
+	}
+}
+
+// TestRunUpdateReportsFailure: a failed update is reported as one: the
+// webhook's JSON names the job, and so does what the wrapper says.
+func TestRunUpdateReportsFailure(t *testing.T) {
+	bodies := make(chan []byte, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- b
+	}))
+	t.Cleanup(srv.Close)
+	var log bytes.Buffer
+	code, err := Run{Job: Update, Stack: "redmine", Argv: []string{"/bin/sh", "-c", "echo 'base debian-bookworm: mirror unreachable' >&2; exit 4"},
+		Report: report.New(&log, report.Options{}), Notify: []Notifier{Webhook{URL: srv.URL + "/hooks/s3cr3t"}}}.Do(context.Background())
+	if err != nil || code != 4 {
+		t.Fatalf("exit %d, %v; want 4", code, err)
+	}
+	body := <-bodies
+	var got map[string]any
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	// The job beside every field a webhook had before it.
+	for _, k := range []string{"stack", "host", "time", "exit_code", "command", "output"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("the report lacks %q: %s", k, body)
+		}
+	}
+	if got["job"] != "update" || got["stack"] != "redmine" {
+		t.Errorf("report %s, want job update of stack redmine", body)
+	}
+	if !strings.Contains(log.String(), "the failed update of stack redmine is reported to") {
+		t.Errorf("log %q", log.String())
+	}
+}
+
+// TestRunRefusesUnknownJob: a run says what it is, or does not start.
+func TestRunRefusesUnknownJob(t *testing.T) {
+	code, err := Run{Stack: "redmine", Argv: []string{"/bin/sh", "-c", "exit 0"}}.Do(context.Background())
+	if !errors.Is(err, errs.ErrInvalidInput) || code != 0 {
+		t.Fatalf("exit %d, %v; want refused", code, err)
 	}
 }
 
 func TestRunSuccessReportsNothing(t *testing.T) {
 	rec := &recorder{}
-	code, err := Run{Stack: "redmine", Argv: []string{"/bin/sh", "-c", "echo /backups/redmine.tar.zst"}, Notify: []Notifier{rec}}.Do(context.Background())
+	code, err := Run{Job: Backup, Stack: "redmine", Argv: []string{"/bin/sh", "-c", "echo /backups/redmine.tar.zst"}, Notify: []Notifier{rec}}.Do(context.Background())
 	if err != nil || code != 0 || len(rec.reports) != 0 {
 		t.Fatalf("exit %d, %v, reports %v", code, err, rec.reports)
 	}
@@ -104,7 +147,7 @@ func TestRunInterrupted(t *testing.T) {
 		}
 		io.Copy(io.Discard, pr)
 	}()
-	code, err := Run{Stack: "redmine", Argv: []string{"/bin/sh", "-c", "echo started; exec sleep 30"}, Notify: []Notifier{rec}, Output: pw}.Do(ctx)
+	code, err := Run{Job: Backup, Stack: "redmine", Argv: []string{"/bin/sh", "-c", "echo started; exec sleep 30"}, Notify: []Notifier{rec}, Output: pw}.Do(ctx)
 	pw.Close()
 	if err != nil || code != 128+15 {
 		t.Fatalf("exit %d, %v; want 143", code, err)
@@ -118,7 +161,7 @@ func TestRunInterrupted(t *testing.T) {
 func TestRunReportFails(t *testing.T) {
 	srv, got := webhookServer(t, http.StatusBadGateway)
 	var log bytes.Buffer
-	code, err := Run{Stack: "redmine", Argv: []string{"/bin/sh", "-c", "exit 4"}, Report: report.New(&log, report.Options{}),
+	code, err := Run{Job: Backup, Stack: "redmine", Argv: []string{"/bin/sh", "-c", "exit 4"}, Report: report.New(&log, report.Options{}),
 		Notify: []Notifier{Webhook{URL: srv.URL + "/hooks/s3cr3t"}}}.Do(context.Background())
 	<-got
 	if err != nil || code != 4 || !strings.Contains(log.String(), "502 Bad Gateway") || strings.Contains(log.String(), "s3cr3t") {
@@ -199,7 +242,7 @@ func TestWebhookErrorsHoldNoSecret(t *testing.T) {
 }
 
 func TestRunCannotStart(t *testing.T) {
-	if _, err := (Run{Stack: "redmine", Argv: []string{"/nonexistent/stackctl"}}).Do(context.Background()); err == nil {
+	if _, err := (Run{Job: Backup, Stack: "redmine", Argv: []string{"/nonexistent/stackctl"}}).Do(context.Background()); err == nil {
 		t.Fatal("no error for a missing binary")
 	}
 }
@@ -326,7 +369,7 @@ func (ms *mailServer) smtp(t *testing.T, security, password string) SMTP {
 }
 
 var failed = Report{
-	Stack: "redmine", Host: "tracker1", Time: time.Date(2026, 3, 1, 2, 31, 5, 0, time.UTC), ExitCode: 4,
+	Stack: "redmine", Job: Backup, Host: "tracker1", Time: time.Date(2026, 3, 1, 2, 31, 5, 0, time.UTC), ExitCode: 4,
 	Command: []string{"/usr/local/bin/stackctl", "backup-volumes", "redmine"},
 	Output:  []string{"stackctl: cannot reach the Docker engine", "."},
 }
@@ -356,6 +399,28 @@ func TestMailReport(t *testing.T) {
 		if !strings.Contains(got.data, want) {
 			t.Errorf("the mail lacks %q:\n%s", want, got.data)
 		}
+	}
+}
+
+// TestMailReportNamesJob: a failed update's mail says so, where a backup's
+// says backup.
+func TestMailReportNamesJob(t *testing.T) {
+	for _, tc := range []struct {
+		job                   Kind
+		subject, body, absent string
+	}{
+		{Backup, "Subject: stackctl: the backup of stack redmine on tracker1 failed (exit 4)\r\n", "The scheduled backup of stack redmine", "update"},
+		{Update, "Subject: stackctl: the update of stack redmine on tracker1 failed (exit 4)\r\n", "The scheduled update of stack redmine", "backup"},
+	} {
+		t.Run(string(tc.job), func(t *testing.T) {
+			r := failed
+			r.Job = tc.job
+			r.Command = []string{"/usr/local/bin/stackctl", tc.job.Command(), "redmine"}
+			msg := string(Mail{Server: SMTP{From: "tracker@example.org"}, To: "ops@example.org"}.message(r))
+			if !strings.Contains(msg, tc.subject) || !strings.Contains(msg, tc.body) || strings.Contains(msg, tc.absent) {
+				t.Errorf("the mail of a failed %s:\n%s", tc.job, msg)
+			}
+		})
 	}
 }
 

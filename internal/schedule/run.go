@@ -21,11 +21,13 @@ const TailLines = 30
 
 // Run is one scheduled run, as 'stackctl schedule run' makes it.
 type Run struct {
+	// Job is what runs, a backup or an update, as the report names it.
+	Job   Kind
 	Stack string
-	// Argv is the backup's command line; Env its environment.
+	// Argv is the job's command line; Env its environment.
 	Argv []string
 	Env  []string
-	// Output receives the backup's stdout and stderr as they come, through
+	// Output receives the job's stdout and stderr as they come, through
 	// one pipe so that their order is kept: for the journal, or cron's syslog.
 	Output io.Writer
 	// Notify are told when the run fails.
@@ -36,12 +38,15 @@ type Run struct {
 	Now func() time.Time
 }
 
-// Do runs the backup and returns its exit code, which the wrapper exits with
+// Do runs the job and returns its exit code, which the wrapper exits with
 // so that the timer sees the failure; a failed run (exit code not 0) is
 // reported to every notifier first. An interruption (ctx done) stops the
-// backup with SIGTERM, as systemd would, and is reported like any failure.
-// err is set only when the backup could not be started.
+// job with SIGTERM, as systemd would, and is reported like any failure.
+// err is set only when the job could not be started.
 func (r Run) Do(ctx context.Context) (exitCode int, err error) {
+	if _, err := ParseKind(string(r.Job)); err != nil {
+		return 0, err
+	}
 	tail := &tailWriter{max: TailLines}
 	cmd := exec.Command(r.Argv[0], r.Argv[1:]...)
 	cmd.Env = r.Env
@@ -49,7 +54,7 @@ func (r Run) Do(ctx context.Context) (exitCode int, err error) {
 	out := io.MultiWriter(orDiscard(r.Output), tail)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("starting the backup of stack %s: %w", r.Stack, err)
+		return 0, fmt.Errorf("starting the %s of stack %s: %w", r.Job, r.Stack, err)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -70,7 +75,7 @@ func (r Run) Do(ctx context.Context) (exitCode int, err error) {
 			exitCode = 128 + int(ws.Signal()) // as a shell reports it
 		}
 	case err != nil:
-		return 0, fmt.Errorf("running the backup of stack %s: %w", r.Stack, err)
+		return 0, fmt.Errorf("running the %s of stack %s: %w", r.Job, r.Stack, err)
 	}
 	if exitCode == 0 {
 		return 0, nil
@@ -80,16 +85,16 @@ func (r Run) Do(ctx context.Context) (exitCode int, err error) {
 		now = r.Now
 	}
 	host, _ := os.Hostname()
-	rep := Report{Stack: r.Stack, Host: host, Time: now().UTC().Truncate(time.Second), ExitCode: exitCode, Command: r.Argv, Output: tail.lines()}
+	rep := Report{Stack: r.Stack, Job: r.Job, Host: host, Time: now().UTC().Truncate(time.Second), ExitCode: exitCode, Command: r.Argv, Output: tail.lines()}
 	// A report is sent even when the run was interrupted: it has its own time.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	for _, n := range r.Notify {
 		if err := n.Notify(rctx, rep); err != nil {
-			r.Report.Warnf("reporting the failed backup of stack %s: %v", r.Stack, err)
+			r.Report.Warnf("reporting the failed %s of stack %s: %v", r.Job, r.Stack, err)
 			continue
 		}
-		r.Report.Warnf("the failed backup of stack %s is reported to %s", r.Stack, n)
+		r.Report.Warnf("the failed %s of stack %s is reported to %s", r.Job, r.Stack, n)
 	}
 	return exitCode, nil
 }

@@ -35,20 +35,20 @@ func (j Job) Files(m Mode) ([]File, error) {
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, File{Path: servicePath(j.name()), Mode: 0o644, Content: j.service()},
-			File{Path: timerPath(j.name()), Mode: 0o644, Content: timer})
+		files = append(files, File{Path: servicePath(j.Kind, j.name()), Mode: 0o644, Content: j.service()},
+			File{Path: timerPath(j.Kind, j.name()), Mode: 0o644, Content: timer})
 	case Cron:
 		entry, err := j.cron()
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, File{Path: cronPath(j.name()), Mode: 0o644, Content: entry})
+		files = append(files, File{Path: cronPath(j.Kind, j.name()), Mode: 0o644, Content: entry})
 	default:
 		return nil, fmt.Errorf("unknown mode %q", m)
 	}
 	if j.hasEnvFile() {
 		var b bytes.Buffer
-		b.WriteString("# " + j.header() + "\n# Where 'stackctl schedule run' reports a failed backup. Private: the webhook URL may hold a token.\n")
+		b.WriteString("# " + j.header() + "\n# Where 'stackctl schedule run' reports a failed " + string(j.Kind) + ". Private: the webhook URL may hold a token.\n")
 		var vars [][2]string
 		if j.Notify.Webhook != "" {
 			vars = append(vars, [2]string{EnvWebhook, j.Notify.Webhook})
@@ -59,7 +59,7 @@ func (j Job) Files(m Mode) ([]File, error) {
 		if err := writeEnv(&b, vars); err != nil {
 			return nil, err
 		}
-		files = append(files, File{Path: envFilePath(j.name()), Mode: 0o600, Secret: true, Content: b.Bytes()})
+		files = append(files, File{Path: envFilePath(j.Kind, j.name()), Mode: 0o600, Secret: true, Content: b.Bytes()})
 	}
 	return files, nil
 }
@@ -70,26 +70,34 @@ func (j Job) header() string {
 	if j.Schedule.Daily != "" {
 		flag = "--daily " + j.Schedule.Daily
 	}
-	return "stackctl schedule backup " + j.Stack + " " + flag
+	return "stackctl schedule " + string(j.Kind) + " " + j.Stack + " " + flag
 }
 
 func (j Job) comment() string {
-	return "# " + j.header() + "\n# Generated: run that again to change the schedule, 'stackctl schedule remove " + j.Stack + "' to remove it.\n"
+	remove := "stackctl schedule remove " + j.Stack
+	if j.Kind != Backup {
+		// A backup's is the default job of remove.
+		remove += " --job " + string(j.Kind)
+	}
+	return "# " + j.header() + "\n# Generated: run that again to change the schedule, '" + remove + "' to remove it.\n"
 }
 
+// service is the job's unit. It sets no TimeoutStartSec=: a Type=oneshot
+// service has no start timeout unless given one, so neither a long backup nor
+// an update's base rebuild is cut short; the command keeps its own timeouts.
 func (j Job) service() []byte {
 	c := j.Command(Systemd, "/")
 	var b bytes.Buffer
 	b.WriteString(j.comment())
 	fmt.Fprintf(&b, `[Unit]
-Description=stackctl backup of stack %s
+Description=stackctl %s of stack %s
 Wants=network-online.target
 After=network-online.target docker.service
 
 [Service]
 Type=oneshot
 SyslogIdentifier=%s
-`, j.Stack, unitName(j.name()))
+`, j.Kind, j.Stack, j.Unit())
 	for _, e := range c.Env {
 		fmt.Fprintf(&b, "Environment=%s\n", systemdQuote(e, false))
 	}
@@ -107,7 +115,7 @@ SyslogIdentifier=%s
 func (j Job) timer() ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(j.comment())
-	fmt.Fprintf(&b, "[Unit]\nDescription=Run %s.service %s\n\n[Timer]\n", unitName(j.name()), j.Schedule)
+	fmt.Fprintf(&b, "[Unit]\nDescription=Run %s.service %s\n\n[Timer]\n", j.Unit(), j.Schedule)
 	if j.Schedule.Daily != "" {
 		h, m, err := j.Schedule.clock()
 		if err != nil {
@@ -147,7 +155,7 @@ func (j Job) cron() ([]byte, error) {
 	b.WriteString(j.comment())
 	b.WriteString("# Cron keeps no exit status: 'stackctl schedule run' reports a failed run; the output goes to syslog.\n")
 	b.WriteString("SHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n")
-	fmt.Fprintf(&b, "%s root %s 2>&1 | logger -t %s\n", when, line, unitName(j.name()))
+	fmt.Fprintf(&b, "%s root %s 2>&1 | logger -t %s\n", when, line, j.Unit())
 	return b.Bytes(), nil
 }
 

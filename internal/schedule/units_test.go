@@ -23,18 +23,32 @@ var update = func() func() bool {
 	return func() bool { return flag.Lookup("update").Value.String() == "true" }
 }()
 
-// jobs are the golden cases: a daily backup with every option, and one every
-// six hours with none.
+// jobs are the golden cases: a daily backup and a daily update with every
+// option, and one of each every six hours with none. The backups' files are
+// those installed schedules have: their names and contents do not change.
 var jobs = map[string]Job{
 	"daily": {
-		Stack: "redmine", Schedule: Schedule{Daily: "02:30"},
+		Kind: Backup, Stack: "redmine", Schedule: Schedule{Daily: "02:30"},
 		Binary: "/usr/local/bin/stackctl", Site: "/srv/tracker", StateDir: "/var/lib/stackctl",
 		Args:     []string{"--keep-daily=7", "--keep-weekly=5", "--to=s3://backups/tracker"},
 		EnvFiles: []string{"/etc/stackctl/s3-credentials.env"},
 		Notify:   Notify{Webhook: "https://hooks.example.org/T0/B0/s3cr3t", Mail: "ops@example.org"},
 	},
 	"every": {
-		Stack: "redmine", Schedule: Schedule{Every: 6 * time.Hour},
+		Kind: Backup, Stack: "redmine", Schedule: Schedule{Every: 6 * time.Hour},
+		Binary: "/usr/local/bin/stackctl", Site: "/srv/tracker",
+	},
+	"update-daily": {
+		Kind: Update, Stack: "redmine", Schedule: Schedule{Daily: "04:30"},
+		Binary: "/usr/local/bin/stackctl", Site: "/srv/tracker", StateDir: "/var/lib/stackctl",
+		Args: []string{"--security-only=true", "--backup-dir=/srv/backups/tracker", "--signing-key=/etc/stackctl/signing-key",
+			"--mirror=http://ftp.de.debian.org/debian", "--timeout=20m0s"},
+		Env:      []string{"STACKCTL_DEBIAN_SECURITY_MIRROR=http://security.example.org/debian-security"},
+		EnvFiles: []string{"/etc/stackctl/proxy.env"},
+		Notify:   Notify{Webhook: "https://hooks.example.org/T0/B0/s3cr3t", Mail: "ops@example.org"},
+	},
+	"update-every": {
+		Kind: Update, Stack: "redmine", Schedule: Schedule{Every: 6 * time.Hour},
 		Binary: "/usr/local/bin/stackctl", Site: "/srv/tracker",
 	},
 }
@@ -72,7 +86,8 @@ func TestGolden(t *testing.T) {
 }
 
 // TestSystemdAnalyzeVerify: systemd's own checker accepts the service and
-// timer of every golden job, and of one whose paths need quoting.
+// timer of every golden job, backups and updates, and of one of each whose
+// paths and settings need quoting.
 func TestSystemdAnalyzeVerify(t *testing.T) {
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
@@ -94,7 +109,11 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 	odd := jobs["daily"]
 	odd.Site, odd.StateDir = "/srv/my tracker/100% \"ours\" $HOME", "/var/lib/stack ctl"
 	odd.Args = []string{"--to=sftp://me@host/path with space", ";", "--encrypt-to=$HOME/keys"}
-	cases := map[string]Job{"odd": odd}
+	oddUpdate := jobs["update-daily"]
+	oddUpdate.Site = odd.Site
+	oddUpdate.Args = []string{"--backup-dir=/srv/back ups/100% $HOME", "--mirror=file:///srv/my mirror/debian"}
+	oddUpdate.Env = []string{"STACKCTL_DEBIAN_SECURITY_MIRROR=file:///srv/my mirror/100% $security"}
+	cases := map[string]Job{"odd": odd, "odd-update": oddUpdate}
 	for name, j := range jobs {
 		cases[name] = j
 	}
@@ -156,36 +175,44 @@ func TestSystemdQuote(t *testing.T) {
 	}
 }
 
-// TestCronQuoting: the cron command line, run by sh, gives back the argv.
+// TestCronQuoting: the cron command line, run by sh, gives back the argv and
+// the environment, a backup's and an update's.
 func TestCronQuoting(t *testing.T) {
-	j := jobs["every"]
-	j.Site = "/srv/it's 100% $HOME `x`"
-	j.Args = []string{"--to=sftp://me@host/a b", ";"}
-	entry, err := j.cron()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var line string
-	for _, l := range strings.Split(string(entry), "\n") {
-		if strings.HasPrefix(l, "0 */6 * * * root ") {
-			line = strings.TrimPrefix(l, "0 */6 * * * root ")
-		}
-	}
-	cmdline, _, ok := strings.Cut(line, " 2>&1 | logger")
-	if !ok {
-		t.Fatalf("no command line in\n%s", entry)
-	}
-	// cron turns \% into %, then hands the line to sh: printf shows each word.
-	cmdline = strings.ReplaceAll(cmdline, `\%`, "%")
-	out, err := exec.Command("sh", "-c", "printf '%s\\n' "+cmdline).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
-	// The environment's assignments first, then the command.
-	c := j.Command(Cron, "/")
-	if want := append(slices.Clone(c.Env), c.Argv...); !slices.Equal(got, want) {
-		t.Errorf("sh reads %q\nwant %q", got, want)
+	backup := jobs["every"]
+	backup.Args = []string{"--to=sftp://me@host/a b", ";"}
+	update := jobs["update-every"]
+	update.Args = []string{"--backup-dir=/srv/a b", ";"}
+	update.Env = []string{"STACKCTL_DEBIAN_SECURITY_MIRROR=file:///srv/it's 100% $HOME"}
+	for name, j := range map[string]Job{"backup": backup, "update": update} {
+		t.Run(name, func(t *testing.T) {
+			j.Site = "/srv/it's 100% $HOME `x`"
+			entry, err := j.cron()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var line string
+			for _, l := range strings.Split(string(entry), "\n") {
+				if strings.HasPrefix(l, "0 */6 * * * root ") {
+					line = strings.TrimPrefix(l, "0 */6 * * * root ")
+				}
+			}
+			cmdline, _, ok := strings.Cut(line, " 2>&1 | logger")
+			if !ok {
+				t.Fatalf("no command line in\n%s", entry)
+			}
+			// cron turns \% into %, then hands the line to sh: printf shows each word.
+			cmdline = strings.ReplaceAll(cmdline, `\%`, "%")
+			out, err := exec.Command("sh", "-c", "printf '%s\\n' "+cmdline).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+			// The environment's assignments first, then the command.
+			c := j.Command(Cron, "/")
+			if want := append(slices.Clone(c.Env), c.Argv...); !slices.Equal(got, want) {
+				t.Errorf("sh reads %q\nwant %q", got, want)
+			}
+		})
 	}
 }
 
@@ -240,6 +267,108 @@ func TestCronTime(t *testing.T) {
 		if got != tc.want || err != nil {
 			t.Errorf("%s: %q, %v; want %q", tc.s, got, err, tc.want)
 		}
+	}
+}
+
+// TestJobValidateCases: each problem of a job is named, and a job with none
+// is valid.
+func TestJobValidateCases(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Job)
+		bad  string // "" when valid
+	}{
+		{"a backup", func(j *Job) {}, ""},
+		{"an update", func(j *Job) { *j = jobs["update-daily"] }, ""},
+		{"an update of an instance", func(j *Job) { *j = jobs["update-every"]; j.Instance = "team2" }, ""},
+		{"no kind", func(j *Job) { j.Kind = "" }, `job "": want backup or update`},
+		{"another kind", func(j *Job) { j.Kind = "upgrade" }, `job "upgrade": want backup or update`},
+		{"a setting with no =", func(j *Job) { j.Env = []string{"STACKCTL_DEBIAN_SECURITY_MIRROR"} }, "is not KEY=VALUE"},
+		{"a setting with no name", func(j *Job) { j.Env = []string{"=none"} }, `"=none" is not KEY=VALUE`},
+		{"a setting with a line break", func(j *Job) { j.Env = []string{"A=b\nExecStartPre=/bin/rm"} }, "holds a line break"},
+		{"an update's flag with a line break", func(j *Job) {
+			*j = jobs["update-every"]
+			j.Args = []string{"--mirror=http://x\nExecStartPre=/bin/rm"}
+		}, "holds a line break"},
+		{"no schedule", func(j *Job) { j.Schedule = Schedule{} }, "--daily HH:MM or --every"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := jobs["daily"]
+			tc.edit(&j)
+			err := j.Validate()
+			if tc.bad == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, errs.ErrInvalidInput) || !strings.Contains(err.Error(), tc.bad) {
+				t.Fatalf("%v, want it to say %q", err, tc.bad)
+			}
+			if _, err := j.Files(Cron); err == nil {
+				t.Error("Files made a cron entry of an invalid job")
+			}
+		})
+	}
+}
+
+// TestKinds: a job's kind is named by the command it runs, and a schedule
+// runs no other command.
+func TestKinds(t *testing.T) {
+	for cmd, want := range map[string]Kind{"backup-volumes": Backup, "update": Update, "backup": "", "upgrade": "", "up": "", "": ""} {
+		got, ok := KindOf(cmd)
+		if got != want || ok != (want != "") {
+			t.Errorf("KindOf(%q) = %q, %t; want %q", cmd, got, ok, want)
+		}
+		if ok && got.Command() != cmd {
+			t.Errorf("%s runs %q, not %q", got, got.Command(), cmd)
+		}
+	}
+	for _, s := range []string{"backup", "update"} {
+		if k, err := ParseKind(s); err != nil || string(k) != s {
+			t.Errorf("ParseKind(%q) = %q, %v", s, k, err)
+		}
+	}
+	if _, err := ParseKind("backup-volumes"); !errors.Is(err, errs.ErrInvalidInput) {
+		t.Errorf("ParseKind(backup-volumes): %v, want refused", err)
+	}
+}
+
+// TestUpdateJob: an update's files are its own, named apart from a backup's
+// of the same stack, and its unit runs update with its flags and settings.
+func TestUpdateJob(t *testing.T) {
+	j := jobs["update-daily"]
+	for m, want := range map[Mode][]string{
+		Systemd: {"etc/systemd/system/stackctl-update-redmine.service", "etc/systemd/system/stackctl-update-redmine.timer", "etc/stackctl/update-redmine.env"},
+		Cron:    {"etc/cron.d/stackctl-update-redmine", "etc/stackctl/update-redmine.env"},
+	} {
+		files, err := j.Files(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, f := range files {
+			got = append(got, f.Path)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: files %q, want %q", m, got, want)
+		}
+	}
+	c := j.Command(Systemd, "/")
+	wantArgv := []string{"/usr/local/bin/stackctl", "--dir", "/srv/tracker", "schedule", "run", "redmine", "--", "update", "redmine",
+		"--security-only=true", "--backup-dir=/srv/backups/tracker", "--signing-key=/etc/stackctl/signing-key",
+		"--mirror=http://ftp.de.debian.org/debian", "--timeout=20m0s"}
+	if !slices.Equal(c.Argv, wantArgv) {
+		t.Errorf("argv %q\nwant %q", c.Argv, wantArgv)
+	}
+	if !slices.Contains(c.Env, "STACKCTL_DEBIAN_SECURITY_MIRROR=http://security.example.org/debian-security") {
+		t.Errorf("the run's environment %q lacks the security mirror", c.Env)
+	}
+	if got := j.Unit(); got != "stackctl-update-redmine" {
+		t.Errorf("unit %s", got)
+	}
+	if got := jobs["daily"].Unit(); got != "stackctl-backup-redmine" {
+		t.Errorf("a backup's unit is %s: installed schedules would be orphaned", got)
 	}
 }
 
