@@ -23,6 +23,9 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 
+	"github.com/stackctl/stackctl/internal/basebuild"
+	"github.com/stackctl/stackctl/internal/catalog"
+	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
@@ -470,34 +473,168 @@ func TestRedmineStack(t *testing.T) {
 		fresh.do("GET", "/users/current.json", "", http.StatusOK)
 		(&redmine{t: t, base: base, password: "admin"}).do("GET", "/users/current.json", "", http.StatusUnauthorized)
 	})
-	// Last, alone: the PostgreSQL base is every stack's; the other tests are
-	// done before it is retagged.
-	t.Run("PostgreSQL image change as planned", func(t *testing.T) {
+	// Last, alone: the bases are every stack's; the other tests are done
+	// before two of them are replaced.
+	t.Run("Debian's fixes applied by update as planned", func(t *testing.T) {
 		alone(t)
-		app, front := activeRedmine(t, api), frontContainer(t, api)
-		db := service(t, api, redmineProject(t), "db")
-		// Another image under the base's tag: same recipe, another ID.
-		retagged(t, api, "stackctl/base-postgres:trixie")
-		plan := dryRun(t, env, projectRoot, "redmine")
-		wantSteps(t, plan, true, [2]string{"close", "the tracker"}, [2]string{"recreate", "db"}, [2]string{"open", "the tracker"})
-		if !plan.Outage.Closes {
-			t.Errorf("plan of a PostgreSQL image change: outage %+v, want the tracker closed", plan.Outage)
+		// PostgreSQL's and nginx's bases as they were before Debian's last
+		// fixes: built from the suite alone, under the recipe of today.
+		for _, name := range []string{"postgres", "nginx"} {
+			staleBase(t, api, env, name)
 		}
-		// /login: the projects went with the volumes removed just before.
-		p := startMaintenanceProbe(rm.base + "login")
 		run("up", "redmine", "--timeout", "15m")
+		app, front := activeRedmine(t, api), frontContainer(t, api)
+		db, edge := service(t, api, redmineProject(t), "db"), service(t, api, redmineProject(t), "edge")
+		before := pendingFixes(t, env)
+		// The edge kept the image it had (see stack.KeptEdge): the stale
+		// bases reach the database and nginx.
+		for _, svc := range []string{"db", "nginx"} {
+			if len(before[svc]) == 0 {
+				t.Errorf("status lists no fix pending for %s, built without the security and updates suites", svc)
+			}
+		}
+		if n := len(before["redmine"]); n != 0 {
+			t.Errorf("status lists %d fixes pending for redmine, whose base is current: %v", n, before["redmine"])
+		}
+		t.Logf("fixes pending: db %d, nginx %d: %v", len(before["db"]), len(before["nginx"]), before["db"])
+
+		plan := dryRunOf(t, env, projectRoot, "update", "redmine")
+		wantStepsLike(t, plan, [2]string{"backup", ""}, [2]string{"build-base", "stackctl/base-postgres"}, [2]string{"build-base", "stackctl/base-nginx"},
+			[2]string{"keep", "edge"}, [2]string{"hand-over", "nginx"},
+			[2]string{"close", "the tracker"}, [2]string{"recreate", "db"}, [2]string{"open", "the tracker"})
+		if !plan.Outage.Closes {
+			t.Errorf("plan of an update of PostgreSQL's packages: outage %+v, want the tracker closed", plan.Outage)
+		}
+		// Killed while the base builds: the old images serve, nothing is left.
+		killed := stackctl(t, append(env, "STACKCTL_KILL_AT=building stackctl/base-postgres"), "update", "redmine")
+		if killed.code != -1 {
+			t.Errorf("update killed while building a base: exit %d, want killed\n%s", killed.code, killed.stderr)
+		}
+		rm.do("GET", "/login", "", http.StatusOK)
+
+		p := startMaintenanceProbe(rm.base + "login")
+		start := time.Now()
+		run("update", "redmine")
+		took := time.Since(start)
 		requests, failures := p.stop()
-		t.Logf("PostgreSQL image change: probe: %d requests, %d maintenance pages, %d failed", requests, p.closed, len(failures))
+		t.Logf("update: %s; probe: %d requests, %d maintenance pages (%.1f s), %d failed", took.Round(time.Second), requests, p.closed, float64(p.closed)/10, len(failures))
 		if len(failures) > 0 || p.closed == 0 {
 			t.Errorf("probe: %d of %d requests failed, %d maintenance pages: want none failed, some closed: %v", len(failures), requests, p.closed, failures)
 		}
 		servesAsPlanned(t, api, plan)
-		if service(t, api, redmineProject(t), "db") == db || activeRedmine(t, api) != app || frontContainer(t, api) != front {
-			t.Error("containers after the PostgreSQL image change: want only the database's replaced")
+		if service(t, api, redmineProject(t), "db") == db || frontContainer(t, api) == front ||
+			activeRedmine(t, api) != app || service(t, api, redmineProject(t), "edge") != edge {
+			t.Error("containers after the update: want the database and nginx replaced, Redmine and the edge kept")
 		}
-		// The data of the volumes that were removed and made anew above.
+		after := pendingFixes(t, env)
+		for svc, list := range after {
+			if len(list) > 0 && !strings.HasSuffix(svc, "(held)") {
+				t.Errorf("after update, status still lists fixes pending for %s: %v", svc, list)
+			}
+		}
+		// What dpkg says the new database image holds: the versions the fixes had.
+		installed := dpkgVersions(t, api, service(t, api, redmineProject(t), "db"))
+		for _, u := range before["db"] {
+			if installed[u.Package] != u.Available {
+				t.Errorf("db after update: %s %s, want %s (from %s)", u.Package, installed[u.Package], u.Available, u.Suite)
+			}
+		}
 		(&redmine{t: t, base: base, password: readSecrets(t, secretsDir)["admin_password"]}).do("GET", "/users/current.json", "", http.StatusOK)
+		// Nothing pending: nothing changes.
+		if r := mustRun(t, env, "update", "redmine", "--dry-run"); !strings.Contains(r.stdout, "nothing to do") {
+			t.Errorf("update --dry-run with nothing pending:\n%s", r.stdout)
+		}
 	})
+}
+
+// fix is one fix pending, as status --json lists it.
+type fix struct {
+	Package, Installed, Available, Suite string
+}
+
+// pendingFixes reads status --json: the fixes pending per service.
+func pendingFixes(t *testing.T, env []string) map[string][]fix {
+	t.Helper()
+	var s struct {
+		Updates *struct {
+			Running []struct {
+				Services []string
+				Updates  []fix
+				Held     string
+			}
+		}
+		UpdatesError string `json:"updates_error"`
+	}
+	r := mustRun(t, env, "status", "redmine", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, r.stdout)
+	}
+	if s.Updates == nil {
+		t.Fatalf("status --json has no updates (%s):\n%s", s.UpdatesError, r.stdout)
+	}
+	out := map[string][]fix{}
+	for _, im := range s.Updates.Running {
+		for _, svc := range im.Services {
+			if im.Held != "" {
+				svc += " (held)"
+			}
+			out[svc] = im.Updates
+		}
+	}
+	return out
+}
+
+// dpkgVersions is what dpkg says container has installed.
+func dpkgVersions(t *testing.T, api client.APIClient, container string) map[string]string {
+	t.Helper()
+	raw := fileInContainer(t, api, container, "/var/lib/dpkg/status")
+	out := map[string]string{}
+	for _, para := range strings.Split(string(raw), "\n\n") {
+		var name, version string
+		installed := false
+		for _, line := range strings.Split(para, "\n") {
+			switch k, v, _ := strings.Cut(line, ": "); k {
+			case "Package":
+				name = v
+			case "Version":
+				version = v
+			case "Status":
+				installed = v == "install ok installed"
+			}
+		}
+		if installed {
+			out[name] = version
+		}
+	}
+	return out
+}
+
+// staleBase puts under base name's tag an image of it built from the suite
+// alone (no security or updates suite), labelled with today's recipe: a base
+// built before Debian published its latest fixes.
+func staleBase(t *testing.T, api client.APIClient, env []string, name string) {
+	t.Helper()
+	b, err := catalog.LookupBase(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := b.DebianRef()
+	info, err := api.ImageInspect(context.Background(), ref)
+	if err != nil {
+		t.Fatalf("base %s: %v", ref, err)
+	}
+	recipe := info.Config.Labels[basebuild.LabelRecipe]
+	mustRun(t, append(env, basebuild.SecurityMirrorEnv+"=none"), "base", "build", name, "--force")
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dockerfile := []byte("FROM " + ref + "\nLABEL " + basebuild.LabelRecipe + "=" + recipe + "\n")
+	tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))})
+	tw.Write(dockerfile)
+	tw.Close()
+	e := &engine.Engine{API: api}
+	if err := e.BuildImage(context.Background(), &buf, engine.BuildOptions{Tag: ref, Progress: io.Discard}); err != nil {
+		t.Fatalf("labelling the stale %s: %v", ref, err)
+	}
 }
 
 var themeLink = regexp.MustCompile(`href="(/assets/themes/harbor/[^"]+\.css)`)

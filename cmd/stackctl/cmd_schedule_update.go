@@ -27,7 +27,7 @@ type scheduleUpdateOptions struct {
 }
 
 func (o *scheduleUpdateOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.BoolVar(&o.securityOnly, "security-only", false, "apply Debian's security updates only, not its stable updates")
+	fs.BoolVar(&o.securityOnly, "security-only", false, "act on security fixes alone: a base whose only fixes are stable updates is left as it is (update --security-only)")
 	fs.StringVar(&o.backupDir, "backup-dir", os.Getenv("STACKCTL_BACKUP_DIR"), "backup directory the backup taken before each update goes to (env STACKCTL_BACKUP_DIR; default: backups/ under --state-dir)")
 	fs.StringVar(&o.signingKey, "signing-key", os.Getenv("STACKCTL_SIGNING_KEY"), "sign that backup with this OpenSSH ed25519 private key (yours, mode 0600, no passphrase) instead of the state directory's own (env STACKCTL_SIGNING_KEY)")
 	mirrorFlag(fs, &o.mirror)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/stackctl/stackctl/internal/patch"
 	"github.com/stackctl/stackctl/internal/stack"
 	"github.com/stackctl/stackctl/internal/status"
 	"github.com/stackctl/stackctl/internal/termsafe"
@@ -19,11 +20,15 @@ import (
 type statusOptions struct {
 	json      bool
 	backupDir string
+	mirror    string
+	noUpdates bool
 }
 
 func (o *statusOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.json, "json", false, "print the status as JSON, for scripts")
 	fs.StringVar(&o.backupDir, "backup-dir", os.Getenv("STACKCTL_BACKUP_DIR"), "where the stack's backups are (env STACKCTL_BACKUP_DIR; default: backups/ under --state-dir)")
+	mirrorFlag(fs, &o.mirror)
+	fs.BoolVar(&o.noUpdates, "no-updates", false, "do not read the mirror's indexes for the fixes pending")
 }
 
 func newStatusCommand(g *globalOptions) *cobra.Command {
@@ -55,7 +60,7 @@ func runStatus(ctx context.Context, g *globalOptions, o *statusOptions, args []s
 	}
 	defer sk.Close()
 	dir := g.backupDir(o.backupDir)
-	s, err := status.Read(ctx, sk, []string{dir}, time.Now())
+	s, err := status.Read(ctx, sk, status.Options{BackupDirs: []string{dir}, Updates: patch.Options{Mirror: o.mirror}, NoUpdates: o.noUpdates}, time.Now())
 	if err != nil {
 		return err
 	}
@@ -100,5 +105,32 @@ func runStatus(ctx context.Context, g *globalOptions, o *statusOptions, args []s
 		}
 		row("upgrade to", fmt.Sprintf("Redmine %s with PostgreSQL %d (%s): %s", u.Redmine, u.Postgres, built, u.Command))
 	}
+	switch {
+	case s.UpdatesError != "":
+		row("updates", "not read: "+s.UpdatesError)
+	case s.Updates != nil:
+		now := time.Now()
+		for _, im := range s.Updates.Running {
+			row("fixes pending", strings.Join(im.Services, ", ")+": "+pendingSummary(im, now))
+			if im.Redmine != "" {
+				row("redmine package", redminePackage(im))
+			}
+		}
+		if n := s.Updates.Count(); n > 0 {
+			row("apply them", fmt.Sprintf("'stackctl update %s' (--dry-run lists them and what closes the tracker)", s.Stack))
+		}
+	}
 	return tw.Flush()
+}
+
+// redminePackage says which Debian Redmine an image holds, and the newer one
+// pending, if any.
+func redminePackage(im patch.Image) string {
+	s := "Debian's " + im.Redmine + ", with Debian's backported fixes"
+	for _, u := range im.Updates {
+		if u.Package == "redmine" {
+			s += "; " + u.Available + " is available in " + u.Suite
+		}
+	}
+	return s
 }

@@ -151,7 +151,7 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, args []string) e
 		return err
 	}
 	opts := stack.UpOptions{
-		Profile: profile, Listen: listenFor(o.listen, set), Mirror: o.mirror, RebuildBases: o.rebuildBases, Timeout: o.timeout, NoWait: o.noWait,
+		Profile: profile, Listen: listenFor(o.listen, set), Mirror: o.mirror, RebuildBases: stack.Rebuild{All: o.rebuildBases}, Timeout: o.timeout, NoWait: o.noWait,
 		Swarm: stack.SwarmUp{Host: o.swarmHost, Registry: o.registry, DataNode: o.dataNode, DataNodeHost: o.dataHost, Replicas: o.replicas, FilesVolume: files},
 	}
 	if o.dryRun {

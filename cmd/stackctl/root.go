@@ -170,6 +170,7 @@ config, status, generations, up --dry-run, verify-backup, backups) take none.
 		newRollbackCommand(g),
 		newPruneCommand(g),
 		newUpgradeCommand(g),
+		newUpdateCommand(g),
 		newRenewCommand(g),
 		newMailCommand(g),
 		newStatusCommand(g),

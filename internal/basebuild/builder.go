@@ -93,6 +93,11 @@ func (bb *Builder) Ensure(ctx context.Context, b catalog.Base) (Result, error) {
 		bb.Report.Warnf("base %s: built from Debian %s alone, without %s-security and %s-updates (%s=none): it has no security fix published since the last point release",
 			b.Name, b.Recipe.Suite, b.Recipe.Suite, b.Recipe.Suite, SecurityMirrorEnv)
 	}
+	// What a build of this recipe that was killed may have left: an
+	// untagged, perhaps partial, import. An earlier base this build's tag
+	// left is untagged too, and refuses removal while images built on it
+	// remain: it is not a leftover, and nothing is said of it.
+	bb.removeUntagged(ctx, hash, true)
 	bb.logf("base %s: building %s from %s (Debian %s, recipe %.12s)", b.Name, ref, src.Mirror, strings.Join(b.Recipe.Suites(), ", "), hash)
 
 	id, err := bb.buildAndImport(ctx, tool, src, b, hash)
@@ -100,7 +105,7 @@ func (bb *Builder) Ensure(ctx context.Context, b catalog.Base) (Result, error) {
 		return Result{}, fmt.Errorf("building base %s: %w", b.Name, err)
 	}
 	if err := bb.Engine.Tag(ctx, id, ref); err != nil {
-		bb.removeUntagged(context.WithoutCancel(ctx), hash)
+		bb.removeUntagged(context.WithoutCancel(ctx), hash, false)
 		return Result{}, err
 	}
 	info, _, err = bb.Engine.Image(ctx, ref)
@@ -160,7 +165,7 @@ func (bb *Builder) buildAndImport(ctx context.Context, tool string, src Sources,
 	}
 	imp := <-done
 	if runErr != nil || imp.err != nil {
-		bb.removeUntagged(context.WithoutCancel(ctx), hash)
+		bb.removeUntagged(context.WithoutCancel(ctx), hash, false)
 		if runErr != nil {
 			if ctx.Err() != nil {
 				return "", ctx.Err()
@@ -174,7 +179,7 @@ func (bb *Builder) buildAndImport(ctx context.Context, tool string, src Sources,
 		err = fmt.Errorf("imported image %s does not carry recipe %s", shortID(imp.id), hash)
 	}
 	if err != nil {
-		bb.removeUntagged(context.WithoutCancel(ctx), hash)
+		bb.removeUntagged(context.WithoutCancel(ctx), hash, false)
 		return "", err
 	}
 	return imp.id, nil
@@ -183,14 +188,15 @@ func (bb *Builder) buildAndImport(ctx context.Context, tool string, src Sources,
 // removeUntagged removes every untagged image of recipe hash. The engine may
 // have stored an image from a stream that broke after its last byte arrived,
 // without the client ever learning its ID; the recipe label finds it anyway.
-func (bb *Builder) removeUntagged(ctx context.Context, hash string) {
+// quiet says nothing of an image that cannot be removed.
+func (bb *Builder) removeUntagged(ctx context.Context, hash string, quiet bool) {
 	ids, err := bb.Engine.Untagged(ctx, LabelRecipe, hash)
 	if err != nil {
 		bb.Report.Warnf("base: looking for partial images: %v", err)
 		return
 	}
 	for _, id := range ids {
-		if err := bb.Engine.RemoveImage(ctx, id); err != nil {
+		if err := bb.Engine.RemoveImage(ctx, id); err != nil && !quiet {
 			bb.Report.Warnf("base: removing partial image %s: %v", shortID(id), err)
 		}
 	}

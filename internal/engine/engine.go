@@ -280,6 +280,27 @@ func (e *Engine) EnsureImage(ctx context.Context, ref string) error {
 	return nil
 }
 
+// Pull pulls ref again from its registry and says whether the engine's
+// image by that name changed (the tag has moved since the last pull).
+func (e *Engine) Pull(ctx context.Context, ref string) (changed bool, err error) {
+	before, found, err := e.Image(ctx, ref)
+	if err != nil {
+		return false, err
+	}
+	pull, err := e.API.ImagePull(ctx, ref, client.ImagePullOptions{})
+	if err == nil {
+		err = pull.Wait(ctx)
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: pulling %s: %v", errs.ErrUnavailable, ref, err)
+	}
+	after, _, err := e.Image(ctx, ref)
+	if err != nil {
+		return false, err
+	}
+	return !found || after.ID != before.ID, nil
+}
+
 // CreateVolume makes a new local volume called name with the driver's
 // options opts and labels. One of that name already there is an error, not
 // reused: the engine would hand back the existing one, data and all.

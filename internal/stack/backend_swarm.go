@@ -73,6 +73,7 @@ var swarmLacks = map[Verb]string{
 	VerbRenew:       "stackctl serves no HTTPS on a swarm yet: end TLS at a proxy in front of the nodes (docs/swarm.md)",
 	VerbUpgrade:     "back up, deploy the new release on one engine and restore there (docs/swarm.md)",
 	VerbStatus:      "'stackctl ps' shows the swarm's tasks",
+	VerbUpdate:      "rebuild the bases on this engine ('stackctl base build --force NAME') and deploy again ('stackctl up STACK')",
 	VerbMailTest:    "send Redmine's test mail from Administration > Settings > Email notifications",
 }
 

@@ -68,7 +68,7 @@ type serviceState struct {
 // observe reads what up's plan needs of prep, after prepare. With built set,
 // the images are the ones the build just made; else a build is foreseen from
 // the images' ContextLabel (a dry run builds nothing).
-func (r Runner) observe(ctx context.Context, prep Prepared, built bool) (observation, error) {
+func (r Runner) observe(ctx context.Context, prep Prepared, built bool, bases []change) (observation, error) {
 	st := prep.Stack
 	obs := observation{Stack: st, Where: OnEngine, Choice: prep.Choice, Gen: prep.Gen, Slot: prep.Slot, FrontSlot: prep.State.FrontSlot}
 	if g, ok := prep.State.Gen(prep.Gen); ok {
@@ -80,7 +80,7 @@ func (r Runner) observe(ctx context.Context, prep Prepared, built bool) (observa
 	}
 	rebuilt := map[string]string{}
 	if !built {
-		if rebuilt, err = r.foreseeBuilds(ctx, prep.Project); err != nil {
+		if rebuilt, err = r.foreseeBuilds(ctx, prep.Project, bases); err != nil {
 			return observation{}, err
 		}
 		for _, svc := range slices.Sorted(maps.Keys(rebuilt)) {
@@ -182,8 +182,9 @@ func (r Runner) serviceState(ctx context.Context, p *types.Project, service, rol
 }
 
 // foreseeBuilds says which of p's services a build would give another image,
-// and why: its image is missing, or was built from another context.
-func (r Runner) foreseeBuilds(ctx context.Context, p *types.Project) (map[string]string, error) {
+// and why: its image is missing, was built from another context, or is built
+// on one of bases, which are built first.
+func (r Runner) foreseeBuilds(ctx context.Context, p *types.Project, bases []change) (map[string]string, error) {
 	out := map[string]string{}
 	for name, svc := range p.Services {
 		if svc.Build == nil {
@@ -197,13 +198,30 @@ func (r Runner) foreseeBuilds(ctx context.Context, p *types.Project) (map[string
 			out[name] = "not built yet"
 		case img.Labels[catalog.ContextLabel] != svc.Build.Labels[catalog.ContextLabel]:
 			out[name] = "what it is built from changed"
+		default:
+			if b, ok := builtOn(*svc.Build, bases); ok {
+				out[name] = "built on " + b + ", which is built anew"
+			}
 		}
 	}
 	return out, nil
 }
 
+// builtOn finds which of bases a build starts from: its arguments name the
+// base image (the Dockerfile's FROM ${..._BASE}).
+func builtOn(b types.BuildConfig, bases []change) (string, bool) {
+	for _, base := range bases {
+		for _, v := range b.Args {
+			if v != nil && *v == base.Name {
+				return base.Name, true
+			}
+		}
+	}
+	return "", false
+}
+
 // foreseeBases lists the debian bases of st on release that up would build.
-func (r Runner) foreseeBases(ctx context.Context, release string, rebuild bool) ([]change, error) {
+func (r Runner) foreseeBases(ctx context.Context, release string, rebuild Rebuild) ([]change, error) {
 	st := r.Stack
 	rel, err := catalog.LookupRelease(release)
 	if err != nil {
@@ -212,11 +230,12 @@ func (r Runner) foreseeBases(ctx context.Context, release string, rebuild bool) 
 	var out []change
 	for _, b := range st.BasesFor(rel) {
 		info, found, err := r.Engine.Image(ctx, b.DebianRef())
+		why, again := rebuild.Of(b.Name)
 		switch {
 		case err != nil:
 			return nil, err
-		case rebuild:
-			out = append(out, change{b.DebianRef(), "--rebuild-bases"})
+		case again:
+			out = append(out, change{b.DebianRef(), why})
 		case !found:
 			out = append(out, change{b.DebianRef(), "not built yet, from the Debian mirror with mmdebstrap"})
 		case info.Labels[basebuild.LabelRecipe] != b.Recipe.Hash():
@@ -323,7 +342,7 @@ func (r Runner) PlanUp(ctx context.Context, o UpOptions) (Plan, error) {
 		return Plan{}, err
 	}
 	prep := Prepared{Stack: st, Choice: choice, State: after, Project: p, Gen: gen, Slot: after.SlotOf(gen), Release: release, base: base}
-	obs, err := r.observe(ctx, prep, false)
+	obs, err := r.observe(ctx, prep, false, bases)
 	if err != nil {
 		return Plan{}, err
 	}

@@ -177,7 +177,7 @@ func TestForeseeBases(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		label   func(b catalog.Base) map[string]string
-		rebuild bool
+		rebuild Rebuild
 		why     string
 	}{
 		{name: "missing", why: "not built yet, from the Debian mirror with mmdebstrap"},
@@ -188,7 +188,11 @@ func TestForeseeBases(t *testing.T) {
 		{name: "asked for", label: func(b catalog.Base) map[string]string {
 			return map[string]string{basebuild.LabelRecipe: b.Recipe.Hash()}
 		},
-			rebuild: true, why: "--rebuild-bases"},
+			rebuild: Rebuild{All: true}, why: "--rebuild-bases"},
+		{name: "with fixes pending", label: func(b catalog.Base) map[string]string {
+			return map[string]string{basebuild.LabelRecipe: b.Recipe.Hash()}
+		},
+			rebuild: Rebuild{Bases: map[string]string{"redmine": "fixes", "postgres": "fixes", "nginx": "fixes"}}, why: "fixes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newScripted()
@@ -214,7 +218,7 @@ func TestForeseeBases(t *testing.T) {
 			}
 		})
 	}
-	if _, err := (Runner{Stack: st, Engine: newScripted()}).foreseeBases(t.Context(), "no-such-release", false); err == nil {
+	if _, err := (Runner{Stack: st, Engine: newScripted()}).foreseeBases(t.Context(), "no-such-release", Rebuild{}); err == nil {
 		t.Error("an unknown release was foreseen")
 	}
 }

@@ -28,6 +28,8 @@ type Plan struct {
 	// the front that is handed over, of the front that is recreated with its
 	// edge, and of the database that is recreated behind the maintenance page.
 	handApp, handFront, recreateFront, closeForDB string
+	// keepEdge leaves the edge on the image it runs (see KeptEdge).
+	keepEdge bool
 	// What a new generation's or a rollback's execution acts on.
 	next decided
 	// On a swarm: the node to label as the data node, and the services a
@@ -35,6 +37,10 @@ type Plan struct {
 	labelNode string
 	swarmKeep []string
 }
+
+// KeptEdge says why the edge keeps its image when only that changed.
+const KeptEdge = "its image changed, but it only holds nginx's port (a sleeping shell, nothing it serves): " +
+	"recreating it would refuse connections, so it keeps its image until it is recreated for another reason, or by 'stackctl down' and 'up'"
 
 // Step is one thing up (restore, rollback, upgrade) does.
 type Step struct {
@@ -97,6 +103,14 @@ func planUp(obs observation) Plan {
 		return obs.Services[i], true
 	}
 	done := map[string]bool{}
+	if edge, ok := byRole("edge"); handsOver && ok && edge.Runs && slices.Equal(edge.What, []string{"image"}) {
+		// Its image changed alone (a rebuilt nginx base): it runs nothing
+		// but a sleeping shell that holds nginx's port, and recreating it
+		// would refuse connections: it is kept, and nginx handed over in it.
+		p.keepEdge = true
+		p.Steps = append(p.Steps, Step{Action: "keep", Target: edge.Name, Why: KeptEdge})
+		done[edge.Name] = true
+	}
 	if handsOver {
 		if app, ok := byRole("app"); ok && app.Runs && len(app.What) > 0 {
 			p.handApp = fmt.Sprintf("%s's %s", g.App, strings.Join(app.What, " and "))
@@ -110,7 +124,7 @@ func planUp(obs observation) Plan {
 		edge, edgeOK := byRole("edge")
 		if ok && front.Runs && len(front.What) > 0 {
 			what := fmt.Sprintf("%s's %s", g.Front, strings.Join(front.What, " and "))
-			if g.Edge != "" && edgeOK && edge.Runs && len(edge.What) == 0 {
+			if g.Edge != "" && edgeOK && edge.Runs && (len(edge.What) == 0 || p.keepEdge) {
 				p.handFront = what
 				to := g.FrontService(1 - frontSlot)
 				p.Steps = append(p.Steps, Step{Action: "hand-over", Target: front.Name + " -> " + to,

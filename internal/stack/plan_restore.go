@@ -397,7 +397,7 @@ func (r Runner) PlanNewGeneration(ctx context.Context, seed Seed, made, source s
 		projects = append(projects, target.base)
 	}
 	for _, p := range projects {
-		built, err := r.foreseeBuilds(ctx, p)
+		built, err := r.foreseeBuilds(ctx, p, obs.Bases)
 		if err != nil {
 			return Plan{}, err
 		}

@@ -177,7 +177,7 @@ func (r Runner) PlanRollback(ctx context.Context, to int, o UpOptions) (Plan, er
 	if err := stampBuilds(base); err != nil {
 		return Plan{}, err
 	}
-	built, err := r.foreseeBuilds(ctx, base)
+	built, err := r.foreseeBuilds(ctx, base, obs.Bases)
 	if err != nil {
 		return Plan{}, err
 	}

@@ -87,6 +87,15 @@ func TestPlanUp(t *testing.T) {
 		{name: "database-image", changes: true, closes: true, app: "redmine", front: "nginx", obs: func(t *testing.T) observation {
 			return changed(serving(t, 1, 0, 0), "database", "image")
 		}},
+		// An update of the nginx and PostgreSQL bases: nginx handed over in
+		// the edge, which keeps its image; the database behind the page.
+		{name: "bases-updated", changes: true, closes: true, app: "redmine", front: "nginx-b", obs: func(t *testing.T) observation {
+			obs := changed(changed(changed(serving(t, 1, 0, 0), "front", "image"), "edge", "image"), "database", "image")
+			obs.Bases = []change{{"stackctl/base-nginx:trixie", "3 fixes (libc6, openssl, tzdata) from trixie-security"},
+				{"stackctl/base-postgres:trixie", "2 fixes (libpq5, postgresql-17) from trixie-security"}}
+			obs.Images = []change{{"stackctl/nginx:debian", "built on stackctl/base-nginx:trixie, which is built anew"}}
+			return obs
+		}},
 		{name: "tls-on", changes: true, refuses: true, app: "redmine", front: "nginx", obs: func(t *testing.T) observation {
 			obs := changed(changed(serving(t, 1, 0, 0), "front", "settings"), "edge", "settings")
 			obs.HTTPS = "self-signed"

@@ -25,7 +25,7 @@ import (
 type SwarmOptions struct {
 	Profile      catalog.Profile
 	Mirror       string
-	RebuildBases bool
+	RebuildBases Rebuild
 	// Registry is REGISTRY[/PREFIX]: the images are pushed there and the
 	// nodes pull them from there, by digest.
 	Registry string

@@ -222,7 +222,7 @@ func (r Runner) PlanSwarm(ctx context.Context, o SwarmOptions) (Plan, error) {
 	if err := stampBuilds(p); err != nil {
 		return Plan{}, err
 	}
-	rebuilt, err := r.foreseeBuilds(ctx, p)
+	rebuilt, err := r.foreseeBuilds(ctx, p, obs.Bases)
 	if err != nil {
 		return Plan{}, err
 	}

@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,7 +28,7 @@ type UpOptions struct {
 	Listen string
 	// Mirror and RebuildBases apply to debian bases.
 	Mirror       string
-	RebuildBases bool
+	RebuildBases Rebuild
 	// Timeout bounds each wait for the stack to become healthy and answer.
 	Timeout time.Duration
 	// NoWait returns once containers are created and started, without waiting
@@ -122,7 +124,8 @@ func (r Runner) Up(ctx context.Context, o UpOptions) (UpResult, error) {
 	if err != nil {
 		return UpResult{}, err
 	}
-	closed := false // for maintenance, while the database is recreated
+	closed := false   // for maintenance, while the database is recreated
+	keepEdge := false // the edge keeps its image (see KeptEdge)
 	if err := r.Compose.Build(ctx, prep.Project, api.BuildOptions{Deps: true}); err != nil {
 		return UpResult{}, fmt.Errorf("building %s: %w", st.Name, err)
 	}
@@ -130,11 +133,12 @@ func (r Runner) Up(ctx context.Context, o UpOptions) (UpResult, error) {
 		// Observe, plan, execute: a changed application, then a changed
 		// front, takes over from the one that serves; a changed database is
 		// recreated below, behind the maintenance page.
-		obs, err := r.observe(ctx, prep, true)
+		obs, err := r.observe(ctx, prep, true, nil)
 		if err != nil {
 			return UpResult{}, err
 		}
 		plan := planUp(obs)
+		keepEdge = plan.keepEdge
 		if prep, err = r.changeApp(ctx, prep, plan.handApp, timeout); err != nil {
 			return UpResult{}, err
 		}
@@ -160,9 +164,19 @@ func (r Runner) Up(ctx context.Context, o UpOptions) (UpResult, error) {
 		}
 	}
 	defer open()
-	err = r.Compose.Create(ctx, prep.Project, api.CreateOptions{
-		RemoveOrphans: true, Recreate: api.RecreateDiverged, RecreateDependencies: api.RecreateDiverged,
-	})
+	create := api.CreateOptions{RemoveOrphans: true, Recreate: api.RecreateDiverged, RecreateDependencies: api.RecreateDiverged}
+	if keepEdge {
+		// Every service but the edge, which is only ever a dependency here: never recreated.
+		edge := st.Generations.Edge
+		for _, name := range slices.Sorted(maps.Keys(prep.Project.Services)) {
+			if name != edge {
+				create.Services = append(create.Services, name)
+			}
+		}
+		create.RecreateDependencies = api.RecreateNever
+		r.logf("stack %s: %s keeps its image: %s", st.Name, edge, KeptEdge)
+	}
+	err = r.Compose.Create(ctx, prep.Project, create)
 	if err != nil {
 		return UpResult{}, fmt.Errorf("creating %s: %w", st.Name, err)
 	}
@@ -325,15 +339,35 @@ func (r Runner) prepare(ctx context.Context, o UpOptions, first bool) (Prepared,
 	return Prepared{Stack: st, Choice: choice, State: rec, Project: p, Gen: gen, Slot: rec.SlotOf(gen), Release: release, base: base}, nil
 }
 
-// ensureBases builds the debian bases of st on release that are missing or stale.
+// Rebuild names the debian bases built again though their recipe has not
+// changed: every one (--rebuild-bases), or those Debian has published fixes
+// for since they were built (update).
+type Rebuild struct {
+	All bool
+	// Bases maps a base's name to why it is rebuilt.
+	Bases map[string]string
+}
+
+// Of says whether base is rebuilt, and why.
+func (rb Rebuild) Of(base string) (why string, ok bool) {
+	if rb.All {
+		return "--rebuild-bases", true
+	}
+	why, ok = rb.Bases[base]
+	return why, ok
+}
+
+// ensureBases builds the debian bases of st on release that are missing or
+// stale, and those o rebuilds.
 func (r Runner) ensureBases(ctx context.Context, o UpOptions, release string) error {
 	st := r.Stack
 	rel, err := catalog.LookupRelease(release)
 	if err != nil {
 		return err
 	}
-	bb := basebuild.Builder{Engine: r.Engine, Mirror: o.Mirror, Force: o.RebuildBases, Report: r.Report}
 	for _, b := range st.BasesFor(rel) {
+		_, force := o.RebuildBases.Of(b.Name)
+		bb := basebuild.Builder{Engine: r.Engine, Mirror: o.Mirror, Force: force, Report: r.Report}
 		if _, err := bb.Ensure(ctx, b); err != nil {
 			return err
 		}

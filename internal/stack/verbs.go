@@ -49,6 +49,7 @@ const (
 	VerbPrune       Verb = "prune"
 	VerbRenew       Verb = "renew"
 	VerbUpgrade     Verb = "upgrade"
+	VerbUpdate      Verb = "update"
 	VerbStatus      Verb = "status"
 	VerbMailTest    Verb = "mail test"
 )

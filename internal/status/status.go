@@ -14,6 +14,7 @@ import (
 	"github.com/stackctl/stackctl/internal/catalog"
 	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/errs"
+	"github.com/stackctl/stackctl/internal/patch"
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
@@ -42,6 +43,21 @@ type Status struct {
 	Upgrading  string  `json:"upgrading,omitempty"`
 	LastBackup *Backup `json:"last_backup,omitempty"`
 	Upgrades   []Offer `json:"upgrades"`
+	// Updates are the fixes Debian has published since the images that run
+	// were built (a debian stack that runs); UpdatesError says why they
+	// could not be read (the mirror did not answer, say).
+	Updates      *patch.Pending `json:"updates,omitempty"`
+	UpdatesError string         `json:"updates_error,omitempty"`
+}
+
+// Options are what Read needs beyond the stack.
+type Options struct {
+	// BackupDirs are where its archives may be, newest wins.
+	BackupDirs []string
+	// Updates are the options the fixes pending are read with; NoUpdates
+	// leaves them out (no request to the mirror).
+	Updates   patch.Options
+	NoUpdates bool
 }
 
 // Backup is an archive of the stack, with its age.
@@ -62,9 +78,8 @@ type Offer struct {
 	Command string `json:"command"`
 }
 
-// Read reads st's status; backupDirs are where its archives may be, newest
-// wins.
-func Read(ctx context.Context, sk *stack.Stack, backupDirs []string, now time.Time) (Status, error) {
+// Read reads st's status.
+func Read(ctx context.Context, sk *stack.Stack, o Options, now time.Time) (Status, error) {
 	r, err := sk.OnEngine(ctx, stack.VerbStatus)
 	if err != nil {
 		return Status{}, err
@@ -102,8 +117,17 @@ func Read(ctx context.Context, sk *stack.Stack, backupDirs []string, now time.Ti
 	if err := s.readRunning(ctx, r, e, st); err != nil {
 		return Status{}, err
 	}
-	if s.LastBackup, err = lastBackup(st, backupDirs, now); err != nil {
+	if s.LastBackup, err = lastBackup(st, o.BackupDirs, now); err != nil {
 		return Status{}, err
+	}
+	if s.Running && rec.Profile == catalog.ProfileDebian && !o.NoUpdates {
+		// The mirror's answer is for the operator's information: status
+		// says why it has none rather than fail.
+		if p, err := patch.Check(ctx, sk, o.Updates); err != nil {
+			s.UpdatesError = err.Error()
+		} else {
+			s.Updates = &p
+		}
 	}
 	if st.Releases {
 		for _, next := range catalog.Releases() {
@@ -184,7 +208,7 @@ func (s *Status) readRunning(ctx context.Context, r stack.Runner, e *engine.Engi
 func lastBackup(st catalog.Stack, dirs []string, now time.Time) (*Backup, error) {
 	var best *Backup
 	for _, dir := range dirs {
-		for _, d := range []string{dir, filepath.Join(dir, "pre-upgrade")} {
+		for _, d := range []string{dir, filepath.Join(dir, "pre-upgrade"), filepath.Join(dir, patch.BackupSubdir)} {
 			names, err := backup.Archives(d, st.Name)
 			if errors.Is(err, fs.ErrNotExist) {
 				continue

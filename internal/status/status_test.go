@@ -230,7 +230,7 @@ func (s site) read(t *testing.T, backupDirs ...string) (Status, error) {
 			t.Fatal(err)
 		}
 	}
-	return Read(context.Background(), open(t, dir, s.ps, s.api), backupDirs, now)
+	return Read(context.Background(), open(t, dir, s.ps, s.api), Options{BackupDirs: backupDirs, NoUpdates: true}, now)
 }
 
 // open opens the redmine stack as 'stackctl status' does, on a fake engine:
