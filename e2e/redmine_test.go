@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -505,12 +506,40 @@ func TestRedmineStack(t *testing.T) {
 		if !plan.Outage.Closes {
 			t.Errorf("plan of an update of PostgreSQL's packages: outage %+v, want the tracker closed", plan.Outage)
 		}
-		// Killed while the base builds: the old images serve, nothing is left.
-		killed := stackctl(t, append(env, "STACKCTL_KILL_AT=building stackctl/base-postgres"), "update", "redmine")
-		if killed.code != -1 {
-			t.Errorf("update killed while building a base: exit %d, want killed\n%s", killed.code, killed.stderr)
+		// Killed after its backup, and while a base builds: the old images
+		// serve, and the next update goes through.
+		for _, at := range []string{"update redmine: backup:", "building stackctl/base-postgres"} {
+			killed := stackctl(t, append(env, "STACKCTL_KILL_AT="+at), "update", "redmine")
+			if killed.code != -1 {
+				t.Errorf("update killed at %q: exit %d, want killed\n%s", at, killed.code, killed.stderr)
+			}
+			rm.do("GET", "/login", "", http.StatusOK)
+		}
+		// A scheduled update whose base cannot be built (no mmdebstrap on its
+		// PATH) fails, is reported as a scheduled backup is, and changes nothing.
+		reports := make(chan map[string]any, 4)
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var rep map[string]any
+			json.NewDecoder(r.Body).Decode(&rep)
+			reports <- rep
+		}))
+		defer hook.Close()
+		failed := stackctl(t, append(env, "PATH=/nonexistent", "STACKCTL_NOTIFY_WEBHOOK="+hook.URL), "schedule", "run", "redmine", "--", "update", "redmine")
+		if failed.code == 0 {
+			t.Errorf("a scheduled update without mmdebstrap passed:\n%s", failed.stderr)
+		}
+		select {
+		case rep := <-reports:
+			if rep["job"] != "update" || rep["stack"] != "redmine" || rep["exit_code"] != float64(failed.code) {
+				t.Errorf("the failed scheduled update's report: %v, want job update, stack redmine, exit %d", rep, failed.code)
+			}
+		default:
+			t.Errorf("the failed scheduled update was not reported to the webhook:\n%s", failed.stderr)
 		}
 		rm.do("GET", "/login", "", http.StatusOK)
+		if db != service(t, api, redmineProject(t), "db") || front != frontContainer(t, api) {
+			t.Error("a failed scheduled update changed the stack's containers")
+		}
 
 		p := startMaintenanceProbe(rm.base + "login")
 		start := time.Now()

@@ -189,11 +189,11 @@ func TestScheduleUpdateDryRun(t *testing.T) {
 		{
 			name: "flags from the environment, which the unit has not, passed on",
 			env: map[string]string{"STACKCTL_BACKUP_DIR": "/srv/backups", "STACKCTL_SIGNING_KEY": key,
-				"STACKCTL_DEBIAN_MIRROR": "file:///srv/mirror/debian", "STACKCTL_DEBIAN_SECURITY_MIRROR": "file:///srv/mirror/debian-security"},
+				"STACKCTL_DEBIAN_MIRROR": "http://mirror.example.org/debian", "STACKCTL_DEBIAN_SECURITY_MIRROR": "http://mirror.example.org/debian-security"},
 			args: []string{"--init", "systemd", "--daily", "04:30"},
 			want: []string{
-				"Environment=STACKCTL_DEBIAN_SECURITY_MIRROR=file:///srv/mirror/debian-security\n",
-				" -- update redmine --backup-dir=/srv/backups --signing-key=" + key + " --mirror=file:///srv/mirror/debian\n",
+				"Environment=STACKCTL_DEBIAN_SECURITY_MIRROR=http://mirror.example.org/debian-security\n",
+				" -- update redmine --backup-dir=/srv/backups --signing-key=" + key + " --mirror=http://mirror.example.org/debian\n",
 			},
 		},
 		{
@@ -248,9 +248,9 @@ func TestScheduleUpdateRefusals(t *testing.T) {
 		{"signing key missing", nil, []string{"redmine", "--daily", "04:30", "--signing-key", filepath.Join(dir, "none")}, "--signing-key " + filepath.Join(dir, "none") + ": no such file"},
 		{"signing key open to others", nil, []string{"redmine", "--daily", "04:30", "--signing-key", open}, "open to others"},
 		{"signing key from the environment open to others", map[string]string{"STACKCTL_SIGNING_KEY": open}, []string{"redmine", "--daily", "04:30"}, "open to others"},
-		{"mirror not a URL", nil, []string{"redmine", "--daily", "04:30", "--mirror", "deb.debian.org/debian"}, "want an http or https URL, or a file: URL"},
+		{"mirror not a URL", nil, []string{"redmine", "--daily", "04:30", "--mirror", "deb.debian.org/debian"}, "want an http or https URL"},
 		{"mirror over ftp", nil, []string{"redmine", "--daily", "04:30", "--mirror", "ftp://ftp.debian.org/debian"}, "want an http or https URL"},
-		{"mirror a relative file: URL", nil, []string{"redmine", "--daily", "04:30", "--mirror", "file:mirror/debian"}, "file: URL of a mirror on this host"},
+		{"mirror a file: URL", nil, []string{"redmine", "--daily", "04:30", "--mirror", "file:///srv/mirror/debian"}, "reads the mirror's indexes over HTTP"},
 		{"mirror from the environment not a URL", map[string]string{"STACKCTL_DEBIAN_MIRROR": "/srv/mirror"}, []string{"redmine", "--daily", "04:30"}, "--mirror"},
 		{"mirror with a password", nil, []string{"redmine", "--daily", "04:30", "--mirror", "https://me:hunter2@deb.example.org/debian"}, "holds a password"},
 		{"mirror with no security archive beside it", nil, []string{"redmine", "--daily", "04:30", "--mirror", "http://mirror.example.org/pub"}, "STACKCTL_DEBIAN_SECURITY_MIRROR"},

@@ -161,7 +161,7 @@ func (o *scheduleUpdateOptions) args(fs *pflag.FlagSet) (args, env []string, err
 func checkMirrorURL(what, mirror string) error {
 	u, err := url.Parse(mirror)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %q is not a URL: give one like %s, or file:///srv/mirror/debian", errs.ErrInvalidInput, what, mirror, basebuild.DefaultMirror)
+		return fmt.Errorf("%w: %s: %q is not a URL: give one like %s", errs.ErrInvalidInput, what, mirror, basebuild.DefaultMirror)
 	}
 	if _, ok := u.User.Password(); ok {
 		return fmt.Errorf("%w: %s %s holds a password, which the unit would show to every user: use a mirror URL without one",
@@ -170,9 +170,8 @@ func checkMirrorURL(what, mirror string) error {
 	switch {
 	case (u.Scheme == "http" || u.Scheme == "https") && u.Host != "":
 		return nil
-	case u.Scheme == "file" && u.Opaque == "" && filepath.IsAbs(u.Path) && (u.Host == "" || u.Host == "localhost"):
-		return nil
 	}
-	return fmt.Errorf("%w: %s %q: want an http or https URL, or a file: URL of a mirror on this host: e.g. %s, file:///srv/mirror/debian",
+	// update reads the mirror's indexes over HTTP, as apt does inside a build.
+	return fmt.Errorf("%w: %s %q: want an http or https URL, e.g. %s: update reads the mirror's indexes over HTTP (serve a mirror on this host with any web server)",
 		errs.ErrInvalidInput, what, u.Redacted(), basebuild.DefaultMirror)
 }

@@ -162,7 +162,7 @@ func open(ctx context.Context, sk *stack.Stack) (target, error) {
 	}
 	e, ok := r.Engine.(*engine.Engine)
 	if !ok {
-		return target{}, fmt.Errorf("stack %s: its engine cannot read images", sk.Def.Name)
+		return target{}, fmt.Errorf("stack %s: its engine is not one stackctl can read images from (a test's stand-in?)", sk.Def.Name)
 	}
 	st := sk.Def
 	rec, err := r.State.Load(st.Name)
@@ -171,6 +171,10 @@ func open(ctx context.Context, sk *stack.Stack) (target, error) {
 	}
 	if rec.Profile == "" {
 		return target{}, fmt.Errorf("%w: stack %s was never started: start it with 'stackctl up %s'", errs.ErrNotRunning, st.Name, st.Name)
+	}
+	if st.Generations == nil {
+		return target{}, fmt.Errorf("%w: stack %s keeps no data, and update is for the stacks that do: "+
+			"'stackctl up %s --rebuild-bases' builds it on bases with Debian's latest fixes", errs.ErrInvalidInput, st.Name, st.Name)
 	}
 	rel, err := catalog.LookupRelease(rec.ReleaseOf(rec.Active))
 	if err != nil {
@@ -264,6 +268,9 @@ func (c *checker) image(ctx context.Context, ref string) (Image, bool, error) {
 	return im, true, nil
 }
 
+// publishedBudget bounds the time spent asking the mirror for its packages' dates.
+const publishedBudget = 10 * time.Second
+
 // statusPath is dpkg's record of what is installed.
 const statusPath = "/var/lib/dpkg/status"
 
@@ -276,8 +283,11 @@ func (c *checker) installed(ctx context.Context, image string) ([]updates.Instal
 	tr := tar.NewReader(rc)
 	for {
 		h, err := tr.Next()
+		if err == io.EOF {
+			return nil, fmt.Errorf("%w: image %s: %s is no file: it is no Debian image, and stackctl cannot tell what it holds", errs.ErrInvalidInput, short(image), statusPath)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: image %s: no %s in its file system: it is no Debian image", errs.ErrInvalidInput, short(image), statusPath)
+			return nil, fmt.Errorf("reading %s out of image %s: %w: try again; 'docker image inspect %s' shows whether the engine still has it", statusPath, short(image), err, short(image))
 		}
 		if h.Typeflag == tar.TypeReg {
 			list, err := updates.ParseStatus(tr)
@@ -338,7 +348,10 @@ func (c *checker) published(ctx context.Context, p *Pending) {
 		return
 	}
 	us := slices.Collect(maps.Values(all))
-	c.fetcher.Published(ctx, us)
+	// Dates are for the operator's information: a slow mirror costs them, not the check.
+	pctx, cancel := context.WithTimeout(ctx, publishedBudget)
+	defer cancel()
+	c.fetcher.Published(pctx, us)
 	when := map[string]time.Time{}
 	for _, u := range us {
 		when[u.URL] = u.Published

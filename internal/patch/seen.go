@@ -17,11 +17,16 @@ import (
 // its packages (no Last-Modified), counted from the first check that saw it.
 const seenFile = "fixes-seen.json"
 
-// maxSeen bounds what is kept: fixes no longer pending are dropped at each write.
+// maxSeenBytes bounds the record read.
 const maxSeenBytes = 4 << 20
 
+// seenKept is how long a fix not found pending stays recorded.
+const seenKept = 90 * 24 * time.Hour
+
+// seenKey names a fix by what it fixes: the package as installed, so that a
+// newer fix of a package still pending does not restart its wait.
 func seenKey(u updates.Update) string {
-	return u.Suite + " " + u.Package + ":" + u.Architecture + " " + u.Available
+	return u.Package + ":" + u.Architecture + " " + u.Installed
 }
 
 // firstSeen dates p's images' waits by when a check first saw their fixes,
@@ -37,6 +42,13 @@ func firstSeen(dir string, p *Pending, now time.Time) {
 		return
 	}
 	keep := map[string]time.Time{}
+	// A fix not found now may be in a suite not checked (--security-only):
+	// kept for a while rather than forgotten at once.
+	for k, at := range seen {
+		if now.Sub(at) < seenKept {
+			keep[k] = at
+		}
+	}
 	for _, list := range [][]Image{p.Running, p.Bases} {
 		for i := range list {
 			im := &list[i]

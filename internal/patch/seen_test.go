@@ -40,12 +40,14 @@ func TestFirstSeen(t *testing.T) {
 	if db := p.Running[0]; !db.Waiting.Equal(t0.Add(24 * time.Hour)) {
 		t.Errorf("after libpq5's fix: db waits since %s, want %s", db.Waiting, t0.Add(24*time.Hour))
 	}
+	// A fix not found for 90 days is forgotten.
+	firstSeen(dir, &Pending{}, t0.Add(91*24*time.Hour))
 	b, err := os.ReadFile(filepath.Join(dir, seenFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(string(b), "libpq5") {
-		t.Errorf("a fix no longer pending is still recorded: %s", b)
+		t.Errorf("a fix not pending for 90 days is still recorded: %s", b)
 	}
 	// A damaged record costs the dates it held, not the check.
 	os.WriteFile(filepath.Join(dir, seenFile), []byte("{not json"), 0o644)

@@ -29,12 +29,19 @@ func runUpstream(ctx context.Context, sk *stack.Stack, t target, o Options) (Res
 		}
 	}
 	res := Result{Moved: moved}
-	if len(moved) == 0 {
-		o.Report.Printf("update %s: no tag of its release has moved: nothing to do", st.Name)
+	if len(moved) > 0 {
+		o.Report.Printf("update %s: moved since the last pull: %s", st.Name, strings.Join(moved, ", "))
+	}
+	// What runs against the tags as they are now: a tag pulled by an
+	// earlier, killed update or by hand counts as much as one moved now.
+	plan, err := sk.Plan(ctx, stack.UpOptions{Timeout: o.Timeout})
+	if err != nil {
+		return Result{}, err
+	}
+	if !plan.Changes() {
+		o.Report.Printf("update %s: it runs its release's images as the registry has them now: nothing to do", st.Name)
 		return res, nil
 	}
-	o.Report.Printf("update %s: moved since the last pull: %s", st.Name, strings.Join(moved, ", "))
-	var err error
 	if res.Backup, err = takeBackup(ctx, sk, o); err != nil {
 		return Result{}, err
 	}

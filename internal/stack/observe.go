@@ -87,6 +87,13 @@ func (r Runner) observe(ctx context.Context, prep Prepared, built bool, bases []
 			obs.Images = append(obs.Images, change{Name: prep.Project.Services[svc].Image, Why: rebuilt[svc]})
 		}
 		obs.Images = slices.CompactFunc(obs.Images, func(a, b change) bool { return a.Name == b.Name })
+		// A service that runs a base itself (the database, the edge) gets
+		// another image when that base is built anew.
+		for name, svc := range prep.Project.Services {
+			if svc.Build == nil && slices.ContainsFunc(bases, func(b change) bool { return b.Name == svc.Image }) {
+				rebuilt[name] = "runs " + svc.Image + ", which is built anew"
+			}
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(prep.Project.Services)) {
 		s, err := r.serviceState(ctx, prep.Project, name, roleOf(st, name), cs, rebuilt[name] != "")

@@ -176,18 +176,58 @@ func (r Runner) Up(ctx context.Context, o UpOptions) (UpResult, error) {
 		create.RecreateDependencies = api.RecreateNever
 		r.logf("stack %s: %s keeps its image: %s", st.Name, edge, KeptEdge)
 	}
+	// The image the database ran before its change: what it runs again
+	// should the new one not start healthy.
+	var oldDB string
+	if closed {
+		if id, err := r.Container(ctx, st.Database.Service); err == nil {
+			oldDB, _ = r.Engine.ContainerImage(ctx, id)
+		}
+	}
 	err = r.Compose.Create(ctx, prep.Project, create)
 	if err != nil {
-		return UpResult{}, fmt.Errorf("creating %s: %w", st.Name, err)
+		err = fmt.Errorf("creating %s: %w", st.Name, err)
 	}
 	if closed {
 		// Healthy again before the tracker opens: serve's own wait asks through nginx.
-		if err := r.start(ctx, st.Name, prep.Project, true, timeout); err != nil {
+		if err == nil {
+			err = r.start(ctx, st.Name, prep.Project, true, timeout)
+		}
+		if err != nil && oldDB != "" {
+			return UpResult{}, r.databaseBack(ctx, prep, create, oldDB, err, timeout)
+		}
+		if err != nil {
 			return UpResult{}, err
 		}
 		open()
 	}
+	if err != nil {
+		return UpResult{}, err
+	}
 	return r.serve(ctx, prep, o.NoWait, timeout)
+}
+
+// databaseBack puts the image the database ran before, old, back under its
+// tag and starts it again, the tracker still closed, after its new image
+// failed (failed): a rebuilt base or a pulled tag that does not start healthy
+// is dropped, and the old one serves. It returns what to tell the operator.
+func (r Runner) databaseBack(ctx context.Context, prep Prepared, create api.CreateOptions, old string, failed error, timeout time.Duration) error {
+	st := prep.Stack
+	ctx = context.WithoutCancel(ctx)
+	ref := prep.Project.Services[prep.Service(st.Database.Service)].Image
+	r.logf("stack %s: the database's new image did not start healthy (%v): %s is %.19s again, the image it ran before", st.Name, failed, ref, old)
+	err := r.Engine.Tag(ctx, old, ref)
+	if err == nil {
+		err = r.Compose.Create(ctx, prep.Project, create)
+	}
+	if err == nil {
+		err = r.start(ctx, st.Name, prep.Project, true, timeout)
+	}
+	if err != nil {
+		return fmt.Errorf("%w; and starting its old image %.19s again failed too: %v: "+
+			"'stackctl up %s' retries, the backup taken before is the way back", failed, old, err, st.Name)
+	}
+	return fmt.Errorf("%w: the database runs its old image again (%.19s, tagged %s), and serves", failed, old, ref)
 }
 
 // closeForDatabase closes the serving stack prep for maintenance when the

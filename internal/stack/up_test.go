@@ -392,8 +392,9 @@ func TestChangeApp(t *testing.T) {
 		// PostgreSQL never runs twice on the same data: recreated behind the maintenance page.
 		{name: "database changed", changed: []string{"db"}, slot: catalog.SlotA, maintenance: []bool{true, false},
 			want: []string{"build", "create", "start db,edge,nginx,redmine", "start db,edge,nginx,redmine"}},
+		// Its old image is put back and started again (here it fails too, and says so).
 		{name: "database never healthy", changed: []string{"db"}, fail: "start db,edge,nginx,redmine", slot: catalog.SlotA, maintenance: []bool{true, false},
-			want: []string{"build", "create", "start db,edge,nginx,redmine"}},
+			want: []string{"build", "create", "start db,edge,nginx,redmine", "create", "start db,edge,nginx,redmine"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &fakeCompose{fail: tc.fail}
@@ -417,6 +418,9 @@ func TestChangeApp(t *testing.T) {
 			}
 			if !slices.Equal(c.calls, tc.want) {
 				t.Errorf("calls = %q\nwant    %q", c.calls, tc.want)
+			}
+			if err != nil && tc.changed != nil && !strings.Contains(err.Error(), "its old image") {
+				t.Errorf("the error does not say the database's old image was started again: %v", err)
 			}
 			got, _ := r.State.Load(st.Name)
 			if got.SlotOf(1) != tc.slot || e.upstream != g.Upstream(1, tc.slot) || got.Switch != nil {

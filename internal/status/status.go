@@ -50,6 +50,10 @@ type Status struct {
 	UpdatesError string         `json:"updates_error,omitempty"`
 }
 
+// updatesBudget bounds what status spends reading the fixes pending: the
+// mirror's indexes, the images' package lists.
+const updatesBudget = 60 * time.Second
+
 // Options are what Read needs beyond the stack.
 type Options struct {
 	// BackupDirs are where its archives may be, newest wins.
@@ -123,7 +127,9 @@ func Read(ctx context.Context, sk *stack.Stack, o Options, now time.Time) (Statu
 	if s.Running && rec.Profile == catalog.ProfileDebian && !o.NoUpdates {
 		// The mirror's answer is for the operator's information: status
 		// says why it has none rather than fail.
-		if p, err := patch.Check(ctx, sk, o.Updates); err != nil {
+		cctx, cancel := context.WithTimeout(ctx, updatesBudget)
+		defer cancel()
+		if p, err := patch.Check(cctx, sk, o.Updates); err != nil {
 			s.UpdatesError = err.Error()
 		} else {
 			s.Updates = &p

@@ -80,10 +80,10 @@ func LoadKeyring(path string) (openpgp.EntityList, error) {
 	file, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: Debian archive keyring %s is missing: install Debian's archive keys "+
-			"(apt-get install debian-archive-keyring), or name another keyring", errs.ErrUnavailable, path)
+			"(apt-get install debian-archive-keyring)", errs.ErrUnavailable, path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: Debian archive keyring: %v: make it readable, or name another keyring", errs.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: Debian archive keyring: %v: make it readable", errs.ErrUnavailable, err)
 	}
 	defer file.Close()
 	data, err := io.ReadAll(io.LimitReader(file, maxKeyring+1))

@@ -13,16 +13,18 @@ import (
 
 // Update is an installed package with a newer version in an index.
 type Update struct {
-	Package, Architecture string
+	Package      string `json:"package"`
+	Architecture string `json:"architecture"`
 	// Installed and Available are the versions in the image and in the index.
-	Installed, Available string
+	Installed string `json:"installed"`
+	Available string `json:"available"`
 	// Suite names the suite that offers it, e.g. "trixie-security".
-	Suite string
+	Suite string `json:"suite"`
 	// URL is the .deb's: the suite's mirror, "/", the index's Filename.
-	URL string
+	URL string `json:"url"`
 	// Published is when the mirror got the .deb (its Last-Modified); zero
 	// until Published is called, and when the mirror does not say.
-	Published time.Time
+	Published time.Time `json:"published,omitzero"`
 }
 
 // Pending is every installed package that an index offers a newer version of,
