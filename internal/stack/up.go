@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -520,6 +519,10 @@ func (r Runner) seed(ctx context.Context, prep Prepared, s Seed, timeout time.Du
 // that crashes meanwhile (its restart policy restarts it) fails the wait at
 // once: the SDK's wait can miss the moment it is down and wait on until the
 // timeout, with a tracker closed for maintenance the while.
+//
+// The SDK's wait ends without an error when its context is cancelled, as it is
+// once a crash is seen or the caller gives up: then that is the error, never a
+// nil from Start, which would pass a container that was never healthy.
 func (r Runner) start(ctx context.Context, name string, p *types.Project, wait bool, timeout time.Duration) error {
 	if !wait {
 		if err := r.Compose.Start(ctx, p.Name, api.StartOptions{Project: p}); err != nil {
@@ -530,17 +533,20 @@ func (r Runner) start(ctx context.Context, name string, p *types.Project, wait b
 	wctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	watched := make(chan struct{})
+	var crash error
 	go func() {
 		defer close(watched)
-		if err := r.watchCrashes(wctx, p); err != nil {
-			stop(err)
+		if crash = r.watchCrashes(wctx, p); crash != nil {
+			stop(crash)
 		}
 	}()
 	err := r.Compose.Start(wctx, p.Name, api.StartOptions{Project: p, Wait: true, WaitTimeout: timeout})
 	stop(nil)
 	<-watched
-	if cause := context.Cause(wctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
-		err = cause
+	if crash != nil {
+		err = crash
+	} else if err == nil {
+		err = ctx.Err()
 	}
 	if err != nil {
 		return r.portError(ctx, p, fmt.Errorf("starting %s: %w", name, err))

@@ -28,7 +28,10 @@ type fakeCompose struct {
 	calls []string
 	// fail is the call that fails, with failWith's message (else "fails on purpose").
 	fail, failWith string
-	ps             []api.ContainerSummary
+	// cancelled is the start that waits until its context is cancelled, then
+	// returns nil, as the SDK's wait does.
+	cancelled string
+	ps        []api.ContainerSummary
 	// created is the last project created.
 	created *types.Project
 }
@@ -66,9 +69,14 @@ func (f *fakeCompose) Down(_ context.Context, _ string, o api.DownOptions) error
 	return f.record("down")
 }
 
-func (f *fakeCompose) Start(_ context.Context, _ string, o api.StartOptions) error {
-	if err := f.record("start " + strings.Join(o.Project.ServiceNames(), ",")); err != nil {
+func (f *fakeCompose) Start(ctx context.Context, _ string, o api.StartOptions) error {
+	call := "start " + strings.Join(o.Project.ServiceNames(), ",")
+	if err := f.record(call); err != nil {
 		return err
+	}
+	if call == f.cancelled {
+		<-ctx.Done()
+		return nil
 	}
 	for i, c := range f.ps {
 		if slices.Contains(o.Project.ServiceNames(), c.Service) {
@@ -130,6 +138,10 @@ type fakeEngine struct {
 	// names the containers publishing a port.
 	local       bool
 	publishedBy map[int][]string
+	// crashing is the container the engine restarts again each time it is
+	// asked (exit code 1); restarts counts them.
+	crashing string
+	restarts int
 }
 
 func (f *fakeEngine) ImagePresent(context.Context, string) (bool, error) { return true, nil }
@@ -150,8 +162,14 @@ func (f *fakeEngine) Untagged(context.Context, string, string) ([]string, error)
 func (f *fakeEngine) ContainerImage(_ context.Context, id string) (string, error) {
 	return "sha256:" + id, nil
 }
-func (f *fakeEngine) ContainerRestarts(context.Context, string) (int, int, error) { return 0, 0, nil }
-func (f *fakeEngine) SwarmTaskContainer(context.Context, string) (string, error)  { return "", nil }
+func (f *fakeEngine) ContainerRestarts(_ context.Context, id string) (int, int, error) {
+	if id != f.crashing {
+		return 0, 0, nil
+	}
+	f.restarts++
+	return f.restarts, 1, nil
+}
+func (f *fakeEngine) SwarmTaskContainer(context.Context, string) (string, error) { return "", nil }
 func (f *fakeEngine) VolumeExists(_ context.Context, name string) (bool, error) {
 	return f.volumes[name], nil
 }
@@ -459,7 +477,8 @@ func running(t *testing.T, r Runner, c *fakeCompose, e *fakeEngine, st catalog.S
 // TestChangeFront: up on a serving stack whose nginx runs another image starts
 // the new one in the other slot in the edge that holds the port, records it,
 // then stops the old one gracefully and removes it; a new one that fails is
-// removed, the old one serving on; a changed edge is no hand-over.
+// removed, the old one serving on, also when it crashes as it starts and the
+// SDK's wait, cancelled, returns no error; a changed edge is no hand-over.
 func TestChangeFront(t *testing.T) {
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	defer site.Close()
@@ -467,12 +486,16 @@ func TestChangeFront(t *testing.T) {
 	for _, tc := range []struct {
 		name, fail  string
 		edgeChanged bool
-		want        []string
-		slot        int
+		// crashes: the new nginx is restarted while the SDK waits.
+		crashes bool
+		want    []string
+		slot    int
 	}{
 		{name: "takes over", slot: catalog.SlotB,
 			want: []string{"build", "create", "start edge,nginx-b", "stop nginx", "remove nginx", "create", "start db,edge,nginx-b,redmine"}},
 		{name: "never healthy", fail: "start edge,nginx-b", slot: catalog.SlotA,
+			want: []string{"build", "create", "start edge,nginx-b", "stop nginx-b", "remove nginx-b"}},
+		{name: "crashes while waited for", crashes: true, slot: catalog.SlotA,
 			want: []string{"build", "create", "start edge,nginx-b", "stop nginx-b", "remove nginx-b"}},
 		{name: "edge changed", edgeChanged: true, slot: catalog.SlotA,
 			want: []string{"build", "create", "start db,edge,nginx,redmine"}},
@@ -481,6 +504,9 @@ func TestChangeFront(t *testing.T) {
 			c := &fakeCompose{fail: tc.fail}
 			e := &fakeEngine{volumes: map[string]bool{"stackctl-redmine_db-data": true}, comment: configuredMark,
 				upstream: st.Generations.Upstream(1, catalog.SlotA), images: map[string]string{}}
+			if tc.crashes {
+				c.cancelled, e.crashing = "start edge,nginx-b", "c-nginx-b"
+			}
 			r := Runner{Stack: st, Compose: c, Engine: e, Build: repoRoot(t), State: state.Dir(t.TempDir())}
 			rec := state.State{Profile: catalog.ProfileUpstream, Listen: strings.TrimPrefix(site.URL, "http://"), Active: 1}
 			rec.PutGen(state.Generation{N: 1, Ready: true})
@@ -495,11 +521,14 @@ func TestChangeFront(t *testing.T) {
 			running(t, r, c, e, st, []string{"nginx"}, changed)
 			var err error
 			_, err = r.Up(context.Background(), UpOptions{})
-			if (err != nil) != (tc.fail != "") {
+			if (err != nil) != (tc.fail != "" || tc.crashes) {
 				t.Fatalf("up: %v", err)
 			}
 			if err != nil && !strings.Contains(err.Error(), "nginx keeps serving") {
 				t.Errorf("the error does not say the old nginx serves: %v", err)
+			}
+			if tc.crashes && !strings.Contains(err.Error(), "nginx-b exited with code 1 and was restarted") {
+				t.Errorf("the error does not say the new nginx crashed: %v", err)
 			}
 			if !slices.Equal(c.calls, tc.want) {
 				t.Errorf("calls = %q\nwant    %q", c.calls, tc.want)
