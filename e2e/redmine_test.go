@@ -525,8 +525,8 @@ func TestRedmineStack(t *testing.T) {
 		}))
 		defer hook.Close()
 		failed := stackctl(t, append(env, "PATH=/nonexistent", "STACKCTL_NOTIFY_WEBHOOK="+hook.URL), "schedule", "run", "redmine", "--", "update", "redmine")
-		if failed.code == 0 {
-			t.Errorf("a scheduled update without mmdebstrap passed:\n%s", failed.stderr)
+		if failed.code == 0 || !strings.Contains(failed.stderr, "mmdebstrap") {
+			t.Errorf("a scheduled update without mmdebstrap: exit %d, want a failure naming mmdebstrap:\n%s", failed.code, failed.stderr)
 		}
 		select {
 		case rep := <-reports:
