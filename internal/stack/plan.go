@@ -182,7 +182,7 @@ func planUp(obs observation) Plan {
 			p.Steps = append(p.Steps, Step{Action: "https", Target: "off", Why: "tls.mode off: nginx's certificate removed, nginx reloaded gracefully"})
 		}
 	}
-	if !slices.ContainsFunc(p.Steps, func(s Step) bool { return s.Action != "https" || s.Target != "kept" }) {
+	if !slices.ContainsFunc(p.Steps, changing) {
 		p.Steps = append([]Step{{Action: "none", Target: "nothing changes"}}, p.Steps...)
 	}
 	if g != nil {
@@ -192,8 +192,12 @@ func planUp(obs observation) Plan {
 }
 
 // Changes says whether the plan changes anything.
-func (p Plan) Changes() bool {
-	return slices.ContainsFunc(p.Steps, func(s Step) bool { return s.Action != "none" && !(s.Action == "https" && s.Target == "kept") })
+func (p Plan) Changes() bool { return slices.ContainsFunc(p.Steps, changing) }
+
+// changing says whether s changes anything: not "none", nor what is kept as
+// it is (HTTPS not yet due, the edge on its image).
+func changing(s Step) bool {
+	return s.Action != "none" && s.Action != "keep" && !(s.Action == "https" && s.Target == "kept")
 }
 
 // WriteText writes the plan as an operator reads it.
