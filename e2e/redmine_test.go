@@ -480,7 +480,14 @@ func TestRedmineStack(t *testing.T) {
 		alone(t)
 		// PostgreSQL's and nginx's bases as they were before Debian's last
 		// fixes: built from the suite alone, under the recipe of today.
-		for _, name := range []string{"postgres", "nginx"} {
+		// Redmine's too with STACKCTL_E2E_UPDATE_REDMINE=1: minutes more,
+		// for the figures of docs/updates.md, not in every run.
+		stale := []string{"postgres", "nginx"}
+		withRedmine := os.Getenv("STACKCTL_E2E_UPDATE_REDMINE") == "1"
+		if withRedmine {
+			stale = append(stale, "redmine")
+		}
+		for _, name := range stale {
 			staleBase(t, api, env, name)
 		}
 		run("up", "redmine", "--timeout", "15m")
@@ -494,10 +501,10 @@ func TestRedmineStack(t *testing.T) {
 				t.Errorf("status lists no fix pending for %s, built without the security and updates suites", svc)
 			}
 		}
-		if n := len(before["redmine"]); n != 0 {
-			t.Errorf("status lists %d fixes pending for redmine, whose base is current: %v", n, before["redmine"])
+		if n := len(before["redmine"]); (n != 0) != withRedmine {
+			t.Errorf("status lists %d fixes pending for redmine (its base stale: %v): %v", n, withRedmine, before["redmine"])
 		}
-		t.Logf("fixes pending: db %d, nginx %d: %v", len(before["db"]), len(before["nginx"]), before["db"])
+		t.Logf("fixes pending: db %d, nginx %d, redmine %d: %v", len(before["db"]), len(before["nginx"]), len(before["redmine"]), before["db"])
 
 		plan := dryRunOf(t, env, projectRoot, "update", "redmine")
 		wantStepsLike(t, plan, [2]string{"backup", ""}, [2]string{"build-base", "stackctl/base-postgres"}, [2]string{"build-base", "stackctl/base-nginx"},
@@ -552,8 +559,8 @@ func TestRedmineStack(t *testing.T) {
 		}
 		servesAsPlanned(t, api, plan)
 		if service(t, api, redmineProject(t), "db") == db || frontContainer(t, api) == front ||
-			activeRedmine(t, api) != app || service(t, api, redmineProject(t), "edge") != edge {
-			t.Error("containers after the update: want the database and nginx replaced, Redmine and the edge kept")
+			(activeRedmine(t, api) != app) != withRedmine || service(t, api, redmineProject(t), "edge") != edge {
+			t.Errorf("containers after the update: want the database and nginx replaced, Redmine handed over only when its base was stale (%v), the edge kept", withRedmine)
 		}
 		after := pendingFixes(t, env)
 		for svc, list := range after {
