@@ -81,13 +81,13 @@ func otherSlot(service string) string {
 	return service + "-b"
 }
 
-// retagged puts another image under ref: ref with one more label, so that
-// its ID changes and nothing else.
-func retagged(t *testing.T, api client.APIClient, ref string) {
+// relabelled puts another image under ref: ref with one more label (label,
+// KEY=VALUE), so that its ID changes and nothing else.
+func relabelled(t *testing.T, api client.APIClient, ref, label string) {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	dockerfile := []byte("FROM " + ref + "\nLABEL org.stackctl.e2e=retagged\n")
+	dockerfile := []byte("FROM " + ref + "\nLABEL " + label + "\n")
 	if err := tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))}); err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,6 @@ import (
 
 	"github.com/stackctl/stackctl/internal/basebuild"
 	"github.com/stackctl/stackctl/internal/catalog"
-	"github.com/stackctl/stackctl/internal/engine"
 	"github.com/stackctl/stackctl/internal/stack"
 )
 
@@ -661,16 +660,7 @@ func staleBase(t *testing.T, api client.APIClient, env []string, name string) {
 	}
 	recipe := info.Config.Labels[basebuild.LabelRecipe]
 	mustRun(t, append(env, basebuild.SecurityMirrorEnv+"=none"), "base", "build", name, "--force")
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	dockerfile := []byte("FROM " + ref + "\nLABEL " + basebuild.LabelRecipe + "=" + recipe + "\n")
-	tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))})
-	tw.Write(dockerfile)
-	tw.Close()
-	e := &engine.Engine{API: api}
-	if err := e.BuildImage(context.Background(), &buf, engine.BuildOptions{Tag: ref, Progress: io.Discard}); err != nil {
-		t.Fatalf("labelling the stale %s: %v", ref, err)
-	}
+	relabelled(t, api, ref, basebuild.LabelRecipe+"="+recipe)
 }
 
 var themeLink = regexp.MustCompile(`href="(/assets/themes/harbor/[^"]+\.css)`)

@@ -131,7 +131,7 @@ func runUpdate(ctx context.Context, g *globalOptions, o *updateOptions, args []s
 			}
 		}
 		if len(plan.Steps) == 0 {
-			fmt.Fprintf(g.stdout, "\nnothing to do: stack %s is up to date with %s\n", st.Name, suiteList(pending))
+			fmt.Fprintf(g.stdout, "\nnothing to do: stack %s is up to date with %s\n", st.Name, pending.SuiteNames())
 			return nil
 		}
 		fmt.Fprintln(g.stdout)

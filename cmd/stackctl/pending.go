@@ -14,7 +14,7 @@ import (
 // writePending lists, per image the stack runs, the fixes pending for it:
 // what update and update --dry-run print.
 func writePending(w io.Writer, p patch.Pending) error {
-	fmt.Fprintf(w, "fixes pending in %s:\n", suiteList(p))
+	fmt.Fprintf(w, "fixes pending in %s:\n", p.SuiteNames())
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, im := range p.Running {
 		fmt.Fprintf(tw, "%s\t%s\n", strings.Join(im.Services, ", "), pendingSummary(im, time.Now()))
@@ -52,12 +52,4 @@ func waited(d time.Duration) string {
 		return fmt.Sprintf("%d hours", int(d.Hours()))
 	}
 	return fmt.Sprintf("%d days", int(d.Hours()/24))
-}
-
-func suiteList(p patch.Pending) string {
-	var names []string
-	for _, s := range p.Suites {
-		names = append(names, s.Name)
-	}
-	return strings.Join(names, " and ")
 }

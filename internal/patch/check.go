@@ -63,6 +63,15 @@ type Pending struct {
 	Bases []Image `json:"bases"`
 }
 
+// SuiteNames names the suites looked in: "trixie-security and trixie-updates".
+func (p Pending) SuiteNames() string {
+	var names []string
+	for _, s := range p.Suites {
+		names = append(names, s.Name)
+	}
+	return strings.Join(names, " and ")
+}
+
 // Count is the number of fixes pending in what runs, but for images held.
 func (p Pending) Count() int {
 	n := 0
@@ -101,6 +110,11 @@ func Check(ctx context.Context, sk *stack.Stack, o Options) (Pending, error) {
 	if err != nil {
 		return Pending{}, err
 	}
+	return check(ctx, sk, t, o)
+}
+
+// check is Check on the stack open already as t.
+func check(ctx context.Context, sk *stack.Stack, t target, o Options) (Pending, error) {
 	st, r, e, rel := sk.Def, t.r, t.e, t.rel
 	if t.rec.Profile != catalog.ProfileDebian {
 		return Pending{}, fmt.Errorf("%w: stack %s runs the official images (profile %s), which Docker Hub rebuilds with Debian's fixes: "+

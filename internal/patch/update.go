@@ -145,7 +145,7 @@ func Run(ctx context.Context, sk *stack.Stack, o Options) (Result, error) {
 	if t.rec.Profile != catalog.ProfileDebian {
 		return runUpstream(ctx, sk, t, o)
 	}
-	before, err := Check(ctx, sk, o)
+	before, err := check(ctx, sk, t, o)
 	if err != nil {
 		return Result{}, err
 	}
@@ -157,7 +157,7 @@ func Run(ctx context.Context, sk *stack.Stack, o Options) (Result, error) {
 	rb := Rebuild(before)
 	res.Rebuilt = rb.Bases
 	if len(rb.Bases) == 0 {
-		o.Report.Printf("update %s: nothing pending in %s", st.Name, suiteNames(before.Suites))
+		o.Report.Printf("update %s: nothing pending in %s", st.Name, before.SuiteNames())
 		return res, nil
 	}
 	for _, name := range slices.Sorted(maps.Keys(rb.Bases)) {
@@ -173,21 +173,13 @@ func Run(ctx context.Context, sk *stack.Stack, o Options) (Result, error) {
 	res.URL = up.URL
 	// The fixes are applied: a mirror that fails the check after costs the
 	// report, not the update's success.
-	if res.After, err = Check(ctx, sk, o); err != nil {
+	if res.After, err = check(ctx, sk, t, o); err != nil {
 		o.Report.Warnf("update %s: done, but checking again what is pending failed: %v: 'stackctl status %s' tells", st.Name, err, st.Name)
 		res.After = Pending{Suites: before.Suites, Running: []Image{}, Bases: []Image{}}
 	} else if n := res.After.Count(); n > 0 {
 		o.Report.Warnf("update %s: %d fixes still pending in what runs: the mirror may have moved on during the update; 'stackctl update %s' again", st.Name, n, st.Name)
 	}
 	return res, nil
-}
-
-func suiteNames(ss []updates.Suite) string {
-	var names []string
-	for _, s := range ss {
-		names = append(names, s.Name)
-	}
-	return strings.Join(names, " and ")
 }
 
 // takeBackup backs sk up into the backup directory's pre-update/.
